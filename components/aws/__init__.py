@@ -1,0 +1,1 @@
+"""AWS components: network, encryption, artifacts, secrets, IAM and SageMaker endpoints."""

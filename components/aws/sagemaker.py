@@ -1,0 +1,285 @@
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from ..catalog.engines import ENGINES
+from ..catalog.images import ecr_repository_arn
+from ..catalog.models import ModelFacts
+from ..catalog.sagemaker_instances import SageMakerInstance
+from ..config import ModelSpec, SageMakerTarget
+from ..sizing import startup_timeout_seconds
+from .iam import SageMakerExecutionRole, SageMakerExecutionRoleArgs
+from .storage import DATA_CAPTURE_PREFIX, MODELS_PREFIX
+
+VARIANT = "AllTraffic"
+# Where SageMaker mounts ModelDataSource content in the container.
+MODEL_DIR = "/opt/ml/model"
+TRAFFIC_ROUTING = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
+
+
+@dataclass(frozen=True)
+class SageMakerEndpointArgs:
+    endpoint_name: str
+    """Fixed, not auto-named: alarms, log group and IAM name it before the endpoint exists."""
+    region: str
+    account_id: str
+    model: ModelSpec
+    facts: ModelFacts
+    target: SageMakerTarget
+    instance: SageMakerInstance
+    image_uri: str
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: str
+    subnet_ids: list[pulumi.Input[str]]
+    s3_prefix_list_id: pulumi.Input[str]
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    hf_token: pulumi.Output[str] | None
+    hf_token_secret_arn: pulumi.Input[str] | None
+    tags: dict[str, str]
+    log_retention_days: int = 30
+
+
+def weights_prefix(model: ModelSpec) -> str:
+    """Bucket prefix holding a model's weights at a revision: models/<owner>/<name>/<revision>."""
+    return f"{MODELS_PREFIX}/{model.id}/{model.revision}"
+
+
+def container_environment(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input[str]]:
+    """The engine's own variables for model, revision, context, GPUs, quantization and token."""
+    engine = ENGINES[args.model.engine]
+    names = engine.env
+    from_s3 = args.model.source == "s3"
+    env: dict[str, pulumi.Input[str]] = dict(names.fixed)
+    env[names.model] = MODEL_DIR if from_s3 else args.model.id
+    if not from_s3:
+        env[names.revision] = args.model.revision
+    env[names.max_context] = str(args.model.max_context)
+    if names.max_input:
+        env[names.max_input] = str(args.model.max_context - 1)
+    env[names.gpus] = str(args.instance.gpu_count)
+    if quant := engine.quantization[args.model.quantization]:
+        env[names.quantization] = quant
+    # Only a container that downloads from the Hub needs the token; weights from S3 need none.
+    if args.hf_token is not None and not from_s3:
+        env[names.token] = args.hf_token
+    return env
+
+
+class SageMakerEndpoint(pulumi.ComponentResource):
+    """One model on a SageMaker real-time endpoint in private subnets.
+
+    Model, endpoint configuration (sized start-up timeout, data capture, KMS where the instance allows),
+    endpoint with blue/green updates that roll back on alarms, target-tracking autoscaling, alarms, dashboard,
+    and an execution role scoped to exactly what this endpoint touches.
+    """
+
+    def __init__(self, name: str, args: SageMakerEndpointArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("selfhost:aws:SageMakerEndpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        model, target, instance = args.model, args.target, args.instance
+        ep = args.endpoint_name
+        isolated = target.isolation(model)
+        from_s3 = model.source == "s3"
+
+        egress = [aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
+                                                  cidr_blocks=[args.vpc_cidr], description="AWS service endpoints"),
+                  aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
+                                                  prefix_list_ids=[args.s3_prefix_list_id], description="S3 gateway")]
+        if not from_s3:
+            egress.append(aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
+                                                          cidr_blocks=["0.0.0.0/0"],
+                                                          description="Hugging Face Hub through NAT"))
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=args.vpc_id, description=f"SageMaker endpoint {ep}: HTTPS egress only",
+            egress=egress, tags={**args.tags, "Name": f"{name}-sg"}, opts=child,
+        )
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/sagemaker/Endpoints/{ep}", retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn, tags=args.tags, opts=child,
+        )
+        capture = target.data_capture
+        capture_prefix = f"{DATA_CAPTURE_PREFIX}/{ep}"
+        self.role = SageMakerExecutionRole(
+            f"{name}-execution",
+            SageMakerExecutionRoleArgs(
+                region=args.region, account_id=args.account_id, bucket_arn=args.bucket_arn,
+                read_prefix=weights_prefix(model) if from_s3 else None,
+                write_prefix=capture_prefix if capture.enabled else None,
+                ecr_repository_arn=ecr_repository_arn(args.image_uri), log_group_arn=self.log_group.arn,
+                kms_key_arn=args.kms_key_arn,
+                secret_arn=args.hf_token_secret_arn if not from_s3 else None,
+                subnet_ids=args.subnet_ids, security_group_id=self.security_group.id, tags=args.tags,
+            ),
+            opts=child,
+        )
+
+        model_data = None
+        if from_s3:
+            model_data = aws.sagemaker.ModelPrimaryContainerModelDataSourceArgs(s3_data_sources=[
+                aws.sagemaker.ModelPrimaryContainerModelDataSourceS3DataSourceArgs(
+                    s3_uri=pulumi.Output.format("s3://{0}/{1}/", args.bucket_name, weights_prefix(model)),
+                    s3_data_type="S3Prefix", compression_type="None",
+                )
+            ])
+        self.model = aws.sagemaker.Model(
+            f"{name}-model",
+            execution_role_arn=self.role.arn,
+            primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                image=args.image_uri, environment=container_environment(args), model_data_source=model_data,
+            ),
+            vpc_config=aws.sagemaker.ModelVpcConfigArgs(subnets=args.subnet_ids,
+                                                        security_group_ids=[self.security_group.id]),
+            enable_network_isolation=isolated,
+            tags=args.tags,
+            # The role's policy must exist before SageMaker validates the image and VPC access with it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role]),
+        )
+
+        self.startup_timeout_seconds = target.startup_timeout_seconds or startup_timeout_seconds(
+            args.facts, model.quantization, model.source)
+        self.config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-config",
+            production_variants=[aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+                variant_name=VARIANT,
+                model_name=self.model.name,
+                instance_type=target.instance_type,
+                initial_instance_count=target.scaling.min_replicas,
+                container_startup_health_check_timeout_in_seconds=self.startup_timeout_seconds,
+                model_data_download_timeout_in_seconds=self.startup_timeout_seconds if from_s3 else None,
+            )],
+            # Instance types with local NVMe storage encrypt it in hardware; SageMaker rejects a KmsKeyId there.
+            kms_key_arn=None if instance.has_instance_storage else args.kms_key_arn,
+            data_capture_config=aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
+                enable_capture=True,
+                initial_sampling_percentage=capture.sampling_percent,
+                destination_s3_uri=pulumi.Output.format("s3://{0}/{1}", args.bucket_name, capture_prefix),
+                kms_key_id=args.kms_key_arn,
+                capture_options=[aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode=m)
+                                 for m in ("Input", "Output")],
+                capture_content_type_header=aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureContentTypeHeaderArgs(
+                    json_content_types=["application/json"]),
+            ) if capture.enabled else None,
+            tags=args.tags,
+            opts=child,
+        )
+
+        dims = {"EndpointName": ep, "VariantName": VARIANT}
+        alarm_specs = {
+            # ModelLatency is in microseconds.
+            "p99-latency": dict(namespace="AWS/SageMaker", metric_name="ModelLatency", extended_statistic="p99",
+                                threshold=target.alarms.p99_latency_ms * 1000),
+            "5xx-errors": dict(namespace="AWS/SageMaker", metric_name="Invocation5XXErrors", statistic="Sum",
+                               threshold=target.alarms.error_rate_5xx_per_minute),
+            # GPUMemoryUtilization runs 0-100 per GPU, summed over the instance's GPUs.
+            "gpu-memory": dict(namespace="/aws/sagemaker/Endpoints", metric_name="GPUMemoryUtilization",
+                               statistic="Average", threshold=target.alarms.gpu_memory_percent * instance.gpu_count),
+        }
+        self.alarms = [
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-alarm-{role}", name=f"{ep}-{role}",
+                alarm_description=f"{ep}: {spec['metric_name']} above {spec['threshold']}; rolls back deployments",
+                comparison_operator="GreaterThanThreshold", period=60, evaluation_periods=5, datapoints_to_alarm=3,
+                treat_missing_data="notBreaching", dimensions=dims, tags=args.tags, opts=child, **spec,
+            )
+            for role, spec in alarm_specs.items()
+        ]
+
+        deploy = target.deployment
+        routing = TRAFFIC_ROUTING[deploy.traffic_routing]
+        step = aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs(
+            type="CAPACITY_PERCENT", value=deploy.step_percent)
+        self.endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint",
+            name=ep,
+            endpoint_config_name=self.config.name,
+            deployment_config=aws.sagemaker.EndpointDeploymentConfigArgs(
+                blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
+                    traffic_routing_configuration=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs(
+                        type=routing, wait_interval_in_seconds=deploy.wait_seconds,
+                        canary_size=step if routing == "CANARY" else None,
+                        linear_step_size=step if routing == "LINEAR" else None,
+                    ),
+                    termination_wait_in_seconds=deploy.termination_wait_seconds,
+                    # Room for a full cold start of the new fleet plus the bake time.
+                    maximum_execution_timeout_in_seconds=min(
+                        max(600, 2 * self.startup_timeout_seconds + deploy.wait_seconds), 14400),
+                ),
+                auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
+                    alarms=[aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(alarm_name=a.name)
+                            for a in self.alarms]),
+            ),
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
+        )
+
+        scaling = target.scaling
+        if scaling.max_replicas > scaling.min_replicas:
+            scaling_target = aws.appautoscaling.Target(
+                f"{name}-scaling-target",
+                service_namespace="sagemaker",
+                resource_id=pulumi.Output.format("endpoint/{0}/variant/{1}", self.endpoint.name, VARIANT),
+                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+                min_capacity=scaling.min_replicas, max_capacity=scaling.max_replicas,
+                tags=args.tags, opts=child,
+            )
+            aws.appautoscaling.Policy(
+                f"{name}-scaling-policy",
+                policy_type="TargetTrackingScaling",
+                service_namespace=scaling_target.service_namespace,
+                resource_id=scaling_target.resource_id,
+                scalable_dimension=scaling_target.scalable_dimension,
+                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                    target_value=scaling.target_invocations_per_instance,
+                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                        predefined_metric_type="SageMakerVariantInvocationsPerInstance"),
+                    scale_in_cooldown=scaling.scale_in_cooldown_seconds,
+                    scale_out_cooldown=scaling.scale_out_cooldown_seconds,
+                ),
+                opts=child,
+            )
+
+        self.dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard", dashboard_name=ep, dashboard_body=json.dumps(_dashboard(ep, args.region)), opts=child,
+        )
+
+        self.endpoint_name = self.endpoint.name
+        self.endpoint_arn = self.endpoint.arn
+        self.invoke_url = pulumi.Output.format(
+            "https://runtime.sagemaker.{0}.amazonaws.com/endpoints/{1}/invocations", args.region, self.endpoint.name)
+        self.image_uri = args.image_uri
+        self.register_outputs({
+            "endpointName": self.endpoint_name,
+            "endpointArn": self.endpoint_arn,
+            "invokeUrl": self.invoke_url,
+            "roleArn": self.role.arn,
+            "image": self.image_uri,
+        })
+
+
+def _dashboard(endpoint: str, region: str) -> dict:
+    sm = ["AWS/SageMaker", "EndpointName", endpoint, "VariantName", VARIANT]
+    host = ["/aws/sagemaker/Endpoints", "EndpointName", endpoint, "VariantName", VARIANT]
+    widget = lambda title, metrics, stat="Sum", x=0, y=0: {  # noqa: E731
+        "type": "metric", "x": x, "y": y, "width": 12, "height": 6,
+        "properties": {"title": title, "region": region, "stat": stat, "period": 60, "view": "timeSeries",
+                       "metrics": metrics},
+    }
+    return {"widgets": [
+        widget("Invocations and errors", [[*sm[:1], "Invocations", *sm[1:]], [*sm[:1], "Invocation4XXErrors", *sm[1:]],
+                                          [*sm[:1], "Invocation5XXErrors", *sm[1:]]]),
+        widget("Model latency (microseconds, p50 / p99)",
+               [[*sm[:1], "ModelLatency", *sm[1:], {"stat": "p50"}], [*sm[:1], "ModelLatency", *sm[1:], {"stat": "p99"}]],
+               stat="p50", x=12),
+        widget("GPU utilization and memory (% x GPUs)",
+               [[*host[:1], "GPUUtilization", *host[1:]], [*host[:1], "GPUMemoryUtilization", *host[1:]]],
+               stat="Average", y=6),
+        widget("Host CPU and memory (%)",
+               [[*host[:1], "CPUUtilization", *host[1:]], [*host[:1], "MemoryUtilization", *host[1:]]],
+               stat="Average", x=12, y=6),
+    ]}

@@ -1,0 +1,68 @@
+"""Inference engines we deploy but do not write, and what each accepts.
+
+SageMaker images come from the `sagemaker` package's image URI tables (framework + version below), resolved by
+`sagemaker.core.image_uris.retrieve`. Versions are the newest each table held on 2026-11-29 (sagemaker-core
+2.27.0). Environment variable names, read 2026-11-29: the HF vLLM DLC `sagemaker_entrypoint.sh`
+(aws/deep-learning-containers, huggingface/vllm), the TGI `sagemaker-entrypoint.sh` and launcher reference
+(huggingface/text-generation-inference), and djl-serving `ModelStore.java` and the LMI configuration guide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Bytes one weight takes on the GPU at each quantization. 4-bit schemes carry group scales: about 4.5 bits.
+QUANT_BYTES_PER_PARAM: dict[str, float] = {
+    "none": 2.0,  # bf16 / fp16 as published
+    "fp8": 1.0,
+    "int8": 1.0,  # bitsandbytes 8-bit / EETQ
+    "awq": 0.5625,
+    "gptq": 0.5625,
+    "nf4": 0.5625,  # bitsandbytes 4-bit
+}
+
+# Quantizations that need hardware fp8 support (Ada Lovelace or Hopper).
+FP8_ARCHS = frozenset({"ada", "hopper"})
+
+
+@dataclass(frozen=True)
+class EngineEnv:
+    """Names of the environment variables an engine's SageMaker image reads, by what they set."""
+
+    model: str
+    revision: str
+    max_context: str
+    gpus: str
+    quantization: str
+    token: str
+    max_input: str | None = None  # engines that bound the prompt separately (TGI: must be below max_context)
+    fixed: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    sagemaker_framework: str
+    sagemaker_version: str
+    # Our quantization name -> the engine's own spelling, for the ones it supports.
+    quantization: dict[str, str]
+    env: EngineEnv
+
+
+ENGINES: dict[str, Engine] = {
+    e.name: e
+    for e in (
+        Engine("vllm", "huggingface-vllm", "0.29.0",
+               {"none": "", "fp8": "fp8", "awq": "awq", "gptq": "gptq", "nf4": "bitsandbytes"},
+               # The HF vLLM DLC turns every SM_VLLM_<FLAG> into --<flag>; it must bind 0.0.0.0 for /ping.
+               EngineEnv("SM_VLLM_MODEL", "SM_VLLM_REVISION", "SM_VLLM_MAX_MODEL_LEN", "SM_VLLM_TENSOR_PARALLEL_SIZE",
+                         "SM_VLLM_QUANTIZATION", "HF_TOKEN", fixed=(("SM_VLLM_HOST", "0.0.0.0"),))),
+        Engine("tgi", "huggingface-llm", "3.3.6",
+               {"none": "", "fp8": "fp8", "int8": "eetq", "awq": "awq", "gptq": "gptq", "nf4": "bitsandbytes-nf4"},
+               EngineEnv("HF_MODEL_ID", "HF_MODEL_REVISION", "MAX_TOTAL_TOKENS", "SM_NUM_GPUS", "HF_MODEL_QUANTIZE",
+                         "HF_TOKEN", max_input="MAX_INPUT_TOKENS")),
+        Engine("lmi", "djl-lmi", "0.38.0", {"none": "", "fp8": "fp8", "awq": "awq", "gptq": "gptq"},
+               EngineEnv("HF_MODEL_ID", "HF_REVISION", "OPTION_MAX_MODEL_LEN", "TENSOR_PARALLEL_DEGREE",
+                         "OPTION_QUANTIZE", "HF_TOKEN")),
+    )
+}

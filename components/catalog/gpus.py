@@ -1,0 +1,37 @@
+"""GPU facts: memory, bandwidth and dense compute per accelerator.
+
+Source: NVIDIA data sheets (T4, A10G via the AWS G5 page, L4, L40S, A100, H100 SXM, H200), as collected in
+../shared/DESIGN.md section 3; read 2026-11-29. TFLOP/s are dense (no sparsity); fp16 where the part has no bf16.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    memory_gib: float
+    bandwidth_gb_s: float
+    bf16_tflops: float | None
+    fp8_tflops: float | None = None
+    # Generation matters for which quantizations run natively (fp8 needs Ada or Hopper).
+    arch: str = ""
+
+
+GPUS: dict[str, Gpu] = {
+    g.name: g
+    for g in (
+        Gpu("T4", 16, 300, 65, None, "turing"),
+        Gpu("V100", 16, 900, 125, None, "volta"),
+        Gpu("A10G", 24, 600, 70, None, "ampere"),
+        Gpu("L4", 24, 300, 121, 242, "ada"),
+        Gpu("L40S", 48, 864, 362, 733, "ada"),
+        Gpu("A100-40GB", 40, 1555, 312, None, "ampere"),
+        Gpu("A100-80GB", 80, 2039, 312, None, "ampere"),
+        Gpu("H100", 80, 3350, 989, 1979, "hopper"),
+        Gpu("H200", 141, 4800, 989, 1979, "hopper"),
+        Gpu("K80", 12, 240, 8.7, None, "kepler"),
+    )
+}

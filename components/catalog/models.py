@@ -1,0 +1,59 @@
+"""Open model facts used for memory sizing and gating.
+
+Source: each model's `config.json` and model card on the Hugging Face Hub (num_hidden_layers,
+num_key_value_heads, head_dim or hidden_size / num_attention_heads, max_position_embeddings; parameter count
+from the safetensors index; licence and gating from the card), read 2026-11-29. A model missing here can still
+be deployed: its stack entry then states these facts under `facts:`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    params_billion: float
+    layers: int
+    kv_heads: int
+    head_dim: int
+    max_context: int
+    license: str = "unknown"
+    # Gated repositories need an accepted licence and a Hugging Face token to download.
+    gated: bool = False
+
+    def kv_bytes_per_token(self, kv_bytes: float = 2.0) -> float:
+        """Bytes of KV cache one token holds: K and V, per layer, per KV head (DESIGN.md section 3)."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * kv_bytes
+
+
+MODELS: dict[str, ModelFacts] = {
+    # The book's models.
+    "meta-llama/Llama-2-7b-chat-hf": ModelFacts(6.74, 32, 32, 128, 4096, "llama2", True),
+    "meta-llama/Llama-2-13b-chat-hf": ModelFacts(13.0, 40, 40, 128, 4096, "llama2", True),
+    "meta-llama/Llama-2-70b-chat-hf": ModelFacts(69.0, 80, 8, 128, 4096, "llama2", True),
+    "mistralai/Mistral-7B-Instruct-v0.2": ModelFacts(7.24, 32, 8, 128, 32768, "apache-2.0", True),
+    "tiiuae/falcon-7b-instruct": ModelFacts(7.22, 32, 1, 64, 2048, "apache-2.0"),
+    "tiiuae/falcon-40b-instruct": ModelFacts(41.8, 60, 8, 64, 2048, "apache-2.0"),
+    "tiiuae/falcon-180B-chat": ModelFacts(179.5, 80, 8, 64, 2048, "falcon-180b", True),
+    "google/gemma-2b-it": ModelFacts(2.51, 18, 1, 256, 8192, "gemma", True),
+    "google/gemma-7b-it": ModelFacts(8.54, 28, 16, 256, 8192, "gemma", True),
+    "microsoft/phi-2": ModelFacts(2.78, 32, 32, 80, 2048, "mit"),
+    # Current ones.
+    "mistralai/Mistral-7B-Instruct-v0.3": ModelFacts(7.25, 32, 8, 128, 32768, "apache-2.0", True),
+    "mistralai/Mixtral-8x7B-Instruct-v0.1": ModelFacts(46.7, 32, 8, 128, 32768, "apache-2.0", True),
+    "meta-llama/Llama-3.1-8B-Instruct": ModelFacts(8.03, 32, 8, 128, 131072, "llama3.1", True),
+    "meta-llama/Llama-3.1-70B-Instruct": ModelFacts(70.6, 80, 8, 128, 131072, "llama3.1", True),
+    "meta-llama/Llama-3.2-1B-Instruct": ModelFacts(1.24, 16, 8, 64, 131072, "llama3.2", True),
+    "meta-llama/Llama-3.2-3B-Instruct": ModelFacts(3.21, 28, 8, 128, 131072, "llama3.2", True),
+    "Qwen/Qwen2.5-0.5B-Instruct": ModelFacts(0.49, 24, 2, 64, 32768, "apache-2.0"),
+    "Qwen/Qwen2.5-1.5B-Instruct": ModelFacts(1.54, 28, 2, 128, 32768, "apache-2.0"),
+    "Qwen/Qwen2.5-7B-Instruct": ModelFacts(7.62, 28, 4, 128, 32768, "apache-2.0"),
+    "Qwen/Qwen2.5-14B-Instruct": ModelFacts(14.8, 48, 8, 128, 32768, "apache-2.0"),
+    "Qwen/Qwen2.5-72B-Instruct": ModelFacts(72.7, 80, 8, 128, 32768, "qwen"),
+    "google/gemma-2-2b-it": ModelFacts(2.61, 26, 4, 256, 8192, "gemma", True),
+    "google/gemma-2-9b-it": ModelFacts(9.24, 42, 8, 256, 8192, "gemma", True),
+    "microsoft/Phi-3-mini-4k-instruct": ModelFacts(3.82, 32, 32, 96, 4096, "mit"),
+    "microsoft/phi-4": ModelFacts(14.7, 40, 10, 128, 16384, "mit"),
+    "TinyLlama/TinyLlama-1.1B-Chat-v1.0": ModelFacts(1.1, 22, 4, 64, 2048, "apache-2.0"),
+}

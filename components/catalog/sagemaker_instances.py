@@ -1,0 +1,98 @@
+"""SageMaker GPU instance types: GPU model, count and memory, per region.
+
+Primary source: the `sagemaker` package's own `image_uri_config/instance_gpu_info.json` (GPU count and total
+memory per ml.* type per region), read at import from the installed package so a package upgrade updates it.
+It predates the G6/G6e families and omits ml.g5.xlarge; SUPPLEMENT fills those from the AWS "Amazon SageMaker
+pricing" instance tables (accelerated computing), read 2026-11-29, in the same units (nominal GiB x 1024).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from .gpus import GPUS, Gpu
+
+# Instance family -> GPU model. Source: AWS EC2 accelerated computing instance pages, read 2026-11-29.
+FAMILY_GPU: dict[str, str] = {
+    "p2": "K80",
+    "p3": "V100",
+    "p3dn": "V100",
+    "g4dn": "T4",
+    "g5": "A10G",
+    "g5n": "A10G",
+    "g6": "L4",
+    "g6e": "L40S",
+    "p4d": "A100-40GB",
+    "p4de": "A100-80GB",
+    "p5": "H100",
+    "p5e": "H200",
+    "p5en": "H200",
+}
+
+# Families whose hosts carry local NVMe instance storage. SageMaker rejects an endpoint configuration KmsKeyId
+# for them ("instance storage ... is encrypted by hardware"; CreateEndpointConfig API reference, KmsKeyId).
+INSTANCE_STORAGE_FAMILIES = frozenset({"g4dn", "g5", "g5n", "g6", "g6e", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en"})
+
+_SUPPLEMENT_REGIONS = ("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1")
+# type -> (gpu count, total GPU memory MiB)
+SUPPLEMENT: dict[str, tuple[int, int]] = {
+    "ml.g5.xlarge": (1, 24576),
+    **{f"ml.g6.{s}": (1, 24576) for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    "ml.g6.12xlarge": (4, 98304),
+    "ml.g6.24xlarge": (4, 98304),
+    "ml.g6.48xlarge": (8, 196608),
+    **{f"ml.g6e.{s}": (1, 49152) for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    "ml.g6e.12xlarge": (4, 196608),
+    "ml.g6e.24xlarge": (4, 196608),
+    "ml.g6e.48xlarge": (8, 393216),
+    "ml.p5e.48xlarge": (8, 1155072),
+}
+
+
+@dataclass(frozen=True)
+class SageMakerInstance:
+    instance_type: str
+    gpu: Gpu
+    gpu_count: int
+    total_gpu_memory_gib: float
+
+    @property
+    def family(self) -> str:
+        return family_of(self.instance_type)
+
+    @property
+    def has_instance_storage(self) -> bool:
+        return self.family in INSTANCE_STORAGE_FAMILIES
+
+
+def family_of(instance_type: str) -> str:
+    return instance_type.split(".")[1]
+
+
+@cache
+def _package_table() -> dict[str, dict[str, dict[str, int]]]:
+    # Read the JSON file directly: importing sagemaker.core costs seconds and this is called on every preview.
+    path = resources.files("sagemaker.core") / "image_uri_config" / "instance_gpu_info.json"
+    return json.loads(path.read_text())
+
+
+@cache
+def instances_in(region: str) -> dict[str, SageMakerInstance]:
+    """Every GPU instance type SageMaker hosts in `region`, keyed by type (empty for an unknown region)."""
+    rows = {t: (v["Count"], v["TotalGpuMemoryInMiB"]) for t, v in _package_table().get(region, {}).items()}
+    if region in _SUPPLEMENT_REGIONS:
+        rows = {**SUPPLEMENT, **rows}
+    out = {}
+    for itype, (count, mib) in rows.items():
+        gpu = GPUS.get(FAMILY_GPU.get(family_of(itype), ""))
+        if gpu is None:
+            continue
+        out[itype] = SageMakerInstance(itype, gpu, count, mib / 1024)
+    return dict(sorted(out.items()))
+
+
+def known_regions() -> list[str]:
+    return sorted(_package_table())

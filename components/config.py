@@ -1,0 +1,437 @@
+"""The typed stack configuration: one environment, parsed once, validated whole before any resource exists.
+
+`load_environment` takes the stack's raw config (what `pulumi config` holds for the project namespace plus the
+provider keys we read) and returns a frozen `Environment`, or raises `ConfigError` listing every problem with its
+key path, the bad value and what is allowed. Components receive parts of the `Environment`, never the raw config.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from .catalog.engines import ENGINES, FP8_ARCHS
+from .catalog.models import MODELS, ModelFacts
+from .catalog.sagemaker_instances import instances_in, known_regions
+from .sizing import memory_fit
+
+PROJECT = "selfhost-llm"
+SECRET_PLACEHOLDER = "[secret]"
+
+# Keys read from other namespaces; everything else must live in the project's namespace.
+PROVIDER_KEYS = {"aws:region": "awsRegion"}
+
+Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")]
+HfRepoId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")]
+CommitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API reference).
+LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+
+
+class ConfigError(pulumi.RunError):
+    """Every problem in a stack's config at once. A RunError, so `pulumi up` prints it without a traceback."""
+
+    def __init__(self, stack: str, problems: list[Problem]):
+        self.stack = stack
+        self.problems = problems
+        lines = [f"Invalid configuration for stack '{stack}' ({len(problems)} problem{'s' * (len(problems) != 1)}):"]
+        lines += [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+class Problem:
+    def __init__(self, path: str, value: Any, message: str, allowed: str | None = None):
+        self.path, self.value, self.message, self.allowed = path, value, message, allowed
+
+    def __str__(self) -> str:
+        shown = "(missing)" if self.value is _MISSING else _short(self.value)
+        text = f"{self.path}: {shown}: {self.message}"
+        return f"{text}; allowed: {self.allowed}" if self.allowed else text
+
+    def __repr__(self) -> str:
+        return f"Problem({self.path!r}, {self.message!r})"
+
+
+_MISSING = object()
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Strict(BaseModel):
+    """camelCase keys as users write them in stack files; unknown keys are errors; parsed values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False)
+
+
+class Network(Strict):
+    cidr: str = "10.20.0.0/16"
+    """The VPC's IPv4 range; private subnets are carved from it, one per availability zone."""
+    az_count: int = Field(2, ge=2, le=6)
+    """How many availability zones to span (taken in order from the region's list) when `availabilityZones` is
+    not set. Two at least: SageMaker spreads instances across the subnets it is given."""
+    availability_zones: list[str] | None = None
+    """Pin the zones by name instead, e.g. [us-east-1a, us-east-1b]."""
+    nat: Literal["none", "single", "per-az"] = "none"
+    """Internet egress. `none`: private only, AWS services through VPC endpoints (models must come from S3).
+    `single`: one NAT gateway (cheaper, one AZ's failure cuts egress). `per-az`: one NAT gateway per zone."""
+    flow_log_retention_days: LogRetentionDays = 30
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        net = ipaddress.ip_network(v, strict=True)
+        if net.version != 4 or not 16 <= net.prefixlen <= 24:
+            raise ValueError("must be an IPv4 network between /16 and /24")
+        if not net.is_private:
+            raise ValueError("must be a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)")
+        return v
+
+
+class FactsOverride(Strict):
+    """Model facts for a model the catalog does not know (see components/catalog/models.py)."""
+
+    params_billion: float = Field(gt=0)
+    layers: int = Field(gt=0)
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    max_context: int = Field(gt=0)
+    gated: bool = False
+    license: str = "unknown"
+
+
+class ModelSpec(Strict):
+    name: Slug
+    """Our key for the model: used in resource names, so renaming it replaces resources."""
+    id: HfRepoId
+    """Hugging Face repository id, e.g. mistralai/Mistral-7B-Instruct-v0.3."""
+    revision: CommitSha
+    """The commit to serve, pinned so every deployment serves the same weights."""
+    engine: Literal["vllm", "tgi", "lmi"] = "vllm"
+    quantization: Literal["none", "fp8", "int8", "awq", "gptq", "nf4"] = "none"
+    max_context: int = Field(4096, gt=0, le=1_048_576)
+    """Longest prompt + completion, in tokens, the engine admits."""
+    source: Literal["hub", "s3"] = "hub"
+    """Where serving hosts fetch weights: `hub` downloads from Hugging Face at start (needs internet egress);
+    `s3` reads the artifacts bucket under models/<id>/<revision>/ (works with network isolation, no token)."""
+    facts: FactsOverride | None = None
+
+    def resolved_facts(self) -> ModelFacts | None:
+        if self.facts is not None:
+            return ModelFacts(**self.facts.model_dump())
+        return MODELS.get(self.id)
+
+
+class Scaling(Strict):
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(1, ge=1, le=100)
+    target_invocations_per_instance: int = Field(20, ge=1)
+    """Target-tracking goal: invocations per instance per minute (SageMakerVariantInvocationsPerInstance)."""
+    scale_in_cooldown_seconds: int = Field(600, ge=0)
+    scale_out_cooldown_seconds: int = Field(120, ge=0)
+
+
+class DataCapture(Strict):
+    enabled: bool = True
+    sampling_percent: int = Field(10, ge=1, le=100)
+    """Share of requests whose input and output are stored in the artifacts bucket under data-capture/."""
+
+
+class Deployment(Strict):
+    """Blue/green update policy: new instances come up beside the old before traffic moves."""
+
+    traffic_routing: Literal["all-at-once", "canary", "linear"] = "all-at-once"
+    step_percent: int = Field(25, ge=1, le=50)
+    """Canary size, or linear step, as a percentage of capacity."""
+    wait_seconds: int = Field(300, ge=0, le=3600)
+    """Bake time after each traffic shift, watching the rollback alarms."""
+    termination_wait_seconds: int = Field(300, ge=0, le=3600)
+
+
+class Alarms(Strict):
+    p99_latency_ms: int = Field(20_000, gt=0)
+    """Model latency p99 threshold: LLM responses take seconds, so this is whole-response time."""
+    error_rate_5xx_per_minute: int = Field(5, ge=1)
+    gpu_memory_percent: int = Field(95, ge=1, le=100)
+
+
+class SageMakerTarget(Strict):
+    kind: Literal["sagemaker"]
+    name: Slug
+    model: str
+    """The `name` of an entry in `models`."""
+    instance_type: str
+    concurrency: int = Field(1, ge=1, le=1024)
+    """Sequences at full context that must fit in GPU memory at once (KV cache sizing)."""
+    scaling: Scaling = Scaling()
+    data_capture: DataCapture = DataCapture()
+    deployment: Deployment = Deployment()
+    alarms: Alarms = Alarms()
+    network_isolation: bool | None = None
+    """Default: on when the model comes from S3 (the container then needs no network), off for `hub`."""
+    startup_timeout_seconds: int | None = Field(None, ge=60, le=3600)
+    """Override the sized ContainerStartupHealthCheckTimeoutInSeconds."""
+
+    def isolation(self, model: ModelSpec) -> bool:
+        return self.network_isolation if self.network_isolation is not None else model.source == "s3"
+
+
+Target = Annotated[SageMakerTarget, Field(discriminator="kind")]
+
+
+class Budget(Strict):
+    monthly_usd: float | None = Field(None, gt=0)
+
+
+class Environment(Strict):
+    project: str = PROJECT
+    stack: str
+    environment: str = Field("", pattern=r"^$|^[a-z][a-z0-9-]{0,30}$")
+    """Tag value and name prefix; empty means the stack name."""
+    owner: str = Field("ml-platform", min_length=1, max_length=256)
+    aws_region: str | None = Field(None, alias="aws:region")
+    network: Network = Network()
+    models: list[ModelSpec] = Field(min_length=1)
+    targets: list[Target] = Field(min_length=1)
+    budget: Budget = Budget()
+    tags: dict[str, str] = {}
+    hf_token: bool = False
+    """Whether a Hugging Face token is configured. The value itself never enters this model."""
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if key.lower().startswith("aws:") or not 1 <= len(key) <= 128 or len(value) > 256:
+                raise ValueError(f"tag {key!r}: keys are 1-128 characters, not starting with 'aws:'; values at most 256")
+        return v
+
+    @property
+    def name(self) -> str:
+        return self.environment or self.stack
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        """Tags on every taggable resource: ours first, so a stack cannot drop them by accident."""
+        return {**self.tags, "environment": self.name, "owner": self.owner, "managed-by": "pulumi", "project": self.project}
+
+    def model(self, name: str) -> ModelSpec:
+        return next(m for m in self.models if m.name == name)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_environment(stack: str, raw: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> Environment:
+    """Validate `raw` (full config keys, e.g. 'selfhost-llm:models', values as Pulumi passes them: strings,
+    objects as JSON text) into an Environment. Raises ConfigError with every problem."""
+    problems: list[Problem] = []
+    data: dict[str, Any] = {"stack": stack}
+    hf_key = f"{PROJECT}:hfToken"
+    for key, value in raw.items():
+        namespace, _, short = key.partition(":")
+        if key == hf_key:
+            if key not in secret_keys:
+                problems.append(Problem(key, "(plain text, not shown)", "must be a secret",
+                                        f"set it with `pulumi config set --secret hfToken`"))
+            data["hfToken"] = bool(value)
+        elif key in PROVIDER_KEYS:
+            data[key] = value
+        elif namespace == PROJECT:
+            data[short] = _decode(value)
+        # Keys of other namespaces (aws:profile, gcp:project, ...) belong to their providers.
+    if "hfToken" not in data:
+        data["hfToken"] = False
+
+    try:
+        env = Environment.model_validate(data)
+    except ValidationError as exc:
+        problems += [_from_pydantic(e) for e in exc.errors()]
+        raise ConfigError(stack, problems) from None
+    problems += _semantic_problems(env)
+    if problems:
+        raise ConfigError(stack, problems)
+    return env
+
+
+def _decode(value: Any) -> Any:
+    """Pulumi hands structured config to programs as JSON text."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "sagemaker":  # the discriminated union's branch name, not a key the user wrote
+            continue
+        elif not out:
+            out = part if ":" in part else f"{PROJECT}:{part}"
+        else:
+            out += f".{part}"
+    return out
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model class whose field set applies at `loc` (for listing allowed keys)."""
+    cls: Any = Environment
+    for part in loc:
+        if isinstance(part, int) or part == "sagemaker":
+            continue
+        fields = {f.alias or n: f for n, f in cls.model_fields.items()}
+        if part not in fields:
+            return None
+        ann = fields[part].annotation
+        for candidate in (ann, *getattr(ann, "__args__", ())):
+            for inner in (candidate, *getattr(candidate, "__args__", ())):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    cls = inner
+                    break
+            else:
+                continue
+            break
+        else:
+            return None
+    return cls
+
+
+def _from_pydantic(err: dict) -> Problem:
+    loc = tuple(err["loc"])
+    path = _path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        allowed = ", ".join(f.alias for f in parent.model_fields.values() if f.alias not in ("project", "stack")) if parent else None
+        return Problem(path, err["input"], "unknown key", allowed)
+    if kind == "missing":
+        return Problem(path, _MISSING, "required key is missing")
+    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        return Problem(path + ".kind", err["input"].get("kind", _MISSING) if isinstance(err["input"], dict) else err["input"],
+                       "unknown target kind", "sagemaker")
+    if kind in ("literal_error", "enum"):
+        expected = err.get("ctx", {}).get("expected", "")
+        return Problem(path, err["input"], "not an allowed value", expected)
+    if kind == "string_pattern_mismatch":
+        return Problem(path, err["input"], "has the wrong form", _PATTERN_HELP.get(loc[-1], err["ctx"]["pattern"]))
+    message = err["msg"].removeprefix("Value error, ")
+    return Problem(path, err["input"], message[:1].lower() + message[1:])
+
+
+_PATTERN_HELP = {
+    "name": "lowercase letters, digits and '-', 2-24 characters, starting with a letter",
+    "revision": "a 40-character lowercase hex commit SHA from the model's Hugging Face repository",
+    "id": "a Hugging Face repository id, 'owner/name'",
+    "environment": "lowercase letters, digits and '-', starting with a letter, or empty for the stack name",
+}
+
+
+def _semantic_problems(env: Environment) -> list[Problem]:
+    """Checks across keys and against the catalogs; runs only on a structurally valid config."""
+    problems: list[Problem] = []
+    p = lambda path, *rest: problems.append(Problem(f"{PROJECT}:{path}", *rest))  # noqa: E731
+
+    model_names = [m.name for m in env.models]
+    for i, m in enumerate(env.models):
+        if model_names.count(m.name) > 1 and model_names.index(m.name) != i:
+            p(f"models[{i}].name", m.name, "duplicate model name")
+        facts = m.resolved_facts()
+        if facts is None:
+            p(f"models[{i}].id", m.id, "no facts for this model in the catalog; add models[{i}].facts "
+              "{paramsBillion, layers, kvHeads, headDim, maxContext}", ", ".join(sorted(MODELS)))
+            continue
+        if m.max_context > facts.max_context:
+            p(f"models[{i}].maxContext", m.max_context, f"longer than {m.id} supports", f"1..{facts.max_context}")
+        engine = ENGINES[m.engine]
+        if m.quantization not in engine.quantization:
+            p(f"models[{i}].quantization", m.quantization, f"not supported by engine '{m.engine}'",
+              ", ".join(engine.quantization))
+        if facts.gated and not env.hf_token:
+            problems.append(Problem(f"{PROJECT}:hfToken", _MISSING,
+                                    f"required secret: models[{i}].id {m.id!r} is a gated repository",
+                                    "set it with `pulumi config set --secret hfToken <token>`"))
+        if m.source == "hub" and env.network.nat == "none" and any(
+            t.model == m.name for t in env.targets if t.kind == "sagemaker"
+        ):
+            p("network.nat", "none", f"models[{i}] ({m.name}) downloads from the Hugging Face Hub at start, "
+              "which needs internet egress", f"single, per-az; or set models[{i}].source: s3")
+
+    target_names = [t.name for t in env.targets]
+    for i, t in enumerate(env.targets):
+        if target_names.count(t.name) > 1 and target_names.index(t.name) != i:
+            p(f"targets[{i}].name", t.name, "duplicate target name")
+        if t.scaling.min_replicas > t.scaling.max_replicas:
+            p(f"targets[{i}].scaling.minReplicas", t.scaling.min_replicas,
+              f"greater than maxReplicas ({t.scaling.max_replicas})", f"0..{t.scaling.max_replicas}")
+        if t.model not in model_names:
+            p(f"targets[{i}].model", t.model, "no model with this name", ", ".join(model_names))
+            continue
+        if t.kind == "sagemaker":
+            problems += _sagemaker_problems(env, i, t)
+    return problems
+
+
+def _sagemaker_problems(env: Environment, i: int, t: SageMakerTarget) -> list[Problem]:
+    problems: list[Problem] = []
+    p = lambda path, *rest: problems.append(Problem(f"{PROJECT}:targets[{i}].{path}", *rest))  # noqa: E731
+    if env.aws_region is None:
+        return [Problem("aws:region", _MISSING, "required for SageMaker targets", "an AWS region, e.g. us-east-1")]
+    offered = instances_in(env.aws_region)
+    if not offered:
+        return [Problem("aws:region", env.aws_region, "SageMaker GPU hosting is not known in this region",
+                        ", ".join(known_regions()))]
+    if t.scaling.min_replicas == 0:
+        p("scaling.minReplicas", 0, "variant-based SageMaker endpoints cannot scale to zero "
+          "(only inference-component endpoints can, which the AWS provider does not offer)", "1 or more")
+    model = env.model(t.model)
+    if model.source == "hub" and t.isolation(model):
+        p("networkIsolation", True, f"model '{model.name}' downloads from the Hugging Face Hub, which network "
+          "isolation blocks", f"false, or set the model's source: s3")
+    instance = offered.get(t.instance_type)
+    if instance is None:
+        p("instanceType", t.instance_type, f"not a SageMaker GPU instance type in {env.aws_region}", ", ".join(offered))
+        return problems
+    facts = model.resolved_facts()
+    if facts is None:
+        return problems
+    if model.quantization == "fp8" and instance.gpu.arch not in FP8_ARCHS:
+        p("instanceType", t.instance_type, f"{instance.gpu.name} GPUs have no fp8 support (models '{model.name}' "
+          "uses quantization fp8)", ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
+    fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, instance.gpu_count,
+                     instance.total_gpu_memory_gib)
+    if not fit.fits:
+        fitting = [
+            k for k, v in offered.items()
+            if memory_fit(facts, model.quantization, model.max_context, t.concurrency, v.gpu_count,
+                          v.total_gpu_memory_gib).fits
+        ]
+        p("instanceType", t.instance_type,
+          f"model '{model.name}' needs {fit.required_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
+          f"{fit.kv_cache_gib:.1f} for {model.max_context} tokens x {t.concurrency} + overhead {fit.overhead_gib:.1f}) "
+          f"but {t.instance_type} offers {fit.available_gib:.1f} GiB usable",
+          ", ".join(fitting[:12]) or "none in this region: lower maxContext or concurrency, or quantize")
+    return problems
+
+
+def from_pulumi_config() -> Environment:
+    """Read the running stack's config, as the Pulumi engine passes it, into an Environment."""
+    from pulumi.runtime import config as rc
+
+    raw = {**rc.get_config_env(), **rc.CONFIG.get()}
+    secret_keys = set(rc.get_config_secret_keys_env()) | set(rc._SECRET_KEYS.get())
+    wanted = {k: v for k, v in raw.items() if k.startswith(f"{PROJECT}:") or k in PROVIDER_KEYS}
+    return load_environment(pulumi.get_stack(), wanted, secret_keys)
+

@@ -1,0 +1,1 @@
+"""selfhost: the offline workflow around the Pulumi program (preview under Pulumi's mocks, and more)."""

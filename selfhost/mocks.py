@@ -1,0 +1,303 @@
+"""Pulumi mocks that answer as the real providers would, and a monitor that records what the program declares.
+
+The values follow each provider's formats (ids, ARNs, names, URLs), so the preview's outputs read as a real
+deployment's would. They are derived from a hash of the resource's URN: the same program gives the same preview.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from google.protobuf import json_format
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+
+# AWS's documentation account id: never a real customer's.
+ACCOUNT_ID = "123456789012"
+
+# Availability zones by region (AWS "Regions and Zones", read 2026-11-29), with their zone ids.
+AWS_ZONES: dict[str, list[str]] = {
+    "us-east-1": ["a", "b", "c", "d", "e", "f"],
+    "us-east-2": ["a", "b", "c"],
+    "us-west-2": ["a", "b", "c", "d"],
+    "eu-west-1": ["a", "b", "c"],
+    "eu-central-1": ["a", "b", "c"],
+}
+# The S3 gateway endpoint's managed prefix list per region (`aws ec2 describe-prefix-lists`).
+S3_PREFIX_LISTS = {"us-east-1": "pl-63a5400a", "us-west-2": "pl-68a54001", "eu-west-1": "pl-6da54004",
+                   "us-east-2": "pl-7ba54012", "eu-central-1": "pl-6ea54007"}
+
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SPECIAL_SIG = "4dabf18193072939515e22adb298388d"
+RESOURCE_REF_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SECRET_SHOWN = "[secret]"
+
+
+@dataclass
+class Ctx:
+    """What a mock needs to fabricate one resource's provider-computed values."""
+
+    urn: str
+    name: str
+    inputs: dict[str, Any]
+    region: str
+
+    def hex(self, n: int, salt: str = "") -> str:
+        return hashlib.sha256(f"{self.urn}{salt}".encode()).hexdigest()[:n]
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(self.hex(32)))
+
+    def autoname(self, key: str, lower: bool = False) -> str:
+        """Pulumi's auto-naming: the logical name plus a 7-character random suffix, unless a name was given."""
+        given = self.inputs.get(key)
+        name = given or f"{self.name}-{self.hex(7, 'name')}"
+        return name.lower() if lower and not given else name
+
+    def arn(self, service: str, resource: str, region: bool = True) -> str:
+        return f"arn:aws:{service}:{self.region if region else ''}:{ACCOUNT_ID}:{resource}"
+
+
+def _ec2(prefix: str, kind: str, **extra: Callable[[Ctx, str], Any]) -> Callable[[Ctx], tuple[str, dict]]:
+    def make(c: Ctx) -> tuple[str, dict]:
+        rid = f"{prefix}-{c.hex(17)}"
+        out = {"arn": c.arn("ec2", f"{kind}/{rid}"), "ownerId": ACCOUNT_ID}
+        out.update({k: f(c, rid) for k, f in extra.items()})
+        return rid, out
+    return make
+
+
+def _named(key: str, arn: Callable[[Ctx, str], str] | None = None, lower: bool = False, arn_key: str = "arn"):
+    def make(c: Ctx) -> tuple[str, dict]:
+        name = c.autoname(key, lower)
+        out: dict[str, Any] = {key: name}
+        if arn:
+            out[arn_key] = arn(c, name)
+        return name, out
+    return make
+
+
+def _by_input(key: str) -> Callable[[Ctx], tuple[str, dict]]:
+    return lambda c: (str(c.inputs.get(key, c.name)), {})
+
+
+def _kms_key(c: Ctx) -> tuple[str, dict]:
+    kid = c.uuid()
+    return kid, {"keyId": kid, "arn": c.arn("kms", f"key/{kid}")}
+
+
+def _bucket(c: Ctx) -> tuple[str, dict]:
+    name = c.autoname("bucket", lower=True)
+    return name, {"bucket": name, "arn": f"arn:aws:s3:::{name}", "region": c.region,
+                  "bucketDomainName": f"{name}.s3.amazonaws.com",
+                  "bucketRegionalDomainName": f"{name}.s3.{c.region}.amazonaws.com"}
+
+
+def _secret(c: Ctx) -> tuple[str, dict]:
+    name = c.autoname("name")
+    arn = c.arn("secretsmanager", f"secret:{name}-{c.hex(6, 'suffix')}")
+    return arn, {"name": name, "arn": arn}
+
+
+def _secret_version(c: Ctx) -> tuple[str, dict]:
+    version = c.uuid()
+    return f"{c.inputs['secretId']}|{version}", {"versionId": version, "arn": c.inputs["secretId"]}
+
+
+def _vpc_endpoint(c: Ctx) -> tuple[str, dict]:
+    rid = f"vpce-{c.hex(17)}"
+    out: dict[str, Any] = {"arn": c.arn("ec2", f"vpc-endpoint/{rid}"), "ownerId": ACCOUNT_ID, "state": "available"}
+    service = c.inputs.get("serviceName", "")
+    if c.inputs.get("vpcEndpointType") == "Gateway":
+        out["prefixListId"] = S3_PREFIX_LISTS.get(c.region, f"pl-{c.hex(8, 'pl')}")
+    else:
+        short = service.removeprefix(f"com.amazonaws.{c.region}.")
+        out["dnsEntries"] = [{"dnsName": f"{rid}-{c.hex(8, 'dns')}.{short}.{c.region}.vpce.amazonaws.com",
+                              "hostedZoneId": "Z7HUB22UULQXV"}]
+        out["networkInterfaceIds"] = [f"eni-{c.hex(17, str(i))}" for i, _ in enumerate(c.inputs.get("subnetIds", []))]
+    return rid, out
+
+
+def _scaling_policy(c: Ctx) -> tuple[str, dict]:
+    name = c.autoname("name")
+    resource = c.inputs.get("resourceId", "")
+    arn = c.arn("autoscaling", f"scalingPolicy:{c.uuid()}:resource/{c.inputs.get('serviceNamespace')}/"
+                               f"{resource}:policyName/{name}")
+    return name, {"name": name, "arn": arn}
+
+
+def _sagemaker(kind: str):
+    return _named("name", lambda c, n: c.arn("sagemaker", f"{kind}/{n.lower()}"))
+
+
+# Resource type token -> (id, provider-computed outputs). Inputs are echoed back as outputs, as providers do.
+AWS_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _named("name", lambda c, n: c.arn("kms", n)),
+    "aws:ec2/vpc:Vpc": _ec2("vpc", "vpc",
+                            defaultSecurityGroupId=lambda c, _: f"sg-{c.hex(17, 'sg')}",
+                            mainRouteTableId=lambda c, _: f"rtb-{c.hex(17, 'rtb')}",
+                            defaultRouteTableId=lambda c, _: f"rtb-{c.hex(17, 'rtb')}",
+                            defaultNetworkAclId=lambda c, _: f"acl-{c.hex(17, 'acl')}"),
+    "aws:ec2/subnet:Subnet": _ec2("subnet", "subnet"),
+    "aws:ec2/routeTable:RouteTable": _ec2("rtb", "route-table"),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": lambda c: (f"rtbassoc-{c.hex(17)}", {}),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": _ec2("sg", "security-group", name=lambda c, _: "default"),
+    "aws:ec2/securityGroup:SecurityGroup": _ec2("sg", "security-group", name=lambda c, _: c.autoname("name")),
+    "aws:ec2/internetGateway:InternetGateway": _ec2("igw", "internet-gateway"),
+    "aws:ec2/eip:Eip": _ec2("eipalloc", "elastic-ip", allocationId=lambda c, rid: rid,
+                            # TEST-NET-3 (RFC 5737): a documentation address, never a real host.
+                            publicIp=lambda c, _: f"203.0.113.{int(c.hex(2, 'ip'), 16) % 254 + 1}"),
+    "aws:ec2/natGateway:NatGateway": _ec2("nat", "natgateway",
+                                          privateIp=lambda c, _: f"10.{int(c.hex(2, 'p'), 16)}.0.10"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
+    "aws:ec2/flowLog:FlowLog": _ec2("fl", "vpc-flow-log"),
+    "aws:cloudwatch/logGroup:LogGroup": _named("name", lambda c, n: c.arn("logs", f"log-group:{n}")),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _named("name", lambda c, n: c.arn("cloudwatch", f"alarm:{n}")),
+    "aws:cloudwatch/dashboard:Dashboard": _named(
+        "dashboardName", lambda c, n: f"arn:aws:cloudwatch::{ACCOUNT_ID}:dashboard/{n}", arn_key="dashboardArn"),
+    "aws:iam/role:Role": lambda c: (lambda n: (n, {"name": n, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{n}",
+                                                   "uniqueId": "AROA" + c.hex(17, "uid").upper()}))(c.autoname("name")),
+    "aws:iam/rolePolicy:RolePolicy": lambda c: (lambda n: (f"{c.inputs.get('role')}:{n}", {"name": n}))(
+        c.autoname("name")),
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _by_input("bucket"),
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _by_input("bucket"),
+    "aws:s3/bucketVersioning:BucketVersioning": _by_input("bucket"),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _by_input("bucket"),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _by_input("bucket"),
+    "aws:s3/bucketPolicy:BucketPolicy": _by_input("bucket"),
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
+    "aws:sagemaker/model:Model": _sagemaker("model"),
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": _sagemaker("endpoint-config"),
+    "aws:sagemaker/endpoint:Endpoint": _sagemaker("endpoint"),
+    "aws:appautoscaling/target:Target": lambda c: (
+        str(c.inputs.get("resourceId")),
+        {"arn": c.arn("application-autoscaling", f"scalable-target/0s{c.hex(30)}")}),
+    "aws:appautoscaling/policy:Policy": _scaling_policy,
+}
+
+
+def _aws_call(token: str, args: dict, region: str) -> dict:
+    if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/preview", "userId": "AIDAPREVIEW",
+                "id": ACCOUNT_ID}
+    if token == "aws:index/getRegion:getRegion":
+        return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+    if token == "aws:index/getPartition:getPartition":
+        return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+    if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+        letters = AWS_ZONES.get(region, ["a", "b", "c"])
+        short = "".join(part[0] for part in region.split("-")[:-1]) + region.split("-")[-1]
+        return {"names": [f"{region}{x}" for x in letters], "zoneIds": [f"{short}-az{i + 1}" for i in range(len(letters))],
+                "id": region, "groupNames": [region]}
+    raise UnmockedCall(token)
+
+
+class UnmockedCall(Exception):
+    """The program called a provider function the offline preview cannot answer faithfully."""
+
+
+@dataclass
+class Recorded:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    secret_paths: list[str]
+    dependencies: list[str]
+    protect: bool
+    id: str = ""
+    computed: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class PreviewMocks(Mocks):
+    def __init__(self, config: dict[str, str]):
+        self.region = config.get("aws:region", "us-east-1")
+        self.unmocked: set[str] = set()
+        # The SDK registers resources from a thread pool; each registration keeps its URN and computed
+        # values in its own thread.
+        self.current = threading.local()
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
+        if not args.custom:
+            return "", {}
+        make = AWS_RESOURCES.get(args.typ)
+        if make is None:
+            self.unmocked.add(args.typ)
+            return f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:8]}", dict(args.inputs)
+        rid, computed = make(Ctx(self.current.urn, args.name, args.inputs, self.region))
+        self.current.computed = computed
+        return rid, {**args.inputs, **computed}
+
+    def call(self, args: MockCallArgs) -> dict:
+        if args.token.startswith("aws:"):
+            return _aws_call(args.token, args.args, self.region)
+        raise UnmockedCall(args.token)
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock monitor, also keeping each registration as the engine would see it: parent, dependencies,
+    options and inputs, with secret inputs redacted and their paths noted."""
+
+    mocks: PreviewMocks
+
+    def __init__(self, mocks: PreviewMocks):
+        super().__init__(mocks)
+        self.recorded: dict[str, Recorded] = {}
+
+    def RegisterResource(self, request):
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        self.mocks.current.urn = urn
+        self.mocks.current.computed = {}
+        response = super().RegisterResource(request)
+        inputs, secrets = redact(json_format.MessageToDict(request.object))
+        self.recorded[urn] = Recorded(
+            urn=urn, type=request.type, name=request.name, parent=request.parent or None, custom=request.custom,
+            inputs=inputs, secret_paths=secrets, dependencies=sorted(set(request.dependencies)),
+            protect=bool(request.protect), id=response.id, computed=dict(self.mocks.current.computed),
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request):
+        if request.urn in self.recorded:
+            self.recorded[request.urn].outputs, _ = redact(json_format.MessageToDict(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+def redact(value: Any, path: str = "") -> tuple[Any, list[str]]:
+    """Replace secret values by a marker, resource references by their URN and unknowns by a note.
+    Returns the cleaned value and the paths of the secrets found."""
+    if isinstance(value, dict):
+        sig = value.get(SPECIAL_SIG)
+        if sig == SECRET_SIG:
+            return SECRET_SHOWN, [path or "."]
+        if sig == RESOURCE_REF_SIG:
+            return value.get("urn"), []
+        out, secrets = {}, []
+        for k, v in value.items():
+            out[k], found = redact(v, f"{path}.{k}" if path else k)
+            secrets += found
+        return out, secrets
+    if isinstance(value, list):
+        out, secrets = [], []
+        for i, v in enumerate(value):
+            item, found = redact(v, f"{path}[{i}]")
+            out.append(item)
+            secrets += found
+        return out, secrets
+    if value == UNKNOWN:
+        return "(known after apply)", []
+    if isinstance(value, float) and value.is_integer():  # protobuf Struct holds every number as a double
+        return int(value), []
+    return value, []

@@ -1,0 +1,99 @@
+"""Runs the project's own `__main__.py` for a stack under Pulumi's mocks and captures the resource graph."""
+
+from __future__ import annotations
+
+import runpy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from .mocks import SECRET_SHOWN, PreviewMocks, Recorded, RecordingMonitor
+from .project import Project, stack_config
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Preview:
+    project: str
+    stack: str
+    resources: list[Recorded]
+    outputs: dict[str, Any]
+    secret_outputs: list[str]
+    unmocked_types: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schemaVersion": SCHEMA_VERSION,
+            "project": self.project,
+            "stack": self.stack,
+            "resources": [
+                {
+                    "urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
+                    "id": r.id or None, "protect": r.protect, "dependencies": r.dependencies,
+                    "inputs": r.inputs, "secretInputs": r.secret_paths, "computed": r.computed,
+                    **({"outputs": r.outputs} if r.outputs else {}),
+                }
+                for r in self.resources
+            ],
+            "outputs": self.outputs,
+            "secretOutputs": self.secret_outputs,
+            "unmockedTypes": self.unmocked_types,
+        }
+
+    def by_type(self, token: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == token]
+
+
+def run_preview(project: Project, stack: str) -> Preview:
+    """Run the program for `stack` under mocks. Raises what the program raises (ConfigError on bad config)."""
+    config, secret_keys = stack_config(project, stack)
+    # Mocks and config are process-wide: start each run from a clean slate.
+    settings.ROOT.set(None)
+    set_all_config(config, secret_keys)
+    mocks = PreviewMocks(config)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=False, monitor=monitor)
+    program = project.root / "__main__.py"
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+
+    root = settings.get_root_resource()
+    outputs: dict[str, Any] = {}
+    secret_outputs: list[str] = []
+    for key, value in (root.outputs if root is not None else {}).items():
+        outputs[key] = _sync_await(_resolve(value, key, secret_outputs))
+    return Preview(
+        project=project.name, stack=stack, resources=list(monitor.recorded.values()), outputs=outputs,
+        secret_outputs=secret_outputs, unmocked_types=sorted(mocks.unmocked),
+    )
+
+
+async def _resolve(value: Any, path: str, secrets: list[str]) -> Any:
+    """Await an output value, nested ones included, hiding every secret behind a marker."""
+    if isinstance(value, pulumi.Output):
+        if await value.is_secret():
+            secrets.append(path)
+            return SECRET_SHOWN
+        return await _resolve(await value.future(), path, secrets)
+    if isinstance(value, dict):
+        return {k: await _resolve(v, f"{path}.{k}", secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [await _resolve(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
+    return value
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above `start` holding Pulumi.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "Pulumi.yaml").is_file():
+            return d
+    return here
+
+
