@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from .catalog.engines import ENGINES, FP8_ARCHS
+from .catalog.images import image_regions
 from .catalog.models import MODELS, ModelFacts
 from .catalog.sagemaker_instances import instances_in, known_regions
 from .sizing import memory_fit
@@ -397,6 +398,9 @@ def _sagemaker_problems(env: Environment, i: int, t: SageMakerTarget) -> list[Pr
         p("scaling.minReplicas", 0, "variant-based SageMaker endpoints cannot scale to zero "
           "(only inference-component endpoints can, which the AWS provider does not offer)", "1 or more")
     model = env.model(t.model)
+    if env.aws_region not in image_regions(model.engine):
+        problems.append(Problem("aws:region", env.aws_region, f"no SageMaker image for engine '{model.engine}' "
+                                f"(used by targets[{i}]) in this region", ", ".join(image_regions(model.engine))))
     if model.source == "hub" and t.isolation(model):
         p("networkIsolation", True, f"model '{model.name}' downloads from the Hugging Face Hub, which network "
           "isolation blocks", f"false, or set the model's source: s3")

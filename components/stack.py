@@ -47,7 +47,7 @@ def _declare_aws(env: Environment, targets: list, hf_token: pulumi.Output[str] |
         endpoint = SageMakerEndpoint(f"{env.name}-{target.name}", SageMakerEndpointArgs(
             endpoint_name=f"{env.name}-{target.name}", region=region, account_id=account_id,
             model=model, facts=model.resolved_facts(), target=target, instance=instance,
-            image_uri=sagemaker_image(model.engine, region, target.instance_type),
+            image_uri=sagemaker_image(model.engine, region),
             vpc_id=network.vpc_id, vpc_cidr=env.network.cidr, subnet_ids=network.subnet_ids,
             s3_prefix_list_id=network.s3_endpoint.prefix_list_id,
             bucket_name=store.bucket_name, bucket_arn=store.bucket_arn, kms_key_arn=key.arn,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import runpy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pulumi
 from pulumi.runtime import settings
@@ -52,16 +52,27 @@ class Preview:
 
 
 def run_preview(project: Project, stack: str) -> Preview:
-    """Run the program for `stack` under mocks. Raises what the program raises (ConfigError on bad config)."""
+    """Run the project's `__main__.py` for `stack` under mocks, with the stack file's config.
+    Raises what the program raises (ConfigError on bad config)."""
     config, secret_keys = stack_config(project, stack)
+    program = project.root / "__main__.py"
+    return run_program(project.name, stack, config, secret_keys,
+                       lambda: runpy.run_path(str(program), run_name="__main__"))
+
+
+def run_program(project: str, stack: str, config: dict[str, str], secret_keys: list[str],
+                program: Callable[[], Any]) -> Preview:
+    """Run `program` as the Pulumi engine would run a stack's program, with mocks in place of the engine and
+    providers, and capture every registration and the stack outputs.
+
+    Resources come sorted by URN: the SDK registers them from a thread pool, so arrival order varies."""
     # Mocks and config are process-wide: start each run from a clean slate.
     settings.ROOT.set(None)
     set_all_config(config, secret_keys)
     mocks = PreviewMocks(config)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=False, monitor=monitor)
-    program = project.root / "__main__.py"
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    _sync_await(run_pulumi_func(program))
 
     root = settings.get_root_resource()
     outputs: dict[str, Any] = {}
@@ -69,8 +80,8 @@ def run_preview(project: Project, stack: str) -> Preview:
     for key, value in (root.outputs if root is not None else {}).items():
         outputs[key] = _sync_await(_resolve(value, key, secret_outputs))
     return Preview(
-        project=project.name, stack=stack, resources=list(monitor.recorded.values()), outputs=outputs,
-        secret_outputs=secret_outputs, unmocked_types=sorted(mocks.unmocked),
+        project=project, stack=stack, resources=sorted(monitor.recorded.values(), key=lambda r: r.urn),
+        outputs=outputs, secret_outputs=secret_outputs, unmocked_types=sorted(mocks.unmocked),
     )
 
 

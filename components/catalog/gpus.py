@@ -32,6 +32,5 @@ GPUS: dict[str, Gpu] = {
         Gpu("A100-80GB", 80, 2039, 312, None, "ampere"),
         Gpu("H100", 80, 3350, 989, 1979, "hopper"),
         Gpu("H200", 141, 4800, 989, 1979, "hopper"),
-        Gpu("K80", 12, 240, 8.7, None, "kepler"),
     )
 }

@@ -1,24 +1,73 @@
-"""Serving image URIs, from the `sagemaker` package's own tables."""
+"""Serving image URIs for SageMaker, from the `sagemaker` package's own image tables.
+
+`sagemaker_images.json` holds the URI `sagemaker.core.image_uris.retrieve` gives for each engine (framework and
+version in engines.py) in each region, for GPU instances. It is generated, not written by hand:
+
+    .venv/bin/python -m components.catalog.images
+
+Keeping the resolved URIs in a file pins the images a stack deploys until someone regenerates it (an upgrade
+of the `sagemaker` package never swaps an image silently), and spares every preview the 8-second import of
+`sagemaker.core`. tests/test_catalog.py checks the file against `retrieve` on every test run.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
+from pathlib import Path
 
 from .engines import ENGINES
 
+TABLE = Path(__file__).with_name("sagemaker_images.json")
+# Any GPU type selects the GPU image; retrieve() looks only at the processor the type implies.
+GPU_PROBE_INSTANCE = "ml.g5.2xlarge"
+
+
+class UnknownImage(LookupError):
+    pass
+
 
 @cache
-def sagemaker_image(engine: str, region: str, instance_type: str) -> str:
-    """The AWS Deep Learning Container for `engine` in `region`, e.g. 763104351884.dkr.ecr.us-east-1...
+def _table() -> dict[str, dict[str, str]]:
+    return json.loads(TABLE.read_text())["images"]
 
-    Imported here, not at module load: `sagemaker.core` takes seconds to import and only SageMaker targets need it.
-    """
+
+def sagemaker_image(engine: str, region: str) -> str:
+    """The AWS Deep Learning Container URI for `engine` in `region`."""
+    try:
+        return _table()[engine][region]
+    except KeyError:
+        raise UnknownImage(f"no {engine} image for {region} in {TABLE.name}") from None
+
+
+def image_regions(engine: str) -> list[str]:
+    return sorted(_table().get(engine, {}))
+
+
+def retrieve(engine: str, region: str) -> str:
+    """Ask the `sagemaker` package itself (slow to import: only for generating and checking the table)."""
     from sagemaker.core import image_uris
 
     e = ENGINES[engine]
     return image_uris.retrieve(e.sagemaker_framework, region=region, version=e.sagemaker_version,
-                               image_scope="inference", instance_type=instance_type)
+                               image_scope="inference", instance_type=GPU_PROBE_INSTANCE)
+
+
+def generate() -> dict:
+    from importlib.metadata import version
+
+    from .sagemaker_instances import known_regions
+
+    images: dict[str, dict[str, str]] = {}
+    for engine in ENGINES:
+        for region in known_regions():
+            try:
+                images.setdefault(engine, {})[region] = retrieve(engine, region)
+            except ValueError:
+                continue  # the framework has no image in this region
+    return {"source": f"sagemaker.core.image_uris.retrieve, sagemaker-core {version('sagemaker-core')}",
+            "instance": GPU_PROBE_INSTANCE, "images": images}
 
 
 _ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)")
@@ -30,3 +79,8 @@ def ecr_repository_arn(image_uri: str) -> str:
     if not m:
         raise ValueError(f"not an ECR image URI: {image_uri}")
     return f"arn:aws:ecr:{m['region']}:{m['account']}:repository/{m['repo']}"
+
+
+if __name__ == "__main__":
+    TABLE.write_text(json.dumps(generate(), indent=2, sort_keys=True) + "\n")
+    print(f"wrote {TABLE}")

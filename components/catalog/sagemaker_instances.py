@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from importlib.metadata import distribution
 
 from .gpus import GPUS, Gpu
 
 # Instance family -> GPU model. Source: AWS EC2 accelerated computing instance pages, read 2026-11-29.
 FAMILY_GPU: dict[str, str] = {
-    "p2": "K80",
     "p3": "V100",
     "p3dn": "V100",
     "g4dn": "T4",
@@ -31,6 +30,9 @@ FAMILY_GPU: dict[str, str] = {
     "p5e": "H200",
     "p5en": "H200",
 }
+
+# Kepler K80 (ml.p2): no current engine build (vLLM, TGI, LMI need compute capability 7.0 or newer) runs on it.
+UNSUPPORTED_FAMILIES = frozenset({"p2"})
 
 # Families whose hosts carry local NVMe instance storage. SageMaker rejects an endpoint configuration KmsKeyId
 # for them ("instance storage ... is encrypted by hardware"; CreateEndpointConfig API reference, KmsKeyId).
@@ -74,8 +76,8 @@ def family_of(instance_type: str) -> str:
 
 @cache
 def _package_table() -> dict[str, dict[str, dict[str, int]]]:
-    # Read the JSON file directly: importing sagemaker.core costs seconds and this is called on every preview.
-    path = resources.files("sagemaker.core") / "image_uri_config" / "instance_gpu_info.json"
+    # Located through the distribution, not imported: importing sagemaker.core takes seconds.
+    path = distribution("sagemaker-core").locate_file("sagemaker/core/image_uri_config/instance_gpu_info.json")
     return json.loads(path.read_text())
 
 
@@ -91,7 +93,8 @@ def instances_in(region: str) -> dict[str, SageMakerInstance]:
         if gpu is None:
             continue
         out[itype] = SageMakerInstance(itype, gpu, count, mib / 1024)
-    return dict(sorted(out.items()))
+    # Smallest first: suggestions then read from the cheapest kind of host that fits.
+    return dict(sorted(out.items(), key=lambda kv: (kv[1].total_gpu_memory_gib, kv[1].gpu_count, kv[0])))
 
 
 def known_regions() -> list[str]:

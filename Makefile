@@ -1,0 +1,31 @@
+# Two commands set everything up on a fresh machine: `make preview` and `make test`.
+# Each bootstraps uv (from PyPI, into .tools/) and the locked environment in .venv when they are missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+# Pre-compile bytecode at install: imports of the provider SDKs stay fast even where PYTHONDONTWRITEBYTECODE is set.
+# Never download a Python: use the machine's.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: preview test venv clean
+
+preview: $(VENV)/.synced
+	$(VENV)/bin/selfhost preview --all
+
+test: $(VENV)/.synced
+	$(VENV)/bin/python -m pytest
+
+venv: $(VENV)/.synced
+
+$(UV):
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python "$$(command -v $(PYTHON))"
+	touch $@
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache
