@@ -1,0 +1,256 @@
+"""Invariants every stack's plan must hold, checked on the resource graph the real program declares under mocks."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from functools import cache
+
+import pulumi
+import pytest
+
+from components.aws.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL
+from components.catalog.models import MODELS
+from components.catalog.sagemaker_instances import instances_in
+from components.sizing import DOWNLOAD_BYTES_PER_S, WARMUP_S, weights_bytes
+from selfhost.mocks import SECRET_SHOWN, SECRET_SIG, SPECIAL_SIG
+from selfhost.preview import run_program
+
+from .conftest import policy_doc
+
+
+@cache
+def resource_class(token: str):
+    pkg, module, name = token.split(":")
+    mod = importlib.import_module(f"pulumi_{pkg}.{module.split('/')[0]}" if module != "index" else f"pulumi_{pkg}")
+    return getattr(mod, name)
+
+
+def takes_tags(token: str) -> bool:
+    return "tags" in inspect.signature(resource_class(token)._internal_init).parameters
+
+
+def stacks(previews):
+    return list(previews.values())
+
+
+def test_every_stack_previews_with_faithful_mocks(previews):
+    assert set(previews) >= {"aws-dev", "aws-prod"}
+    for p in previews.values():
+        assert p.unmocked_types == [], p.stack
+
+
+def test_every_taggable_resource_carries_the_environment_tags(previews):
+    for p in stacks(previews):
+        env = p.outputs["environment"]
+        checked = 0
+        for r in p.resources:
+            if not r.custom or not takes_tags(r.type):
+                continue
+            tags = r.inputs.get("tags") or {}
+            for key in ("environment", "owner", "managed-by", "project"):
+                assert key in tags, f"{p.stack}: {r.urn} lacks tag {key}"
+            assert tags["environment"] == env
+            checked += 1
+        assert checked >= 30, p.stack
+
+
+def test_every_resource_is_parented_under_a_selfhost_component(previews):
+    for p in stacks(previews):
+        components = {r.urn: r for r in p.resources if not r.custom}
+        assert all(c.type.startswith("selfhost:") for c in components.values())
+        for r in p.resources:
+            if r.custom:
+                assert r.parent in components, f"{r.urn} is not inside a component"
+                assert r.name.startswith(components[r.parent].name), f"{r.name} not named after its component"
+
+
+def test_endpoints_run_only_in_private_subnets(previews):
+    for p in stacks(previews):
+        subnets = {r.id: r for r in p.by_type("aws:ec2/subnet:Subnet")}
+        private = {i for i, r in subnets.items() if "-private-" in r.name}
+        public_ids = set(subnets) - private
+        assert private
+        for model in p.by_type("aws:sagemaker/model:Model"):
+            used = set(model.inputs["vpcConfig"]["subnets"])
+            assert used == private, p.stack
+            assert not used & public_ids
+        for subnet in subnets.values():
+            assert not subnet.inputs.get("mapPublicIpOnLaunch"), subnet.name
+        for route_table in p.by_type("aws:ec2/routeTable:RouteTable"):
+            if "-private-" in route_table.name:
+                assert not any("gatewayId" in r for r in route_table.inputs.get("routes", [])), "IGW route in private RT"
+
+
+def test_no_security_group_takes_traffic_from_the_internet(previews):
+    for p in stacks(previews):
+        for sg in p.by_type("aws:ec2/securityGroup:SecurityGroup"):
+            for rule in sg.inputs.get("ingress", []):
+                assert "0.0.0.0/0" not in rule.get("cidrBlocks", []), sg.name
+        (default,) = p.by_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+        assert not default.inputs.get("ingress") and not default.inputs.get("egress")
+
+
+def test_private_network_reaches_aws_through_endpoints(previews):
+    for p in stacks(previews):
+        region = p.outputs["awsRegion"]
+        services = {r.inputs["serviceName"] for r in p.by_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+        for svc in ("s3", "ecr.api", "ecr.dkr", "logs", "sagemaker.runtime", "sts"):
+            assert f"com.amazonaws.{region}.{svc}" in services
+        (flow,) = p.by_type("aws:ec2/flowLog:FlowLog")
+        assert flow.inputs["trafficType"] == "ALL"
+
+
+def test_encryption_with_the_environment_key_everywhere(previews):
+    for p in stacks(previews):
+        (key,) = p.by_type("aws:kms/key:Key")
+        arn = key.computed["arn"]
+        assert key.inputs["enableKeyRotation"] is True and key.protect
+        (sse,) = p.by_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+        rule = sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+        assert rule == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": arn}
+        for group in p.by_type("aws:cloudwatch/logGroup:LogGroup"):
+            assert group.inputs["kmsKeyId"] == arn, group.name
+        for secret in p.by_type("aws:secretsmanager/secret:Secret"):
+            assert secret.inputs["kmsKeyId"] == arn
+        for config in p.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"):
+            capture = config.inputs.get("dataCaptureConfig")
+            assert capture is None or capture["kmsKeyId"] == arn
+            instance = instances_in(p.outputs["awsRegion"])[config.inputs["productionVariants"][0]["instanceType"]]
+            # SageMaker rejects a KmsKeyId for hosts with NVMe instance storage (hardware-encrypted).
+            assert ("kmsKeyArn" in config.inputs) == (not instance.has_instance_storage)
+
+
+def test_artifact_bucket_is_private_versioned_and_protected(previews):
+    for p in stacks(previews):
+        (bucket,) = p.by_type("aws:s3/bucket:Bucket")
+        assert bucket.protect
+        (block,) = p.by_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+        assert all(block.inputs[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                             "restrictPublicBuckets"))
+        (versioning,) = p.by_type("aws:s3/bucketVersioning:BucketVersioning")
+        assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
+        (policy,) = p.by_type("aws:s3/bucketPolicy:BucketPolicy")
+        statement = policy_doc(policy.inputs["policy"])["Statement"][0]
+        assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _statements(p):
+    for rp in p.by_type("aws:iam/rolePolicy:RolePolicy"):
+        for statement in policy_doc(rp.inputs["policy"])["Statement"]:
+            yield rp, statement
+
+
+def test_no_wildcard_iam(previews):
+    for p in stacks(previews):
+        count = 0
+        for rp, st in _statements(p):
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            assert st["Effect"] == "Allow"
+            for action in actions:
+                assert "*" not in action, f"{rp.name}: wildcard action {action}"
+            if "*" in resources:
+                assert set(actions) <= ACTIONS_WITHOUT_RESOURCE_LEVEL, f"{rp.name}: {actions} on *"
+            count += 1
+        assert count >= 8
+
+
+def test_sagemaker_role_names_exact_resources(previews):
+    p = previews["aws-prod"]
+    (bucket,) = p.by_type("aws:s3/bucket:Bucket")
+    (secret,) = p.by_type("aws:secretsmanager/secret:Secret")
+    (key,) = p.by_type("aws:kms/key:Key")
+    (endpoint,) = p.by_type("aws:sagemaker/endpoint:Endpoint")
+    policy = next(rp for rp in p.by_type("aws:iam/rolePolicy:RolePolicy") if "execution" in rp.name)
+    by_sid = {s["Sid"]: s for s in policy_doc(policy.inputs["policy"])["Statement"]}
+    assert by_sid["ReadHfToken"]["Resource"] == secret.computed["arn"]
+    assert by_sid["UseEnvironmentKey"]["Resource"] == key.computed["arn"]
+    assert by_sid["PullServingImage"]["Resource"] == "arn:aws:ecr:us-east-1:763104351884:repository/huggingface-vllm"
+    assert by_sid["WriteEndpointLogs"]["Resource"][0] == (
+        f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/{endpoint.inputs['name']}")
+    assert by_sid["WriteDataCapture"]["Resource"] == (
+        f"{bucket.computed['arn']}/data-capture/{endpoint.inputs['name']}/*")
+    assert "ReadModelWeights" not in by_sid  # the model comes from the Hub in this stack
+
+
+def test_hf_token_is_only_ever_a_secret(previews):
+    p = previews["aws-prod"]
+    (version,) = p.by_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert version.secret_paths == ["secretString"] and version.inputs["secretString"] == SECRET_SHOWN
+    (model,) = p.by_type("aws:sagemaker/model:Model")
+    assert "primaryContainer.environment.HF_TOKEN" in model.secret_paths
+    assert model.inputs["primaryContainer"]["environment"]["HF_TOKEN"] == SECRET_SHOWN
+    assert all(not r.secret_paths for r in p.resources if r not in (version, model))
+    assert p.secret_outputs == []
+
+
+def test_a_real_token_value_reaches_the_secret_but_never_the_preview(project, capsys):
+    """Run the real program with a known token: it must land in the secret version (so the deployment works),
+    and appear nowhere in the captured graph, the outputs, or what the CLI would print."""
+    import runpy
+
+    from selfhost.cli import _print_preview
+    from selfhost.project import stack_config
+
+    canary = "hf_CANARY_7f3a9c0e2b"
+    config, secret_keys = stack_config(project, "aws-prod")
+    config["selfhost-llm:hfToken"] = canary
+
+    def program():
+        runpy.run_path(str(project.root / "__main__.py"), run_name="__main__")
+
+    preview = run_program(project.name, "aws-prod", config, secret_keys, program)
+    seen = pulumi.runtime.settings.SETTINGS.monitor.resources  # the mock engine's own state
+    (stored,) = [r.state["secretString"] for r in seen.values() if "secretsmanager/secretVersion" in r.urn]
+    assert stored == {SPECIAL_SIG: SECRET_SIG, "value": canary}  # delivered, and still wrapped as a secret
+    assert canary not in json.dumps(preview.to_json())
+    _print_preview(preview)
+    assert canary not in capsys.readouterr().out
+
+
+def test_container_startup_timeout_covers_download_and_load(previews):
+    for p in stacks(previews):
+        for config in p.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"):
+            variant = config.inputs["productionVariants"][0]
+            model = next(m for m in p.by_type("aws:sagemaker/model:Model") if m.computed["name"] == variant["modelName"])
+            env = model.inputs["primaryContainer"]["environment"]
+            model_id = env.get("SM_VLLM_MODEL") or env.get("HF_MODEL_ID")
+            weights = weights_bytes(MODELS[model_id], "none")
+            floor = weights / DOWNLOAD_BYTES_PER_S["hub"] + WARMUP_S
+            timeout = variant["containerStartupHealthCheckTimeoutInSeconds"]
+            assert floor < timeout <= 3600, (p.stack, timeout, floor)
+    prod = previews["aws-prod"].by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")[0]
+    assert prod.inputs["productionVariants"][0]["containerStartupHealthCheckTimeoutInSeconds"] >= 480
+
+
+def test_blue_green_with_alarm_rollback_and_autoscaling(previews):
+    p = previews["aws-prod"]
+    (endpoint,) = p.by_type("aws:sagemaker/endpoint:Endpoint")
+    deploy = endpoint.inputs["deploymentConfig"]
+    routing = deploy["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+    assert routing["type"] == "CANARY" and routing["canarySize"] == {"type": "CAPACITY_PERCENT", "value": 25}
+    alarm_names = {a.inputs["name"] for a in p.by_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert {a["alarmName"] for a in deploy["autoRollbackConfiguration"]["alarms"]} == alarm_names
+    assert {a.inputs["metricName"] for a in p.by_type("aws:cloudwatch/metricAlarm:MetricAlarm")} == {
+        "ModelLatency", "Invocation5XXErrors", "GPUMemoryUtilization"}
+    (target,) = p.by_type("aws:appautoscaling/target:Target")
+    assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (1, 4)
+    assert target.inputs["resourceId"] == "endpoint/aws-prod-chat/variant/AllTraffic"
+    (policy,) = p.by_type("aws:appautoscaling/policy:Policy")
+    spec = policy.inputs["targetTrackingScalingPolicyConfiguration"]
+    assert spec["predefinedMetricSpecification"]["predefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+    # A fixed-size endpoint gets no scaling resources.
+    assert previews["aws-dev"].by_type("aws:appautoscaling/target:Target") == []
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
+def test_endpoint_config_is_replaced_not_renamed(previews, stack):
+    """Endpoint configurations are auto-named so an update creates the new one before deleting the old
+    (terraform-provider-aws#40048); the endpoint keeps its fixed name."""
+    p = previews[stack]
+    (config,) = p.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+    assert "name" not in config.inputs
+    (endpoint,) = p.by_type("aws:sagemaker/endpoint:Endpoint")
+    assert endpoint.inputs["endpointConfigName"] == config.computed["name"]

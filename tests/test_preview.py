@@ -1,0 +1,124 @@
+"""`selfhost preview`, run as a user runs it, over every stack in stacks/."""
+
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+SELFHOST = str(Path(sys.executable).with_name("selfhost"))
+
+
+def selfhost(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SELFHOST, *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def all_json() -> dict:
+    run = selfhost("preview", "--all", "--json")
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_preview_all_covers_every_stack_file(all_json, project):
+    assert [s["stack"] for s in all_json["stacks"]] == project.stacks()
+    for stack in all_json["stacks"]:
+        assert stack["schemaVersion"] == 1 and stack["project"] == "selfhost-llm"
+        assert stack["unmockedTypes"] == []
+
+
+def counts(stack: dict) -> dict[str, int]:
+    return dict(collections.Counter(r["type"] for r in stack["resources"]))
+
+
+def test_aws_dev_plan(all_json):
+    dev = next(s for s in all_json["stacks"] if s["stack"] == "aws-dev")
+    assert counts(dev) == {
+        "selfhost:aws:EncryptionKey": 1, "aws:kms/key:Key": 1, "aws:kms/alias:Alias": 1,
+        "selfhost:aws:Network": 1, "aws:ec2/vpc:Vpc": 1, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1,
+        "aws:ec2/subnet:Subnet": 3, "aws:ec2/routeTable:RouteTable": 3,
+        "aws:ec2/routeTableAssociation:RouteTableAssociation": 3, "aws:ec2/internetGateway:InternetGateway": 1,
+        "aws:ec2/eip:Eip": 1, "aws:ec2/natGateway:NatGateway": 1, "aws:ec2/vpcEndpoint:VpcEndpoint": 7,
+        "aws:ec2/securityGroup:SecurityGroup": 2, "aws:cloudwatch/logGroup:LogGroup": 2, "aws:iam/role:Role": 2,
+        "aws:iam/rolePolicy:RolePolicy": 2, "aws:ec2/flowLog:FlowLog": 1,
+        "selfhost:aws:ArtifactStore": 1, "aws:s3/bucket:Bucket": 1,
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls": 1,
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1, "aws:s3/bucketVersioning:BucketVersioning": 1,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 1,
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 1, "aws:s3/bucketPolicy:BucketPolicy": 1,
+        "selfhost:aws:SageMakerEndpoint": 1, "selfhost:aws:SageMakerExecutionRole": 1,
+        "aws:sagemaker/model:Model": 1, "aws:sagemaker/endpointConfiguration:EndpointConfiguration": 1,
+        "aws:sagemaker/endpoint:Endpoint": 1, "aws:cloudwatch/metricAlarm:MetricAlarm": 3,
+        "aws:cloudwatch/dashboard:Dashboard": 1,
+    }
+    assert len(dev["resources"]) == 51
+    out = dev["outputs"]
+    chat = out["sagemakerEndpoints"]["chat"]
+    assert chat["endpointName"] == "aws-dev-chat"
+    assert chat["endpointArn"] == "arn:aws:sagemaker:us-east-1:123456789012:endpoint/aws-dev-chat"
+    assert chat["invokeUrl"] == "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/aws-dev-chat/invocations"
+    assert chat["roleArn"].startswith("arn:aws:iam::123456789012:role/aws-dev-chat-execution-role-")
+    assert chat["image"].startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-vllm:0.29.0")
+    assert chat["instanceType"].startswith("ml.g6.")
+    assert out["artifactBucket"].startswith("aws-dev-artifacts-bucket-")
+    assert out["vpcId"].startswith("vpc-") and len(out["privateSubnetIds"]) == 2
+    assert "hfTokenSecretArn" not in out
+
+
+def test_aws_prod_plan(all_json):
+    prod = next(s for s in all_json["stacks"] if s["stack"] == "aws-prod")
+    c = counts(prod)
+    assert c["aws:ec2/natGateway:NatGateway"] == 3 and c["aws:ec2/subnet:Subnet"] == 6
+    assert c["aws:appautoscaling/target:Target"] == 1 and c["aws:appautoscaling/policy:Policy"] == 1
+    assert c["aws:secretsmanager/secret:Secret"] == 1 and c["aws:secretsmanager/secretVersion:SecretVersion"] == 1
+    assert len(prod["resources"]) == 67
+    model = next(r for r in prod["resources"] if r["type"] == "aws:sagemaker/model:Model")
+    assert model["inputs"]["primaryContainer"]["environment"]["SM_VLLM_MODEL"] == "mistralai/Mistral-7B-Instruct-v0.3"
+    assert model["secretInputs"] == ["primaryContainer.environment.HF_TOKEN"]
+    out = prod["outputs"]
+    assert out["hfTokenSecretArn"].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:aws-prod-hf-token-")
+    assert out["sagemakerEndpoints"]["chat"]["instanceType"] == "ml.g5.2xlarge"
+
+
+def test_resources_name_their_parent_and_dependencies(all_json):
+    for stack in all_json["stacks"]:
+        urns = {r["urn"] for r in stack["resources"]}
+        stack_urn = f"urn:pulumi:{stack['stack']}::selfhost-llm::pulumi:pulumi:Stack::selfhost-llm-{stack['stack']}"
+        for r in stack["resources"]:
+            assert r["parent"] in urns | {stack_urn}
+            assert set(r["dependencies"]) <= urns
+
+
+def test_preview_is_deterministic(all_json):
+    again = json.loads(selfhost("preview", "--all", "--json").stdout)
+    assert again == all_json
+
+
+def test_text_preview_shows_tree_and_outputs():
+    run = selfhost("preview", "aws-dev")
+    assert run.returncode == 0, run.stderr
+    assert "Stack aws-dev (selfhost-llm): 46 resources in 5 components" in run.stdout
+    assert "aws-dev-chat-endpoint aws:sagemaker/endpoint:Endpoint  name=aws-dev-chat" in run.stdout
+    assert "invokeUrl" in run.stdout and "Traceback" not in run.stderr
+
+
+def test_secure_config_shows_only_a_placeholder():
+    run = selfhost("preview", "aws-prod")
+    assert run.returncode == 0, run.stderr
+    assert "secret: secretString" in run.stdout
+    assert "REPLACE-with" not in run.stdout  # the stack file's ciphertext is never shown either
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (("preview", "nope"), 1, "no stack 'nope'"),
+    (("preview",), 1, "name a stack or pass --all"),
+])
+def test_usage_errors(args, code, words):
+    run = selfhost(*args)
+    assert run.returncode == code and words in run.stderr and "Traceback" not in run.stderr
