@@ -6,7 +6,7 @@ import pytest
 
 from components.catalog import images
 from components.catalog.engines import ENGINES, QUANT_BYTES_PER_PARAM
-from components.catalog.images import ecr_repository_arn, sagemaker_image
+from components.catalog.images import cuda_version, ecr_repository_arn, inference_ami, sagemaker_image
 from components.catalog.models import MODELS
 from components.catalog.sagemaker_instances import (
     FAMILY_GPU,
@@ -65,3 +65,22 @@ def test_every_engine_quantization_has_a_byte_size():
     for engine in ENGINES.values():
         assert set(engine.quantization) <= set(QUANT_BYTES_PER_PARAM)
         assert engine.quantization["none"] == ""
+
+
+def test_host_driver_matches_the_image_cuda():
+    assert cuda_version(sagemaker_image("tgi", "us-east-1")) == (12, 4)
+    assert inference_ami(sagemaker_image("tgi", "us-east-1")) == "al2-ami-sagemaker-inference-gpu-3-1"
+    assert cuda_version(sagemaker_image("vllm", "us-east-1")) == (13, 0)
+    assert inference_ami(sagemaker_image("vllm", "us-east-1")) == "al2023-ami-sagemaker-inference-gpu-4-1"
+    assert inference_ami(sagemaker_image("lmi", "us-east-1")) == "al2023-ami-sagemaker-inference-gpu-4-1"
+    assert inference_ami("123456789012.dkr.ecr.us-east-1.amazonaws.com/ours:1.0") is None
+    with pytest.raises(images.UnknownImage):
+        inference_ami("123456789012.dkr.ecr.us-east-1.amazonaws.com/ours:1.0-cu140")
+
+
+def test_host_image_names_are_ones_the_sagemaker_api_accepts():
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    accepted = model.shape_for("ProductionVariantInferenceAmiVersion").enum
+    assert {ami for _, ami in images.INFERENCE_AMIS} <= set(accepted)

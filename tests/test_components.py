@@ -75,6 +75,7 @@ def test_weights_from_s3_run_isolated_with_no_internet_and_exact_prefix():
     (config,) = p.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
     variant = config.inputs["productionVariants"][0]
     assert variant["modelDataDownloadTimeoutInSeconds"] == variant["containerStartupHealthCheckTimeoutInSeconds"] == 420
+    assert variant["inferenceAmiVersion"] == "al2023-ami-sagemaker-inference-gpu-4-1"  # CUDA 13 image, driver 580
 
 
 def test_kms_on_endpoint_config_only_where_the_host_has_no_instance_storage():

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..catalog.engines import ENGINES
-from ..catalog.images import ecr_repository_arn
+from ..catalog.images import ecr_repository_arn, inference_ami
 from ..catalog.models import ModelFacts
 from ..catalog.sagemaker_instances import SageMakerInstance
 from ..config import ModelSpec, SageMakerTarget
@@ -152,6 +152,8 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 initial_instance_count=target.scaling.min_replicas,
                 container_startup_health_check_timeout_in_seconds=self.startup_timeout_seconds,
                 model_data_download_timeout_in_seconds=self.startup_timeout_seconds if from_s3 else None,
+                # Pin a host driver new enough for the image's CUDA instead of the family's default.
+                inference_ami_version=inference_ami(args.image_uri),
             )],
             # Instance types with local NVMe storage encrypt it in hardware; SageMaker rejects a KmsKeyId there.
             kms_key_arn=None if instance.has_instance_storage else args.kms_key_arn,

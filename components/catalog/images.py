@@ -70,6 +70,34 @@ def generate() -> dict:
             "instance": GPU_PROBE_INSTANCE, "images": images}
 
 
+# SageMaker host images by the newest CUDA their NVIDIA driver runs, oldest first. A container built for a newer
+# CUDA than the host's driver fails to start, and the default hosts of older families still run driver 470.
+# Source: botocore's SageMaker service model, ProductionVariant.InferenceAmiVersion (botocore 1.43.117), 2026-11-29.
+INFERENCE_AMIS: tuple[tuple[tuple[int, int], str], ...] = (
+    ((12, 2), "al2-ami-sagemaker-inference-gpu-2"),      # driver 535
+    ((12, 4), "al2-ami-sagemaker-inference-gpu-3-1"),    # driver 550
+    ((13, 0), "al2023-ami-sagemaker-inference-gpu-4-1"),  # driver 580
+)
+_CUDA_TAG = re.compile(r"[-_]cu(\d{2})(\d)(?:\D|$)")
+
+
+def cuda_version(image_uri: str) -> tuple[int, int] | None:
+    """The CUDA version in a DLC tag (`...-cu124-...` is 12.4), or None for an image without one."""
+    m = _CUDA_TAG.search(image_uri.rsplit(":", 1)[-1])
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def inference_ami(image_uri: str) -> str | None:
+    """The oldest SageMaker host image whose driver runs the image's CUDA (None: leave SageMaker's default)."""
+    cuda = cuda_version(image_uri)
+    if cuda is None:
+        return None
+    for supported, ami in INFERENCE_AMIS:
+        if cuda <= supported:
+            return ami
+    raise UnknownImage(f"no SageMaker host image runs CUDA {cuda[0]}.{cuda[1]} ({image_uri})")
+
+
 _ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)")
 
 
