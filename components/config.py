@@ -7,6 +7,7 @@ key path, the bad value and what is allowed. Components receive parts of the `En
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 from typing import Annotated, Any, Literal
@@ -252,15 +253,38 @@ def load_environment(stack: str, raw: dict[str, Any], secret_keys: set[str] | fr
     if "hfToken" not in data:
         data["hfToken"] = False
 
-    try:
-        env = Environment.model_validate(data)
-    except ValidationError as exc:
-        problems += [_from_pydantic(e) for e in exc.errors()]
-        raise ConfigError(stack, problems) from None
-    problems += _semantic_problems(env)
+    env, structural = _validate(data)
+    problems += structural
+    if env is not None:
+        problems += _semantic_problems(env)
     if problems:
         raise ConfigError(stack, problems)
     return env
+
+
+def _validate(data: dict[str, Any]) -> tuple[Environment | None, list[Problem]]:
+    """Validate the structure. An unknown key is reported and then set aside, so the checks across keys still
+    run on the rest (dropping it changes no other value); any other structural problem stops there, since
+    cross-key checks on a guessed value would mislead."""
+    data = copy.deepcopy(data)
+    problems: list[Problem] = []
+    while True:
+        try:
+            return Environment.model_validate(data), problems
+        except ValidationError as exc:
+            errors = exc.errors()
+            problems += [_from_pydantic(e) for e in errors]
+            if any(e["type"] != "extra_forbidden" for e in errors):
+                return None, problems
+            for e in errors:
+                _drop(data, e["loc"])
+
+
+def _drop(data: Any, loc: tuple) -> None:
+    *parents, leaf = (p for p in loc if p != "sagemaker")
+    for part in parents:
+        data = data[part]
+    del data[leaf]
 
 
 def _decode(value: Any) -> Any:

@@ -198,3 +198,24 @@ def test_project_schema_defaults_match_the_model():
     for key, spec in doc["config"].items():
         assert spec["description"], key
         assert fields[key].default == spec["default"], key
+
+
+def test_reads_config_the_way_the_pulumi_engine_passes_it(monkeypatch):
+    """Under `pulumi up` the language host hands config over in PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS."""
+    from pulumi.runtime import config as rc
+
+    from components.config import from_pulumi_config
+
+    cfg = {**as_pulumi(BASE), "selfhost-llm:hfToken": "hf_x", "aws:profile": "ops"}
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(cfg))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["selfhost-llm:hfToken"]))
+    rc.set_all_config({}, [])
+    env = from_pulumi_config()
+    assert env.hf_token and env.aws_region == "us-east-1" and env.models[0].name == "qwen"
+
+
+def test_unknown_keys_are_reported_with_the_checks_across_keys():
+    cfg = mutate(**{"selfhost-llm:network/natMode": "single",
+                    "selfhost-llm:targets/0/instanceType": "ml.g9.xlarge"})(copy.deepcopy(BASE))
+    paths = [p.path for p in problems_of(cfg).problems]
+    assert paths == ["selfhost-llm:network.natMode", "selfhost-llm:targets[0].instanceType"]
