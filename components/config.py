@@ -16,6 +16,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from .catalog import gcp_machines
 from .catalog.engines import ENGINES, FP8_ARCHS
 from .catalog.images import image_regions
 from .catalog.models import MODELS, ModelFacts
@@ -26,7 +27,9 @@ PROJECT = "selfhost-llm"
 SECRET_PLACEHOLDER = "[secret]"
 
 # Keys read from other namespaces; everything else must live in the project's namespace.
-PROVIDER_KEYS = {"aws:region": "awsRegion"}
+PROVIDER_KEYS = {"aws:region": "awsRegion", "gcp:project": "gcpProject", "gcp:region": "gcpRegion"}
+# The discriminated union of targets puts the branch's tag in error locations; users never wrote it.
+TARGET_KINDS = ("sagemaker", "vertex")
 
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")]
 HfRepoId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")]
@@ -185,7 +188,46 @@ class SageMakerTarget(Strict):
         return self.network_isolation if self.network_isolation is not None else model.source == "s3"
 
 
-Target = Annotated[SageMakerTarget, Field(discriminator="kind")]
+class VertexScaling(Strict):
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(1, ge=1, le=1000)
+    target_duty_cycle_percent: int = Field(60, ge=1, le=100)
+    """Autoscaling goal: GPU duty cycle (aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle)."""
+
+
+class RequestLogging(Strict):
+    enabled: bool = False
+    """Store sampled requests and responses in a BigQuery table of the environment (they hold user prompts)."""
+    sampling_rate: float = Field(0.1, gt=0, le=1)
+
+
+class VertexAlarms(Strict):
+    p99_latency_ms: int = Field(20_000, gt=0)
+    errors_per_minute: int = Field(5, ge=1)
+
+
+class VertexTarget(Strict):
+    kind: Literal["vertex"]
+    name: Slug
+    model: str
+    """The `name` of an entry in `models`."""
+    machine_type: str
+    """e.g. g2-standard-12 (L4), a2-highgpu-1g (A100 40GB), a3-highgpu-1g (H100), n1-standard-8 (T4, V100)."""
+    accelerator_type: str
+    """Vertex's accelerator enum, e.g. NVIDIA_L4; must be the one the machine family takes."""
+    accelerator_count: int = Field(1, ge=1, le=16)
+    concurrency: int = Field(1, ge=1, le=1024)
+    scaling: VertexScaling = VertexScaling()
+    endpoint: Literal["dedicated", "private"] = "dedicated"
+    """`dedicated`: a dedicated public DNS name (IAM-authenticated). `private`: Private Service Connect into the
+    environment's VPC, no public path."""
+    request_logging: RequestLogging = RequestLogging()
+    alarms: VertexAlarms = VertexAlarms()
+    spot: bool = False
+    startup_timeout_seconds: int | None = Field(None, ge=60, le=7200)
+
+
+Target = Annotated[SageMakerTarget | VertexTarget, Field(discriminator="kind")]
 
 
 class Budget(Strict):
@@ -199,6 +241,8 @@ class Environment(Strict):
     """Tag value and name prefix; empty means the stack name."""
     owner: str = Field("ml-platform", min_length=1, max_length=256)
     aws_region: str | None = Field(None, alias="aws:region")
+    gcp_project: str | None = Field(None, alias="gcp:project", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    gcp_region: str | None = Field(None, alias="gcp:region")
     network: Network = Network()
     models: list[ModelSpec] = Field(min_length=1)
     targets: list[Target] = Field(min_length=1)
@@ -281,7 +325,7 @@ def _validate(data: dict[str, Any]) -> tuple[Environment | None, list[Problem]]:
 
 
 def _drop(data: Any, loc: tuple) -> None:
-    *parents, leaf = (p for p in loc if p != "sagemaker")
+    *parents, leaf = (p for p in loc if p not in TARGET_KINDS)
     for part in parents:
         data = data[part]
     del data[leaf]
@@ -302,7 +346,7 @@ def _path(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part == "sagemaker":  # the discriminated union's branch name, not a key the user wrote
+        elif part in TARGET_KINDS:  # the discriminated union's branch name, not a key the user wrote
             continue
         elif not out:
             out = part if ":" in part else f"{PROJECT}:{part}"
@@ -315,7 +359,7 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     """The model class whose field set applies at `loc` (for listing allowed keys)."""
     cls: Any = Environment
     for part in loc:
-        if isinstance(part, int) or part == "sagemaker":
+        if isinstance(part, int) or part in TARGET_KINDS:
             continue
         fields = {f.alias or n: f for n, f in cls.model_fields.items()}
         if part not in fields:
@@ -346,7 +390,7 @@ def _from_pydantic(err: dict) -> Problem:
         return Problem(path, _MISSING, "required key is missing")
     if kind == "union_tag_invalid" or kind == "union_tag_not_found":
         return Problem(path + ".kind", err["input"].get("kind", _MISSING) if isinstance(err["input"], dict) else err["input"],
-                       "unknown target kind", "sagemaker")
+                       "unknown target kind", ", ".join(TARGET_KINDS))
     if kind in ("literal_error", "enum"):
         expected = err.get("ctx", {}).get("expected", "")
         return Problem(path, err["input"], "not an allowed value", expected)
@@ -361,6 +405,7 @@ _PATTERN_HELP = {
     "revision": "a 40-character lowercase hex commit SHA from the model's Hugging Face repository",
     "id": "a Hugging Face repository id, 'owner/name'",
     "environment": "lowercase letters, digits and '-', starting with a letter, or empty for the stack name",
+    "gcp:project": "a Google Cloud project id: 6-30 lowercase letters, digits and '-', starting with a letter",
 }
 
 
@@ -406,6 +451,11 @@ def _semantic_problems(env: Environment) -> list[Problem]:
             continue
         if t.kind == "sagemaker":
             problems += _sagemaker_problems(env, i, t)
+        else:
+            problems += _vertex_problems(env, i, t)
+    if any(t.kind == "vertex" for t in env.targets) and env.network.nat == "per-az":
+        problems.append(Problem(f"{PROJECT}:network.nat", "per-az", "Cloud NAT is regional: one serves every zone",
+                                "none, single"))
     return problems
 
 
@@ -451,6 +501,65 @@ def _sagemaker_problems(env: Environment, i: int, t: SageMakerTarget) -> list[Pr
           f"{fit.kv_cache_gib:.1f} for {model.max_context} tokens x {t.concurrency} + overhead {fit.overhead_gib:.1f}) "
           f"but {t.instance_type} offers {fit.available_gib:.1f} GiB usable",
           ", ".join(fitting[:12]) or "none in this region: lower maxContext or concurrency, or quantize")
+    return problems
+
+
+def _vertex_problems(env: Environment, i: int, t: VertexTarget) -> list[Problem]:
+    problems: list[Problem] = []
+    p = lambda path, *rest: problems.append(Problem(f"{PROJECT}:targets[{i}].{path}", *rest))  # noqa: E731
+    for key, value in (("gcp:project", env.gcp_project), ("gcp:region", env.gcp_region)):
+        if value is None:
+            problems.append(Problem(key, _MISSING, "required for Vertex AI targets",
+                                    "a project id" if key == "gcp:project" else ", ".join(gcp_machines.VERTEX_REGION_ACCELERATORS)))
+    if t.scaling.min_replicas == 0:
+        p("scaling.minReplicas", 0, "Vertex AI dedicated resources keep at least one replica", "1 or more")
+    model = env.model(t.model)
+    if model.engine != "vllm":
+        problems.append(Problem(f"{PROJECT}:models[{env.models.index(model)}].engine", model.engine,
+                                f"Vertex AI targets (targets[{i}]) serve with the Vertex vLLM image", "vllm"))
+    allowed = gcp_machines.allowed_accelerators(t.machine_type)
+    if not allowed:
+        p("machineType", t.machine_type, "not a GPU machine type Vertex AI serves on",
+          ", ".join(gcp_machines.gpu_machine_types()))
+        return problems
+    if t.accelerator_type not in allowed:
+        p("acceleratorType", t.accelerator_type, f"{t.machine_type} does not take this accelerator",
+          ", ".join(allowed) + (f" (or for {t.accelerator_type}: {', '.join(gcp_machines.machines_for(t.accelerator_type))})"
+                                if t.accelerator_type in gcp_machines.ACCELERATORS else ""))
+        return problems
+    if t.accelerator_count not in allowed[t.accelerator_type]:
+        p("acceleratorCount", t.accelerator_count, f"{t.machine_type} takes {t.accelerator_type} only in these counts",
+          ", ".join(map(str, allowed[t.accelerator_type])))
+        return problems
+    if env.gcp_region is not None:
+        offered = gcp_machines.VERTEX_REGION_ACCELERATORS.get(env.gcp_region)
+        if offered is None:
+            problems.append(Problem("gcp:region", env.gcp_region, "no Vertex AI GPU prediction known in this region",
+                                    ", ".join(gcp_machines.VERTEX_REGION_ACCELERATORS)))
+        elif t.accelerator_type not in offered:
+            regions = [r for r, accs in gcp_machines.VERTEX_REGION_ACCELERATORS.items() if t.accelerator_type in accs]
+            p("acceleratorType", t.accelerator_type, f"Vertex AI offers no {t.accelerator_type} in {env.gcp_region}",
+              f"{', '.join(sorted(offered))}; or regions {', '.join(regions)}")
+    facts = model.resolved_facts()
+    if facts is None:
+        return problems
+    gpu_host = gcp_machines.host(t.machine_type, t.accelerator_type, t.accelerator_count)
+    if model.quantization == "fp8" and gpu_host.gpu.arch not in FP8_ARCHS:
+        p("acceleratorType", t.accelerator_type, f"{gpu_host.gpu.name} GPUs have no fp8 support (model "
+          f"'{model.name}' uses quantization fp8)", "NVIDIA_L4, NVIDIA_H100_80GB, NVIDIA_H200_141GB")
+    fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, t.accelerator_count,
+                     gpu_host.total_gpu_memory_gib)
+    if not fit.fits:
+        fitting = [
+            f"{m} ({a} x{c})" for m, (a, c) in gcp_machines.FIXED_GPU_MACHINES.items()
+            if memory_fit(facts, model.quantization, model.max_context, t.concurrency, c,
+                          gcp_machines.host(m, a, c).total_gpu_memory_gib).fits
+        ]
+        p("machineType", t.machine_type,
+          f"model '{model.name}' needs {fit.required_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
+          f"{fit.kv_cache_gib:.1f} for {model.max_context} tokens x {t.concurrency} + overhead {fit.overhead_gib:.1f}) "
+          f"but {t.accelerator_count} x {t.accelerator_type} offers {fit.available_gib:.1f} GiB usable",
+          ", ".join(fitting[:10]) or "none: lower maxContext or concurrency, or quantize")
     return problems
 
 

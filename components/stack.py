@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_gcp as gcp
 
 from .aws.kms import EncryptionKey, EncryptionKeyArgs
 from .aws.network import Network, NetworkArgs
@@ -13,6 +14,16 @@ from .aws.storage import ArtifactStore, ArtifactStoreArgs
 from .catalog.images import sagemaker_image
 from .catalog.sagemaker_instances import instances_in
 from .config import Environment
+from .gcp.apis import ProjectApis, ProjectApisArgs
+from .gcp.iam import ServingIdentity, ServingIdentityArgs
+from .gcp.network import GcpNetwork, GcpNetworkArgs
+from .gcp.secrets import GcpHfTokenSecret, GcpHfTokenSecretArgs
+from .gcp.vertex import VertexEndpoint, VertexEndpointArgs
+
+# APIs a Vertex AI environment calls, enabled by the stack itself.
+GCP_APIS = ("compute.googleapis.com", "iam.googleapis.com", "aiplatform.googleapis.com",
+            "secretmanager.googleapis.com", "artifactregistry.googleapis.com", "monitoring.googleapis.com",
+            "logging.googleapis.com", "dns.googleapis.com", "networkconnectivity.googleapis.com")
 
 
 def declare_environment(env: Environment, hf_token: pulumi.Output[str] | None) -> dict[str, object]:
@@ -21,6 +32,9 @@ def declare_environment(env: Environment, hf_token: pulumi.Output[str] | None) -
     sagemaker_targets = [t for t in env.targets if t.kind == "sagemaker"]
     if sagemaker_targets:
         outputs.update(_declare_aws(env, sagemaker_targets, hf_token))
+    vertex_targets = [t for t in env.targets if t.kind == "vertex"]
+    if vertex_targets:
+        outputs.update(_declare_gcp(env, vertex_targets, hf_token))
     return outputs
 
 
@@ -72,4 +86,61 @@ def _declare_aws(env: Environment, targets: list, hf_token: pulumi.Output[str] |
     }
     if secret:
         out["hfTokenSecretArn"] = secret.arn
+    return out
+
+
+def gcp_labels(env: Environment) -> dict[str, str]:
+    """GCP labels: the environment tags, in the characters labels allow (lowercase, digits, '-', '_')."""
+    clean = lambda text: "".join(c if c.isalnum() or c in "-_" else "-" for c in text.lower())[:63]  # noqa: E731
+    return {clean(k): clean(v) for k, v in env.all_tags.items()}
+
+
+def _declare_gcp(env: Environment, targets: list, hf_token: pulumi.Output[str] | None) -> dict[str, object]:
+    project, region = env.gcp_project, env.gcp_region
+    assert project is not None and region is not None  # validated: Vertex targets require both
+    labels = gcp_labels(env)
+    project_number = gcp.organizations.get_project(project_id=project).number
+
+    apis = ProjectApis(f"{env.name}-apis", ProjectApisArgs(project=project, services=GCP_APIS))
+    network = GcpNetwork(env.name, GcpNetworkArgs(
+        project=project, region=region, cidr=env.network.cidr,
+        nat="none" if env.network.nat == "none" else "single", labels=labels,
+        depends_on=apis.needs("compute.googleapis.com"),
+    ))
+    identity = ServingIdentity(f"{env.name}-serving", ServingIdentityArgs(
+        project=project, account_id=f"{env.name}-serving"[:30], depends_on=apis.needs("iam.googleapis.com")))
+    secret = (GcpHfTokenSecret(f"{env.name}-hf-token", GcpHfTokenSecretArgs(
+        project=project, region=region, secret_id=f"{env.name}-hf-token", token=hf_token, reader=identity.member,
+        labels=labels, depends_on=apis.needs("secretmanager.googleapis.com"),
+    )) if hf_token is not None else None)
+
+    endpoints = {}
+    for target in targets:
+        model = env.model(target.model)
+        endpoint = VertexEndpoint(f"{env.name}-{target.name}", VertexEndpointArgs(
+            project=project, project_number=project_number, region=region,
+            endpoint_name=f"{env.name}-{target.name}", model=model, facts=model.resolved_facts(), target=target,
+            network_id=network.network_id, subnet_id=network.subnet_id, hf_token=hf_token, labels=labels,
+            depends_on=apis.needs("aiplatform.googleapis.com", "monitoring.googleapis.com", "dns.googleapis.com",
+                                  "networkconnectivity.googleapis.com"),
+        ))
+        endpoints[target.name] = {
+            "endpointId": endpoint.endpoint_id,
+            "resourceName": endpoint.resource_name,
+            "predictUrl": endpoint.predict_url,
+            "openaiBaseUrl": endpoint.openai_base_url,
+            "machineType": target.machine_type,
+            "accelerator": f"{target.accelerator_count} x {target.accelerator_type}",
+            "startupTimeoutSeconds": endpoint.startup_timeout_seconds,
+            **({"privateIp": endpoint.private_ip} if endpoint.private_ip is not None else {}),
+        }
+    out: dict[str, object] = {
+        "gcpProject": project,
+        "gcpRegion": region,
+        "gcpNetwork": network.network_id,
+        "servingServiceAccount": identity.email,
+        "vertexEndpoints": endpoints,
+    }
+    if secret:
+        out["gcpHfTokenSecret"] = secret.secret_id
     return out

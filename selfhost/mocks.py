@@ -7,6 +7,7 @@ deployment's would. They are derived from a hash of the resource's URN: the same
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ class Ctx:
     name: str
     inputs: dict[str, Any]
     region: str
+    project: str = ""
+    subnets: dict[str, str] = field(default_factory=dict)
+    """network id -> subnet CIDR, for values providers allocate from a subnet (PSC addresses)."""
 
     def hex(self, n: int, salt: str = "") -> str:
         return hashlib.sha256(f"{self.urn}{salt}".encode()).hexdigest()[:n]
@@ -183,6 +187,106 @@ AWS_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
 }
 
 
+def project_number(project: str) -> str:
+    """A stable 12-digit project number for a project id (real ones are assigned by Google)."""
+    return str(10**11 + int(hashlib.sha256(project.encode()).hexdigest(), 16) % (9 * 10**11))
+
+
+def _digits(c: Ctx, n: int, salt: str = "") -> str:
+    return str(int(c.hex(24, salt), 16) % 10 ** (n - 1) + 10 ** (n - 1))
+
+
+def _gcp(path: str, key: str = "name", lower: bool = True, self_link: bool = False, **extra):
+    """A GCP resource whose id is a path like projects/{project}/regions/{region}/routers/{name}."""
+    def make(c: Ctx) -> tuple[str, dict]:
+        name = c.autoname(key, lower)
+        project = c.inputs.get("project", c.project)
+        region = c.inputs.get("region") or c.inputs.get("location") or c.region
+        rid = path.format(project=project, region=region, name=name, number=project_number(project))
+        out: dict[str, Any] = {key: name, "project": project}
+        if self_link:
+            out["selfLink"] = f"https://www.googleapis.com/compute/v1/{rid}"
+        out.update({k: f(c, rid) for k, f in extra.items()})
+        return rid, out
+    return make
+
+
+def _garden_deployment(c: Ctx) -> tuple[str, dict]:
+    project, location = c.inputs.get("project", c.project), c.inputs.get("location", c.region)
+    endpoint = _digits(c, 19, "endpoint")
+    out: dict[str, Any] = {"endpoint": endpoint, "deployedModelId": _digits(c, 19, "model"), "project": project,
+                           "location": location, "deletionPolicy": "DELETE",
+                           "deployedModelDisplayName": c.inputs.get("modelConfig", {}).get("modelDisplayName", c.name)}
+    psc = (c.inputs.get("endpointConfig") or {}).get("privateServiceConnectConfig")
+    if psc:
+        # The forwarding rule PSC automation creates takes an address in the consumer network's subnet.
+        automation = psc.get("pscAutomationConfigs", {})
+        cidr = c.subnets.get(automation.get("network", ""), "10.0.0.0/24")
+        address = str(ipaddress.ip_network(cidr)[2 + int(c.hex(4, "ip"), 16) % 200])
+        configs = {**automation, "ipAddress": address,
+                   "state": "SUCCESSFUL",
+                   "forwardingRule": f"https://www.googleapis.com/compute/v1/projects/{project}/regions/{location}"
+                                     f"/forwardingRules/sca-auto-fr-{c.hex(8, 'fr')}"}
+        out["endpointConfig"] = {**c.inputs["endpointConfig"],
+                                 "privateServiceConnectConfig": {**psc, "pscAutomationConfigs": configs}}
+    return f"projects/{project}/locations/{location}/endpoints/{endpoint}", out
+
+
+def _service_account(c: Ctx) -> tuple[str, dict]:
+    project = c.inputs.get("project", c.project)
+    email = f"{c.inputs['accountId']}@{project}.iam.gserviceaccount.com"
+    rid = f"projects/{project}/serviceAccounts/{email}"
+    return rid, {"email": email, "member": f"serviceAccount:{email}", "name": rid, "uniqueId": _digits(c, 21)}
+
+
+def _gcp_secret_version(c: Ctx) -> tuple[str, dict]:
+    name = f"{c.inputs['secret']}/versions/1"
+    return name, {"name": name, "version": "1", "enabled": True}
+
+
+GCP_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
+    "gcp:projects/service:Service": lambda c: (f"{c.inputs.get('project', c.project)}/{c.inputs['service']}", {}),
+    "gcp:compute/network:Network": _gcp("projects/{project}/global/networks/{name}", self_link=True,
+                                        numericId=lambda c, _: _digits(c, 19)),
+    "gcp:compute/subnetwork:Subnetwork": _gcp(
+        "projects/{project}/regions/{region}/subnetworks/{name}", self_link=True,
+        gatewayAddress=lambda c, _: str(next(ipaddress.ip_network(c.inputs["ipCidrRange"]).hosts()))),
+    "gcp:compute/router:Router": _gcp("projects/{project}/regions/{region}/routers/{name}", self_link=True),
+    "gcp:compute/routerNat:RouterNat": _gcp("{project}/{region}/{name}"),
+    "gcp:compute/firewall:Firewall": _gcp("projects/{project}/global/firewalls/{name}", self_link=True),
+    "gcp:serviceaccount/account:Account": _service_account,
+    "gcp:projects/iAMMember:IAMMember": lambda c: (
+        f"{c.inputs['project']}/{c.inputs['role']}/{c.inputs['member']}", {"etag": f"BwY{c.hex(9, 'etag')}="}),
+    "gcp:secretmanager/secret:Secret": lambda c: (
+        f"projects/{c.inputs.get('project', c.project)}/secrets/{c.inputs['secretId']}",
+        {"name": f"projects/{project_number(c.inputs.get('project', c.project))}/secrets/{c.inputs['secretId']}"}),
+    "gcp:secretmanager/secretVersion:SecretVersion": _gcp_secret_version,
+    "gcp:secretmanager/secretIamBinding:SecretIamBinding": lambda c: (
+        f"projects/{c.inputs.get('project', c.project)}/secrets/{c.inputs['secretId']}/{c.inputs['role']}",
+        {"etag": f"BwY{c.hex(9, 'etag')}="}),
+    "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": _garden_deployment,
+    "gcp:networkconnectivity/serviceConnectionPolicy:ServiceConnectionPolicy": _gcp(
+        "projects/{project}/locations/{region}/serviceConnectionPolicies/{name}"),
+    "gcp:dns/managedZone:ManagedZone": _gcp("projects/{project}/managedZones/{name}",
+                                            managedZoneId=lambda c, _: _digits(c, 19),
+                                            nameServers=lambda c, _: ["ns-gcp-private.googledomains.com."]),
+    "gcp:dns/recordSet:RecordSet": lambda c: (
+        f"projects/{c.inputs.get('project', c.project)}/managedZones/{c.inputs['managedZone']}/rrsets/"
+        f"{c.inputs['name']}/{c.inputs['type']}", {}),
+    "gcp:monitoring/alertPolicy:AlertPolicy": lambda c: (lambda n: (n, {"name": n}))(
+        f"projects/{c.inputs.get('project', c.project)}/alertPolicies/{_digits(c, 19)}"),
+    "gcp:monitoring/dashboard:Dashboard": lambda c: (
+        f"projects/{project_number(c.inputs.get('project', c.project))}/dashboards/{c.uuid()}", {}),
+}
+
+
+def _gcp_call(token: str, args: dict, project: str) -> dict:
+    if token == "gcp:organizations/getProject:getProject":
+        pid = args.get("projectId") or project
+        return {"projectId": pid, "number": project_number(pid), "name": pid, "id": f"projects/{pid}"}
+    raise UnmockedCall(token)
+
+
 def _aws_call(token: str, args: dict, region: str) -> dict:
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
         return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/preview", "userId": "AIDAPREVIEW",
@@ -222,6 +326,9 @@ class Recorded:
 class PreviewMocks(Mocks):
     def __init__(self, config: dict[str, str]):
         self.region = config.get("aws:region", "us-east-1")
+        self.gcp_project = config.get("gcp:project", "")
+        self.gcp_region = config.get("gcp:region", "us-central1")
+        self.subnets: dict[str, str] = {}
         self.unmocked: set[str] = set()
         # The SDK registers resources from a thread pool; each registration keeps its URN and computed
         # values in its own thread.
@@ -230,17 +337,22 @@ class PreviewMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
         if not args.custom:
             return "", {}
-        make = AWS_RESOURCES.get(args.typ)
+        make = AWS_RESOURCES.get(args.typ) or GCP_RESOURCES.get(args.typ)
         if make is None:
             self.unmocked.add(args.typ)
             return f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:8]}", dict(args.inputs)
-        rid, computed = make(Ctx(self.current.urn, args.name, args.inputs, self.region))
+        region, project = (self.gcp_region, self.gcp_project) if args.typ.startswith("gcp:") else (self.region, "")
+        rid, computed = make(Ctx(self.current.urn, args.name, args.inputs, region, project, self.subnets))
+        if args.typ == "gcp:compute/subnetwork:Subnetwork":
+            self.subnets[args.inputs["network"]] = args.inputs["ipCidrRange"]
         self.current.computed = computed
         return rid, {**args.inputs, **computed}
 
     def call(self, args: MockCallArgs) -> dict:
         if args.token.startswith("aws:"):
             return _aws_call(args.token, args.args, self.region)
+        if args.token.startswith("gcp:"):
+            return _gcp_call(args.token, args.args, self.gcp_project)
         raise UnmockedCall(args.token)
 
 

@@ -67,7 +67,7 @@ def test_base_config_is_valid():
 CASES = [
     # (id, mutation, secret keys, expected key path, words in the message)
     ("unknown-top-level-key", mutate(**{"selfhost-llm:netwrok": {"nat": "none"}}), (),
-     "selfhost-llm:netwrok", "unknown key; allowed: environment, owner, aws:region, network"),
+     "selfhost-llm:netwrok", "unknown key; allowed: environment, owner, aws:region, gcp:project, gcp:region, network"),
     ("unknown-nested-key", mutate(**{"selfhost-llm:models/0/quantisation": "awq"}), (),
      "selfhost-llm:models[0].quantisation", "allowed: name, id, revision, engine, quantization"),
     ("wrong-type", mutate(**{"selfhost-llm:models/0/maxContext": "lots"}), (),
@@ -219,3 +219,63 @@ def test_unknown_keys_are_reported_with_the_checks_across_keys():
                     "selfhost-llm:targets/0/instanceType": "ml.g9.xlarge"})(copy.deepcopy(BASE))
     paths = [p.path for p in problems_of(cfg).problems]
     assert paths == ["selfhost-llm:network.natMode", "selfhost-llm:targets[0].instanceType"]
+
+
+GCP_BASE: dict = {
+    "gcp:project": "acme-llm-test",
+    "gcp:region": "us-central1",
+    "selfhost-llm:models": [{"name": "qwen", "id": "Qwen/Qwen2.5-7B-Instruct",
+                             "revision": "a09a35458c702b33eeacc393d103063234e8bc28", "maxContext": 8192}],
+    "selfhost-llm:targets": [{"kind": "vertex", "name": "chat", "model": "qwen", "machineType": "g2-standard-12",
+                              "acceleratorType": "NVIDIA_L4"}],
+}
+
+
+GCP_CASES = [
+    ("l4-needs-g2", {"selfhost-llm:targets/0/machineType": "a2-highgpu-1g"},
+     "selfhost-llm:targets[0].acceleratorType", "a2-highgpu-1g does not take this accelerator; allowed: NVIDIA_TESLA_A100 "
+     "(or for NVIDIA_L4: g2-standard-4, g2-standard-8"),
+    ("a100-needs-a2", {"selfhost-llm:targets/0/acceleratorType": "NVIDIA_TESLA_A100"},
+     "selfhost-llm:targets[0].acceleratorType", "g2-standard-12 does not take this accelerator; allowed: NVIDIA_L4"),
+    ("h100-needs-a3", {"selfhost-llm:targets/0/machineType": "n1-standard-8",
+                       "selfhost-llm:targets/0/acceleratorType": "NVIDIA_H100_80GB"},
+     "selfhost-llm:targets[0].acceleratorType", "allowed: NVIDIA_TESLA_T4, NVIDIA_TESLA_V100 (or for NVIDIA_H100_80GB: a3-highgpu-1g"),
+    ("wrong-count", {"selfhost-llm:targets/0/acceleratorCount": 2},
+     "selfhost-llm:targets[0].acceleratorCount", "g2-standard-12 takes NVIDIA_L4 only in these counts; allowed: 1"),
+    ("t4-count", {"selfhost-llm:targets/0/machineType": "n1-standard-8", "selfhost-llm:targets/0/acceleratorType":
+                  "NVIDIA_TESLA_T4", "selfhost-llm:targets/0/acceleratorCount": 3},
+     "selfhost-llm:targets[0].acceleratorCount", "allowed: 1, 2, 4"),
+    ("unknown-machine", {"selfhost-llm:targets/0/machineType": "e2-standard-4"},
+     "selfhost-llm:targets[0].machineType", "not a GPU machine type Vertex AI serves on"),
+    ("accelerator-not-in-region", {"gcp:region": "us-east4", "selfhost-llm:targets/0/machineType": "a2-highgpu-1g",
+                                   "selfhost-llm:targets/0/acceleratorType": "NVIDIA_TESLA_A100"},
+     "selfhost-llm:targets[0].acceleratorType", "Vertex AI offers no NVIDIA_TESLA_A100 in us-east4"),
+    ("unknown-region", {"gcp:region": "mars-central1"}, "gcp:region", "no Vertex AI GPU prediction known in this region"),
+    ("missing-project", {"gcp:project": None}, "gcp:project", "required for Vertex AI targets"),
+    ("bad-project-id", {"gcp:project": "Acme_Prod"}, "gcp:project", "has the wrong form; allowed: a Google Cloud project id"),
+    ("does-not-fit-l4", {"selfhost-llm:models/0/id": "Qwen/Qwen2.5-14B-Instruct"},
+     "selfhost-llm:targets[0].machineType", "but 1 x NVIDIA_L4 offers 21.6 GiB usable; allowed: g2-standard-24 (NVIDIA_L4 x2)"),
+    ("engine-not-on-vertex", {"selfhost-llm:models/0/engine": "tgi"}, "selfhost-llm:models[0].engine",
+     "Vertex AI targets (targets[0]) serve with the Vertex vLLM image; allowed: vllm"),
+    ("vertex-scale-to-zero", {"selfhost-llm:targets/0/scaling": {"minReplicas": 0, "maxReplicas": 2}},
+     "selfhost-llm:targets[0].scaling.minReplicas", "keep at least one replica"),
+    ("per-az-nat", {"selfhost-llm:network": {"nat": "per-az"}}, "selfhost-llm:network.nat", "Cloud NAT is regional"),
+    ("fp8-on-t4", {"selfhost-llm:models/0/quantization": "fp8", "selfhost-llm:targets/0/machineType": "n1-standard-8",
+                   "selfhost-llm:targets/0/acceleratorType": "NVIDIA_TESLA_T4", "selfhost-llm:targets/0/acceleratorCount": 4},
+     "selfhost-llm:targets[0].acceleratorType", "T4 GPUs have no fp8 support"),
+    ("bad-endpoint-mode", {"selfhost-llm:targets/0/endpoint": "public"}, "selfhost-llm:targets[0].endpoint",
+     "allowed: 'dedicated' or 'private'"),
+]
+
+
+@pytest.mark.parametrize("changes, path, words", [c[1:] for c in GCP_CASES], ids=[c[0] for c in GCP_CASES])
+def test_invalid_gcp_config_names_the_key(changes, path, words):
+    error = problems_of(mutate(**changes)(copy.deepcopy(GCP_BASE)))
+    matching = [str(p) for p in error.problems if p.path == path]
+    assert matching, f"no problem at {path}: {error}"
+    assert any(words in text for text in matching), f"{words!r} not in {matching}"
+
+
+def test_gcp_base_is_valid():
+    env = load(GCP_BASE)
+    assert env.targets[0].kind == "vertex" and env.gcp_region == "us-central1"

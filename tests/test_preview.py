@@ -86,6 +86,19 @@ def test_aws_prod_plan(all_json):
     assert out["sagemakerEndpoints"]["chat"]["instanceType"] == "ml.g5.2xlarge"
 
 
+def test_gcp_prod_plan(all_json):
+    gcp = next(s for s in all_json["stacks"] if s["stack"] == "gcp-prod")
+    c = counts(gcp)
+    assert c["gcp:projects/service:Service"] == 9 and c["selfhost:gcp:VertexEndpoint"] == 1
+    assert c["gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"] == 1
+    assert c["gcp:monitoring/alertPolicy:AlertPolicy"] == 2 and c["gcp:monitoring/dashboard:Dashboard"] == 1
+    assert len(gcp["resources"]) == 30
+    chat = gcp["outputs"]["vertexEndpoints"]["chat"]
+    assert chat["endpointId"].isdigit() and len(chat["endpointId"]) == 19
+    assert chat["openaiBaseUrl"].startswith(f"https://{chat['endpointId']}.us-central1-")
+    assert gcp["outputs"]["servingServiceAccount"].endswith("@acme-llm-prod.iam.gserviceaccount.com")
+
+
 def test_resources_name_their_parent_and_dependencies(all_json):
     for stack in all_json["stacks"]:
         urns = {r["urn"] for r in stack["resources"]}

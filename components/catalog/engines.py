@@ -47,6 +47,8 @@ class Engine:
     # Our quantization name -> the engine's own spelling, for the ones it supports.
     quantization: dict[str, str]
     env: EngineEnv
+    vertex_image: str | None = None
+    """Image Vertex AI serves the engine with, for Model Garden deployments of Hugging Face models."""
 
 
 ENGINES: dict[str, Engine] = {
@@ -56,7 +58,11 @@ ENGINES: dict[str, Engine] = {
                {"none": "", "fp8": "fp8", "awq": "awq", "gptq": "gptq", "nf4": "bitsandbytes"},
                # The HF vLLM DLC turns every SM_VLLM_<FLAG> into --<flag>; it must bind 0.0.0.0 for /ping.
                EngineEnv("SM_VLLM_MODEL", "SM_VLLM_REVISION", "SM_VLLM_MAX_MODEL_LEN", "SM_VLLM_TENSOR_PARALLEL_SIZE",
-                         "SM_VLLM_QUANTIZATION", "HF_TOKEN", fixed=(("SM_VLLM_HOST", "0.0.0.0"),))),
+                         "SM_VLLM_QUANTIZATION", "HF_TOKEN", fixed=(("SM_VLLM_HOST", "0.0.0.0"),)),
+               # Google's Model Garden vLLM image, as pinned by Vertex AI's own Gemma 3 deployment configs
+               # (2025-03); it answers Vertex predict on /generate and health on /ping.
+               vertex_image="us-docker.pkg.dev/vertex-ai/vertex-vision-model-garden-dockers/pytorch-vllm-serve:"
+                            "20250312_0916_RC01"),
         Engine("tgi", "huggingface-llm", "3.3.6",
                {"none": "", "fp8": "fp8", "int8": "eetq", "awq": "awq", "gptq": "gptq", "nf4": "bitsandbytes-nf4"},
                EngineEnv("HF_MODEL_ID", "HF_MODEL_REVISION", "MAX_TOTAL_TOKENS", "SM_NUM_GPUS", "HF_MODEL_QUANTIZE",

@@ -1,0 +1,1 @@
+"""Google Cloud components: APIs, network, serving identity, secrets, Vertex AI endpoints and monitoring."""

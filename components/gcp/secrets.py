@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+
+@dataclass(frozen=True)
+class GcpHfTokenSecretArgs:
+    project: str
+    region: str
+    secret_id: str
+    token: pulumi.Output[str]
+    """A Pulumi secret (from `pulumi config set --secret hfToken`)."""
+    reader: pulumi.Input[str]
+    """The one IAM member (serviceAccount:...) that may read the token."""
+    labels: dict[str, str]
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+class GcpHfTokenSecret(pulumi.ComponentResource):
+    """The Hugging Face token in Secret Manager, replicated only in the environment's region, readable by one
+    member: the binding is authoritative for the accessor role, so nobody else is granted it on this secret."""
+
+    def __init__(self, name: str, args: GcpHfTokenSecretArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("selfhost:gcp:HfTokenSecret", name, None, opts)
+        self.secret = gcp.secretmanager.Secret(
+            f"{name}-secret", project=args.project, secret_id=args.secret_id, labels=args.labels,
+            replication=gcp.secretmanager.SecretReplicationArgs(
+                user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(
+                    replicas=[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(location=args.region)])),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+        )
+        gcp.secretmanager.SecretVersion(
+            f"{name}-version", secret=self.secret.id, secret_data=pulumi.Output.secret(args.token),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        gcp.secretmanager.SecretIamBinding(
+            f"{name}-accessor", project=args.project, secret_id=self.secret.secret_id,
+            role="roles/secretmanager.secretAccessor", members=[args.reader],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.secret_id = self.secret.id
+        self.register_outputs({"secretId": self.secret_id})

@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+from ..catalog.engines import ENGINES
+from ..catalog.models import ModelFacts
+from ..config import ModelSpec, VertexTarget
+from ..sizing import GPU_MEMORY_UTILIZATION, startup_timeout_seconds
+
+PORT = 8080
+PREDICT_ROUTE = "/generate"
+HEALTH_ROUTE = "/ping"
+DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"
+# Tensor-parallel workers exchange activations through /dev/shm; one GPU needs little.
+SHM_MB_PER_GPU = 4096
+PROBE_PERIOD_S = 10
+
+
+@dataclass(frozen=True)
+class VertexEndpointArgs:
+    project: str
+    project_number: str
+    region: str
+    endpoint_name: str
+    model: ModelSpec
+    facts: ModelFacts
+    target: VertexTarget
+    network_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    hf_token: pulumi.Output[str] | None
+    labels: dict[str, str]
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+def vllm_args(model: ModelSpec, target: VertexTarget) -> list[str]:
+    engine = ENGINES[model.engine]
+    args = [
+        "--host=0.0.0.0", f"--port={PORT}", f"--model={model.id}", f"--revision={model.revision}",
+        f"--tensor-parallel-size={target.accelerator_count}", f"--max-model-len={model.max_context}",
+        f"--gpu-memory-utilization={GPU_MEMORY_UTILIZATION}",
+    ]
+    if quant := engine.quantization[model.quantization]:
+        args.append(f"--quantization={quant}")
+    return args
+
+
+class VertexEndpoint(pulumi.ComponentResource):
+    """One open model on a Vertex AI endpoint with dedicated GPUs, deployed through Model Garden from its Hugging
+    Face id with the Vertex vLLM container (revision pinned, probes sized for the model), autoscaled on GPU duty
+    cycle, reachable on a dedicated endpoint or privately through Private Service Connect, with latency and
+    error alerts and a dashboard."""
+
+    def __init__(self, name: str, args: VertexEndpointArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("selfhost:gcp:VertexEndpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        model, target = args.model, args.target
+        engine = ENGINES[model.engine]
+        self.startup_timeout_seconds = target.startup_timeout_seconds or startup_timeout_seconds(
+            args.facts, model.quantization, "hub")
+        probe = gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecStartupProbeHttpGetArgs(
+            path=HEALTH_ROUTE, port=PORT)
+        private = target.endpoint == "private"
+
+        depends = list(args.depends_on)
+        if private:
+            # PSC automation creates the endpoint's forwarding rule in our subnet under this policy.
+            depends.append(gcp.networkconnectivity.ServiceConnectionPolicy(
+                f"{name}-psc-policy", project=args.project, location=args.region, name=f"{args.endpoint_name}-vertex",
+                service_class="gcp-vertexai", network=args.network_id,
+                psc_config=gcp.networkconnectivity.ServiceConnectionPolicyPscConfigArgs(subnetworks=[args.subnet_id]),
+                labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+            ))
+
+        self.deployment = gcp.vertex.AiEndpointWithModelGardenDeployment(
+            f"{name}-deployment",
+            project=args.project,
+            location=args.region,
+            hugging_face_model_id=model.id,
+            model_config=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigArgs(
+                model_display_name=args.endpoint_name,
+                hugging_face_access_token=args.hf_token,
+                hugging_face_cache_enabled=True,
+                container_spec=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecArgs(
+                    image_uri=engine.vertex_image,
+                    commands=["python", "-m", "vllm.entrypoints.api_server"],
+                    args=vllm_args(model, target),
+                    envs=[gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecEnvArgs(name=k, value=v)
+                          for k, v in (("MODEL_ID", model.id), ("DEPLOY_SOURCE", "pulumi"))],
+                    ports=[gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecPortArgs(
+                        container_port=PORT)],
+                    predict_route=PREDICT_ROUTE,
+                    health_route=HEALTH_ROUTE,
+                    shared_memory_size_mb=str(SHM_MB_PER_GPU * target.accelerator_count),
+                    deployment_timeout=f"{self.startup_timeout_seconds}s",
+                    # Loading takes minutes: the startup probe allows the sized time, then health checks take over.
+                    startup_probe=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecStartupProbeArgs(
+                        http_get=probe, period_seconds=PROBE_PERIOD_S, timeout_seconds=5,
+                        failure_threshold=math.ceil(self.startup_timeout_seconds / PROBE_PERIOD_S)),
+                    health_probe=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecHealthProbeArgs(
+                        http_get=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecHealthProbeHttpGetArgs(
+                            path=HEALTH_ROUTE, port=PORT),
+                        period_seconds=PROBE_PERIOD_S, timeout_seconds=5, failure_threshold=3),
+                ),
+            ),
+            deploy_config=gcp.vertex.AiEndpointWithModelGardenDeploymentDeployConfigArgs(
+                dedicated_resources=gcp.vertex.AiEndpointWithModelGardenDeploymentDeployConfigDedicatedResourcesArgs(
+                    machine_spec=gcp.vertex.AiEndpointWithModelGardenDeploymentDeployConfigDedicatedResourcesMachineSpecArgs(
+                        machine_type=target.machine_type, accelerator_type=target.accelerator_type,
+                        accelerator_count=target.accelerator_count),
+                    min_replica_count=target.scaling.min_replicas,
+                    max_replica_count=target.scaling.max_replicas,
+                    autoscaling_metric_specs=[
+                        gcp.vertex.AiEndpointWithModelGardenDeploymentDeployConfigDedicatedResourcesAutoscalingMetricSpecArgs(
+                            metric_name=DUTY_CYCLE_METRIC, target=target.scaling.target_duty_cycle_percent)],
+                    spot=target.spot,
+                ),
+            ),
+            endpoint_config=gcp.vertex.AiEndpointWithModelGardenDeploymentEndpointConfigArgs(
+                endpoint_display_name=args.endpoint_name,
+                dedicated_endpoint_enabled=not private,
+                private_service_connect_config=gcp.vertex.AiEndpointWithModelGardenDeploymentEndpointConfigPrivateServiceConnectConfigArgs(
+                    enable_private_service_connect=True, project_allowlists=[args.project],
+                    psc_automation_configs=gcp.vertex.AiEndpointWithModelGardenDeploymentEndpointConfigPrivateServiceConnectConfigPscAutomationConfigsArgs(
+                        project_id=args.project, network=args.network_id),
+                ) if private else None,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
+
+        self.endpoint_id = self.deployment.endpoint
+        self.resource_name = pulumi.Output.format("projects/{0}/locations/{1}/endpoints/{2}", args.project,
+                                                  args.region, self.endpoint_id)
+        # Dedicated and PSC endpoints answer on the endpoint's own DNS name (Vertex AI "dedicated endpoints").
+        self.host = pulumi.Output.format("{0}.{1}-{2}.prediction.vertexai.goog", self.endpoint_id, args.region,
+                                         args.project_number)
+        self.predict_url = pulumi.Output.format("https://{0}/v1/{1}:predict", self.host, self.resource_name)
+        self.openai_base_url = pulumi.Output.format("https://{0}/v1beta1/{1}", self.host, self.resource_name)
+
+        self.private_ip = None
+        if private:
+            self.private_ip = self.deployment.endpoint_config.apply(
+                lambda c: c.private_service_connect_config.psc_automation_configs.ip_address)
+            # Inside the VPC the endpoint's name must resolve to its forwarding rule.
+            zone = gcp.dns.ManagedZone(
+                f"{name}-dns", project=args.project, name=f"{args.endpoint_name}-vertex",
+                dns_name=pulumi.Output.format("{0}-{1}.prediction.vertexai.goog.", args.region, args.project_number),
+                visibility="private", description="Private Service Connect names of Vertex AI endpoints",
+                private_visibility_config=gcp.dns.ManagedZonePrivateVisibilityConfigArgs(
+                    networks=[gcp.dns.ManagedZonePrivateVisibilityConfigNetworkArgs(network_url=args.network_id)]),
+                labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+            )
+            gcp.dns.RecordSet(
+                f"{name}-dns-record", project=args.project, managed_zone=zone.name,
+                name=pulumi.Output.format("{0}.", self.host), type="A", ttl=300, rrdatas=[self.private_ip], opts=child,
+            )
+
+        filter_base = pulumi.Output.format(
+            'resource.type = "aiplatform.googleapis.com/Endpoint" AND resource.labels.endpoint_id = "{0}"',
+            self.endpoint_id)
+        alerts = {
+            "latency": ("p99 prediction latency", "aiplatform.googleapis.com/prediction/online/prediction_latencies",
+                        "ALIGN_PERCENTILE_99", target.alarms.p99_latency_ms),
+            "errors": ("prediction errors per second", "aiplatform.googleapis.com/prediction/online/error_count",
+                       "ALIGN_RATE", target.alarms.errors_per_minute / 60),
+        }
+        self.alert_policies = [
+            gcp.monitoring.AlertPolicy(
+                f"{name}-alert-{key}", project=args.project, display_name=f"{args.endpoint_name}: {title}",
+                combiner="OR", severity="ERROR", user_labels=args.labels,
+                conditions=[gcp.monitoring.AlertPolicyConditionArgs(
+                    display_name=f"{title} above {threshold:g}",
+                    condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+                        filter=pulumi.Output.format('{0} AND metric.type = "{1}"', filter_base, metric),
+                        aggregations=[gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                            alignment_period="60s", per_series_aligner=aligner)],
+                        comparison="COMPARISON_GT", threshold_value=threshold, duration="300s",
+                    ),
+                )],
+                documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
+                    content=f"Vertex AI endpoint {args.endpoint_name} ({model.id}): {title} is above {threshold:g}.",
+                    mime_type="text/markdown"),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+            )
+            for key, (title, metric, aligner, threshold) in alerts.items()
+        ]
+        self.dashboard = gcp.monitoring.Dashboard(
+            f"{name}-dashboard", project=args.project,
+            dashboard_json=self.endpoint_id.apply(lambda eid: json.dumps(_dashboard(args.endpoint_name, eid))),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+        )
+        self.register_outputs({
+            "endpointId": self.endpoint_id,
+            "resourceName": self.resource_name,
+            "predictUrl": self.predict_url,
+            "openaiBaseUrl": self.openai_base_url,
+        })
+
+
+def _dashboard(display_name: str, endpoint_id: str) -> dict:
+    base = f'resource.type="aiplatform.googleapis.com/Endpoint" resource.label.endpoint_id="{endpoint_id}"'
+
+    def chart(title: str, metric: str, aligner: str) -> dict:
+        return {"title": title, "xyChart": {"dataSets": [{"timeSeriesQuery": {"timeSeriesFilter": {
+            "filter": f'{base} metric.type="aiplatform.googleapis.com/prediction/online/{metric}"',
+            "aggregation": {"alignmentPeriod": "60s", "perSeriesAligner": aligner}}}, "plotType": "LINE"}]}}
+
+    return {"displayName": f"{display_name} (Vertex AI)", "mosaicLayout": {"columns": 12, "tiles": [
+        {"xPos": 0, "yPos": 0, "width": 6, "height": 4, "widget": chart("Predictions per second", "prediction_count", "ALIGN_RATE")},
+        {"xPos": 6, "yPos": 0, "width": 6, "height": 4, "widget": chart("Latency p99 (ms)", "prediction_latencies", "ALIGN_PERCENTILE_99")},
+        {"xPos": 0, "yPos": 4, "width": 6, "height": 4, "widget": chart("Errors per second", "error_count", "ALIGN_RATE")},
+        {"xPos": 6, "yPos": 4, "width": 6, "height": 4, "widget": chart("GPU duty cycle (%)", "accelerator/duty_cycle", "ALIGN_MEAN")},
+        {"xPos": 0, "yPos": 8, "width": 6, "height": 4, "widget": chart("Replicas", "replicas", "ALIGN_MEAN")},
+    ]}}
