@@ -101,7 +101,9 @@ def _declare_gcp(env: Environment, targets: list, hf_token: pulumi.Output[str] |
     labels = gcp_labels(env)
     project_number = gcp.organizations.get_project(project_id=project).number
 
-    apis = ProjectApis(f"{env.name}-apis", ProjectApisArgs(project=project, services=GCP_APIS))
+    logging = any(t.request_logging.enabled for t in targets)
+    apis = ProjectApis(f"{env.name}-apis", ProjectApisArgs(
+        project=project, services=GCP_APIS + (("bigquery.googleapis.com",) if logging else ())))
     network = GcpNetwork(env.name, GcpNetworkArgs(
         project=project, region=region, cidr=env.network.cidr,
         nat="none" if env.network.nat == "none" else "single", labels=labels,
@@ -122,7 +124,8 @@ def _declare_gcp(env: Environment, targets: list, hf_token: pulumi.Output[str] |
             endpoint_name=f"{env.name}-{target.name}", model=model, facts=model.resolved_facts(), target=target,
             network_id=network.network_id, subnet_id=network.subnet_id, hf_token=hf_token, labels=labels,
             depends_on=apis.needs("aiplatform.googleapis.com", "monitoring.googleapis.com", "dns.googleapis.com",
-                                  "networkconnectivity.googleapis.com"),
+                                  "networkconnectivity.googleapis.com",
+                                  *(("bigquery.googleapis.com",) if target.request_logging.enabled else ())),
         ))
         endpoints[target.name] = {
             "endpointId": endpoint.endpoint_id,
@@ -133,6 +136,7 @@ def _declare_gcp(env: Environment, targets: list, hf_token: pulumi.Output[str] |
             "accelerator": f"{target.accelerator_count} x {target.accelerator_type}",
             "startupTimeoutSeconds": endpoint.startup_timeout_seconds,
             **({"privateIp": endpoint.private_ip} if endpoint.private_ip is not None else {}),
+            **({"requestLogDataset": endpoint.request_log_dataset.id} if endpoint.request_log_dataset else {}),
         }
     out: dict[str, object] = {
         "gcpProject": project,

@@ -273,10 +273,21 @@ GCP_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
     "gcp:dns/recordSet:RecordSet": lambda c: (
         f"projects/{c.inputs.get('project', c.project)}/managedZones/{c.inputs['managedZone']}/rrsets/"
         f"{c.inputs['name']}/{c.inputs['type']}", {}),
+    "gcp:bigquery/dataset:Dataset": lambda c: (
+        f"projects/{c.inputs.get('project', c.project)}/datasets/{c.inputs['datasetId']}",
+        {"selfLink": f"https://bigquery.googleapis.com/bigquery/v2/projects/{c.inputs.get('project', c.project)}"
+                     f"/datasets/{c.inputs['datasetId']}", "etag": c.hex(22, "etag"), "creationTime": 1764374400000}),
     "gcp:monitoring/alertPolicy:AlertPolicy": lambda c: (lambda n: (n, {"name": n}))(
         f"projects/{c.inputs.get('project', c.project)}/alertPolicies/{_digits(c, 19)}"),
     "gcp:monitoring/dashboard:Dashboard": lambda c: (
         f"projects/{project_number(c.inputs.get('project', c.project))}/dashboards/{c.uuid()}", {}),
+}
+
+
+# Providers that are not clouds.
+OTHER_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
+    # A local command's id is random; its output is what the command printed (the API's JSON, not kept).
+    "command:local:Command": lambda c: (c.hex(16), {"stdout": "", "stderr": ""}),
 }
 
 
@@ -337,7 +348,7 @@ class PreviewMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
         if not args.custom:
             return "", {}
-        make = AWS_RESOURCES.get(args.typ) or GCP_RESOURCES.get(args.typ)
+        make = AWS_RESOURCES.get(args.typ) or GCP_RESOURCES.get(args.typ) or OTHER_RESOURCES.get(args.typ)
         if make is None:
             self.unmocked.add(args.typ)
             return f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:8]}", dict(args.inputs)

@@ -178,3 +178,25 @@ def test_dedicated_endpoint_needs_no_psc_or_dns():
     assert container["sharedMemorySizeMb"] == "8192"
     assert deployment.inputs["deployConfig"]["dedicatedResources"]["spot"] is True
     assert deployment.secret_paths == [] and "huggingFaceAccessToken" not in deployment.inputs["modelConfig"]
+
+
+def test_request_response_logging_to_bigquery(gcp_prod):
+    import json
+
+    (dataset,) = gcp_prod.by_type("gcp:bigquery/dataset:Dataset")
+    assert dataset.inputs["location"] == "us-central1"
+    assert dataset.inputs["defaultTableExpirationMs"] == 30 * 86_400_000
+    assert dataset.inputs["deleteContentsOnDestroy"] is False
+    (switch,) = gcp_prod.by_type("command:local:Command")
+    env = switch.inputs["environment"]
+    chat = gcp_prod.outputs["vertexEndpoints"]["chat"]
+    assert env["URL"] == (f"https://us-central1-aiplatform.googleapis.com/v1/{chat['resourceName']}"
+                          "?updateMask=predict_request_response_logging_config")
+    config = json.loads(env["BODY"])["predictRequestResponseLoggingConfig"]
+    assert config == {"enabled": True, "samplingRate": 0.05,
+                      "bigqueryDestination": {"outputUri": "bq://acme-llm-prod.gcp_prod_chat_requests"}}
+    assert json.loads(env["OFF"])["predictRequestResponseLoggingConfig"]["enabled"] is False
+    assert "PATCH" in switch.inputs["create"] and '"$OFF"' in switch.inputs["delete"]
+    (deployment,) = gcp_prod.by_type(GARDEN)
+    assert deployment.urn in switch.dependencies and dataset.urn in switch.dependencies
+    assert chat["requestLogDataset"] == "projects/acme-llm-prod/datasets/gcp_prod_chat_requests"

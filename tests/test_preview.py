@@ -89,10 +89,11 @@ def test_aws_prod_plan(all_json):
 def test_gcp_prod_plan(all_json):
     gcp = next(s for s in all_json["stacks"] if s["stack"] == "gcp-prod")
     c = counts(gcp)
-    assert c["gcp:projects/service:Service"] == 9 and c["selfhost:gcp:VertexEndpoint"] == 1
+    assert c["gcp:projects/service:Service"] == 10 and c["selfhost:gcp:VertexEndpoint"] == 1
     assert c["gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"] == 1
     assert c["gcp:monitoring/alertPolicy:AlertPolicy"] == 2 and c["gcp:monitoring/dashboard:Dashboard"] == 1
-    assert len(gcp["resources"]) == 30
+    assert c["gcp:bigquery/dataset:Dataset"] == 1 and c["command:local:Command"] == 1
+    assert len(gcp["resources"]) == 33
     chat = gcp["outputs"]["vertexEndpoints"]["chat"]
     assert chat["endpointId"].isdigit() and len(chat["endpointId"]) == 19
     assert chat["openaiBaseUrl"].startswith(f"https://{chat['endpointId']}.us-central1-")

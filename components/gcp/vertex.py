@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_command as command
 import pulumi_gcp as gcp
 
 from ..catalog.engines import ENGINES
@@ -19,6 +20,12 @@ DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/dut
 # Tensor-parallel workers exchange activations through /dev/shm; one GPU needs little.
 SHM_MB_PER_GPU = 4096
 PROBE_PERIOD_S = 10
+# Logged requests hold user prompts: the tables Vertex writes expire after this long.
+REQUEST_LOG_RETENTION_DAYS = 30
+# The deploy resource has no logging settings, so they are set on the endpoint it creates through the Vertex
+# REST API (Endpoint.predictRequestResponseLoggingConfig), with the deployer's gcloud credentials.
+PATCH_ENDPOINT = ('curl --fail-with-body -sS -X PATCH -H "Authorization: Bearer $(gcloud auth print-access-token)" '
+                  '-H "Content-Type: application/json" --data "$BODY" "$URL"')
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,10 @@ class VertexEndpoint(pulumi.ComponentResource):
                 name=pulumi.Output.format("{0}.", self.host), type="A", ttl=300, rrdatas=[self.private_ip], opts=child,
             )
 
+        self.request_log_dataset = None
+        if target.request_logging.enabled:
+            self.request_log_dataset = self._request_logging(name, args)
+
         filter_base = pulumi.Output.format(
             'resource.type = "aiplatform.googleapis.com/Endpoint" AND resource.labels.endpoint_id = "{0}"',
             self.endpoint_id)
@@ -199,6 +210,34 @@ class VertexEndpoint(pulumi.ComponentResource):
             "predictUrl": self.predict_url,
             "openaiBaseUrl": self.openai_base_url,
         })
+
+
+    def _request_logging(self, name: str, args: VertexEndpointArgs) -> gcp.bigquery.Dataset:
+        """A BigQuery dataset in the region, and the endpoint's sampled request-response logging pointed at it."""
+        dataset = gcp.bigquery.Dataset(
+            f"{name}-request-log", project=args.project, location=args.region,
+            dataset_id=f"{args.endpoint_name}_requests".replace("-", "_"),
+            description=f"Sampled requests and responses of Vertex AI endpoint {args.endpoint_name}",
+            default_table_expiration_ms=REQUEST_LOG_RETENTION_DAYS * 86_400_000, delete_contents_on_destroy=False,
+            labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+        )
+        url = pulumi.Output.format("https://{0}-aiplatform.googleapis.com/v1/{1}"
+                                   "?updateMask=predict_request_response_logging_config", args.region,
+                                   self.resource_name)
+        rate = args.target.request_logging.sampling_rate
+        destination = pulumi.Output.format("bq://{0}.{1}", args.project, dataset.dataset_id)
+        body = lambda enabled: pulumi.Output.json_dumps({"predictRequestResponseLoggingConfig": {  # noqa: E731
+            "enabled": enabled, "samplingRate": rate, "bigqueryDestination": {"outputUri": destination}}})
+        command.local.Command(
+            f"{name}-request-logging",
+            create=PATCH_ENDPOINT, update=PATCH_ENDPOINT,
+            # On destroy, switch logging off before the dataset goes.
+            delete=PATCH_ENDPOINT.replace('"$BODY"', '"$OFF"'),
+            environment={"URL": url, "BODY": body(True), "OFF": body(False)},
+            triggers=[self.endpoint_id, rate, dataset.id],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment, dataset]),
+        )
+        return dataset
 
 
 def _dashboard(display_name: str, endpoint_id: str) -> dict:
