@@ -1,0 +1,138 @@
+"""Cloud list prices, one row per (provider, service, region, sku), each with its source and as-of date.
+
+The numbers live in data files, not in code: `data/aws.csv` and `data/gcp.csv` (header
+provider,service,region,sku,usd,unit,source,as_of). `selfhost prices refresh` regenerates them from the
+official machine-readable sources (AWS Price List bulk files, GCP Cloud Billing Catalog API); the committed
+rows were read by hand from the sources named in each row's `source`, on the `as_of` date:
+
+- aws ec2 / ec2-spot, gcp gce-machine / gce-machine-spot / gce-gpu / gce-gpu-spot: SkyPilot's catalog
+  (skypilot-org/skypilot-catalog, catalogs/v8/{aws,gcp}/vms.csv, pinned commit in each row). ec2-spot is the
+  median of the per-zone SpotPrice values in the region (Local Zones left out); the zones and values are in
+  the row's source. A GCE machine price excludes its GPUs: those are the separate gce-gpu rows (per GPU).
+  gce-machine-spot (machine without GPUs, Spot) is there too, beside the services the cost engine asked for.
+- gcp vertex-prediction / vertex-prediction-gpu: Cloud Billing unit prices itemised in a public report.
+  Vertex bills the GPUs of every family seen in the sources as their own SKU ("Online/Batch Prediction
+  Nvidia H100 80gb GPU"), so a vertex-prediction row is the machine without GPUs. No source seen says a
+  GPU is included in a Vertex machine price; a row with usd 0 is accepted only if its source says
+  "included", and there is none today. A machine price is vCPUs x the family's Core SKU + GiB x its Ram
+  SKU, as Google bills it; shapes are in `data/gcp_machines.csv`.
+- network, storage, keys, secrets, monitoring: Infracost's golden test outputs (prices from the AWS and
+  GCP price APIs, provider region stated in each test), and for public IPv4 a page quoting the AWS rate.
+
+A price the sources did not give stays out of the table: `lookup` returns None, never 0. Values seen in a
+source but not trusted are listed, with the reason, in `data/excluded.csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+DATA_DIR = Path(__file__).parent / "data"
+PROVIDERS = ("aws", "gcp")
+UNITS = frozenset({"hour", "GB-month", "GB", "month", "10k-requests", "1M-requests"})
+FIELDS = ("provider", "service", "region", "sku", "usd", "unit", "source", "as_of")
+
+Key = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class Price:
+    usd: float  # price per `unit`
+    unit: str  # one of UNITS
+    source: str  # where the number comes from, precise enough to re-check
+    as_of: str  # ISO date the number was valid/read
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    provider: str
+    service: str
+    region: str
+    sku: str
+    usd: float
+    unit: str
+    source: str
+    as_of: str
+
+    @property
+    def key(self) -> Key:
+        return (self.provider, self.service, self.region, self.sku)
+
+    @property
+    def price(self) -> Price:
+        return Price(self.usd, self.unit, self.source, self.as_of)
+
+
+def check_row(row: PriceRow) -> None:
+    """Raise ValueError if `row` could mislead a cost estimate."""
+    if not all((row.provider, row.service, row.region, row.sku)):
+        raise ValueError(f"{row.key}: empty key field")
+    if row.unit not in UNITS:
+        raise ValueError(f"{row.key}: unit {row.unit!r} not in {sorted(UNITS)}")
+    if not row.source.strip():
+        raise ValueError(f"{row.key}: no source")
+    datetime.date.fromisoformat(row.as_of)
+    # Zero would read as "free" where the truth is "unknown"; only a source saying so makes it free.
+    if not (row.usd > 0 or (row.usd == 0 and "included" in row.source.lower())):
+        raise ValueError(f"{row.key}: usd {row.usd} must be > 0 (0 only when the source says included)")
+
+
+def read_rows(path: Path) -> list[PriceRow]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != FIELDS:
+            raise ValueError(f"{path}: header must be {','.join(FIELDS)}")
+        rows = []
+        for line, raw in enumerate(reader, start=2):
+            try:
+                row = PriceRow(**{**raw, "usd": float(raw["usd"])})
+                check_row(row)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{path}:{line}: {e}") from e
+            rows.append(row)
+    return rows
+
+
+def write_rows(path: Path, rows: list[PriceRow]) -> None:
+    """Write sorted rows; repr keeps every digit the source gave (no rounding on the way through)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(FIELDS)
+        for r in sorted(rows, key=lambda r: (r.service, r.region, r.sku)):
+            writer.writerow([r.provider, r.service, r.region, r.sku, repr(r.usd), r.unit, r.source, r.as_of])
+
+
+def load(data_dir: Path = DATA_DIR) -> dict[Key, PriceRow]:
+    """Every row of every provider file in `data_dir`; a key given twice is an error, not a silent override."""
+    table: dict[Key, PriceRow] = {}
+    for provider in PROVIDERS:
+        path = data_dir / f"{provider}.csv"
+        if not path.exists():
+            continue
+        for row in read_rows(path):
+            if row.provider != provider:
+                raise ValueError(f"{path}: row for provider {row.provider!r}")
+            if row.key in table:
+                raise ValueError(f"{path}: duplicate row {row.key}")
+            table[row.key] = row
+    return table
+
+
+@cache
+def _table() -> dict[Key, PriceRow]:
+    return load()
+
+
+def lookup(provider: str, service: str, region: str, sku: str) -> Price | None:
+    """The list price, or None when no source gave one (never 0 for unknown)."""
+    row = _table().get((provider, service, region, sku))
+    return row.price if row else None
+
+
+def table() -> list[PriceRow]:
+    return list(_table().values())
