@@ -232,6 +232,29 @@ Target = Annotated[SageMakerTarget | VertexTarget, Field(discriminator="kind")]
 
 class Budget(Strict):
     monthly_usd: float | None = Field(None, gt=0)
+    """Monthly ceiling for the expected cost; a plan above it fails `selfhost preview` and the policy pack."""
+
+
+class Usage(Strict):
+    """The load the cost estimate assumes: it sets expected replicas, $ per 1M tokens and the API comparison."""
+
+    hours_per_day: float = Field(24, gt=0, le=24)
+    """Hours a day the traffic lasts; the rest of the day endpoints sit at their minimum replicas."""
+    requests_per_day: int = Field(10_000, ge=0)
+    input_tokens_per_request: int = Field(500, ge=1)
+    output_tokens_per_request: int = Field(200, ge=1)
+    compare_with: list[str] = ["gpt-4o-mini", "claude-3-haiku", "open-mistral-7b", "together-llama-3.1-8b"]
+    """Pay-per-token APIs to compare with (keys of components/catalog/api_prices.py)."""
+
+    @field_validator("compare_with")
+    @classmethod
+    def _known_apis(cls, v: list[str]) -> list[str]:
+        from .catalog.api_prices import API_PRICES
+
+        unknown = [k for k in v if k not in API_PRICES]
+        if unknown:
+            raise ValueError(f"unknown API {unknown[0]!r}; known: {', '.join(API_PRICES)}")
+        return v
 
 
 class Environment(Strict):
@@ -247,6 +270,7 @@ class Environment(Strict):
     models: list[ModelSpec] = Field(min_length=1)
     targets: list[Target] = Field(min_length=1)
     budget: Budget = Budget()
+    usage: Usage = Usage()
     tags: dict[str, str] = {}
     hf_token: bool = False
     """Whether a Hugging Face token is configured. The value itself never enters this model."""

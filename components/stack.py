@@ -26,6 +26,23 @@ GCP_APIS = ("compute.googleapis.com", "iam.googleapis.com", "aiplatform.googleap
             "logging.googleapis.com", "dns.googleapis.com", "networkconnectivity.googleapis.com")
 
 
+def regions(env: Environment) -> dict[str, str]:
+    """Cloud -> region of the environment, as the cost engine keys prices."""
+    return {k: v for k, v in (("aws", env.aws_region), ("gcp", env.gcp_region)) if v}
+
+
+def cost_inputs(env: Environment) -> dict[str, object]:
+    """What the cost engine needs beside the resources: the usage profile and the budget (a stack output, so
+    `selfhost cost` reads them from the previewed graph like everything else)."""
+    u = env.usage
+    return {
+        "usage": {"hoursPerDay": u.hours_per_day, "requestsPerDay": u.requests_per_day,
+                  "inputTokensPerRequest": u.input_tokens_per_request,
+                  "outputTokensPerRequest": u.output_tokens_per_request, "compareWith": list(u.compare_with)},
+        "budgetMonthlyUsd": env.budget.monthly_usd,
+    }
+
+
 def declare_environment(env: Environment, hf_token: pulumi.Output[str] | None) -> dict[str, object]:
     """Declare every resource of `env` and return the stack outputs."""
     outputs: dict[str, object] = {"environment": env.name}

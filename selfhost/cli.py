@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -10,20 +11,25 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 from rich.tree import Tree
 
 from components.config import ConfigError
 
+from .cost_report import diff, markdown, preview_at_ref, price_preview, to_json, unit_usd, usd
+from .prices import app as prices_app
 from .preview import Preview, project_root, run_preview
 from .project import ProjectError, load_project
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.add_typer(prices_app, name="prices")
 # Wide when piped (CI logs, PR comments): a tree line is cropped, not wrapped.
 out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 EXIT_CONFIG = 2
 EXIT_USAGE = 1
+EXIT_BUDGET = 3
 
 # The inputs worth a glance per resource type in the tree (the full set is in --json).
 SUMMARY: dict[str, tuple[str, ...]] = {
@@ -48,7 +54,7 @@ SUMMARY: dict[str, tuple[str, ...]] = {
 
 @app.callback()
 def _root() -> None:
-    """Preview, validate and (soon) cost the environments in stacks/, with no cloud account and no Pulumi CLI."""
+    """Preview, cost and size the environments in stacks/, with no cloud account and no Pulumi CLI."""
 
 
 @app.command()
@@ -60,7 +66,8 @@ def preview(
 ) -> None:
     """Run the Pulumi program for a stack under mocks: the resource tree, the inputs that matter, the outputs.
 
-    Exit codes: 0 ok; 2 invalid stack config (every problem listed); 1 no such stack or project.
+    Exit codes: 0 ok; 2 invalid stack config (every problem listed); 3 expected monthly cost above the stack's
+    budget.monthlyUsd; 1 no such stack or project.
     """
     try:
         project = load_project(project_root(project_dir))
@@ -90,7 +97,214 @@ def preview(
     else:
         for p in previews:
             _print_preview(p)
+    for p in previews:
+        est = price_preview(p.to_json(), _lookup())
+        if est.over_budget:
+            err.print(f"error: stack '{p.stack}': expected monthly cost {usd(est.total()[1])} is over its budget "
+                      f"{usd(est.budget_monthly_usd)} (selfhost-llm:budget.monthlyUsd); see `selfhost cost {p.stack}`")
+            code = max(code, EXIT_BUDGET)
     raise typer.Exit(code)
+
+
+def _lookup():
+    from components.catalog.pricing import lookup
+
+    return lookup
+
+
+@app.command()
+def cost(
+    stack: Annotated[Optional[str], typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or markdown (a pull request comment).")] = "table",
+    base: Annotated[Optional[str], typer.Option("--base", help="Git ref to compare with (e.g. origin/main).")] = None,
+    project_dir: Annotated[Optional[Path], typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
+) -> None:
+    """Monthly cost of a stack's previewed resources (730 h): min / expected / max from autoscaling bounds and
+    the stack's usage profile, $ per 1M tokens, and the break-even against pay-per-token APIs.
+
+    With --base, the same stack is previewed at that git ref (in a temporary worktree, with that commit's code)
+    and the report shows what the change adds, removes and changes, at the current usage profile."""
+    if fmt not in ("table", "json", "markdown"):
+        _fail(f"--format {fmt!r}: allowed: table, json, markdown", EXIT_USAGE)
+    try:
+        project = load_project(project_root(project_dir))
+        stacks = project.stacks() if all_stacks else [stack] if stack else []
+    except ProjectError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if not stacks:
+        _fail("name a stack or pass --all", EXIT_USAGE)
+    lookup = _lookup()
+    reports, bases, code = [], [], 0
+    for name in stacks:
+        try:
+            graph = run_preview(project, name).to_json()
+        except ConfigError as exc:
+            err.print(escape(str(exc)))
+            code = EXIT_CONFIG
+            continue
+        except ProjectError as exc:
+            err.print(f"error: {escape(str(exc))}")
+            code = max(code, EXIT_USAGE)
+            continue
+        report = to_json(name, price_preview(graph, lookup))
+        reports.append(report)
+        if base is not None:
+            try:
+                old = preview_at_ref(project.root, base, name)
+            except (RuntimeError, subprocess.CalledProcessError) as exc:
+                _fail(f"--base {base}: {getattr(exc, 'stderr', '') or exc}", EXIT_USAGE)
+            usage = (graph["outputs"].get("costInputs") or {}).get("usage")
+            bases.append(to_json(name, price_preview(old, lookup, usage)) if old else {"items": [], "totals": {
+                "min": 0.0, "expected": 0.0, "max": 0.0}})
+    if fmt == "json":
+        docs = [{**r, **({"base": base, "diff": diff(b, r)} if base else {})}
+                for r, b in zip(reports, bases or [None] * len(reports))]
+        sys.stdout.write(json.dumps(docs[0] if not all_stacks and docs else {"stacks": docs}, indent=2) + "\n")
+    elif fmt == "markdown":
+        for r, b in zip(reports, bases or [None] * len(reports)):
+            sys.stdout.write(markdown(r, b, base) + "\n")
+    else:
+        for r, b in zip(reports, bases or [None] * len(reports)):
+            _print_cost(r, b, base)
+    raise typer.Exit(code)
+
+
+def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
+    table = Table(title=f"Stack {report['stack']}: monthly cost (730 h)", show_lines=False)
+    for col, justify in (("resource", "left"), ("item", "left"), ("quantity/month", "right"), ("unit price", "right"),
+                         ("min", "right"), ("expected", "right"), ("max", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for i in report["items"]:
+        m = i["monthlyUsd"] or {}
+        table.add_row(escape(i["resource"]), escape(i["description"]),
+                      f"{i['quantity']['expected']:,.1f} {i['unit']}", unit_usd(i["unitUsd"]), usd(m.get("min")),
+                      usd(m.get("expected")), usd(m.get("max")))
+    t = report["totals"]
+    table.add_row("[bold]total[/]", f"{report['unknownItems']} unknown" if report["unknownItems"] else "", "", "",
+                  usd(t["min"]), usd(t["expected"]), usd(t["max"]))
+    out.print(table)
+    u = report["usage"]
+    out.print(f"At {u['requestsPerDay']:,} requests/day ({u['inputTokensPerRequest']} in + {u['outputTokensPerRequest']} "
+              f"out tokens, {u['hoursPerDay']:g} busy h/day): {usd(report['usdPer1mTokens'])} per 1M tokens")
+    for s in report["serving"]:
+        r = s["replicas"]
+        out.print(f"  {s['resource']}: {s['model']}, replicas {r['min']}..{r['max']} (expected {r['expected']}), "
+                  f"one replica serves {s['replicaRequestsPerSecond']:.2f} req/s"
+                  + (f"; [yellow]the load needs {s['replicasNeeded']}[/]" if s["replicasNeeded"] > r["max"] else ""))
+    if report.get("budget"):
+        b = report["budget"]
+        state = "within" if b["withinBudget"] else "[red]over[/]"
+        out.print(f"Budget {usd(b['monthlyUsd'])}/month: {state}")
+    for a in report["apiComparison"]:
+        even = a["breakEvenRequestsPerDay"]
+        out.print(f"  vs {a['provider']} {a['model']}: {usd(a['monthlyUsd'])}/month for the same tokens; "
+                  + (f"break-even at {even:,.0f} requests/day ({a['breakEvenNote']})" if even is not None
+                     else f"no break-even: {a['breakEvenNote']}"))
+    if base is not None:
+        out.print(f"[bold]Change against {base_ref}[/]: expected {usd(base['totals']['expected'])} -> "
+                  f"{usd(report['totals']['expected'])}")
+        for row in diff(base, report):
+            out.print(f"  {row['change']:8} {escape(row['resource'])}: {escape(row['description'])} "
+                      f"{usd(row['beforeUsd'])} -> {usd(row['afterUsd'])}")
+    out.print()
+
+
+EXIT_POLICY = 4
+
+
+@app.command()
+def check(
+    stack: Annotated[Optional[str], typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")] = False,
+    project_dir: Annotated[Optional[Path], typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
+) -> None:
+    """Run the policy pack's rules (policy/: budget, least-privilege IAM, environment tags) on the previewed plan,
+    offline. Exit codes: 0 compliant; 4 violations; 2 invalid config; 1 no such stack."""
+    from components.cost import resources_from_preview
+    from components.guardrails import check_all
+
+    try:
+        project = load_project(project_root(project_dir))
+        stacks = project.stacks() if all_stacks else [stack] if stack else []
+    except ProjectError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if not stacks:
+        _fail("name a stack or pass --all", EXIT_USAGE)
+    code = 0
+    for name in stacks:
+        try:
+            graph = run_preview(project, name).to_json()
+        except ConfigError as exc:
+            err.print(escape(str(exc)))
+            code = max(code, EXIT_CONFIG)
+            continue
+        violations = check_all(resources_from_preview(graph), price_preview(graph, _lookup()))
+        for v in violations:
+            out.print(f"[red]{name}[/]: {v.policy}: {escape(v.resource or 'stack')}: {escape(v.message)}")
+        if not violations:
+            out.print(f"{name}: compliant (monthly-budget, least-privilege-iam, environment-tags)")
+        code = max(code, EXIT_POLICY if violations else 0)
+    raise typer.Exit(code)
+
+
+@app.command()
+def size(
+    model: Annotated[str, typer.Argument(help="Hugging Face model id (or a unique part of one) from the catalog.")],
+    context: Annotated[int, typer.Option(help="Tokens per sequence (prompt + completion) that must fit.")] = 4096,
+    concurrency: Annotated[int, typer.Option(help="Sequences at full context that must fit at once.")] = 1,
+    cloud: Annotated[list[str], typer.Option(help="aws, gcp, onprem (repeat; default aws and gcp).")] = ["aws", "gcp"],
+    quantization: Annotated[str, typer.Option(help="none, fp8, int8, awq, gptq, nf4.")] = "none",
+    aws_region: Annotated[str, typer.Option(help="AWS region priced.")] = "us-east-1",
+    gcp_region: Annotated[str, typer.Option(help="Google Cloud region priced.")] = "us-central1",
+    gpu_hour_usd: Annotated[Optional[float], typer.Option(help="On-prem cost of one GPU-hour.")] = None,
+    node_hour_usd: Annotated[float, typer.Option(help="On-prem cost of one node-hour (power, space, ops).")] = 0.0,
+    input_tokens: Annotated[int, typer.Option(help="Prompt tokens of a typical request.")] = 500,
+    output_tokens: Annotated[int, typer.Option(help="Completion tokens of a typical request.")] = 200,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="All feasible options as JSON.")] = False,
+) -> None:
+    """Where a model fits: every host option, cheapest $ per 1M tokens first, with memory margin and throughput."""
+    from components.catalog.engines import QUANT_BYTES_PER_PARAM
+    from components.catalog.models import MODELS
+    from components.sizing import PLANNING_CONCURRENCY
+    from components.sizing_options import hosts, options
+
+    matches = [m for m in MODELS if m == model] or [m for m in MODELS if model.lower() in m.lower()]
+    if len(matches) != 1:
+        _fail(f"model {model!r}: {'ambiguous: ' + ', '.join(matches) if matches else 'not in the catalog'}; "
+              f"known: {', '.join(MODELS)}", EXIT_USAGE)
+    bad = [c for c in cloud if c not in ("aws", "gcp", "onprem")]
+    if bad or quantization not in QUANT_BYTES_PER_PARAM:
+        _fail(f"--cloud {bad[0]!r}: allowed: aws, gcp, onprem" if bad else
+              f"--quantization {quantization!r}: allowed: {', '.join(QUANT_BYTES_PER_PARAM)}", EXIT_USAGE)
+    if "onprem" in cloud and gpu_hour_usd is None:
+        _fail("--cloud onprem needs --gpu-hour-usd (and optionally --node-hour-usd)", EXIT_USAGE)
+    model_id = matches[0]
+    candidates = hosts(tuple(cloud), {"aws": aws_region, "gcp": gcp_region}, _lookup(), gpu_hour_usd, node_hour_usd)
+    rows = options(MODELS[model_id], quantization, context, concurrency, candidates, input_tokens, output_tokens)
+    if as_json:
+        sys.stdout.write(json.dumps([{
+            "cloud": o.host.cloud, "target": o.host.target, "host": o.host.name, "region": o.host.region,
+            "gpus": f"{o.host.gpu_count} x {o.host.gpu}", "requiredGib": o.fit.required_gib,
+            "availableGib": o.fit.available_gib, "marginGib": o.fit.margin_gib, "streams": o.streams,
+            "outputTokensPerSecond": o.output_tokens_per_s, "requestsPerSecond": o.requests_per_s,
+            "usdPerHour": o.host.usd_per_hour, "usdPer1mTokens": o.usd_per_1m_tokens, "priceSource": o.host.price_source,
+        } for o in rows], indent=2) + "\n")
+        return
+    table = Table(title=f"{model_id}: {context} tokens x {concurrency}, {quantization}; "
+                        f"requests of {input_tokens} in + {output_tokens} out")
+    for col in ("target", "host", "region", "GPU memory need/usable", "margin", "streams", "out tok/s", "$/hour",
+                "$/1M tokens"):
+        table.add_column(col, justify="left" if col in ("target", "host", "region") else "right")
+    for o in rows[:limit]:
+        table.add_row(o.host.target, escape(o.host.name), o.host.region,
+                      f"{o.fit.required_gib:.1f} / {o.fit.available_gib:.1f} GiB", f"{o.fit.margin_gib:.1f} GiB",
+                      str(o.streams), f"{o.output_tokens_per_s:,.0f}", unit_usd(o.host.usd_per_hour),
+                      usd(o.usd_per_1m_tokens))
+    out.print(table)
+    out.print(f"{len(rows)} feasible options; throughput from the roofline model in components/sizing.py "
+              f"(at most {PLANNING_CONCURRENCY} streams per replica), $ per 1M tokens at full utilisation.")
 
 
 def _print_preview(p: Preview) -> None:

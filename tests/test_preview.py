@@ -65,7 +65,7 @@ def test_aws_dev_plan(all_json):
     assert chat["invokeUrl"] == "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/aws-dev-chat/invocations"
     assert chat["roleArn"].startswith("arn:aws:iam::123456789012:role/aws-dev-chat-execution-role-")
     assert chat["image"].startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-vllm:0.29.0")
-    assert chat["instanceType"].startswith("ml.g6.")
+    assert chat["instanceType"] == "ml.g5.2xlarge"
     assert out["artifactBucket"].startswith("aws-dev-artifacts-bucket-")
     assert out["vpcId"].startswith("vpc-") and len(out["privateSubnetIds"]) == 2
     assert "hfTokenSecretArn" not in out

@@ -136,7 +136,8 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             vpc_config=aws.sagemaker.ModelVpcConfigArgs(subnets=args.subnet_ids,
                                                         security_group_ids=[self.security_group.id]),
             enable_network_isolation=isolated,
-            tags=args.tags,
+            # Names the model even when the container reads it from /opt/ml/model (cost, inventory).
+            tags={**args.tags, "model-id": model.id},
             # The role's policy must exist before SageMaker validates the image and VPC access with it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role]),
         )

@@ -1,0 +1,68 @@
+"""The selfhost-llm policy pack. The rules live in components/guardrails.py; `selfhost check` runs the same
+rules offline on the previewed graph."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pulumi_policy import (  # noqa: E402
+    EnforcementLevel,
+    PolicyPack,
+    ReportViolation,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from components import guardrails  # noqa: E402
+from components.catalog.pricing import lookup  # noqa: E402
+from components.cost import Resource, estimate, usage_from  # noqa: E402
+
+STACK = "pulumi:pulumi:Stack"
+
+
+def _resources(args: StackValidationArgs) -> list[Resource]:
+    return [Resource(r.resource_type, r.name, r.parent.name if r.parent else None, dict(r.props))
+            for r in args.resources if r.resource_type != STACK and not r.resource_type.startswith("selfhost:")]
+
+
+def _stack_outputs(args: StackValidationArgs) -> dict:
+    root = next((r for r in args.resources if r.resource_type == STACK), None)
+    return dict(root.props) if root is not None else {}
+
+
+def _report(violations: list[guardrails.Violation], report: ReportViolation) -> None:
+    for v in violations:
+        report(v.message, None)
+
+
+def monthly_budget(args: StackValidationArgs, report: ReportViolation) -> None:
+    outputs = _stack_outputs(args)
+    inputs = outputs.get("costInputs") or {}
+    budget = inputs.get("budgetMonthlyUsd")
+    regions = {k: v for k, v in (("aws", outputs.get("awsRegion")), ("gcp", outputs.get("gcpRegion"))) if v}
+    est = estimate(_resources(args), regions, usage_from(inputs.get("usage")), lookup, budget)
+    _report(guardrails.budget(est), report)
+
+
+PolicyPack(
+    name="selfhost-llm",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=[
+        StackValidationPolicy(
+            name="monthly-budget",
+            description="The expected monthly cost of the plan stays within the stack's budget.monthlyUsd.",
+            validate=monthly_budget,
+        ),
+        StackValidationPolicy(
+            name="least-privilege-iam",
+            description="No wildcard IAM actions; '*' resources only where AWS allows nothing narrower; no basic roles.",
+            validate=lambda args, report: _report(guardrails.least_privilege_iam(_resources(args)), report),
+        ),
+        StackValidationPolicy(
+            name="environment-tags",
+            description="Every taggable resource carries the environment, owner, managed-by and project tags.",
+            validate=lambda args, report: _report(guardrails.environment_tags(_resources(args)), report),
+        ),
+    ],
+)

@@ -1,0 +1,233 @@
+"""The cost engine against hand-computed values, on the graphs the real program declares.
+
+Prices here come from a fixed table (FAKE) so every figure can be checked by hand; tests/test_pricing.py and
+test_every_target_is_priced check the real catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from components.catalog.models import MODELS
+from components.cost import HOURS_PER_MONTH, Resource, UsageProfile, estimate, resources_from_preview
+from components.sizing import throughput
+from selfhost.cost_report import diff, markdown, preview_at_ref, price_preview, to_json
+
+from .conftest import ROOT
+
+GOLDEN = Path(__file__).with_name("golden")
+
+
+@dataclass(frozen=True)
+class P:
+    usd: float
+    unit: str = "hour"
+    source: str = "test table"
+    as_of: str = "2026-11-29"
+
+
+FAKE = {
+    ("aws", "sagemaker-hosting", "ml.g5.2xlarge"): P(1.515),
+    ("aws", "sagemaker-hosting", "ml.g6.xlarge"): P(1.0),
+    ("aws", "nat-gateway", "hour"): P(0.045),
+    ("aws", "public-ipv4", "hour"): P(0.005),
+    ("aws", "vpc-endpoint", "interface-az-hour"): P(0.01),
+    ("aws", "kms", "key"): P(1.0, "month"),
+    ("aws", "secretsmanager", "secret"): P(0.40, "month"),
+    ("aws", "cloudwatch", "alarm"): P(0.10, "month"),
+    ("aws", "cloudwatch", "dashboard"): P(3.00, "month"),
+    ("aws", "s3", "standard"): P(0.023, "GB-month"),
+    ("gcp", "vertex-prediction", "g2-standard-12"): P(1.0),
+    ("gcp", "vertex-prediction-gpu", "NVIDIA_L4"): P(0.7),
+    ("gcp", "psc-endpoint", "hour"): P(0.01),
+    ("gcp", "cloud-dns", "zone"): P(0.20, "month"),
+    ("gcp", "secret-manager", "version"): P(0.06, "month"),
+    ("gcp", "bigquery", "active-storage"): P(0.02, "GB-month"),
+}
+
+
+def fake(provider, service, region, sku):
+    return FAKE.get((provider, service, sku))
+
+
+@pytest.fixture(scope="module")
+def graphs(previews):
+    return {name: p.to_json() for name, p in previews.items()}
+
+
+def test_aws_prod_by_hand(graphs):
+    est = price_preview(graphs["aws-prod"], fake)
+    by = {(i.type.split(":")[-1], i.description.split(" ")[0]): i for i in est.items}
+    # SageMaker: 1..4 x ml.g5.2xlarge at $1.515/h; the default load (10k requests/day) needs one replica.
+    hosting = by[("EndpointConfiguration", "ml.g5.2xlarge")]
+    assert hosting.monthly == pytest.approx((1 * 730 * 1.515, 1 * 730 * 1.515, 4 * 730 * 1.515))
+    # Three NAT gateways and their three public IPv4 addresses, all month.
+    nat = [i for i in est.items if i.type.endswith("NatGateway")]
+    assert len(nat) == 3 and sum(i.monthly[1] for i in nat) == pytest.approx(3 * 730 * 0.045)
+    assert sum(i.monthly[1] for i in est.items if i.type.endswith("Eip")) == pytest.approx(3 * 730 * 0.005)
+    # Six interface endpoints in three zones.
+    endpoints = [i for i in est.items if i.type.endswith("VpcEndpoint")]
+    assert len(endpoints) == 6 and sum(i.monthly[1] for i in endpoints) == pytest.approx(6 * 3 * 730 * 0.01)
+    # Key, secret, three alarms, one dashboard.
+    fixed = 1.0 + 0.40 + 3 * 0.10 + 3.00
+    # Data capture at 5%: 10,000 x 30 x 0.05 requests x 700 tokens x 8 bytes = 0.084 GB.
+    s3 = next(i for i in est.items if i.type.endswith("s3/bucket:Bucket"))
+    assert s3.quantity[1] == pytest.approx(0.084)
+    expected = 730 * 1.515 + 3 * 730 * 0.045 + 3 * 730 * 0.005 + 6 * 3 * 730 * 0.01 + fixed + 0.084 * 0.023
+    assert est.total() == pytest.approx((expected, expected, expected + 3 * 730 * 1.515))
+    assert est.unknown == [] and est.unpriced == []
+
+
+def test_expected_replicas_follow_the_load(graphs):
+    prod = graphs["aws-prod"]
+    mistral = MODELS["mistralai/Mistral-7B-Instruct-v0.3"]
+    # One ml.g5.2xlarge (A10G: 600 GB/s, 70 TFLOP/s) at 16 streams of 500 in + 200 out tokens:
+    one = throughput(mistral, "none", 600, 70, 1, 16, 500, 200).requests_per_s
+    assert one == pytest.approx(1.58, abs=0.01)
+    # 300,000 requests over 12 busy hours is 6.94 req/s: 5 replicas, clamped to the maximum of 4.
+    usage = {"hoursPerDay": 12, "requestsPerDay": 300_000, "inputTokensPerRequest": 500, "outputTokensPerRequest": 200}
+    est = price_preview(prod, fake, usage)
+    (serving,) = est.serving
+    assert serving.needed_replicas == 5 and serving.replicas == (1, 4, 4)
+    hosting = next(i for i in est.items if i.description.startswith("ml.g5.2xlarge"))
+    # Half the day at the minimum (1), half at 4: 2.5 replicas on average.
+    assert hosting.quantity[1] == pytest.approx(2.5 * HOURS_PER_MONTH)
+
+
+def test_usd_per_million_tokens_and_api_break_even(graphs):
+    est = price_preview(graphs["aws-prod"], fake)
+    tokens = 10_000 * 730 / 24 * 700
+    assert est.usage.tokens_per_month == pytest.approx(tokens)
+    assert est.usd_per_1m_tokens == pytest.approx(est.total()[1] / tokens * 1e6)
+    rows = {r["api"]: r for r in est.api_comparison()}
+    per_request = (500 * 0.15 + 200 * 0.60) / 1e6
+    assert rows["gpt-4o-mini"]["monthlyUsd"] == pytest.approx(per_request * 10_000 * 730 / 24)
+    # Break-even: the stack's fixed part plus n replicas against the API bill, n = 1, 2, ...; one replica serves
+    # 1.58 req/s = 136,500 requests/day, so the load where costs meet must fit the replicas it is priced with.
+    (s,) = est.serving
+    rest = est.total()[0] - 730 * 1.515
+    haiku = (500 * 0.25 + 200 * 1.25) / 1e6
+    assert (rest + 730 * 1.515) / (haiku * 730 / 24) <= s.replica_requests_per_s * 86400
+    assert rows["claude-3-haiku"]["breakEvenRequestsPerDay"] == pytest.approx((rest + 730 * 1.515) / (haiku * 730 / 24))
+    assert rows["claude-3-haiku"]["breakEvenNote"] == "with 1 replica"
+    # gpt-4o-mini's bill at one replica's break-even load (227,870/day) exceeds that replica's 136,500; at n
+    # replicas it needs (rest + n hosts) / per-request, always above n x 136,500: the API stays cheaper.
+    for n in range(1, 5):
+        assert (rest + n * 730 * 1.515) / (per_request * 730 / 24) > n * s.replica_requests_per_s * 86400
+    assert rows["gpt-4o-mini"]["breakEvenRequestsPerDay"] is None
+    assert rows["gpt-4o-mini"]["breakEvenNote"].startswith("the API is cheaper at every load up to 4 replicas")
+
+
+def test_unknown_price_is_unknown_never_zero(graphs):
+    def no_nat(provider, service, region, sku):
+        return None if service == "nat-gateway" else fake(provider, service, region, sku)
+
+    est = price_preview(graphs["aws-prod"], no_nat)
+    unknown = est.unknown
+    assert len(unknown) == 3 and all(i.monthly is None for i in unknown)
+    assert "no price for aws/nat-gateway/hour in us-east-1" in unknown[0].note
+    assert est.total()[1] == pytest.approx(price_preview(graphs["aws-prod"], fake).total()[1] - 3 * 730 * 0.045)
+    assert est.usd_per_1m_tokens is None  # a total with holes is no basis for a unit price
+    report = to_json("aws-prod", est)
+    assert report["unknownItems"] == 3 and report["items"][0]["monthlyUsd"] is not None
+    assert "unknown" in markdown(report)
+
+
+def test_vertex_by_hand(graphs):
+    est = price_preview(graphs["gcp-prod"], fake)
+    by = {i.description.split(" ")[0]: i for i in est.items}
+    node, gpu = by["g2-standard-12"], by["1"]
+    assert node.monthly == pytest.approx((730 * 1.0, 730 * 1.0, 3 * 730 * 1.0))
+    assert gpu.monthly == pytest.approx((730 * 0.7, 730 * 0.7, 3 * 730 * 0.7))
+    psc = next(i for i in est.items if "Private Service Connect" in i.description)
+    assert psc.monthly[1] == pytest.approx(730 * 0.01)
+    bq = next(i for i in est.items if i.type.endswith("Dataset"))
+    assert bq.quantity[1] == pytest.approx(10_000 * 30 * 0.05 * 700 * 8 / 1e9)
+    assert est.unknown == [] and est.unpriced == []
+
+
+def test_every_resource_type_is_priced_or_known_free(graphs):
+    for name, graph in graphs.items():
+        est = price_preview(graph, fake)
+        assert est.unpriced == [], f"{name}: no cost rule for {est.unpriced}"
+
+
+def test_budget_guard(graphs):
+    prod = graphs["aws-prod"]
+    assert price_preview(prod, fake).budget_monthly_usd == 8000 and not price_preview(prod, fake).over_budget
+    tight = json.loads(json.dumps(prod))
+    tight["outputs"]["costInputs"]["budgetMonthlyUsd"] = 500
+    assert price_preview(tight, fake).over_budget
+
+
+def test_engine_reads_the_graph_not_the_config():
+    """The same engine prices any graph: a hand-made one with one endpoint configuration and its scaling."""
+    resources = [
+        Resource("aws:sagemaker/endpointConfiguration:EndpointConfiguration", "x-config", "x",
+                 {"productionVariants": [{"instanceType": "ml.g5.2xlarge", "initialInstanceCount": 2}]}),
+        Resource("aws:appautoscaling/target:Target", "x-scaling", "x", {"minCapacity": 2, "maxCapacity": 3}),
+    ]
+    est = estimate(resources, {"aws": "us-east-1"}, UsageProfile(requests_per_day=0), fake)
+    assert est.total() == pytest.approx((2 * 730 * 1.515, 2 * 730 * 1.515, 3 * 730 * 1.515))
+
+
+def test_markdown_comment_is_golden(graphs):
+    report = to_json("aws-prod", price_preview(graphs["aws-prod"], fake))
+    text = markdown(report)
+    golden = GOLDEN / "cost_aws_prod.md"
+    if os.environ.get("SELFHOST_UPDATE_GOLDEN"):  # after an intended change: regenerate, review the diff, commit
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
+def test_diff_between_two_commits(tmp_path, project):
+    """`--base`: the stack previewed at an older commit, in a temporary worktree, with that commit's code."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".tools", ".git", "__pycache__", "containers",
+                                                              "tests", "benchmarks", ".pytest_cache"))
+    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], check=True, capture_output=True, text=True)  # noqa: E731
+    git("init", "-q")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", "-A")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "base")
+    stack = repo / "stacks" / "Pulumi.aws-prod.yaml"
+    stack.write_text(stack.read_text().replace("maxReplicas: 4", "maxReplicas: 6").replace("nat: per-az", "nat: single"))
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qam", "head")
+
+    base_graph = preview_at_ref(repo, "HEAD~1", "aws-prod")
+    head_graph = preview_at_ref(repo, "HEAD", "aws-prod")
+    assert base_graph is not None and head_graph is not None
+    base, head = to_json("aws-prod", price_preview(base_graph, fake)), to_json("aws-prod", price_preview(head_graph, fake))
+    rows = diff(base, head)
+    removed = [r for r in rows if r["change"] == "removed"]
+    # Two NAT gateways and their addresses go; the hosting line changes its maximum, not its expected cost.
+    assert len([r for r in removed if "NAT gateway" in r["description"]]) == 2
+    assert len([r for r in removed if "IPv4" in r["description"]]) == 2
+    assert head["totals"]["max"] - base["totals"]["max"] == pytest.approx(2 * 730 * 1.515 - 2 * 730 * (0.045 + 0.005))
+    assert preview_at_ref(repo, "HEAD", "no-such-stack") is None
+    # The worktree is gone afterwards.
+    assert "selfhost-base-" not in git("worktree", "list").stdout
+
+
+def test_cost_cli_formats(tmp_path):
+    selfhost = str(Path(sys.executable).with_name("selfhost"))
+    run = subprocess.run([selfhost, "cost", "aws-dev", "--format", "json"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["stack"] == "aws-dev" and report["totals"]["expected"] > 0
+    run = subprocess.run([selfhost, "cost", "--all", "--format", "markdown"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0 and run.stdout.count("### selfhost-llm cost estimate") == 3
+    run = subprocess.run([selfhost, "cost", "aws-dev", "--format", "yaml"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 1 and "allowed: table, json, markdown" in run.stderr
+
+
+def test_resources_from_preview_keeps_components(graphs):
+    resources = resources_from_preview(graphs["aws-dev"])
+    config = next(r for r in resources if r.type.endswith("EndpointConfiguration"))
+    assert config.component == "aws-dev-chat"
