@@ -515,16 +515,11 @@ def _sagemaker_problems(env: Environment, i: int, t: SageMakerTarget) -> list[Pr
     fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, instance.gpu_count,
                      instance.total_gpu_memory_gib)
     if not fit.fits:
-        fitting = [
-            k for k, v in offered.items()
-            if memory_fit(facts, model.quantization, model.max_context, t.concurrency, v.gpu_count,
-                          v.total_gpu_memory_gib).fits
-        ]
         p("instanceType", t.instance_type,
           f"model '{model.name}' needs {fit.required_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
           f"{fit.kv_cache_gib:.1f} for {model.max_context} tokens x {t.concurrency} + overhead {fit.overhead_gib:.1f}) "
           f"but {t.instance_type} offers {fit.available_gib:.1f} GiB usable",
-          ", ".join(fitting[:12]) or "none in this region: lower maxContext or concurrency, or quantize")
+          _suggestions(facts, model, t.concurrency, "aws", env.aws_region, env.usage))
     return problems
 
 
@@ -574,17 +569,30 @@ def _vertex_problems(env: Environment, i: int, t: VertexTarget) -> list[Problem]
     fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, t.accelerator_count,
                      gpu_host.total_gpu_memory_gib)
     if not fit.fits:
-        fitting = [
-            f"{m} ({a} x{c})" for m, (a, c) in gcp_machines.FIXED_GPU_MACHINES.items()
-            if memory_fit(facts, model.quantization, model.max_context, t.concurrency, c,
-                          gcp_machines.host(m, a, c).total_gpu_memory_gib).fits
-        ]
         p("machineType", t.machine_type,
           f"model '{model.name}' needs {fit.required_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
           f"{fit.kv_cache_gib:.1f} for {model.max_context} tokens x {t.concurrency} + overhead {fit.overhead_gib:.1f}) "
           f"but {t.accelerator_count} x {t.accelerator_type} offers {fit.available_gib:.1f} GiB usable",
-          ", ".join(fitting[:10]) or "none: lower maxContext or concurrency, or quantize")
+          _suggestions(facts, model, t.concurrency, "gcp", env.gcp_region, env.usage))
     return problems
+
+
+def _suggestions(facts: ModelFacts, model: ModelSpec, concurrency: int, cloud: str, region: str | None,
+                 usage: Usage, limit: int = 6) -> str:
+    """The hosts that fit, cheapest $ per 1M tokens first (`selfhost size` ranks the same way)."""
+    from .catalog.pricing import lookup
+    from .sizing_options import hosts, options
+
+    rows = options(facts, model.quantization, model.max_context, concurrency,
+                   hosts((cloud,), {cloud: region or ""}, lookup), usage.input_tokens_per_request,
+                   usage.output_tokens_per_request)
+    if not rows:
+        return "none here: lower maxContext or concurrency, or quantize"
+    shown = [f"{o.host.name} (${o.usd_per_1m_tokens:.2f}/1M tokens, " if o.usd_per_1m_tokens is not None
+             else f"{o.host.name} (price unknown, " for o in rows[:limit]]
+    return ", ".join(f"{text}{o.fit.margin_gib:.1f} GiB spare)" for text, o in zip(shown, rows)) + (
+        f"; {len(rows) - limit} more: `selfhost size {model.id} --context {model.max_context} "
+        f"--concurrency {concurrency}`" if len(rows) > limit else "")
 
 
 def from_pulumi_config() -> Environment:

@@ -254,7 +254,7 @@ GCP_CASES = [
     ("missing-project", {"gcp:project": None}, "gcp:project", "required for Vertex AI targets"),
     ("bad-project-id", {"gcp:project": "Acme_Prod"}, "gcp:project", "has the wrong form; allowed: a Google Cloud project id"),
     ("does-not-fit-l4", {"selfhost-llm:models/0/id": "Qwen/Qwen2.5-14B-Instruct"},
-     "selfhost-llm:targets[0].machineType", "but 1 x NVIDIA_L4 offers 21.6 GiB usable; allowed: g2-standard-24 (NVIDIA_L4 x2)"),
+     "selfhost-llm:targets[0].machineType", "but 1 x NVIDIA_L4 offers 21.6 GiB usable; allowed: a3-highgpu-1g (1 x NVIDIA_H100_80GB) ($0.91/1M tokens, 41.4 GiB spare)"),
     ("engine-not-on-vertex", {"selfhost-llm:models/0/engine": "tgi"}, "selfhost-llm:models[0].engine",
      "Vertex AI targets (targets[0]) serve with the Vertex vLLM image; allowed: vllm"),
     ("vertex-scale-to-zero", {"selfhost-llm:targets/0/scaling": {"minReplicas": 0, "maxReplicas": 2}},

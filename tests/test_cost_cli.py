@@ -1,0 +1,130 @@
+"""`selfhost size`, `selfhost check`, the budget guard, the policy pack and the in-program estimate, end to end."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.catalog.pricing import lookup
+from selfhost.cost_report import price_preview
+
+from .conftest import ROOT
+
+SELFHOST = str(Path(sys.executable).with_name("selfhost"))
+
+
+def selfhost(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([SELFHOST, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def project_with(tmp_path: Path, stack: str, change) -> Path:
+    """A copy of the project whose stack file `stack` is changed by `change(config_dict)`."""
+    (tmp_path / "stacks").mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / "components").symlink_to(ROOT / "components")
+    doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    change(doc["config"])
+    (tmp_path / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc))
+    return tmp_path
+
+
+def test_size_ranks_feasible_hosts_cheapest_first():
+    run = selfhost("size", "Mistral-7B-Instruct-v0.3", "--context", "8192", "--concurrency", "4", "--json")
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(run.stdout)
+    assert rows and all(r["marginGib"] >= 0 for r in rows)
+    priced = [r["usdPer1mTokens"] for r in rows if r["usdPer1mTokens"] is not None]
+    assert priced == sorted(priced) and len(priced) >= 2
+    # Unknown prices come last, never as $0.
+    assert all(r["usdPer1mTokens"] is None for r in rows[len(priced):])
+    g5 = next(r for r in rows if r["host"] == "ml.g5.2xlarge")
+    # $1.515/h over (1.58 req/s x 700 tokens x 3600 s) = $0.38 per 1M tokens at full utilisation.
+    assert g5["usdPer1mTokens"] == pytest.approx(1.515 / (g5["requestsPerSecond"] * 3600 * 700) * 1e6)
+    assert g5["requestsPerSecond"] == pytest.approx(1.58, abs=0.01)
+    # A 24 GiB card cannot hold 4 sequences of 32k tokens beside the weights: not listed.
+    tight = json.loads(selfhost("size", "Mistral-7B-Instruct-v0.3", "--context", "32768", "--concurrency", "4",
+                                "--json").stdout)
+    assert "ml.g5.2xlarge" not in {r["host"] for r in tight}
+
+
+def test_size_on_prem_and_errors():
+    run = selfhost("size", "Llama-3.1-8B", "--cloud", "onprem", "--gpu-hour-usd", "0.9", "--node-hour-usd", "0.4",
+                   "--json")
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(run.stdout)
+    one_l4 = next(r for r in rows if r["host"] == "1 x L4")
+    assert one_l4["usdPerHour"] == pytest.approx(1.3)
+    assert selfhost("size", "Llama-3.1-8B", "--cloud", "onprem").returncode == 1
+    bad = selfhost("size", "no-such-model")
+    assert bad.returncode == 1 and "not in the catalog" in bad.stderr
+    assert "ambiguous" in selfhost("size", "Qwen2.5").stderr
+
+
+def test_check_passes_on_every_stack():
+    run = selfhost("check", "--all")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("compliant") == 3
+
+
+def test_over_budget_fails_preview_and_check(tmp_path):
+    project = project_with(tmp_path, "aws-prod", lambda c: c.update({"selfhost-llm:budget": {"monthlyUsd": 500}}))
+    run = selfhost("preview", "aws-prod", "--project", str(project))
+    assert run.returncode == 3
+    assert "expected monthly cost $1,352 is over its budget $500.00" in run.stderr
+    run = selfhost("check", "aws-prod", "--project", str(project))
+    assert run.returncode == 4 and "monthly-budget" in run.stdout
+
+
+def test_cost_estimate_is_a_stack_output(previews):
+    """The program prices what it declares (values known at declaration) so `pulumi preview` shows it."""
+    for name, p in previews.items():
+        estimate = p.outputs["costEstimate"]
+        graph = price_preview(p.to_json(), lookup)
+        assert estimate["monthlyUsd"]["min"] == pytest.approx(graph.total()[0], abs=0.01), name
+        assert estimate["unknownPrices"] == len(graph.unknown), name
+    prod = previews["aws-prod"].outputs["costEstimate"]
+    assert prod["budgetMonthlyUsd"] == 8000 and prod["withinBudget"] is True
+    assert previews["aws-prod"].outputs["costInputs"]["usage"]["requestsPerDay"] == 10_000
+
+
+def test_policy_pack_runs_offline_on_the_graph(previews, monkeypatch):
+    """policy/__main__.py with its real pulumi_policy types, fed the previewed resources."""
+    import pulumi_policy
+    from pulumi_policy.policy import PolicyResource, PolicyResourceOptions
+
+    packs = []
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kw: packs.append(kw))
+    runpy.run_path(str(ROOT / "policy" / "__main__.py"), run_name="__main__")
+    policies = {p.name: p for p in packs[0]["policies"]}
+    assert set(policies) == {"monthly-budget", "least-privilege-iam", "environment-tags"}
+
+    def args_for(graph: dict, budget: float | None) -> pulumi_policy.StackValidationArgs:
+        opts = PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
+                                     custom_timeouts=None, additional_secret_outputs=[])
+        by_urn = {}
+        resources = []
+        for r in graph["resources"]:
+            pr = PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], opts, None, by_urn.get(r["parent"]), [], {})
+            by_urn[r["urn"]] = pr
+            resources.append(pr)
+        outputs = {**graph["outputs"], "costInputs": {**graph["outputs"]["costInputs"], "budgetMonthlyUsd": budget}}
+        resources.append(PolicyResource("pulumi:pulumi:Stack", outputs, "urn:stack", "stack", opts, None, None, [], {}))
+        return pulumi_policy.StackValidationArgs(resources)
+
+    graph = previews["aws-prod"].to_json()
+    graph["resources"].sort(key=lambda r: r["urn"].count("$"))  # parents before children
+    for budget, violations in ((8000, 0), (500, 1)):
+        reported = []
+        policies["monthly-budget"].validate(args_for(graph, budget), lambda msg, urn=None: reported.append(msg))
+        assert len(reported) == violations, reported
+    reported = []
+    for name in ("least-privilege-iam", "environment-tags"):
+        policies[name].validate(args_for(graph, 8000), lambda msg, urn=None: reported.append(msg))
+    assert reported == []
