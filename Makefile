@@ -9,6 +9,10 @@ VENV := .venv
 # Never download a Python: use the machine's.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# llama-cpp-python (the tests' real engine) has no wheel here and builds from source, about 8 minutes on 2 cores
+# the first time (uv caches the wheel). Its server is Python, so none of llama.cpp's C++ tools are built.
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
 .PHONY: preview test venv clean
 
@@ -23,7 +27,7 @@ venv: $(VENV)/.synced
 $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools "uv==$(UV_VERSION)"
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+$(VENV)/.synced: pyproject.toml uv.lock containers/adapter/pyproject.toml | $(UV)
 	$(UV) sync --frozen --compile-bytecode --python "$$(command -v $(PYTHON))"
 	touch $@
 

@@ -1,0 +1,1 @@
+"""The serving adapter: engine supervisor plus the SageMaker, Vertex and OpenAI contracts."""

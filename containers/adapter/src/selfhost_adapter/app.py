@@ -1,0 +1,483 @@
+"""The ASGI app: one route table, every platform contract, all proxied to the engine on 127.0.0.1.
+
+Written against bare ASGI (run by uvicorn) rather than a framework: the hot path is a dict lookup, a body
+read and an HTTP call, and streamed answers go out chunk by chunk as the engine sends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from . import contracts as c
+from .engines import Engine
+from .errors import ERRORS, ApiError
+from .keys import KeyRing
+from .settings import Settings
+from .usage import Call, Usage
+
+log = logging.getLogger("selfhost_adapter")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+JSON = b"application/json"
+SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
+               (b"x-accel-buffering", b"no")]  # tells nginx-style proxies in front not to buffer either
+ENGINE_HEADERS = {"content-type": "application/json"}
+
+# Which contracts each platform argument turns on. The OpenAI routes are always there (behind API keys
+# when a key file is set); SageMaker and Vertex authenticate callers themselves before they reach us.
+CONTRACTS: dict[str, frozenset[str]] = {
+    "serve": frozenset({"sagemaker", "openai"}),
+    "sagemaker": frozenset({"sagemaker", "openai"}),
+    "vertex": frozenset({"vertex", "openai"}),
+    "openai": frozenset({"openai"}),
+    "all": frozenset({"sagemaker", "vertex", "openai"}),
+}
+
+
+class Reply:
+    """The response side of one request; knows whether headers have gone out (after that, no error status)."""
+
+    __slots__ = ("send", "call", "started")
+
+    def __init__(self, send: Send, call: Call) -> None:
+        self.send = send
+        self.call = call
+        self.started = False
+
+    async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.call.status = status
+        self.started = True
+        await self.send({"type": "http.response.start", "status": status,
+                         "headers": [*headers, (b"x-request-id", self.call.request_id.encode())]})
+
+    async def body(self, data: bytes, more: bool = False) -> None:
+        await self.send({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def whole(self, status: int, data: bytes, content_type: bytes = JSON,
+                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        await self.start(status, [(b"content-type", content_type), *(headers or [])])
+        await self.body(data)
+
+
+Handler = Callable[[Scope, Receive, Reply, Call], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    name: str
+    handler: Handler
+    contract: str | None  # None: always on
+    inference: bool = False  # reads a body, counts against the key's concurrency, needs the engine
+
+    @property
+    def needs_key(self) -> bool:
+        return self.contract == "openai"
+
+
+class Adapter:
+    def __init__(self, settings: Settings, engine: Engine | None = None, usage: Usage | None = None) -> None:
+        self.s = settings
+        self.engine = engine or Engine(settings)
+        self.keys = KeyRing(settings.api_keys_file)
+        self.usage = usage or Usage(settings.log_prompts)
+        self.usage.engine_up.set_function(lambda: float(self.engine.ready))
+        self.usage.engine_starts.set_function(lambda: float(self.engine.starts))
+        self.renames = dict(self.engine.spec.renames)
+        self.in_flight: dict[str, int] = {}
+        self.client: httpx.AsyncClient | None = None
+        self.routes = {(r.method, r.path): r for r in self._route_table()
+                       if r.contract is None or r.contract in CONTRACTS[settings.platform]}
+        self.paths = {path for _, path in self.routes}
+        if not self.keys.enabled:
+            log.warning("no API keys file: the OpenAI routes answer anyone who can reach port %d", settings.port)
+
+    def _route_table(self) -> list[Route]:
+        s = self.s
+        return [
+            Route("GET", "/health", "health", self.health, None),
+            Route("GET", "/metrics", "metrics", self.metrics, None),
+            Route("GET", "/ping", "sagemaker_ping", self.health, "sagemaker"),
+            Route("POST", "/invocations", "sagemaker_invocations", self.invocations, "sagemaker", True),
+            Route("POST", "/invocations-response-stream", "sagemaker_stream", self.invocations_stream,
+                  "sagemaker", True),
+            Route("GET", s.health_route, "vertex_health", self.health, "vertex"),
+            Route("POST", s.predict_route, "vertex_predict", self.predict, "vertex", True),
+            Route("GET", "/v1/models", "openai_models", self.models, "openai"),
+            Route("POST", c.CHAT, "openai_chat", self.openai, "openai", True),
+            Route("POST", c.COMPLETIONS, "openai_completions", self.openai, "openai", True),
+        ]
+
+    # -- ASGI ------------------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        route = self.routes.get((scope["method"], scope["path"]))
+        headers = dict(scope["headers"])
+        call = Call(route.name if route else "unknown",
+                    request_id=headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex)
+        reply = Reply(send, call)
+        counted = False
+        try:
+            if route is None:
+                raise ApiError(405, "method not allowed") if scope["path"] in self.paths else \
+                    ApiError(404, f"no route {scope['path']}")
+            if route.needs_key:
+                call.key_id = self.keys.check(headers.get(b"authorization"))
+            if route.inference:
+                counted = self._enter(call.key_id)
+                scope["body"] = await self._read_body(headers, receive)
+            await route.handler(scope, receive, reply, call)
+        except ApiError as exc:
+            call.error = exc.code
+            if reply.started:
+                log.warning("%s after the response started: %s", exc.code, exc.message)
+            else:
+                await reply.whole(exc.status, exc.body(), headers=exc.headers())
+        except Exception:
+            log.exception("request %s failed", call.request_id)
+            call.error = "internal_error"
+            if not reply.started:
+                await reply.whole(500, json.dumps({"error": {"message": "internal error", "type": "server_error",
+                                                             "code": "internal_error"}}).encode())
+        finally:
+            if counted:
+                self._leave(call.key_id)
+            self.usage.record(call)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.client = httpx.AsyncClient(
+                    timeout=httpx.Timeout(self.s.engine_timeout_seconds, connect=5.0),
+                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=256))
+                self.engine.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                # uvicorn has drained the in-flight requests by now (or given up after drain_seconds).
+                await self.engine.stop()
+                if self.client:
+                    await self.client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- limits ----------------------------------------------------------------------------------------------
+
+    def _enter(self, key_id: str) -> bool:
+        n = self.in_flight.get(key_id, 0)
+        if n >= self.s.max_concurrency_per_key:
+            raise ApiError(429, f"too many concurrent requests for this key (limit {self.s.max_concurrency_per_key})")
+        self.in_flight[key_id] = n + 1
+        self.usage.in_flight.labels(key_id).inc()
+        return True
+
+    def _leave(self, key_id: str) -> None:
+        self.in_flight[key_id] -= 1
+        self.usage.in_flight.labels(key_id).dec()
+
+    async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
+        limit = self.s.max_body_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, f"request body over {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ApiError(400, "client went away before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"request body over {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks) if len(chunks) > 1 else chunks[0]
+
+    # -- routes ----------------------------------------------------------------------------------------------
+
+    async def health(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
+        ready = self.engine.ready
+        await reply.whole(200 if ready else 503, json.dumps({"status": self.engine.state.value}).encode())
+
+    async def metrics(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
+        await reply.whole(200, generate_latest(self.usage.registry), CONTENT_TYPE_LATEST.encode())
+
+    async def models(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
+        self._require_engine()
+        status, content = await self._engine_call("GET", "/v1/models", b"")
+        await reply.whole(status, content)
+
+    async def openai(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
+        path = scope["path"]
+        body = c.parse_json_object(scope["body"])
+        changed = c.check_openai(body, path, self.s.max_tokens_cap)
+        self._note(call, body)
+        if body.get("stream"):
+            await self._stream(reply, call, path, body)
+        else:
+            await self._unary(reply, call, path, scope["body"] if not changed else json.dumps(body).encode())
+
+    async def invocations(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
+        body = c.parse_json_object(scope["body"])
+        kind = c.route_invocation(body)
+        if kind != "tgi":
+            changed = c.check_openai(body, kind, self.s.max_tokens_cap)
+            self._note(call, body)
+            if body.get("stream"):
+                await self._stream(reply, call, kind, body)
+            else:
+                await self._unary(reply, call, kind, scope["body"] if not changed else json.dumps(body).encode())
+            return
+        tgi = c.parse_tgi(body, self.renames)
+        requests = [c.tgi_completion(p, tgi.params) for p in tgi.prompts]
+        for request in requests:
+            c.check_openai(request, c.COMPLETIONS, self.s.max_tokens_cap, where="parameters.")
+        call.prompt = tgi.prompts if self.s.log_prompts else None
+        call.model = self.s.resolved_model_name()
+        answers = await self._fan_out(call, [(c.COMPLETIONS, r) for r in requests])
+        out = [{"generated_text": (p if tgi.return_full_text else "") + c.completion_text(a)}
+               for p, a in zip(tgi.prompts, answers)]
+        await reply.whole(200, json.dumps(out).encode())
+
+    async def invocations_stream(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
+        body = c.parse_json_object(scope["body"])
+        kind = c.route_invocation(body)
+        if kind != "tgi":
+            c.check_openai(body, kind, self.s.max_tokens_cap)
+            body["stream"] = True
+            self._note(call, body)
+            await self._stream(reply, call, kind, body)
+            return
+        tgi = c.parse_tgi(body, self.renames)
+        if len(tgi.prompts) != 1:
+            raise ApiError(422, "a streamed TGI request takes one string in 'inputs'", "inputs")
+        request = {**c.tgi_completion(tgi.prompts[0], tgi.params), "stream": True}
+        c.check_openai(request, c.COMPLETIONS, self.s.max_tokens_cap, where="parameters.")
+        call.prompt = tgi.prompts[0] if self.s.log_prompts else None
+        call.model = self.s.resolved_model_name()
+        prefix = tgi.prompts[0] if tgi.return_full_text else ""
+        await self._stream(reply, call, c.COMPLETIONS, request, tgi_prefix=prefix)
+
+    async def predict(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
+        body = c.parse_json_object(scope["body"])
+        calls = c.parse_vertex(body, self.s.max_tokens_cap)
+        call.instances = len(calls)
+        call.model = self.s.resolved_model_name()
+        if self.s.log_prompts:
+            call.prompt = [r.get("messages", r.get("prompt")) for _, r in calls]
+        predictions = await self._fan_out(call, calls)
+        await reply.whole(200, json.dumps({"predictions": predictions}).encode())
+
+    # -- talking to the engine -------------------------------------------------------------------------------
+
+    def _note(self, call: Call, body: dict[str, Any]) -> None:
+        call.model = body.get("model") or self.s.resolved_model_name()
+        call.stream = bool(body.get("stream"))
+        if self.s.log_prompts:
+            call.prompt = body.get("messages", body.get("prompt"))
+
+    def _require_engine(self) -> None:
+        if not self.engine.ready:
+            raise ApiError(503, f"engine {self.engine.state.value}: not ready to answer")
+
+    async def _engine_call(self, method: str, path: str, content: bytes) -> tuple[int, bytes]:
+        """One whole request to the engine: (status, body), engine failures already turned into ApiErrors."""
+        assert self.client is not None
+        try:
+            async with asyncio.timeout(self.s.engine_timeout_seconds):
+                response = await self.client.request(method, self.engine.base_url + path, content=content,
+                                                     headers=ENGINE_HEADERS)
+        except (TimeoutError, httpx.TimeoutException):
+            raise ApiError(504, f"engine did not answer within {self.s.engine_timeout_seconds:g} s") from None
+        except httpx.TransportError:
+            self.engine.suspect()
+            raise ApiError(503, "engine unavailable: the connection failed") from None
+        if response.status_code >= 300:
+            raise engine_error(response.status_code, response.content)
+        return response.status_code, response.content
+
+    async def _unary(self, reply: Reply, call: Call, path: str, content: bytes) -> None:
+        self._require_engine()
+        status, answer = await self._engine_call("POST", path, content)
+        with contextlib.suppress(ValueError, AttributeError):
+            call.add_usage(json.loads(answer).get("usage"))
+        await reply.whole(status, answer)
+
+    async def _fan_out(self, call: Call, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """One engine call per item, all at once; the first failure fails the request and cancels the rest."""
+        self._require_engine()
+
+        async def one(path: str, request: dict[str, Any]) -> Any:
+            _, answer = await self._engine_call("POST", path, json.dumps(request).encode())
+            doc = json.loads(answer)
+            call.add_usage(doc.get("usage"))
+            return doc
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(path, request)) for path, request in calls]
+        except BaseExceptionGroup as group_error:
+            raise next((e for e in group_error.exceptions if isinstance(e, ApiError)), group_error) from None
+        return [t.result() for t in tasks]
+
+    async def _stream(self, reply: Reply, call: Call, path: str, body: dict[str, Any],
+                      tgi_prefix: str | None = None) -> None:
+        """Relay the engine's server-sent events as they come: each event goes out as soon as it is whole."""
+        self._require_engine()
+        assert self.client is not None
+        call.stream = True
+        options = body.get("stream_options")
+        client_wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        if self.engine.spec.stream_usage and not client_wants_usage:
+            # Ask for exact token counts; the extra usage-only event is taken out before the client sees it.
+            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        relay = SseRelay(call, drop_usage_events=not client_wants_usage, tgi_prefix=tgi_prefix)
+        request = self.client.build_request("POST", self.engine.base_url + path, headers=ENGINE_HEADERS,
+                                            content=json.dumps(body).encode())
+        try:
+            async with asyncio.timeout(self.s.engine_timeout_seconds):
+                response = await self.client.send(request, stream=True)
+        except (TimeoutError, httpx.TimeoutException):
+            raise ApiError(504, f"engine did not start answering within {self.s.engine_timeout_seconds:g} s") \
+                from None
+        except httpx.TransportError:
+            self.engine.suspect()
+            raise ApiError(503, "engine unavailable: the connection failed") from None
+        try:
+            if response.status_code != 200:
+                raise engine_error(response.status_code, await response.aread())
+            await reply.start(200, SSE_HEADERS)
+            async for chunk in response.aiter_raw():
+                out = relay.feed(chunk)
+                if out:
+                    await reply.body(out, more=True)
+            await reply.body(relay.close())
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            timeout = isinstance(exc, httpx.TimeoutException)
+            if not timeout:
+                self.engine.suspect()
+            error = ApiError(504 if timeout else 503,
+                             "engine stopped sending" if timeout else "engine connection lost mid-stream")
+            if not reply.started:
+                raise error from None
+            call.error = error.code
+            await reply.body(b"data: " + error.body() + b"\n\n")
+        finally:
+            await response.aclose()
+            relay.finish()
+
+
+def engine_error(status: int, content: bytes) -> ApiError:
+    """An engine's refusal, in our error shape: its own words, its 4xx status, and 502 for its failures."""
+    message: Any = content[:500].decode("utf-8", "replace")
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        doc = json.loads(content)
+        error = doc.get("error") if isinstance(doc, dict) else None
+        message = (error.get("message") if isinstance(error, dict) else error) or doc.get("detail") or message
+    if not isinstance(message, str):
+        message = json.dumps(message)[:500]
+    kept = status if status in ERRORS and status != 502 else (400 if 400 <= status < 500 else 502)
+    return ApiError(kept, f"engine answered {status}: {message}")
+
+
+class SseRelay:
+    """Cuts the engine's byte stream into server-sent events, counts tokens, and passes each event on.
+
+    Events are forwarded whole and at once: a client acts on an event only at its blank line, so waiting for
+    it costs nothing. With `tgi_prefix` set, OpenAI completion chunks become TGI `generate_stream` events.
+    """
+
+    def __init__(self, call: Call, drop_usage_events: bool, tgi_prefix: str | None = None) -> None:
+        self.call = call
+        self.drop_usage_events = drop_usage_events
+        self.tgi_prefix = tgi_prefix
+        self.text: list[str] = []
+        self.pieces = 0
+        self.buffer = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self.buffer + chunk if self.buffer else chunk
+        out: list[bytes] = []
+        start = 0
+        while True:
+            end, sep = _event_end(data, start)
+            if end < 0:
+                break
+            event = self._event(data[start:end + sep])
+            if event:
+                out.append(event)
+            start = end + sep
+        self.buffer = data[start:]
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        rest, self.buffer = self.buffer, b""
+        return rest if self.tgi_prefix is None else b""
+
+    def finish(self) -> None:
+        if self.call.tokens_counted != "engine":
+            self.call.completion_tokens = self.pieces
+            self.call.tokens_counted = "chunks"
+
+    def _event(self, event: bytes) -> bytes:
+        payload = _data(event)
+        if payload is None or payload == b"[DONE]":
+            return event if self.tgi_prefix is None else b""
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            return event
+        if not isinstance(doc, dict):
+            return event
+        usage = doc.get("usage")
+        if usage:
+            self.call.add_usage(usage)
+            if self.drop_usage_events and not doc.get("choices"):
+                return b""
+        text = c.chunk_text(doc)
+        if text:
+            self.pieces += 1
+        if self.tgi_prefix is None:
+            return event
+        self.text.append(text)
+        choices = doc.get("choices") or [{}]
+        done = choices[0].get("finish_reason") is not None
+        # TGI streams one token per event and puts the whole text in the last one. Token ids are not
+        # known through the OpenAI API: `id` is null.
+        tgi = {"token": {"id": None, "text": text, "logprob": None, "special": False},
+               "generated_text": self.tgi_prefix + "".join(self.text) if done else None, "details": None}
+        return b"data:" + json.dumps(tgi).encode() + b"\n\n"
+
+
+def _event_end(data: bytes, start: int) -> tuple[int, int]:
+    """Where the event beginning at `start` ends (index of its blank line) and the separator's length."""
+    lf = data.find(b"\n\n", start)
+    crlf = data.find(b"\r\n\r\n", start)
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, 4
+    return lf, 2
+
+
+def _data(event: bytes) -> bytes | None:
+    """The data of an event (its `data:` lines joined), or None for a comment or an event without data."""
+    lines = [line[5:].lstrip(b" ") for line in event.splitlines() if line.startswith(b"data:")]
+    return b"\n".join(lines) if lines else None

@@ -1,0 +1,182 @@
+"""Settings: one table of knobs, each readable from a flag or from the environment (containers set env vars).
+
+A flag wins over the environment, the environment over the default. The platform's own variables
+(`AIP_HTTP_PORT`, `AIP_HEALTH_ROUTE`, `AIP_PREDICT_ROUTE`, `SAGEMAKER_BIND_TO_PORT`, `HF_MODEL_ID`) are read
+too, so an image needs no extra configuration on SageMaker or Vertex.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the adapter. Units are in the names."""
+
+    platform: str = "serve"
+    """Which contracts to serve: `serve` (SageMaker: the argument SageMaker starts a container with), `vertex`,
+    `openai`, or `all` (what `selfhost serve` uses). The OpenAI routes are always on."""
+    engine: str = "llamacpp"
+    """`vllm`, `llamacpp` (llama-cpp-python's server), or `external` (proxy to --engine-url, start nothing)."""
+    model: str = ""
+    """Weights for the engine: a path or a Hugging Face id. Default: $HF_MODEL_ID, else /opt/ml/model."""
+    model_name: str = ""
+    """The name clients use in `model` and /v1/models lists. Default: the model's file or repo name."""
+    host: str = "0.0.0.0"
+    port: int = 8080
+    engine_port: int = 0
+    """Port of the engine on 127.0.0.1; 0 picks a free one."""
+    engine_url: str = ""
+    """Only with engine=external: the engine's base URL, e.g. http://127.0.0.1:8000."""
+    engine_args: str = ""
+    """Extra arguments for the engine command line, shell-quoted (e.g. `--max-model-len 4096`)."""
+    engine_python: str = ""
+    """Python that runs the engine (default: this one). The vLLM image keeps vLLM in its own environment."""
+    engine_startup_timeout_seconds: float = 1800.0
+    """How long a start may take before the engine is restarted (a 70B model loads for many minutes)."""
+    engine_timeout_seconds: float = 300.0
+    """Longest wait for a whole non-streamed answer, or for the next piece of a stream: then 504."""
+    api_keys_file: str = ""
+    """File of API keys for the OpenAI routes, one `key-id:secret` per line. Unset: no key needed."""
+    max_body_bytes: int = 1_048_576
+    max_tokens_cap: int = 4096
+    """Largest `max_tokens` a request may ask for (more is a 422); also the default when it asks for none."""
+    max_concurrency_per_key: int = 64
+    """Requests one API key may have in flight at once; one more is a 429."""
+    log_prompts: bool = False
+    """Write prompt text to the access log (off: only counts and ids are logged)."""
+    drain_seconds: float = 25.0
+    """On SIGTERM, how long in-flight requests may finish (SageMaker kills after 30 s)."""
+    health_route: str = "/health"
+    predict_route: str = "/predict"
+
+    def resolved_model(self) -> str:
+        return self.model or os.environ.get("HF_MODEL_ID", "") or "/opt/ml/model"
+
+    def resolved_model_name(self) -> str:
+        if self.model_name:
+            return self.model_name
+        model = self.resolved_model().rstrip("/")
+        # A Hugging Face id ("org/name") is its own name; a local file or folder goes by its base name.
+        if Path(model).exists() or model.endswith(".gguf"):
+            return Path(model).name.removesuffix(".gguf")
+        return model
+
+
+@dataclass(frozen=True)
+class Knob:
+    attr: str
+    envs: tuple[str, ...]
+    parse: Callable[[str], Any]
+    help: str = ""
+    choices: tuple[str, ...] | None = None
+
+
+PLATFORMS = ("serve", "sagemaker", "vertex", "openai", "all")
+ENGINES = ("vllm", "llamacpp", "external")
+
+# The first environment variable set wins; platform variables come after ours so ours can override them.
+KNOBS: tuple[Knob, ...] = (
+    Knob("engine", ("SELFHOST_ENGINE",), str, "inference engine", ENGINES),
+    Knob("model", ("SELFHOST_MODEL",), str, "model path or Hugging Face id"),
+    Knob("model_name", ("SELFHOST_MODEL_NAME",), str, "served model name"),
+    Knob("host", ("SELFHOST_HOST",), str, "listen address"),
+    Knob("port", ("SELFHOST_PORT", "AIP_HTTP_PORT", "SAGEMAKER_BIND_TO_PORT"), int, "listen port"),
+    Knob("engine_port", ("SELFHOST_ENGINE_PORT",), int, "engine port on 127.0.0.1 (0: any free)"),
+    Knob("engine_url", ("SELFHOST_ENGINE_URL",), str, "engine URL when --engine external"),
+    Knob("engine_args", ("SELFHOST_ENGINE_ARGS",), str, "extra engine arguments, shell-quoted"),
+    Knob("engine_python", ("SELFHOST_ENGINE_PYTHON",), str, "python that runs the engine"),
+    Knob("engine_startup_timeout_seconds", ("SELFHOST_ENGINE_STARTUP_TIMEOUT_SECONDS",), float,
+         "longest engine start"),
+    Knob("engine_timeout_seconds", ("SELFHOST_ENGINE_TIMEOUT_SECONDS",), float, "engine answer timeout (504)"),
+    Knob("api_keys_file", ("SELFHOST_API_KEYS_FILE",), str, "file of key-id:secret lines"),
+    Knob("max_body_bytes", ("SELFHOST_MAX_BODY_BYTES",), int, "request body limit (413)"),
+    Knob("max_tokens_cap", ("SELFHOST_MAX_TOKENS_CAP",), int, "max_tokens cap (422 above it)"),
+    Knob("max_concurrency_per_key", ("SELFHOST_MAX_CONCURRENCY_PER_KEY",), int, "in-flight limit per key (429)"),
+    Knob("log_prompts", ("SELFHOST_LOG_PROMPTS",), _bool, "log prompt text"),
+    Knob("drain_seconds", ("SELFHOST_DRAIN_SECONDS",), float, "graceful drain on SIGTERM"),
+    Knob("health_route", ("AIP_HEALTH_ROUTE",), str, "Vertex health route"),
+    Knob("predict_route", ("AIP_PREDICT_ROUTE",), str, "Vertex predict route"),
+)
+
+
+def gguf_file(model: str) -> Path | None:
+    """The file llama.cpp loads: the path itself, or the first .gguf in a folder (SageMaker unpacks model
+    artifacts into /opt/ml/model; of a split model, the first part, which names the others)."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    found = sorted(path.glob("*.gguf")) if path.is_dir() else []
+    return found[0] if found else None
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Flags, then the environment, then defaults. Raises SettingsError listing every bad value at once."""
+    environ = os.environ if environ is None else environ
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="selfhost-adapter",
+        description="Run an inference engine behind the SageMaker, Vertex AI and OpenAI contracts.")
+    parser.add_argument("platform", nargs="?", choices=PLATFORMS, default=None,
+                        help="contracts to serve; SageMaker starts containers with `serve` (default)")
+    for knob in KNOBS:
+        parser.add_argument("--" + knob.attr.replace("_", "-"), dest=knob.attr, default=None,
+                            choices=knob.choices, help=f"{knob.help} (env {', '.join(knob.envs)})")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+
+    values: dict[str, Any] = {"platform": args.platform or environ.get("SELFHOST_PLATFORM") or defaults.platform}
+    problems: list[str] = []
+    for knob in KNOBS:
+        raw = getattr(args, knob.attr)
+        source = "--" + knob.attr.replace("_", "-")
+        if raw is None:
+            source, raw = next(((env, environ[env]) for env in knob.envs if environ.get(env)), (source, None))
+        if raw is None:
+            continue
+        try:
+            values[knob.attr] = knob.parse(raw)
+        except ValueError:
+            problems.append(f"{source}: {raw!r} is not a valid {knob.parse.__name__.strip('_')}")
+            continue
+        if knob.choices and values[knob.attr] not in knob.choices:
+            problems.append(f"{source}: {raw!r}; allowed: {', '.join(knob.choices)}")
+    settings = Settings(**values)
+    problems += _check(settings)
+    if problems:
+        raise SettingsError("invalid adapter settings:\n  - " + "\n  - ".join(problems))
+    return settings
+
+
+def _check(s: Settings) -> list[str]:
+    positive = ("max_body_bytes", "max_tokens_cap", "max_concurrency_per_key", "engine_timeout_seconds",
+                "engine_startup_timeout_seconds")
+    problems = [f"{name}: must be positive, got {getattr(s, name)}" for name in positive if getattr(s, name) <= 0]
+    problems += [f"{name}: must be a path starting with '/', got {getattr(s, name)!r}"
+                 for name in ("health_route", "predict_route") if not getattr(s, name).startswith("/")]
+    if s.platform not in PLATFORMS:
+        problems.append(f"platform: {s.platform!r}; allowed: {', '.join(PLATFORMS)}")
+    if s.engine == "external" and not s.engine_url:
+        problems.append("engine external needs --engine-url (SELFHOST_ENGINE_URL)")
+    if s.engine == "llamacpp" and gguf_file(s.resolved_model()) is None:
+        problems.append(f"model: {s.resolved_model()!r} is neither a .gguf file nor a folder holding one")
+    if s.api_keys_file and not Path(s.api_keys_file).is_file():
+        problems.append(f"api_keys_file: {s.api_keys_file!r} is not a file")
+    return problems
