@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -19,7 +19,7 @@ from components.config import ConfigError
 from .cost_report import diff, markdown, preview_at_ref, price_preview, to_json, unit_usd, usd
 from .prices import app as prices_app
 from .preview import Preview, project_root, run_preview
-from .project import ProjectError, load_project
+from .project import Project, ProjectError, load_project
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(prices_app, name="prices")
@@ -69,26 +69,10 @@ def preview(
     Exit codes: 0 ok; 2 invalid stack config (every problem listed); 3 expected monthly cost above the stack's
     budget.monthlyUsd; 1 no such stack or project.
     """
-    try:
-        project = load_project(project_root(project_dir))
-        stacks = project.stacks() if all_stacks else [stack] if stack else []
-    except ProjectError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    if not stacks:
-        _fail("name a stack or pass --all" + (f"; stacks: {', '.join(project.stacks())}" if project.stacks() else ""),
-              EXIT_USAGE)
-
-    previews: list[Preview] = []
-    code = 0
-    for name in stacks:
-        try:
-            previews.append(run_preview(project, name))
-        except ConfigError as exc:
-            err.print(escape(str(exc)))
-            code = max(code, EXIT_CONFIG)
-        except ProjectError as exc:
-            err.print(f"error: {escape(str(exc))}")
-            code = max(code, EXIT_USAGE)
+    project, stacks = _select(stack, all_stacks, project_dir)
+    runs = _Runs()
+    previews: list[Preview] = [p for _, p in runs.previews(project, stacks)]
+    code = runs.code
 
     if as_json:
         doc: Any = previews[0].to_json() if not all_stacks and previews else {"stacks": [p.to_json() for p in previews]}
@@ -104,6 +88,37 @@ def preview(
                       f"{usd(est.budget_monthly_usd)} (selfhost-llm:budget.monthlyUsd); see `selfhost cost {p.stack}`")
             code = max(code, EXIT_BUDGET)
     raise typer.Exit(code)
+
+
+def _select(stack: str | None, all_stacks: bool, project_dir: Path | None) -> tuple[Project, list[str]]:
+    """The project and the stacks a command was asked for (exits 1 when there are none)."""
+    try:
+        project = load_project(project_root(project_dir))
+    except ProjectError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    stacks = project.stacks() if all_stacks else [stack] if stack else []
+    if not stacks:
+        known = project.stacks()
+        _fail("name a stack or pass --all" + (f"; stacks: {', '.join(known)}" if known else ""), EXIT_USAGE)
+    return project, stacks
+
+
+class _Runs:
+    """Previews stack after stack; a stack that fails is reported and remembered in `code`, the others go on."""
+
+    def __init__(self) -> None:
+        self.code = 0
+
+    def previews(self, project: Project, stacks: list[str]) -> Iterator[tuple[str, Preview]]:
+        for name in stacks:
+            try:
+                yield name, run_preview(project, name)
+            except ConfigError as exc:
+                err.print(escape(str(exc)))
+                self.code = max(self.code, EXIT_CONFIG)
+            except ProjectError as exc:
+                err.print(f"error: {escape(str(exc))}")
+                self.code = max(self.code, EXIT_USAGE)
 
 
 def _lookup():
@@ -127,26 +142,11 @@ def cost(
     and the report shows what the change adds, removes and changes, at the current usage profile."""
     if fmt not in ("table", "json", "markdown"):
         _fail(f"--format {fmt!r}: allowed: table, json, markdown", EXIT_USAGE)
-    try:
-        project = load_project(project_root(project_dir))
-        stacks = project.stacks() if all_stacks else [stack] if stack else []
-    except ProjectError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    if not stacks:
-        _fail("name a stack or pass --all", EXIT_USAGE)
+    project, stacks = _select(stack, all_stacks, project_dir)
     lookup = _lookup()
-    reports, bases, code = [], [], 0
-    for name in stacks:
-        try:
-            graph = run_preview(project, name).to_json()
-        except ConfigError as exc:
-            err.print(escape(str(exc)))
-            code = EXIT_CONFIG
-            continue
-        except ProjectError as exc:
-            err.print(f"error: {escape(str(exc))}")
-            code = max(code, EXIT_USAGE)
-            continue
+    reports, bases, runs = [], [], _Runs()
+    for name, preview in runs.previews(project, stacks):
+        graph = preview.to_json()
         report = to_json(name, price_preview(graph, lookup))
         reports.append(report)
         if base is not None:
@@ -167,7 +167,7 @@ def cost(
     else:
         for r, b in zip(reports, bases or [None] * len(reports)):
             _print_cost(r, b, base)
-    raise typer.Exit(code)
+    raise typer.Exit(runs.code)
 
 
 def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
@@ -224,28 +224,18 @@ def check(
     from components.cost import resources_from_preview
     from components.guardrails import check_all
 
-    try:
-        project = load_project(project_root(project_dir))
-        stacks = project.stacks() if all_stacks else [stack] if stack else []
-    except ProjectError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    if not stacks:
-        _fail("name a stack or pass --all", EXIT_USAGE)
+    project, stacks = _select(stack, all_stacks, project_dir)
+    runs = _Runs()
     code = 0
-    for name in stacks:
-        try:
-            graph = run_preview(project, name).to_json()
-        except ConfigError as exc:
-            err.print(escape(str(exc)))
-            code = max(code, EXIT_CONFIG)
-            continue
+    for name, preview in runs.previews(project, stacks):
+        graph = preview.to_json()
         violations = check_all(resources_from_preview(graph), price_preview(graph, _lookup()))
         for v in violations:
             out.print(f"[red]{name}[/]: {v.policy}: {escape(v.resource or 'stack')}: {escape(v.message)}")
         if not violations:
             out.print(f"{name}: compliant (monthly-budget, least-privilege-iam, environment-tags)")
         code = max(code, EXIT_POLICY if violations else 0)
-    raise typer.Exit(code)
+    raise typer.Exit(max(code, runs.code))
 
 
 @app.command()
@@ -362,12 +352,6 @@ def _fmt(value: Any) -> str:
 def _fail(message: str, code: int) -> None:
     err.print(f"error: {escape(message)}")
     raise typer.Exit(code)
-
-
-# `selfhost serve`: the serving adapter and engine on this machine (selfhost/serve.py; it never imports them).
-from .serve import SERVE_SETTINGS, serve  # noqa: E402
-
-app.command(**SERVE_SETTINGS)(serve)
 
 
 def main() -> None:
