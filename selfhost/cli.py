@@ -354,6 +354,12 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+# `selfhost serve`: the serving adapter and engine on this machine (selfhost/serve.py; it never imports them).
+from .serve import SERVE_SETTINGS, serve  # noqa: E402
+
+app.command(**SERVE_SETTINGS)(serve)
+
+
 def main() -> None:
     app()
 
