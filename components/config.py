@@ -181,6 +181,9 @@ class SageMakerTarget(Strict):
     alarms: Alarms = Alarms()
     network_isolation: bool | None = None
     """Default: on when the model comes from S3 (the container then needs no network), off for `hub`."""
+    image: Literal["managed", "selfhost"] = "managed"
+    """`managed`: the AWS Deep Learning Container for the engine. `selfhost`: our image (containers/vllm: the
+    engine behind our adapter, with its usage log and metrics), built and pushed to ECR by `pulumi up`."""
     startup_timeout_seconds: int | None = Field(None, ge=60, le=3600)
     """Override the sized ContainerStartupHealthCheckTimeoutInSeconds."""
 
@@ -225,6 +228,9 @@ class VertexTarget(Strict):
     alarms: VertexAlarms = VertexAlarms()
     spot: bool = False
     startup_timeout_seconds: int | None = Field(None, ge=60, le=7200)
+    image: Literal["managed", "selfhost"] = "managed"
+    """`managed`: Google's Model Garden vLLM image. `selfhost`: our image (containers/vllm), built and pushed to
+    Artifact Registry by `pulumi up`."""
 
 
 Target = Annotated[SageMakerTarget | VertexTarget, Field(discriminator="kind")]

@@ -362,10 +362,13 @@ FREE = frozenset({
     "gcp:secretmanager/secretIamBinding:SecretIamBinding",
     "gcp:networkconnectivity/serviceConnectionPolicy:ServiceConnectionPolicy", "gcp:dns/recordSet:RecordSet",
     "gcp:monitoring/alertPolicy:AlertPolicy", "gcp:monitoring/dashboard:Dashboard", "command:local:Command",
+    "aws:ecr/repository:Repository", "aws:ecr/lifecyclePolicy:LifecyclePolicy", "docker-build:index:Image",
+    "gcp:artifactregistry/repository:Repository", "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
 })
-# Log ingestion (flow logs, endpoint logs) and DNS queries are usage-billed and not estimated: their resources
-# are listed as free above and their notes say so in the report's footnote.
-NOT_ESTIMATED = ("log ingestion and storage", "per-GB data processing", "DNS queries", "KMS requests")
+# Log ingestion (flow logs, endpoint logs), DNS queries and image storage in registries are usage-billed and not
+# estimated: their resources are listed as free above and the report's footnote says so.
+NOT_ESTIMATED = ("log ingestion and storage", "per-GB data processing", "DNS queries", "KMS requests",
+                 "registry storage of our serving images")
 
 
 def estimate(resources: Iterable[Resource], regions: dict[str, str], usage: UsageProfile, lookup: Lookup,

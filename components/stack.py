@@ -8,7 +8,8 @@ import pulumi_gcp as gcp
 
 from .aws.kms import EncryptionKey, EncryptionKeyArgs
 from .aws.network import Network, NetworkArgs
-from .aws.sagemaker import SageMakerEndpoint, SageMakerEndpointArgs
+from .aws.registry import EcrServingImage, EcrServingImageArgs
+from .aws.sagemaker import OwnImage, SageMakerEndpoint, SageMakerEndpointArgs
 from .aws.secrets import HfTokenSecret, HfTokenSecretArgs
 from .aws.storage import ArtifactStore, ArtifactStoreArgs
 from .catalog.images import sagemaker_image
@@ -17,8 +18,10 @@ from .config import Environment
 from .gcp.apis import ProjectApis, ProjectApisArgs
 from .gcp.iam import ServingIdentity, ServingIdentityArgs
 from .gcp.network import GcpNetwork, GcpNetworkArgs
+from .gcp.registry import ArtifactRegistryServingImage, ArtifactRegistryServingImageArgs
 from .gcp.secrets import GcpHfTokenSecret, GcpHfTokenSecretArgs
 from .gcp.vertex import VertexEndpoint, VertexEndpointArgs
+from .serving_image import IMAGES
 
 # APIs a Vertex AI environment calls, enabled by the stack itself.
 GCP_APIS = ("compute.googleapis.com", "iam.googleapis.com", "aiplatform.googleapis.com",
@@ -70,6 +73,12 @@ def _declare_aws(env: Environment, targets: list, hf_token: pulumi.Output[str] |
     store = ArtifactStore(f"{env.name}-artifacts", ArtifactStoreArgs(kms_key_arn=key.arn, tags=tags))
     secret = (HfTokenSecret(f"{env.name}-hf-token", HfTokenSecretArgs(token=hf_token, kms_key_arn=key.arn, tags=tags))
               if hf_token is not None else None)
+    own = None
+    if any(t.image == "selfhost" for t in targets):
+        spec = IMAGES["vllm"]
+        built = EcrServingImage(f"{env.name}-serving-image", EcrServingImageArgs(spec=spec, kms_key_arn=key.arn,
+                                                                                tags=tags))
+        own = OwnImage(built.image_ref, built.repository_arn, spec)
 
     endpoints = {}
     for target in targets:
@@ -83,6 +92,7 @@ def _declare_aws(env: Environment, targets: list, hf_token: pulumi.Output[str] |
             s3_prefix_list_id=network.s3_endpoint.prefix_list_id,
             bucket_name=store.bucket_name, bucket_arn=store.bucket_arn, kms_key_arn=key.arn,
             hf_token=hf_token, hf_token_secret_arn=secret.arn if secret else None, tags=tags,
+            own_image=own if target.image == "selfhost" else None,
         ))
         endpoints[target.name] = {
             "endpointName": endpoint.endpoint_name,
@@ -132,6 +142,12 @@ def _declare_gcp(env: Environment, targets: list, hf_token: pulumi.Output[str] |
         project=project, region=region, secret_id=f"{env.name}-hf-token", token=hf_token, reader=identity.member,
         labels=labels, depends_on=apis.needs("secretmanager.googleapis.com"),
     )) if hf_token is not None else None)
+    own_image = None
+    if any(t.image == "selfhost" for t in targets):
+        own_image = ArtifactRegistryServingImage(f"{env.name}-serving", ArtifactRegistryServingImageArgs(
+            project=project, region=region, spec=IMAGES["vllm"], reader=identity.member, labels=labels,
+            depends_on=apis.needs("artifactregistry.googleapis.com"),
+        )).image_ref
 
     endpoints = {}
     for target in targets:
@@ -140,6 +156,7 @@ def _declare_gcp(env: Environment, targets: list, hf_token: pulumi.Output[str] |
             project=project, project_number=project_number, region=region,
             endpoint_name=f"{env.name}-{target.name}", model=model, facts=model.resolved_facts(), target=target,
             network_id=network.network_id, subnet_id=network.subnet_id, hf_token=hf_token, labels=labels,
+            own_image=own_image if target.image == "selfhost" else None,
             depends_on=apis.needs("aiplatform.googleapis.com", "monitoring.googleapis.com", "dns.googleapis.com",
                                   "networkconnectivity.googleapis.com",
                                   *(("bigquery.googleapis.com",) if target.request_logging.enabled else ())),
@@ -152,6 +169,7 @@ def _declare_gcp(env: Environment, targets: list, hf_token: pulumi.Output[str] |
             "machineType": target.machine_type,
             "accelerator": f"{target.accelerator_count} x {target.accelerator_type}",
             "startupTimeoutSeconds": endpoint.startup_timeout_seconds,
+            "image": endpoint.image,
             **({"privateIp": endpoint.private_ip} if endpoint.private_ip is not None else {}),
             **({"requestLogDataset": endpoint.request_log_dataset.id} if endpoint.request_log_dataset else {}),
         }

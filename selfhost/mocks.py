@@ -184,6 +184,11 @@ AWS_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
         str(c.inputs.get("resourceId")),
         {"arn": c.arn("application-autoscaling", f"scalable-target/0s{c.hex(30)}")}),
     "aws:appautoscaling/policy:Policy": _scaling_policy,
+    "aws:ecr/repository:Repository": lambda c: (lambda n: (n, {
+        "name": n, "arn": c.arn("ecr", f"repository/{n}"), "registryId": ACCOUNT_ID,
+        "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{c.region}.amazonaws.com/{n}"}))(c.autoname("name", lower=True)),
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": lambda c: (str(c.inputs.get("repository")),
+                                                          {"registryId": ACCOUNT_ID}),
 }
 
 
@@ -277,6 +282,13 @@ GCP_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
         f"projects/{c.inputs.get('project', c.project)}/datasets/{c.inputs['datasetId']}",
         {"selfLink": f"https://bigquery.googleapis.com/bigquery/v2/projects/{c.inputs.get('project', c.project)}"
                      f"/datasets/{c.inputs['datasetId']}", "etag": c.hex(22, "etag"), "creationTime": 1764374400000}),
+    "gcp:artifactregistry/repository:Repository": lambda c: (lambda p, loc, rid: (
+        f"projects/{p}/locations/{loc}/repositories/{rid}",
+        {"name": rid, "createTime": "2026-11-29T00:00:00Z"}))(
+        c.inputs.get("project", c.project), c.inputs.get("location", c.region), c.inputs["repositoryId"]),
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": lambda c: (
+        f"projects/{c.inputs['project']}/locations/{c.inputs['location']}/repositories/{c.inputs['repository']}"
+        f"/{c.inputs['role']}/{c.inputs['member']}", {"etag": f"BwY{c.hex(9, 'etag')}="}),
     "gcp:monitoring/alertPolicy:AlertPolicy": lambda c: (lambda n: (n, {"name": n}))(
         f"projects/{c.inputs.get('project', c.project)}/alertPolicies/{_digits(c, 19)}"),
     "gcp:monitoring/dashboard:Dashboard": lambda c: (
@@ -288,10 +300,16 @@ GCP_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
 OTHER_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
     # A local command's id is random; its output is what the command printed (the API's JSON, not kept).
     "command:local:Command": lambda c: (c.hex(16), {"stdout": "", "stderr": ""}),
+    # docker-build pushes and reports the manifest digest; `ref` is the first tag at that digest.
+    "docker-build:index:Image": lambda c: (lambda digest: (digest, {
+        "digest": digest, "ref": f"{str((c.inputs.get('tags') or [''])[0]).split(':')[0]}@{digest}"}))(
+        f"sha256:{c.hex(64, 'digest')}"),
 }
 
 
 def _gcp_call(token: str, args: dict, project: str) -> dict:
+    if token == "gcp:organizations/getClientConfig:getClientConfig":
+        return {"accessToken": "preview-placeholder", "project": project, "region": "", "zone": "", "id": project}
     if token == "gcp:organizations/getProject:getProject":
         pid = args.get("projectId") or project
         return {"projectId": pid, "number": project_number(pid), "name": pid, "id": f"projects/{pid}"}
@@ -299,6 +317,11 @@ def _gcp_call(token: str, args: dict, project: str) -> dict:
 
 
 def _aws_call(token: str, args: dict, region: str) -> dict:
+    if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+        # A registry login is short-lived and secret; a placeholder stands in for it (the SDK marks it secret).
+        return {"userName": "AWS", "password": "preview-placeholder", "authorizationToken": "preview-placeholder",
+                "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com", "id": region,
+                "expiresAt": "2026-11-29T12:00:00Z"}
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
         return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/preview", "userId": "AIDAPREVIEW",
                 "id": ACCOUNT_ID}

@@ -28,7 +28,7 @@ class SageMakerExecutionRoleArgs:
     """Bucket prefix the model reads weights from (None when it downloads from the Hub)."""
     write_prefix: str | None
     """Bucket prefix data capture writes to (None when capture is off)."""
-    ecr_repository_arn: str
+    ecr_repository_arn: pulumi.Input[str]
     log_group_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     secret_arn: pulumi.Input[str] | None

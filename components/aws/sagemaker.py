@@ -7,10 +7,11 @@ import pulumi
 import pulumi_aws as aws
 
 from ..catalog.engines import ENGINES
-from ..catalog.images import ecr_repository_arn, inference_ami
+from ..catalog.images import ami_for_cuda, ecr_repository_arn, inference_ami
 from ..catalog.models import ModelFacts
 from ..catalog.sagemaker_instances import SageMakerInstance
 from ..config import ModelSpec, SageMakerTarget
+from ..serving_image import ImageSpec, adapter_environment
 from ..sizing import startup_timeout_seconds
 from .iam import SageMakerExecutionRole, SageMakerExecutionRoleArgs
 from .storage import DATA_CAPTURE_PREFIX, MODELS_PREFIX
@@ -19,6 +20,16 @@ VARIANT = "AllTraffic"
 # Where SageMaker mounts ModelDataSource content in the container.
 MODEL_DIR = "/opt/ml/model"
 TRAFFIC_ROUTING = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
+
+
+@dataclass(frozen=True)
+class OwnImage:
+    """Our image, pushed to ECR (components/aws/registry.py), used instead of the engine's managed image."""
+
+    ref: pulumi.Output[str]
+    """repository@sha256:... (by digest: what was tested is what runs)."""
+    repository_arn: pulumi.Output[str]
+    spec: ImageSpec
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class SageMakerEndpointArgs:
     hf_token: pulumi.Output[str] | None
     hf_token_secret_arn: pulumi.Input[str] | None
     tags: dict[str, str]
+    own_image: OwnImage | None = None
     log_retention_days: int = 30
 
 
@@ -51,10 +63,19 @@ def weights_prefix(model: ModelSpec) -> str:
 
 
 def container_environment(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input[str]]:
-    """The engine's own variables for model, revision, context, GPUs, quantization and token."""
+    """The engine's own variables for model, revision, context, GPUs, quantization and token; with our image,
+    our adapter's variables, which pass the same settings to the engine as flags."""
     engine = ENGINES[args.model.engine]
     names = engine.env
     from_s3 = args.model.source == "s3"
+    if args.own_image is not None:
+        flags = [f"--max-model-len {args.model.max_context}", f"--tensor-parallel-size {args.instance.gpu_count}"]
+        flags += [] if from_s3 else [f"--revision {args.model.revision}"]
+        flags += [f"--quantization {q}"] if (q := engine.quantization[args.model.quantization]) else []
+        env = dict(adapter_environment(MODEL_DIR if from_s3 else args.model.id, flags))
+        if args.hf_token is not None and not from_s3:
+            env["HF_TOKEN"] = args.hf_token
+        return env
     env: dict[str, pulumi.Input[str]] = dict(names.fixed)
     env[names.model] = MODEL_DIR if from_s3 else args.model.id
     if not from_s3:
@@ -86,6 +107,8 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         ep = args.endpoint_name
         isolated = target.isolation(model)
         from_s3 = model.source == "s3"
+        own = args.own_image
+        image: pulumi.Input[str] = own.ref if own else args.image_uri
 
         egress = [aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
                                                   cidr_blocks=[args.vpc_cidr], description="AWS service endpoints"),
@@ -111,7 +134,8 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 region=args.region, account_id=args.account_id, bucket_arn=args.bucket_arn,
                 read_prefix=weights_prefix(model) if from_s3 else None,
                 write_prefix=capture_prefix if capture.enabled else None,
-                ecr_repository_arn=ecr_repository_arn(args.image_uri), log_group_arn=self.log_group.arn,
+                ecr_repository_arn=own.repository_arn if own else ecr_repository_arn(args.image_uri),
+                log_group_arn=self.log_group.arn,
                 kms_key_arn=args.kms_key_arn,
                 secret_arn=args.hf_token_secret_arn if not from_s3 else None,
                 subnet_ids=args.subnet_ids, security_group_id=self.security_group.id, tags=args.tags,
@@ -131,7 +155,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             f"{name}-model",
             execution_role_arn=self.role.arn,
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
-                image=args.image_uri, environment=container_environment(args), model_data_source=model_data,
+                image=image, environment=container_environment(args), model_data_source=model_data,
             ),
             vpc_config=aws.sagemaker.ModelVpcConfigArgs(subnets=args.subnet_ids,
                                                         security_group_ids=[self.security_group.id]),
@@ -154,7 +178,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 container_startup_health_check_timeout_in_seconds=self.startup_timeout_seconds,
                 model_data_download_timeout_in_seconds=self.startup_timeout_seconds if from_s3 else None,
                 # Pin a host driver new enough for the image's CUDA instead of the family's default.
-                inference_ami_version=inference_ami(args.image_uri),
+                inference_ami_version=ami_for_cuda(own.spec.cuda) if own else inference_ami(args.image_uri),
             )],
             # Instance types with local NVMe storage encrypt it in hardware; SageMaker rejects a KmsKeyId there.
             kms_key_arn=None if instance.has_instance_storage else args.kms_key_arn,
@@ -255,7 +279,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         self.endpoint_arn = self.endpoint.arn
         self.invoke_url = pulumi.Output.format(
             "https://runtime.sagemaker.{0}.amazonaws.com/endpoints/{1}/invocations", args.region, self.endpoint.name)
-        self.image_uri = args.image_uri
+        self.image_uri = image
         self.register_outputs({
             "endpointName": self.endpoint_name,
             "endpointArn": self.endpoint_arn,

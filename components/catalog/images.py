@@ -89,13 +89,16 @@ def cuda_version(image_uri: str) -> tuple[int, int] | None:
 
 def inference_ami(image_uri: str) -> str | None:
     """The oldest SageMaker host image whose driver runs the image's CUDA (None: leave SageMaker's default)."""
-    cuda = cuda_version(image_uri)
+    return ami_for_cuda(cuda_version(image_uri), image_uri)
+
+
+def ami_for_cuda(cuda: tuple[int, int] | None, image: str = "") -> str | None:
     if cuda is None:
         return None
     for supported, ami in INFERENCE_AMIS:
         if cuda <= supported:
             return ami
-    raise UnknownImage(f"no SageMaker host image runs CUDA {cuda[0]}.{cuda[1]} ({image_uri})")
+    raise UnknownImage(f"no SageMaker host image runs CUDA {cuda[0]}.{cuda[1]} ({image})")
 
 
 _ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)")

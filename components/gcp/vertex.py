@@ -11,11 +11,10 @@ import pulumi_gcp as gcp
 from ..catalog.engines import ENGINES
 from ..catalog.models import ModelFacts
 from ..config import ModelSpec, VertexTarget
+from ..serving_image import adapter_environment
 from ..sizing import GPU_MEMORY_UTILIZATION, startup_timeout_seconds
 
 PORT = 8080
-PREDICT_ROUTE = "/generate"
-HEALTH_ROUTE = "/ping"
 DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"
 # Tensor-parallel workers exchange activations through /dev/shm; one GPU needs little.
 SHM_MB_PER_GPU = 4096
@@ -41,7 +40,14 @@ class VertexEndpointArgs:
     subnet_id: pulumi.Input[str]
     hf_token: pulumi.Output[str] | None
     labels: dict[str, str]
+    own_image: pulumi.Output[str] | None = None
+    """Our image by digest (components/gcp/registry.py) instead of Google's Model Garden vLLM image."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+# Routes of the container: Google's vLLM image, or our adapter (which serves whatever AIP_PREDICT_ROUTE and
+# AIP_HEALTH_ROUTE Vertex sets from these).
+ROUTES = {"managed": ("/generate", "/ping"), "selfhost": ("/predict", "/health")}
 
 
 def vllm_args(model: ModelSpec, target: VertexTarget) -> list[str]:
@@ -69,8 +75,18 @@ class VertexEndpoint(pulumi.ComponentResource):
         engine = ENGINES[model.engine]
         self.startup_timeout_seconds = target.startup_timeout_seconds or startup_timeout_seconds(
             args.facts, model.quantization, "hub")
+        predict_route, health_route = ROUTES["selfhost" if args.own_image is not None else "managed"]
         probe = gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecStartupProbeHttpGetArgs(
-            path=HEALTH_ROUTE, port=PORT)
+            path=health_route, port=PORT)
+        if args.own_image is not None:
+            # Our adapter starts the engine with the same flags Google's image takes as its arguments.
+            flags = [f for f in vllm_args(model, target) if not f.startswith(("--host=", "--port="))]
+            image, commands, container_args = args.own_image, None, ["vertex"]
+            envs = adapter_environment(model.id, [f.replace("=", " ", 1) for f in flags])
+        else:
+            image, commands, container_args = engine.vertex_image, ["python", "-m", "vllm.entrypoints.api_server"], \
+                vllm_args(model, target)
+            envs = {"MODEL_ID": model.id, "DEPLOY_SOURCE": "pulumi"}
         private = target.endpoint == "private"
 
         depends = list(args.depends_on)
@@ -93,15 +109,15 @@ class VertexEndpoint(pulumi.ComponentResource):
                 hugging_face_access_token=args.hf_token,
                 hugging_face_cache_enabled=True,
                 container_spec=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecArgs(
-                    image_uri=engine.vertex_image,
-                    commands=["python", "-m", "vllm.entrypoints.api_server"],
-                    args=vllm_args(model, target),
+                    image_uri=image,
+                    commands=commands,
+                    args=container_args,
                     envs=[gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecEnvArgs(name=k, value=v)
-                          for k, v in (("MODEL_ID", model.id), ("DEPLOY_SOURCE", "pulumi"))],
+                          for k, v in envs.items()],
                     ports=[gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecPortArgs(
                         container_port=PORT)],
-                    predict_route=PREDICT_ROUTE,
-                    health_route=HEALTH_ROUTE,
+                    predict_route=predict_route,
+                    health_route=health_route,
                     shared_memory_size_mb=str(SHM_MB_PER_GPU * target.accelerator_count),
                     deployment_timeout=f"{self.startup_timeout_seconds}s",
                     # Loading takes minutes: the startup probe allows the sized time, then health checks take over.
@@ -110,7 +126,7 @@ class VertexEndpoint(pulumi.ComponentResource):
                         failure_threshold=math.ceil(self.startup_timeout_seconds / PROBE_PERIOD_S)),
                     health_probe=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecHealthProbeArgs(
                         http_get=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecHealthProbeHttpGetArgs(
-                            path=HEALTH_ROUTE, port=PORT),
+                            path=health_route, port=PORT),
                         period_seconds=PROBE_PERIOD_S, timeout_seconds=5, failure_threshold=3),
                 ),
             ),
@@ -139,6 +155,7 @@ class VertexEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
 
+        self.image = image
         self.endpoint_id = self.deployment.endpoint
         self.resource_name = pulumi.Output.format("projects/{0}/locations/{1}/endpoints/{2}", args.project,
                                                   args.region, self.endpoint_id)

@@ -1,0 +1,88 @@
+"""Our serving image: built from containers/ and pushed by `pulumi up`, then used by digest (issue 4)."""
+
+from __future__ import annotations
+
+import runpy
+
+import pytest
+
+from components.cost import NOT_ESTIMATED
+from components.serving_image import CONTAINERS, IMAGES, content_tag
+from selfhost.preview import run_program
+from selfhost.project import stack_config
+
+
+def run_stack(project, stack: str, edit) -> object:
+    config, secret_keys = stack_config(project, stack)
+    import json
+
+    targets = json.loads(config["selfhost-llm:targets"])
+    for t in targets:
+        edit(t)
+    config["selfhost-llm:targets"] = json.dumps(targets)
+    return run_program(project.name, stack, config, secret_keys,
+                       lambda: runpy.run_path(str(project.root / "__main__.py"), run_name="__main__"))
+
+
+def test_sagemaker_uses_our_image_from_ecr_by_digest(project):
+    p = run_stack(project, "aws-prod", lambda t: t.update(image="selfhost"))
+    (repo,) = p.by_type("aws:ecr/repository:Repository")
+    assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
+    assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+    (key,) = p.by_type("aws:kms/key:Key")
+    assert repo.inputs["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key.computed["arn"]}]
+    (image,) = p.by_type("docker-build:index:Image")
+    assert image.inputs["push"] is True and image.inputs["buildArgs"] == {"APP_UID": "0"}  # SageMaker runs root
+    assert image.inputs["dockerfile"]["location"].endswith("containers/vllm/Dockerfile")
+    assert image.inputs["tags"] == [f"{repo.computed['repositoryUrl']}:{content_tag()}"]
+    assert image.secret_paths == ["registries[0].password"]  # the registry login stays secret
+    (model,) = p.by_type("aws:sagemaker/model:Model")
+    container = model.inputs["primaryContainer"]
+    assert container["image"] == f"{repo.computed['repositoryUrl']}@{image.computed['digest']}"
+    env = container["environment"]
+    assert env["SELFHOST_ENGINE"] == "vllm" and env["HF_MODEL_ID"] == "mistralai/Mistral-7B-Instruct-v0.3"
+    assert "--revision c170c708c41dac9275d15a8fff4eca08d52bab71" in env["SELFHOST_ENGINE_ARGS"]
+    assert "SM_VLLM_MODEL" not in env and env["HF_TOKEN"] == "[secret]"
+    # The role may pull from our repository, and from nothing else.
+    policy = next(r for r in p.by_type("aws:iam/rolePolicy:RolePolicy") if "execution" in r.name)
+    assert '"Resource": "%s"' % repo.computed["arn"] in policy.inputs["policy"]
+    (config,) = p.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+    assert config.inputs["productionVariants"][0]["inferenceAmiVersion"] == "al2023-ami-sagemaker-inference-gpu-4-1"
+    assert p.outputs["sagemakerEndpoints"]["chat"]["image"] == container["image"]
+
+
+def test_vertex_uses_our_image_from_artifact_registry(project):
+    p = run_stack(project, "gcp-prod", lambda t: t.update(image="selfhost"))
+    (repo,) = p.by_type("gcp:artifactregistry/repository:Repository")
+    assert repo.inputs["format"] == "DOCKER" and repo.inputs["dockerConfig"] == {"immutableTags": True}
+    (reader,) = p.by_type("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+    (account,) = p.by_type("gcp:serviceaccount/account:Account")
+    assert reader.inputs["role"] == "roles/artifactregistry.reader"
+    assert reader.inputs["member"] == account.computed["member"]
+    (image,) = p.by_type("docker-build:index:Image")
+    assert "buildArgs" not in image.inputs  # non-root default outside SageMaker
+    (deployment,) = p.by_type("gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment")
+    spec = deployment.inputs["modelConfig"]["containerSpec"]
+    assert spec["imageUri"].startswith("us-central1-docker.pkg.dev/acme-llm-prod/gcp-prod-serving-images/selfhost-vllm@sha256:")
+    assert spec["args"] == ["vertex"] and "commands" not in spec
+    assert (spec["predictRoute"], spec["healthRoute"]) == ("/predict", "/health")
+    env = {e["name"]: e["value"] for e in spec["envs"]}
+    assert env["SELFHOST_ENGINE"] == "vllm" and "--revision 0e9e39f249a16976918f6564b8830bc894c89659" in env["SELFHOST_ENGINE_ARGS"]
+
+
+def test_content_tag_follows_the_build_context(tmp_path):
+    (tmp_path / "a").write_text("one")
+    first = content_tag(tmp_path)
+    assert content_tag(tmp_path) == first
+    (tmp_path / "a").write_text("two")
+    assert content_tag(tmp_path) != first
+    assert content_tag().startswith("src-") and (CONTAINERS / IMAGES["vllm"].dockerfile).is_file()
+
+
+def test_registry_storage_is_named_as_not_estimated():
+    assert any("registry storage" in n for n in NOT_ESTIMATED)
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod", "gcp-prod"])
+def test_stacks_keep_the_managed_images(previews, stack):
+    assert previews[stack].by_type("docker-build:index:Image") == []
