@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
-.PHONY: preview test venv clean
+.PHONY: preview test venv clean containers-requirements
 
 preview: $(VENV)/.synced
 	$(VENV)/bin/selfhost preview --all
@@ -30,6 +30,13 @@ $(UV):
 $(VENV)/.synced: pyproject.toml uv.lock containers/adapter/pyproject.toml | $(UV)
 	$(UV) sync --frozen --compile-bytecode --python "$$(command -v $(PYTHON))"
 	touch $@
+
+# The serving images install exactly the versions the tests ran (hashes from uv.lock): regenerate after `uv lock`
+# (the test suite fails while they are stale).
+EXPORT_ADAPTER := $(UV) export --frozen --package selfhost-adapter --no-emit-workspace --no-dev --no-header --format requirements-txt
+containers-requirements: | $(UV)
+	$(EXPORT_ADAPTER) -o containers/adapter/requirements.txt > /dev/null
+	$(EXPORT_ADAPTER) --extra llamacpp -o containers/llamacpp/requirements.txt > /dev/null
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache
