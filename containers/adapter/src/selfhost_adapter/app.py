@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import contracts as c
@@ -22,6 +21,7 @@ from .engines import Engine
 from .errors import ERRORS, ApiError
 from .keys import KeyRing
 from .settings import Settings
+from .upstream import Upstream, UpstreamError
 from .usage import Call, Usage
 
 log = logging.getLogger("selfhost_adapter")
@@ -33,7 +33,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 JSON = b"application/json"
 SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
                (b"x-accel-buffering", b"no")]  # tells nginx-style proxies in front not to buffer either
-ENGINE_HEADERS = {"content-type": "application/json"}
 
 # Which contracts each platform argument turns on. The OpenAI routes are always there (behind API keys
 # when a key file is set); SageMaker and Vertex authenticate callers themselves before they reach us.
@@ -98,7 +97,7 @@ class Adapter:
         self.usage.engine_starts.set_function(lambda: float(self.engine.starts))
         self.renames = dict(self.engine.spec.renames)
         self.in_flight: dict[str, int] = {}
-        self.client: httpx.AsyncClient | None = None
+        self.upstream = Upstream(self.engine.base_url)
         self.routes = {(r.method, r.path): r for r in self._route_table()
                        if r.contract is None or r.contract in CONTRACTS[settings.platform]}
         self.paths = {path for _, path in self.routes}
@@ -166,16 +165,12 @@ class Adapter:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.client = httpx.AsyncClient(
-                    timeout=httpx.Timeout(self.s.engine_timeout_seconds, connect=5.0),
-                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=256))
                 self.engine.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 # uvicorn has drained the in-flight requests by now (or given up after drain_seconds).
                 await self.engine.stop()
-                if self.client:
-                    await self.client.aclose()
+                self.upstream.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -232,7 +227,7 @@ class Adapter:
         changed = c.check_openai(body, path, self.s.max_tokens_cap)
         self._note(call, body)
         if body.get("stream"):
-            await self._stream(reply, call, path, body)
+            await self._stream(reply, call, path, body, receive)
         else:
             await self._unary(reply, call, path, scope["body"] if not changed else json.dumps(body).encode())
 
@@ -243,7 +238,7 @@ class Adapter:
             changed = c.check_openai(body, kind, self.s.max_tokens_cap)
             self._note(call, body)
             if body.get("stream"):
-                await self._stream(reply, call, kind, body)
+                await self._stream(reply, call, kind, body, receive)
             else:
                 await self._unary(reply, call, kind, scope["body"] if not changed else json.dumps(body).encode())
             return
@@ -265,7 +260,7 @@ class Adapter:
             c.check_openai(body, kind, self.s.max_tokens_cap)
             body["stream"] = True
             self._note(call, body)
-            await self._stream(reply, call, kind, body)
+            await self._stream(reply, call, kind, body, receive)
             return
         tgi = c.parse_tgi(body, self.renames)
         if len(tgi.prompts) != 1:
@@ -275,7 +270,7 @@ class Adapter:
         call.prompt = tgi.prompts[0] if self.s.log_prompts else None
         call.model = self.s.resolved_model_name()
         prefix = tgi.prompts[0] if tgi.return_full_text else ""
-        await self._stream(reply, call, c.COMPLETIONS, request, tgi_prefix=prefix)
+        await self._stream(reply, call, c.COMPLETIONS, request, receive, tgi_prefix=prefix)
 
     async def predict(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
         body = c.parse_json_object(scope["body"])
@@ -301,19 +296,22 @@ class Adapter:
 
     async def _engine_call(self, method: str, path: str, content: bytes) -> tuple[int, bytes]:
         """One whole request to the engine: (status, body), engine failures already turned into ApiErrors."""
-        assert self.client is not None
+        response = None
         try:
             async with asyncio.timeout(self.s.engine_timeout_seconds):
-                response = await self.client.request(method, self.engine.base_url + path, content=content,
-                                                     headers=ENGINE_HEADERS)
-        except (TimeoutError, httpx.TimeoutException):
+                response = await self.upstream.request(method, path, content)
+                answer = await response.read()
+        except TimeoutError:
             raise ApiError(504, f"engine did not answer within {self.s.engine_timeout_seconds:g} s") from None
-        except httpx.TransportError:
+        except UpstreamError:
             self.engine.suspect()
             raise ApiError(503, "engine unavailable: the connection failed") from None
-        if response.status_code >= 300:
-            raise engine_error(response.status_code, response.content)
-        return response.status_code, response.content
+        finally:
+            if response is not None:
+                response.close()
+        if response.status >= 300:
+            raise engine_error(response.status, answer)
+        return response.status, answer
 
     async def _unary(self, reply: Reply, call: Call, path: str, content: bytes) -> None:
         self._require_engine()
@@ -339,11 +337,10 @@ class Adapter:
             raise next((e for e in group_error.exceptions if isinstance(e, ApiError)), group_error) from None
         return [t.result() for t in tasks]
 
-    async def _stream(self, reply: Reply, call: Call, path: str, body: dict[str, Any],
+    async def _stream(self, reply: Reply, call: Call, path: str, body: dict[str, Any], receive: Receive,
                       tgi_prefix: str | None = None) -> None:
         """Relay the engine's server-sent events as they come: each event goes out as soon as it is whole."""
         self._require_engine()
-        assert self.client is not None
         call.stream = True
         options = body.get("stream_options")
         client_wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
@@ -351,38 +348,43 @@ class Adapter:
             # Ask for exact token counts; the extra usage-only event is taken out before the client sees it.
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
         relay = SseRelay(call, drop_usage_events=not client_wants_usage, tgi_prefix=tgi_prefix)
-        request = self.client.build_request("POST", self.engine.base_url + path, headers=ENGINE_HEADERS,
-                                            content=json.dumps(body).encode())
+        timeout = self.s.engine_timeout_seconds
         try:
-            async with asyncio.timeout(self.s.engine_timeout_seconds):
-                response = await self.client.send(request, stream=True)
-        except (TimeoutError, httpx.TimeoutException):
-            raise ApiError(504, f"engine did not start answering within {self.s.engine_timeout_seconds:g} s") \
-                from None
-        except httpx.TransportError:
+            async with asyncio.timeout(timeout):
+                response = await self.upstream.request("POST", path, json.dumps(body).encode())
+        except TimeoutError:
+            raise ApiError(504, f"engine did not start answering within {timeout:g} s") from None
+        except UpstreamError:
             self.engine.suspect()
             raise ApiError(503, "engine unavailable: the connection failed") from None
+        # uvicorn drops what we send after the client has gone: watch for that, to stop the engine's work too.
+        gone = asyncio.ensure_future(receive())
         try:
-            if response.status_code != 200:
-                raise engine_error(response.status_code, await response.aread())
+            if response.status != 200:
+                async with asyncio.timeout(timeout):
+                    raise engine_error(response.status, await response.read())
             await reply.start(200, SSE_HEADERS)
-            async for chunk in response.aiter_raw():
+            async for chunk in response.chunks(idle_timeout_seconds=timeout):
                 out = relay.feed(chunk)
                 if out:
                     await reply.body(out, more=True)
+                if gone.done():
+                    call.error = "client_gone"
+                    return
             await reply.body(relay.close())
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
-            timeout = isinstance(exc, httpx.TimeoutException)
-            if not timeout:
+        except (TimeoutError, UpstreamError) as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            if not timed_out:
                 self.engine.suspect()
-            error = ApiError(504 if timeout else 503,
-                             "engine stopped sending" if timeout else "engine connection lost mid-stream")
+            error = ApiError(504 if timed_out else 503,
+                             "engine stopped sending" if timed_out else "engine connection lost mid-stream")
             if not reply.started:
                 raise error from None
             call.error = error.code
             await reply.body(b"data: " + error.body() + b"\n\n")
         finally:
-            await response.aclose()
+            gone.cancel()
+            response.close()
             relay.finish()
 
 

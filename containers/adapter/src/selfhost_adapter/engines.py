@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
 
-import httpx
-
 from .settings import Settings, gguf_file
+from .upstream import Upstream, UpstreamError
 
 log = logging.getLogger("selfhost_adapter.engine")
 
@@ -71,6 +70,7 @@ class State(str, Enum):
 
 
 HEALTH_INTERVAL_SECONDS = 2.0
+PROBE_TIMEOUT_SECONDS = 2.0
 HEALTH_FAILURES_TO_RESTART = 3
 STARTUP_POLL_SECONDS = 0.1
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
@@ -109,7 +109,7 @@ class Engine:
         self._ready = asyncio.Event()
         self._suspect = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._probe = httpx.AsyncClient(timeout=2.0)
+        self._probe = Upstream(self.base_url)
         self.on_state: Callable[[State], None] = lambda state: None
 
     @property
@@ -135,7 +135,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._kill()
-        await self._probe.aclose()
+        self._probe.close()
 
     # -- internals ---------------------------------------------------------------------------------------
 
@@ -213,13 +213,19 @@ class Engine:
         log.error("engine failed %d health checks", failures)
 
     async def _healthy(self) -> bool:
+        response = None
         try:
-            response = await self._probe.get(self.base_url + self.spec.ready_path)
-        except httpx.HTTPError:
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                response = await self._probe.request("GET", self.spec.ready_path)
+                await response.read()
+        except (UpstreamError, TimeoutError):
             return False
-        if response.status_code == 200 and self.state is State.DOWN:
+        finally:
+            if response is not None:
+                response.close()
+        if response.status == 200 and self.state is State.DOWN:
             self._set(State.READY)  # a suspicion that proved wrong
-        return response.status_code == 200
+        return response.status == 200
 
     async def _kill(self) -> None:
         process, self.process = self.process, None
