@@ -154,12 +154,16 @@ class Engine:
         failures = 0
         while self.state is not State.STOPPED:
             self._set(State.STARTING)
-            if self.argv:
-                await self._spawn()
-            if await self._await_ready():
-                failures = 0
-                self._set(State.READY)
-                await self._watch()
+            try:
+                if self.argv:
+                    await self._spawn()
+                if await self._await_ready():
+                    failures = 0
+                    self._set(State.READY)
+                    await self._watch()
+            except Exception:
+                # The supervisor must outlive any surprise of its own: log it, restart the engine, go on.
+                log.exception("engine supervision failed; restarting the engine")
             self._set(State.DOWN)
             await self._kill()
             delay = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)]

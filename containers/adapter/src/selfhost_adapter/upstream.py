@@ -170,8 +170,10 @@ class Upstream:
         # A kept-alive connection may have been closed by the engine meanwhile: if it fails before a single
         # byte of the answer, the request never reached the engine, and one retry on a new connection is safe.
         for attempt in (0, 1):
-            reused = bool(self._idle) and attempt == 0
-            conn = self._idle.pop() if reused else await self._connect()
+            conn = self._take_idle() if attempt == 0 else None
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect()
             conn._reset()
             assert conn.transport is not None
             conn.transport.write(head + body if len(body) < 65536 else head)
@@ -189,6 +191,13 @@ class Upstream:
             if not (reused and not conn.got_bytes):
                 raise conn.error
         raise UpstreamError("unreachable")  # the loop always returns or raises
+
+    def _take_idle(self) -> _Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.transport is not None and not conn.transport.is_closing():
+                return conn
+        return None
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
