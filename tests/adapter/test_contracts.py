@@ -232,3 +232,19 @@ def test_every_platform_serves_openai_and_its_own_contract() -> None:
     assert all("openai" in contracts for contracts in CONTRACTS.values())
     assert "sagemaker" in CONTRACTS["serve"] and "vertex" in CONTRACTS["vertex"]
     assert CONTRACTS["openai"] == {"openai"}
+
+
+@pytest.mark.parametrize("payload, counted", [
+    (b'{"choices":[{"delta":{"content":"x"}}]}', 1),
+    (b'{"choices": [{"delta": {"content": "\\"quoted\\""}}]}', 1),
+    (b'{"choices":[{"delta":{"content":""}}]}', 0),
+    (b'{"choices":[{"delta":{"content":null,"role":"assistant"}}]}', 0),
+    (b'{"choices":[{"text":"t","finish_reason":null}]}', 1),
+    (b'{"choices":[{"text":"","finish_reason":"length"}]}', 0),
+])
+def test_streamed_pieces_are_counted_without_parsing(payload: bytes, counted: int) -> None:
+    call = Call("t", "r")
+    relay = SseRelay(call, drop_usage_events=True)
+    assert relay.feed(b"data:" + payload + b"\n\n") == b"data:" + payload + b"\n\n"
+    relay.finish()
+    assert call.completion_tokens == counted

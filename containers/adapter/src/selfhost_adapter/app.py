@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -444,6 +445,11 @@ class SseRelay:
         payload = _data(event)
         if payload is None or payload == b"[DONE]":
             return event if self.tgi_prefix is None else b""
+        if self.tgi_prefix is None and b'"usage"' not in payload:
+            # Passed on as it is: a byte search tells whether it carries text, a tenth of the cost of parsing.
+            if _HAS_TEXT.search(payload):
+                self.pieces += 1
+            return event
         try:
             doc = json.loads(payload)
         except ValueError:
@@ -479,7 +485,14 @@ def _event_end(data: bytes, start: int) -> tuple[int, int]:
     return lf, 2
 
 
+# A chunk with new text: a non-empty `content` (chat) or `text` (completion) string.
+_HAS_TEXT = re.compile(rb'"(?:content|text)": ?"(?!")')
+
+
 def _data(event: bytes) -> bytes | None:
     """The data of an event (its `data:` lines joined), or None for a comment or an event without data."""
-    lines = [line[5:].lstrip(b" ") for line in event.splitlines() if line.startswith(b"data:")]
+    body = event.rstrip()
+    if b"\n" not in body:  # the usual one-line event
+        return body[5:].lstrip(b" ") if body.startswith(b"data:") else None
+    lines = [line[5:].lstrip(b" ") for line in body.splitlines() if line.startswith(b"data:")]
     return b"\n".join(lines) if lines else None
