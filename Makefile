@@ -16,7 +16,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXA
 
 .PHONY: preview test venv clean containers-requirements
 
-preview: $(VENV)/.synced
+preview: $(VENV)/.synced-infra
 	$(VENV)/bin/selfhost preview --all
 
 test: $(VENV)/.synced
@@ -27,9 +27,18 @@ venv: $(VENV)/.synced
 $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools "uv==$(UV_VERSION)"
 
-$(VENV)/.synced: pyproject.toml uv.lock containers/adapter/pyproject.toml | $(UV)
-	$(UV) sync --frozen --compile-bytecode --python "$$(command -v $(PYTHON))"
+SYNC := $(UV) sync --frozen --compile-bytecode --python "$$(command -v $(PYTHON))"
+
+# The preview needs only the infrastructure side: no test tools, no engine to build (`--inexact` keeps them
+# when `make test` installed them before).
+$(VENV)/.synced-infra: pyproject.toml uv.lock containers/adapter/pyproject.toml | $(UV)
+	$(SYNC) --no-dev --inexact
 	touch $@
+
+# Everything: the tests, the adapter and its engine (for `selfhost serve` too).
+$(VENV)/.synced: pyproject.toml uv.lock containers/adapter/pyproject.toml | $(UV)
+	$(SYNC)
+	touch $@ $(VENV)/.synced-infra
 
 # The serving images install exactly the versions the tests ran (hashes from uv.lock): regenerate after `uv lock`
 # (the test suite fails while they are stale).
