@@ -6,6 +6,7 @@ Everything listens on 127.0.0.1 on ephemeral ports; every wait is bounded; every
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -25,6 +26,16 @@ from .tinymodel import write_tiny_llama
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {"team-a": "sk-test-alpha-0123456789", "team-b": "sk-test-beta-9876543210"}
 START_TIMEOUT_SECONDS = 120.0
+
+
+def run_async(coro):
+    """Run a coroutine on a loop of its own. Not asyncio.run(): that leaves the main thread with no current
+    event loop, and Pulumi's mocks in the other tests need one."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 def free_port() -> int:

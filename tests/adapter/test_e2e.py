@@ -4,7 +4,6 @@ drain on SIGTERM, and a bounded load with none lost."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -19,7 +18,8 @@ import pytest
 
 from benchmarks.loadgen import build_request, run_load
 
-from .conftest import KEYS, LLAMA_SETTINGS, Running, auth, start_adapter, stop_process, wait_until
+from .conftest import (KEYS, LLAMA_SETTINGS, Running, auth, run_async, start_adapter, stop_process,
+                       wait_until)
 
 pytestmark = pytest.mark.slow
 
@@ -330,7 +330,7 @@ def test_200_requests_at_16_concurrent_none_lost(llama: Running) -> None:
     before = metric(llama, "selfhost_requests_total", route="openai_chat", key_id="team-a", status="200")
     body = json.dumps({**CHAT, "max_tokens": 4}).encode()
     raw = build_request("127.0.0.1", llama.port, "POST", "/v1/chat/completions", body, auth())
-    result = asyncio.run(run_load("127.0.0.1", llama.port, raw, total=200, concurrency=16, deadline_seconds=180,
+    result = run_async(run_load("127.0.0.1", llama.port, raw, total=200, concurrency=16, deadline_seconds=180,
                                   keep_bodies=True))
     assert result.not_sent == 0 and not result.errors
     assert dict(result.statuses) == {200: 200}

@@ -10,7 +10,7 @@ import pytest
 
 from selfhost_adapter.upstream import Upstream, UpstreamError
 
-from .conftest import Running, free_port
+from .conftest import Running, free_port, run_async
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_keep_alive_reuse_and_chunked_streams(upstream: Running) -> None:
             assert len(client._idle) == 1  # one connection, reused
         client.close()
 
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_a_connection_the_engine_closed_is_not_reused(upstream: Running) -> None:
@@ -53,7 +53,7 @@ def test_a_connection_the_engine_closed_is_not_reused(upstream: Running) -> None
         assert client._idle and client._idle[0] is not idle
         client.close()
 
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_unreachable_engine_is_an_upstream_error() -> None:
@@ -61,6 +61,6 @@ def test_unreachable_engine_is_an_upstream_error() -> None:
         with pytest.raises(UpstreamError):
             await Upstream(f"http://127.0.0.1:{free_port()}").request("GET", "/health")
 
-    asyncio.run(run())
+    run_async(run())
     with pytest.raises(ValueError):
         Upstream("https://example.invalid")
