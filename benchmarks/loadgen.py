@@ -105,7 +105,7 @@ async def run_load(host: str, port: int, raw_request: bytes, total: int, concurr
                     _, conn = await loop.create_connection(_Connection, host, port)
                 started = time.perf_counter()
                 status, body = await asyncio.wait_for(conn.request(raw_request), stop_at - started)
-            except (OSError, asyncio.TimeoutError, httptools.HttpParserError) as exc:
+            except (TimeoutError, OSError, httptools.HttpParserError) as exc:
                 result.errors[type(exc).__name__] += 1
                 conn = None
                 continue

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from selfhost_adapter import contracts as c
 from selfhost_adapter.app import CONTRACTS, SseRelay, engine_error
 from selfhost_adapter.engines import ENGINES

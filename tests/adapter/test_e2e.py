@@ -18,8 +18,7 @@ import pytest
 
 from benchmarks.loadgen import build_request, run_load
 
-from .conftest import (KEYS, LLAMA_SETTINGS, Running, auth, run_async, start_adapter, stop_process,
-                       wait_until)
+from .conftest import KEYS, LLAMA_SETTINGS, Running, auth, run_async, start_adapter, stop_process, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,6 @@ import asyncio
 import json
 
 import pytest
-
 from selfhost_adapter.upstream import Upstream, UpstreamError
 
 from .conftest import Running, free_port, run_async

@@ -12,8 +12,9 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -251,7 +252,7 @@ class Adapter:
         call.model = self.s.resolved_model_name()
         answers = await self._fan_out(call, [(c.COMPLETIONS, r) for r in requests])
         out = [{"generated_text": (p if tgi.return_full_text else "") + c.completion_text(a)}
-               for p, a in zip(tgi.prompts, answers)]
+               for p, a in zip(tgi.prompts, answers, strict=True)]
         await reply.whole(200, json.dumps(out).encode())
 
     async def invocations_stream(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:

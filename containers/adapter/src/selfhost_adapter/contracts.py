@@ -7,9 +7,10 @@ vLLM and llama.cpp serve. Nothing here does I/O, so all of it is tested without 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ApiError
 

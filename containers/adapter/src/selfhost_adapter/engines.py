@@ -17,9 +17,9 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable
 
 from .settings import Settings, gguf_file
 from .upstream import Upstream, UpstreamError
