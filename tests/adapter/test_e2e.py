@@ -336,3 +336,17 @@ def test_200_requests_at_16_concurrent_none_lost(llama: Running) -> None:
     assert all(json.loads(b)["usage"]["completion_tokens"] == 4 for b in result.bodies)
     after = metric(llama, "selfhost_requests_total", route="openai_chat", key_id="team-a", status="200")
     assert after - before == 200
+
+
+def test_prompts_are_logged_only_when_asked(upstream: Running, keys_file: Path, tmp_path: Path) -> None:
+    running = start_adapter(tmp_path, "all", "--engine", "external", "--engine-url", upstream.url,
+                            "--api-keys-file", str(keys_file), "--log-prompts", "true")
+    try:
+        chat = {"messages": [{"role": "user", "content": "remember this line"}], "max_tokens": 2}
+        r = httpx.post(running.url + "/v1/chat/completions", json=chat, headers=auth())
+        assert log_of(running, r)["prompt"] == chat["messages"]
+        r = httpx.post(running.url + "/predict", json={"instances": ["first", {"prompt": "second"}]})
+        assert log_of(running, r)["prompt"] == ["first", "second"]
+        assert not any(key in running.all_output() for key in KEYS.values())
+    finally:
+        stop_process(running.proc)
