@@ -56,8 +56,9 @@ class Settings:
     max_body_bytes: int = 1_048_576
     max_tokens_cap: int = 4096
     """Largest `max_tokens` a request may ask for (more is a 422); also the default when it asks for none."""
-    max_concurrency_per_key: int = 64
-    """Requests one API key may have in flight at once; one more is a 429."""
+    max_concurrency_per_key: int = 256
+    """Requests one API key may have in flight at once; one more is a 429. Requests without a key (SageMaker,
+    Vertex) share one budget. 256 is vLLM's default batch (max_num_seqs): more would only queue in the engine."""
     log_prompts: bool = False
     """Write prompt text to the access log (off: only counts and ids are logged)."""
     drain_seconds: float = 25.0
