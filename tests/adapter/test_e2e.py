@@ -350,3 +350,22 @@ def test_prompts_are_logged_only_when_asked(upstream: Running, keys_file: Path, 
         assert not any(key in running.all_output() for key in KEYS.values())
     finally:
         stop_process(running.proc)
+
+
+def test_streamed_usage_is_asked_of_engines_that_report_it(upstream: Running, tmp_path: Path) -> None:
+    """As with vLLM: the adapter asks for usage on every stream, and hides the usage event from clients that
+    did not ask for it themselves."""
+    running = start_adapter(tmp_path, "openai", "--engine", "external", "--engine-url", upstream.url,
+                            "--engine-stream-usage", "true")
+    try:
+        chat = {"messages": [{"role": "user", "content": "x"}], "max_tokens": 5, "stream": True}
+        r = httpx.post(running.url + "/v1/chat/completions", json=chat)
+        events = [json.loads(d) for d in sse_data(r.text)[:-1]]
+        assert len(events) == 5 and not any("usage" in e for e in events)
+        entry = log_of(running, r)
+        assert (entry["prompt_tokens"], entry["completion_tokens"], entry["tokens_counted"]) == (7, 5, "engine")
+        r = httpx.post(running.url + "/v1/chat/completions",
+                       json={**chat, "stream_options": {"include_usage": True}})
+        assert json.loads(sse_data(r.text)[-2])["usage"]["completion_tokens"] == 5
+    finally:
+        stop_process(running.proc)

@@ -346,7 +346,7 @@ class Adapter:
         call.stream = True
         options = body.get("stream_options")
         client_wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        if self.engine.spec.stream_usage and not client_wants_usage:
+        if self.engine.stream_usage and not client_wants_usage:
             # Ask for exact token counts; the extra usage-only event is taken out before the client sees it.
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
         relay = SseRelay(call, drop_usage_events=not client_wants_usage, tgi_prefix=tgi_prefix)

@@ -103,6 +103,8 @@ class Engine:
             self.base_url = f"http://127.0.0.1:{port}"
             python = settings.engine_python or sys.executable
             self.argv = self.spec.command(settings, python, port) + shlex.split(settings.engine_args)
+        self.stream_usage = self.spec.stream_usage if settings.engine_stream_usage is None \
+            else settings.engine_stream_usage
         self.state = State.STARTING
         self.starts = 0
         self.process: asyncio.subprocess.Process | None = None

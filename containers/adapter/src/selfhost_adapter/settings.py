@@ -45,6 +45,9 @@ class Settings:
     """Only with engine=external: the engine's base URL, e.g. http://127.0.0.1:8000."""
     engine_args: str = ""
     """Extra arguments for the engine command line, shell-quoted (e.g. `--max-model-len 4096`)."""
+    engine_stream_usage: bool | None = None
+    """Whether the engine reports token usage on streams when asked (`stream_options.include_usage`).
+    Default: known per engine (vLLM yes, llama-cpp-python no); set it for an external engine that does."""
     engine_python: str = ""
     """Python that runs the engine (default: this one). The vLLM image keeps vLLM in its own environment."""
     engine_startup_timeout_seconds: float = 1800.0
@@ -102,6 +105,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("engine_url", ("SELFHOST_ENGINE_URL",), str, "engine URL when --engine external"),
     Knob("engine_args", ("SELFHOST_ENGINE_ARGS",), str, "extra engine arguments, shell-quoted"),
     Knob("engine_python", ("SELFHOST_ENGINE_PYTHON",), str, "python that runs the engine"),
+    Knob("engine_stream_usage", ("SELFHOST_ENGINE_STREAM_USAGE",), _bool,
+         "engine reports usage on streams (default: per engine)"),
     Knob("engine_startup_timeout_seconds", ("SELFHOST_ENGINE_STARTUP_TIMEOUT_SECONDS",), float,
          "longest engine start"),
     Knob("engine_timeout_seconds", ("SELFHOST_ENGINE_TIMEOUT_SECONDS",), float, "engine answer timeout (504)"),
