@@ -369,3 +369,26 @@ def test_streamed_usage_is_asked_of_engines_that_report_it(upstream: Running, tm
         assert json.loads(sse_data(r.text)[-2])["usage"]["completion_tokens"] == 5
     finally:
         stop_process(running.proc)
+
+
+def test_engine_lost_mid_stream_ends_the_stream_with_an_error_event(tmp_path: Path) -> None:
+    from .conftest import start_upstream
+    upstream = start_upstream(tmp_path / "upstream")
+    running = start_adapter(tmp_path, "openai", "--engine", "external", "--engine-url", upstream.url)
+    try:
+        chat = {"messages": [{"role": "user", "content": "drip:0.2"}], "max_tokens": 20, "stream": True}
+        data = []
+        with httpx.stream("POST", running.url + "/v1/chat/completions", json=chat, timeout=10) as r:
+            for line in r.iter_lines():
+                if line.startswith("data:"):
+                    data.append(line[5:].strip())
+                    if len(data) == 2:
+                        stop_process(upstream.proc, signal.SIGKILL)
+        assert r.status_code == 200
+        assert 2 <= len(data) < 20
+        assert json.loads(data[-1])["error"]["code"] == "engine_unavailable"
+        entry = log_of(running, r)
+        assert entry["error"] == "engine_unavailable" and entry["completion_tokens"] == len(data) - 1
+    finally:
+        stop_process(running.proc)
+        stop_process(upstream.proc)
