@@ -54,6 +54,9 @@ def test_ready_only_with_the_model_loaded(llama: Running) -> None:
     assert metric(llama, "selfhost_engine_ready") == 1.0
     models = httpx.get(llama.url + "/v1/models", headers=auth()).json()
     assert [m["id"] for m in models["data"]] == ["tiny"]
+    # Probes are counted, but kept out of the usage log.
+    assert metric(llama, "selfhost_requests_total", route="sagemaker_ping", key_id="-", status="200") >= 1
+    assert not any(e["route"] in ("health", "sagemaker_ping", "metrics") for e in llama.access_log())
 
 
 def test_openai_chat_answers_and_logs_usage_without_prompt_or_key(llama: Running) -> None:

@@ -85,6 +85,12 @@ class Route:
     inference: bool = False  # reads a body, counts against the key's concurrency, needs the engine
 
     @property
+    def logged(self) -> bool:
+        """Probes and scrapes (every few seconds, forever) are counted in the metrics but kept out of the
+        usage log."""
+        return self.inference or self.contract == "openai"
+
+    @property
     def needs_key(self) -> bool:
         return self.contract == "openai"
 
@@ -161,7 +167,7 @@ class Adapter:
         finally:
             if counted:
                 self._leave(call.key_id)
-            self.usage.record(call)
+            self.usage.record(call, log_line=route is None or route.logged)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

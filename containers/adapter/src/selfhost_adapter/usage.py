@@ -70,7 +70,7 @@ class Usage:
         self.engine_starts = Gauge("selfhost_engine_starts", "Times the engine process was started (restarts + 1).",
                                    registry=r)
 
-    def record(self, call: Call) -> None:
+    def record(self, call: Call, log_line: bool = True) -> None:
         seconds = time.perf_counter() - call.started
         now = time.time()
         self.requests.labels(call.route, call.key_id, str(call.status)).inc()
@@ -79,6 +79,8 @@ class Usage:
             self.tokens_in.labels(call.key_id).inc(call.prompt_tokens)
         if call.completion_tokens:
             self.tokens_out.labels(call.key_id).inc(call.completion_tokens)
+        if not log_line:
+            return
         line: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
             "request_id": call.request_id, "route": call.route, "key_id": call.key_id, "status": call.status,
