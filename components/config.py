@@ -18,10 +18,11 @@ from pydantic.alias_generators import to_camel
 
 from .catalog import gcp_machines
 from .catalog.engines import ENGINES, FP8_ARCHS
+from .catalog.gpus import GPUS
 from .catalog.images import image_regions
 from .catalog.models import MODELS, ModelFacts
 from .catalog.sagemaker_instances import instances_in, known_regions
-from .sizing import memory_fit
+from .sizing import Fit, memory_fit
 
 PROJECT = "selfhost-llm"
 SECRET_PLACEHOLDER = "[secret]"
@@ -516,15 +517,12 @@ def _sagemaker_problems(env: Environment, i: int, t: SageMakerTarget) -> list[Pr
     if facts is None:
         return problems
     if model.quantization == "fp8" and instance.gpu.arch not in FP8_ARCHS:
-        p("instanceType", t.instance_type, f"{instance.gpu.name} GPUs have no fp8 support (models '{model.name}' "
-          "uses quantization fp8)", ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
+        p("instanceType", t.instance_type, _no_fp8(instance.gpu.name, model),
+          ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
     fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, instance.gpu_count,
                      instance.total_gpu_memory_gib)
     if not fit.fits:
-        p("instanceType", t.instance_type,
-          f"model '{model.name}' needs {fit.required_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
-          f"{fit.kv_cache_gib:.1f} for {model.max_context} tokens x {t.concurrency} + overhead {fit.overhead_gib:.1f}) "
-          f"but {t.instance_type} offers {fit.available_gib:.1f} GiB usable",
+        p("instanceType", t.instance_type, _does_not_fit(model, t.concurrency, fit, t.instance_type),
           _suggestions(facts, model, t.concurrency, "aws", env.aws_region, env.usage))
     return problems
 
@@ -570,17 +568,25 @@ def _vertex_problems(env: Environment, i: int, t: VertexTarget) -> list[Problem]
         return problems
     gpu_host = gcp_machines.host(t.machine_type, t.accelerator_type, t.accelerator_count)
     if model.quantization == "fp8" and gpu_host.gpu.arch not in FP8_ARCHS:
-        p("acceleratorType", t.accelerator_type, f"{gpu_host.gpu.name} GPUs have no fp8 support (model "
-          f"'{model.name}' uses quantization fp8)", "NVIDIA_L4, NVIDIA_H100_80GB, NVIDIA_H200_141GB")
+        p("acceleratorType", t.accelerator_type, _no_fp8(gpu_host.gpu.name, model),
+          ", ".join(a for a, g in gcp_machines.ACCELERATORS.items() if GPUS[g].arch in FP8_ARCHS))
     fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, t.accelerator_count,
                      gpu_host.total_gpu_memory_gib)
     if not fit.fits:
         p("machineType", t.machine_type,
-          f"model '{model.name}' needs {fit.required_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
-          f"{fit.kv_cache_gib:.1f} for {model.max_context} tokens x {t.concurrency} + overhead {fit.overhead_gib:.1f}) "
-          f"but {t.accelerator_count} x {t.accelerator_type} offers {fit.available_gib:.1f} GiB usable",
+          _does_not_fit(model, t.concurrency, fit, f"{t.accelerator_count} x {t.accelerator_type}"),
           _suggestions(facts, model, t.concurrency, "gcp", env.gcp_region, env.usage))
     return problems
+
+
+def _no_fp8(gpu: str, model: ModelSpec) -> str:
+    return f"{gpu} GPUs have no fp8 support (model '{model.name}' uses quantization fp8)"
+
+
+def _does_not_fit(model: ModelSpec, concurrency: int, fit: Fit, host: str) -> str:
+    return (f"model '{model.name}' needs {fit.required_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
+            f"{fit.kv_cache_gib:.1f} for {model.max_context} tokens x {concurrency} + overhead "
+            f"{fit.overhead_gib:.1f}) but {host} offers {fit.available_gib:.1f} GiB usable")
 
 
 def _suggestions(facts: ModelFacts, model: ModelSpec, concurrency: int, cloud: str, region: str | None,

@@ -392,6 +392,16 @@ def estimate(resources: Iterable[Resource], regions: dict[str, str], usage: Usag
     return est
 
 
+def estimate_from_outputs(resources: Iterable[Resource], outputs: dict[str, Any], lookup: Lookup,
+                          usage: dict[str, Any] | None = None) -> Estimate:
+    """Price `resources` with the regions, usage profile and budget the stack exported (`awsRegion`,
+    `gcpRegion`, `costInputs`); `usage` overrides the profile (to compare two commits at the same load)."""
+    inputs = outputs.get("costInputs") or {}
+    regions = {k: v for k, v in (("aws", outputs.get("awsRegion")), ("gcp", outputs.get("gcpRegion"))) if v}
+    return estimate(resources, regions, usage_from(usage or inputs.get("usage")), lookup,
+                    inputs.get("budgetMonthlyUsd"))
+
+
 def resources_from_preview(graph: dict[str, Any]) -> list[Resource]:
     """The engine's view of a `selfhost preview --json` stack document."""
     names = {r["urn"]: r["name"] for r in graph["resources"]}

@@ -16,7 +16,7 @@ from pulumi_policy import (  # noqa: E402
 
 from components import guardrails  # noqa: E402
 from components.catalog.pricing import lookup  # noqa: E402
-from components.cost import Resource, estimate, usage_from  # noqa: E402
+from components.cost import Resource, estimate_from_outputs  # noqa: E402
 
 STACK = "pulumi:pulumi:Stack"
 
@@ -37,12 +37,7 @@ def _report(violations: list[guardrails.Violation], report: ReportViolation) -> 
 
 
 def monthly_budget(args: StackValidationArgs, report: ReportViolation) -> None:
-    outputs = _stack_outputs(args)
-    inputs = outputs.get("costInputs") or {}
-    budget = inputs.get("budgetMonthlyUsd")
-    regions = {k: v for k, v in (("aws", outputs.get("awsRegion")), ("gcp", outputs.get("gcpRegion"))) if v}
-    est = estimate(_resources(args), regions, usage_from(inputs.get("usage")), lookup, budget)
-    _report(guardrails.budget(est), report)
+    _report(guardrails.budget(estimate_from_outputs(_resources(args), _stack_outputs(args), lookup)), report)
 
 
 PolicyPack(

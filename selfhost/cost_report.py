@@ -10,17 +10,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from components.cost import NOT_ESTIMATED, Estimate, LineItem, estimate, resources_from_preview, usage_from
+from components.cost import NOT_ESTIMATED, Estimate, LineItem, estimate_from_outputs, resources_from_preview
 
 
 def price_preview(graph: dict[str, Any], lookup, usage: dict[str, Any] | None = None) -> Estimate:
     """Price one stack document of `selfhost preview --json`. The usage profile and budget are the stack's own
     (its `costInputs` output) unless `usage` overrides them (to compare two commits at the same load)."""
-    outputs = graph.get("outputs", {})
-    inputs = outputs.get("costInputs") or {}
-    regions = {k: v for k, v in (("aws", outputs.get("awsRegion")), ("gcp", outputs.get("gcpRegion"))) if v}
-    return estimate(resources_from_preview(graph), regions, usage_from(usage or inputs.get("usage")), lookup,
-                    inputs.get("budgetMonthlyUsd"))
+    return estimate_from_outputs(resources_from_preview(graph), graph.get("outputs", {}), lookup, usage)
 
 
 def to_json(stack: str, est: Estimate) -> dict[str, Any]:
