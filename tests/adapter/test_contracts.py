@@ -15,22 +15,24 @@ from selfhost_adapter.keys import KeyRing, parse_keys
 from selfhost_adapter.settings import Settings, SettingsError, gguf_file, parse_settings
 from selfhost_adapter.usage import Call
 
+RULES = c.Rules(64, "tiny")
+
 
 def test_max_tokens_defaults_to_the_cap_and_is_capped() -> None:
     body = {"messages": [{"role": "user", "content": "hi"}]}
-    assert c.check_openai(body, c.CHAT, 128) is True
+    assert c.Rules(128, "tiny").check(body, c.CHAT) is True
     assert body["max_tokens"] == 128
-    assert c.check_openai({"prompt": "x", "max_tokens": 128}, c.COMPLETIONS, 128) is False
+    assert c.Rules(128, "tiny").check({"prompt": "x", "max_tokens": 128, "model": "tiny"}, c.COMPLETIONS) is False
     with pytest.raises(ApiError) as err:
-        c.check_openai({"prompt": "x", "max_tokens": 129}, c.COMPLETIONS, 128)
+        c.Rules(128, "tiny").check({"prompt": "x", "max_tokens": 129}, c.COMPLETIONS)
     assert (err.value.status, err.value.param) == (422, "max_tokens")
     with pytest.raises(ApiError):
-        c.check_openai({"prompt": "x", "max_completion_tokens": 0}, c.COMPLETIONS, 128)
+        c.Rules(128, "tiny").check({"prompt": "x", "max_completion_tokens": 0}, c.COMPLETIONS)
 
 
 @pytest.mark.parametrize("body, param", [
     ({"messages": []}, "messages"),
-    ({"messages": [{"content": "no role"}]}, "messages"),
+    ({"messages": [{"content": "no role"}]}, "messages[0].role"),
     ({"messages": [{"role": "user", "content": "x"}], "temperature": 3}, "temperature"),
     ({"messages": [{"role": "user", "content": "x"}], "temperature": True}, "temperature"),
     ({"messages": [{"role": "user", "content": "x"}], "stream": "yes"}, "stream"),
@@ -40,8 +42,145 @@ def test_max_tokens_defaults_to_the_cap_and_is_capped() -> None:
 ])
 def test_invalid_chat_parameters_are_422_naming_the_parameter(body: dict, param: str) -> None:
     with pytest.raises(ApiError) as err:
-        c.check_openai(body, c.CHAT, 64)
+        c.Rules(64, "tiny").check(body, c.CHAT)
     assert err.value.status == 422 and err.value.param == param
+
+
+# --- what clients get wrong, each a 4xx naming what they sent (issue 8: engines answered some with 500) ---------
+
+USER = {"role": "user", "content": "x"}
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"messages": [{"role": "user"}]}, "messages[0].content"),
+    ({"messages": [USER, {"role": "user", "content": 3}]}, "messages[1].content"),
+    ({"messages": [{"role": "user", "content": {"text": "x"}}]}, "messages[0].content"),
+    ({"messages": [{"role": "user", "content": [{"text": "no type"}]}]}, "messages[0].content[0]"),
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}, "messages[0].content[0].text"),
+    ({"messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+    ({"messages": ["hello"]}, "messages[0]"),
+    ({"messages": [USER], "logit_bias": "x"}, "logit_bias"),
+    ({"messages": [USER], "logit_bias": {"50256": 101}}, "logit_bias"),
+    ({"messages": [USER], "logit_bias": {"the": 1}}, "logit_bias"),
+    ({"messages": [USER], "top_k": "x"}, "top_k"),
+    ({"messages": [USER], "top_k": 1.5}, "top_k"),
+    ({"messages": [USER], "repetition_penalty": 0}, "repetition_penalty"),
+    ({"messages": [USER], "repeat_penalty": "x"}, "repeat_penalty"),
+    ({"messages": [USER], "temperature": float("inf")}, "temperature"),
+    ({"messages": [USER], "user": 7}, "user"),
+    ({"messages": [USER], "tools": {"type": "function"}}, "tools"),
+    ({"messages": [USER], "model": 7}, "model"),
+])
+def test_what_engines_fail_on_is_422_here(body: dict, param: str) -> None:
+    with pytest.raises(ApiError) as err:
+        RULES.check(body, c.CHAT)
+    assert (err.value.status, err.value.param) == (422, param)
+    assert param in err.value.message
+
+
+def test_an_assistant_turn_that_called_tools_needs_no_content() -> None:
+    turn = {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function"}]}
+    RULES.check({"messages": [USER, turn, {"role": "tool", "content": "42", "tool_call_id": "1"}]}, c.CHAT)
+    with pytest.raises(ApiError):
+        RULES.check({"messages": [USER, {"role": "assistant", "content": None}]}, c.CHAT)
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a":' + b"[" * 1000 + b"]" * 1000 + b"}",
+    b'{"a":' + b'{"a":' * 70 + b"1" + b"}" * 71,
+])
+def test_deep_nesting_is_400_not_a_crash(raw: bytes) -> None:
+    with pytest.raises(ApiError) as err:
+        c.parse_json_object(raw)
+    assert err.value.status == 400 and "nests deeper" in err.value.message
+
+
+def test_nesting_real_requests_use_parses() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "object"}}}}
+    raw = json.dumps({"messages": [USER], "response_format": {"type": "json_schema", "json_schema": schema}})
+    assert c.parse_json_object(raw.encode())["response_format"]["json_schema"] == schema
+
+
+@pytest.mark.parametrize("raw", [b'{"prompt": "x", "top_k": NaN}', b'{"prompt": "x", "temperature": Infinity}',
+                                 b'{"prompt": "x", "temperature": -Infinity}'])
+def test_nan_and_infinity_are_not_json(raw: bytes) -> None:
+    with pytest.raises(ApiError) as err:
+        c.parse_json_object(raw)
+    assert err.value.status == 400 and "not a JSON number" in err.value.message
+
+
+def test_lone_surrogates_are_422_naming_where_but_pairs_are_text() -> None:
+    with pytest.raises(ApiError) as err:
+        c.parse_json_object(rb'{"messages": [{"role": "user", "content": "hi \ud800"}]}')
+    assert (err.value.status, err.value.param) == (422, "messages[0].content")
+    with pytest.raises(ApiError) as err:
+        c.parse_json_object(rb'{"prompt": "x", "stop": ["ok", "\uDFFF"]}')
+    assert err.value.param == "stop[1]"
+    emoji = json.dumps({"prompt": "\U0001F600"})  # ensure_ascii: an escaped surrogate pair
+    assert "\\ud83d" in emoji and c.parse_json_object(emoji.encode())["prompt"] == "\U0001F600"
+
+
+def test_null_means_the_default_as_in_openai() -> None:
+    body = {"messages": [USER], "stream": None, "temperature": None, "max_tokens": None, "stop": None}
+    assert RULES.check(body, c.CHAT) is True
+    assert body == {"messages": [USER], "model": "tiny", "max_tokens": 64}
+    with pytest.raises(ApiError) as err:
+        RULES.check({"messages": None}, c.CHAT)
+    assert err.value.param == "messages"
+
+
+def test_the_served_model_is_named_and_others_are_404() -> None:
+    rules = c.Rules(64, "tiny", frozenset({"gpt-4o-mini"}))
+    for asked in (None, "tiny", "gpt-4o-mini"):
+        body = {"prompt": "x", "max_tokens": 2, **({"model": asked} if asked else {})}
+        rules.check(body, c.COMPLETIONS)
+        assert body["model"] == "tiny"
+    for asked in ("gpt-4", "x" * 900_000):
+        with pytest.raises(ApiError) as err:
+            rules.check({"prompt": "x", "model": asked}, c.COMPLETIONS)
+        assert (err.value.status, err.value.code, err.value.param) == (404, "model_not_found", "model")
+        assert len(err.value.message) < 200
+
+
+@pytest.mark.parametrize("parameters, param", [
+    ({"max_new_tokens": 9999}, "parameters.max_new_tokens"),
+    ({"max_new_tokens": "8"}, "parameters.max_new_tokens"),
+    ({"stop_sequences": 3}, "parameters.stop_sequences"),
+    ({"repetition_penalty": "x"}, "parameters.repetition_penalty"),
+    ({"top_k": "x"}, "parameters.top_k"),
+    ({"temperature": 9}, "parameters.temperature"),
+    ({"do_sample": "yes"}, "parameters.do_sample"),
+    ({"return_full_text": "false"}, "parameters.return_full_text"),
+    ({"details": "no"}, "parameters.details"),
+])
+def test_tgi_errors_name_the_parameter_the_client_sent(parameters: dict, param: str) -> None:
+    with pytest.raises(ApiError) as err:
+        c.parse_tgi({"inputs": "x", "parameters": parameters}, {"repetition_penalty": "repeat_penalty"}, RULES)
+    assert (err.value.status, err.value.param) == (422, param)
+    assert f"'{param}'" in err.value.message
+
+
+def test_tgi_inputs_are_capped_like_vertex_instances() -> None:
+    assert len(c.parse_tgi({"inputs": ["x"] * c.MAX_INSTANCES}, {}, RULES).prompts) == c.MAX_INSTANCES
+    with pytest.raises(ApiError) as err:
+        c.parse_tgi({"inputs": ["x"] * 3000}, {}, RULES)
+    assert (err.value.status, err.value.param) == (422, "inputs")
+
+
+def test_tgi_greedy_wins_whatever_the_order() -> None:
+    for parameters in ({"do_sample": False, "temperature": 0.9}, {"temperature": 0.9, "do_sample": False}):
+        assert c.parse_tgi({"inputs": "x", "parameters": parameters}, {}, RULES).params["temperature"] == 0.0
+    assert c.parse_tgi({"inputs": "x", "parameters": {"return_full_text": None}}, {}, RULES).return_full_text is False
+
+
+def test_llamacpp_validation_500s_are_the_clients_422() -> None:
+    report = ("1 validation error:\n  {'type': 'int_parsing', 'loc': ('body', 'top_k'), 'msg': 'Input should be a "
+              "valid integer', 'input': 'x'}\n\n  File \"/x/app.py\", line 376")
+    body = json.dumps({"error": {"message": report, "type": "internal_server_error"}}).encode()
+    err = engine_error(500, body, ENGINES["llamacpp"].refusals)
+    assert (err.status, err.param) == (422, "top_k") and "valid integer" in err.message and "app.py" not in err.message
+    assert engine_error(500, b'{"error": {"message": "CUDA out of memory"}}', ENGINES["llamacpp"].refusals).status == 502
+    assert engine_error(500, body).status == 502  # an engine without that habit
 
 
 def test_malformed_bodies_are_400() -> None:
@@ -63,11 +202,11 @@ def test_sagemaker_bodies_are_told_apart_by_their_marking_key() -> None:
 def test_tgi_parameters_map_to_openai_names_and_the_engine_spelling() -> None:
     tgi = c.parse_tgi({"inputs": "Hello", "parameters": {
         "max_new_tokens": 5, "temperature": 0.5, "top_p": 0.9, "stop": ["\n"], "repetition_penalty": 1.1,
-        "do_sample": False, "details": False, "return_full_text": True}}, dict(ENGINES["llamacpp"].renames))
+        "do_sample": False, "details": False, "return_full_text": True}}, dict(ENGINES["llamacpp"].renames), RULES)
     assert tgi.prompts == ["Hello"]
     assert tgi.return_full_text is True
     assert tgi.params == {"max_tokens": 5, "temperature": 0.0, "top_p": 0.9, "stop": ["\n"], "repeat_penalty": 1.1}
-    assert c.parse_tgi({"inputs": "x", "parameters": {"repetition_penalty": 1.2}}, {}).params == {
+    assert c.parse_tgi({"inputs": "x", "parameters": {"repetition_penalty": 1.2}}, {}, RULES).params == {
         "repetition_penalty": 1.2}
 
 
@@ -80,14 +219,14 @@ def test_tgi_parameters_map_to_openai_names_and_the_engine_spelling() -> None:
 ])
 def test_tgi_requests_we_cannot_honour_are_422(body: dict) -> None:
     with pytest.raises(ApiError) as err:
-        c.parse_tgi(body, {})
+        c.parse_tgi(body, {}, RULES)
     assert err.value.status == 422
 
 
 def test_vertex_instances_become_one_request_each_with_shared_parameters() -> None:
     calls = c.parse_vertex({"instances": ["plain", {"prompt": "p", "max_tokens": 3},
                                          {"messages": [{"role": "user", "content": "m"}]}],
-                            "parameters": {"max_tokens": 8, "temperature": 0}}, 16)
+                            "parameters": {"max_tokens": 8, "temperature": 0}}, c.Rules(16, "tiny"))
     assert [path for path, _ in calls] == [c.COMPLETIONS, c.COMPLETIONS, c.CHAT]
     assert [r["max_tokens"] for _, r in calls] == [8, 3, 8]  # the instance's own value wins
     assert all(r["stream"] is False and r["temperature"] == 0 for _, r in calls)
@@ -103,7 +242,7 @@ def test_vertex_instances_become_one_request_each_with_shared_parameters() -> No
 ])
 def test_bad_vertex_requests_are_422_naming_the_instance(body: dict, param: str) -> None:
     with pytest.raises(ApiError) as err:
-        c.parse_vertex(body, 16)
+        c.parse_vertex(body, c.Rules(16, "tiny"))
     assert err.value.status == 422 and err.value.param == param
 
 

@@ -7,13 +7,16 @@ and the engine has stopped, uvicorn ends the process with that same signal (stat
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import resource
 import sys
 from collections.abc import Sequence
 
 import uvicorn
 
 from .app import Adapter
+from .server import HeadLimits, Server, guarded_protocol
 from .settings import SettingsError, parse_settings
 
 KEEP_ALIVE_SECONDS = 75  # longer than the idle timeouts of the load balancers in front (60 s on AWS)
@@ -27,17 +30,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
+    # Every client and engine connection is a file: take all the descriptors the container allows.
+    with contextlib.suppress(ValueError, OSError):
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     adapter = Adapter(settings)
+    limits = HeadLimits(settings.max_header_bytes, settings.max_headers, settings.header_timeout_seconds)
     config = uvicorn.Config(
         adapter, host=settings.host, port=settings.port, lifespan="on", access_log=False,
         # Our own JSON access log replaces uvicorn's; its Server and Date headers are work nobody reads.
         server_header=False, date_header=False, log_config=None,
-        loop="uvloop" if sys.platform != "win32" else "asyncio", http="httptools",
+        loop="uvloop" if sys.platform != "win32" else "asyncio", ws="none",
+        http=guarded_protocol(limits, lambda reason: adapter.usage.rejected.labels(reason).inc()),
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # On SIGTERM: stop accepting, let in-flight requests finish for this long, then stop the engine.
         timeout_graceful_shutdown=settings.drain_seconds,
         backlog=2048)
-    uvicorn.Server(config).run()
+    Server(config, on_drain=adapter.begin_drain).run()
 
 
 if __name__ == "__main__":

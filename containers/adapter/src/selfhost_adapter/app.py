@@ -11,19 +11,20 @@ import contextlib
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import contracts as c
 from .engines import Engine
-from .errors import ERRORS, ApiError
+from .errors import ERRORS, ApiError, client_gone, draining
 from .keys import KeyRing
 from .settings import Settings
-from .upstream import Upstream, UpstreamError
+from .upstream import Interrupted, Response, UpstreamError
 from .usage import Call, Usage
 
 log = logging.getLogger("selfhost_adapter")
@@ -48,14 +49,19 @@ CONTRACTS: dict[str, frozenset[str]] = {
 
 
 class Reply:
-    """The response side of one request; knows whether headers have gone out (after that, no error status)."""
+    """The response side of one request; knows whether headers have gone out (after that, no error status).
 
-    __slots__ = ("send", "call", "started")
+    `stop` resolves, with the error to report, when the adapter should stop waiting for the engine on this
+    request's behalf: the client hung up, or the drain deadline came.
+    """
+
+    __slots__ = ("send", "call", "started", "stop")
 
     def __init__(self, send: Send, call: Call) -> None:
         self.send = send
         self.call = call
         self.started = False
+        self.stop: asyncio.Future[ApiError] | None = None
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.call.status = status
@@ -73,6 +79,11 @@ class Reply:
 
 
 Handler = Callable[[Scope, Receive, Reply, Call], Awaitable[None]]
+T = TypeVar("T")
+
+# Streams still open this long before the drain ends are closed by us, with a final error event, so that no
+# client sees a cut connection.
+DRAIN_MARGIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -104,8 +115,15 @@ class Adapter:
         self.usage.engine_up.set_function(lambda: float(self.engine.ready))
         self.usage.engine_starts.set_function(lambda: float(self.engine.starts))
         self.renames = dict(self.engine.spec.renames)
+        self.rules = c.Rules(settings.max_tokens_cap, settings.resolved_model_name(),
+                             frozenset(settings.model_aliases))
         self.in_flight: dict[str, int] = {}
-        self.upstream = Upstream(self.engine.base_url)
+        self.upstream = self.engine.upstream
+        self.open: set[asyncio.Future[ApiError]] = set()
+        """The `stop` of every inference request being answered."""
+        self.drained = False
+        """The drain deadline has come: a request that starts now is answered 'shutting down'."""
+        self.created = int(time.time())
         self.routes = {(r.method, r.path): r for r in self._route_table()
                        if r.contract is None or r.contract in CONTRACTS[settings.platform]}
         self.paths = {path for _, path in self.routes}
@@ -142,6 +160,7 @@ class Adapter:
                     request_id=headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex)
         reply = Reply(send, call)
         counted = False
+        gone: asyncio.Future[Any] | None = None
         try:
             if route is None:
                 raise ApiError(405, "method not allowed") if scope["path"] in self.paths else \
@@ -149,15 +168,19 @@ class Adapter:
             if route.needs_key:
                 call.key_id = self.keys.check(headers.get(b"authorization"))
             if route.inference:
-                counted = self._enter(call.key_id)
+                # The whole body first, then a slot: a client that sends slowly holds nothing of anyone's.
                 scope["body"] = await self._read_body(headers, receive)
+                counted = self._enter(call.key_id)
+                gone = self._watch(reply, receive)
             await route.handler(scope, receive, reply, call)
         except ApiError as exc:
             call.error = exc.code
             if reply.started:
                 log.warning("%s after the response started: %s", exc.code, exc.message)
             else:
-                await reply.whole(exc.status, exc.body(), headers=exc.headers())
+                unread = route is None or (route.inference and "body" not in scope)
+                close = [(b"connection", b"close")] if unread and scope["method"] == "POST" else []
+                await reply.whole(exc.status, exc.body(), headers=exc.headers() or close)
         except Exception:
             log.exception("request %s failed", call.request_id)
             call.error = "internal_error"
@@ -165,9 +188,37 @@ class Adapter:
                 await reply.whole(500, json.dumps({"error": {"message": "internal error", "type": "server_error",
                                                              "code": "internal_error"}}).encode())
         finally:
+            if gone is not None:
+                gone.cancel()
+                self.open.discard(reply.stop)  # type: ignore[arg-type]
             if counted:
                 self._leave(call.key_id)
             self.usage.record(call, log_line=route is None or route.logged)
+
+    def _watch(self, reply: Reply, receive: Receive) -> asyncio.Future[Any]:
+        """Give the request its `stop`, resolved when the client hangs up (the body is all read, so the next
+        message can only be the disconnect) or when the drain ends."""
+        stop: asyncio.Future[ApiError] = asyncio.get_running_loop().create_future()
+        reply.stop = stop
+        self.open.add(stop)
+        gone = asyncio.ensure_future(receive())
+        gone.add_done_callback(lambda f: stop.done() or f.cancelled() or stop.set_result(client_gone()))
+        if self.drained:
+            stop.set_result(draining())
+        return gone
+
+    def begin_drain(self) -> None:
+        """The server stops taking connections and gives the open requests `drain_seconds` to finish: end
+        those still open just before that, each with an answer of its own."""
+        def cut() -> None:
+            self.drained = True
+            if self.open:
+                log.warning("drain ends: %d requests still open are answered 'shutting down'", len(self.open))
+            for stop in list(self.open):
+                if not stop.done():
+                    stop.set_result(draining())
+
+        asyncio.get_running_loop().call_later(max(0.0, self.s.drain_seconds - DRAIN_MARGIN_SECONDS), cut)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -178,7 +229,6 @@ class Adapter:
             elif message["type"] == "lifespan.shutdown":
                 # uvicorn has drained the in-flight requests by now (or given up after drain_seconds).
                 await self.engine.stop()
-                self.upstream.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -203,17 +253,21 @@ class Adapter:
             raise ApiError(413, f"request body over {limit} bytes")
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ApiError(400, "client went away before sending the whole body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, f"request body over {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks) if len(chunks) > 1 else chunks[0]
+        try:
+            async with asyncio.timeout(self.s.body_timeout_seconds):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise client_gone()
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise ApiError(413, f"request body over {limit} bytes")
+                    chunks.append(chunk)
+                    if not message.get("more_body"):
+                        return b"".join(chunks) if len(chunks) > 1 else chunks[0]
+        except TimeoutError:
+            raise ApiError(408, f"request body not received within {self.s.body_timeout_seconds:g} s") from None
 
     # -- routes ----------------------------------------------------------------------------------------------
 
@@ -225,38 +279,28 @@ class Adapter:
         await reply.whole(200, generate_latest(self.usage.registry), CONTENT_TYPE_LATEST.encode())
 
     async def models(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
-        self._require_engine()
-        status, content = await self._engine_call("GET", "/v1/models", b"")
-        await reply.whole(status, content)
+        # Answered here: the list is ours (the served name and its aliases), and llama-cpp-python's own
+        # /v1/models waits behind every running generation.
+        data = [{"id": name, "object": "model", "created": self.created, "owned_by": "selfhost"}
+                for name in self.s.served_names()]
+        await reply.whole(200, json.dumps({"object": "list", "data": data}).encode())
 
     async def openai(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
-        path = scope["path"]
-        body = c.parse_json_object(scope["body"])
-        changed = c.check_openai(body, path, self.s.max_tokens_cap)
-        self._note(call, body)
-        if body.get("stream"):
-            await self._stream(reply, call, path, body, receive)
-        else:
-            await self._unary(reply, call, path, scope["body"] if not changed else json.dumps(body).encode())
+        await self._openai_call(reply, call, scope["path"], scope["body"])
 
     async def invocations(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
         body = c.parse_json_object(scope["body"])
         kind = c.route_invocation(body)
         if kind != "tgi":
-            changed = c.check_openai(body, kind, self.s.max_tokens_cap)
-            self._note(call, body)
-            if body.get("stream"):
-                await self._stream(reply, call, kind, body, receive)
-            else:
-                await self._unary(reply, call, kind, scope["body"] if not changed else json.dumps(body).encode())
+            await self._openai_call(reply, call, kind, scope["body"], body)
             return
-        tgi = c.parse_tgi(body, self.renames)
+        tgi = c.parse_tgi(body, self.renames, self.rules)
         requests = [c.tgi_completion(p, tgi.params) for p in tgi.prompts]
         for request in requests:
-            c.check_openai(request, c.COMPLETIONS, self.s.max_tokens_cap, where="parameters.")
+            self.rules.check(request, c.COMPLETIONS, where="parameters.")
         call.prompt = tgi.prompts if self.s.log_prompts else None
-        call.model = self.s.resolved_model_name()
-        answers = await self._fan_out(call, [(c.COMPLETIONS, r) for r in requests])
+        call.model = self.rules.model
+        answers = await self._fan_out(reply, call, [(c.COMPLETIONS, r) for r in requests])
         out = [{"generated_text": (p if tgi.return_full_text else "") + c.completion_text(a)}
                for p, a in zip(tgi.prompts, answers, strict=True)]
         await reply.whole(200, json.dumps(out).encode())
@@ -265,35 +309,45 @@ class Adapter:
         body = c.parse_json_object(scope["body"])
         kind = c.route_invocation(body)
         if kind != "tgi":
-            c.check_openai(body, kind, self.s.max_tokens_cap)
+            self.rules.check(body, kind)
             body["stream"] = True
             self._note(call, body)
-            await self._stream(reply, call, kind, body, receive)
+            await self._stream(reply, call, kind, body)
             return
-        tgi = c.parse_tgi(body, self.renames)
+        tgi = c.parse_tgi(body, self.renames, self.rules)
         if len(tgi.prompts) != 1:
             raise ApiError(422, "a streamed TGI request takes one string in 'inputs'", "inputs")
         request = {**c.tgi_completion(tgi.prompts[0], tgi.params), "stream": True}
-        c.check_openai(request, c.COMPLETIONS, self.s.max_tokens_cap, where="parameters.")
+        self.rules.check(request, c.COMPLETIONS, where="parameters.")
         call.prompt = tgi.prompts[0] if self.s.log_prompts else None
-        call.model = self.s.resolved_model_name()
+        call.model = self.rules.model
         prefix = tgi.prompts[0] if tgi.return_full_text else ""
-        await self._stream(reply, call, c.COMPLETIONS, request, receive, tgi_prefix=prefix)
+        await self._stream(reply, call, c.COMPLETIONS, request, tgi_prefix=prefix)
 
     async def predict(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
         body = c.parse_json_object(scope["body"])
-        calls = c.parse_vertex(body, self.s.max_tokens_cap)
+        calls = c.parse_vertex(body, self.rules)
         call.instances = len(calls)
-        call.model = self.s.resolved_model_name()
+        call.model = self.rules.model
         if self.s.log_prompts:
             call.prompt = [r.get("messages", r.get("prompt")) for _, r in calls]
-        predictions = await self._fan_out(call, calls)
+        predictions = await self._fan_out(reply, call, calls)
         await reply.whole(200, json.dumps({"predictions": predictions}).encode())
 
     # -- talking to the engine -------------------------------------------------------------------------------
 
+    async def _openai_call(self, reply: Reply, call: Call, path: str, raw: bytes,
+                           body: dict[str, Any] | None = None) -> None:
+        body = c.parse_json_object(raw) if body is None else body
+        changed = self.rules.check(body, path)
+        self._note(call, body)
+        if body.get("stream"):
+            await self._stream(reply, call, path, body)
+        else:
+            await self._unary(reply, call, path, json.dumps(body).encode() if changed else raw)
+
     def _note(self, call: Call, body: dict[str, Any]) -> None:
-        call.model = body.get("model") or self.s.resolved_model_name()
+        call.model = self.rules.model
         call.stream = bool(body.get("stream"))
         if self.s.log_prompts:
             call.prompt = body.get("messages", body.get("prompt"))
@@ -301,6 +355,25 @@ class Adapter:
     def _require_engine(self) -> None:
         if not self.engine.ready:
             raise ApiError(503, f"engine {self.engine.state.value}: not ready to answer")
+
+    async def _until_stopped(self, reply: Reply, work: Awaitable[T]) -> T:
+        """`work`, unless the request's `stop` comes first: then the work is cancelled (closing its engine
+        connection, which is how an engine learns to stop) and the stop's error is raised."""
+        task = asyncio.ensure_future(work)
+        stop = reply.stop
+        if stop is None:
+            return await task
+        cancel = lambda _: task.cancel()  # noqa: E731
+        stop.add_done_callback(cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if stop.done() and not (current and current.cancelling()):
+                raise stop.result() from None
+            raise
+        finally:
+            stop.remove_done_callback(cancel)
 
     async def _engine_call(self, method: str, path: str, content: bytes) -> tuple[int, bytes]:
         """One whole request to the engine: (status, body), engine failures already turned into ApiErrors."""
@@ -318,17 +391,17 @@ class Adapter:
             if response is not None:
                 response.close()
         if response.status >= 300:
-            raise engine_error(response.status, answer)
+            raise engine_error(response.status, answer, self.engine.spec.refusals)
         return response.status, answer
 
     async def _unary(self, reply: Reply, call: Call, path: str, content: bytes) -> None:
         self._require_engine()
-        status, answer = await self._engine_call("POST", path, content)
+        status, answer = await self._until_stopped(reply, self._engine_call("POST", path, content))
         with contextlib.suppress(ValueError, AttributeError):
             call.add_usage(json.loads(answer).get("usage"))
         await reply.whole(status, answer)
 
-    async def _fan_out(self, call: Call, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    async def _fan_out(self, reply: Reply, call: Call, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
         """One engine call per item, all at once; the first failure fails the request and cancels the rest."""
         self._require_engine()
 
@@ -338,14 +411,17 @@ class Adapter:
             call.add_usage(doc.get("usage"))
             return doc
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(one(path, request)) for path, request in calls]
-        except BaseExceptionGroup as group_error:
-            raise next((e for e in group_error.exceptions if isinstance(e, ApiError)), group_error) from None
-        return [t.result() for t in tasks]
+        async def all_of() -> list[Any]:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    tasks = [group.create_task(one(path, request)) for path, request in calls]
+            except BaseExceptionGroup as group_error:
+                raise next((e for e in group_error.exceptions if isinstance(e, ApiError)), group_error) from None
+            return [t.result() for t in tasks]
 
-    async def _stream(self, reply: Reply, call: Call, path: str, body: dict[str, Any], receive: Receive,
+        return await self._until_stopped(reply, all_of())
+
+    async def _stream(self, reply: Reply, call: Call, path: str, body: dict[str, Any],
                       tgi_prefix: str | None = None) -> None:
         """Relay the engine's server-sent events as they come: each event goes out as soon as it is whole."""
         self._require_engine()
@@ -357,47 +433,55 @@ class Adapter:
             body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
         relay = SseRelay(call, drop_usage_events=not client_wants_usage, tgi_prefix=tgi_prefix)
         timeout = self.s.engine_timeout_seconds
-        try:
-            async with asyncio.timeout(timeout):
-                response = await self.upstream.request("POST", path, json.dumps(body).encode())
-        except TimeoutError:
-            raise ApiError(504, f"engine did not start answering within {timeout:g} s") from None
-        except UpstreamError:
-            self.engine.suspect()
-            raise ApiError(503, "engine unavailable: the connection failed") from None
-        # uvicorn drops what we send after the client has gone: watch for that, to stop the engine's work too.
-        gone = asyncio.ensure_future(receive())
+
+        async def open_stream() -> Response:
+            try:
+                async with asyncio.timeout(timeout):
+                    return await self.upstream.request("POST", path, json.dumps(body).encode())
+            except TimeoutError:
+                raise ApiError(504, f"engine did not start answering within {timeout:g} s") from None
+            except UpstreamError:
+                self.engine.suspect()
+                raise ApiError(503, "engine unavailable: the connection failed") from None
+
+        response = await self._until_stopped(reply, open_stream())
+        stop = reply.stop
+        interrupt = lambda f: response.interrupt(f.result())  # noqa: E731
+        if stop is not None:
+            stop.add_done_callback(interrupt)
         try:
             if response.status != 200:
                 async with asyncio.timeout(timeout):
-                    raise engine_error(response.status, await response.read())
+                    raise engine_error(response.status, await response.read(), self.engine.spec.refusals)
             await reply.start(200, SSE_HEADERS)
             async for chunk in response.chunks(idle_timeout_seconds=timeout):
                 out = relay.feed(chunk)
                 if out:
                     await reply.body(out, more=True)
-                if gone.done():
-                    call.error = "client_gone"
-                    return
             await reply.body(relay.close())
-        except (TimeoutError, UpstreamError) as exc:
-            timed_out = isinstance(exc, TimeoutError)
-            if not timed_out:
+        except (TimeoutError, UpstreamError, Interrupted) as exc:
+            if isinstance(exc, Interrupted) and isinstance(exc.reason, ApiError):
+                error = exc.reason
+            elif isinstance(exc, TimeoutError):
+                error = ApiError(504, "engine stopped sending")
+            else:
                 self.engine.suspect()
-            error = ApiError(504 if timed_out else 503,
-                             "engine stopped sending" if timed_out else "engine connection lost mid-stream")
+                error = ApiError(503, "engine connection lost mid-stream")
             if not reply.started:
                 raise error from None
             call.error = error.code
-            await reply.body(b"data: " + error.body() + b"\n\n")
+            if error.status != 499:  # a client that has gone reads nothing more
+                await reply.body(b"data: " + error.body() + b"\n\n")
         finally:
-            gone.cancel()
+            if stop is not None:
+                stop.remove_done_callback(interrupt)
             response.close()
             relay.finish()
 
 
-def engine_error(status: int, content: bytes) -> ApiError:
-    """An engine's refusal, in our error shape: its own words, its 4xx status, and 502 for its failures."""
+def engine_error(status: int, content: bytes, refusals: tuple[tuple[str, int], ...] = ()) -> ApiError:
+    """An engine's refusal, in our error shape: its own words, its 4xx status, and 502 for its failures, but
+    for the 5xx answers it gives to a client's mistakes (`refusals`), which stay the client's."""
     message: Any = content[:500].decode("utf-8", "replace")
     with contextlib.suppress(ValueError, AttributeError, TypeError):
         doc = json.loads(content)
@@ -405,8 +489,27 @@ def engine_error(status: int, content: bytes) -> ApiError:
         message = (error.get("message") if isinstance(error, dict) else error) or doc.get("detail") or message
     if not isinstance(message, str):
         message = json.dumps(message)[:500]
-    kept = status if status in ERRORS and status != 502 else (400 if 400 <= status < 500 else 502)
+    if status >= 500:
+        for pattern, refused in refusals:
+            if re.search(pattern, message):
+                field = _FIELD.search(message)
+                return ApiError(refused, f"engine refused the request: {_first_problem(message)}",
+                                field.group(1) if field else None)
+    kept = status if status in ERRORS and status not in (499, 502) else (400 if 400 <= status < 500 else 502)
     return ApiError(kept, f"engine answered {status}: {message}")
+
+
+# Where a pydantic validation report names the request field, and what it says of it.
+_FIELD = re.compile(r"'loc': \('body', '([^']+)'")
+_MSG = re.compile(r"""'msg': (?:'([^']*)'|"([^"]*)")""")
+
+
+def _first_problem(message: str) -> str:
+    """A validation report cut to its first problem (the rest, a traceback included, is the engine's)."""
+    field, msg = _FIELD.search(message), _MSG.search(message)
+    if field and msg:
+        return f"'{field.group(1)}': {msg.group(1) or msg.group(2)}"
+    return message.splitlines()[0][:300]
 
 
 class SseRelay:

@@ -1,8 +1,15 @@
 """The engine: how to start each one, and a supervisor that keeps it running and knows when it is ready.
 
-The adapter never answers inference itself. It starts the engine on 127.0.0.1, reports ready only once the
-engine answers its readiness route (both engines listen only after the model is loaded), notices at once when
-the process dies (503 from then on), and starts it again with a capped backoff.
+The adapter never answers inference itself. It starts the engine on 127.0.0.1, reports ready once the engine
+answers its health check, notices at once when the process dies (503 from then on), and starts it again with
+a capped backoff.
+
+Busy is not dead. The health check is a route that does not queue behind generations (vLLM's `/health`; for
+llama-cpp-python, whose every model route waits for the one model lock, any HTTP answer at all), and an engine
+whose health check is slow but which keeps sending bytes on its connections is working, not stuck. The engine
+is restarted only when its process exits, when it refuses connections or reports itself broken several checks
+in a row, or when it has neither answered a health check nor sent a byte for `engine_timeout_seconds` (the
+same wait after which its callers have had a 504): requests in flight are never cut for being long.
 """
 
 from __future__ import annotations
@@ -31,13 +38,17 @@ log = logging.getLogger("selfhost_adapter.engine")
 class EngineSpec:
     command: Callable[[Settings, str, int], list[str]]
     """argv for (settings, python, port): the engine listens on 127.0.0.1:port only."""
-    ready_path: str
-    """GET answers 200 once the model is loaded."""
+    health_path: str
+    """GET it: any answer below 500 means the model is loaded and the engine serves. It must not wait for
+    running generations."""
     stream_usage: bool
     """The engine honours `stream_options.include_usage` (so streamed token counts are exact)."""
     env: tuple[tuple[str, str], ...] = ()
     renames: tuple[tuple[str, str], ...] = ()
     """OpenAI-side parameter names this engine spells its own way (TGI's repetition_penalty)."""
+    refusals: tuple[tuple[str, int], ...] = ()
+    """(regex on the error message, status): the engine's 5xx answers that are a client's mistake, not its own
+    failure, so the client is told 4xx and SageMaker does not retry them."""
 
 
 def _vllm(s: Settings, python: str, port: int) -> list[str]:
@@ -54,11 +65,17 @@ def _llamacpp(s: Settings, python: str, port: int) -> list[str]:
 
 
 ENGINES: dict[str, EngineSpec] = {
+    # /health: 200, or 503 once the engine core has died.
     "vllm": EngineSpec(_vllm, "/health", stream_usage=True, env=(("VLLM_NO_USAGE_STATS", "1"),)),
-    "llamacpp": EngineSpec(_llamacpp, "/v1/models", stream_usage=False,
-                           renames=(("repetition_penalty", "repeat_penalty"),)),
-    # Someone else runs it: we only watch its health and proxy to it.
-    "external": EngineSpec(lambda s, python, port: [], "/v1/models", stream_usage=False),
+    # llama-cpp-python has no health route and its /v1/models waits for the model lock that every generation
+    # holds; it listens only once the model is loaded, so its 404 for /health, answered at once, is the check.
+    # Its error handler turns request validation failures (and strings it cannot encode) into 500s.
+    "llamacpp": EngineSpec(_llamacpp, "/health", stream_usage=False,
+                           renames=(("repetition_penalty", "repeat_penalty"),),
+                           refusals=((r"^\d+ validation errors?:", 422), (r"surrogates not allowed", 422))),
+    # Someone else runs it: we only watch its health and proxy to it. llama.cpp's own server and vLLM both
+    # answer /health (503 while loading or broken); anything that answers below 500 is taken as serving.
+    "external": EngineSpec(lambda s, python, port: [], "/health", stream_usage=False),
 }
 
 
@@ -69,9 +86,15 @@ class State(str, Enum):
     STOPPED = "stopped"
 
 
+class Probe(Enum):
+    OK = "ok"
+    BROKEN = "broken"  # refused the connection, or answered 5xx: it says so itself
+    SLOW = "slow"  # took the connection but did not answer in time: busy or stuck
+
+
 HEALTH_INTERVAL_SECONDS = 2.0
 PROBE_TIMEOUT_SECONDS = 2.0
-HEALTH_FAILURES_TO_RESTART = 3
+BROKEN_CHECKS_TO_RESTART = 3
 STARTUP_POLL_SECONDS = 0.1
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_GRACE_SECONDS = 10.0
@@ -105,6 +128,8 @@ class Engine:
             self.argv = self.spec.command(settings, python, port) + shlex.split(settings.engine_args)
         self.stream_usage = self.spec.stream_usage if settings.engine_stream_usage is None \
             else settings.engine_stream_usage
+        self.upstream = Upstream(self.base_url, max_connections=settings.max_engine_connections)
+        """Where requests go; the probes have connections of their own, so they never wait behind requests."""
         self.state = State.STARTING
         self.starts = 0
         self.process: asyncio.subprocess.Process | None = None
@@ -138,6 +163,7 @@ class Engine:
                 await self._task
         await self._kill()
         self._probe.close()
+        self.upstream.close()
 
     # -- internals ---------------------------------------------------------------------------------------
 
@@ -187,21 +213,23 @@ class Engine:
             if self.process and self.process.returncode is not None:
                 log.error("engine exited with code %s while starting", self.process.returncode)
                 return False
-            if await self._healthy():
+            if await self._check() is Probe.OK:
                 return True
             await asyncio.sleep(STARTUP_POLL_SECONDS)
         log.error("engine not ready after %.0f s", self.settings.engine_startup_timeout_seconds)
         return False
 
     async def _watch(self) -> None:
-        """Return when the engine has died or failed its health check too often."""
-        failures = 0
-        while failures < HEALTH_FAILURES_TO_RESTART:
+        """Return when the engine has died, is broken, or is stuck; never because it is busy."""
+        broken = 0
+        last_ok = time.monotonic()
+        stall_seconds = self.settings.engine_timeout_seconds
+        while True:
             waits = [asyncio.ensure_future(self._suspect.wait())]
             if self.process:
                 waits.append(asyncio.ensure_future(self.process.wait()))
-            done, pending = await asyncio.wait(waits, timeout=HEALTH_INTERVAL_SECONDS,
-                                               return_when=asyncio.FIRST_COMPLETED)
+            _, pending = await asyncio.wait(waits, timeout=HEALTH_INTERVAL_SECONDS,
+                                            return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
             if self.process and self.process.returncode is not None:
@@ -209,29 +237,42 @@ class Engine:
                 return
             suspected = self._suspect.is_set()
             self._suspect.clear()
-            if await self._healthy():
-                failures = 0
+            probe = await self._check()
+            now = time.monotonic()
+            if probe is Probe.OK:
+                broken, last_ok = 0, now
+                self._set(State.READY)  # also ends a suspicion that proved wrong
                 continue
-            failures += 1
-            if suspected:
-                # Requests are failing right now: answer 503 while we find out, rather than time out.
-                self._set(State.DOWN)
-        log.error("engine failed %d health checks", failures)
+            if probe is Probe.BROKEN:
+                broken += 1
+                if suspected:
+                    # Requests are failing right now: answer 503 while we find out, rather than time out.
+                    self._set(State.DOWN)
+                if broken >= BROKEN_CHECKS_TO_RESTART:
+                    log.error("engine failed %d health checks in a row", broken)
+                    return
+                continue
+            broken = 0
+            quiet = now - max(last_ok, self.upstream.last_byte_monotonic)
+            if quiet >= stall_seconds:
+                log.error("engine stuck: no health answer and nothing sent for %.0f s (%d requests open)", quiet,
+                          self.upstream.active)
+                return
 
-    async def _healthy(self) -> bool:
+    async def _check(self) -> Probe:
         response = None
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-                response = await self._probe.request("GET", self.spec.ready_path)
+                response = await self._probe.request("GET", self.spec.health_path)
                 await response.read()
-        except (UpstreamError, TimeoutError):
-            return False
+        except TimeoutError:
+            return Probe.SLOW
+        except UpstreamError:
+            return Probe.BROKEN
         finally:
             if response is not None:
                 response.close()
-        if response.status == 200 and self.state is State.DOWN:
-            self._set(State.READY)  # a suspicion that proved wrong
-        return response.status == 200
+        return Probe.OK if response.status < 500 else Probe.BROKEN
 
     async def _kill(self) -> None:
         process, self.process = self.process, None

@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name for name in (part.strip() for part in text.split(",")) if name)
+
+
 def _bool(text: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -37,6 +41,9 @@ class Settings:
     """Weights for the engine: a path or a Hugging Face id. Default: $HF_MODEL_ID, else /opt/ml/model."""
     model_name: str = ""
     """The name clients use in `model` and /v1/models lists. Default: the model's file or repo name."""
+    model_aliases: tuple[str, ...] = ()
+    """Other names clients may send in `model` (comma-separated), served by the same model. Any other name is
+    a 404, as OpenAI answers."""
     host: str = "0.0.0.0"
     port: int = 8080
     engine_port: int = 0
@@ -53,10 +60,22 @@ class Settings:
     engine_startup_timeout_seconds: float = 1800.0
     """How long a start may take before the engine is restarted (a 70B model loads for many minutes)."""
     engine_timeout_seconds: float = 300.0
-    """Longest wait for a whole non-streamed answer, or for the next piece of a stream: then 504."""
+    """Longest wait for a whole non-streamed answer, or for the next piece of a stream: then 504. An engine that
+    neither answers its health check nor sends anything for this long is stuck, and is restarted."""
+    max_engine_connections: int = 256
+    """Engine requests open at once, over all callers; more wait their turn (a Vertex or TGI request fans out
+    into one engine call per instance)."""
     api_keys_file: str = ""
     """File of API keys for the OpenAI routes, one `key-id:secret` per line. Unset: no key needed."""
     max_body_bytes: int = 1_048_576
+    body_timeout_seconds: float = 30.0
+    """Longest time a client may take to send a request body: then 408. No request slot is held meanwhile."""
+    max_header_bytes: int = 32_768
+    """Request line and headers together; more is a 431."""
+    max_headers: int = 100
+    """Header fields in one request; more is a 431."""
+    header_timeout_seconds: float = 20.0
+    """Longest time from a request's first byte to the end of its headers: then 408 and the connection closes."""
     max_tokens_cap: int = 4096
     """Largest `max_tokens` a request may ask for (more is a 422); also the default when it asks for none."""
     max_concurrency_per_key: int = 256
@@ -71,6 +90,11 @@ class Settings:
 
     def resolved_model(self) -> str:
         return self.model or os.environ.get("HF_MODEL_ID", "") or "/opt/ml/model"
+
+    def served_names(self) -> tuple[str, ...]:
+        """The names a request's `model` may have: the served name first, then the aliases."""
+        name = self.resolved_model_name()
+        return (name, *(alias for alias in self.model_aliases if alias != name))
 
     def resolved_model_name(self) -> str:
         if self.model_name:
@@ -99,6 +123,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("engine", ("SELFHOST_ENGINE",), str, "inference engine", ENGINES),
     Knob("model", ("SELFHOST_MODEL",), str, "model path or Hugging Face id"),
     Knob("model_name", ("SELFHOST_MODEL_NAME",), str, "served model name"),
+    Knob("model_aliases", ("SELFHOST_MODEL_ALIASES",), _names, "other accepted model names, comma-separated"),
     Knob("host", ("SELFHOST_HOST",), str, "listen address"),
     Knob("port", ("SELFHOST_PORT", "AIP_HTTP_PORT", "SAGEMAKER_BIND_TO_PORT"), int, "listen port"),
     Knob("engine_port", ("SELFHOST_ENGINE_PORT",), int, "engine port on 127.0.0.1 (0: any free)"),
@@ -110,8 +135,13 @@ KNOBS: tuple[Knob, ...] = (
     Knob("engine_startup_timeout_seconds", ("SELFHOST_ENGINE_STARTUP_TIMEOUT_SECONDS",), float,
          "longest engine start"),
     Knob("engine_timeout_seconds", ("SELFHOST_ENGINE_TIMEOUT_SECONDS",), float, "engine answer timeout (504)"),
+    Knob("max_engine_connections", ("SELFHOST_MAX_ENGINE_CONNECTIONS",), int, "engine requests open at once"),
     Knob("api_keys_file", ("SELFHOST_API_KEYS_FILE",), str, "file of key-id:secret lines"),
     Knob("max_body_bytes", ("SELFHOST_MAX_BODY_BYTES",), int, "request body limit (413)"),
+    Knob("body_timeout_seconds", ("SELFHOST_BODY_TIMEOUT_SECONDS",), float, "time to send a body (408)"),
+    Knob("max_header_bytes", ("SELFHOST_MAX_HEADER_BYTES",), int, "request line and headers limit (431)"),
+    Knob("max_headers", ("SELFHOST_MAX_HEADERS",), int, "header fields limit (431)"),
+    Knob("header_timeout_seconds", ("SELFHOST_HEADER_TIMEOUT_SECONDS",), float, "time to send headers (408)"),
     Knob("max_tokens_cap", ("SELFHOST_MAX_TOKENS_CAP",), int, "max_tokens cap (422 above it)"),
     Knob("max_concurrency_per_key", ("SELFHOST_MAX_CONCURRENCY_PER_KEY",), int, "in-flight limit per key (429)"),
     Knob("log_prompts", ("SELFHOST_LOG_PROMPTS",), _bool, "log prompt text"),
@@ -174,7 +204,8 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
 
 def _check(s: Settings) -> list[str]:
     positive = ("max_body_bytes", "max_tokens_cap", "max_concurrency_per_key", "engine_timeout_seconds",
-                "engine_startup_timeout_seconds")
+                "engine_startup_timeout_seconds", "max_engine_connections", "body_timeout_seconds",
+                "max_header_bytes", "max_headers", "header_timeout_seconds")
     problems = [f"{name}: must be positive, got {getattr(s, name)}" for name in positive if getattr(s, name) <= 0]
     problems += [f"{name}: must be a path starting with '/', got {getattr(s, name)!r}"
                  for name in ("health_route", "predict_route") if not getattr(s, name).startswith("/")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from urllib.parse import urlsplit
 
 import httptools
@@ -23,11 +24,21 @@ class UpstreamError(ConnectionError):
     """The engine could not be reached, or the connection broke before the answer was whole."""
 
 
-class _Connection(asyncio.Protocol):
-    __slots__ = ("parser", "transport", "status", "chunks", "buffered", "complete", "error", "waiter", "got_bytes",
-                 "content_type", "paused", "keep_alive")
+class Interrupted(Exception):
+    """The adapter stopped waiting for this answer (the client hung up, or the drain deadline came); `reason`
+    says why, in the shape the client is told."""
 
-    def __init__(self) -> None:
+    def __init__(self, reason: Exception) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+class _Connection(asyncio.Protocol):
+    __slots__ = ("pool", "parser", "transport", "status", "chunks", "buffered", "complete", "error", "waiter",
+                 "got_bytes", "content_type", "paused", "keep_alive")
+
+    def __init__(self, pool: Upstream) -> None:
+        self.pool = pool
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.error: Exception | None = None
@@ -51,6 +62,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
+        self.pool.last_byte_monotonic = time.monotonic()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -86,7 +98,8 @@ class _Connection(asyncio.Protocol):
     # -- helpers ----------------------------------------------------------------------------------------------
 
     def _fail(self, exc: Exception) -> None:
-        self.error = exc
+        if self.error is None:  # the first cause is the one to report
+            self.error = exc
         if self.transport:
             self.transport.close()
             self.transport = None
@@ -123,8 +136,15 @@ class Response:
     def __init__(self, pool: Upstream, conn: _Connection) -> None:
         self._pool = pool
         self._conn = conn
+        self._closed = False
         self.status = conn.status
         self.content_type = conn.content_type
+
+    def interrupt(self, reason: Exception) -> None:
+        """Stop reading: the wait in `chunks()` ends at once with Interrupted(reason), and the connection is closed
+        (which is how an engine learns to stop generating)."""
+        if not self._closed:
+            self._conn._fail(Interrupted(reason))
 
     async def chunks(self, idle_timeout_seconds: float | None = None):
         """Body pieces as they arrive. Raises TimeoutError when none comes for `idle_timeout_seconds`."""
@@ -147,13 +167,21 @@ class Response:
         return b"".join([piece async for piece in self.chunks()])
 
     def close(self) -> None:
-        self._pool._release(self._conn)
+        if not self._closed:
+            self._closed = True
+            self._pool._release(self._conn)
+            self._pool._leave()
 
 
 class Upstream:
-    """Keep-alive connections to one base URL (http only: the engine is on loopback)."""
+    """Keep-alive connections to one base URL (http only: the engine is on loopback).
 
-    def __init__(self, base_url: str) -> None:
+    With `max_connections`, at most that many requests are open at once and the others wait their turn: a
+    request fanned out to thousands of engine calls must not exhaust the container's file descriptors. The time
+    the engine last sent a byte (on any connection) tells a busy engine from a stuck one.
+    """
+
+    def __init__(self, base_url: str, max_connections: int | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"engine URL must be http://host:port, got {base_url!r}")
@@ -162,9 +190,29 @@ class Upstream:
         self.prefix = parts.path.rstrip("/")
         self._host_header = f"{self.host}:{self.port}".encode()
         self._idle: list[_Connection] = []
+        self._slots = asyncio.Semaphore(max_connections) if max_connections else None
+        self.active = 0
+        """Requests open now (sent, answer not yet closed)."""
+        self.last_byte_monotonic = 0.0
+        """When the engine last sent anything, on any connection (time.monotonic())."""
 
     async def request(self, method: str, path: str, body: bytes = b"") -> Response:
         """Send a request and wait for the answer's headers. Raises UpstreamError if the engine is unreachable."""
+        if self._slots is not None:
+            await self._slots.acquire()
+        self.active += 1
+        try:
+            return Response(self, await self._send(method, path, body))
+        except BaseException:
+            self._leave()
+            raise
+
+    def _leave(self) -> None:
+        self.active -= 1
+        if self._slots is not None:
+            self._slots.release()
+
+    async def _send(self, method: str, path: str, body: bytes) -> _Connection:
         head = (b"%s %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
                 % (method.encode(), (self.prefix + path).encode(), self._host_header, len(body)))
         # A kept-alive connection may have been closed by the engine meanwhile: if it fails before a single
@@ -186,7 +234,7 @@ class Upstream:
                 self._discard(conn)
                 raise
             if conn.error is None:
-                return Response(self, conn)
+                return conn
             self._discard(conn)
             if not (reused and not conn.got_bytes):
                 raise conn.error
@@ -202,7 +250,7 @@ class Upstream:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await loop.create_connection(_Connection, self.host, self.port)
+            _, conn = await loop.create_connection(lambda: _Connection(self), self.host, self.port)
         except OSError as exc:
             raise UpstreamError(f"cannot connect to the engine: {exc.strerror or exc}") from None
         return conn

@@ -65,6 +65,9 @@ class Usage:
                                   registry=r)
         self.in_flight = Gauge("selfhost_requests_in_flight", "Requests being answered, by API key id.",
                                ("key_id",), registry=r)
+        self.rejected = Counter("selfhost_rejected_requests", "Requests refused before they reached a route, by "
+                                "reason (header_too_large, too_many_headers, header_timeout).", ("reason",),
+                                registry=r)
         self.engine_up = Gauge("selfhost_engine_ready", "1 when the engine has loaded the model and answers.",
                                registry=r)
         self.engine_starts = Gauge("selfhost_engine_starts", "Times the engine process was started (restarts + 1).",
