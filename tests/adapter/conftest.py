@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -159,7 +160,8 @@ def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-LLAMA_SETTINGS = ("--max-tokens-cap", "64", "--max-concurrency-per-key", "16", "--max-body-bytes", "65536")
+LLAMA_SETTINGS = ("--max-tokens-cap", "64", "--max-concurrency-per-key", "16", "--max-body-bytes", "65536",
+                  "--model-aliases", "gpt-4o-mini")
 
 
 @pytest.fixture(scope="session")
@@ -186,3 +188,32 @@ def gated(upstream: Running, keys_file: Path, tmp_path_factory: pytest.TempPathF
                             "--engine-timeout-seconds", "1", "--max-tokens-cap", "64")
     yield running
     stop_process(running.proc)
+
+
+@pytest.fixture(scope="session")
+def guarded(upstream: Running, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """The adapter in front of the instant upstream with tight limits: two requests at once per key, one second
+    to send headers or a body, 8 KiB and 50 fields of headers, no API keys."""
+    running = start_adapter(tmp_path_factory.mktemp("guarded"), "all", "--engine", "external", "--engine-url",
+                            upstream.url, "--max-concurrency-per-key", "2", "--body-timeout-seconds", "1",
+                            "--header-timeout-seconds", "1", "--max-header-bytes", "8192", "--max-headers", "50",
+                            "--max-tokens-cap", "64")
+    yield running
+    stop_process(running.proc)
+
+
+def metric(running: Running, name: str, **labels: str) -> float:
+    text = httpx.get(running.url + "/metrics", timeout=5).text
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        m = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
+        if m and ",".join(sorted((m.group(1) or "").split(","))) == want:
+            return float(m.group(2))
+    return 0.0
+
+
+def log_of(running: Running, response: httpx.Response) -> dict:
+    """The access-log line of a response (written when the response has ended, so wait for it)."""
+    request_id = response.headers["x-request-id"]
+    wait_until(lambda: any(e["request_id"] == request_id for e in running.access_log()), 5, "access log line")
+    return next(e for e in running.access_log() if e["request_id"] == request_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import threading
 import time
@@ -18,7 +17,8 @@ import pytest
 
 from benchmarks.loadgen import build_request, run_load
 
-from .conftest import KEYS, LLAMA_SETTINGS, Running, auth, run_async, start_adapter, stop_process, wait_until
+from .conftest import (KEYS, LLAMA_SETTINGS, Running, auth, log_of, metric, run_async, start_adapter, stop_process,
+                       wait_until)
 
 pytestmark = pytest.mark.slow
 
@@ -29,23 +29,6 @@ def sse_data(text: str) -> list[str]:
     return [line[5:].strip() for line in text.splitlines() if line.startswith("data:")]
 
 
-def metric(running: Running, name: str, **labels: str) -> float:
-    text = httpx.get(running.url + "/metrics", timeout=5).text
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        m = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
-        if m and ",".join(sorted((m.group(1) or "").split(","))) == want:
-            return float(m.group(2))
-    return 0.0
-
-
-def log_of(running: Running, response: httpx.Response) -> dict:
-    """The access-log line of a response (written when the response has ended, so wait for it)."""
-    request_id = response.headers["x-request-id"]
-    wait_until(lambda: any(e["request_id"] == request_id for e in running.access_log()), 5, "access log line")
-    return next(e for e in running.access_log() if e["request_id"] == request_id)
-
-
 # --- health and the OpenAI contract ----------------------------------------------------------------------------
 
 def test_ready_only_with_the_model_loaded(llama: Running) -> None:
@@ -53,7 +36,7 @@ def test_ready_only_with_the_model_loaded(llama: Running) -> None:
         assert httpx.get(llama.url + path).json() == {"status": "ready"}
     assert metric(llama, "selfhost_engine_ready") == 1.0
     models = httpx.get(llama.url + "/v1/models", headers=auth()).json()
-    assert [m["id"] for m in models["data"]] == ["tiny"]
+    assert [m["id"] for m in models["data"]] == ["tiny", "gpt-4o-mini"]
     # Probes are counted, but kept out of the usage log.
     assert metric(llama, "selfhost_requests_total", route="sagemaker_ping", key_id="-", status="200") >= 1
     assert not any(e["route"] in ("health", "sagemaker_ping", "metrics") for e in llama.access_log())

@@ -1,7 +1,8 @@
 """A tiny random-weight llama model in GGUF, written with the `gguf` package: what the tests serve.
 
 2 layers, 64 wide, a byte-level vocabulary (the 256 byte tokens SentencePiece falls back to, plus printable
-ASCII). The output rows of every token but printable ASCII are zero and those of printable ASCII are large, so
+ASCII); or, for the tests of long generations, a wider and deeper one (`SLOW`) that takes tens of milliseconds
+a token on these machines, with a longer context. The output rows of every token but printable ASCII are zero and those of printable ASCII are large, so
 the model never picks end-of-sequence and always generates exactly `max_tokens` printable characters: token
 counts in the tests are exact. The text is gibberish, which is fine.
 """
@@ -13,16 +14,26 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-N_EMBD = 64
-N_LAYERS = 2
-N_HEADS = 4
-N_FF = 128
-N_CTX = 2048
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Shape:
+    n_embd: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    n_ff: int = 128
+    n_ctx: int = 2048
+
+
+TINY = Shape()
+# About 400 MB of float32 weights: every token reads them all, so a token costs tens of milliseconds here.
+SLOW = Shape(n_embd=1024, n_layers=8, n_heads=16, n_ff=2816, n_ctx=8192)
 SPECIALS = ("<unk>", "<s>", "</s>")
 PRINTABLE = ["\u2581"] + [chr(i) for i in range(33, 127)]  # SentencePiece spells the space as U+2581
 
 
-def write_tiny_llama(path: Path, seed: int = 0) -> Path:
+def write_tiny_llama(path: Path, seed: int = 0, shape: Shape = TINY) -> Path:
     rng = np.random.default_rng(seed)
     tokens = [*SPECIALS, *(f"<0x{b:02X}>" for b in range(256)), *PRINTABLE]
     types = ([gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
@@ -31,13 +42,13 @@ def write_tiny_llama(path: Path, seed: int = 0) -> Path:
 
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("selfhost-tiny-random")
-    writer.add_context_length(N_CTX)
-    writer.add_embedding_length(N_EMBD)
-    writer.add_block_count(N_LAYERS)
-    writer.add_feed_forward_length(N_FF)
-    writer.add_head_count(N_HEADS)
-    writer.add_head_count_kv(N_HEADS)
-    writer.add_rope_dimension_count(N_EMBD // N_HEADS)
+    writer.add_context_length(shape.n_ctx)
+    writer.add_embedding_length(shape.n_embd)
+    writer.add_block_count(shape.n_layers)
+    writer.add_feed_forward_length(shape.n_ff)
+    writer.add_head_count(shape.n_heads)
+    writer.add_head_count_kv(shape.n_heads)
+    writer.add_rope_dimension_count(shape.n_embd // shape.n_heads)
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_vocab_size(n_vocab)
     writer.add_tokenizer_model("llama")
@@ -54,19 +65,20 @@ def write_tiny_llama(path: Path, seed: int = 0) -> Path:
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
     # numpy shapes are GGML's dimensions reversed: a (rows=out, cols=in) matrix.
-    output = np.zeros((n_vocab, N_EMBD), dtype=np.float32)
-    output[-len(PRINTABLE):] = weights(len(PRINTABLE), N_EMBD, scale=2.0)
-    writer.add_tensor("token_embd.weight", weights(n_vocab, N_EMBD, scale=1.0))
-    writer.add_tensor("output_norm.weight", np.ones(N_EMBD, dtype=np.float32))
+    d, ff = shape.n_embd, shape.n_ff
+    output = np.zeros((n_vocab, d), dtype=np.float32)
+    output[-len(PRINTABLE):] = weights(len(PRINTABLE), d, scale=2.0)
+    writer.add_tensor("token_embd.weight", weights(n_vocab, d, scale=1.0))
+    writer.add_tensor("output_norm.weight", np.ones(d, dtype=np.float32))
     writer.add_tensor("output.weight", output)
-    for i in range(N_LAYERS):
-        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
+    for i in range(shape.n_layers):
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(d, dtype=np.float32))
         for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            writer.add_tensor(f"blk.{i}.{name}.weight", weights(N_EMBD, N_EMBD))
-        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
-        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weights(N_FF, N_EMBD))
-        writer.add_tensor(f"blk.{i}.ffn_up.weight", weights(N_FF, N_EMBD))
-        writer.add_tensor(f"blk.{i}.ffn_down.weight", weights(N_EMBD, N_FF))
+            writer.add_tensor(f"blk.{i}.{name}.weight", weights(d, d))
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(d, dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weights(ff, d))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", weights(ff, d))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", weights(d, ff))
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

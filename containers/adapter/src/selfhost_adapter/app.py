@@ -168,6 +168,7 @@ class Adapter:
             if route.needs_key:
                 call.key_id = self.keys.check(headers.get(b"authorization"))
             if route.inference:
+                call.model = self.rules.model
                 # The whole body first, then a slot: a client that sends slowly holds nothing of anyone's.
                 scope["body"] = await self._read_body(headers, receive)
                 counted = self._enter(call.key_id)
@@ -299,7 +300,6 @@ class Adapter:
         for request in requests:
             self.rules.check(request, c.COMPLETIONS, where="parameters.")
         call.prompt = tgi.prompts if self.s.log_prompts else None
-        call.model = self.rules.model
         answers = await self._fan_out(reply, call, [(c.COMPLETIONS, r) for r in requests])
         out = [{"generated_text": (p if tgi.return_full_text else "") + c.completion_text(a)}
                for p, a in zip(tgi.prompts, answers, strict=True)]
@@ -320,7 +320,6 @@ class Adapter:
         request = {**c.tgi_completion(tgi.prompts[0], tgi.params), "stream": True}
         self.rules.check(request, c.COMPLETIONS, where="parameters.")
         call.prompt = tgi.prompts[0] if self.s.log_prompts else None
-        call.model = self.rules.model
         prefix = tgi.prompts[0] if tgi.return_full_text else ""
         await self._stream(reply, call, c.COMPLETIONS, request, tgi_prefix=prefix)
 
@@ -328,7 +327,6 @@ class Adapter:
         body = c.parse_json_object(scope["body"])
         calls = c.parse_vertex(body, self.rules)
         call.instances = len(calls)
-        call.model = self.rules.model
         if self.s.log_prompts:
             call.prompt = [r.get("messages", r.get("prompt")) for _, r in calls]
         predictions = await self._fan_out(reply, call, calls)
@@ -347,7 +345,6 @@ class Adapter:
             await self._unary(reply, call, path, json.dumps(body).encode() if changed else raw)
 
     def _note(self, call: Call, body: dict[str, Any]) -> None:
-        call.model = self.rules.model
         call.stream = bool(body.get("stream"))
         if self.s.log_prompts:
             call.prompt = body.get("messages", body.get("prompt"))
