@@ -303,6 +303,17 @@ def test_sse_relay_speaks_tgi_stream_events() -> None:
     events = [json.loads(e[5:]) for e in out.split(b"\n\n") if e]
     assert [e["token"]["text"] for e in events] == ["a", "b"]
     assert [e["generated_text"] for e in events] == [None, "P:ab"]
+    assert not any(e["token"]["special"] for e in events)
+
+
+def test_a_tgi_stream_that_ends_on_an_empty_chunk_ends_on_a_special_token() -> None:
+    """llama.cpp ends a stream with a chunk of its own, without text: that is no extra text token."""
+    chunks = [{"choices": [{"text": "a", "finish_reason": None}]}, {"choices": [{"text": "", "finish_reason": None}]},
+              {"choices": [{"text": "", "finish_reason": "length"}]}]
+    relay = SseRelay(Call("t", "r"), drop_usage_events=True, tgi_prefix="")
+    events = [json.loads(e[5:]) for e in relay.feed(b"".join(_events(*chunks, b"[DONE]"))).split(b"\n\n") if e]
+    assert [(e["token"]["text"], e["token"]["special"], e["generated_text"]) for e in events] == [
+        ("a", False, None), ("", True, "a")]
 
 
 def test_key_file_lines_ids_and_comments() -> None:

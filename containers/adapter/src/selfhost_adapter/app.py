@@ -576,9 +576,12 @@ class SseRelay:
         self.text.append(text)
         choices = doc.get("choices") or [{}]
         done = choices[0].get("finish_reason") is not None
+        if not text and not done:
+            return b""  # a chunk with no new text (a role, say) is no token
         # TGI streams one token per event and puts the whole text in the last one. Token ids are not
-        # known through the OpenAI API: `id` is null.
-        tgi = {"token": {"id": None, "text": text, "logprob": None, "special": False},
+        # known through the OpenAI API: `id` is null. An engine that ends with a chunk of its own, without
+        # text, ends here as TGI does when it stops on the end-of-sequence token: with a special token.
+        tgi = {"token": {"id": None, "text": text, "logprob": None, "special": not text},
                "generated_text": self.tgi_prefix + "".join(self.text) if done else None, "details": None}
         return b"data:" + json.dumps(tgi).encode() + b"\n\n"
 
