@@ -197,7 +197,7 @@ def guarded(upstream: Running, tmp_path_factory: pytest.TempPathFactory) -> Iter
     running = start_adapter(tmp_path_factory.mktemp("guarded"), "all", "--engine", "external", "--engine-url",
                             upstream.url, "--max-concurrency-per-key", "2", "--body-timeout-seconds", "1",
                             "--header-timeout-seconds", "1", "--max-header-bytes", "8192", "--max-headers", "50",
-                            "--max-tokens-cap", "64")
+                            "--max-tokens-cap", "64", "--model-name", "instant")
     yield running
     stop_process(running.proc)
 

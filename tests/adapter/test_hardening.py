@@ -229,7 +229,8 @@ def test_the_served_model_is_answered_and_logged_others_are_404(llama: Running, 
         r = httpx.post(llama.url + "/v1/chat/completions", json=body, headers=auth(), timeout=30)
         assert r.status_code == 200 and r.json()["model"] == "tiny", r.text
         assert log_of(llama, r)["model"] == "tiny"
-    for running, model, headers, served in ((llama, "gpt-4", auth(), "tiny"), (guarded, "m" * 900_000, {}, "model")):
+    cases = ((llama, "gpt-4", auth(), "tiny"), (guarded, "m" * 900_000, {}, "instant"))
+    for running, model, headers, served in cases:
         r = httpx.post(running.url + "/v1/chat/completions", json={"messages": [USER], "model": model},
                        headers=headers, timeout=30)
         assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found", r.text
