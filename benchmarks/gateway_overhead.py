@@ -134,7 +134,8 @@ def main() -> None:
                    "--port", str(ports["adapter_llama"])], "adapter-llama")
             start([sys.executable, "-m", "benchmarks.instant_upstream", "--port", str(ports["upstream"])], "upstream")
             start([sys.executable, "-m", "selfhost_adapter", *common, "--engine", "external", "--engine-url",
-                   f"http://127.0.0.1:{ports['upstream']}", "--port", str(ports["adapter_instant"])],
+                   f"http://127.0.0.1:{ports['upstream']}", "--model-name", "tiny",
+                   "--port", str(ports["adapter_instant"])],
                   "adapter-instant")
             for port in (ports["adapter_llama"], ports["adapter_instant"]):
                 _wait_ok(f"http://127.0.0.1:{port}/health", 120)

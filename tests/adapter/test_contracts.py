@@ -179,7 +179,8 @@ def test_llamacpp_validation_500s_are_the_clients_422() -> None:
     body = json.dumps({"error": {"message": report, "type": "internal_server_error"}}).encode()
     err = engine_error(500, body, ENGINES["llamacpp"].refusals)
     assert (err.status, err.param) == (422, "top_k") and "valid integer" in err.message and "app.py" not in err.message
-    assert engine_error(500, b'{"error": {"message": "CUDA out of memory"}}', ENGINES["llamacpp"].refusals).status == 502
+    oom = b'{"error": {"message": "CUDA out of memory"}}'
+    assert engine_error(500, oom, ENGINES["llamacpp"].refusals).status == 502
     assert engine_error(500, body).status == 502  # an engine without that habit
 
 

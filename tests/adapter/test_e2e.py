@@ -17,8 +17,18 @@ import pytest
 
 from benchmarks.loadgen import build_request, run_load
 
-from .conftest import (KEYS, LLAMA_SETTINGS, Running, auth, log_of, metric, run_async, start_adapter, stop_process,
-                       wait_until)
+from .conftest import (
+    KEYS,
+    LLAMA_SETTINGS,
+    Running,
+    auth,
+    log_of,
+    metric,
+    run_async,
+    start_adapter,
+    stop_process,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -1,20 +1,20 @@
 """A tiny random-weight llama model in GGUF, written with the `gguf` package: what the tests serve.
 
 2 layers, 64 wide, a byte-level vocabulary (the 256 byte tokens SentencePiece falls back to, plus printable
-ASCII); or, for the tests of long generations, a wider and deeper one (`SLOW`) that takes tens of milliseconds
-a token on these machines, with a longer context. The output rows of every token but printable ASCII are zero and those of printable ASCII are large, so
-the model never picks end-of-sequence and always generates exactly `max_tokens` printable characters: token
-counts in the tests are exact. The text is gibberish, which is fine.
+ASCII); or, for the tests of long generations, a wider and deeper one (`SLOW`) that takes tens of
+milliseconds a token on these machines, with a longer context. The output rows of every token but printable
+ASCII are zero and those of printable ASCII are large, so the model never picks end-of-sequence and always
+generates exactly `max_tokens` printable characters: token counts in the tests are exact. The text is
+gibberish, which is fine.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import gguf
 import numpy as np
-
-from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
