@@ -1,0 +1,70 @@
+"""Every stack's resource graph against a golden copy: what a refactoring must leave alone.
+
+The golden copies were taken from `selfhost preview --json` before the target-contract redesign (issue 9).
+For each resource they hold its URN, type, parent, protection, dependencies and inputs (secret inputs by path
+only). A change that alters any of them fails here, unless it is one of the deliberate differences listed in
+`EXPECTED_CHANGES` below, each with its reason. After a deliberate change, regenerate the copies with
+`SELFHOST_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden_graph.py` and say why in the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ROOT
+
+GOLDEN = ROOT / "tests" / "golden" / "graph"
+SELFHOST = str(Path(sys.executable).with_name("selfhost"))
+STACKS = ("aws-dev", "aws-prod", "gcp-prod")
+KEPT = ("type", "parent", "custom", "protect", "dependencies", "inputs", "secretInputs")
+
+# (stack, urn or "*", input path prefix) -> why it differs from the golden copy. Empty: nothing may differ.
+EXPECTED_CHANGES: dict[tuple[str, str, str], str] = {}
+
+
+def graph(stack: str) -> dict[str, dict[str, Any]]:
+    run = subprocess.run([SELFHOST, "preview", stack, "--json"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    return {r["urn"]: {k: r[k] for k in KEPT} for r in json.loads(run.stdout)["resources"]}
+
+
+def _flatten(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flatten(inner, f"{path}.{key}" if path else key))
+        return out
+    return {path: value}
+
+
+def differences(stack: str, golden: dict[str, dict], now: dict[str, dict]) -> list[str]:
+    found = [f"added {urn}" for urn in now.keys() - golden.keys()]
+    found += [f"removed {urn}" for urn in golden.keys() - now.keys()]
+    for urn in golden.keys() & now.keys():
+        before, after = _flatten(golden[urn]), _flatten(now[urn])
+        for path in sorted(before.keys() | after.keys()):
+            if before.get(path, "<absent>") == after.get(path, "<absent>"):
+                continue
+            if any(s == stack and u in (urn, "*") and path.startswith(p) for s, u, p in EXPECTED_CHANGES):
+                continue
+            found.append(f"{urn}: {path}: {before.get(path, '<absent>')!r} -> {after.get(path, '<absent>')!r}")
+    return found
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_resource_graph_is_the_golden_one(stack: str) -> None:
+    now = graph(stack)
+    path = GOLDEN / f"{stack}.json"
+    if os.environ.get("SELFHOST_UPDATE_GOLDEN") == "1":
+        path.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
+    golden = json.loads(path.read_text())
+    found = differences(stack, golden, now)
+    assert not found, f"{len(found)} differences from the golden graph:\n" + "\n".join(found[:40])
