@@ -5,6 +5,10 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV := .venv
+# What `make lint` (and so `make test`, first) checks: ruff over LINT_PATHS, mypy over TYPED. They start with the
+# serving side and grow to the whole project.
+LINT_PATHS := containers/adapter/src tests/adapter benchmarks
+TYPED := containers/adapter/src/selfhost_adapter
 # Pre-compile bytecode at install: imports of the provider SDKs stay fast even where PYTHONDONTWRITEBYTECODE is set.
 # Never download a Python: use the machine's.
 export UV_PYTHON_DOWNLOADS := never
@@ -14,13 +18,18 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
-.PHONY: preview test venv clean containers-requirements
+.PHONY: preview test lint venv clean containers-requirements
 
 preview: $(VENV)/.synced-infra
 	$(VENV)/bin/selfhost preview --all
 
 test: $(VENV)/.synced
+	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/python -m pytest
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/mypy $(TYPED)
 
 venv: $(VENV)/.synced
 

@@ -1,18 +1,14 @@
-"""The Pulumi program: `pulumi up -s <env>` runs it, and `selfhost preview <env>` runs it under mocks."""
+"""The Pulumi program: `pulumi up -s <env>` runs it, and `selfhost preview <env>` runs it under mocks.
 
-import sys
-from pathlib import Path
+The project is installed in .venv (`make venv` / `make preview`), so its packages import as they are."""
 
-# Pulumi runs this file by path; make the project's packages importable without installing them.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pulumi
 
-import pulumi  # noqa: E402
-
-from components.capture import GraphCapture  # noqa: E402
-from components.catalog.pricing import lookup  # noqa: E402
-from components.config import from_pulumi_config  # noqa: E402
-from components.cost import estimate, summary, usage_profile  # noqa: E402
-from components.stack import cost_inputs, declare_environment, regions  # noqa: E402
+from components.capture import GraphCapture
+from components.catalog.pricing import lookup
+from components.config import from_pulumi_config
+from components.cost import estimate, summary, usage_profile
+from components.stack import cost_inputs, declare_environment, regions
 
 env = from_pulumi_config()
 # Record every resource as declared, so the cost estimate prices exactly what this run declares.

@@ -163,8 +163,10 @@ def main() -> None:
 
 def _print_row(row: dict) -> None:
     print(f"{row['pair']:>9} c={row['concurrency']:<3} n={row['requests_per_side']:<5} "
-          f"direct p50 {row['direct_p50_ms']:8.2f} ms p99 {row['direct_p99_ms']:8.2f} ms {row['direct_rps']:8.1f} req/s | "
-          f"adapter p50 {row['adapter_p50_ms']:8.2f} ms p99 {row['adapter_p99_ms']:8.2f} ms {row['adapter_rps']:8.1f} req/s | "
+          f"direct p50 {row['direct_p50_ms']:8.2f} ms p99 {row['direct_p99_ms']:8.2f} ms "
+          f"{row['direct_rps']:8.1f} req/s | "
+          f"adapter p50 {row['adapter_p50_ms']:8.2f} ms p99 {row['adapter_p99_ms']:8.2f} ms "
+          f"{row['adapter_rps']:8.1f} req/s | "
           f"added p50 {row['added_p50_ms']:+7.2f} ms p99 {row['added_p99_ms']:+7.2f} ms "
           f"ratio {row['throughput_ratio']:.3f} failures {row['failures']}", flush=True)
 

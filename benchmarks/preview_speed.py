@@ -105,7 +105,8 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     ratio = floor_ratio(args.repeats)
     print(f"floor (import pulumi + aws + gcp + kubernetes): {ratio['floor_s']:.2f} s median of {args.repeats}")
-    print(f"floor (import the resource classes declared):  {ratio['used_classes_floor_s']:.2f} s median of {args.repeats}")
+    print(f"floor (import the resource classes declared):  {ratio['used_classes_floor_s']:.2f} s "
+          f"median of {args.repeats}")
     print(f"selfhost cost --all:                            {ratio['cost_all_s']:.2f} s median of {args.repeats}")
     print(f"ratio: {ratio['ratio']:.2f}x the import floor (target <= 2x); "
           f"{ratio['ratio_used']:.2f}x the declared-classes floor")

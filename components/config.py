@@ -3,265 +3,35 @@
 `load_environment` takes the stack's raw config (what `pulumi config` holds for the project namespace plus the
 provider keys we read) and returns a frozen `Environment`, or raises `ConfigError` listing every problem with its
 key path, the bad value and what is allowed. Components receive parts of the `Environment`, never the raw config.
+
+The shared parts of the model are in schema.py; each target kind brings its own (components/targets/), and the
+registry says which kinds exist. Pure: imports no provider SDK.
 """
 
 from __future__ import annotations
 
 import copy
-import ipaddress
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Union
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from .catalog import gcp_machines
-from .catalog.engines import ENGINES, FP8_ARCHS
-from .catalog.gpus import GPUS
-from .catalog.images import image_regions
-from .catalog.models import MODELS, ModelFacts
-from .catalog.sagemaker_instances import instances_in, known_regions
-from .sizing import Fit, memory_fit
+from .catalog.engines import ENGINES
+from .catalog.models import MODELS
+from .schema import (MISSING, PROJECT, SECRET_PLACEHOLDER, Budget, ConfigError, ModelSpec, NetworkConfig, Problem,
+                     Strict, Usage)
+from .targets.registry import KINDS, kind_of, platform_of
 
-PROJECT = "selfhost-llm"
-SECRET_PLACEHOLDER = "[secret]"
+__all__ = ["SECRET_PLACEHOLDER", "ConfigError", "Environment", "Problem", "from_pulumi_config", "load_environment"]
 
 # Keys read from other namespaces; everything else must live in the project's namespace.
 PROVIDER_KEYS = {"aws:region": "awsRegion", "gcp:project": "gcpProject", "gcp:region": "gcpRegion"}
 # The discriminated union of targets puts the branch's tag in error locations; users never wrote it.
-TARGET_KINDS = ("sagemaker", "vertex")
+TARGET_KINDS = tuple(KINDS)
 
-Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")]
-HfRepoId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")]
-CommitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
-# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API reference).
-LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
-
-
-class ConfigError(pulumi.RunError):
-    """Every problem in a stack's config at once. A RunError, so `pulumi up` prints it without a traceback."""
-
-    def __init__(self, stack: str, problems: list[Problem]):
-        self.stack = stack
-        self.problems = problems
-        lines = [f"Invalid configuration for stack '{stack}' ({len(problems)} problem{'s' * (len(problems) != 1)}):"]
-        lines += [f"  - {p}" for p in problems]
-        super().__init__("\n".join(lines))
-
-
-class Problem:
-    def __init__(self, path: str, value: Any, message: str, allowed: str | None = None):
-        self.path, self.value, self.message, self.allowed = path, value, message, allowed
-
-    def __str__(self) -> str:
-        shown = "(missing)" if self.value is _MISSING else _short(self.value)
-        text = f"{self.path}: {shown}: {self.message}"
-        return f"{text}; allowed: {self.allowed}" if self.allowed else text
-
-    def __repr__(self) -> str:
-        return f"Problem({self.path!r}, {self.message!r})"
-
-
-_MISSING = object()
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class Strict(BaseModel):
-    """camelCase keys as users write them in stack files; unknown keys are errors; parsed values are frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False)
-
-
-class Network(Strict):
-    cidr: str = "10.20.0.0/16"
-    """The VPC's IPv4 range; private subnets are carved from it, one per availability zone."""
-    az_count: int = Field(2, ge=2, le=6)
-    """How many availability zones to span (taken in order from the region's list) when `availabilityZones` is
-    not set. Two at least: SageMaker spreads instances across the subnets it is given."""
-    availability_zones: list[str] | None = None
-    """Pin the zones by name instead, e.g. [us-east-1a, us-east-1b]."""
-    nat: Literal["none", "single", "per-az"] = "none"
-    """Internet egress. `none`: private only, AWS services through VPC endpoints (models must come from S3).
-    `single`: one NAT gateway (cheaper, one AZ's failure cuts egress). `per-az`: one NAT gateway per zone."""
-    flow_log_retention_days: LogRetentionDays = 30
-
-    @field_validator("cidr")
-    @classmethod
-    def _cidr(cls, v: str) -> str:
-        net = ipaddress.ip_network(v, strict=True)
-        if net.version != 4 or not 16 <= net.prefixlen <= 24:
-            raise ValueError("must be an IPv4 network between /16 and /24")
-        if not net.is_private:
-            raise ValueError("must be a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)")
-        return v
-
-
-class FactsOverride(Strict):
-    """Model facts for a model the catalog does not know (see components/catalog/models.py)."""
-
-    params_billion: float = Field(gt=0)
-    layers: int = Field(gt=0)
-    kv_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0)
-    max_context: int = Field(gt=0)
-    gated: bool = False
-    license: str = "unknown"
-
-
-class ModelSpec(Strict):
-    name: Slug
-    """Our key for the model: used in resource names, so renaming it replaces resources."""
-    id: HfRepoId
-    """Hugging Face repository id, e.g. mistralai/Mistral-7B-Instruct-v0.3."""
-    revision: CommitSha
-    """The commit to serve, pinned so every deployment serves the same weights."""
-    engine: Literal["vllm", "tgi", "lmi"] = "vllm"
-    quantization: Literal["none", "fp8", "int8", "awq", "gptq", "nf4"] = "none"
-    max_context: int = Field(4096, gt=0, le=1_048_576)
-    """Longest prompt + completion, in tokens, the engine admits."""
-    source: Literal["hub", "s3"] = "hub"
-    """Where serving hosts fetch weights: `hub` downloads from Hugging Face at start (needs internet egress);
-    `s3` reads the artifacts bucket under models/<id>/<revision>/ (works with network isolation, no token)."""
-    facts: FactsOverride | None = None
-
-    def resolved_facts(self) -> ModelFacts | None:
-        if self.facts is not None:
-            return ModelFacts(**self.facts.model_dump())
-        return MODELS.get(self.id)
-
-
-class Scaling(Strict):
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(1, ge=1, le=100)
-    target_invocations_per_instance: int = Field(20, ge=1)
-    """Target-tracking goal: invocations per instance per minute (SageMakerVariantInvocationsPerInstance)."""
-    scale_in_cooldown_seconds: int = Field(600, ge=0)
-    scale_out_cooldown_seconds: int = Field(120, ge=0)
-
-
-class DataCapture(Strict):
-    enabled: bool = True
-    sampling_percent: int = Field(10, ge=1, le=100)
-    """Share of requests whose input and output are stored in the artifacts bucket under data-capture/."""
-
-
-class Deployment(Strict):
-    """Blue/green update policy: new instances come up beside the old before traffic moves."""
-
-    traffic_routing: Literal["all-at-once", "canary", "linear"] = "all-at-once"
-    step_percent: int = Field(25, ge=1, le=50)
-    """Canary size, or linear step, as a percentage of capacity."""
-    wait_seconds: int = Field(300, ge=0, le=3600)
-    """Bake time after each traffic shift, watching the rollback alarms."""
-    termination_wait_seconds: int = Field(300, ge=0, le=3600)
-
-
-class Alarms(Strict):
-    p99_latency_ms: int = Field(20_000, gt=0)
-    """Model latency p99 threshold: LLM responses take seconds, so this is whole-response time."""
-    error_rate_5xx_per_minute: int = Field(5, ge=1)
-    gpu_memory_percent: int = Field(95, ge=1, le=100)
-
-
-class SageMakerTarget(Strict):
-    kind: Literal["sagemaker"]
-    name: Slug
-    model: str
-    """The `name` of an entry in `models`."""
-    instance_type: str
-    concurrency: int = Field(1, ge=1, le=1024)
-    """Sequences at full context that must fit in GPU memory at once (KV cache sizing)."""
-    scaling: Scaling = Scaling()
-    data_capture: DataCapture = DataCapture()
-    deployment: Deployment = Deployment()
-    alarms: Alarms = Alarms()
-    network_isolation: bool | None = None
-    """Default: on when the model comes from S3 (the container then needs no network), off for `hub`."""
-    image: Literal["managed", "selfhost"] = "managed"
-    """`managed`: the AWS Deep Learning Container for the engine. `selfhost`: our image (containers/vllm: the
-    engine behind our adapter, with its usage log and metrics), built and pushed to ECR by `pulumi up`."""
-    startup_timeout_seconds: int | None = Field(None, ge=60, le=3600)
-    """Override the sized ContainerStartupHealthCheckTimeoutInSeconds."""
-
-    def isolation(self, model: ModelSpec) -> bool:
-        return self.network_isolation if self.network_isolation is not None else model.source == "s3"
-
-
-class VertexScaling(Strict):
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(1, ge=1, le=1000)
-    target_duty_cycle_percent: int = Field(60, ge=1, le=100)
-    """Autoscaling goal: GPU duty cycle (aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle)."""
-
-
-class RequestLogging(Strict):
-    enabled: bool = False
-    """Store sampled requests and responses in a BigQuery table of the environment (they hold user prompts)."""
-    sampling_rate: float = Field(0.1, gt=0, le=1)
-
-
-class VertexAlarms(Strict):
-    p99_latency_ms: int = Field(20_000, gt=0)
-    errors_per_minute: int = Field(5, ge=1)
-
-
-class VertexTarget(Strict):
-    kind: Literal["vertex"]
-    name: Slug
-    model: str
-    """The `name` of an entry in `models`."""
-    machine_type: str
-    """e.g. g2-standard-12 (L4), a2-highgpu-1g (A100 40GB), a3-highgpu-1g (H100), n1-standard-8 (T4, V100)."""
-    accelerator_type: str
-    """Vertex's accelerator enum, e.g. NVIDIA_L4; must be the one the machine family takes."""
-    accelerator_count: int = Field(1, ge=1, le=16)
-    concurrency: int = Field(1, ge=1, le=1024)
-    scaling: VertexScaling = VertexScaling()
-    endpoint: Literal["dedicated", "private"] = "dedicated"
-    """`dedicated`: a dedicated public DNS name (IAM-authenticated). `private`: Private Service Connect into the
-    environment's VPC, no public path."""
-    request_logging: RequestLogging = RequestLogging()
-    alarms: VertexAlarms = VertexAlarms()
-    spot: bool = False
-    startup_timeout_seconds: int | None = Field(None, ge=60, le=7200)
-    image: Literal["managed", "selfhost"] = "managed"
-    """`managed`: Google's Model Garden vLLM image. `selfhost`: our image (containers/vllm), built and pushed to
-    Artifact Registry by `pulumi up`."""
-
-
-Target = Annotated[SageMakerTarget | VertexTarget, Field(discriminator="kind")]
-
-
-class Budget(Strict):
-    monthly_usd: float | None = Field(None, gt=0)
-    """Monthly ceiling for the expected cost; a plan above it fails `selfhost preview` and the policy pack."""
-
-
-class Usage(Strict):
-    """The load the cost estimate assumes: it sets expected replicas, $ per 1M tokens and the API comparison."""
-
-    hours_per_day: float = Field(24, gt=0, le=24)
-    """Hours a day the traffic lasts; the rest of the day endpoints sit at their minimum replicas."""
-    requests_per_day: int = Field(10_000, ge=0)
-    input_tokens_per_request: int = Field(500, ge=1)
-    output_tokens_per_request: int = Field(200, ge=1)
-    compare_with: list[str] = ["gpt-4o-mini", "claude-3-haiku", "open-mistral-7b", "together-llama-3.1-8b"]
-    """Pay-per-token APIs to compare with (keys of components/catalog/api_prices.py)."""
-
-    @field_validator("compare_with")
-    @classmethod
-    def _known_apis(cls, v: list[str]) -> list[str]:
-        from .catalog.api_prices import API_PRICES
-
-        unknown = [k for k in v if k not in API_PRICES]
-        if unknown:
-            raise ValueError(f"unknown API {unknown[0]!r}; known: {', '.join(API_PRICES)}")
-        return v
+# One config model per registered kind, told apart by `kind`.
+Target = Annotated[Union[tuple(k.config for k in KINDS.values())], Field(discriminator="kind")]  # noqa: UP007
 
 
 class Environment(Strict):
@@ -273,7 +43,7 @@ class Environment(Strict):
     aws_region: str | None = Field(None, alias="aws:region")
     gcp_project: str | None = Field(None, alias="gcp:project", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
     gcp_region: str | None = Field(None, alias="gcp:region")
-    network: Network = Network()
+    network: NetworkConfig = NetworkConfig()
     models: list[ModelSpec] = Field(min_length=1)
     targets: list[Target] = Field(min_length=1)
     budget: Budget = Budget()
@@ -418,9 +188,9 @@ def _from_pydantic(err: dict) -> Problem:
         allowed = ", ".join(f.alias for f in parent.model_fields.values() if f.alias not in ("project", "stack")) if parent else None
         return Problem(path, err["input"], "unknown key", allowed)
     if kind == "missing":
-        return Problem(path, _MISSING, "required key is missing")
+        return Problem(path, MISSING, "required key is missing")
     if kind == "union_tag_invalid" or kind == "union_tag_not_found":
-        return Problem(path + ".kind", err["input"].get("kind", _MISSING) if isinstance(err["input"], dict) else err["input"],
+        return Problem(path + ".kind", err["input"].get("kind", MISSING) if isinstance(err["input"], dict) else err["input"],
                        "unknown target kind", ", ".join(TARGET_KINDS))
     if kind in ("literal_error", "enum"):
         expected = err.get("ctx", {}).get("expected", "")
@@ -441,7 +211,8 @@ _PATTERN_HELP = {
 
 
 def _semantic_problems(env: Environment) -> list[Problem]:
-    """Checks across keys and against the catalogs; runs only on a structurally valid config."""
+    """Checks across keys and against the catalogs; runs only on a structurally valid config. The checks every
+    target shares are here; each kind checks the rest (TargetKind.validate)."""
     problems: list[Problem] = []
     p = lambda path, *rest: problems.append(Problem(f"{PROJECT}:{path}", *rest))  # noqa: E731
 
@@ -461,11 +232,11 @@ def _semantic_problems(env: Environment) -> list[Problem]:
             p(f"models[{i}].quantization", m.quantization, f"not supported by engine '{m.engine}'",
               ", ".join(engine.quantization))
         if facts.gated and not env.hf_token:
-            problems.append(Problem(f"{PROJECT}:hfToken", _MISSING,
+            problems.append(Problem(f"{PROJECT}:hfToken", MISSING,
                                     f"required secret: models[{i}].id {m.id!r} is a gated repository",
                                     "set it with `pulumi config set --secret hfToken <token>`"))
         if m.source == "hub" and env.network.nat == "none" and any(
-            t.model == m.name for t in env.targets if t.kind == "sagemaker"
+            t.model == m.name and kind_of(t).needs_egress_for_hub for t in env.targets
         ):
             p("network.nat", "none", f"models[{i}] ({m.name}) downloads from the Hugging Face Hub at start, "
               "which needs internet egress", f"single, per-az; or set models[{i}].source: s3")
@@ -480,131 +251,15 @@ def _semantic_problems(env: Environment) -> list[Problem]:
         if t.model not in model_names:
             p(f"targets[{i}].model", t.model, "no model with this name", ", ".join(model_names))
             continue
-        if t.kind == "sagemaker":
-            problems += _sagemaker_problems(env, i, t)
-        else:
-            problems += _vertex_problems(env, i, t)
-    if any(t.kind == "vertex" for t in env.targets) and env.network.nat == "per-az":
-        problems.append(Problem(f"{PROJECT}:network.nat", "per-az", "Cloud NAT is regional: one serves every zone",
-                                "none, single"))
+        kind = kind_of(t)
+        problems += [Problem(f"{PROJECT}:targets[{i}].{limit.key}", limit.value(t), limit.message, limit.allowed)
+                     for limit in kind.limitations if limit.applies(t)]
+        problems += kind.validate(env, i, t)
+    for platform in {platform_of(t).name: platform_of(t) for t in env.targets}.values():
+        if env.network.nat not in platform.nat_modes:
+            p("network.nat", env.network.nat, platform.nat_problem, ", ".join(platform.nat_modes))
     return problems
 
-
-def _sagemaker_problems(env: Environment, i: int, t: SageMakerTarget) -> list[Problem]:
-    problems: list[Problem] = []
-    p = lambda path, *rest: problems.append(Problem(f"{PROJECT}:targets[{i}].{path}", *rest))  # noqa: E731
-    if env.aws_region is None:
-        return [Problem("aws:region", _MISSING, "required for SageMaker targets", "an AWS region, e.g. us-east-1")]
-    offered = instances_in(env.aws_region)
-    if not offered:
-        return [Problem("aws:region", env.aws_region, "SageMaker GPU hosting is not known in this region",
-                        ", ".join(known_regions()))]
-    if t.scaling.min_replicas == 0:
-        p("scaling.minReplicas", 0, "variant-based SageMaker endpoints cannot scale to zero "
-          "(only inference-component endpoints can, which the AWS provider does not offer)", "1 or more")
-    model = env.model(t.model)
-    if env.aws_region not in image_regions(model.engine):
-        problems.append(Problem("aws:region", env.aws_region, f"no SageMaker image for engine '{model.engine}' "
-                                f"(used by targets[{i}]) in this region", ", ".join(image_regions(model.engine))))
-    if model.source == "hub" and t.isolation(model):
-        p("networkIsolation", True, f"model '{model.name}' downloads from the Hugging Face Hub, which network "
-          "isolation blocks", f"false, or set the model's source: s3")
-    instance = offered.get(t.instance_type)
-    if instance is None:
-        p("instanceType", t.instance_type, f"not a SageMaker GPU instance type in {env.aws_region}", ", ".join(offered))
-        return problems
-    facts = model.resolved_facts()
-    if facts is None:
-        return problems
-    if model.quantization == "fp8" and instance.gpu.arch not in FP8_ARCHS:
-        p("instanceType", t.instance_type, _no_fp8(instance.gpu.name, model),
-          ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
-    fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, instance.gpu_count,
-                     instance.total_gpu_memory_gib)
-    if not fit.fits:
-        p("instanceType", t.instance_type, _does_not_fit(model, t.concurrency, fit, t.instance_type),
-          _suggestions(facts, model, t.concurrency, "aws", env.aws_region, env.usage))
-    return problems
-
-
-def _vertex_problems(env: Environment, i: int, t: VertexTarget) -> list[Problem]:
-    problems: list[Problem] = []
-    p = lambda path, *rest: problems.append(Problem(f"{PROJECT}:targets[{i}].{path}", *rest))  # noqa: E731
-    for key, value in (("gcp:project", env.gcp_project), ("gcp:region", env.gcp_region)):
-        if value is None:
-            problems.append(Problem(key, _MISSING, "required for Vertex AI targets",
-                                    "a project id" if key == "gcp:project" else ", ".join(gcp_machines.VERTEX_REGION_ACCELERATORS)))
-    if t.scaling.min_replicas == 0:
-        p("scaling.minReplicas", 0, "Vertex AI dedicated resources keep at least one replica", "1 or more")
-    model = env.model(t.model)
-    if model.engine != "vllm":
-        problems.append(Problem(f"{PROJECT}:models[{env.models.index(model)}].engine", model.engine,
-                                f"Vertex AI targets (targets[{i}]) serve with the Vertex vLLM image", "vllm"))
-    allowed = gcp_machines.allowed_accelerators(t.machine_type)
-    if not allowed:
-        p("machineType", t.machine_type, "not a GPU machine type Vertex AI serves on",
-          ", ".join(gcp_machines.gpu_machine_types()))
-        return problems
-    if t.accelerator_type not in allowed:
-        p("acceleratorType", t.accelerator_type, f"{t.machine_type} does not take this accelerator",
-          ", ".join(allowed) + (f" (or for {t.accelerator_type}: {', '.join(gcp_machines.machines_for(t.accelerator_type))})"
-                                if t.accelerator_type in gcp_machines.ACCELERATORS else ""))
-        return problems
-    if t.accelerator_count not in allowed[t.accelerator_type]:
-        p("acceleratorCount", t.accelerator_count, f"{t.machine_type} takes {t.accelerator_type} only in these counts",
-          ", ".join(map(str, allowed[t.accelerator_type])))
-        return problems
-    if env.gcp_region is not None:
-        offered = gcp_machines.VERTEX_REGION_ACCELERATORS.get(env.gcp_region)
-        if offered is None:
-            problems.append(Problem("gcp:region", env.gcp_region, "no Vertex AI GPU prediction known in this region",
-                                    ", ".join(gcp_machines.VERTEX_REGION_ACCELERATORS)))
-        elif t.accelerator_type not in offered:
-            regions = [r for r, accs in gcp_machines.VERTEX_REGION_ACCELERATORS.items() if t.accelerator_type in accs]
-            p("acceleratorType", t.accelerator_type, f"Vertex AI offers no {t.accelerator_type} in {env.gcp_region}",
-              f"{', '.join(sorted(offered))}; or regions {', '.join(regions)}")
-    facts = model.resolved_facts()
-    if facts is None:
-        return problems
-    gpu_host = gcp_machines.host(t.machine_type, t.accelerator_type, t.accelerator_count)
-    if model.quantization == "fp8" and gpu_host.gpu.arch not in FP8_ARCHS:
-        p("acceleratorType", t.accelerator_type, _no_fp8(gpu_host.gpu.name, model),
-          ", ".join(a for a, g in gcp_machines.ACCELERATORS.items() if GPUS[g].arch in FP8_ARCHS))
-    fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, t.accelerator_count,
-                     gpu_host.total_gpu_memory_gib)
-    if not fit.fits:
-        p("machineType", t.machine_type,
-          _does_not_fit(model, t.concurrency, fit, f"{t.accelerator_count} x {t.accelerator_type}"),
-          _suggestions(facts, model, t.concurrency, "gcp", env.gcp_region, env.usage))
-    return problems
-
-
-def _no_fp8(gpu: str, model: ModelSpec) -> str:
-    return f"{gpu} GPUs have no fp8 support (model '{model.name}' uses quantization fp8)"
-
-
-def _does_not_fit(model: ModelSpec, concurrency: int, fit: Fit, host: str) -> str:
-    return (f"model '{model.name}' needs {fit.required_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
-            f"{fit.kv_cache_gib:.1f} for {model.max_context} tokens x {concurrency} + overhead "
-            f"{fit.overhead_gib:.1f}) but {host} offers {fit.available_gib:.1f} GiB usable")
-
-
-def _suggestions(facts: ModelFacts, model: ModelSpec, concurrency: int, cloud: str, region: str | None,
-                 usage: Usage, limit: int = 6) -> str:
-    """The hosts that fit, cheapest $ per 1M tokens first (`selfhost size` ranks the same way)."""
-    from .catalog.pricing import lookup
-    from .sizing_options import hosts, options
-
-    rows = options(facts, model.quantization, model.max_context, concurrency,
-                   hosts((cloud,), {cloud: region or ""}, lookup), usage.input_tokens_per_request,
-                   usage.output_tokens_per_request)
-    if not rows:
-        return "none here: lower maxContext or concurrency, or quantize"
-    shown = [f"{o.host.name} (${o.usd_per_1m_tokens:.2f}/1M tokens, " if o.usd_per_1m_tokens is not None
-             else f"{o.host.name} (price unknown, " for o in rows[:limit]]
-    return ", ".join(f"{text}{o.fit.margin_gib:.1f} GiB spare)" for text, o in zip(shown, rows)) + (
-        f"; {len(rows) - limit} more: `selfhost size {model.id} --context {model.max_context} "
-        f"--concurrency {concurrency}`" if len(rows) > limit else "")
 
 
 def from_pulumi_config() -> Environment:

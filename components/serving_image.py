@@ -34,6 +34,8 @@ def content_tag(root: Path = CONTAINERS) -> str:
     return f"src-{digest.hexdigest()[:16]}"
 
 
-def adapter_environment(model_id: str, engine_args: list[str]) -> dict[str, str]:
-    """Environment our adapter reads (containers/adapter settings): the engine, the weights and its flags."""
-    return {"SELFHOST_ENGINE": "vllm", "HF_MODEL_ID": model_id, "SELFHOST_ENGINE_ARGS": " ".join(engine_args)}
+def adapter_environment(model_id: str, flags: list[tuple[str, str]]) -> dict[str, str]:
+    """Environment our adapter reads (containers/adapter settings): the engine, the weights and the engine's
+    flags (from catalog.engines.vllm_flags; the adapter names the model to vLLM itself)."""
+    args = " ".join(f"{flag} {value}" for flag, value in flags if flag != "--model")
+    return {"SELFHOST_ENGINE": "vllm", "HF_MODEL_ID": model_id, "SELFHOST_ENGINE_ARGS": args}

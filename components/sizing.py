@@ -24,7 +24,10 @@ LOAD_BYTES_PER_S = 1e9
 # Engine warm-up after loading: memory profiling, CUDA graph capture, first compile.
 WARMUP_S = 180
 SAFETY_FACTOR = 1.5
+# ContainerStartupHealthCheckTimeoutInSeconds (SageMaker ProductionVariant API reference).
 SAGEMAKER_TIMEOUT_BOUNDS_S = (60, 3600)
+# What a Vertex target's startupTimeoutSeconds admits (components/targets/vertex.py).
+VERTEX_TIMEOUT_BOUNDS_S = (60, 7200)
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,13 @@ def memory_fit(
     )
 
 
-def startup_timeout_seconds(facts: ModelFacts, quantization: str, source: str) -> int:
-    """Seconds to download, load and warm a model, with margin, rounded up to a minute, in SageMaker's bounds."""
+def startup_timeout_seconds(facts: ModelFacts, quantization: str, source: str, bounds: tuple[int, int]) -> int:
+    """Seconds to download, load and warm a model, with margin, rounded up to a minute, within the target's
+    `bounds`."""
     size = weights_bytes(facts, quantization)
     # Quantized checkpoints are published quantized, so the download is the quantized size too.
     seconds = (size / DOWNLOAD_BYTES_PER_S[source] + size / LOAD_BYTES_PER_S + WARMUP_S) * SAFETY_FACTOR
-    low, high = SAGEMAKER_TIMEOUT_BOUNDS_S
+    low, high = bounds
     return int(min(max(math.ceil(seconds / 60) * 60, low), high))
 
 

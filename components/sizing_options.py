@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .catalog import gcp_machines
 from .catalog.gpus import GPUS
 from .catalog.models import ModelFacts
-from .catalog.sagemaker_instances import instances_in
 from .sizing import PLANNING_CONCURRENCY, Fit, max_concurrency, memory_fit, throughput
 
 ONPREM_GPU_COUNTS = (1, 2, 4, 8)
+DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1"}
 
 Lookup = Callable[[str, str, str, str], Any]
 
@@ -44,25 +43,15 @@ class Option:
 
 def hosts(clouds: tuple[str, ...], regions: dict[str, str], lookup: Lookup, onprem_gpu_hour_usd: float | None = None,
           onprem_node_hour_usd: float = 0.0) -> list[Host]:
+    """Hosts of every target kind on the given platforms (components/targets/registry.py), in each platform's
+    region (defaults: us-east-1, us-central1), plus `onprem`: GPU servers of every known GPU, priced from the
+    given rates."""
+    from .targets.registry import KINDS
+
     out: list[Host] = []
-    if "aws" in clouds:
-        region = regions.get("aws", "us-east-1")
-        for itype, inst in instances_in(region).items():
-            price = lookup("aws", "sagemaker-hosting", region, itype)
-            out.append(Host("aws", "sagemaker", itype, region, inst.gpu.name, inst.gpu_count, inst.total_gpu_memory_gib,
-                            inst.gpu.bandwidth_gb_s, inst.gpu.bf16_tflops or 0, price.usd if price else None,
-                            price.source if price else ""))
-    if "gcp" in clouds:
-        region = regions.get("gcp", "us-central1")
-        offered = gcp_machines.VERTEX_REGION_ACCELERATORS.get(region, frozenset())
-        for machine, (accelerator, count) in gcp_machines.FIXED_GPU_MACHINES.items():
-            if accelerator in offered:
-                out.append(_vertex_host(machine, accelerator, count, region, lookup))
-        for accelerator, counts in gcp_machines.N1_ACCELERATOR_COUNTS.items():
-            if accelerator in offered:
-                for count in counts:
-                    # The smallest N1 shape that takes the GPUs: memory for the weights' host copy.
-                    out.append(_vertex_host(f"n1-standard-{max(8, 8 * count)}", accelerator, count, region, lookup))
+    for kind in KINDS.values():
+        if kind.platform in clouds:
+            out += kind.hosts(regions.get(kind.platform) or DEFAULT_REGIONS[kind.platform], lookup)
     if "onprem" in clouds:
         for gpu in GPUS.values():
             for count in ONPREM_GPU_COUNTS:
@@ -71,16 +60,6 @@ def hosts(clouds: tuple[str, ...], regions: dict[str, str], lookup: Lookup, onpr
                                 gpu.memory_gib * count, gpu.bandwidth_gb_s, gpu.bf16_tflops or 0, usd,
                                 "configured $/GPU-hour and $/node-hour" if usd is not None else ""))
     return out
-
-
-def _vertex_host(machine: str, accelerator: str, count: int, region: str, lookup: Lookup) -> Host:
-    h = gcp_machines.host(machine, accelerator, count)
-    node = lookup("gcp", "vertex-prediction", region, machine)
-    gpu = lookup("gcp", "vertex-prediction-gpu", region, accelerator)
-    usd = node.usd + gpu.usd * count if node and gpu else None
-    return Host("gcp", "vertex", f"{machine} ({count} x {accelerator})", region, h.gpu.name, count,
-                h.total_gpu_memory_gib, h.gpu.bandwidth_gb_s, h.gpu.bf16_tflops or 0, usd,
-                f"{node.source}; {gpu.source}" if node and gpu else "")
 
 
 def options(facts: ModelFacts, quantization: str, context: int, concurrency: int, candidates: list[Host],

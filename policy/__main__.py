@@ -1,12 +1,8 @@
 """The selfhost-llm policy pack. The rules live in components/guardrails.py; `selfhost check` runs the same
-rules offline on the previewed graph."""
+rules offline on the previewed graph. It runs in the project's .venv (PulumiPolicy.yaml), where the project is
+installed, so `components` imports as it is."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from pulumi_policy import (  # noqa: E402
+from pulumi_policy import (
     EnforcementLevel,
     PolicyPack,
     ReportViolation,
@@ -14,9 +10,9 @@ from pulumi_policy import (  # noqa: E402
     StackValidationPolicy,
 )
 
-from components import guardrails  # noqa: E402
-from components.catalog.pricing import lookup  # noqa: E402
-from components.cost import Resource, estimate_from_outputs  # noqa: E402
+from components import guardrails
+from components.catalog.pricing import lookup
+from components.cost import Resource, estimate_from_outputs
 
 STACK = "pulumi:pulumi:Stack"
 

@@ -264,9 +264,12 @@ def size(
     if len(matches) != 1:
         _fail(f"model {model!r}: {'ambiguous: ' + ', '.join(matches) if matches else 'not in the catalog'}; "
               f"known: {', '.join(MODELS)}", EXIT_USAGE)
-    bad = [c for c in cloud if c not in ("aws", "gcp", "onprem")]
+    from components.targets.registry import PLATFORMS
+
+    clouds = (*PLATFORMS, "onprem")
+    bad = [c for c in cloud if c not in clouds]
     if bad or quantization not in QUANT_BYTES_PER_PARAM:
-        _fail(f"--cloud {bad[0]!r}: allowed: aws, gcp, onprem" if bad else
+        _fail(f"--cloud {bad[0]!r}: allowed: {', '.join(clouds)}" if bad else
               f"--quantization {quantization!r}: allowed: {', '.join(QUANT_BYTES_PER_PARAM)}", EXIT_USAGE)
     if "onprem" in cloud and gpu_hour_usd is None:
         _fail("--cloud onprem needs --gpu-hour-usd (and optionally --node-hour-usd)", EXIT_USAGE)

@@ -6,11 +6,13 @@ import copy
 
 import pytest
 
+from components.aws.foundation import AwsFoundation
 from components.aws.network import Network, NetworkArgs
 from components.aws.sagemaker import SageMakerEndpoint, SageMakerEndpointArgs, container_environment
 from components.catalog.images import sagemaker_image
 from components.catalog.sagemaker_instances import instances_in
-from components.config import ModelSpec, SageMakerTarget
+from components.schema import ModelSpec
+from components.targets.sagemaker import SageMakerTarget
 from selfhost.preview import run_program
 
 from .conftest import policy_doc
@@ -47,13 +49,14 @@ def _endpoint_args(source: str, isolation: bool | None = None, instance: str = "
                                       "source": source})
     target = SageMakerTarget.model_validate({"kind": "sagemaker", "name": "chat", "model": "mistral", "instanceType": instance,
                                              **({"networkIsolation": isolation} if isolation is not None else {})})
-    return SageMakerEndpointArgs(
-        endpoint_name="t-chat", region="us-east-1", account_id="123456789012", model=model,
-        facts=model.resolved_facts(), target=target, instance=instances_in("us-east-1")[instance],
-        image_uri=sagemaker_image(engine, "us-east-1"), vpc_id="vpc-0123456789abcdef0", vpc_cidr="10.0.0.0/16",
+    foundation = AwsFoundation(
+        region="us-east-1", account_id="123456789012", vpc_id="vpc-0123456789abcdef0", vpc_cidr="10.0.0.0/16",
         subnet_ids=["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"], s3_prefix_list_id="pl-63a5400a",
-        bucket_name="artifacts", bucket_arn="arn:aws:s3:::artifacts", kms_key_arn=KEY, hf_token=None,
-        hf_token_secret_arn=None, tags=TAGS,
+        bucket_name="artifacts", bucket_arn="arn:aws:s3:::artifacts", kms_key_arn=KEY)
+    return SageMakerEndpointArgs(
+        endpoint_name="t-chat", foundation=foundation, model=model, facts=model.resolved_facts(), target=target,
+        instance=instances_in("us-east-1")[instance], image_uri=sagemaker_image(engine, "us-east-1"), hf_token=None,
+        tags=TAGS,
     )
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from components.catalog.gcp_machines import allowed_accelerators
-from components.config import ModelSpec, VertexTarget
+from components.gcp.apis import ProjectApis, ProjectApisArgs
+from components.gcp.foundation import GcpFoundation
+from components.schema import ModelSpec
+from components.targets.vertex import VertexTarget
 from components.gcp.iam import FORBIDDEN_ROLES, PROJECT_ROLES
 from components.gcp.network import HEALTH_CHECK_RANGES, GcpNetwork, GcpNetworkArgs
 from components.gcp.vertex import VertexEndpoint, VertexEndpointArgs
@@ -49,9 +52,9 @@ def test_endpoint_is_private_through_psc(gcp_prod):
     (zone,) = gcp_prod.by_type("gcp:dns/managedZone:ManagedZone")
     assert zone.inputs["visibility"] == "private"
     (record,) = gcp_prod.by_type("gcp:dns/recordSet:RecordSet")
-    chat = gcp_prod.outputs["vertexEndpoints"]["chat"]
+    chat = gcp_prod.outputs["endpoints"]["chat"]
     assert record.inputs["rrdatas"] == [chat["privateIp"]]
-    assert chat["predictUrl"].startswith(f"https://{record.inputs['name'].rstrip('.')}/v1/")
+    assert chat["invokeUrl"].startswith(f"https://{record.inputs['name'].rstrip('.')}/v1/")
 
 
 def test_no_basic_roles_and_project_grants_only_where_nothing_narrower_exists(previews):
@@ -100,7 +103,7 @@ def test_container_pins_the_revision_and_probes_cover_startup(gcp_prod):
     assert container["ports"] == [{"containerPort": 8080}]
     assert (container["predictRoute"], container["healthRoute"]) == ("/generate", "/ping")
     startup = container["startupProbe"]
-    timeout = gcp_prod.outputs["vertexEndpoints"]["chat"]["startupTimeoutSeconds"]
+    timeout = gcp_prod.outputs["endpoints"]["chat"]["startupTimeoutSeconds"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= timeout >= 480
     assert container["deploymentTimeout"] == f"{timeout}s"
     resources = deployment.inputs["deployConfig"]["dedicatedResources"]
@@ -123,7 +126,7 @@ def test_resources_wait_for_their_apis(gcp_prod):
 
 
 def test_alerts_on_latency_and_errors_and_a_dashboard(gcp_prod):
-    endpoint_id = gcp_prod.outputs["vertexEndpoints"]["chat"]["endpointId"]
+    endpoint_id = gcp_prod.outputs["endpoints"]["chat"]["endpointId"]
     metrics = set()
     for policy in gcp_prod.by_type("gcp:monitoring/alertPolicy:AlertPolicy"):
         condition = policy.inputs["conditions"][0]["conditionThreshold"]
@@ -137,9 +140,9 @@ def test_alerts_on_latency_and_errors_and_a_dashboard(gcp_prod):
 
 def test_gcp_outputs(gcp_prod):
     out = gcp_prod.outputs
-    chat = out["vertexEndpoints"]["chat"]
+    chat = out["endpoints"]["chat"]
     assert chat["resourceName"] == f"projects/acme-llm-prod/locations/us-central1/endpoints/{chat['endpointId']}"
-    assert chat["predictUrl"].endswith(f"/v1/{chat['resourceName']}:predict")
+    assert chat["invokeUrl"].endswith(f"/v1/{chat['resourceName']}:predict")
     assert chat["openaiBaseUrl"].endswith(f"/v1beta1/{chat['resourceName']}")
     assert out["servingServiceAccount"] == "gcp-prod-serving@acme-llm-prod.iam.gserviceaccount.com"
     assert out["gcpHfTokenSecret"] == "projects/acme-llm-prod/secrets/gcp-prod-hf-token"
@@ -164,10 +167,19 @@ def test_dedicated_endpoint_needs_no_psc_or_dns():
                                       "revision": "a09a35458c702b33eeacc393d103063234e8bc28", "quantization": "fp8"})
     target = VertexTarget.model_validate({"kind": "vertex", "name": "chat", "model": "qwen", "machineType": "g2-standard-24",
                                           "acceleratorType": "NVIDIA_L4", "acceleratorCount": 2, "spot": True})
-    p = run(lambda: VertexEndpoint("e", VertexEndpointArgs(
-        project="acme-test", project_number="123456789012", region="europe-west4", endpoint_name="t-chat",
-        model=model, facts=model.resolved_facts(), target=target, network_id="projects/acme-test/global/networks/n",
-        subnet_id="projects/acme-test/regions/europe-west4/subnetworks/s", hf_token=None, labels=LABELS)))
+    def program() -> None:
+        apis = ProjectApis("apis", ProjectApisArgs(project="acme-test", services=(
+            "aiplatform.googleapis.com", "monitoring.googleapis.com", "dns.googleapis.com",
+            "networkconnectivity.googleapis.com")))
+        foundation = GcpFoundation(
+            project="acme-test", project_number="123456789012", region="europe-west4", labels=LABELS, apis=apis,
+            network_id="projects/acme-test/global/networks/n",
+            subnet_id="projects/acme-test/regions/europe-west4/subnetworks/s", service_account_email="sa@x")
+        VertexEndpoint("e", VertexEndpointArgs(endpoint_name="t-chat", foundation=foundation, model=model,
+                                               facts=model.resolved_facts(), target=target, hf_token=None,
+                                               labels=LABELS))
+
+    p = run(program)
     (deployment,) = p.by_type(GARDEN)
     assert deployment.inputs["endpointConfig"]["dedicatedEndpointEnabled"] is True
     assert "privateServiceConnectConfig" not in deployment.inputs["endpointConfig"]
@@ -189,7 +201,7 @@ def test_request_response_logging_to_bigquery(gcp_prod):
     assert dataset.inputs["deleteContentsOnDestroy"] is False
     (switch,) = gcp_prod.by_type("command:local:Command")
     env = switch.inputs["environment"]
-    chat = gcp_prod.outputs["vertexEndpoints"]["chat"]
+    chat = gcp_prod.outputs["endpoints"]["chat"]
     assert env["URL"] == (f"https://us-central1-aiplatform.googleapis.com/v1/{chat['resourceName']}"
                           "?updateMask=predict_request_response_logging_config")
     config = json.loads(env["BODY"])["predictRequestResponseLoggingConfig"]

@@ -25,8 +25,14 @@ SELFHOST = str(Path(sys.executable).with_name("selfhost"))
 STACKS = ("aws-dev", "aws-prod", "gcp-prod")
 KEPT = ("type", "parent", "custom", "protect", "dependencies", "inputs", "secretInputs")
 
-# (stack, urn or "*", input path prefix) -> why it differs from the golden copy. Empty: nothing may differ.
-EXPECTED_CHANGES: dict[tuple[str, str, str], str] = {}
+# (stack, urn or "*", input path prefix) -> why it differs from the golden copy.
+IDENTITY = "issue 9: every resource of a target says which model it serves, for which target"
+EXPECTED_CHANGES: dict[tuple[str, str, str], str] = {
+    **{(stack, "*", f"inputs.{field}.selfhost-{key}"): IDENTITY
+       for stack in STACKS for field in ("tags", "labels", "userLabels") for key in ("model", "target")},
+    # The SageMaker model's own `model-id` tag gave way to the `selfhost-model` tag every resource now has.
+    **{(stack, "*", "inputs.tags.model-id"): "issue 9: replaced by selfhost-model" for stack in ("aws-dev", "aws-prod")},
+}
 
 
 def graph(stack: str) -> dict[str, dict[str, Any]]:

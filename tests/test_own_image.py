@@ -48,7 +48,7 @@ def test_sagemaker_uses_our_image_from_ecr_by_digest(project):
     assert '"Resource": "%s"' % repo.computed["arn"] in policy.inputs["policy"]
     (config,) = p.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
     assert config.inputs["productionVariants"][0]["inferenceAmiVersion"] == "al2023-ami-sagemaker-inference-gpu-4-1"
-    assert p.outputs["sagemakerEndpoints"]["chat"]["image"] == container["image"]
+    assert p.outputs["endpoints"]["chat"]["image"] == container["image"]
 
 
 def test_vertex_uses_our_image_from_artifact_registry(project):

@@ -59,13 +59,16 @@ def test_aws_dev_plan(all_json):
     }
     assert len(dev["resources"]) == 51
     out = dev["outputs"]
-    chat = out["sagemakerEndpoints"]["chat"]
+    chat = out["endpoints"]["chat"]
+    assert (chat["kind"], chat["platform"], chat["region"], chat["auth"]) == ("sagemaker", "aws", "us-east-1",
+                                                                           "aws-sigv4")
+    assert chat["openaiBaseUrl"] is None and chat["replicas"] == {"min": 1, "max": 1}
     assert chat["endpointName"] == "aws-dev-chat"
     assert chat["endpointArn"] == "arn:aws:sagemaker:us-east-1:123456789012:endpoint/aws-dev-chat"
     assert chat["invokeUrl"] == "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/aws-dev-chat/invocations"
     assert chat["roleArn"].startswith("arn:aws:iam::123456789012:role/aws-dev-chat-execution-role-")
     assert chat["image"].startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-vllm:0.29.0")
-    assert chat["instanceType"] == "ml.g5.2xlarge"
+    assert chat["host"] == {"instance": "ml.g5.2xlarge", "accelerator": "A10G", "acceleratorCount": 1}
     assert out["artifactBucket"].startswith("aws-dev-artifacts-bucket-")
     assert out["vpcId"].startswith("vpc-") and len(out["privateSubnetIds"]) == 2
     assert "hfTokenSecretArn" not in out
@@ -83,7 +86,8 @@ def test_aws_prod_plan(all_json):
     assert model["secretInputs"] == ["primaryContainer.environment.HF_TOKEN"]
     out = prod["outputs"]
     assert out["hfTokenSecretArn"].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:aws-prod-hf-token-")
-    assert out["sagemakerEndpoints"]["chat"]["instanceType"] == "ml.g5.2xlarge"
+    assert out["endpoints"]["chat"]["host"]["instance"] == "ml.g5.2xlarge"
+    assert out["endpoints"]["chat"]["replicas"] == {"min": 1, "max": 4}
 
 
 def test_gcp_prod_plan(all_json):
@@ -94,7 +98,9 @@ def test_gcp_prod_plan(all_json):
     assert c["gcp:monitoring/alertPolicy:AlertPolicy"] == 2 and c["gcp:monitoring/dashboard:Dashboard"] == 1
     assert c["gcp:bigquery/dataset:Dataset"] == 1 and c["command:local:Command"] == 1
     assert len(gcp["resources"]) == 33
-    chat = gcp["outputs"]["vertexEndpoints"]["chat"]
+    chat = gcp["outputs"]["endpoints"]["chat"]
+    assert (chat["kind"], chat["platform"], chat["auth"]) == ("vertex", "gcp", "gcp-oauth")
+    assert chat["host"] == {"instance": "g2-standard-12", "accelerator": "NVIDIA_L4", "acceleratorCount": 1}
     assert chat["endpointId"].isdigit() and len(chat["endpointId"]) == 19
     assert chat["openaiBaseUrl"].startswith(f"https://{chat['endpointId']}.us-central1-")
     assert gcp["outputs"]["servingServiceAccount"].endswith("@acme-llm-prod.iam.gserviceaccount.com")
@@ -120,6 +126,15 @@ def test_text_preview_shows_tree_and_outputs():
     assert "Stack aws-dev (selfhost-llm): 46 resources in 5 components" in run.stdout
     assert "aws-dev-chat-endpoint aws:sagemaker/endpoint:Endpoint  name=aws-dev-chat" in run.stdout
     assert "invokeUrl" in run.stdout and "Traceback" not in run.stderr
+
+
+def test_every_kind_writes_the_same_endpoint_keys(all_json):
+    keys = {frozenset(k for k in endpoint if k not in ("endpointName", "endpointArn", "roleArn", "endpointId",
+                                                       "resourceName", "serviceAccount", "privateIp",
+                                                       "requestLogDataset"))
+            for stack in all_json["stacks"] for endpoint in stack["outputs"]["endpoints"].values()}
+    assert keys == {frozenset({"kind", "platform", "region", "model", "invokeUrl", "openaiBaseUrl", "auth", "host",
+                               "replicas", "image", "startupTimeoutSeconds"})}
 
 
 def test_secure_config_shows_only_a_placeholder():

@@ -11,6 +11,16 @@ from ..serving_image import CONTAINERS, ImageSpec, content_tag
 
 
 @dataclass(frozen=True)
+class OwnImage:
+    """Our image, pushed to ECR, used instead of the engine's managed image."""
+
+    ref: pulumi.Output[str]
+    """repository@sha256:... (by digest: what was tested is what runs)."""
+    repository_arn: pulumi.Output[str]
+    spec: ImageSpec
+
+
+@dataclass(frozen=True)
 class EcrServingImageArgs:
     spec: ImageSpec
     kms_key_arn: pulumi.Input[str]

@@ -6,14 +6,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from ..catalog.engines import ENGINES
+from ..catalog.engines import ENGINES, vllm_flags
 from ..catalog.images import ami_for_cuda, ecr_repository_arn, inference_ami
 from ..catalog.models import ModelFacts
 from ..catalog.sagemaker_instances import SageMakerInstance
-from ..config import ModelSpec, SageMakerTarget
-from ..serving_image import ImageSpec, adapter_environment
-from ..sizing import startup_timeout_seconds
+from ..schema import ModelSpec
+from ..serving_image import adapter_environment
+from ..sizing import GPU_MEMORY_UTILIZATION, SAGEMAKER_TIMEOUT_BOUNDS_S, startup_timeout_seconds
+from ..targets.sagemaker import SageMakerTarget
+from .foundation import AwsFoundation
 from .iam import SageMakerExecutionRole, SageMakerExecutionRoleArgs
+from .registry import OwnImage
 from .storage import DATA_CAPTURE_PREFIX, MODELS_PREFIX
 
 VARIANT = "AllTraffic"
@@ -23,38 +26,23 @@ TRAFFIC_ROUTING = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "
 
 
 @dataclass(frozen=True)
-class OwnImage:
-    """Our image, pushed to ECR (components/aws/registry.py), used instead of the engine's managed image."""
-
-    ref: pulumi.Output[str]
-    """repository@sha256:... (by digest: what was tested is what runs)."""
-    repository_arn: pulumi.Output[str]
-    spec: ImageSpec
-
-
-@dataclass(frozen=True)
 class SageMakerEndpointArgs:
     endpoint_name: str
     """Fixed, not auto-named: alarms, log group and IAM name it before the endpoint exists."""
-    region: str
-    account_id: str
+    foundation: AwsFoundation
     model: ModelSpec
     facts: ModelFacts
     target: SageMakerTarget
     instance: SageMakerInstance
     image_uri: str
-    vpc_id: pulumi.Input[str]
-    vpc_cidr: str
-    subnet_ids: list[pulumi.Input[str]]
-    s3_prefix_list_id: pulumi.Input[str]
-    bucket_name: pulumi.Input[str]
-    bucket_arn: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+    """The engine's managed image; with `target.image: selfhost`, the foundation's own image serves instead."""
     hf_token: pulumi.Output[str] | None
-    hf_token_secret_arn: pulumi.Input[str] | None
     tags: dict[str, str]
-    own_image: OwnImage | None = None
     log_retention_days: int = 30
+
+    @property
+    def own_image(self) -> OwnImage | None:
+        return self.foundation.own_image if self.target.image == "selfhost" else None
 
 
 def weights_prefix(model: ModelSpec) -> str:
@@ -69,9 +57,8 @@ def container_environment(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input
     names = engine.env
     from_s3 = args.model.source == "s3"
     if args.own_image is not None:
-        flags = [f"--max-model-len {args.model.max_context}", f"--tensor-parallel-size {args.instance.gpu_count}"]
-        flags += [] if from_s3 else [f"--revision {args.model.revision}"]
-        flags += [f"--quantization {q}"] if (q := engine.quantization[args.model.quantization]) else []
+        flags = vllm_flags(args.model.id, None if from_s3 else args.model.revision, args.model.max_context,
+                           args.instance.gpu_count, args.model.quantization, GPU_MEMORY_UTILIZATION)
         env = dict(adapter_environment(MODEL_DIR if from_s3 else args.model.id, flags))
         if args.hf_token is not None and not from_s3:
             env["HF_TOKEN"] = args.hf_token
@@ -111,34 +98,34 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         image: pulumi.Input[str] = own.ref if own else args.image_uri
 
         egress = [aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
-                                                  cidr_blocks=[args.vpc_cidr], description="AWS service endpoints"),
+                                                  cidr_blocks=[args.foundation.vpc_cidr], description="AWS service endpoints"),
                   aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
-                                                  prefix_list_ids=[args.s3_prefix_list_id], description="S3 gateway")]
+                                                  prefix_list_ids=[args.foundation.s3_prefix_list_id], description="S3 gateway")]
         if not from_s3:
             egress.append(aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
                                                           cidr_blocks=["0.0.0.0/0"],
                                                           description="Hugging Face Hub through NAT"))
         self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=args.vpc_id, description=f"SageMaker endpoint {ep}: HTTPS egress only",
+            f"{name}-sg", vpc_id=args.foundation.vpc_id, description=f"SageMaker endpoint {ep}: HTTPS egress only",
             egress=egress, tags={**args.tags, "Name": f"{name}-sg"}, opts=child,
         )
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/sagemaker/Endpoints/{ep}", retention_in_days=args.log_retention_days,
-            kms_key_id=args.kms_key_arn, tags=args.tags, opts=child,
+            kms_key_id=args.foundation.kms_key_arn, tags=args.tags, opts=child,
         )
         capture = target.data_capture
         capture_prefix = f"{DATA_CAPTURE_PREFIX}/{ep}"
         self.role = SageMakerExecutionRole(
             f"{name}-execution",
             SageMakerExecutionRoleArgs(
-                region=args.region, account_id=args.account_id, bucket_arn=args.bucket_arn,
+                region=args.foundation.region, account_id=args.foundation.account_id, bucket_arn=args.foundation.bucket_arn,
                 read_prefix=weights_prefix(model) if from_s3 else None,
                 write_prefix=capture_prefix if capture.enabled else None,
                 ecr_repository_arn=own.repository_arn if own else ecr_repository_arn(args.image_uri),
                 log_group_arn=self.log_group.arn,
-                kms_key_arn=args.kms_key_arn,
-                secret_arn=args.hf_token_secret_arn if not from_s3 else None,
-                subnet_ids=args.subnet_ids, security_group_id=self.security_group.id, tags=args.tags,
+                kms_key_arn=args.foundation.kms_key_arn,
+                secret_arn=args.foundation.hf_token_secret_arn if not from_s3 else None,
+                subnet_ids=args.foundation.subnet_ids, security_group_id=self.security_group.id, tags=args.tags,
             ),
             opts=child,
         )
@@ -147,7 +134,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         if from_s3:
             model_data = aws.sagemaker.ModelPrimaryContainerModelDataSourceArgs(s3_data_sources=[
                 aws.sagemaker.ModelPrimaryContainerModelDataSourceS3DataSourceArgs(
-                    s3_uri=pulumi.Output.format("s3://{0}/{1}/", args.bucket_name, weights_prefix(model)),
+                    s3_uri=pulumi.Output.format("s3://{0}/{1}/", args.foundation.bucket_name, weights_prefix(model)),
                     s3_data_type="S3Prefix", compression_type="None",
                 )
             ])
@@ -157,17 +144,16 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                 image=image, environment=container_environment(args), model_data_source=model_data,
             ),
-            vpc_config=aws.sagemaker.ModelVpcConfigArgs(subnets=args.subnet_ids,
+            vpc_config=aws.sagemaker.ModelVpcConfigArgs(subnets=args.foundation.subnet_ids,
                                                         security_group_ids=[self.security_group.id]),
             enable_network_isolation=isolated,
-            # Names the model even when the container reads it from /opt/ml/model (cost, inventory).
-            tags={**args.tags, "model-id": model.id},
+            tags=args.tags,
             # The role's policy must exist before SageMaker validates the image and VPC access with it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role]),
         )
 
         self.startup_timeout_seconds = target.startup_timeout_seconds or startup_timeout_seconds(
-            args.facts, model.quantization, model.source)
+            args.facts, model.quantization, model.source, SAGEMAKER_TIMEOUT_BOUNDS_S)
         self.config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
             production_variants=[aws.sagemaker.EndpointConfigurationProductionVariantArgs(
@@ -181,12 +167,12 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 inference_ami_version=ami_for_cuda(own.spec.cuda) if own else inference_ami(args.image_uri),
             )],
             # Instance types with local NVMe storage encrypt it in hardware; SageMaker rejects a KmsKeyId there.
-            kms_key_arn=None if instance.has_instance_storage else args.kms_key_arn,
+            kms_key_arn=None if instance.has_instance_storage else args.foundation.kms_key_arn,
             data_capture_config=aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
                 enable_capture=True,
                 initial_sampling_percentage=capture.sampling_percent,
-                destination_s3_uri=pulumi.Output.format("s3://{0}/{1}", args.bucket_name, capture_prefix),
-                kms_key_id=args.kms_key_arn,
+                destination_s3_uri=pulumi.Output.format("s3://{0}/{1}", args.foundation.bucket_name, capture_prefix),
+                kms_key_id=args.foundation.kms_key_arn,
                 capture_options=[aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode=m)
                                  for m in ("Input", "Output")],
                 capture_content_type_header=aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureContentTypeHeaderArgs(
@@ -272,13 +258,13 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             )
 
         self.dashboard = aws.cloudwatch.Dashboard(
-            f"{name}-dashboard", dashboard_name=ep, dashboard_body=json.dumps(_dashboard(ep, args.region)), opts=child,
+            f"{name}-dashboard", dashboard_name=ep, dashboard_body=json.dumps(_dashboard(ep, args.foundation.region)), opts=child,
         )
 
         self.endpoint_name = self.endpoint.name
         self.endpoint_arn = self.endpoint.arn
         self.invoke_url = pulumi.Output.format(
-            "https://runtime.sagemaker.{0}.amazonaws.com/endpoints/{1}/invocations", args.region, self.endpoint.name)
+            "https://runtime.sagemaker.{0}.amazonaws.com/endpoints/{1}/invocations", args.foundation.region, self.endpoint.name)
         self.image_uri = image
         self.register_outputs({
             "endpointName": self.endpoint_name,

@@ -72,3 +72,23 @@ ENGINES: dict[str, Engine] = {
                          "OPTION_QUANTIZE", "HF_TOKEN")),
     )
 }
+
+
+def vllm_flags(model_id: str, revision: str | None, max_context: int, gpus: int, quantization: str,
+               memory_utilization: float) -> list[tuple[str, str]]:
+    """vLLM's command-line flags for serving a model, built once for every target: Google's Vertex image takes
+    them as its arguments, our adapter passes them on to the engine. `revision` None: weights from a local
+    directory, which has no revision."""
+    flags = [("--model", model_id)]
+    if revision is not None:
+        flags.append(("--revision", revision))
+    flags += [("--tensor-parallel-size", str(gpus)), ("--max-model-len", str(max_context)),
+              ("--gpu-memory-utilization", str(memory_utilization))]
+    if quant := ENGINES["vllm"].quantization[quantization]:
+        flags.append(("--quantization", quant))
+    return flags
+
+
+def as_arguments(flags: list[tuple[str, str]], joined: str = "=") -> list[str]:
+    """`--flag=value` items (an argv), or with joined=" " `--flag value` items (for SELFHOST_ENGINE_ARGS)."""
+    return [f"{flag}{joined}{value}" for flag, value in flags]

@@ -7,7 +7,7 @@ import pulumi_gcp as gcp
 
 
 @dataclass(frozen=True)
-class GcpHfTokenSecretArgs:
+class HfTokenSecretArgs:
     project: str
     region: str
     secret_id: str
@@ -19,11 +19,11 @@ class GcpHfTokenSecretArgs:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
-class GcpHfTokenSecret(pulumi.ComponentResource):
+class HfTokenSecret(pulumi.ComponentResource):
     """The Hugging Face token in Secret Manager, replicated only in the environment's region, readable by one
     member: the binding is authoritative for the accessor role, so nobody else is granted it on this secret."""
 
-    def __init__(self, name: str, args: GcpHfTokenSecretArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: HfTokenSecretArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:gcp:HfTokenSecret", name, None, opts)
         self.secret = gcp.secretmanager.Secret(
             f"{name}-secret", project=args.project, secret_id=args.secret_id, labels=args.labels,

@@ -2,17 +2,19 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_command as command
 import pulumi_gcp as gcp
 
-from ..catalog.engines import ENGINES
+from ..catalog.engines import ENGINES, as_arguments, vllm_flags
 from ..catalog.models import ModelFacts
-from ..config import ModelSpec, VertexTarget
+from ..schema import ModelSpec
 from ..serving_image import adapter_environment
-from ..sizing import GPU_MEMORY_UTILIZATION, startup_timeout_seconds
+from ..sizing import GPU_MEMORY_UTILIZATION, VERTEX_TIMEOUT_BOUNDS_S, startup_timeout_seconds
+from ..targets.vertex import VertexTarget
+from .foundation import GcpFoundation
 
 PORT = 8080
 DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"
@@ -27,22 +29,31 @@ PATCH_ENDPOINT = ('curl --fail-with-body -sS -X PATCH -H "Authorization: Bearer 
                   '-H "Content-Type: application/json" --data "$BODY" "$URL"')
 
 
+# APIs a Vertex endpoint's resources call (request logging adds BigQuery).
+APIS = ("aiplatform.googleapis.com", "monitoring.googleapis.com", "dns.googleapis.com",
+        "networkconnectivity.googleapis.com")
+LOGGING_API = "bigquery.googleapis.com"
+
+
 @dataclass(frozen=True)
 class VertexEndpointArgs:
-    project: str
-    project_number: str
-    region: str
     endpoint_name: str
+    foundation: GcpFoundation
     model: ModelSpec
     facts: ModelFacts
     target: VertexTarget
-    network_id: pulumi.Input[str]
-    subnet_id: pulumi.Input[str]
     hf_token: pulumi.Output[str] | None
     labels: dict[str, str]
-    own_image: pulumi.Output[str] | None = None
-    """Our image by digest (components/gcp/registry.py) instead of Google's Model Garden vLLM image."""
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+    @property
+    def own_image(self) -> pulumi.Output[str] | None:
+        """Our image by digest (components/gcp/registry.py) instead of Google's Model Garden vLLM image."""
+        return self.foundation.own_image if self.target.image == "selfhost" else None
+
+    @property
+    def depends_on(self) -> list[pulumi.Resource]:
+        logging = (LOGGING_API,) if self.target.request_logging.enabled else ()
+        return self.foundation.apis.needs(*APIS, *logging)
 
 
 # Routes of the container: Google's vLLM image, or our adapter (which serves whatever AIP_PREDICT_ROUTE and
@@ -50,16 +61,9 @@ class VertexEndpointArgs:
 ROUTES = {"managed": ("/generate", "/ping"), "selfhost": ("/predict", "/health")}
 
 
-def vllm_args(model: ModelSpec, target: VertexTarget) -> list[str]:
-    engine = ENGINES[model.engine]
-    args = [
-        "--host=0.0.0.0", f"--port={PORT}", f"--model={model.id}", f"--revision={model.revision}",
-        f"--tensor-parallel-size={target.accelerator_count}", f"--max-model-len={model.max_context}",
-        f"--gpu-memory-utilization={GPU_MEMORY_UTILIZATION}",
-    ]
-    if quant := engine.quantization[model.quantization]:
-        args.append(f"--quantization={quant}")
-    return args
+def engine_flags(model: ModelSpec, target: VertexTarget) -> list[tuple[str, str]]:
+    return vllm_flags(model.id, model.revision, model.max_context, target.accelerator_count, model.quantization,
+                      GPU_MEMORY_UTILIZATION)
 
 
 class VertexEndpoint(pulumi.ComponentResource):
@@ -71,21 +75,20 @@ class VertexEndpoint(pulumi.ComponentResource):
     def __init__(self, name: str, args: VertexEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:gcp:VertexEndpoint", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        model, target = args.model, args.target
+        model, target, base = args.model, args.target, args.foundation
         engine = ENGINES[model.engine]
         self.startup_timeout_seconds = target.startup_timeout_seconds or startup_timeout_seconds(
-            args.facts, model.quantization, "hub")
+            args.facts, model.quantization, "hub", VERTEX_TIMEOUT_BOUNDS_S)
         predict_route, health_route = ROUTES["selfhost" if args.own_image is not None else "managed"]
         probe = gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecStartupProbeHttpGetArgs(
             path=health_route, port=PORT)
         if args.own_image is not None:
             # Our adapter starts the engine with the same flags Google's image takes as its arguments.
-            flags = [f for f in vllm_args(model, target) if not f.startswith(("--host=", "--port="))]
             image, commands, container_args = args.own_image, None, ["vertex"]
-            envs = adapter_environment(model.id, [f.replace("=", " ", 1) for f in flags])
+            envs = adapter_environment(model.id, engine_flags(model, target))
         else:
             image, commands, container_args = engine.vertex_image, ["python", "-m", "vllm.entrypoints.api_server"], \
-                vllm_args(model, target)
+                ["--host=0.0.0.0", f"--port={PORT}", *as_arguments(engine_flags(model, target))]
             envs = {"MODEL_ID": model.id, "DEPLOY_SOURCE": "pulumi"}
         private = target.endpoint == "private"
 
@@ -93,16 +96,16 @@ class VertexEndpoint(pulumi.ComponentResource):
         if private:
             # PSC automation creates the endpoint's forwarding rule in our subnet under this policy.
             depends.append(gcp.networkconnectivity.ServiceConnectionPolicy(
-                f"{name}-psc-policy", project=args.project, location=args.region, name=f"{args.endpoint_name}-vertex",
-                service_class="gcp-vertexai", network=args.network_id,
-                psc_config=gcp.networkconnectivity.ServiceConnectionPolicyPscConfigArgs(subnetworks=[args.subnet_id]),
+                f"{name}-psc-policy", project=base.project, location=base.region, name=f"{args.endpoint_name}-vertex",
+                service_class="gcp-vertexai", network=base.network_id,
+                psc_config=gcp.networkconnectivity.ServiceConnectionPolicyPscConfigArgs(subnetworks=[base.subnet_id]),
                 labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
             ))
 
         self.deployment = gcp.vertex.AiEndpointWithModelGardenDeployment(
             f"{name}-deployment",
-            project=args.project,
-            location=args.region,
+            project=base.project,
+            location=base.region,
             hugging_face_model_id=model.id,
             model_config=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigArgs(
                 model_display_name=args.endpoint_name,
@@ -147,9 +150,9 @@ class VertexEndpoint(pulumi.ComponentResource):
                 endpoint_display_name=args.endpoint_name,
                 dedicated_endpoint_enabled=not private,
                 private_service_connect_config=gcp.vertex.AiEndpointWithModelGardenDeploymentEndpointConfigPrivateServiceConnectConfigArgs(
-                    enable_private_service_connect=True, project_allowlists=[args.project],
+                    enable_private_service_connect=True, project_allowlists=[base.project],
                     psc_automation_configs=gcp.vertex.AiEndpointWithModelGardenDeploymentEndpointConfigPrivateServiceConnectConfigPscAutomationConfigsArgs(
-                        project_id=args.project, network=args.network_id),
+                        project_id=base.project, network=base.network_id),
                 ) if private else None,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
@@ -157,11 +160,11 @@ class VertexEndpoint(pulumi.ComponentResource):
 
         self.image = image
         self.endpoint_id = self.deployment.endpoint
-        self.resource_name = pulumi.Output.format("projects/{0}/locations/{1}/endpoints/{2}", args.project,
-                                                  args.region, self.endpoint_id)
+        self.resource_name = pulumi.Output.format("projects/{0}/locations/{1}/endpoints/{2}", base.project,
+                                                  base.region, self.endpoint_id)
         # Dedicated and PSC endpoints answer on the endpoint's own DNS name (Vertex AI "dedicated endpoints").
-        self.host = pulumi.Output.format("{0}.{1}-{2}.prediction.vertexai.goog", self.endpoint_id, args.region,
-                                         args.project_number)
+        self.host = pulumi.Output.format("{0}.{1}-{2}.prediction.vertexai.goog", self.endpoint_id, base.region,
+                                         base.project_number)
         self.predict_url = pulumi.Output.format("https://{0}/v1/{1}:predict", self.host, self.resource_name)
         self.openai_base_url = pulumi.Output.format("https://{0}/v1beta1/{1}", self.host, self.resource_name)
 
@@ -171,15 +174,15 @@ class VertexEndpoint(pulumi.ComponentResource):
                 lambda c: c.private_service_connect_config.psc_automation_configs.ip_address)
             # Inside the VPC the endpoint's name must resolve to its forwarding rule.
             zone = gcp.dns.ManagedZone(
-                f"{name}-dns", project=args.project, name=f"{args.endpoint_name}-vertex",
-                dns_name=pulumi.Output.format("{0}-{1}.prediction.vertexai.goog.", args.region, args.project_number),
+                f"{name}-dns", project=base.project, name=f"{args.endpoint_name}-vertex",
+                dns_name=pulumi.Output.format("{0}-{1}.prediction.vertexai.goog.", base.region, base.project_number),
                 visibility="private", description="Private Service Connect names of Vertex AI endpoints",
                 private_visibility_config=gcp.dns.ManagedZonePrivateVisibilityConfigArgs(
-                    networks=[gcp.dns.ManagedZonePrivateVisibilityConfigNetworkArgs(network_url=args.network_id)]),
+                    networks=[gcp.dns.ManagedZonePrivateVisibilityConfigNetworkArgs(network_url=base.network_id)]),
                 labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
             )
             gcp.dns.RecordSet(
-                f"{name}-dns-record", project=args.project, managed_zone=zone.name,
+                f"{name}-dns-record", project=base.project, managed_zone=zone.name,
                 name=pulumi.Output.format("{0}.", self.host), type="A", ttl=300, rrdatas=[self.private_ip], opts=child,
             )
 
@@ -198,7 +201,7 @@ class VertexEndpoint(pulumi.ComponentResource):
         }
         self.alert_policies = [
             gcp.monitoring.AlertPolicy(
-                f"{name}-alert-{key}", project=args.project, display_name=f"{args.endpoint_name}: {title}",
+                f"{name}-alert-{key}", project=base.project, display_name=f"{args.endpoint_name}: {title}",
                 combiner="OR", severity="ERROR", user_labels=args.labels,
                 conditions=[gcp.monitoring.AlertPolicyConditionArgs(
                     display_name=f"{title} above {threshold:g}",
@@ -217,7 +220,7 @@ class VertexEndpoint(pulumi.ComponentResource):
             for key, (title, metric, aligner, threshold) in alerts.items()
         ]
         self.dashboard = gcp.monitoring.Dashboard(
-            f"{name}-dashboard", project=args.project,
+            f"{name}-dashboard", project=base.project,
             dashboard_json=self.endpoint_id.apply(lambda eid: json.dumps(_dashboard(args.endpoint_name, eid))),
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
@@ -231,18 +234,19 @@ class VertexEndpoint(pulumi.ComponentResource):
 
     def _request_logging(self, name: str, args: VertexEndpointArgs) -> gcp.bigquery.Dataset:
         """A BigQuery dataset in the region, and the endpoint's sampled request-response logging pointed at it."""
+        base = args.foundation
         dataset = gcp.bigquery.Dataset(
-            f"{name}-request-log", project=args.project, location=args.region,
+            f"{name}-request-log", project=base.project, location=base.region,
             dataset_id=f"{args.endpoint_name}_requests".replace("-", "_"),
             description=f"Sampled requests and responses of Vertex AI endpoint {args.endpoint_name}",
             default_table_expiration_ms=REQUEST_LOG_RETENTION_DAYS * 86_400_000, delete_contents_on_destroy=False,
             labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
         url = pulumi.Output.format("https://{0}-aiplatform.googleapis.com/v1/{1}"
-                                   "?updateMask=predict_request_response_logging_config", args.region,
+                                   "?updateMask=predict_request_response_logging_config", base.region,
                                    self.resource_name)
         rate = args.target.request_logging.sampling_rate
-        destination = pulumi.Output.format("bq://{0}.{1}", args.project, dataset.dataset_id)
+        destination = pulumi.Output.format("bq://{0}.{1}", base.project, dataset.dataset_id)
         body = lambda enabled: pulumi.Output.json_dumps({"predictRequestResponseLoggingConfig": {  # noqa: E731
             "enabled": enabled, "samplingRate": rate, "bigqueryDestination": {"outputUri": destination}}})
         command.local.Command(

@@ -65,6 +65,7 @@ USER = {"role": "user", "content": "x"}
     ({"messages": [USER], "top_k": "x"}, "top_k"),
     ({"messages": [USER], "top_k": 1.5}, "top_k"),
     ({"messages": [USER], "repetition_penalty": 0}, "repetition_penalty"),
+    ({"messages": [USER], "repetition_penalty": -(10**400)}, "repetition_penalty"),
     ({"messages": [USER], "repeat_penalty": "x"}, "repeat_penalty"),
     ({"messages": [USER], "temperature": float("inf")}, "temperature"),
     ({"messages": [USER], "user": 7}, "user"),
@@ -76,6 +77,11 @@ def test_what_engines_fail_on_is_422_here(body: dict, param: str) -> None:
         RULES.check(body, c.CHAT)
     assert (err.value.status, err.value.param) == (422, param)
     assert param in err.value.message
+
+
+def test_huge_numbers_are_values_not_crashes() -> None:
+    body = c.parse_json_object(b'{"prompt": "x", "repetition_penalty": 1' + b"0" * 400 + b'}')
+    RULES.check(body, c.COMPLETIONS)  # a valid (if silly) penalty above 0
 
 
 def test_an_assistant_turn_that_called_tools_needs_no_content() -> None:
@@ -298,7 +304,8 @@ def test_sse_relay_takes_engine_usage_and_hides_the_usage_event_it_asked_for() -
 
 
 def test_sse_relay_speaks_tgi_stream_events() -> None:
-    chunks = [{"choices": [{"text": "a", "finish_reason": None}]}, {"choices": [{"text": "b", "finish_reason": "length"}]}]
+    chunks = [{"choices": [{"text": "a", "finish_reason": None}]},
+              {"choices": [{"text": "b", "finish_reason": "length"}]}]
     relay = SseRelay(Call("t", "r"), drop_usage_events=True, tgi_prefix="P:")
     out = relay.feed(b"".join(_events(*chunks, b"[DONE]")))
     events = [json.loads(e[5:]) for e in out.split(b"\n\n") if e]

@@ -21,7 +21,7 @@ from .tinymodel import SLOW, write_tiny_llama
 
 pytestmark = pytest.mark.slow
 
-LONG_SECONDS = 32.0  # each long generation is sized to take this long here
+LONG_SECONDS = 31.0  # each long generation is sized to take at least this long here
 USER = [{"role": "user", "content": "Tell a long story"}]
 
 
@@ -37,13 +37,17 @@ def busy(keys_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def tokens_for(running: Running, seconds: float) -> int:
-    """How many tokens take `seconds` to generate here, measured now (these machines are shared)."""
-    started = time.monotonic()
-    r = httpx.post(running.url + "/v1/completions", json={"prompt": "calibrate", "max_tokens": 64},
-                   headers=auth(), timeout=60)
-    assert r.status_code == 200
-    per_token = (time.monotonic() - started) / 64
-    return min(SLOW.n_ctx - 256, math.ceil(seconds / per_token))
+    """How many tokens take at least `seconds` to generate here. These machines are shared: the fastest of
+    three measurements is the engine's own speed (others only slow it down), so the answers last at least that
+    long whatever else runs meanwhile."""
+    per_token = []
+    for _ in range(3):
+        started = time.monotonic()
+        r = httpx.post(running.url + "/v1/completions", json={"prompt": "calibrate", "max_tokens": 64},
+                       headers=auth(), timeout=60)
+        assert r.status_code == 200
+        per_token.append((time.monotonic() - started) / 64)
+    return min(SLOW.n_ctx - 256, math.ceil(seconds / min(per_token)))
 
 
 def pieces(text: str) -> list[str]:
@@ -114,7 +118,7 @@ def test_long_generations_streamed_and_not_are_never_cut(busy: Running) -> None:
 def test_32_concurrent_long_requests_over_three_contracts_none_cut(busy: Running) -> None:
     """32 at once, about a second of generation each: llama.cpp runs one at a time, so the last answers wait
     half a minute and more. Every answer whole, every token there, no 503, no restart."""
-    n = tokens_for(busy, 1.1)
+    n = tokens_for(busy, 1.25)
     streamed_chat = ("/v1/chat/completions", {"messages": USER, "max_tokens": n, "stream": True}, auth())
     unary_completion = ("/v1/completions", {"prompt": "Once", "max_tokens": n}, auth())
     sagemaker_chat = ("/invocations", {"messages": USER, "max_tokens": n}, {})

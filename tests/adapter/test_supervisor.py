@@ -34,7 +34,8 @@ class ScriptedEngine:
                         await asyncio.sleep(3600)
                     writer.write(b"HTTP/1.1 %d X\r\ncontent-length: 2\r\n\r\n{}" % self.health_status)
                     continue
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                             b"transfer-encoding: chunked\r\n\r\n")
                 ends = time.monotonic() + self.stream_seconds
                 while time.monotonic() < ends:
                     event = b'data: {"choices": [{"text": "x"}]}\n\n'

@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         http=guarded_protocol(limits, lambda reason: adapter.usage.rejected.labels(reason).inc()),
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # On SIGTERM: stop accepting, let in-flight requests finish for this long, then stop the engine.
-        timeout_graceful_shutdown=settings.drain_seconds,
+        # uvicorn annotates it `int | None` but only passes it to asyncio.wait_for, which takes a float.
+        timeout_graceful_shutdown=settings.drain_seconds,  # type: ignore[arg-type]
         backlog=2048)
     Server(config, on_drain=adapter.begin_drain).run()
 

@@ -191,7 +191,7 @@ class Adapter:
         finally:
             if gone is not None:
                 gone.cancel()
-                self.open.discard(reply.stop)  # type: ignore[arg-type]
+                self.open.discard(reply.stop)
             if counted:
                 self._leave(call.key_id)
             self.usage.record(call, log_line=route is None or route.logged)
@@ -203,7 +203,12 @@ class Adapter:
         reply.stop = stop
         self.open.add(stop)
         gone = asyncio.ensure_future(receive())
-        gone.add_done_callback(lambda f: stop.done() or f.cancelled() or stop.set_result(client_gone()))
+
+        def hung_up(f: asyncio.Future[Any]) -> None:
+            if not (stop.done() or f.cancelled()):
+                stop.set_result(client_gone())
+
+        gone.add_done_callback(hung_up)
         if self.drained:
             stop.set_result(draining())
         return gone

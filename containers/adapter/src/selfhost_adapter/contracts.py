@@ -13,7 +13,6 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any
 
 from .errors import ApiError
@@ -28,12 +27,15 @@ MAX_JSON_DEPTH = 64
 MAX_INSTANCES = 64
 
 
+# The values checked come from json.loads, whose numbers are int or float.
 def _number(lo: float, hi: float) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, Real) and not isinstance(v, bool) and lo <= v <= hi
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
 
 
 def _positive(v: Any) -> bool:
-    return isinstance(v, Real) and not isinstance(v, bool) and 0 < v and math.isfinite(v)
+    # math.isfinite cannot take an int too large for a float (10**400 is valid JSON): ints are finite anyway.
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v and (
+        isinstance(v, int) or math.isfinite(v))
 
 
 def _integer(lo: int, hi: int) -> Callable[[Any], bool]:

@@ -26,7 +26,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
+from typing import Any
 
 from .settings import Settings, gguf_file
 from .upstream import Upstream, UpstreamError
@@ -79,7 +80,7 @@ ENGINES: dict[str, EngineSpec] = {
 }
 
 
-class State(str, Enum):
+class State(StrEnum):
     STARTING = "starting"
     READY = "ready"
     DOWN = "down"
@@ -225,7 +226,7 @@ class Engine:
         last_ok = time.monotonic()
         stall_seconds = self.settings.engine_timeout_seconds
         while True:
-            waits = [asyncio.ensure_future(self._suspect.wait())]
+            waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._suspect.wait())]
             if self.process:
                 waits.append(asyncio.ensure_future(self.process.wait()))
             _, pending = await asyncio.wait(waits, timeout=HEALTH_INTERVAL_SECONDS,

@@ -1,0 +1,180 @@
+"""The parts of the stack configuration every target kind shares: the strict base model, problem records,
+models, network, usage and budget. Each target kind's own config model lives beside its code
+(components/targets/); components/config.py puts them together into the `Environment`.
+
+Pure: imports no provider SDK.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Annotated, Any, Literal, Protocol
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from .catalog.models import MODELS, ModelFacts
+from .sizing import Fit
+
+PROJECT = "selfhost-llm"
+SECRET_PLACEHOLDER = "[secret]"
+
+Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")]
+HfRepoId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")]
+CommitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API reference).
+LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+
+
+class ConfigError(pulumi.RunError):
+    """Every problem in a stack's config at once. A RunError, so `pulumi up` prints it without a traceback."""
+
+    def __init__(self, stack: str, problems: list[Problem]):
+        self.stack = stack
+        self.problems = problems
+        lines = [f"Invalid configuration for stack '{stack}' ({len(problems)} problem{'s' * (len(problems) != 1)}):"]
+        lines += [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+class Problem:
+    def __init__(self, path: str, value: Any, message: str, allowed: str | None = None):
+        self.path, self.value, self.message, self.allowed = path, value, message, allowed
+
+    def __str__(self) -> str:
+        shown = "(missing)" if self.value is MISSING else _short(self.value)
+        text = f"{self.path}: {shown}: {self.message}"
+        return f"{text}; allowed: {self.allowed}" if self.allowed else text
+
+    def __repr__(self) -> str:
+        return f"Problem({self.path!r}, {self.message!r})"
+
+
+MISSING = object()
+"""The value of a required key that is absent."""
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Strict(BaseModel):
+    """camelCase keys as users write them in stack files; unknown keys are errors; parsed values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False)
+
+
+class NetworkConfig(Strict):
+    cidr: str = "10.20.0.0/16"
+    """The VPC's IPv4 range; private subnets are carved from it, one per availability zone."""
+    az_count: int = Field(2, ge=2, le=6)
+    """How many availability zones to span (taken in order from the region's list) when `availabilityZones` is
+    not set. Two at least: SageMaker spreads instances across the subnets it is given."""
+    availability_zones: list[str] | None = None
+    """Pin the zones by name instead, e.g. [us-east-1a, us-east-1b]."""
+    nat: Literal["none", "single", "per-az"] = "none"
+    """Internet egress. `none`: private only, AWS services through VPC endpoints (models must come from S3).
+    `single`: one NAT gateway (cheaper, one AZ's failure cuts egress). `per-az`: one NAT gateway per zone."""
+    flow_log_retention_days: LogRetentionDays = 30
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        net = ipaddress.ip_network(v, strict=True)
+        if net.version != 4 or not 16 <= net.prefixlen <= 24:
+            raise ValueError("must be an IPv4 network between /16 and /24")
+        if not net.is_private:
+            raise ValueError("must be a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)")
+        return v
+
+
+class FactsOverride(Strict):
+    """Model facts for a model the catalog does not know (see components/catalog/models.py)."""
+
+    params_billion: float = Field(gt=0)
+    layers: int = Field(gt=0)
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    max_context: int = Field(gt=0)
+    gated: bool = False
+    license: str = "unknown"
+
+
+class ModelSpec(Strict):
+    name: Slug
+    """Our key for the model: used in resource names, so renaming it replaces resources."""
+    id: HfRepoId
+    """Hugging Face repository id, e.g. mistralai/Mistral-7B-Instruct-v0.3."""
+    revision: CommitSha
+    """The commit to serve, pinned so every deployment serves the same weights."""
+    engine: Literal["vllm", "tgi", "lmi"] = "vllm"
+    quantization: Literal["none", "fp8", "int8", "awq", "gptq", "nf4"] = "none"
+    max_context: int = Field(4096, gt=0, le=1_048_576)
+    """Longest prompt + completion, in tokens, the engine admits."""
+    source: Literal["hub", "s3"] = "hub"
+    """Where serving hosts fetch weights: `hub` downloads from Hugging Face at start (needs internet egress);
+    `s3` reads the artifacts bucket under models/<id>/<revision>/ (works with network isolation, no token)."""
+    facts: FactsOverride | None = None
+
+    def resolved_facts(self) -> ModelFacts | None:
+        if self.facts is not None:
+            return ModelFacts(**self.facts.model_dump())
+        return MODELS.get(self.id)
+
+
+class Budget(Strict):
+    monthly_usd: float | None = Field(None, gt=0)
+    """Monthly ceiling for the expected cost; a plan above it fails `selfhost preview` and the policy pack."""
+
+
+class Usage(Strict):
+    """The load the cost estimate assumes: it sets expected replicas, $ per 1M tokens and the API comparison."""
+
+    hours_per_day: float = Field(24, gt=0, le=24)
+    """Hours a day the traffic lasts; the rest of the day endpoints sit at their minimum replicas."""
+    requests_per_day: int = Field(10_000, ge=0)
+    input_tokens_per_request: int = Field(500, ge=1)
+    output_tokens_per_request: int = Field(200, ge=1)
+    compare_with: list[str] = ["gpt-4o-mini", "claude-3-haiku", "open-mistral-7b", "together-llama-3.1-8b"]
+    """Pay-per-token APIs to compare with (keys of components/catalog/api_prices.py)."""
+
+    @field_validator("compare_with")
+    @classmethod
+    def _known_apis(cls, v: list[str]) -> list[str]:
+        from .catalog.api_prices import API_PRICES
+
+        unknown = [k for k in v if k not in API_PRICES]
+        if unknown:
+            raise ValueError(f"unknown API {unknown[0]!r}; known: {', '.join(API_PRICES)}")
+        return v
+
+
+class ReplicaBounds(Protocol):
+    min_replicas: int
+    max_replicas: int
+
+
+class TargetSpec(Protocol):
+    """What every target kind's config model has (each declares its fields itself, in the order users see)."""
+
+    kind: str
+    name: str
+    model: str
+    concurrency: int
+    image: str
+
+    @property
+    def scaling(self) -> ReplicaBounds: ...
+
+
+def no_fp8(gpu: str, model: ModelSpec) -> str:
+    return f"{gpu} GPUs have no fp8 support (model '{model.name}' uses quantization fp8)"
+
+
+def does_not_fit(model: ModelSpec, concurrency: int, fit: Fit, host: str) -> str:
+    return (f"model '{model.name}' needs {fit.required_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
+            f"{fit.kv_cache_gib:.1f} for {model.max_context} tokens x {concurrency} + overhead "
+            f"{fit.overhead_gib:.1f}) but {host} offers {fit.available_gib:.1f} GiB usable")

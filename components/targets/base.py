@@ -1,0 +1,191 @@
+"""The contract every serving target kind implements, and the platforms they stand on.
+
+A target kind (SageMaker, Vertex AI, ...) is one module in this package: a `TargetKind` subclass and its config
+model, registered with one line in `registry.py`. The registry is the only place that knows which kinds exist:
+the config's `targets[].kind` choices, the "allowed" lists in errors, `selfhost size`, the cost rules and the
+stack outputs all come from it, and nothing else branches on a kind.
+
+A kind stands on a `Platform` (AWS, Google Cloud, ...): the foundation every target on that platform shares
+(network, key, identity, token secret, image repository), declared once per stack, on demand, and handed to the
+kind's `declare` as one object.
+
+Everything here is pure: provider SDKs and ComponentResources are imported inside `declare`, so config
+validation, sizing, cost and policy never load them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..schema import PROJECT, ModelSpec, Problem, Strict, TargetSpec, Usage
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from ..config import Environment
+    from ..cost_rules import Rule
+    from ..sizing_options import Host, Lookup
+
+
+@dataclass(frozen=True)
+class Limitation:
+    """Something a kind cannot do, as data: when `applies(target)`, the key `key` (under `targets[i].`) holding
+    `value(target)` is reported with `message` and `allowed`."""
+
+    key: str
+    applies: Callable[[Any], bool]
+    value: Callable[[Any], Any]
+    message: str
+    allowed: str
+
+
+@dataclass(frozen=True)
+class HostShape:
+    """What one replica runs on."""
+
+    instance: str
+    """The platform's instance or machine type (ml.g5.2xlarge, g2-standard-12)."""
+    accelerator: str | None
+    accelerator_count: int
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The one record every kind's `declare` returns: a serving endpoint, described the same way whatever runs
+    it. Stack outputs are built from these records (`endpoints.<target name>`), with the same keys for every
+    kind; a router in front of several targets reads them."""
+
+    name: str
+    """The target's name."""
+    kind: str
+    platform: str
+    region: str
+    model: str
+    """The Hugging Face id of the model served."""
+    invoke_url: pulumi.Input[str]
+    """The platform's native inference URL (SageMaker invocations, Vertex predict)."""
+    openai_base_url: pulumi.Input[str] | None
+    """An OpenAI-compatible base URL (for clients' `base_url`), where the target has one."""
+    auth: str
+    """How callers authenticate: `aws-sigv4` (IAM), `gcp-oauth` (IAM access token), `api-key` (our adapter)."""
+    host: HostShape
+    min_replicas: int
+    max_replicas: int
+    image: pulumi.Input[str]
+    startup_timeout_seconds: int
+    details: dict[str, Any] = field(default_factory=dict)
+    """What only this kind has (endpoint ARN, role, private IP, ...), under camelCase keys."""
+
+    def output(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "platform": self.platform, "region": self.region, "model": self.model,
+            "invokeUrl": self.invoke_url, "openaiBaseUrl": self.openai_base_url, "auth": self.auth,
+            "host": {"instance": self.host.instance, "accelerator": self.host.accelerator,
+                     "acceleratorCount": self.host.accelerator_count},
+            "replicas": {"min": self.min_replicas, "max": self.max_replicas},
+            "image": self.image, "startupTimeoutSeconds": self.startup_timeout_seconds, **self.details,
+        }
+
+
+class Platform(ABC):
+    """A cloud (or cluster, or hub) that target kinds stand on, and the foundation they share there."""
+
+    name: ClassVar[str]
+    """`aws`, `gcp`, ...: the key prices and regions are filed under."""
+    cost_rules: ClassVar[dict[str, Rule]] = {}
+    """Resource type -> the rule that prices it, for the foundation's resources that cost money."""
+    free_types: ClassVar[frozenset[str]] = frozenset()
+    """Resource types of the foundation that cost nothing by themselves."""
+
+    @abstractmethod
+    def region(self, env: Environment) -> str | None:
+        """The environment's region on this platform, if set."""
+
+    @abstractmethod
+    def declare(self, env: Environment, needs: frozenset[str], hf_token: pulumi.Output[str] | None
+                ) -> tuple[Any, dict[str, Any]]:
+        """Declare the foundation, with what its targets `need` (TargetKind.platform_needs), and return it with
+        its stack outputs (the region first, as `<platform>Region`: the cost engine reads it)."""
+
+    nat_modes: ClassVar[tuple[str, ...]] = ("none", "single", "per-az")
+    """The `network.nat` values it can build."""
+    nat_problem: ClassVar[str] = ""
+    """Why the other values cannot be built."""
+
+
+class TargetKind(ABC):
+    """One kind of serving target. Subclasses set the class attributes and implement the methods; the defaults
+    below are what a kind gets when it says nothing."""
+
+    kind: ClassVar[str]
+    """The `targets[].kind` value users write."""
+    config: ClassVar[type[Strict]]
+    """Its config model (Pydantic, extra="forbid", with a `kind: Literal[...]` field and the TargetSpec fields)."""
+    platform: ClassVar[str]
+    """The `Platform.name` it stands on."""
+    summary: ClassVar[str]
+    """One line for `selfhost size` and the docs."""
+    limitations: ClassVar[tuple[Limitation, ...]] = ()
+    """What it cannot do, checked in one generic place (components/config.py)."""
+    cost_rules: ClassVar[dict[str, Rule]] = {}
+    """Resource type -> the rule that prices it, for the types `declare` creates that cost money."""
+    free_types: ClassVar[frozenset[str]] = frozenset()
+    """Types `declare` creates that cost nothing by themselves."""
+    needs_egress_for_hub: ClassVar[bool] = False
+    """Its containers download `source: hub` weights themselves, from inside the environment's network (so the
+    network needs internet egress); False where the platform fetches them (Vertex Model Garden)."""
+
+    @abstractmethod
+    def validate(self, env: Environment, index: int, target: Any) -> list[Problem]:
+        """Problems of `targets[index]` against the rest of the config and the catalogs (after the generic
+        checks: its model exists, its replica bounds are ordered, its limitations are reported)."""
+
+    @abstractmethod
+    def declare(self, env: Environment, target: Any, foundation: Any,
+                hf_token: pulumi.Output[str] | None) -> Endpoint:
+        """Declare the target's resources on `foundation` and return its endpoint record."""
+
+    @abstractmethod
+    def hosts(self, region: str, lookup: Lookup) -> list[Host]:
+        """Every host shape it can serve on in `region`, with its price per replica-hour where known."""
+
+    def platform_needs(self, target: Any) -> frozenset[str]:
+        """What the target asks of its platform's foundation: `own-image` (our serving image in the platform's
+        registry), `api:<service>` (a cloud API to enable). Default: our image when `image: selfhost`."""
+        return frozenset({"own-image"}) if getattr(target, "image", None) == "selfhost" else frozenset()
+
+    def stored_bytes(self, resources: Sequence[Any], usage: Any) -> float:
+        """Bytes its resources keep in the platform's storage (staged weights, captured requests); default 0."""
+        return 0.0
+
+    def identity_tags(self, env: Environment, target: TargetSpec) -> dict[str, str]:
+        """The tags (AWS) a target's resources carry, with which model they serve and for which target."""
+        return {**env.all_tags, "selfhost-model": env.model(target.model).id, "selfhost-target": target.name}
+
+    def fitting_hosts(self, model: ModelSpec, concurrency: int, region: str | None, usage: Usage,
+                      limit: int = 6) -> str:
+        """The hosts of this kind that fit, cheapest $ per 1M tokens first (`selfhost size` ranks the same
+        way): the "allowed" text of a does-not-fit problem."""
+        from ..catalog.pricing import lookup
+        from ..sizing_options import options
+
+        facts = model.resolved_facts()
+        assert facts is not None
+        rows = options(facts, model.quantization, model.max_context, concurrency,
+                       self.hosts(region or self.default_region(), lookup), usage.input_tokens_per_request,
+                       usage.output_tokens_per_request)
+        if not rows:
+            return "none here: lower maxContext or concurrency, or quantize"
+        shown = [f"{o.host.name} (${o.usd_per_1m_tokens:.2f}/1M tokens, " if o.usd_per_1m_tokens is not None
+                 else f"{o.host.name} (price unknown, " for o in rows[:limit]]
+        return ", ".join(f"{text}{o.fit.margin_gib:.1f} GiB spare)" for text, o in zip(shown, rows, strict=False)) + (
+            f"; {len(rows) - limit} more: `selfhost size {model.id} --context {model.max_context} "
+            f"--concurrency {concurrency}`" if len(rows) > limit else "")
+
+
+def target_problem(index: int, key: str, value: Any, message: str, allowed: str | None = None) -> Problem:
+    """A problem at `targets[index].key`."""
+    return Problem(f"{PROJECT}:targets[{index}].{key}", value, message, allowed)

@@ -1,0 +1,219 @@
+"""SageMaker real-time endpoints: the `sagemaker` target kind.
+
+Its config model, its checks against the SageMaker catalogs, its hosts for `selfhost size`, its cost rules,
+and its declaration (components/aws/sagemaker.py, imported only when a stack declares one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from ..catalog.engines import ENGINES, FP8_ARCHS
+from ..catalog.images import image_regions
+from ..catalog.models import MODELS
+from ..catalog.sagemaker_instances import instances_in, known_regions
+from ..cost_rules import (CAPTURE_BYTES_PER_TOKEN, Ctx, Estimate, LineItem, Resource, Serving, UsageProfile,
+                          monthly, plan_replicas, replica_hours)
+from ..schema import MISSING, ModelSpec, Problem, Slug, Strict, does_not_fit, no_fp8
+from ..sizing import memory_fit, weights_bytes
+from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from ..config import Environment
+    from ..sizing_options import Host, Lookup
+
+
+class SageMakerScaling(Strict):
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(1, ge=1, le=100)
+    target_invocations_per_instance: int = Field(20, ge=1)
+    """Target-tracking goal: invocations per instance per minute (SageMakerVariantInvocationsPerInstance)."""
+    scale_in_cooldown_seconds: int = Field(600, ge=0)
+    scale_out_cooldown_seconds: int = Field(120, ge=0)
+
+
+class DataCapture(Strict):
+    enabled: bool = True
+    sampling_percent: int = Field(10, ge=1, le=100)
+    """Share of requests whose input and output are stored in the artifacts bucket under data-capture/."""
+
+
+class Deployment(Strict):
+    """Blue/green update policy: new instances come up beside the old before traffic moves."""
+
+    traffic_routing: Literal["all-at-once", "canary", "linear"] = "all-at-once"
+    step_percent: int = Field(25, ge=1, le=50)
+    """Canary size, or linear step, as a percentage of capacity."""
+    wait_seconds: int = Field(300, ge=0, le=3600)
+    """Bake time after each traffic shift, watching the rollback alarms."""
+    termination_wait_seconds: int = Field(300, ge=0, le=3600)
+
+
+class SageMakerAlarms(Strict):
+    p99_latency_ms: int = Field(20_000, gt=0)
+    """Model latency p99 threshold: LLM responses take seconds, so this is whole-response time."""
+    error_rate_5xx_per_minute: int = Field(5, ge=1)
+    gpu_memory_percent: int = Field(95, ge=1, le=100)
+
+
+class SageMakerTarget(Strict):
+    kind: Literal["sagemaker"]
+    name: Slug
+    model: str
+    """The `name` of an entry in `models`."""
+    instance_type: str
+    concurrency: int = Field(1, ge=1, le=1024)
+    """Sequences at full context that must fit in GPU memory at once (KV cache sizing)."""
+    scaling: SageMakerScaling = SageMakerScaling()
+    data_capture: DataCapture = DataCapture()
+    deployment: Deployment = Deployment()
+    alarms: SageMakerAlarms = SageMakerAlarms()
+    network_isolation: bool | None = None
+    """Default: on when the model comes from S3 (the container then needs no network), off for `hub`."""
+    image: Literal["managed", "selfhost"] = "managed"
+    """`managed`: the AWS Deep Learning Container for the engine. `selfhost`: our image (containers/vllm: the
+    engine behind our adapter, with its usage log and metrics), built and pushed to ECR by `pulumi up`."""
+    startup_timeout_seconds: int | None = Field(None, ge=60, le=3600)
+    """Override the sized ContainerStartupHealthCheckTimeoutInSeconds."""
+
+    def isolation(self, model: ModelSpec) -> bool:
+        return self.network_isolation if self.network_isolation is not None else model.source == "s3"
+
+
+def _endpoint_config(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
+    """Instance-hours of each production variant, at the replicas the usage needs between the scaling bounds."""
+    items = []
+    scaling = next((s for s in ctx.siblings.get(r.component, []) if s.type == "aws:appautoscaling/target:Target"),
+                   None)
+    model_id = (r.inputs.get("tags") or {}).get("selfhost-model")
+    for variant in r.inputs.get("productionVariants", []):
+        itype = variant["instanceType"]
+        count = int(variant.get("initialInstanceCount", 1))
+        low, high = (int(scaling.inputs["minCapacity"]), int(scaling.inputs["maxCapacity"])) if scaling \
+            else (count, count)
+        host = instances_in(ctx.regions.get("aws", "")).get(itype)
+        facts = MODELS.get(model_id or "")
+        expected, rps, need = (low, 0.0, low) if host is None else plan_replicas(
+            facts, host.gpu_count, host.total_gpu_memory_gib, host.gpu.bandwidth_gb_s, host.gpu.bf16_tflops or 0,
+            low, high, ctx.usage)
+        item = ctx.item(r, "aws", "sagemaker-hosting", itype, "instance-hour",
+                        replica_hours((low, expected, high), ctx.usage),
+                        f"{itype} x {low}..{high} ({model_id or 'model'})")
+        est.serving.append(Serving(r.name, model_id or "?", (low, expected, high), rps, need, item.unit_usd))
+        items.append(item)
+    return items
+
+
+class SageMaker(TargetKind):
+    kind = "sagemaker"
+    config = SageMakerTarget
+    platform = "aws"
+    summary = "SageMaker real-time endpoint (ml.* GPU instances)"
+    needs_egress_for_hub = True
+    limitations = (
+        Limitation("scaling.minReplicas", lambda t: t.scaling.min_replicas == 0, lambda t: 0,
+                   "variant-based SageMaker endpoints cannot scale to zero (only inference-component endpoints "
+                   "can, which the AWS provider does not offer)", "1 or more"),
+    )
+    cost_rules: ClassVar[dict[str, Any]] = {
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration": _endpoint_config,
+        "aws:cloudwatch/metricAlarm:MetricAlarm": monthly("aws", "cloudwatch", "alarm", "metric alarm"),
+        "aws:cloudwatch/dashboard:Dashboard": monthly("aws", "cloudwatch", "dashboard", "dashboard"),
+    }
+    free_types = frozenset({
+        "aws:sagemaker/model:Model", "aws:sagemaker/endpoint:Endpoint", "aws:appautoscaling/target:Target",
+        "aws:appautoscaling/policy:Policy", "aws:ec2/securityGroup:SecurityGroup", "aws:cloudwatch/logGroup:LogGroup",
+        "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",
+    })
+
+    def validate(self, env: Environment, index: int, target: Any) -> list[Problem]:
+        t: SageMakerTarget = target
+        problems: list[Problem] = []
+        p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
+        if env.aws_region is None:
+            return [Problem("aws:region", MISSING, "required for SageMaker targets", "an AWS region, e.g. us-east-1")]
+        offered = instances_in(env.aws_region)
+        if not offered:
+            return [Problem("aws:region", env.aws_region, "SageMaker GPU hosting is not known in this region",
+                            ", ".join(known_regions()))]
+        model = env.model(t.model)
+        if env.aws_region not in image_regions(model.engine):
+            problems.append(Problem("aws:region", env.aws_region, f"no SageMaker image for engine '{model.engine}' "
+                                    f"(used by targets[{index}]) in this region",
+                                    ", ".join(image_regions(model.engine))))
+        if model.source == "hub" and t.isolation(model):
+            p("networkIsolation", True, f"model '{model.name}' downloads from the Hugging Face Hub, which network "
+              "isolation blocks", "false, or set the model's source: s3")
+        instance = offered.get(t.instance_type)
+        if instance is None:
+            p("instanceType", t.instance_type, f"not a SageMaker GPU instance type in {env.aws_region}",
+              ", ".join(offered))
+            return problems
+        facts = model.resolved_facts()
+        if facts is None:
+            return problems
+        if model.quantization == "fp8" and instance.gpu.arch not in FP8_ARCHS:
+            p("instanceType", t.instance_type, no_fp8(instance.gpu.name, model),
+              ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
+        fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, instance.gpu_count,
+                         instance.total_gpu_memory_gib)
+        if not fit.fits:
+            p("instanceType", t.instance_type, does_not_fit(model, t.concurrency, fit, t.instance_type),
+              self.fitting_hosts(model, t.concurrency, env.aws_region, env.usage))
+        return problems
+
+    def declare(self, env: Environment, target: Any, foundation: Any,
+                hf_token: pulumi.Output[str] | None) -> Endpoint:
+        from ..aws.sagemaker import SageMakerEndpoint, SageMakerEndpointArgs
+        from ..catalog.images import sagemaker_image
+
+        t: SageMakerTarget = target
+        model = env.model(t.model)
+        instance = instances_in(foundation.region)[t.instance_type]
+        endpoint = SageMakerEndpoint(f"{env.name}-{t.name}", SageMakerEndpointArgs(
+            endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=model.resolved_facts(),
+            target=t, instance=instance, image_uri=sagemaker_image(model.engine, foundation.region),
+            hf_token=hf_token, tags=self.identity_tags(env, t),
+        ))
+        return Endpoint(
+            name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
+            invoke_url=endpoint.invoke_url, openai_base_url=None, auth="aws-sigv4",
+            host=HostShape(t.instance_type, instance.gpu.name, instance.gpu_count),
+            min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas, image=endpoint.image_uri,
+            startup_timeout_seconds=endpoint.startup_timeout_seconds,
+            details={"endpointName": endpoint.endpoint_name, "endpointArn": endpoint.endpoint_arn,
+                     "roleArn": endpoint.role.arn},
+        )
+
+    def hosts(self, region: str, lookup: Lookup) -> list[Host]:
+        from ..sizing_options import Host
+
+        out = []
+        for itype, inst in instances_in(region).items():
+            price = lookup("aws", "sagemaker-hosting", region, itype)
+            out.append(Host("aws", self.kind, itype, region, inst.gpu.name, inst.gpu_count, inst.total_gpu_memory_gib,
+                            inst.gpu.bandwidth_gb_s, inst.gpu.bf16_tflops or 0, price.usd if price else None,
+                            price.source if price else ""))
+        return out
+
+    def stored_bytes(self, resources: Sequence[Resource], usage: UsageProfile) -> float:
+        """Weights staged in the artifacts bucket for S3-sourced models, and 30 days of captured requests (the
+        bucket's lifecycle rule keeps them that long)."""
+        stored = 0.0
+        for r in resources:
+            if r.type == "aws:sagemaker/model:Model" and (r.inputs.get("primaryContainer") or {}).get(
+                    "modelDataSource"):
+                facts = MODELS.get((r.inputs.get("tags") or {}).get("selfhost-model", ""))
+                stored += weights_bytes(facts, "none") if facts else 0
+            if r.type == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+                capture = r.inputs.get("dataCaptureConfig") or {}
+                if capture.get("enableCapture"):
+                    tokens = usage.input_tokens_per_request + usage.output_tokens_per_request
+                    stored += (usage.requests_per_day * 30 * capture.get("initialSamplingPercentage", 0) / 100
+                               * tokens * CAPTURE_BYTES_PER_TOKEN)
+        return stored

@@ -1,0 +1,243 @@
+"""Vertex AI endpoints with dedicated GPUs, deployed through Model Garden: the `vertex` target kind.
+
+Its config model, its checks against the Vertex machine catalog, its hosts for `selfhost size`, its cost rules,
+and its declaration (components/gcp/vertex.py, imported only when a stack declares one).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from ..catalog import gcp_machines
+from ..catalog.gpus import GPUS
+from ..catalog.models import MODELS
+from ..cost_rules import (CAPTURE_BYTES_PER_TOKEN, HOURS_PER_MONTH, Ctx, Estimate, LineItem, Resource, Serving, flat,
+                          known, monthly, plan_replicas, replica_hours)
+from ..catalog.engines import FP8_ARCHS
+from ..schema import MISSING, PROJECT, Problem, Slug, Strict, does_not_fit, no_fp8
+from ..sizing import memory_fit
+from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from ..config import Environment
+    from ..sizing_options import Host, Lookup
+
+
+class VertexScaling(Strict):
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(1, ge=1, le=1000)
+    target_duty_cycle_percent: int = Field(60, ge=1, le=100)
+    """Autoscaling goal: GPU duty cycle (aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle)."""
+
+
+class RequestLogging(Strict):
+    enabled: bool = False
+    """Store sampled requests and responses in a BigQuery table of the environment (they hold user prompts)."""
+    sampling_rate: float = Field(0.1, gt=0, le=1)
+
+
+class VertexAlarms(Strict):
+    p99_latency_ms: int = Field(20_000, gt=0)
+    errors_per_minute: int = Field(5, ge=1)
+
+
+class VertexTarget(Strict):
+    kind: Literal["vertex"]
+    name: Slug
+    model: str
+    """The `name` of an entry in `models`."""
+    machine_type: str
+    """e.g. g2-standard-12 (L4), a2-highgpu-1g (A100 40GB), a3-highgpu-1g (H100), n1-standard-8 (T4, V100)."""
+    accelerator_type: str
+    """Vertex's accelerator enum, e.g. NVIDIA_L4; must be the one the machine family takes."""
+    accelerator_count: int = Field(1, ge=1, le=16)
+    concurrency: int = Field(1, ge=1, le=1024)
+    scaling: VertexScaling = VertexScaling()
+    endpoint: Literal["dedicated", "private"] = "dedicated"
+    """`dedicated`: a dedicated public DNS name (IAM-authenticated). `private`: Private Service Connect into the
+    environment's VPC, no public path."""
+    request_logging: RequestLogging = RequestLogging()
+    alarms: VertexAlarms = VertexAlarms()
+    spot: bool = False
+    startup_timeout_seconds: int | None = Field(None, ge=60, le=7200)
+    image: Literal["managed", "selfhost"] = "managed"
+    """`managed`: Google's Model Garden vLLM image. `selfhost`: our image (containers/vllm), built and pushed to
+    Artifact Registry by `pulumi up`."""
+
+
+def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
+    """Node-hours and GPU-hours of the deployment at the replicas the usage needs, and its PSC endpoint."""
+    resources = r.inputs["deployConfig"]["dedicatedResources"]
+    spec = resources["machineSpec"]
+    machine, accelerator, count = spec["machineType"], spec.get("acceleratorType"), int(spec.get("acceleratorCount", 0))
+    low, high = int(resources.get("minReplicaCount", 1)), int(resources.get("maxReplicaCount", 1))
+    model_id = r.inputs.get("huggingFaceModelId", "")
+    facts = MODELS.get(model_id)
+    expected, rps, need = low, 0.0, low
+    if accelerator in gcp_machines.ACCELERATORS:
+        host = gcp_machines.host(machine, accelerator, count)
+        expected, rps, need = plan_replicas(facts, count, host.total_gpu_memory_gib, host.gpu.bandwidth_gb_s,
+                                            host.gpu.bf16_tflops or 0, low, high, ctx.usage)
+    hours = replica_hours((low, expected, high), ctx.usage)
+    items = [ctx.item(r, "gcp", "vertex-prediction", machine, "node-hour", hours,
+                      f"{machine} x {low}..{high} ({model_id})")]
+    if accelerator:
+        items.append(ctx.item(r, "gcp", "vertex-prediction-gpu", accelerator, "gpu-hour",
+                              (hours[0] * count, hours[1] * count, hours[2] * count),
+                              f"{count} x {accelerator} per node"))
+    node_usd = items[0].unit_usd
+    gpu_usd = items[1].unit_usd if accelerator else 0.0
+    replica_usd = None if node_usd is None or gpu_usd is None else node_usd + gpu_usd * count
+    est.serving.append(Serving(r.name, model_id or "?", (low, expected, high), rps, need, replica_usd))
+    psc = (r.inputs.get("endpointConfig") or {}).get("privateServiceConnectConfig")
+    if psc and psc.get("enablePrivateServiceConnect"):
+        items.append(ctx.item(r, "gcp", "psc-endpoint", "hour", "hour", flat(HOURS_PER_MONTH),
+                              "Private Service Connect endpoint (forwarding rule)"))
+    return items
+
+
+def _request_log_dataset(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
+    """30 days of logged requests at the sampling rate the logging switch sets."""
+    u = ctx.usage
+    rate = 0.0
+    for s in ctx.siblings.get(r.component, []):
+        body = (s.inputs.get("environment") or {}).get("BODY") if s.type == "command:local:Command" else None
+        if known(body):
+            rate = json.loads(body)["predictRequestResponseLoggingConfig"]["samplingRate"]
+    tokens = u.input_tokens_per_request + u.output_tokens_per_request
+    gb = u.requests_per_day * 30 * rate * tokens * CAPTURE_BYTES_PER_TOKEN / 1e9
+    return [ctx.item(r, "gcp", "bigquery", "active-storage", "GB-month", flat(gb),
+                     f"{gb:.3f} GB: 30 days of logged requests at sampling {rate:g}")]
+
+
+class Vertex(TargetKind):
+    kind = "vertex"
+    config = VertexTarget
+    platform = "gcp"
+    summary = "Vertex AI endpoint with dedicated GPUs (Model Garden deployment)"
+    limitations = (
+        Limitation("scaling.minReplicas", lambda t: t.scaling.min_replicas == 0, lambda t: 0,
+                   "Vertex AI dedicated resources keep at least one replica", "1 or more"),
+    )
+    cost_rules: ClassVar[dict[str, Any]] = {
+        "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": _deployment,
+        "gcp:dns/managedZone:ManagedZone": monthly("gcp", "cloud-dns", "zone", "private DNS zone"),
+        "gcp:bigquery/dataset:Dataset": _request_log_dataset,
+    }
+    free_types = frozenset({
+        "gcp:networkconnectivity/serviceConnectionPolicy:ServiceConnectionPolicy", "gcp:dns/recordSet:RecordSet",
+        "gcp:monitoring/alertPolicy:AlertPolicy", "gcp:monitoring/dashboard:Dashboard", "command:local:Command",
+    })
+
+    def platform_needs(self, target: Any) -> frozenset[str]:
+        from ..gcp.vertex import LOGGING_API
+
+        return super().platform_needs(target) | ({f"api:{LOGGING_API}"} if target.request_logging.enabled else set())
+
+    def validate(self, env: Environment, index: int, target: Any) -> list[Problem]:
+        t: VertexTarget = target
+        problems: list[Problem] = []
+        p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
+        for key, value in (("gcp:project", env.gcp_project), ("gcp:region", env.gcp_region)):
+            if value is None:
+                problems.append(Problem(key, MISSING, "required for Vertex AI targets",
+                                        "a project id" if key == "gcp:project"
+                                        else ", ".join(gcp_machines.VERTEX_REGION_ACCELERATORS)))
+        model = env.model(t.model)
+        if model.engine != "vllm":
+            problems.append(Problem(f"{PROJECT}:models[{env.models.index(model)}].engine", model.engine,
+                                    f"Vertex AI targets (targets[{index}]) serve with the Vertex vLLM image", "vllm"))
+        allowed = gcp_machines.allowed_accelerators(t.machine_type)
+        if not allowed:
+            p("machineType", t.machine_type, "not a GPU machine type Vertex AI serves on",
+              ", ".join(gcp_machines.gpu_machine_types()))
+            return problems
+        if t.accelerator_type not in allowed:
+            other = (f" (or for {t.accelerator_type}: {', '.join(gcp_machines.machines_for(t.accelerator_type))})"
+                     if t.accelerator_type in gcp_machines.ACCELERATORS else "")
+            p("acceleratorType", t.accelerator_type, f"{t.machine_type} does not take this accelerator",
+              ", ".join(allowed) + other)
+            return problems
+        if t.accelerator_count not in allowed[t.accelerator_type]:
+            p("acceleratorCount", t.accelerator_count,
+              f"{t.machine_type} takes {t.accelerator_type} only in these counts",
+              ", ".join(map(str, allowed[t.accelerator_type])))
+            return problems
+        if env.gcp_region is not None:
+            offered = gcp_machines.VERTEX_REGION_ACCELERATORS.get(env.gcp_region)
+            if offered is None:
+                problems.append(Problem("gcp:region", env.gcp_region,
+                                        "no Vertex AI GPU prediction known in this region",
+                                        ", ".join(gcp_machines.VERTEX_REGION_ACCELERATORS)))
+            elif t.accelerator_type not in offered:
+                regions = [r for r, accs in gcp_machines.VERTEX_REGION_ACCELERATORS.items()
+                           if t.accelerator_type in accs]
+                p("acceleratorType", t.accelerator_type,
+                  f"Vertex AI offers no {t.accelerator_type} in {env.gcp_region}",
+                  f"{', '.join(sorted(offered))}; or regions {', '.join(regions)}")
+        facts = model.resolved_facts()
+        if facts is None:
+            return problems
+        gpu_host = gcp_machines.host(t.machine_type, t.accelerator_type, t.accelerator_count)
+        if model.quantization == "fp8" and gpu_host.gpu.arch not in FP8_ARCHS:
+            p("acceleratorType", t.accelerator_type, no_fp8(gpu_host.gpu.name, model),
+              ", ".join(a for a, g in gcp_machines.ACCELERATORS.items() if GPUS[g].arch in FP8_ARCHS))
+        fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, t.accelerator_count,
+                         gpu_host.total_gpu_memory_gib)
+        if not fit.fits:
+            p("machineType", t.machine_type,
+              does_not_fit(model, t.concurrency, fit, f"{t.accelerator_count} x {t.accelerator_type}"),
+              self.fitting_hosts(model, t.concurrency, env.gcp_region, env.usage))
+        return problems
+
+    def declare(self, env: Environment, target: Any, foundation: Any,
+                hf_token: pulumi.Output[str] | None) -> Endpoint:
+        from ..gcp.foundation import labels_of
+        from ..gcp.vertex import VertexEndpoint, VertexEndpointArgs
+
+        t: VertexTarget = target
+        model = env.model(t.model)
+        endpoint = VertexEndpoint(f"{env.name}-{t.name}", VertexEndpointArgs(
+            endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=model.resolved_facts(),
+            target=t, hf_token=hf_token, labels=labels_of(self.identity_tags(env, t)),
+        ))
+        details: dict[str, Any] = {"endpointId": endpoint.endpoint_id, "resourceName": endpoint.resource_name,
+                                   "serviceAccount": foundation.service_account_email}
+        if endpoint.private_ip is not None:
+            details["privateIp"] = endpoint.private_ip
+        if endpoint.request_log_dataset is not None:
+            details["requestLogDataset"] = endpoint.request_log_dataset.id
+        return Endpoint(
+            name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
+            invoke_url=endpoint.predict_url, openai_base_url=endpoint.openai_base_url, auth="gcp-oauth",
+            host=HostShape(t.machine_type, t.accelerator_type, t.accelerator_count),
+            min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas, image=endpoint.image,
+            startup_timeout_seconds=endpoint.startup_timeout_seconds, details=details,
+        )
+
+    def hosts(self, region: str, lookup: Lookup) -> list[Host]:
+        offered = gcp_machines.VERTEX_REGION_ACCELERATORS.get(region, frozenset())
+        out = [self._host(machine, accelerator, count, region, lookup)
+               for machine, (accelerator, count) in gcp_machines.FIXED_GPU_MACHINES.items() if accelerator in offered]
+        for accelerator, counts in gcp_machines.N1_ACCELERATOR_COUNTS.items():
+            if accelerator in offered:
+                # The smallest N1 shape that takes the GPUs: memory for the weights' host copy.
+                out += [self._host(f"n1-standard-{max(8, 8 * count)}", accelerator, count, region, lookup)
+                        for count in counts]
+        return out
+
+    def _host(self, machine: str, accelerator: str, count: int, region: str, lookup: Lookup) -> Host:
+        from ..sizing_options import Host
+
+        h = gcp_machines.host(machine, accelerator, count)
+        node = lookup("gcp", "vertex-prediction", region, machine)
+        gpu = lookup("gcp", "vertex-prediction-gpu", region, accelerator)
+        usd = node.usd + gpu.usd * count if node and gpu else None
+        return Host("gcp", self.kind, f"{machine} ({count} x {accelerator})", region, h.gpu.name, count,
+                    h.total_gpu_memory_gib, h.gpu.bandwidth_gb_s, h.gpu.bf16_tflops or 0, usd,
+                    f"{node.source}; {gpu.source}" if node and gpu else "")
