@@ -5,10 +5,12 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV := .venv
-# What `make lint` (and so `make test`, first) checks: ruff over LINT_PATHS, mypy over TYPED. They start with the
-# serving side and grow to the whole project.
-LINT_PATHS := containers/adapter/src tests/adapter benchmarks
-TYPED := containers/adapter/src/selfhost_adapter
+# What `make lint` (and so `make test`, first) checks: ruff over LINT_PATHS, mypy over TYPED, the whole project.
+# TYPED is the code that runs: the infrastructure side (the program's __main__.py, components, selfhost, the policy
+# pack) and the adapter. One mypy run takes both `__main__.py` files: pyproject's explicit_package_bases names them
+# by their path (`__main__`, `policy.__main__`) instead of both `__main__`.
+LINT_PATHS := components selfhost policy tests benchmarks containers/adapter/src __main__.py
+TYPED := __main__.py components selfhost policy/__main__.py containers/adapter/src/selfhost_adapter
 # Pre-compile bytecode at install: imports of the provider SDKs stay fast even where PYTHONDONTWRITEBYTECODE is set.
 # Never download a Python: use the machine's.
 export UV_PYTHON_DOWNLOADS := never

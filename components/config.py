@@ -12,16 +12,30 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
 
 import pulumi
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from .catalog.engines import ENGINES
 from .catalog.models import MODELS
-from .schema import (MISSING, PROJECT, SECRET_PLACEHOLDER, Budget, ConfigError, ModelSpec, NetworkConfig, Problem,
-                     Strict, Usage)
+from .schema import (
+    MISSING,
+    PROJECT,
+    SECRET_PLACEHOLDER,
+    Budget,
+    ConfigError,
+    ModelSpec,
+    NetworkConfig,
+    Problem,
+    Strict,
+    TargetSpec,
+    Usage,
+)
 from .targets.registry import KINDS, kind_of, platform_of
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 __all__ = ["SECRET_PLACEHOLDER", "ConfigError", "Environment", "Problem", "from_pulumi_config", "load_environment"]
 
@@ -30,19 +44,24 @@ PROVIDER_KEYS = {"aws:region": "awsRegion", "gcp:project": "gcpProject", "gcp:re
 # The discriminated union of targets puts the branch's tag in error locations; users never wrote it.
 TARGET_KINDS = tuple(KINDS)
 
-# One config model per registered kind, told apart by `kind`.
-Target = Annotated[Union[tuple(k.config for k in KINDS.values())], Field(discriminator="kind")]  # noqa: UP007
+if TYPE_CHECKING:
+    # The union below is built from the registry at run time, which a type checker cannot follow: to it, a
+    # target is what every kind's config model has (schema.TargetSpec).
+    Target: TypeAlias = TargetSpec
+else:
+    # One config model per registered kind, told apart by `kind`.
+    Target = Annotated[Union[tuple(k.config for k in KINDS.values())], Field(discriminator="kind")]  # noqa: UP007
 
 
 class Environment(Strict):
     project: str = PROJECT
     stack: str
-    environment: str = Field("", pattern=r"^$|^[a-z][a-z0-9-]{0,30}$")
+    environment: str = Field(default="", pattern=r"^$|^[a-z][a-z0-9-]{0,30}$")
     """Tag value and name prefix; empty means the stack name."""
-    owner: str = Field("ml-platform", min_length=1, max_length=256)
-    aws_region: str | None = Field(None, alias="aws:region")
-    gcp_project: str | None = Field(None, alias="gcp:project", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-    gcp_region: str | None = Field(None, alias="gcp:region")
+    owner: str = Field(default="ml-platform", min_length=1, max_length=256)
+    aws_region: str | None = Field(default=None, alias="aws:region")
+    gcp_project: str | None = Field(default=None, alias="gcp:project", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    gcp_region: str | None = Field(default=None, alias="gcp:region")
     network: NetworkConfig = NetworkConfig()
     models: list[ModelSpec] = Field(min_length=1)
     targets: list[Target] = Field(min_length=1)
@@ -57,7 +76,8 @@ class Environment(Strict):
     def _tags(cls, v: dict[str, str]) -> dict[str, str]:
         for key, value in v.items():
             if key.lower().startswith("aws:") or not 1 <= len(key) <= 128 or len(value) > 256:
-                raise ValueError(f"tag {key!r}: keys are 1-128 characters, not starting with 'aws:'; values at most 256")
+                raise ValueError(f"tag {key!r}: keys are 1-128 characters, not starting with 'aws:'; "
+                                 "values at most 256")
         return v
 
     @property
@@ -67,7 +87,8 @@ class Environment(Strict):
     @property
     def all_tags(self) -> dict[str, str]:
         """Tags on every taggable resource: ours first, so a stack cannot drop them by accident."""
-        return {**self.tags, "environment": self.name, "owner": self.owner, "managed-by": "pulumi", "project": self.project}
+        return {**self.tags, "environment": self.name, "owner": self.owner, "managed-by": "pulumi",
+                "project": self.project}
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)
@@ -77,7 +98,8 @@ class Environment(Strict):
 # Loading
 
 
-def load_environment(stack: str, raw: dict[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> Environment:
+def load_environment(stack: str, raw: dict[str, Any],
+                     secret_keys: set[str] | frozenset[str] = frozenset()) -> Environment:
     """Validate `raw` (full config keys, e.g. 'selfhost-llm:models', values as Pulumi passes them: strings,
     objects as JSON text) into an Environment. Raises ConfigError with every problem."""
     problems: list[Problem] = []
@@ -88,7 +110,7 @@ def load_environment(stack: str, raw: dict[str, Any], secret_keys: set[str] | fr
         if key == hf_key:
             if key not in secret_keys:
                 problems.append(Problem(key, "(plain text, not shown)", "must be a secret",
-                                        f"set it with `pulumi config set --secret hfToken`"))
+                                        "set it with `pulumi config set --secret hfToken`"))
             data["hfToken"] = bool(value)
         elif key in PROVIDER_KEYS:
             data[key] = value
@@ -102,7 +124,7 @@ def load_environment(stack: str, raw: dict[str, Any], secret_keys: set[str] | fr
     problems += structural
     if env is not None:
         problems += _semantic_problems(env)
-    if problems:
+    if problems or env is None:  # no Environment comes without a problem
         raise ConfigError(stack, problems)
     return env
 
@@ -179,24 +201,26 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return cls
 
 
-def _from_pydantic(err: dict) -> Problem:
+def _from_pydantic(err: ErrorDetails) -> Problem:
     loc = tuple(err["loc"])
     path = _path(loc)
     kind = err["type"]
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
-        allowed = ", ".join(f.alias for f in parent.model_fields.values() if f.alias not in ("project", "stack")) if parent else None
+        # Every field has an alias: the models' alias generator gives each its camelCase key.
+        allowed = ", ".join(f.alias for f in parent.model_fields.values()
+                            if f.alias is not None and f.alias not in ("project", "stack")) if parent else None
         return Problem(path, err["input"], "unknown key", allowed)
     if kind == "missing":
         return Problem(path, MISSING, "required key is missing")
     if kind == "union_tag_invalid" or kind == "union_tag_not_found":
-        return Problem(path + ".kind", err["input"].get("kind", MISSING) if isinstance(err["input"], dict) else err["input"],
-                       "unknown target kind", ", ".join(TARGET_KINDS))
+        given = err["input"].get("kind", MISSING) if isinstance(err["input"], dict) else err["input"]
+        return Problem(path + ".kind", given, "unknown target kind", ", ".join(TARGET_KINDS))
     if kind in ("literal_error", "enum"):
         expected = err.get("ctx", {}).get("expected", "")
         return Problem(path, err["input"], "not an allowed value", expected)
     if kind == "string_pattern_mismatch":
-        return Problem(path, err["input"], "has the wrong form", _PATTERN_HELP.get(loc[-1], err["ctx"]["pattern"]))
+        return Problem(path, err["input"], "has the wrong form", _PATTERN_HELP.get(str(loc[-1]), err["ctx"]["pattern"]))
     message = err["msg"].removeprefix("Value error, ")
     return Problem(path, err["input"], message[:1].lower() + message[1:])
 

@@ -13,8 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .cost_rules import (CAPTURE_BYTES_PER_TOKEN, DAYS_PER_MONTH, HOURS_PER_MONTH, UNKNOWN, Ctx, Estimate, LineItem,
-                         Lookup, Resource, Serving, UsageProfile)
+from .cost_rules import (
+    CAPTURE_BYTES_PER_TOKEN,
+    DAYS_PER_MONTH,
+    HOURS_PER_MONTH,
+    UNKNOWN,
+    Ctx,
+    Estimate,
+    LineItem,
+    Lookup,
+    Resource,
+    Serving,
+    UsageProfile,
+)
 from .targets.registry import KINDS, PLATFORMS, cost_rules, free_types
 
 __all__ = ["CAPTURE_BYTES_PER_TOKEN", "DAYS_PER_MONTH", "HOURS_PER_MONTH", "NOT_ESTIMATED", "UNKNOWN", "Estimate",

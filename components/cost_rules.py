@@ -6,9 +6,9 @@ platforms, components/targets/); components/cost.py runs them over a captured gr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
 from .catalog.api_prices import API_PRICES
 from .catalog.models import ModelFacts
@@ -66,7 +66,8 @@ class LineItem:
     def monthly(self) -> tuple[float, float, float] | None:
         if self.unit_usd is None:
             return None
-        return tuple(q * self.unit_usd for q in self.quantity)  # type: ignore[return-value]
+        low, expected, high = self.quantity
+        return low * self.unit_usd, expected * self.unit_usd, high * self.unit_usd
 
 
 @dataclass
@@ -92,8 +93,8 @@ class Estimate:
     budget_monthly_usd: float | None = None
 
     def total(self) -> tuple[float, float, float]:
-        known = [i.monthly for i in self.items if i.monthly is not None]
-        return tuple(sum(m[k] for m in known) for k in range(3))  # type: ignore[return-value]
+        known = [m for m in (i.monthly for i in self.items) if m is not None]
+        return sum(m[0] for m in known), sum(m[1] for m in known), sum(m[2] for m in known)
 
     @property
     def unknown(self) -> list[LineItem]:
@@ -122,7 +123,7 @@ class Estimate:
                 "api": key, "provider": api.provider, "model": api.model,
                 "usdPer1mInput": api.usd_per_1m_input, "usdPer1mOutput": api.usd_per_1m_output,
                 "monthlyUsd": per_request * u.requests_per_day * DAYS_PER_MONTH,
-                **dict(zip(("breakEvenRequestsPerDay", "breakEvenNote"), self.break_even(per_request))),
+                **dict(zip(("breakEvenRequestsPerDay", "breakEvenNote"), self.break_even(per_request), strict=True)),
                 "source": api.source,
             })
         return rows
@@ -182,7 +183,11 @@ def flat(n: float) -> tuple[float, float, float]:
     return (n, n, n)
 
 
-def known(value: Any) -> bool:
+_T = TypeVar("_T")
+
+
+def known(value: _T | None) -> TypeGuard[_T]:
+    """Whether an input is there and known (not None, not the preview's unknown marker)."""
     return value is not None and value != UNKNOWN
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Iterable
 
 from .aws.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL
 from .cost import Estimate, Resource

@@ -25,7 +25,8 @@ Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")]
 HfRepoId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")]
 CommitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API reference).
-LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                           3288, 3653]
 
 
 class ConfigError(pulumi.RunError):
@@ -70,7 +71,7 @@ class Strict(BaseModel):
 class NetworkConfig(Strict):
     cidr: str = "10.20.0.0/16"
     """The VPC's IPv4 range; private subnets are carved from it, one per availability zone."""
-    az_count: int = Field(2, ge=2, le=6)
+    az_count: int = Field(default=2, ge=2, le=6)
     """How many availability zones to span (taken in order from the region's list) when `availabilityZones` is
     not set. Two at least: SageMaker spreads instances across the subnets it is given."""
     availability_zones: list[str] | None = None
@@ -112,7 +113,7 @@ class ModelSpec(Strict):
     """The commit to serve, pinned so every deployment serves the same weights."""
     engine: Literal["vllm", "tgi", "lmi"] = "vllm"
     quantization: Literal["none", "fp8", "int8", "awq", "gptq", "nf4"] = "none"
-    max_context: int = Field(4096, gt=0, le=1_048_576)
+    max_context: int = Field(default=4096, gt=0, le=1_048_576)
     """Longest prompt + completion, in tokens, the engine admits."""
     source: Literal["hub", "s3"] = "hub"
     """Where serving hosts fetch weights: `hub` downloads from Hugging Face at start (needs internet egress);
@@ -126,18 +127,18 @@ class ModelSpec(Strict):
 
 
 class Budget(Strict):
-    monthly_usd: float | None = Field(None, gt=0)
+    monthly_usd: float | None = Field(default=None, gt=0)
     """Monthly ceiling for the expected cost; a plan above it fails `selfhost preview` and the policy pack."""
 
 
 class Usage(Strict):
     """The load the cost estimate assumes: it sets expected replicas, $ per 1M tokens and the API comparison."""
 
-    hours_per_day: float = Field(24, gt=0, le=24)
+    hours_per_day: float = Field(default=24, gt=0, le=24)
     """Hours a day the traffic lasts; the rest of the day endpoints sit at their minimum replicas."""
-    requests_per_day: int = Field(10_000, ge=0)
-    input_tokens_per_request: int = Field(500, ge=1)
-    output_tokens_per_request: int = Field(200, ge=1)
+    requests_per_day: int = Field(default=10_000, ge=0)
+    input_tokens_per_request: int = Field(default=500, ge=1)
+    output_tokens_per_request: int = Field(default=200, ge=1)
     compare_with: list[str] = ["gpt-4o-mini", "claude-3-haiku", "open-mistral-7b", "together-llama-3.1-8b"]
     """Pay-per-token APIs to compare with (keys of components/catalog/api_prices.py)."""
 
@@ -153,18 +154,31 @@ class Usage(Strict):
 
 
 class ReplicaBounds(Protocol):
-    min_replicas: int
-    max_replicas: int
+    @property
+    def min_replicas(self) -> int: ...
+
+    @property
+    def max_replicas(self) -> int: ...
 
 
 class TargetSpec(Protocol):
-    """What every target kind's config model has (each declares its fields itself, in the order users see)."""
+    """What every target kind's config model has (each declares its fields itself, in the order users see).
+    Read-only, as parsed config is: a kind may narrow a field's type (`kind: Literal["sagemaker"]`)."""
 
-    kind: str
-    name: str
-    model: str
-    concurrency: int
-    image: str
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def concurrency(self) -> int: ...
+
+    @property
+    def image(self) -> str: ...
 
     @property
     def scaling(self) -> ReplicaBounds: ...

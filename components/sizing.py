@@ -161,7 +161,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                 "output"),
     Measurement(_MISTRAL_4090, "mistralai/Mistral-7B-Instruct-v0.3", "RTX 4090", 1008, 165, 4, 256, 128, 210, "output"),
     Measurement(_MISTRAL_4090, "mistralai/Mistral-7B-Instruct-v0.3", "RTX 4090", 1008, 165, 8, 256, 128, 377, "output"),
-    Measurement(_MISTRAL_4090, "mistralai/Mistral-7B-Instruct-v0.3", "RTX 4090", 1008, 165, 16, 256, 128, 644, "output"),
+    Measurement(_MISTRAL_4090, "mistralai/Mistral-7B-Instruct-v0.3", "RTX 4090", 1008, 165, 16, 256, 128, 644,
+                "output"),
 )
 
 

@@ -3,8 +3,9 @@ suggestions a stack gets when its choice does not fit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .catalog.gpus import GPUS
 from .catalog.models import ModelFacts

@@ -47,7 +47,8 @@ PolicyPack(
         ),
         StackValidationPolicy(
             name="least-privilege-iam",
-            description="No wildcard IAM actions; '*' resources only where AWS allows nothing narrower; no basic roles.",
+            description="No wildcard IAM actions; '*' resources only where AWS allows nothing narrower; "
+                        "no basic roles.",
             validate=lambda args, report: _report(guardrails.least_privilege_iam(_resources(args)), report),
         ),
         StackValidationPolicy(

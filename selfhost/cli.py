@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
@@ -17,8 +18,8 @@ from rich.tree import Tree
 from components.config import ConfigError
 
 from .cost_report import diff, markdown, preview_at_ref, price_preview, to_json, unit_usd, usd
-from .prices import app as prices_app
 from .preview import Preview, project_root, run_preview
+from .prices import app as prices_app
 from .project import Project, ProjectError, load_project
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -59,10 +60,10 @@ def _root() -> None:
 
 @app.command()
 def preview(
-    stack: Annotated[Optional[str], typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
+    stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Preview every stack in stacks/.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full resource graph as JSON.")] = False,
-    project_dir: Annotated[Optional[Path], typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
+    project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
 ) -> None:
     """Run the Pulumi program for a stack under mocks: the resource tree, the inputs that matter, the outputs.
 
@@ -129,11 +130,11 @@ def _lookup():
 
 @app.command()
 def cost(
-    stack: Annotated[Optional[str], typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
+    stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table, json or markdown (a pull request comment).")] = "table",
-    base: Annotated[Optional[str], typer.Option("--base", help="Git ref to compare with (e.g. origin/main).")] = None,
-    project_dir: Annotated[Optional[Path], typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Git ref to compare with (e.g. origin/main).")] = None,
+    project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
 ) -> None:
     """Monthly cost of a stack's previewed resources (730 h): min / expected / max from autoscaling bounds and
     the stack's usage profile, $ per 1M tokens, and the break-even against pay-per-token APIs.
@@ -144,7 +145,9 @@ def cost(
         _fail(f"--format {fmt!r}: allowed: table, json, markdown", EXIT_USAGE)
     project, stacks = _select(stack, all_stacks, project_dir)
     lookup = _lookup()
-    reports, bases, runs = [], [], _Runs()
+    reports: list[dict[str, Any]] = []
+    bases: list[dict[str, Any] | None] = []  # with --base, one per report
+    runs = _Runs()
     for name, preview in runs.previews(project, stacks):
         graph = preview.to_json()
         report = to_json(name, price_preview(graph, lookup))
@@ -159,22 +162,24 @@ def cost(
                 "min": 0.0, "expected": 0.0, "max": 0.0}})
     if fmt == "json":
         docs = [{**r, **({"base": base, "diff": diff(b, r)} if base else {})}
-                for r, b in zip(reports, bases or [None] * len(reports))]
+                for r, b in zip(reports, bases or [None] * len(reports), strict=True)]
         sys.stdout.write(json.dumps(docs[0] if not all_stacks and docs else {"stacks": docs}, indent=2) + "\n")
     elif fmt == "markdown":
-        for r, b in zip(reports, bases or [None] * len(reports)):
+        for r, b in zip(reports, bases or [None] * len(reports), strict=True):
             sys.stdout.write(markdown(r, b, base) + "\n")
     else:
-        for r, b in zip(reports, bases or [None] * len(reports)):
+        for r, b in zip(reports, bases or [None] * len(reports), strict=True):
             _print_cost(r, b, base)
     raise typer.Exit(runs.code)
 
 
 def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
     table = Table(title=f"Stack {report['stack']}: monthly cost (730 h)", show_lines=False)
-    for col, justify in (("resource", "left"), ("item", "left"), ("quantity/month", "right"), ("unit price", "right"),
-                         ("min", "right"), ("expected", "right"), ("max", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("resource", "left"), ("item", "left"), ("quantity/month", "right"), ("unit price", "right"), ("min", "right"),
+        ("expected", "right"), ("max", "right"))
+    for col, justify in columns:
+        table.add_column(col, justify=justify)
     for i in report["items"]:
         m = i["monthlyUsd"] or {}
         table.add_row(escape(i["resource"]), escape(i["description"]),
@@ -185,8 +190,9 @@ def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
                   usd(t["min"]), usd(t["expected"]), usd(t["max"]))
     out.print(table)
     u = report["usage"]
-    out.print(f"At {u['requestsPerDay']:,} requests/day ({u['inputTokensPerRequest']} in + {u['outputTokensPerRequest']} "
-              f"out tokens, {u['hoursPerDay']:g} busy h/day): {usd(report['usdPer1mTokens'])} per 1M tokens")
+    out.print(f"At {u['requestsPerDay']:,} requests/day ({u['inputTokensPerRequest']} in + "
+              f"{u['outputTokensPerRequest']} out tokens, {u['hoursPerDay']:g} busy h/day): "
+              f"{usd(report['usdPer1mTokens'])} per 1M tokens")
     for s in report["serving"]:
         r = s["replicas"]
         out.print(f"  {s['resource']}: {s['model']}, replicas {r['min']}..{r['max']} (expected {r['expected']}), "
@@ -215,9 +221,9 @@ EXIT_POLICY = 4
 
 @app.command()
 def check(
-    stack: Annotated[Optional[str], typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
+    stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")] = False,
-    project_dir: Annotated[Optional[Path], typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
+    project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
 ) -> None:
     """Run the policy pack's rules (policy/: budget, least-privilege IAM, environment tags) on the previewed plan,
     offline. Exit codes: 0 compliant; 4 violations; 2 invalid config; 1 no such stack."""
@@ -243,11 +249,12 @@ def size(
     model: Annotated[str, typer.Argument(help="Hugging Face model id (or a unique part of one) from the catalog.")],
     context: Annotated[int, typer.Option(help="Tokens per sequence (prompt + completion) that must fit.")] = 4096,
     concurrency: Annotated[int, typer.Option(help="Sequences at full context that must fit at once.")] = 1,
-    cloud: Annotated[list[str], typer.Option(help="aws, gcp, onprem (repeat; default aws and gcp).")] = ["aws", "gcp"],
+    cloud: Annotated[list[str] | None, typer.Option(help="aws, gcp, onprem (repeat; default aws and gcp).",
+                                                    show_default="aws, gcp")] = None,
     quantization: Annotated[str, typer.Option(help="none, fp8, int8, awq, gptq, nf4.")] = "none",
     aws_region: Annotated[str, typer.Option(help="AWS region priced.")] = "us-east-1",
     gcp_region: Annotated[str, typer.Option(help="Google Cloud region priced.")] = "us-central1",
-    gpu_hour_usd: Annotated[Optional[float], typer.Option(help="On-prem cost of one GPU-hour.")] = None,
+    gpu_hour_usd: Annotated[float | None, typer.Option(help="On-prem cost of one GPU-hour.")] = None,
     node_hour_usd: Annotated[float, typer.Option(help="On-prem cost of one node-hour (power, space, ops).")] = 0.0,
     input_tokens: Annotated[int, typer.Option(help="Prompt tokens of a typical request.")] = 500,
     output_tokens: Annotated[int, typer.Option(help="Completion tokens of a typical request.")] = 200,
@@ -266,6 +273,7 @@ def size(
               f"known: {', '.join(MODELS)}", EXIT_USAGE)
     from components.targets.registry import PLATFORMS
 
+    cloud = cloud or ["aws", "gcp"]
     clouds = (*PLATFORMS, "onprem")
     bad = [c for c in cloud if c not in clouds]
     if bad or quantization not in QUANT_BYTES_PER_PARAM:
@@ -282,7 +290,8 @@ def size(
             "gpus": f"{o.host.gpu_count} x {o.host.gpu}", "requiredGib": o.fit.required_gib,
             "availableGib": o.fit.available_gib, "marginGib": o.fit.margin_gib, "streams": o.streams,
             "outputTokensPerSecond": o.output_tokens_per_s, "requestsPerSecond": o.requests_per_s,
-            "usdPerHour": o.host.usd_per_hour, "usdPer1mTokens": o.usd_per_1m_tokens, "priceSource": o.host.price_source,
+            "usdPerHour": o.host.usd_per_hour, "usdPer1mTokens": o.usd_per_1m_tokens,
+            "priceSource": o.host.price_source,
         } for o in rows], indent=2) + "\n")
         return
     table = Table(title=f"{model_id}: {context} tokens x {concurrency}, {quantization}; "

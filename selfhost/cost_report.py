@@ -34,7 +34,8 @@ def to_json(stack: str, est: Estimate) -> dict[str, Any]:
         "freeResources": len(est.free),
         "unpricedTypes": sorted(set(est.unpriced)),
         "notEstimated": list(NOT_ESTIMATED),
-        "serving": [{"resource": s.resource, "model": s.model, "replicas": dict(zip(("min", "expected", "max"), s.replicas)),
+        "serving": [{"resource": s.resource, "model": s.model,
+                     "replicas": dict(zip(("min", "expected", "max"), s.replicas, strict=True)),
                      "replicaRequestsPerSecond": s.replica_requests_per_s, "replicasNeeded": s.needed_replicas}
                     for s in est.serving],
         "usdPer1mTokens": est.usd_per_1m_tokens,
@@ -47,8 +48,9 @@ def to_json(stack: str, est: Estimate) -> dict[str, Any]:
 def _item_json(i: LineItem) -> dict[str, Any]:
     monthly = i.monthly
     return {"resource": i.resource, "type": i.type, "component": i.component, "description": i.description,
-            "unit": i.unit, "quantity": dict(zip(("min", "expected", "max"), i.quantity)), "unitUsd": i.unit_usd,
-            "monthlyUsd": dict(zip(("min", "expected", "max"), monthly)) if monthly else None,
+            "unit": i.unit, "quantity": dict(zip(("min", "expected", "max"), i.quantity, strict=True)),
+            "unitUsd": i.unit_usd,
+            "monthlyUsd": dict(zip(("min", "expected", "max"), monthly, strict=True)) if monthly else None,
             "source": i.source, "note": i.note}
 
 
@@ -80,7 +82,9 @@ def diff(base: dict[str, Any] | None, head: dict[str, Any]) -> list[dict[str, An
         new = (a["monthlyUsd"] or {}).get("expected") if a else None
         change = "added" if b is None else "removed" if a is None else "changed" if old != new else None
         if change:
-            rows.append({"change": change, "resource": k[0], "description": (a or b)["description"],
+            item = a or b
+            assert item is not None  # k is a key of `before` or `after`
+            rows.append({"change": change, "resource": k[0], "description": item["description"],
                          "beforeUsd": old, "afterUsd": new,
                          "deltaUsd": None if (b and old is None) or (a and new is None) else (new or 0) - (old or 0)})
     return rows
@@ -126,7 +130,8 @@ def markdown(report: dict[str, Any], base: dict[str, Any] | None = None, base_re
     for i in report["items"]:
         m = i["monthlyUsd"] or {}
         lines.append(f"| `{i['resource']}` | {i['description']} | {i['quantity']['expected']:,.1f} {i['unit']} | "
-                     f"{unit_usd(i['unitUsd'])} | {usd(m.get('min'))} | {usd(m.get('expected'))} | {usd(m.get('max'))} |")
+                     f"{unit_usd(i['unitUsd'])} | {usd(m.get('min'))} | {usd(m.get('expected'))} | "
+                     f"{usd(m.get('max'))} |")
     lines += ["", "</details>", ""]
     if report["apiComparison"]:
         lines += ["| pay-per-token API | $/1M in / out | same tokens per month | break-even requests/day |",
@@ -157,8 +162,8 @@ def preview_at_ref(project_root: Path, ref: str, stack: str) -> dict[str, Any] |
             if not (tree / "stacks" / f"Pulumi.{stack}.yaml").exists():
                 return None
             env = {**os.environ, "PYTHONPATH": str(tree)}
-            run = subprocess.run([sys.executable, "-m", "selfhost.cli", "preview", stack, "--json", "--project", str(tree)],
-                                 capture_output=True, text=True, cwd=tree, env=env, timeout=600)
+            run = subprocess.run([sys.executable, "-m", "selfhost.cli", "preview", stack, "--json", "--project",
+                                  str(tree)], capture_output=True, text=True, cwd=tree, env=env, timeout=600)
             if run.returncode != 0:
                 raise RuntimeError(f"preview of {stack} at {ref} failed:\n{run.stderr.strip()}")
             return json.loads(run.stdout)

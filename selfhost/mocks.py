@@ -10,8 +10,9 @@ import hashlib
 import ipaddress
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
@@ -332,8 +333,8 @@ def _aws_call(token: str, args: dict, region: str) -> dict:
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
         letters = AWS_ZONES.get(region, ["a", "b", "c"])
         short = "".join(part[0] for part in region.split("-")[:-1]) + region.split("-")[-1]
-        return {"names": [f"{region}{x}" for x in letters], "zoneIds": [f"{short}-az{i + 1}" for i in range(len(letters))],
-                "id": region, "groupNames": [region]}
+        return {"names": [f"{region}{x}" for x in letters],
+                "zoneIds": [f"{short}-az{i + 1}" for i in range(len(letters))], "id": region, "groupNames": [region]}
     raise UnmockedCall(token)
 
 
@@ -382,11 +383,12 @@ class PreviewMocks(Mocks):
         self.current.computed = computed
         return rid, {**args.inputs, **computed}
 
-    def call(self, args: MockCallArgs) -> dict:
+    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        """The function's result, and no check failures."""
         if args.token.startswith("aws:"):
-            return _aws_call(args.token, args.args, self.region)
+            return _aws_call(args.token, args.args, self.region), []
         if args.token.startswith("gcp:"):
-            return _gcp_call(args.token, args.args, self.gcp_project)
+            return _gcp_call(args.token, args.args, self.gcp_project), []
         raise UnmockedCall(args.token)
 
 
@@ -436,12 +438,12 @@ def redact(value: Any, path: str = "") -> tuple[Any, list[str]]:
             secrets += found
         return out, secrets
     if isinstance(value, list):
-        out, secrets = [], []
+        items, secrets = [], []
         for i, v in enumerate(value):
             item, found = redact(v, f"{path}[{i}]")
-            out.append(item)
+            items.append(item)
             secrets += found
-        return out, secrets
+        return items, secrets
     if value == UNKNOWN:
         return "(known after apply)", []
     if isinstance(value, float) and value.is_integer():  # protobuf Struct holds every number as a double

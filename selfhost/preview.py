@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import runpy
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pulumi
 from pulumi.runtime import settings
 from pulumi.runtime.config import set_all_config
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from .mocks import SECRET_SHOWN, PreviewMocks, Recorded, RecordingMonitor
@@ -77,7 +78,8 @@ def run_program(project: str, stack: str, config: dict[str, str], secret_keys: l
     root = settings.get_root_resource()
     outputs: dict[str, Any] = {}
     secret_outputs: list[str] = []
-    for key, value in (root.outputs if root is not None else {}).items():
+    # The root resource is the program's Stack: its `outputs` are what the program exported.
+    for key, value in (root.outputs if isinstance(root, Stack) else {}).items():
         outputs[key] = _sync_await(_resolve(value, key, secret_outputs))
     return Preview(
         project=project, stack=stack, resources=sorted(monitor.recorded.values(), key=lambda r: r.urn),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -35,9 +35,9 @@ def refresh(
     aws_offers: Annotated[str, typer.Option(
         help="AWS Price List bulk API base URL, or a directory with the same layout "
              "(offers/v1.0/aws/{Offer}/current/{region}/index.json).")] = AWS_BASE,
-    gcp_api_key: Annotated[Optional[str], typer.Option(
+    gcp_api_key: Annotated[str | None, typer.Option(
         envvar="GCP_BILLING_API_KEY", help="API key for the Cloud Billing Catalog API.")] = None,
-    gcp_skus: Annotated[Optional[Path], typer.Option(
+    gcp_skus: Annotated[Path | None, typer.Option(
         help="Directory of recorded Cloud Billing pages (v1/services.json, v1/services/{id}/skus[@token].json), "
              "used instead of the API.")] = None,
     regions: Annotated[str, typer.Option(help="Comma-separated AWS and GCP regions.")] = ",".join(DEFAULT_REGIONS),
@@ -73,9 +73,9 @@ def refresh(
 
 @app.command("list")
 def list_prices(
-    provider: Annotated[Optional[str], typer.Option(help="aws or gcp.")] = None,
-    region: Annotated[Optional[str], typer.Option()] = None,
-    service: Annotated[Optional[str], typer.Option(help="e.g. ec2, sagemaker-hosting, gce-gpu.")] = None,
+    provider: Annotated[str | None, typer.Option(help="aws or gcp.")] = None,
+    region: Annotated[str | None, typer.Option()] = None,
+    service: Annotated[str | None, typer.Option(help="e.g. ec2, sagemaker-hosting, gce-gpu.")] = None,
     data_dir: Annotated[Path, typer.Option(hidden=True)] = DATA_DIR,
 ) -> None:
     """Print the price rows, with their source and as-of date."""

@@ -73,8 +73,8 @@ def _unseal(value: Any) -> tuple[Any, bool]:
         pairs = {k: _unseal(v) for k, v in value.items()}
         return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
     if isinstance(value, list):
-        pairs = [_unseal(v) for v in value]
-        return [v for v, _ in pairs], any(s for _, s in pairs)
+        unsealed = [_unseal(v) for v in value]
+        return [v for v, _ in unsealed], any(s for _, s in unsealed)
     return value, False
 
 

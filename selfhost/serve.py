@@ -11,18 +11,28 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, TypedDict
 
 import typer
 
 ADAPTER = "selfhost-adapter"
+
+
+class CommandSettings(TypedDict):
+    """The keyword arguments of `typer.Typer.command` that a command here is registered with."""
+
+    name: str
+    context_settings: dict[str, Any]
+
+
 # Registered by cli.py with these settings: anything after the known options goes to the adapter as it is.
-SERVE_SETTINGS = {"name": "serve", "context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}}
+SERVE_SETTINGS = CommandSettings(name="serve",
+                                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     llamacpp = "llamacpp"
     vllm = "vllm"
 
@@ -33,7 +43,7 @@ def adapter_command() -> str | None:
     return str(beside) if beside.is_file() else shutil.which(ADAPTER)
 
 
-def adapter_argv(adapter: str, engine: Engine, model: str, host: str, port: int, api_keys_file: Optional[Path],
+def adapter_argv(adapter: str, engine: Engine, model: str, host: str, port: int, api_keys_file: Path | None,
                  extra: list[str]) -> list[str]:
     argv = [adapter, "all", "--engine", engine.value, "--model", model, "--host", host, "--port", str(port)]
     if api_keys_file is not None:
@@ -48,7 +58,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Listen address; 0.0.0.0 to serve the network (set API keys).")] = (
         "127.0.0.1"),
     port: Annotated[int, typer.Option(help="Listen port.")] = 8080,
-    api_keys_file: Annotated[Optional[Path], typer.Option(
+    api_keys_file: Annotated[Path | None, typer.Option(
         help="File of `key-id:secret` lines; the OpenAI routes then need `Authorization: Bearer <secret>`.")] = None,
 ) -> None:
     """Serve a model locally: SageMaker (/invocations), Vertex (/predict) and OpenAI (/v1/...) routes on one port.

@@ -25,7 +25,8 @@ def test_image_table_is_what_the_sagemaker_package_retrieves():
 
 
 def test_image_for_each_engine_in_us_east_1():
-    assert sagemaker_image("vllm", "us-east-1").startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-vllm:")
+    assert sagemaker_image("vllm", "us-east-1").startswith(
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-vllm:")
     assert "huggingface-pytorch-tgi-inference" in sagemaker_image("tgi", "eu-west-1")
     assert "djl-inference" in sagemaker_image("lmi", "us-west-2")
     with pytest.raises(images.UnknownImage):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
+from pydantic import ValidationError
 
 from components.aws.foundation import AwsFoundation
 from components.aws.network import Network, NetworkArgs
@@ -47,7 +49,8 @@ def _endpoint_args(source: str, isolation: bool | None = None, instance: str = "
     model = ModelSpec.model_validate({"name": "mistral", "id": "mistralai/Mistral-7B-Instruct-v0.3", "engine": engine,
                                       "revision": "c170c708c41dac9275d15a8fff4eca08d52bab71", "maxContext": 8192,
                                       "source": source})
-    target = SageMakerTarget.model_validate({"kind": "sagemaker", "name": "chat", "model": "mistral", "instanceType": instance,
+    target = SageMakerTarget.model_validate({"kind": "sagemaker", "name": "chat", "model": "mistral",
+                                             "instanceType": instance,
                                              **({"networkIsolation": isolation} if isolation is not None else {})})
     foundation = AwsFoundation(
         region="us-east-1", account_id="123456789012", vpc_id="vpc-0123456789abcdef0", vpc_cidr="10.0.0.0/16",
@@ -103,7 +106,7 @@ def test_each_engine_gets_its_own_variables(engine, model_key, context_key):
 
 def test_component_args_are_frozen():
     args = _endpoint_args("hub")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         args.endpoint_name = "other"  # type: ignore[misc]
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         copy.copy(args.target).name = "other"

@@ -197,13 +197,15 @@ def test_diff_between_two_commits(tmp_path, project):
     git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", "-A")
     git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "base")
     stack = repo / "stacks" / "Pulumi.aws-prod.yaml"
-    stack.write_text(stack.read_text().replace("maxReplicas: 4", "maxReplicas: 6").replace("nat: per-az", "nat: single"))
+    stack.write_text(stack.read_text().replace("maxReplicas: 4", "maxReplicas: 6")
+                     .replace("nat: per-az", "nat: single"))
     git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qam", "head")
 
     base_graph = preview_at_ref(repo, "HEAD~1", "aws-prod")
     head_graph = preview_at_ref(repo, "HEAD", "aws-prod")
     assert base_graph is not None and head_graph is not None
-    base, head = to_json("aws-prod", price_preview(base_graph, fake)), to_json("aws-prod", price_preview(head_graph, fake))
+    base = to_json("aws-prod", price_preview(base_graph, fake))
+    head = to_json("aws-prod", price_preview(head_graph, fake))
     rows = diff(base, head)
     removed = [r for r in rows if r["change"] == "removed"]
     # Two NAT gateways and their addresses go; the hosting line changes its maximum, not its expected cost.

@@ -111,7 +111,8 @@ def test_policy_pack_runs_offline_on_the_graph(previews, monkeypatch):
         by_urn = {}
         resources = []
         for r in graph["resources"]:
-            pr = PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], opts, None, by_urn.get(r["parent"]), [], {})
+            pr = PolicyResource(r["type"], r["inputs"], r["urn"], r["name"], opts, None, by_urn.get(r["parent"]), [],
+                                {})
             by_urn[r["urn"]] = pr
             resources.append(pr)
         outputs = {**graph["outputs"], "costInputs": {**graph["outputs"]["costInputs"], "budgetMonthlyUsd": budget}}
@@ -122,7 +123,8 @@ def test_policy_pack_runs_offline_on_the_graph(previews, monkeypatch):
     graph["resources"].sort(key=lambda r: r["urn"].count("$"))  # parents before children
     for budget, violations in ((8000, 0), (500, 1)):
         reported = []
-        policies["monthly-budget"].validate(args_for(graph, budget), lambda msg, urn=None: reported.append(msg))
+        policies["monthly-budget"].validate(args_for(graph, budget),
+                                            lambda msg, urn=None, found=reported: found.append(msg))
         assert len(reported) == violations, reported
     reported = []
     for name in ("least-privilege-iam", "environment-tags"):

@@ -7,11 +7,11 @@ import pytest
 from components.catalog.gcp_machines import allowed_accelerators
 from components.gcp.apis import ProjectApis, ProjectApisArgs
 from components.gcp.foundation import GcpFoundation
-from components.schema import ModelSpec
-from components.targets.vertex import VertexTarget
 from components.gcp.iam import FORBIDDEN_ROLES, PROJECT_ROLES
 from components.gcp.network import HEALTH_CHECK_RANGES, GcpNetwork, GcpNetworkArgs
 from components.gcp.vertex import VertexEndpoint, VertexEndpointArgs
+from components.schema import ModelSpec
+from components.targets.vertex import VertexTarget
 from selfhost.mocks import SECRET_SHOWN
 from selfhost.preview import run_program
 
@@ -165,8 +165,9 @@ def test_network_with_nat_and_a_load_balancer():
 def test_dedicated_endpoint_needs_no_psc_or_dns():
     model = ModelSpec.model_validate({"name": "qwen", "id": "Qwen/Qwen2.5-7B-Instruct", "maxContext": 8192,
                                       "revision": "a09a35458c702b33eeacc393d103063234e8bc28", "quantization": "fp8"})
-    target = VertexTarget.model_validate({"kind": "vertex", "name": "chat", "model": "qwen", "machineType": "g2-standard-24",
-                                          "acceleratorType": "NVIDIA_L4", "acceleratorCount": 2, "spot": True})
+    target = VertexTarget.model_validate({"kind": "vertex", "name": "chat", "model": "qwen",
+                                          "machineType": "g2-standard-24", "acceleratorType": "NVIDIA_L4",
+                                          "acceleratorCount": 2, "spot": True})
     def program() -> None:
         apis = ProjectApis("apis", ProjectApisArgs(project="acme-test", services=(
             "aiplatform.googleapis.com", "monitoring.googleapis.com", "dns.googleapis.com",

@@ -31,7 +31,8 @@ EXPECTED_CHANGES: dict[tuple[str, str, str], str] = {
     **{(stack, "*", f"inputs.{field}.selfhost-{key}"): IDENTITY
        for stack in STACKS for field in ("tags", "labels", "userLabels") for key in ("model", "target")},
     # The SageMaker model's own `model-id` tag gave way to the `selfhost-model` tag every resource now has.
-    **{(stack, "*", "inputs.tags.model-id"): "issue 9: replaced by selfhost-model" for stack in ("aws-dev", "aws-prod")},
+    **{(stack, "*", "inputs.tags.model-id"): "issue 9: replaced by selfhost-model"
+       for stack in ("aws-dev", "aws-prod")},
 }
 
 

@@ -97,7 +97,8 @@ def test_endpoints_run_only_in_private_subnets(previews):
             assert not subnet.inputs.get("mapPublicIpOnLaunch"), subnet.name
         for route_table in p.by_type("aws:ec2/routeTable:RouteTable"):
             if "-private-" in route_table.name:
-                assert not any("gatewayId" in r for r in route_table.inputs.get("routes", [])), "IGW route in private RT"
+                routes = route_table.inputs.get("routes", [])
+                assert not any("gatewayId" in r for r in routes), "IGW route in private RT"
 
 
 def test_no_security_group_takes_traffic_from_the_internet(previews):
@@ -231,7 +232,8 @@ def test_container_startup_timeout_covers_download_and_load(previews):
     for p in aws_stacks(previews):
         for config in p.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration"):
             variant = config.inputs["productionVariants"][0]
-            model = next(m for m in p.by_type("aws:sagemaker/model:Model") if m.computed["name"] == variant["modelName"])
+            model = next(m for m in p.by_type("aws:sagemaker/model:Model")
+                         if m.computed["name"] == variant["modelName"])
             env = model.inputs["primaryContainer"]["environment"]
             model_id = env.get("SM_VLLM_MODEL") or env.get("HF_MODEL_ID")
             weights = weights_bytes(MODELS[model_id], "none")

@@ -45,7 +45,8 @@ def test_sagemaker_uses_our_image_from_ecr_by_digest(project):
     assert "SM_VLLM_MODEL" not in env and env["HF_TOKEN"] == "[secret]"
     # The role may pull from our repository, and from nothing else.
     policy = next(r for r in p.by_type("aws:iam/rolePolicy:RolePolicy") if "execution" in r.name)
-    assert '"Resource": "%s"' % repo.computed["arn"] in policy.inputs["policy"]
+    arn = repo.computed["arn"]
+    assert f'"Resource": "{arn}"' in policy.inputs["policy"]
     (config,) = p.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
     assert config.inputs["productionVariants"][0]["inferenceAmiVersion"] == "al2023-ami-sagemaker-inference-gpu-4-1"
     assert p.outputs["endpoints"]["chat"]["image"] == container["image"]
@@ -63,11 +64,13 @@ def test_vertex_uses_our_image_from_artifact_registry(project):
     assert "buildArgs" not in image.inputs  # non-root default outside SageMaker
     (deployment,) = p.by_type("gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment")
     spec = deployment.inputs["modelConfig"]["containerSpec"]
-    assert spec["imageUri"].startswith("us-central1-docker.pkg.dev/acme-llm-prod/gcp-prod-serving-images/selfhost-vllm@sha256:")
+    assert spec["imageUri"].startswith(
+        "us-central1-docker.pkg.dev/acme-llm-prod/gcp-prod-serving-images/selfhost-vllm@sha256:")
     assert spec["args"] == ["vertex"] and "commands" not in spec
     assert (spec["predictRoute"], spec["healthRoute"]) == ("/predict", "/health")
     env = {e["name"]: e["value"] for e in spec["envs"]}
-    assert env["SELFHOST_ENGINE"] == "vllm" and "--revision 0e9e39f249a16976918f6564b8830bc894c89659" in env["SELFHOST_ENGINE_ARGS"]
+    assert env["SELFHOST_ENGINE"] == "vllm"
+    assert "--revision 0e9e39f249a16976918f6564b8830bc894c89659" in env["SELFHOST_ENGINE_ARGS"]
 
 
 def test_content_tag_follows_the_build_context(tmp_path):

@@ -1,6 +1,5 @@
 """The price table against its sources, and `selfhost prices refresh` against recorded official formats."""
 
-import copy
 import csv
 import datetime
 import json

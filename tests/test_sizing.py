@@ -3,8 +3,13 @@
 import pytest
 
 from components.catalog.models import MODELS
-from components.sizing import (GIB, SAGEMAKER_TIMEOUT_BOUNDS_S, VERTEX_TIMEOUT_BOUNDS_S, memory_fit,
-                              startup_timeout_seconds)
+from components.sizing import (
+    GIB,
+    SAGEMAKER_TIMEOUT_BOUNDS_S,
+    VERTEX_TIMEOUT_BOUNDS_S,
+    memory_fit,
+    startup_timeout_seconds,
+)
 
 MISTRAL = MODELS["mistralai/Mistral-7B-Instruct-v0.3"]
 

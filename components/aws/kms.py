@@ -38,10 +38,12 @@ class EncryptionKey(pulumi.ComponentResource):
                     "Sid": "CloudWatchLogsInThisAccount",
                     "Effect": "Allow",
                     "Principal": {"Service": f"logs.{args.region}.amazonaws.com"},
-                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                               "kms:Describe*"],
                     "Resource": "*",
                     "Condition": {"ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{args.region}:{args.account_id}:log-group:*"
+                        "kms:EncryptionContext:aws:logs:arn":
+                            f"arn:aws:logs:{args.region}:{args.account_id}:log-group:*"
                     }},
                 },
             ],

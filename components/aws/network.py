@@ -44,7 +44,7 @@ class Network(pulumi.ComponentResource):
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=self.vpc.id, tags=tags("default-closed"), opts=child)
 
         # Private subnets take the first blocks of /+3 (8 blocks, at most 6 zones); public ones the last block.
-        vpc_net = ipaddress.ip_network(args.cidr)
+        vpc_net = ipaddress.IPv4Network(args.cidr)  # the config allows IPv4 ranges only
         blocks = list(vpc_net.subnets(new_prefix=vpc_net.prefixlen + 3))
         public_blocks = list(blocks[-1].subnets(new_prefix=blocks[-1].prefixlen + 3))
 
@@ -57,7 +57,7 @@ class Network(pulumi.ComponentResource):
                 routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
                 tags=tags("public-rt"), opts=child,
             )
-            for az, block in zip(nat_zones, public_blocks):
+            for az, block in zip(nat_zones, public_blocks, strict=False):  # 8 blocks for at most 6 zones
                 public = aws.ec2.Subnet(
                     f"{name}-public-{az}", vpc_id=self.vpc.id, cidr_block=str(block), availability_zone=az,
                     map_public_ip_on_launch=False, tags=tags(f"public-{az}"), opts=child,
@@ -72,7 +72,7 @@ class Network(pulumi.ComponentResource):
 
         self.private_subnets: dict[str, aws.ec2.Subnet] = {}
         private_route_tables = []
-        for az, block in zip(args.availability_zones, blocks):
+        for az, block in zip(args.availability_zones, blocks, strict=False):  # 8 blocks for at most 6 zones
             subnet = aws.ec2.Subnet(
                 f"{name}-private-{az}", vpc_id=self.vpc.id, cidr_block=str(block), availability_zone=az,
                 tags=tags(f"private-{az}"), opts=child,
@@ -139,7 +139,7 @@ class Network(pulumi.ComponentResource):
         )
 
         self.vpc_id = self.vpc.id
-        self.subnet_ids = [s.id for s in self.private_subnets.values()]
+        self.subnet_ids: list[pulumi.Input[str]] = [s.id for s in self.private_subnets.values()]
         self.register_outputs({
             "vpcId": self.vpc_id,
             "privateSubnetIds": self.subnet_ids,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -59,11 +60,11 @@ def container_environment(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input
     if args.own_image is not None:
         flags = vllm_flags(args.model.id, None if from_s3 else args.model.revision, args.model.max_context,
                            args.instance.gpu_count, args.model.quantization, GPU_MEMORY_UTILIZATION)
-        env = dict(adapter_environment(MODEL_DIR if from_s3 else args.model.id, flags))
+        env: dict[str, pulumi.Input[str]] = dict(adapter_environment(MODEL_DIR if from_s3 else args.model.id, flags))
         if args.hf_token is not None and not from_s3:
             env["HF_TOKEN"] = args.hf_token
         return env
-    env: dict[str, pulumi.Input[str]] = dict(names.fixed)
+    env = dict(names.fixed)
     env[names.model] = MODEL_DIR if from_s3 else args.model.id
     if not from_s3:
         env[names.revision] = args.model.revision
@@ -77,6 +78,16 @@ def container_environment(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input
     if args.hf_token is not None and not from_s3:
         env[names.token] = args.hf_token
     return env
+
+
+class _AlarmSpec(TypedDict):
+    """The metric and threshold of one alarm (the MetricAlarm arguments that differ between alarms)."""
+
+    namespace: str
+    metric_name: str
+    threshold: float
+    statistic: NotRequired[str]
+    extended_statistic: NotRequired[str]
 
 
 class SageMakerEndpoint(pulumi.ComponentResource):
@@ -98,9 +109,11 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         image: pulumi.Input[str] = own.ref if own else args.image_uri
 
         egress = [aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
-                                                  cidr_blocks=[args.foundation.vpc_cidr], description="AWS service endpoints"),
+                                                  cidr_blocks=[args.foundation.vpc_cidr],
+                                                  description="AWS service endpoints"),
                   aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
-                                                  prefix_list_ids=[args.foundation.s3_prefix_list_id], description="S3 gateway")]
+                                                  prefix_list_ids=[args.foundation.s3_prefix_list_id],
+                                                  description="S3 gateway")]
         if not from_s3:
             egress.append(aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
                                                           cidr_blocks=["0.0.0.0/0"],
@@ -118,7 +131,8 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         self.role = SageMakerExecutionRole(
             f"{name}-execution",
             SageMakerExecutionRoleArgs(
-                region=args.foundation.region, account_id=args.foundation.account_id, bucket_arn=args.foundation.bucket_arn,
+                region=args.foundation.region, account_id=args.foundation.account_id,
+                bucket_arn=args.foundation.bucket_arn,
                 read_prefix=weights_prefix(model) if from_s3 else None,
                 write_prefix=capture_prefix if capture.enabled else None,
                 ecr_repository_arn=own.repository_arn if own else ecr_repository_arn(args.image_uri),
@@ -185,13 +199,14 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         dims = {"EndpointName": ep, "VariantName": VARIANT}
         alarm_specs = {
             # ModelLatency is in microseconds.
-            "p99-latency": dict(namespace="AWS/SageMaker", metric_name="ModelLatency", extended_statistic="p99",
-                                threshold=target.alarms.p99_latency_ms * 1000),
-            "5xx-errors": dict(namespace="AWS/SageMaker", metric_name="Invocation5XXErrors", statistic="Sum",
-                               threshold=target.alarms.error_rate_5xx_per_minute),
+            "p99-latency": _AlarmSpec(namespace="AWS/SageMaker", metric_name="ModelLatency", extended_statistic="p99",
+                                      threshold=target.alarms.p99_latency_ms * 1000),
+            "5xx-errors": _AlarmSpec(namespace="AWS/SageMaker", metric_name="Invocation5XXErrors", statistic="Sum",
+                                     threshold=target.alarms.error_rate_5xx_per_minute),
             # GPUMemoryUtilization runs 0-100 per GPU, summed over the instance's GPUs.
-            "gpu-memory": dict(namespace="/aws/sagemaker/Endpoints", metric_name="GPUMemoryUtilization",
-                               statistic="Average", threshold=target.alarms.gpu_memory_percent * instance.gpu_count),
+            "gpu-memory": _AlarmSpec(namespace="/aws/sagemaker/Endpoints", metric_name="GPUMemoryUtilization",
+                                     statistic="Average",
+                                     threshold=target.alarms.gpu_memory_percent * instance.gpu_count),
         }
         self.alarms = [
             aws.cloudwatch.MetricAlarm(
@@ -205,8 +220,12 @@ class SageMakerEndpoint(pulumi.ComponentResource):
 
         deploy = target.deployment
         routing = TRAFFIC_ROUTING[deploy.traffic_routing]
-        step = aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs(
-            type="CAPACITY_PERCENT", value=deploy.step_percent)
+        # Canary size and linear step are the same percentage of capacity, each in its own argument type.
+        canary = aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs(
+            type="CAPACITY_PERCENT", value=deploy.step_percent) if routing == "CANARY" else None
+        linear = (
+            aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSizeArgs(
+                type="CAPACITY_PERCENT", value=deploy.step_percent) if routing == "LINEAR" else None)
         self.endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
             name=ep,
@@ -215,8 +234,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
                     traffic_routing_configuration=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs(
                         type=routing, wait_interval_in_seconds=deploy.wait_seconds,
-                        canary_size=step if routing == "CANARY" else None,
-                        linear_step_size=step if routing == "LINEAR" else None,
+                        canary_size=canary, linear_step_size=linear,
                     ),
                     termination_wait_in_seconds=deploy.termination_wait_seconds,
                     # Room for a full cold start of the new fleet plus the bake time.
@@ -258,13 +276,15 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             )
 
         self.dashboard = aws.cloudwatch.Dashboard(
-            f"{name}-dashboard", dashboard_name=ep, dashboard_body=json.dumps(_dashboard(ep, args.foundation.region)), opts=child,
+            f"{name}-dashboard", dashboard_name=ep, dashboard_body=json.dumps(_dashboard(ep, args.foundation.region)),
+            opts=child,
         )
 
         self.endpoint_name = self.endpoint.name
         self.endpoint_arn = self.endpoint.arn
         self.invoke_url = pulumi.Output.format(
-            "https://runtime.sagemaker.{0}.amazonaws.com/endpoints/{1}/invocations", args.foundation.region, self.endpoint.name)
+            "https://runtime.sagemaker.{0}.amazonaws.com/endpoints/{1}/invocations", args.foundation.region,
+            self.endpoint.name)
         self.image_uri = image
         self.register_outputs({
             "endpointName": self.endpoint_name,
@@ -287,7 +307,8 @@ def _dashboard(endpoint: str, region: str) -> dict:
         widget("Invocations and errors", [[*sm[:1], "Invocations", *sm[1:]], [*sm[:1], "Invocation4XXErrors", *sm[1:]],
                                           [*sm[:1], "Invocation5XXErrors", *sm[1:]]]),
         widget("Model latency (microseconds, p50 / p99)",
-               [[*sm[:1], "ModelLatency", *sm[1:], {"stat": "p50"}], [*sm[:1], "ModelLatency", *sm[1:], {"stat": "p99"}]],
+               [[*sm[:1], "ModelLatency", *sm[1:], {"stat": "p50"}],
+                [*sm[:1], "ModelLatency", *sm[1:], {"stat": "p99"}]],
                stat="p50", x=12),
         widget("GPU utilization and memory (% x GPUs)",
                [[*host[:1], "GPUUtilization", *host[1:]], [*host[:1], "GPUMemoryUtilization", *host[1:]]],

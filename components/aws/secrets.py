@@ -25,8 +25,10 @@ class HfTokenSecret(pulumi.ComponentResource):
             kms_key_id=args.kms_key_arn, recovery_window_in_days=args.recovery_window_days, tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # Annotated: from the argument's type alone, mypy cannot tell which part of Input[U] an Output[str] is.
+        token: pulumi.Output[str] = pulumi.Output.secret(args.token)
         aws.secretsmanager.SecretVersion(
-            f"{name}-version", secret_id=self.secret.id, secret_string=pulumi.Output.secret(args.token),
+            f"{name}-version", secret_id=self.secret.id, secret_string=token,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.arn = self.secret.arn

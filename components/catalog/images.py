@@ -101,7 +101,8 @@ def ami_for_cuda(cuda: tuple[int, int] | None, image: str = "") -> str | None:
     raise UnknownImage(f"no SageMaker host image runs CUDA {cuda[0]}.{cuda[1]} ({image})")
 
 
-_ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)")
+_ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+                      r"/(?P<repo>[^:@]+)")
 
 
 def ecr_repository_arn(image_uri: str) -> str:

@@ -32,8 +32,10 @@ class HfTokenSecret(pulumi.ComponentResource):
                     replicas=[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(location=args.region)])),
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
+        # Annotated: from the argument's type alone, mypy cannot tell which part of Input[U] an Output[str] is.
+        token: pulumi.Output[str] = pulumi.Output.secret(args.token)
         gcp.secretmanager.SecretVersion(
-            f"{name}-version", secret=self.secret.id, secret_data=pulumi.Output.secret(args.token),
+            f"{name}-version", secret=self.secret.id, secret_data=token,
             opts=pulumi.ResourceOptions(parent=self),
         )
         gcp.secretmanager.SecretIamBinding(

@@ -82,11 +82,14 @@ class VertexEndpoint(pulumi.ComponentResource):
         predict_route, health_route = ROUTES["selfhost" if args.own_image is not None else "managed"]
         probe = gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecStartupProbeHttpGetArgs(
             path=health_route, port=PORT)
+        image: pulumi.Input[str]
         if args.own_image is not None:
             # Our adapter starts the engine with the same flags Google's image takes as its arguments.
             image, commands, container_args = args.own_image, None, ["vertex"]
             envs = adapter_environment(model.id, engine_flags(model, target))
         else:
+            # The config lets only engines with a Vertex image (vllm) onto Vertex targets.
+            assert engine.vertex_image is not None
             image, commands, container_args = engine.vertex_image, ["python", "-m", "vllm.entrypoints.api_server"], \
                 ["--host=0.0.0.0", f"--port={PORT}", *as_arguments(engine_flags(model, target))]
             envs = {"MODEL_ID": model.id, "DEPLOY_SOURCE": "pulumi"}
@@ -170,8 +173,7 @@ class VertexEndpoint(pulumi.ComponentResource):
 
         self.private_ip = None
         if private:
-            self.private_ip = self.deployment.endpoint_config.apply(
-                lambda c: c.private_service_connect_config.psc_automation_configs.ip_address)
+            self.private_ip = self.deployment.endpoint_config.apply(_psc_address)
             # Inside the VPC the endpoint's name must resolve to its forwarding rule.
             zone = gcp.dns.ManagedZone(
                 f"{name}-dns", project=base.project, name=f"{args.endpoint_name}-vertex",
@@ -261,6 +263,15 @@ class VertexEndpoint(pulumi.ComponentResource):
         return dataset
 
 
+def _psc_address(config: gcp.vertex.outputs.AiEndpointWithModelGardenDeploymentEndpointConfig | None) -> str:
+    """The address of the forwarding rule that Private Service Connect automation made for a private endpoint."""
+    psc = config.private_service_connect_config if config is not None else None
+    automation = psc.psc_automation_configs if psc is not None else None
+    if automation is None or automation.ip_address is None:
+        raise ValueError("the private endpoint reports no Private Service Connect address")
+    return automation.ip_address
+
+
 def _dashboard(display_name: str, endpoint_id: str) -> dict:
     base = f'resource.type="aiplatform.googleapis.com/Endpoint" resource.label.endpoint_id="{endpoint_id}"'
 
@@ -270,9 +281,13 @@ def _dashboard(display_name: str, endpoint_id: str) -> dict:
             "aggregation": {"alignmentPeriod": "60s", "perSeriesAligner": aligner}}}, "plotType": "LINE"}]}}
 
     return {"displayName": f"{display_name} (Vertex AI)", "mosaicLayout": {"columns": 12, "tiles": [
-        {"xPos": 0, "yPos": 0, "width": 6, "height": 4, "widget": chart("Predictions per second", "prediction_count", "ALIGN_RATE")},
-        {"xPos": 6, "yPos": 0, "width": 6, "height": 4, "widget": chart("Latency p99 (ms)", "prediction_latencies", "ALIGN_PERCENTILE_99")},
-        {"xPos": 0, "yPos": 4, "width": 6, "height": 4, "widget": chart("Errors per second", "error_count", "ALIGN_RATE")},
-        {"xPos": 6, "yPos": 4, "width": 6, "height": 4, "widget": chart("GPU duty cycle (%)", "accelerator/duty_cycle", "ALIGN_MEAN")},
+        {"xPos": 0, "yPos": 0, "width": 6, "height": 4,
+         "widget": chart("Predictions per second", "prediction_count", "ALIGN_RATE")},
+        {"xPos": 6, "yPos": 0, "width": 6, "height": 4,
+         "widget": chart("Latency p99 (ms)", "prediction_latencies", "ALIGN_PERCENTILE_99")},
+        {"xPos": 0, "yPos": 4, "width": 6, "height": 4,
+         "widget": chart("Errors per second", "error_count", "ALIGN_RATE")},
+        {"xPos": 6, "yPos": 4, "width": 6, "height": 4,
+         "widget": chart("GPU duty cycle (%)", "accelerator/duty_cycle", "ALIGN_MEAN")},
         {"xPos": 0, "yPos": 8, "width": 6, "height": 4, "widget": chart("Replicas", "replicas", "ALIGN_MEAN")},
     ]}}

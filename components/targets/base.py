@@ -175,7 +175,7 @@ class TargetKind(ABC):
         facts = model.resolved_facts()
         assert facts is not None
         rows = options(facts, model.quantization, model.max_context, concurrency,
-                       self.hosts(region or self.default_region(), lookup), usage.input_tokens_per_request,
+                       self.hosts(region or "", lookup), usage.input_tokens_per_request,
                        usage.output_tokens_per_request)
         if not rows:
             return "none here: lower maxContext or concurrency, or quantize"

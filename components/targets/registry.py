@@ -22,10 +22,14 @@ def platform_of(target: Any) -> Platform:
     return PLATFORMS[kind_of(target).platform]
 
 
+def _owners() -> tuple[Platform | TargetKind, ...]:
+    return (*PLATFORMS.values(), *KINDS.values())
+
+
 def cost_rules() -> dict[str, Any]:
     """Resource type -> pricing rule, from every platform and kind; a type has one owner."""
     rules: dict[str, Any] = {}
-    for owner in (*PLATFORMS.values(), *KINDS.values()):
+    for owner in _owners():
         for token, rule in owner.cost_rules.items():
             if token in rules:
                 raise ValueError(f"{token} is priced twice (again by {type(owner).__name__})")
@@ -35,4 +39,4 @@ def cost_rules() -> dict[str, Any]:
 
 def free_types() -> frozenset[str]:
     """Resource types that cost nothing by themselves, from every platform and kind."""
-    return frozenset().union(*(owner.free_types for owner in (*PLATFORMS.values(), *KINDS.values())))
+    return frozenset().union(*(owner.free_types for owner in _owners()))

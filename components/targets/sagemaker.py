@@ -11,12 +11,22 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..catalog.engines import ENGINES, FP8_ARCHS
+from ..catalog.engines import FP8_ARCHS
 from ..catalog.images import image_regions
 from ..catalog.models import MODELS
 from ..catalog.sagemaker_instances import instances_in, known_regions
-from ..cost_rules import (CAPTURE_BYTES_PER_TOKEN, Ctx, Estimate, LineItem, Resource, Serving, UsageProfile,
-                          monthly, plan_replicas, replica_hours)
+from ..cost_rules import (
+    CAPTURE_BYTES_PER_TOKEN,
+    Ctx,
+    Estimate,
+    LineItem,
+    Resource,
+    Serving,
+    UsageProfile,
+    monthly,
+    plan_replicas,
+    replica_hours,
+)
 from ..schema import MISSING, ModelSpec, Problem, Slug, Strict, does_not_fit, no_fp8
 from ..sizing import memory_fit, weights_bytes
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
@@ -29,17 +39,17 @@ if TYPE_CHECKING:
 
 
 class SageMakerScaling(Strict):
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(1, ge=1, le=100)
-    target_invocations_per_instance: int = Field(20, ge=1)
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=1, ge=1, le=100)
+    target_invocations_per_instance: int = Field(default=20, ge=1)
     """Target-tracking goal: invocations per instance per minute (SageMakerVariantInvocationsPerInstance)."""
-    scale_in_cooldown_seconds: int = Field(600, ge=0)
-    scale_out_cooldown_seconds: int = Field(120, ge=0)
+    scale_in_cooldown_seconds: int = Field(default=600, ge=0)
+    scale_out_cooldown_seconds: int = Field(default=120, ge=0)
 
 
 class DataCapture(Strict):
     enabled: bool = True
-    sampling_percent: int = Field(10, ge=1, le=100)
+    sampling_percent: int = Field(default=10, ge=1, le=100)
     """Share of requests whose input and output are stored in the artifacts bucket under data-capture/."""
 
 
@@ -47,18 +57,18 @@ class Deployment(Strict):
     """Blue/green update policy: new instances come up beside the old before traffic moves."""
 
     traffic_routing: Literal["all-at-once", "canary", "linear"] = "all-at-once"
-    step_percent: int = Field(25, ge=1, le=50)
+    step_percent: int = Field(default=25, ge=1, le=50)
     """Canary size, or linear step, as a percentage of capacity."""
-    wait_seconds: int = Field(300, ge=0, le=3600)
+    wait_seconds: int = Field(default=300, ge=0, le=3600)
     """Bake time after each traffic shift, watching the rollback alarms."""
-    termination_wait_seconds: int = Field(300, ge=0, le=3600)
+    termination_wait_seconds: int = Field(default=300, ge=0, le=3600)
 
 
 class SageMakerAlarms(Strict):
-    p99_latency_ms: int = Field(20_000, gt=0)
+    p99_latency_ms: int = Field(default=20_000, gt=0)
     """Model latency p99 threshold: LLM responses take seconds, so this is whole-response time."""
-    error_rate_5xx_per_minute: int = Field(5, ge=1)
-    gpu_memory_percent: int = Field(95, ge=1, le=100)
+    error_rate_5xx_per_minute: int = Field(default=5, ge=1)
+    gpu_memory_percent: int = Field(default=95, ge=1, le=100)
 
 
 class SageMakerTarget(Strict):
@@ -67,7 +77,7 @@ class SageMakerTarget(Strict):
     model: str
     """The `name` of an entry in `models`."""
     instance_type: str
-    concurrency: int = Field(1, ge=1, le=1024)
+    concurrency: int = Field(default=1, ge=1, le=1024)
     """Sequences at full context that must fit in GPU memory at once (KV cache sizing)."""
     scaling: SageMakerScaling = SageMakerScaling()
     data_capture: DataCapture = DataCapture()
@@ -78,7 +88,7 @@ class SageMakerTarget(Strict):
     image: Literal["managed", "selfhost"] = "managed"
     """`managed`: the AWS Deep Learning Container for the engine. `selfhost`: our image (containers/vllm: the
     engine behind our adapter, with its usage log and metrics), built and pushed to ECR by `pulumi up`."""
-    startup_timeout_seconds: int | None = Field(None, ge=60, le=3600)
+    startup_timeout_seconds: int | None = Field(default=None, ge=60, le=3600)
     """Override the sized ContainerStartupHealthCheckTimeoutInSeconds."""
 
     def isolation(self, model: ModelSpec) -> bool:
@@ -174,9 +184,11 @@ class SageMaker(TargetKind):
 
         t: SageMakerTarget = target
         model = env.model(t.model)
+        facts = model.resolved_facts()
+        assert facts is not None  # validation reports a model without facts
         instance = instances_in(foundation.region)[t.instance_type]
         endpoint = SageMakerEndpoint(f"{env.name}-{t.name}", SageMakerEndpointArgs(
-            endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=model.resolved_facts(),
+            endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
             target=t, instance=instance, image_uri=sagemaker_image(model.engine, foundation.region),
             hf_token=hf_token, tags=self.identity_tags(env, t),
         ))

@@ -12,11 +12,23 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from ..catalog import gcp_machines
+from ..catalog.engines import FP8_ARCHS
 from ..catalog.gpus import GPUS
 from ..catalog.models import MODELS
-from ..cost_rules import (CAPTURE_BYTES_PER_TOKEN, HOURS_PER_MONTH, Ctx, Estimate, LineItem, Resource, Serving, flat,
-                          known, monthly, plan_replicas, replica_hours)
-from ..catalog.engines import FP8_ARCHS
+from ..cost_rules import (
+    CAPTURE_BYTES_PER_TOKEN,
+    HOURS_PER_MONTH,
+    Ctx,
+    Estimate,
+    LineItem,
+    Resource,
+    Serving,
+    flat,
+    known,
+    monthly,
+    plan_replicas,
+    replica_hours,
+)
 from ..schema import MISSING, PROJECT, Problem, Slug, Strict, does_not_fit, no_fp8
 from ..sizing import memory_fit
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
@@ -29,21 +41,21 @@ if TYPE_CHECKING:
 
 
 class VertexScaling(Strict):
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(1, ge=1, le=1000)
-    target_duty_cycle_percent: int = Field(60, ge=1, le=100)
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=1, ge=1, le=1000)
+    target_duty_cycle_percent: int = Field(default=60, ge=1, le=100)
     """Autoscaling goal: GPU duty cycle (aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle)."""
 
 
 class RequestLogging(Strict):
     enabled: bool = False
     """Store sampled requests and responses in a BigQuery table of the environment (they hold user prompts)."""
-    sampling_rate: float = Field(0.1, gt=0, le=1)
+    sampling_rate: float = Field(default=0.1, gt=0, le=1)
 
 
 class VertexAlarms(Strict):
-    p99_latency_ms: int = Field(20_000, gt=0)
-    errors_per_minute: int = Field(5, ge=1)
+    p99_latency_ms: int = Field(default=20_000, gt=0)
+    errors_per_minute: int = Field(default=5, ge=1)
 
 
 class VertexTarget(Strict):
@@ -55,8 +67,8 @@ class VertexTarget(Strict):
     """e.g. g2-standard-12 (L4), a2-highgpu-1g (A100 40GB), a3-highgpu-1g (H100), n1-standard-8 (T4, V100)."""
     accelerator_type: str
     """Vertex's accelerator enum, e.g. NVIDIA_L4; must be the one the machine family takes."""
-    accelerator_count: int = Field(1, ge=1, le=16)
-    concurrency: int = Field(1, ge=1, le=1024)
+    accelerator_count: int = Field(default=1, ge=1, le=16)
+    concurrency: int = Field(default=1, ge=1, le=1024)
     scaling: VertexScaling = VertexScaling()
     endpoint: Literal["dedicated", "private"] = "dedicated"
     """`dedicated`: a dedicated public DNS name (IAM-authenticated). `private`: Private Service Connect into the
@@ -64,7 +76,7 @@ class VertexTarget(Strict):
     request_logging: RequestLogging = RequestLogging()
     alarms: VertexAlarms = VertexAlarms()
     spot: bool = False
-    startup_timeout_seconds: int | None = Field(None, ge=60, le=7200)
+    startup_timeout_seconds: int | None = Field(default=None, ge=60, le=7200)
     image: Literal["managed", "selfhost"] = "managed"
     """`managed`: Google's Model Garden vLLM image. `selfhost`: our image (containers/vllm), built and pushed to
     Artifact Registry by `pulumi up`."""
@@ -202,8 +214,10 @@ class Vertex(TargetKind):
 
         t: VertexTarget = target
         model = env.model(t.model)
+        facts = model.resolved_facts()
+        assert facts is not None  # validation reports a model without facts
         endpoint = VertexEndpoint(f"{env.name}-{t.name}", VertexEndpointArgs(
-            endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=model.resolved_facts(),
+            endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
             target=t, hf_token=hf_token, labels=labels_of(self.identity_tags(env, t)),
         ))
         details: dict[str, Any] = {"endpointId": endpoint.endpoint_id, "resourceName": endpoint.resource_name,

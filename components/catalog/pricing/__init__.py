@@ -30,6 +30,7 @@ import datetime
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 DATA_DIR = Path(__file__).parent / "data"
 PROVIDERS = ("aws", "gcp")
@@ -89,7 +90,8 @@ def read_rows(path: Path) -> list[PriceRow]:
         rows = []
         for line, raw in enumerate(reader, start=2):
             try:
-                row = PriceRow(**{**raw, "usd": float(raw["usd"])})
+                fields: dict[str, Any] = {**raw, "usd": float(raw["usd"])}
+                row = PriceRow(**fields)
                 check_row(row)
             except (TypeError, ValueError) as e:
                 raise ValueError(f"{path}:{line}: {e}") from e

@@ -321,10 +321,10 @@ def parse_gcp_skus(service_name: str, skus_url: str, skus: list[Json], regions: 
         return f"SKU {sku_id} '{description}' ${price}/{unit}"
 
     for target, region, name in sorted({k for k in found if "/" not in k[2]}):
-        priced = one((target, region, name))
-        if priced is None:
+        chosen = one((target, region, name))
+        if chosen is None:
             continue
-        usd, (sku_id, description, unit) = priced
+        usd, (sku_id, description, unit) = chosen
         if unit not in GCP_UNITS:
             result.warnings.append(f"{service_name} {target} {name}: unit {unit!r} not known, skipped")
             continue
