@@ -7,7 +7,7 @@ import pulumi
 from components.capture import GraphCapture
 from components.catalog.pricing import lookup
 from components.config import from_pulumi_config
-from components.cost import estimate, summary, usage_profile
+from components.cost import estimate, summary
 from components.stack import cost_inputs, declare_environment, regions
 
 env = from_pulumi_config()
@@ -20,5 +20,5 @@ for key, value in declare_environment(env, hf_token).items():
     pulumi.export(key, value)
 
 pulumi.export("costInputs", cost_inputs(env))
-pulumi.export("costEstimate", summary(estimate(capture.resources, regions(env), usage_profile(env.usage), lookup,
+pulumi.export("costEstimate", summary(estimate(capture.resources, regions(env), env.usage, lookup,
                                               env.budget.monthly_usd)))

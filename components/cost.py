@@ -24,13 +24,13 @@ from .cost_rules import (
     Lookup,
     Resource,
     Serving,
-    UsageProfile,
 )
+from .schema import Usage
 from .targets.registry import KINDS, PLATFORMS, cost_rules, free_types
 
 __all__ = ["CAPTURE_BYTES_PER_TOKEN", "DAYS_PER_MONTH", "HOURS_PER_MONTH", "NOT_ESTIMATED", "UNKNOWN", "Estimate",
-           "LineItem", "Resource", "Serving", "UsageProfile", "estimate", "estimate_from_outputs",
-           "resources_from_preview", "summary", "usage_from", "usage_profile"]
+           "LineItem", "Resource", "Serving", "estimate", "estimate_from_outputs",
+           "resources_from_preview", "summary"]
 
 RULES = cost_rules()
 FREE = free_types()
@@ -41,7 +41,7 @@ NOT_ESTIMATED = ("log ingestion and storage", "per-GB data processing", "DNS que
                  "registry storage of our serving images")
 
 
-def estimate(resources: Iterable[Resource], regions: dict[str, str], usage: UsageProfile, lookup: Lookup,
+def estimate(resources: Iterable[Resource], regions: dict[str, str], usage: Usage, lookup: Lookup,
              budget_monthly_usd: float | None = None) -> Estimate:
     resources = list(resources)
     siblings: dict[str | None, list[Resource]] = {}
@@ -71,7 +71,7 @@ def estimate_from_outputs(resources: Iterable[Resource], outputs: dict[str, Any]
     `gcpRegion`, `costInputs`); `usage` overrides the profile (to compare two commits at the same load)."""
     inputs = outputs.get("costInputs") or {}
     regions = {name: outputs[f"{name}Region"] for name in PLATFORMS if outputs.get(f"{name}Region")}
-    return estimate(resources, regions, usage_from(usage or inputs.get("usage")), lookup,
+    return estimate(resources, regions, Usage.from_wire(usage or inputs.get("usage")), lookup,
                     inputs.get("budgetMonthlyUsd"))
 
 
@@ -80,22 +80,6 @@ def resources_from_preview(graph: dict[str, Any]) -> list[Resource]:
     names = {r["urn"]: r["name"] for r in graph["resources"]}
     return [Resource(r["type"], r["name"], names.get(r["parent"]) if r.get("parent") else None, r["inputs"])
             for r in graph["resources"] if r.get("custom", True)]
-
-
-def usage_from(data: dict[str, Any] | None) -> UsageProfile:
-    data = data or {}
-    return UsageProfile(
-        hours_per_day=data.get("hoursPerDay", 24), requests_per_day=data.get("requestsPerDay", 10_000),
-        input_tokens_per_request=data.get("inputTokensPerRequest", 500),
-        output_tokens_per_request=data.get("outputTokensPerRequest", 200),
-        compare_with=tuple(data.get("compareWith", ())),
-    )
-
-
-def usage_profile(usage: Any) -> UsageProfile:
-    """The engine's usage profile from the config model's `usage` section."""
-    return UsageProfile(usage.hours_per_day, usage.requests_per_day, usage.input_tokens_per_request,
-                        usage.output_tokens_per_request, tuple(usage.compare_with))
 
 
 def summary(est: Estimate) -> dict[str, Any]:

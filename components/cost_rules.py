@@ -12,13 +12,11 @@ from typing import Any, TypeGuard, TypeVar
 
 from .catalog.api_prices import API_PRICES
 from .catalog.models import ModelFacts
+from .schema import DAYS_PER_MONTH, HOURS_PER_MONTH, UNKNOWN, Usage
 from .sizing import PLANNING_CONCURRENCY, max_concurrency, throughput
 
-HOURS_PER_MONTH = 730  # the Infracost convention
-DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 # Captured request/response JSON, bytes per token (UTF-8 text plus JSON framing).
 CAPTURE_BYTES_PER_TOKEN = 8
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # Pulumi's marker for a value not known until apply
 
 Lookup = Callable[[str, str, str, str], Any]
 Rule = Callable[["Resource", "Ctx", "Estimate"], list["LineItem"]]
@@ -30,23 +28,6 @@ class Resource:
     name: str
     component: str | None
     inputs: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class UsageProfile:
-    hours_per_day: float = 24
-    requests_per_day: int = 10_000
-    input_tokens_per_request: int = 500
-    output_tokens_per_request: int = 200
-    compare_with: tuple[str, ...] = ()
-
-    @property
-    def tokens_per_month(self) -> float:
-        return self.requests_per_day * DAYS_PER_MONTH * (self.input_tokens_per_request + self.output_tokens_per_request)
-
-    @property
-    def busy_requests_per_s(self) -> float:
-        return self.requests_per_day / (self.hours_per_day * 3600)
 
 
 @dataclass
@@ -88,7 +69,7 @@ class Estimate:
     free: list[str]
     unpriced: list[str]
     """Resource types with no rule: neither priced nor known to be free."""
-    usage: UsageProfile
+    usage: Usage
     serving: list[Serving] = field(default_factory=list)
     budget_monthly_usd: float | None = None
 
@@ -160,7 +141,7 @@ class Estimate:
 @dataclass
 class Ctx:
     regions: dict[str, str]
-    usage: UsageProfile
+    usage: Usage
     lookup: Lookup
     siblings: dict[str | None, list[Resource]]
     stored_bytes: Callable[[str], float] = lambda platform: 0.0
@@ -191,14 +172,14 @@ def known(value: _T | None) -> TypeGuard[_T]:
     return value is not None and value != UNKNOWN
 
 
-def replica_hours(replicas: tuple[int, int, int], usage: UsageProfile) -> tuple[float, float, float]:
+def replica_hours(replicas: tuple[int, int, int], usage: Usage) -> tuple[float, float, float]:
     low, expected, high = replicas
     busy = usage.hours_per_day / 24
     return (low * HOURS_PER_MONTH, (low * (1 - busy) + expected * busy) * HOURS_PER_MONTH, high * HOURS_PER_MONTH)
 
 
 def plan_replicas(facts: ModelFacts | None, gpu_count: int, memory_gib: float, bandwidth: float, tflops: float,
-                   low: int, high: int, usage: UsageProfile) -> tuple[int, float, int]:
+                   low: int, high: int, usage: Usage) -> tuple[int, float, int]:
     """Replicas the busy hours need (clamped to the bounds), one replica's requests/s, and the unclamped need."""
     if facts is None:
         return low, 0.0, low

@@ -20,6 +20,9 @@ from .sizing import Fit
 
 PROJECT = "selfhost-llm"
 SECRET_PLACEHOLDER = "[secret]"
+"""What a secret value is shown as, wherever it would appear (previews, graphs, reports)."""
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+"""Pulumi's marker for a value not known until apply."""
 
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")]
 HfRepoId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")]
@@ -131,8 +134,15 @@ class Budget(Strict):
     """Monthly ceiling for the expected cost; a plan above it fails `selfhost preview` and the policy pack."""
 
 
+HOURS_PER_MONTH = 730  # the Infracost convention
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+
+
 class Usage(Strict):
-    """The load the cost estimate assumes: it sets expected replicas, $ per 1M tokens and the API comparison."""
+    """The load the cost estimate assumes: it sets expected replicas, $ per 1M tokens and the API comparison.
+
+    The one usage model: the config's `usage` section, the `costInputs.usage` stack output (`wire()`, read back
+    with `from_wire`), and what the cost engine prices with."""
 
     hours_per_day: float = Field(default=24, gt=0, le=24)
     """Hours a day the traffic lasts; the rest of the day endpoints sit at their minimum replicas."""
@@ -151,6 +161,24 @@ class Usage(Strict):
         if unknown:
             raise ValueError(f"unknown API {unknown[0]!r}; known: {', '.join(API_PRICES)}")
         return v
+
+    @property
+    def tokens_per_month(self) -> float:
+        return self.requests_per_day * DAYS_PER_MONTH * (self.input_tokens_per_request + self.output_tokens_per_request)
+
+    @property
+    def busy_requests_per_s(self) -> float:
+        return self.requests_per_day / (self.hours_per_day * 3600)
+
+    def wire(self) -> dict[str, Any]:
+        """As the stack exports it (camelCase keys)."""
+        return self.model_dump(by_alias=True)
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any] | None) -> Usage:
+        """From `wire()` output; keys it lacks take their defaults, but for `compareWith`, which is then empty
+        (a graph that names no APIs to compare with gets no comparison)."""
+        return cls.model_validate({"compareWith": [], **(data or {})})
 
 
 class ReplicaBounds(Protocol):

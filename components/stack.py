@@ -19,13 +19,7 @@ def regions(env: Environment) -> dict[str, str]:
 def cost_inputs(env: Environment) -> dict[str, object]:
     """What the cost engine needs beside the resources: the usage profile and the budget (a stack output, so
     `selfhost cost` reads them from the previewed graph like everything else)."""
-    u = env.usage
-    return {
-        "usage": {"hoursPerDay": u.hours_per_day, "requestsPerDay": u.requests_per_day,
-                  "inputTokensPerRequest": u.input_tokens_per_request,
-                  "outputTokensPerRequest": u.output_tokens_per_request, "compareWith": list(u.compare_with)},
-        "budgetMonthlyUsd": env.budget.monthly_usd,
-    }
+    return {"usage": env.usage.wire(), "budgetMonthlyUsd": env.budget.monthly_usd}
 
 
 def declare_environment(env: Environment, hf_token: pulumi.Output[str] | None) -> dict[str, object]:

@@ -17,6 +17,8 @@ from typing import Any
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 
+from components.schema import SECRET_PLACEHOLDER, UNKNOWN
+
 # AWS's documentation account id: never a real customer's.
 ACCOUNT_ID = "123456789012"
 
@@ -35,8 +37,6 @@ S3_PREFIX_LISTS = {"us-east-1": "pl-63a5400a", "us-west-2": "pl-68a54001", "eu-w
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SPECIAL_SIG = "4dabf18193072939515e22adb298388d"
 RESOURCE_REF_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-SECRET_SHOWN = "[secret]"
 
 
 @dataclass
@@ -429,7 +429,7 @@ def redact(value: Any, path: str = "") -> tuple[Any, list[str]]:
     if isinstance(value, dict):
         sig = value.get(SPECIAL_SIG)
         if sig == SECRET_SIG:
-            return SECRET_SHOWN, [path or "."]
+            return SECRET_PLACEHOLDER, [path or "."]
         if sig == RESOURCE_REF_SIG:
             return value.get("urn"), []
         out, secrets = {}, []

@@ -14,7 +14,9 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from .mocks import SECRET_SHOWN, PreviewMocks, Recorded, RecordingMonitor
+from components.schema import SECRET_PLACEHOLDER
+
+from .mocks import PreviewMocks, Recorded, RecordingMonitor
 from .project import Project, stack_config
 
 SCHEMA_VERSION = 1
@@ -92,7 +94,7 @@ async def _resolve(value: Any, path: str, secrets: list[str]) -> Any:
     if isinstance(value, pulumi.Output):
         if await value.is_secret():
             secrets.append(path)
-            return SECRET_SHOWN
+            return SECRET_PLACEHOLDER
         return await _resolve(await value.future(), path, secrets)
     if isinstance(value, dict):
         return {k: await _resolve(v, f"{path}.{k}", secrets) for k, v in value.items()}

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from components.catalog.models import MODELS
-from components.cost import HOURS_PER_MONTH, Resource, UsageProfile, estimate, resources_from_preview
+from components.cost import HOURS_PER_MONTH, Resource, estimate, resources_from_preview
+from components.schema import Usage
 from components.sizing import throughput
 from selfhost.cost_report import diff, markdown, preview_at_ref, price_preview, to_json
 
@@ -174,7 +175,7 @@ def test_engine_reads_the_graph_not_the_config():
                  {"productionVariants": [{"instanceType": "ml.g5.2xlarge", "initialInstanceCount": 2}]}),
         Resource("aws:appautoscaling/target:Target", "x-scaling", "x", {"minCapacity": 2, "maxCapacity": 3}),
     ]
-    est = estimate(resources, {"aws": "us-east-1"}, UsageProfile(requests_per_day=0), fake)
+    est = estimate(resources, {"aws": "us-east-1"}, Usage.from_wire({"requestsPerDay": 0}), fake)
     assert est.total() == pytest.approx((2 * 730 * 1.515, 2 * 730 * 1.515, 3 * 730 * 1.515))
 
 

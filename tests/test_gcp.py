@@ -8,11 +8,10 @@ from components.catalog.gcp_machines import allowed_accelerators
 from components.gcp.apis import ProjectApis, ProjectApisArgs
 from components.gcp.foundation import GcpFoundation
 from components.gcp.iam import FORBIDDEN_ROLES, PROJECT_ROLES
-from components.gcp.network import HEALTH_CHECK_RANGES, GcpNetwork, GcpNetworkArgs
+from components.gcp.network import HEALTH_CHECK_RANGES, Network, NetworkArgs
 from components.gcp.vertex import VertexEndpoint, VertexEndpointArgs
-from components.schema import ModelSpec
+from components.schema import SECRET_PLACEHOLDER, ModelSpec
 from components.targets.vertex import VertexTarget
-from selfhost.mocks import SECRET_SHOWN
 from selfhost.preview import run_program
 
 GARDEN = "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"
@@ -73,7 +72,7 @@ def test_hf_secret_is_readable_only_by_the_serving_account(gcp_prod):
     assert binding.inputs["members"] == [account.computed["member"]]
     assert [r for r in gcp_prod.resources if "secretIamMember" in r.type or "secretIamPolicy" in r.type] == []
     (version,) = gcp_prod.by_type("gcp:secretmanager/secretVersion:SecretVersion")
-    assert version.secret_paths == ["secretData"] and version.inputs["secretData"] == SECRET_SHOWN
+    assert version.secret_paths == ["secretData"] and version.inputs["secretData"] == SECRET_PLACEHOLDER
     (secret,) = gcp_prod.by_type("gcp:secretmanager/secret:Secret")
     replicas = secret.inputs["replication"]["userManaged"]["replicas"]
     assert replicas == [{"location": "us-central1"}]
@@ -153,7 +152,7 @@ def run(program):
 
 
 def test_network_with_nat_and_a_load_balancer():
-    p = run(lambda: GcpNetwork("n", GcpNetworkArgs(project="acme-test", region="europe-west4", cidr="10.1.0.0/20",
+    p = run(lambda: Network("n", NetworkArgs(project="acme-test", region="europe-west4", cidr="10.1.0.0/20",
                                                    nat="single", labels=LABELS, health_check_ports=(8080,))))
     (nat,) = p.by_type("gcp:compute/routerNat:RouterNat")
     assert nat.inputs["sourceSubnetworkIpRangesToNat"] == "LIST_OF_SUBNETWORKS"

@@ -13,8 +13,9 @@ import pytest
 from components.aws.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL
 from components.catalog.models import MODELS
 from components.catalog.sagemaker_instances import instances_in
+from components.schema import SECRET_PLACEHOLDER
 from components.sizing import DOWNLOAD_BYTES_PER_S, WARMUP_S, weights_bytes
-from selfhost.mocks import SECRET_SHOWN, SECRET_SIG, SPECIAL_SIG
+from selfhost.mocks import SECRET_SIG, SPECIAL_SIG
 from selfhost.preview import run_program
 
 from .conftest import policy_doc
@@ -196,10 +197,10 @@ def test_sagemaker_role_names_exact_resources(previews):
 def test_hf_token_is_only_ever_a_secret(previews):
     p = previews["aws-prod"]
     (version,) = p.by_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert version.secret_paths == ["secretString"] and version.inputs["secretString"] == SECRET_SHOWN
+    assert version.secret_paths == ["secretString"] and version.inputs["secretString"] == SECRET_PLACEHOLDER
     (model,) = p.by_type("aws:sagemaker/model:Model")
     assert "primaryContainer.environment.HF_TOKEN" in model.secret_paths
-    assert model.inputs["primaryContainer"]["environment"]["HF_TOKEN"] == SECRET_SHOWN
+    assert model.inputs["primaryContainer"]["environment"]["HF_TOKEN"] == SECRET_PLACEHOLDER
     assert all(not r.secret_paths for r in p.resources if r not in (version, model))
     assert p.secret_outputs == []
 

@@ -59,7 +59,7 @@ def test_every_row_is_sourced_dated_and_priced():
 
 
 def test_figures_read_by_hand():
-    """Values checked by eye against the sources (DESIGN.md section 3 quotes the SkyPilot ones)."""
+    """Values checked by eye against the sources (the SkyPilot catalog v8 has the same figures)."""
     expected = {
         ("aws", "ec2", "us-east-1", "g5.xlarge"): 1.006,
         ("aws", "ec2", "us-east-1", "g6.xlarge"): 0.8048,

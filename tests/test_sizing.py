@@ -15,7 +15,7 @@ MISTRAL = MODELS["mistralai/Mistral-7B-Instruct-v0.3"]
 
 
 def test_kv_cache_bytes_per_token_matches_published_figure():
-    # DESIGN.md: Llama-3-8B and Mistral-7B hold 128 KiB of KV cache per token in bf16 (2 x 32 x 8 x 128 x 2).
+    # Llama-3-8B and Mistral-7B hold 128 KiB of KV cache per token in bf16 (2 x 32 x 8 x 128 x 2).
     assert MISTRAL.kv_bytes_per_token() == 2 * 32 * 8 * 128 * 2 == 128 * 1024
     assert MODELS["meta-llama/Llama-3.1-8B-Instruct"].kv_bytes_per_token() == 128 * 1024
 

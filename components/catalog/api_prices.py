@@ -1,14 +1,14 @@
 """Pay-per-token API prices, to answer "should we self-host?" against real alternatives.
 
-Source: LiteLLM's model price table (model_prices_and_context_window.json, input_cost_per_token and
-output_cost_per_token), as collected in ../shared/DESIGN.md section 3; prices of 2025, read 2026-11-29.
+Source: LiteLLM's model price table (github.com/BerriAI/litellm, model_prices_and_context_window.json,
+input_cost_per_token and output_cost_per_token); prices of 2025, read 2026-11-29.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-SOURCE = "LiteLLM model_prices_and_context_window.json (2025), via DESIGN.md section 3"
+SOURCE = "LiteLLM model_prices_and_context_window.json (github.com/BerriAI/litellm, 2025)"
 AS_OF = "2025"
 
 

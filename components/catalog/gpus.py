@@ -1,7 +1,8 @@
 """GPU facts: memory, bandwidth and dense compute per accelerator.
 
-Source: NVIDIA data sheets (T4, A10G via the AWS G5 page, L4, L40S, A100, H100 SXM, H200), as collected in
-../shared/DESIGN.md section 3; read 2026-11-29. TFLOP/s are dense (no sparsity); fp16 where the part has no bf16.
+Source: NVIDIA's data sheets (nvidia.com product pages of the T4, L4, L40S, A100, H100 SXM and H200) and, for the
+A10G, the AWS EC2 G5 instance page (aws.amazon.com/ec2/instance-types/g5); read 2026-11-29. TFLOP/s are dense (no
+sparsity); fp16 where the part has no bf16.
 """
 
 from __future__ import annotations

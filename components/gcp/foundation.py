@@ -14,7 +14,7 @@ from ..schema import NetworkConfig
 from ..serving_image import IMAGES
 from .apis import ProjectApis, ProjectApisArgs
 from .iam import ServingIdentity, ServingIdentityArgs
-from .network import GcpNetwork, GcpNetworkArgs
+from .network import Network, NetworkArgs
 from .registry import ArtifactRegistryServingImage, ArtifactRegistryServingImageArgs
 from .secrets import HfTokenSecret, HfTokenSecretArgs
 
@@ -52,7 +52,7 @@ def declare_foundation(name: str, project: str, region: str, network: NetworkCon
     labels = labels_of(tags)
     project_number = gcp.organizations.get_project(project_id=project).number
     apis = ProjectApis(f"{name}-apis", ProjectApisArgs(project=project, services=APIS + tuple(extra_apis)))
-    net = GcpNetwork(name, GcpNetworkArgs(
+    net = Network(name, NetworkArgs(
         project=project, region=region, cidr=network.cidr,
         nat="none" if network.nat == "none" else "single", labels=labels,
         depends_on=apis.needs("compute.googleapis.com"),

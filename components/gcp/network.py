@@ -12,7 +12,7 @@ HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
 
 
 @dataclass(frozen=True)
-class GcpNetworkArgs:
+class NetworkArgs:
     project: str
     region: str
     cidr: str
@@ -23,11 +23,11 @@ class GcpNetworkArgs:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
-class GcpNetwork(pulumi.ComponentResource):
+class Network(pulumi.ComponentResource):
     """A custom-mode VPC with one private regional subnet (Private Google Access, flow logs), Cloud NAT only on
     request, and a firewall that denies all ingress."""
 
-    def __init__(self, name: str, args: GcpNetworkArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:gcp:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
         self.network = gcp.compute.Network(

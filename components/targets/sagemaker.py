@@ -22,12 +22,11 @@ from ..cost_rules import (
     LineItem,
     Resource,
     Serving,
-    UsageProfile,
     monthly,
     plan_replicas,
     replica_hours,
 )
-from ..schema import MISSING, ModelSpec, Problem, Slug, Strict, does_not_fit, no_fp8
+from ..schema import MISSING, ModelSpec, Problem, Slug, Strict, Usage, does_not_fit, no_fp8
 from ..sizing import memory_fit, weights_bytes
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
 
@@ -213,7 +212,7 @@ class SageMaker(TargetKind):
                             price.source if price else ""))
         return out
 
-    def stored_bytes(self, resources: Sequence[Resource], usage: UsageProfile) -> float:
+    def stored_bytes(self, resources: Sequence[Resource], usage: Usage) -> float:
         """Weights staged in the artifacts bucket for S3-sourced models, and 30 days of captured requests (the
         bucket's lifecycle rule keeps them that long)."""
         stored = 0.0
