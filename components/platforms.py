@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .cost_rules import HOURS_PER_MONTH, Ctx, Estimate, LineItem, Resource, flat, hourly, monthly
+from .schema import EnvironmentSpec
 from .targets.base import Platform
 
 if TYPE_CHECKING:
     import pulumi
 
-    from .config import Environment
 
 
 def _interface_endpoint(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
@@ -58,10 +58,10 @@ class Aws(Platform):
         "aws:ecr/lifecyclePolicy:LifecyclePolicy", "docker-build:index:Image",
     })
 
-    def region(self, env: Environment) -> str | None:
+    def region(self, env: EnvironmentSpec) -> str | None:
         return env.aws_region
 
-    def declare(self, env: Environment, needs: frozenset[str], hf_token: pulumi.Output[str] | None
+    def declare(self, env: EnvironmentSpec, needs: frozenset[str], hf_token: pulumi.Output[str] | None
                 ) -> tuple[Any, dict[str, Any]]:
         from .aws.foundation import declare_foundation
 
@@ -88,10 +88,10 @@ class Gcp(Platform):
         "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "docker-build:index:Image",
     })
 
-    def region(self, env: Environment) -> str | None:
+    def region(self, env: EnvironmentSpec) -> str | None:
         return env.gcp_region
 
-    def declare(self, env: Environment, needs: frozenset[str], hf_token: pulumi.Output[str] | None
+    def declare(self, env: EnvironmentSpec, needs: frozenset[str], hf_token: pulumi.Output[str] | None
                 ) -> tuple[Any, dict[str, Any]]:
         from .gcp.foundation import declare_foundation
 

@@ -212,6 +212,37 @@ class TargetSpec(Protocol):
     def scaling(self) -> ReplicaBounds: ...
 
 
+class EnvironmentSpec(Protocol):
+    """What target kinds and platforms read of the environment (config.Environment): they depend on this,
+    not on the config module, which depends on them through the registry."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def all_tags(self) -> dict[str, str]: ...
+
+    @property
+    def aws_region(self) -> str | None: ...
+
+    @property
+    def gcp_project(self) -> str | None: ...
+
+    @property
+    def gcp_region(self) -> str | None: ...
+
+    @property
+    def network(self) -> NetworkConfig: ...
+
+    @property
+    def models(self) -> list[ModelSpec]: ...
+
+    @property
+    def usage(self) -> Usage: ...
+
+    def model(self, name: str) -> ModelSpec: ...
+
+
 def no_fp8(gpu: str, model: ModelSpec) -> str:
     return f"{gpu} GPUs have no fp8 support (model '{model.name}' uses quantization fp8)"
 

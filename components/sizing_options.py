@@ -7,12 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog.gpus import GPUS
 from .catalog.models import ModelFacts
 from .sizing import PLANNING_CONCURRENCY, Fit, max_concurrency, memory_fit, throughput
-
-ONPREM_GPU_COUNTS = (1, 2, 4, 8)
-DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1"}
 
 Lookup = Callable[[str, str, str, str], Any]
 
@@ -40,27 +36,6 @@ class Option:
     output_tokens_per_s: float
     requests_per_s: float
     usd_per_1m_tokens: float | None
-
-
-def hosts(clouds: tuple[str, ...], regions: dict[str, str], lookup: Lookup, onprem_gpu_hour_usd: float | None = None,
-          onprem_node_hour_usd: float = 0.0) -> list[Host]:
-    """Hosts of every target kind on the given platforms (components/targets/registry.py), in each platform's
-    region (defaults: us-east-1, us-central1), plus `onprem`: GPU servers of every known GPU, priced from the
-    given rates."""
-    from .targets.registry import KINDS
-
-    out: list[Host] = []
-    for kind in KINDS.values():
-        if kind.platform in clouds:
-            out += kind.hosts(regions.get(kind.platform) or DEFAULT_REGIONS[kind.platform], lookup)
-    if "onprem" in clouds:
-        for gpu in GPUS.values():
-            for count in ONPREM_GPU_COUNTS:
-                usd = None if onprem_gpu_hour_usd is None else onprem_gpu_hour_usd * count + onprem_node_hour_usd
-                out.append(Host("onprem", "kubernetes", f"{count} x {gpu.name}", "on-prem", gpu.name, count,
-                                gpu.memory_gib * count, gpu.bandwidth_gb_s, gpu.bf16_tflops or 0, usd,
-                                "configured $/GPU-hour and $/node-hour" if usd is not None else ""))
-    return out
 
 
 def options(facts: ModelFacts, quantization: str, context: int, concurrency: int, candidates: list[Host],

@@ -265,7 +265,8 @@ def size(
     from components.catalog.engines import QUANT_BYTES_PER_PARAM
     from components.catalog.models import MODELS
     from components.sizing import PLANNING_CONCURRENCY
-    from components.sizing_options import hosts, options
+    from components.sizing_options import options
+    from components.targets.registry import hosts
 
     matches = [m for m in MODELS if m == model] or [m for m in MODELS if model.lower() in m.lower()]
     if len(matches) != 1:

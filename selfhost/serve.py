@@ -32,7 +32,7 @@ SERVE_SETTINGS = CommandSettings(name="serve",
                                  context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 
 
-class Engine(StrEnum):
+class LocalEngine(StrEnum):
     llamacpp = "llamacpp"
     vllm = "vllm"
 
@@ -43,7 +43,7 @@ def adapter_command() -> str | None:
     return str(beside) if beside.is_file() else shutil.which(ADAPTER)
 
 
-def adapter_argv(adapter: str, engine: Engine, model: str, host: str, port: int, api_keys_file: Path | None,
+def adapter_argv(adapter: str, engine: LocalEngine, model: str, host: str, port: int, api_keys_file: Path | None,
                  extra: list[str]) -> list[str]:
     argv = [adapter, "all", "--engine", engine.value, "--model", model, "--host", host, "--port", str(port)]
     if api_keys_file is not None:
@@ -54,7 +54,7 @@ def adapter_argv(adapter: str, engine: Engine, model: str, host: str, port: int,
 def serve(
     ctx: typer.Context,
     model: Annotated[str, typer.Option(help="A .gguf file for llamacpp; a path or Hugging Face id for vllm.")],
-    engine: Annotated[Engine, typer.Option(help="Inference engine to run.")] = Engine.llamacpp,
+    engine: Annotated[LocalEngine, typer.Option(help="Inference engine to run.")] = LocalEngine.llamacpp,
     host: Annotated[str, typer.Option(help="Listen address; 0.0.0.0 to serve the network (set API keys).")] = (
         "127.0.0.1"),
     port: Annotated[int, typer.Option(help="Listen port.")] = 8080,
@@ -66,7 +66,7 @@ def serve(
     Extra options go to the adapter as they are, e.g. `--max-tokens-cap 1024 --log-prompts true`
     (`selfhost-adapter --help` lists them).
     """
-    if engine is Engine.llamacpp and not Path(model).is_file():
+    if engine is LocalEngine.llamacpp and not Path(model).is_file():
         typer.echo(f"error: {model}: no such file (llama.cpp serves one .gguf file)", err=True)
         raise typer.Exit(1)
     adapter = adapter_command()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -14,11 +14,14 @@ from ..catalog.sagemaker_instances import SageMakerInstance
 from ..schema import ModelSpec
 from ..serving_image import adapter_environment
 from ..sizing import GPU_MEMORY_UTILIZATION, SAGEMAKER_TIMEOUT_BOUNDS_S, startup_timeout_seconds
-from ..targets.sagemaker import SageMakerTarget
 from .foundation import AwsFoundation
 from .iam import SageMakerExecutionRole, SageMakerExecutionRoleArgs
 from .registry import OwnImage
 from .storage import DATA_CAPTURE_PREFIX, MODELS_PREFIX
+
+if TYPE_CHECKING:
+    # Only a type here: the target kind imports this module when it declares, not the other way round.
+    from ..targets.sagemaker import SageMakerTarget
 
 VARIANT = "AllTraffic"
 # Where SageMaker mounts ModelDataSource content in the container.

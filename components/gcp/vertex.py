@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_command as command
@@ -13,8 +14,11 @@ from ..catalog.models import ModelFacts
 from ..schema import ModelSpec
 from ..serving_image import adapter_environment
 from ..sizing import GPU_MEMORY_UTILIZATION, VERTEX_TIMEOUT_BOUNDS_S, startup_timeout_seconds
-from ..targets.vertex import VertexTarget
 from .foundation import GcpFoundation
+
+if TYPE_CHECKING:
+    # Only a type here: the target kind imports this module when it declares, not the other way round.
+    from ..targets.vertex import VertexTarget
 
 PORT = 8080
 DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"

@@ -20,12 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..schema import PROJECT, ModelSpec, Problem, Strict, TargetSpec, Usage
+from ..schema import PROJECT, EnvironmentSpec, ModelSpec, Problem, Strict, TargetSpec, Usage
 
 if TYPE_CHECKING:
     import pulumi
 
-    from ..config import Environment
     from ..cost_rules import Rule
     from ..sizing_options import Host, Lookup
 
@@ -101,11 +100,11 @@ class Platform(ABC):
     """Resource types of the foundation that cost nothing by themselves."""
 
     @abstractmethod
-    def region(self, env: Environment) -> str | None:
+    def region(self, env: EnvironmentSpec) -> str | None:
         """The environment's region on this platform, if set."""
 
     @abstractmethod
-    def declare(self, env: Environment, needs: frozenset[str], hf_token: pulumi.Output[str] | None
+    def declare(self, env: EnvironmentSpec, needs: frozenset[str], hf_token: pulumi.Output[str] | None
                 ) -> tuple[Any, dict[str, Any]]:
         """Declare the foundation, with what its targets `need` (TargetKind.platform_needs), and return it with
         its stack outputs (the region first, as `<platform>Region`: the cost engine reads it)."""
@@ -139,12 +138,12 @@ class TargetKind(ABC):
     network needs internet egress); False where the platform fetches them (Vertex Model Garden)."""
 
     @abstractmethod
-    def validate(self, env: Environment, index: int, target: Any) -> list[Problem]:
+    def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
         """Problems of `targets[index]` against the rest of the config and the catalogs (after the generic
         checks: its model exists, its replica bounds are ordered, its limitations are reported)."""
 
     @abstractmethod
-    def declare(self, env: Environment, target: Any, foundation: Any,
+    def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
         """Declare the target's resources on `foundation` and return its endpoint record."""
 
@@ -161,7 +160,7 @@ class TargetKind(ABC):
         """Bytes its resources keep in the platform's storage (staged weights, captured requests); default 0."""
         return 0.0
 
-    def identity_tags(self, env: Environment, target: TargetSpec) -> dict[str, str]:
+    def identity_tags(self, env: EnvironmentSpec, target: TargetSpec) -> dict[str, str]:
         """The tags (AWS) a target's resources carry, with which model they serve and for which target."""
         return {**env.all_tags, "selfhost-model": env.model(target.model).id, "selfhost-target": target.name}
 

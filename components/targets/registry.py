@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..catalog.gpus import GPUS
 from ..platforms import Aws, Gcp
+from ..sizing_options import Host, Lookup
 from .base import Platform, TargetKind
 from .sagemaker import SageMaker
 from .vertex import Vertex
 
 PLATFORMS: dict[str, Platform] = {p.name: p for p in (Aws(), Gcp())}
 KINDS: dict[str, TargetKind] = {k.kind: k for k in (SageMaker(), Vertex())}
+
+ONPREM_GPU_COUNTS = (1, 2, 4, 8)
+DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1"}
 
 
 def kind_of(target: Any) -> TargetKind:
@@ -40,3 +45,22 @@ def cost_rules() -> dict[str, Any]:
 def free_types() -> frozenset[str]:
     """Resource types that cost nothing by themselves, from every platform and kind."""
     return frozenset().union(*(owner.free_types for owner in _owners()))
+
+
+def hosts(clouds: tuple[str, ...], regions: dict[str, str], lookup: Lookup, onprem_gpu_hour_usd: float | None = None,
+          onprem_node_hour_usd: float = 0.0) -> list[Host]:
+    """Hosts of every target kind on the given platforms (components/targets/registry.py), in each platform's
+    region (defaults: us-east-1, us-central1), plus `onprem`: GPU servers of every known GPU, priced from the
+    given rates."""
+    out: list[Host] = []
+    for kind in KINDS.values():
+        if kind.platform in clouds:
+            out += kind.hosts(regions.get(kind.platform) or DEFAULT_REGIONS[kind.platform], lookup)
+    if "onprem" in clouds:
+        for gpu in GPUS.values():
+            for count in ONPREM_GPU_COUNTS:
+                usd = None if onprem_gpu_hour_usd is None else onprem_gpu_hour_usd * count + onprem_node_hour_usd
+                out.append(Host("onprem", "kubernetes", f"{count} x {gpu.name}", "on-prem", gpu.name, count,
+                                gpu.memory_gib * count, gpu.bandwidth_gb_s, gpu.bf16_tflops or 0, usd,
+                                "configured $/GPU-hour and $/node-hour" if usd is not None else ""))
+    return out

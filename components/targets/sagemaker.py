@@ -26,14 +26,13 @@ from ..cost_rules import (
     plan_replicas,
     replica_hours,
 )
-from ..schema import MISSING, ModelSpec, Problem, Slug, Strict, Usage, does_not_fit, no_fp8
+from ..schema import MISSING, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, Usage, does_not_fit, no_fp8
 from ..sizing import memory_fit, weights_bytes
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
 
 if TYPE_CHECKING:
     import pulumi
 
-    from ..config import Environment
     from ..sizing_options import Host, Lookup
 
 
@@ -140,7 +139,7 @@ class SageMaker(TargetKind):
         "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",
     })
 
-    def validate(self, env: Environment, index: int, target: Any) -> list[Problem]:
+    def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
         t: SageMakerTarget = target
         problems: list[Problem] = []
         p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
@@ -176,7 +175,7 @@ class SageMaker(TargetKind):
               self.fitting_hosts(model, t.concurrency, env.aws_region, env.usage))
         return problems
 
-    def declare(self, env: Environment, target: Any, foundation: Any,
+    def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
         from ..aws.sagemaker import SageMakerEndpoint, SageMakerEndpointArgs
         from ..catalog.images import sagemaker_image

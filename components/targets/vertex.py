@@ -29,14 +29,13 @@ from ..cost_rules import (
     plan_replicas,
     replica_hours,
 )
-from ..schema import MISSING, PROJECT, Problem, Slug, Strict, does_not_fit, no_fp8
+from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
 from ..sizing import memory_fit
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
 
 if TYPE_CHECKING:
     import pulumi
 
-    from ..config import Environment
     from ..sizing_options import Host, Lookup
 
 
@@ -151,7 +150,7 @@ class Vertex(TargetKind):
 
         return super().platform_needs(target) | ({f"api:{LOGGING_API}"} if target.request_logging.enabled else set())
 
-    def validate(self, env: Environment, index: int, target: Any) -> list[Problem]:
+    def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
         t: VertexTarget = target
         problems: list[Problem] = []
         p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
@@ -207,7 +206,7 @@ class Vertex(TargetKind):
               self.fitting_hosts(model, t.concurrency, env.gcp_region, env.usage))
         return problems
 
-    def declare(self, env: Environment, target: Any, foundation: Any,
+    def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
         from ..gcp.foundation import labels_of
         from ..gcp.vertex import VertexEndpoint, VertexEndpointArgs

@@ -11,13 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from selfhost.cli import app
-from selfhost.serve import Engine, adapter_argv
+from selfhost.serve import LocalEngine, adapter_argv
 
 from .conftest import auth, start_adapter, stop_process
 
 
 def test_serve_builds_the_adapter_command_line() -> None:
-    argv = adapter_argv("/venv/bin/selfhost-adapter", Engine.llamacpp, "m.gguf", "127.0.0.1", 9000,
+    argv = adapter_argv("/venv/bin/selfhost-adapter", LocalEngine.llamacpp, "m.gguf", "127.0.0.1", 9000,
                         Path("/run/keys"), ["--max-tokens-cap", "512"])
     assert argv == ["/venv/bin/selfhost-adapter", "all", "--engine", "llamacpp", "--model", "m.gguf", "--host",
                     "127.0.0.1", "--port", "9000", "--api-keys-file", "/run/keys", "--max-tokens-cap", "512"]
