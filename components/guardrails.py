@@ -10,9 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from .aws.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL
+from .catalog.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL, FORBIDDEN_ROLES
 from .cost import Estimate, Resource
-from .gcp.iam import FORBIDDEN_ROLES
 
 REQUIRED_TAGS = ("environment", "owner", "managed-by", "project")
 

@@ -85,3 +85,16 @@ def test_host_image_names_are_ones_the_sagemaker_api_accepts():
     model = botocore.session.get_session().get_service_model("sagemaker")
     accepted = model.shape_for("ProductionVariantInferenceAmiVersion").enum
     assert {ami for _, ami in images.INFERENCE_AMIS} <= set(accepted)
+
+
+def test_pure_logic_imports_no_provider_sdk():
+    """Config, catalogs, sizing, cost, guardrails and the target registry load without pulumi_aws or pulumi_gcp:
+    validation, `selfhost size`, cost and policy stay fast, and the components are where the providers live."""
+    import subprocess
+    import sys
+
+    code = ("import sys, components.config, components.cost, components.sizing, components.sizing_options, "
+            "components.guardrails, components.targets.registry; "
+            "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(('pulumi_', 'sagemaker'))}))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert run.stdout.strip() == "[]"

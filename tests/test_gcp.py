@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from components.catalog.gcp_machines import allowed_accelerators
+from components.catalog.iam import FORBIDDEN_ROLES, PROJECT_ROLES
 from components.gcp.apis import ProjectApis, ProjectApisArgs
 from components.gcp.foundation import GcpFoundation
-from components.gcp.iam import FORBIDDEN_ROLES, PROJECT_ROLES
 from components.gcp.network import HEALTH_CHECK_RANGES, Network, NetworkArgs
 from components.gcp.vertex import VertexEndpoint, VertexEndpointArgs
 from components.schema import SECRET_PLACEHOLDER, ModelSpec

@@ -10,7 +10,7 @@ from functools import cache
 import pulumi
 import pytest
 
-from components.aws.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL
+from components.catalog.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL
 from components.catalog.models import MODELS
 from components.catalog.sagemaker_instances import instances_in
 from components.schema import SECRET_PLACEHOLDER

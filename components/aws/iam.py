@@ -5,18 +5,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-# Actions AWS authorizes only against "*" (Service Authorization Reference: no resource types listed).
-# Everything else in the role names its resources.
-ACTIONS_WITHOUT_RESOURCE_LEVEL = frozenset({
-    "ecr:GetAuthorizationToken",
-    "cloudwatch:PutMetricData",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeVpcs",
-    "ec2:DescribeDhcpOptions",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DeleteNetworkInterfacePermission",
-})
+from ..catalog.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,7 @@ import pulumi_gcp as gcp
 
 # Roles granted on the project because these permissions exist at no narrower level: writing logs and
 # metrics. Every other grant to the serving identity is made on the one resource it needs.
-PROJECT_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
-# Never granted by this project: basic roles and identity administration.
-FORBIDDEN_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer", "roles/iam.serviceAccountAdmin",
-                             "roles/iam.serviceAccountKeyAdmin", "roles/iam.serviceAccountTokenCreator",
-                             "roles/resourcemanager.projectIamAdmin"})
+from ..catalog.iam import PROJECT_ROLES
 
 
 @dataclass(frozen=True)
