@@ -62,6 +62,8 @@ def environment_tags(resources: Iterable[Resource]) -> list[Violation]:
         if field is None:
             continue
         tags = r.inputs.get(field) or {}
+        if isinstance(tags, list):  # an Auto Scaling group's tags: [{key, value, propagateAtLaunch}]
+            tags = {t.get("key"): t.get("value") for t in tags if isinstance(t, dict)}
         missing = [t for t in REQUIRED_TAGS if t not in tags]
         if missing:
             found.append(Violation("environment-tags", r.name, f"{field} lack {', '.join(missing)}"))
@@ -70,9 +72,12 @@ def environment_tags(resources: Iterable[Resource]) -> list[Violation]:
 
 @cache
 def tag_field(token: str) -> str | None:
-    """Where a resource type takes our tags: AWS `tags`, GCP `labels` / `userLabels`; None if it takes none."""
+    """Where a resource type takes our tags: AWS `tags`, GCP `labels` / `userLabels`; None if it takes none (and
+    for other providers, whose `tags` and `labels` are something else: docker-build's image names)."""
     try:
         pkg, module, name = token.split(":")
+        if pkg not in ("aws", "gcp"):
+            return None
         mod = importlib.import_module(f"pulumi_{pkg}" + (f".{module.split('/')[0]}" if module != "index" else ""))
         params = inspect.signature(getattr(mod, name)._internal_init).parameters
     except (ValueError, ImportError, AttributeError):

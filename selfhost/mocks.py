@@ -139,6 +139,34 @@ def _sagemaker(kind: str):
     return _named("name", lambda c, n: c.arn("sagemaker", f"{kind}/{n.lower()}"))
 
 
+def _launch_template(c: Ctx) -> tuple[str, dict]:
+    rid = f"lt-{c.hex(17)}"
+    return rid, {"arn": c.arn("ec2", f"launch-template/{rid}"), "latestVersion": 1, "defaultVersion": 1,
+                 "name": c.autoname("name")}
+
+
+def _load_balancer(kind: str) -> Callable[[Ctx], tuple[str, dict]]:
+    """ALBs and target groups: ARNs with a 16-hex id; an ALB's internal DNS name as AWS writes it."""
+    def make(c: Ctx) -> tuple[str, dict]:
+        name = c.inputs.get("name") or f"{c.name[:24]}-{c.hex(7, 'name')}"
+        suffix = f"{kind}/{name}/{c.hex(16)}"
+        arn = c.arn("elasticloadbalancing", suffix if kind == "targetgroup" else f"loadbalancer/{suffix}")
+        out: dict[str, Any] = {"name": name, "arn": arn, "arnSuffix": arn.split(":", 5)[5].removeprefix(
+            "loadbalancer/")}
+        if kind != "targetgroup":
+            prefix = "internal-" if c.inputs.get("internal") else ""
+            out.update(dnsName=f"{prefix}{name}-{int(c.hex(8, 'dns'), 16) % 10**10}.{c.region}.elb.amazonaws.com",
+                       zoneId="Z35SXDOTRQ7X7K", vpcId="vpc-" + c.hex(17, "vpc"))
+        return arn, out
+    return make
+
+
+def _auto_scaling_group(c: Ctx) -> tuple[str, dict]:
+    name = c.autoname("name")
+    arn = c.arn("autoscaling", f"autoScalingGroup:{c.uuid()}:autoScalingGroupName/{name}")
+    return name, {"name": name, "arn": arn}
+
+
 # Resource type token -> (id, provider-computed outputs). Inputs are echoed back as outputs, as providers do.
 AWS_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
     "aws:kms/key:Key": _kms_key,
@@ -190,6 +218,20 @@ AWS_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
         "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{c.region}.amazonaws.com/{n}"}))(c.autoname("name", lower=True)),
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": lambda c: (str(c.inputs.get("repository")),
                                                           {"registryId": ACCOUNT_ID}),
+    "aws:iam/instanceProfile:InstanceProfile": lambda c: (lambda n: (n, {
+        "name": n, "arn": f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{n}",
+        "uniqueId": "AIPA" + c.hex(17, "uid").upper()}))(c.autoname("name")),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": lambda c: (
+        f"{c.inputs.get('role')}-{c.hex(20)}", {}),
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
+    "aws:lb/loadBalancer:LoadBalancer": _load_balancer("app"),
+    "aws:lb/targetGroup:TargetGroup": _load_balancer("targetgroup"),
+    "aws:lb/listener:Listener": lambda c: (lambda arn: (arn, {"arn": arn}))(
+        c.arn("elasticloadbalancing", f"listener/app/{c.name[:24]}/{c.hex(16)}/{c.hex(16, 'l')}")),
+    "aws:autoscaling/group:Group": _auto_scaling_group,
+    "aws:autoscaling/policy:Policy": lambda c: (lambda n: (n, {"name": n, "arn": c.arn(
+        "autoscaling", f"scalingPolicy:{c.uuid()}:autoScalingGroupName/{c.inputs.get('autoscalingGroupName')}"
+                       f":policyName/{n}")}))(c.autoname("name")),
 }
 
 
@@ -328,6 +370,12 @@ def _aws_call(token: str, args: dict, region: str) -> dict:
                 "id": ACCOUNT_ID}
     if token == "aws:index/getRegion:getRegion":
         return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+    if token == "aws:ssm/getParameter:getParameter":
+        # The public DLAMI parameter, answered with an AMI id in AWS's format (deterministic per name).
+        name = str(args.get("name", ""))
+        ami = "ami-0" + hashlib.sha256(f"{region}{name}".encode()).hexdigest()[:16]
+        return {"name": name, "value": ami, "insecureValue": ami, "type": "String", "version": 1,
+                "arn": f"arn:aws:ssm:{region}::parameter{name}", "id": name, "withDecryption": True}
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":

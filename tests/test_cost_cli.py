@@ -70,7 +70,7 @@ def test_size_on_prem_and_errors():
 def test_check_passes_on_every_stack():
     run = selfhost("check", "--all")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.count("compliant") == 3
+    assert run.stdout.count("compliant") == len(list((ROOT / "stacks").glob("Pulumi.*.yaml")))
 
 
 def test_over_budget_fails_preview_and_check(tmp_path):

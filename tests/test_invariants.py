@@ -29,7 +29,10 @@ def resource_class(token: str):
 
 
 def tag_field(token: str) -> str | None:
-    """Where a resource type takes our environment tags: AWS `tags`, GCP `labels` (or `user_labels`)."""
+    """Where a resource type takes our environment tags: AWS `tags`, GCP `labels` (or `user_labels`). Other
+    providers' `tags` and `labels` are something else (docker-build: image names and OCI labels)."""
+    if not token.startswith(("aws:", "gcp:")):
+        return None
     params = inspect.signature(resource_class(token)._internal_init).parameters
     candidates = ("tags",) if token.startswith("aws:") else ("labels", "user_labels")
     return next((_camel(c) for c in candidates if c in params), None)
@@ -67,6 +70,8 @@ def test_every_taggable_resource_carries_the_environment_tags(previews):
             if key is None:
                 continue
             tags = r.inputs.get(key) or {}
+            if isinstance(tags, list):  # an Auto Scaling group's tags: [{key, value, propagateAtLaunch}]
+                tags = {t["key"]: t["value"] for t in tags}
             for tag in ("environment", "owner", "managed-by", "project"):
                 assert tag in tags, f"{p.stack}: {r.urn} lacks tag {tag} in {key}"
             assert tags["environment"] == env
@@ -173,7 +178,7 @@ def test_no_wildcard_iam(previews):
             if "*" in resources:
                 assert set(actions) <= ACTIONS_WITHOUT_RESOURCE_LEVEL, f"{rp.name}: {actions} on *"
             count += 1
-        assert count >= 8
+        assert count >= 6, p.stack  # the least any stack's roles hold (aws-pool: flow logs 1, instances 5)
 
 
 def test_sagemaker_role_names_exact_resources(previews):

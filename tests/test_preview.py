@@ -131,7 +131,8 @@ def test_text_preview_shows_tree_and_outputs():
 def test_every_kind_writes_the_same_endpoint_keys(all_json):
     keys = {frozenset(k for k in endpoint if k not in ("endpointName", "endpointArn", "roleArn", "endpointId",
                                                        "resourceName", "serviceAccount", "privateIp",
-                                                       "requestLogDataset"))
+                                                       "requestLogDataset", "poolName", "loadBalancerDns",
+                                                       "instanceTypes"))
             for stack in all_json["stacks"] for endpoint in stack["outputs"]["endpoints"].values()}
     assert keys == {frozenset({"kind", "platform", "region", "model", "invokeUrl", "openaiBaseUrl", "auth", "host",
                                "replicas", "image", "startupTimeoutSeconds"})}

@@ -71,7 +71,8 @@ class SageMakerInstance:
 
 
 def family_of(instance_type: str) -> str:
-    return instance_type.split(".")[1]
+    """`g5` of `ml.g5.2xlarge` (SageMaker) and of `g5.2xlarge` (EC2)."""
+    return instance_type.removeprefix("ml.").split(".")[0]
 
 
 @cache

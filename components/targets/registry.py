@@ -8,12 +8,13 @@ from typing import Any
 from ..catalog.gpus import GPUS
 from ..platforms import Aws, Gcp
 from ..sizing_options import Host, Lookup
+from .aws_pool import AwsPool
 from .base import Platform, TargetKind
 from .sagemaker import SageMaker
 from .vertex import Vertex
 
 PLATFORMS: dict[str, Platform] = {p.name: p for p in (Aws(), Gcp())}
-KINDS: dict[str, TargetKind] = {k.kind: k for k in (SageMaker(), Vertex())}
+KINDS: dict[str, TargetKind] = {k.kind: k for k in (SageMaker(), Vertex(), AwsPool())}
 
 ONPREM_GPU_COUNTS = (1, 2, 4, 8)
 DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1"}

@@ -1,0 +1,263 @@
+"""A pool of GPU instances on EC2 serving our image (the adapter in front of vLLM) behind an internal ALB."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pulumi
+import pulumi_aws as aws
+
+from ..catalog.ec2_instances import Ec2GpuInstance
+from ..catalog.engines import vllm_flags
+from ..catalog.models import ModelFacts
+from ..schema import ModelSpec
+from ..serving_image import adapter_environment
+from ..sizing import GPU_MEMORY_UTILIZATION, weights_bytes
+from .foundation import AwsFoundation
+
+if TYPE_CHECKING:
+    # Only a type here: the target kind imports this module when it declares, not the other way round.
+    from ..targets.aws_pool import AwsPoolTarget
+
+PORT = 8080
+# The AWS Deep Learning Base GPU AMI (NVIDIA driver, Docker and the NVIDIA container toolkit, the AWS CLI), by
+# its public SSM parameter (AWS DLAMI developer guide, "find-dlami-id"). It mounts local NVMe at /opt/dlami/nvme.
+AMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
+NVME_MOUNT = "/opt/dlami/nvme"
+ROOT_VOLUME_GIB = 100
+# Docker's default /dev/shm is 64 MB; vLLM's workers exchange tensors through it.
+SHM = "16g"
+# Our adapter's readiness route: 200 once the engine has loaded the model.
+HEALTH_PATH = "/health"
+SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+
+@dataclass(frozen=True)
+class GpuInstancePoolArgs:
+    pool_name: str
+    """Names the ALB, target group and log group (at most 32 characters for the ALB)."""
+    foundation: AwsFoundation
+    model: ModelSpec
+    facts: ModelFacts
+    target: AwsPoolTarget
+    instances: list[Ec2GpuInstance]
+    """The pool's instance types, preferred first (from the catalog)."""
+    startup_timeout_seconds: int
+    hf_token_secret_arn: pulumi.Input[str] | None
+    tags: dict[str, str]
+    log_retention_days: int = 30
+
+
+def cache_volume_gib(facts: ModelFacts, quantization: str) -> int:
+    """EBS model cache for types without local NVMe: twice the weights (a download beside the old copy during
+    a revision change) plus 20 GiB for the engine's compile caches."""
+    return int(2 * weights_bytes(facts, quantization) / 2**30) + 20
+
+
+def user_data(image: str, region: str, model: ModelSpec, gpus: int, log_group: str, secret_arn: str | None,
+              cache_dir: str, mount_cache: bool) -> str:
+    """The boot script: pull our image from ECR with the instance role, read the Hugging Face token from Secrets
+    Manager into a root-only file in memory (never into this script, the template or the container's
+    environment: the container reads it as a mounted file), and run the adapter in front of vLLM."""
+    from_model = adapter_environment(model.id, vllm_flags(model.id, model.revision, model.max_context, gpus,
+                                                         model.quantization, GPU_MEMORY_UTILIZATION))
+    env = {**from_model, "HF_HOME": "/cache", "SELFHOST_PORT": str(PORT)}
+    registry = image.split("/")[0]
+    lines = [
+        "#!/bin/bash",
+        "set -euo pipefail",
+        *([f"mkfs -t xfs /dev/nvme1n1 && mkdir -p {cache_dir} && mount /dev/nvme1n1 {cache_dir}"]
+          if mount_cache else []),
+        f"mkdir -p {cache_dir}/hf && chmod 700 {cache_dir}/hf",
+        "install -d -m 700 /run/selfhost",
+    ]
+    token_mount = []
+    if secret_arn is not None:
+        lines += [
+            "umask 077",
+            f"aws secretsmanager get-secret-value --region {region} --secret-id {shlex.quote(secret_arn)} "
+            "--query SecretString --output text > /run/selfhost/hf_token",
+        ]
+        token_mount = ["-v /run/selfhost/hf_token:/run/secrets/hf_token:ro", "-e HF_TOKEN_PATH=/run/secrets/hf_token"]
+    lines += [
+        f"aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin {registry}",
+        " ".join([
+            "docker run -d --name selfhost --restart unless-stopped --gpus all", f"--shm-size {SHM}",
+            f"-p {PORT}:{PORT}", f"-v {cache_dir}/hf:/cache", *token_mount,
+            *(f"-e {k}={shlex.quote(v)}" for k, v in env.items()),
+            "--log-driver awslogs", f"--log-opt awslogs-region={region}", f"--log-opt awslogs-group={log_group}",
+            "--log-opt awslogs-stream=$(cat /var/lib/cloud/data/instance-id)",
+            image, "openai",
+        ]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class GpuInstancePool(pulumi.ComponentResource):
+    """GPU instances of one memory class, mostly spot, serving our image behind an internal load balancer.
+
+    Launch template (the DLAMI pinned by id, IMDSv2 with hop limit 1, encrypted volumes, no public IP, an instance
+    profile scoped to its repository, secret and log group, reachable by SSM Session Manager, no SSH), an Auto
+    Scaling group over the private subnets (on-demand base, spot above it over every listed type, capacity
+    rebalancing, instance refresh with rollback), an internal ALB whose health check is the adapter's readiness,
+    and target tracking on requests per target.
+    """
+
+    def __init__(self, name: str, args: GpuInstancePoolArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("selfhost:aws:GpuInstancePool", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        base, target, model, tags = args.foundation, args.target, args.model, args.tags
+        assert base.own_image is not None  # a pool always serves our image: its platform needs include it
+        first = args.instances[0]
+        tls = target.certificate_arn is not None
+        listen_port = 443 if tls else 80
+
+        # Resolved at deploy time and pinned: instance-refresh rollback does not work with an SSM-parameter image
+        # id or $Latest (Auto Scaling API, RefreshPreferences).
+        ami = aws.ssm.get_parameter_output(name=AMI_PARAMETER, opts=pulumi.InvokeOutputOptions(parent=self))
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/selfhost/{args.pool_name}", retention_in_days=args.log_retention_days,
+            kms_key_id=base.kms_key_arn, tags=tags, opts=child)
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            tags=tags, opts=child)
+        statements: list[dict[str, object]] = [
+            {"Sid": "PullOurImage", "Effect": "Allow",
+             "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+             "Resource": base.own_image.repository_arn},
+            # AWS authorizes a registry login against "*" only.
+            {"Sid": "LogInToEcr", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": pulumi.Output.concat(self.log_group.arn, ":*")},
+            # The repository and the secret are encrypted with the environment key.
+            {"Sid": "DecryptWithEnvironmentKey", "Effect": "Allow", "Action": "kms:Decrypt",
+             "Resource": base.kms_key_arn},
+        ]
+        if args.hf_token_secret_arn is not None:
+            statements.append({"Sid": "ReadHfToken", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                               "Resource": args.hf_token_secret_arn})
+        aws.iam.RolePolicy(f"{name}-policy", role=self.role.id,
+                           policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements}),
+                           opts=child)
+        # Session Manager instead of SSH (AWS's managed policy for the SSM agent).
+        aws.iam.RolePolicyAttachment(f"{name}-ssm", role=self.role.name, policy_arn=SSM_MANAGED_POLICY, opts=child)
+        profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.role.name, tags=tags, opts=child)
+
+        self.lb_sg = aws.ec2.SecurityGroup(
+            f"{name}-lb-sg", vpc_id=base.vpc_id, description=f"{args.pool_name} load balancer: from the VPC only",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=listen_port, to_port=listen_port,
+                                                      cidr_blocks=[base.vpc_cidr], description="clients in the VPC")],
+            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=PORT, to_port=PORT,
+                                                    cidr_blocks=[base.vpc_cidr], description="the pool's instances")],
+            tags={**tags, "Name": f"{name}-lb-sg"}, opts=child)
+        self.instance_sg = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=base.vpc_id, description=f"{args.pool_name} instances: from the load balancer only",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=PORT, to_port=PORT,
+                                                      security_groups=[self.lb_sg.id], description="the ALB")],
+            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
+                                                    cidr_blocks=["0.0.0.0/0"],
+                                                    description="AWS APIs and the Hugging Face Hub, over HTTPS")],
+            tags={**tags, "Name": f"{name}-sg"}, opts=child)
+
+        nvme = all(i.has_instance_storage for i in args.instances)
+        cache_dir = NVME_MOUNT if nvme else "/var/lib/selfhost"
+        volumes = [aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+            device_name="/dev/sda1", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                volume_size=ROOT_VOLUME_GIB, volume_type="gp3", encrypted="true", kms_key_id=base.kms_key_arn,
+                delete_on_termination="true"))]
+        if not nvme:
+            volumes.append(aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/sdf", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=cache_volume_gib(args.facts, model.quantization), volume_type="gp3",
+                    encrypted="true", kms_key_id=base.kms_key_arn, delete_on_termination="true")))
+        script = pulumi.Output.all(base.own_image.ref, self.log_group.name, args.hf_token_secret_arn).apply(
+            lambda v: user_data(v[0], base.region, model, first.gpu_count, v[1], v[2], cache_dir, not nvme))
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-template", image_id=ami.value, instance_type=first.instance_type,
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            # The container reaches no instance credentials (it reads the token as a file), so the smallest hop
+            # limit works, and it keeps containers on Docker's bridge network from reaching IMDS at all.
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+                instance_metadata_tags="disabled"),
+            network_interfaces=[aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                associate_public_ip_address="false", security_groups=[self.instance_sg.id],
+                delete_on_termination="true")],
+            block_device_mappings=volumes,
+            user_data=script.apply(lambda s: base64.b64encode(s.encode()).decode()),
+            update_default_version=True,
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+                                for kind in ("instance", "volume")],
+            tags=tags, opts=child)
+
+        self.target_group = aws.lb.TargetGroup(
+            f"{name}-tg", name=f"{args.pool_name}"[:32], port=PORT, protocol="HTTP", target_type="instance",
+            vpc_id=base.vpc_id,
+            # Long enough for a stream in flight to finish when an instance leaves (spot interruption, scale-in).
+            deregistration_delay=target.deregistration_delay_seconds,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                path=HEALTH_PATH, port=str(PORT), protocol="HTTP", matcher="200", interval=15, timeout=5,
+                healthy_threshold=2, unhealthy_threshold=3),
+            tags=tags, opts=child)
+        self.load_balancer = aws.lb.LoadBalancer(
+            f"{name}-alb", name=f"{args.pool_name}"[:32], internal=True, load_balancer_type="application",
+            subnets=base.subnet_ids, security_groups=[self.lb_sg.id], drop_invalid_header_fields=True,
+            # Longer than the longest gap between two streamed tokens (a long prefill), or streams are cut.
+            idle_timeout=target.idle_timeout_seconds, tags=tags, opts=child)
+        aws.lb.Listener(
+            f"{name}-listener", load_balancer_arn=self.load_balancer.arn, port=listen_port,
+            protocol="HTTPS" if tls else "HTTP", certificate_arn=target.certificate_arn,
+            ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06" if tls else None,
+            default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward",
+                                                             target_group_arn=self.target_group.arn)],
+            tags=tags, opts=child)
+
+        scaling = target.scaling
+        on_demand_above = round(100 * (1 - target.spot_share))
+        self.group = aws.autoscaling.Group(
+            f"{name}-asg", name=args.pool_name, vpc_zone_identifiers=base.subnet_ids,
+            min_size=scaling.min_replicas, max_size=scaling.max_replicas,
+            capacity_rebalance=True, health_check_type="ELB",
+            health_check_grace_period=args.startup_timeout_seconds, target_group_arns=[self.target_group.arn],
+            mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
+                instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
+                    on_demand_base_capacity=target.on_demand_base,
+                    on_demand_percentage_above_base_capacity=on_demand_above,
+                    spot_allocation_strategy="price-capacity-optimized"),
+                launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
+                    launch_template_specification=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
+                        launch_template_id=self.launch_template.id,
+                        # A version number, never $Latest: refresh rollback needs a fixed one.
+                        version=self.launch_template.latest_version.apply(str)),
+                    overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(
+                        instance_type=i.instance_type) for i in args.instances]),
+            ),
+            instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
+                strategy="Rolling", preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
+                    min_healthy_percentage=90, instance_warmup=str(args.startup_timeout_seconds),
+                    auto_rollback=True, skip_matching=True)),
+            tags=[aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True) for k, v in tags.items()],
+            opts=child)
+        aws.autoscaling.Policy(
+            f"{name}-scaling", autoscaling_group_name=self.group.name, policy_type="TargetTrackingScaling",
+            target_tracking_configuration=aws.autoscaling.PolicyTargetTrackingConfigurationArgs(
+                predefined_metric_specification=aws.autoscaling.PolicyTargetTrackingConfigurationPredefinedMetricSpecificationArgs(
+                    predefined_metric_type="ALBRequestCountPerTarget",
+                    resource_label=pulumi.Output.concat(self.load_balancer.arn_suffix, "/",
+                                                        self.target_group.arn_suffix)),
+                target_value=scaling.target_requests_per_instance_per_minute),
+            opts=child)
+
+        scheme = "https" if tls else "http"
+        self.openai_base_url = pulumi.Output.concat(scheme, "://", self.load_balancer.dns_name, "/v1")
+        self.invoke_url = pulumi.Output.concat(self.openai_base_url, "/chat/completions")
+        self.image = base.own_image.ref
+        self.register_outputs({"openaiBaseUrl": self.openai_base_url, "poolName": self.group.name,
+                               "loadBalancerDns": self.load_balancer.dns_name})

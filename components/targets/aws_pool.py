@@ -1,0 +1,232 @@
+"""GPU instance pools on EC2 behind an internal load balancer: the `aws-pool` target kind.
+
+Its config model, its checks against the EC2 GPU catalog, its hosts for `selfhost size` (on-demand and spot
+side by side), its cost rules, and its declaration (components/aws/pool.py, imported only when declared).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from ..catalog.ec2_instances import ec2_instances_in
+from ..catalog.engines import FP8_ARCHS
+from ..catalog.models import MODELS
+from ..cost_rules import (
+    HOURS_PER_MONTH,
+    Ctx,
+    Estimate,
+    LineItem,
+    Resource,
+    Serving,
+    hourly,
+    plan_replicas,
+    replica_hours,
+)
+from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
+from ..sizing import SAGEMAKER_TIMEOUT_BOUNDS_S, memory_fit, startup_timeout_seconds
+from .base import Endpoint, HostShape, TargetKind, target_problem
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from ..sizing_options import Host, Lookup
+
+
+class PoolScaling(Strict):
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=1, ge=1, le=100)
+    target_requests_per_instance_per_minute: int = Field(default=60, ge=1)
+    """Target tracking goal: ALBRequestCountPerTarget, requests per instance per minute."""
+
+
+class AwsPoolTarget(Strict):
+    kind: Literal["aws-pool"]
+    name: Slug
+    model: str
+    """The `name` of an entry in `models`."""
+    instance_types: list[str] = Field(min_length=1, max_length=20)
+    """EC2 GPU types of one GPU memory class, preferred first: spot capacity is drawn from all of them."""
+    concurrency: int = Field(default=1, ge=1, le=1024)
+    scaling: PoolScaling = PoolScaling()
+    on_demand_base: int = Field(default=1, ge=0)
+    """Instances that are always on demand; of those above it, `spotShare` are spot."""
+    spot_share: float = Field(default=1.0, ge=0, le=1)
+    warm_pool: bool = False
+    """Keep stopped instances ready to start (not with spot: Auto Scaling refuses warm pools for spot)."""
+    certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+$")
+    """An ACM certificate: the load balancer then listens with TLS on 443; without one, HTTP on 80, VPC only."""
+    idle_timeout_seconds: int = Field(default=300, ge=60, le=4000)
+    """Load balancer idle timeout: longer than the longest gap between two streamed tokens (a long prefill)."""
+    deregistration_delay_seconds: int = Field(default=300, ge=0, le=3600)
+    """How long a leaving instance keeps its open streams."""
+    startup_timeout_seconds: int | None = Field(default=None, ge=60, le=3600)
+    """Override the sized health check grace period (download, load and warm-up of the model)."""
+    image: Literal["selfhost"] = "selfhost"
+    """Pools serve our image: the adapter in front of vLLM."""
+
+
+def _on_demand_share(inputs: dict[str, Any], replicas: float) -> float:
+    """The share of `replicas` instances that the group's instances distribution runs on demand."""
+    if not replicas:
+        return 1.0
+    dist = (inputs.get("mixedInstancesPolicy") or {}).get("instancesDistribution") or {}
+    base = min(replicas, float(dist.get("onDemandBaseCapacity", 0)))
+    above = (replicas - base) * float(dist.get("onDemandPercentageAboveBaseCapacity", 100)) / 100
+    return (base + above) / replicas
+
+
+def _replicas(group: Resource, ctx: Ctx) -> tuple[str, str, tuple[int, int, int], float, int]:
+    """The group's first instance type, its model, replicas at min / expected / max, one replica's
+    requests/s and the replicas the load needs."""
+    overrides = ((group.inputs.get("mixedInstancesPolicy") or {}).get("launchTemplate") or {}).get("overrides") or []
+    itype = overrides[0]["instanceType"] if overrides else ""
+    low, high = int(group.inputs.get("minSize", 0)), int(group.inputs.get("maxSize", 0))
+    model_id = {t.get("key"): t.get("value") for t in group.inputs.get("tags") or []}.get("selfhost-model") or ""
+    host = ec2_instances_in(ctx.regions.get("aws", "")).get(itype)
+    expected, rps, need = (low, 0.0, low) if host is None else plan_replicas(
+        MODELS.get(model_id), host.gpu_count, host.total_gpu_memory_gib, host.gpu.bandwidth_gb_s,
+        host.gpu.bf16_tflops or 0, low, high, ctx.usage)
+    return itype, model_id, (low, expected, high), rps, need
+
+
+def _group(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
+    """Instance-hours at the replicas the usage needs, on demand and spot as the group splits them, priced at
+    the first listed type (spot capacity may land on any listed type of the same class)."""
+    itype, model_id, replicas, rps, need = _replicas(r, ctx)
+    hours = replica_hours(replicas, ctx.usage)
+    shares = [_on_demand_share(r.inputs, n) for n in replicas]
+    on_demand = (hours[0] * shares[0], hours[1] * shares[1], hours[2] * shares[2])
+    spot = (hours[0] - on_demand[0], hours[1] - on_demand[1], hours[2] - on_demand[2])
+    low, _, high = replicas
+    items = [ctx.item(r, "aws", "ec2", itype, "instance-hour", on_demand,
+                      f"{itype} on demand ({model_id or 'model'})"),
+             ctx.item(r, "aws", "ec2-spot", itype, "instance-hour", spot,
+                      f"{itype} spot, {low}..{high} instances in all")]
+    od_usd, spot_usd = items[0].unit_usd, items[1].unit_usd
+    replica_usd = None if od_usd is None or spot_usd is None else od_usd * shares[1] + spot_usd * (1 - shares[1])
+    est.serving.append(Serving(r.name, model_id or "?", replicas, rps, need, replica_usd))
+    return items
+
+
+def _launch_template(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
+    """EBS volumes of each instance, for the instances the group beside it runs."""
+    group = next((s for s in ctx.siblings.get(r.component, []) if s.type == "aws:autoscaling/group:Group"), None)
+    gib = sum(int((m.get("ebs") or {}).get("volumeSize", 0)) for m in r.inputs.get("blockDeviceMappings") or [])
+    replicas = _replicas(group, ctx)[2] if group else (1, 1, 1)
+    months = [h / HOURS_PER_MONTH for h in replica_hours(replicas, ctx.usage)]
+    return [ctx.item(r, "aws", "ebs", "gp3", "GB-month", (gib * months[0], gib * months[1], gib * months[2]),
+                     f"{gib} GiB gp3 per instance (encrypted)")]
+
+
+class AwsPool(TargetKind):
+    kind = "aws-pool"
+    config = AwsPoolTarget
+    platform = "aws"
+    summary = "EC2 GPU instance pool (mostly spot) behind an internal Application Load Balancer"
+    needs_egress_for_hub = True
+    cost_rules: ClassVar[dict[str, Any]] = {
+        "aws:autoscaling/group:Group": _group,
+        "aws:lb/loadBalancer:LoadBalancer": hourly("aws", "elb", "application-lb-hour", "internal load balancer",
+                                                   "plus LCU-hours, not estimated"),
+        "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
+    }
+    free_types = frozenset({
+        "aws:lb/targetGroup:TargetGroup", "aws:lb/listener:Listener", "aws:autoscaling/policy:Policy",
+        "aws:iam/instanceProfile:InstanceProfile", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy", "aws:ec2/securityGroup:SecurityGroup",
+        "aws:cloudwatch/logGroup:LogGroup",
+    })
+
+    def platform_needs(self, target: Any) -> frozenset[str]:
+        return frozenset({"own-image"})
+
+    def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
+        t: AwsPoolTarget = target
+        problems: list[Problem] = []
+        p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
+        if t.on_demand_base > t.scaling.max_replicas:
+            p("onDemandBase", t.on_demand_base, f"above scaling.maxReplicas ({t.scaling.max_replicas})",
+              f"0..{t.scaling.max_replicas}")
+        if t.warm_pool and t.spot_share > 0:
+            p("warmPool", True, f"warm pools cannot be used with spot instances (spotShare {t.spot_share:g}; "
+              "Auto Scaling PutWarmPool refuses mixed-instances groups that request spot)",
+              "false, or spotShare: 0")
+        if env.aws_region is None:
+            return [*problems, Problem("aws:region", MISSING, "required for aws-pool targets",
+                                       "an AWS region, e.g. us-east-1")]
+        offered = ec2_instances_in(env.aws_region)
+        if not offered:
+            return [*problems, Problem("aws:region", env.aws_region, "no EC2 GPU instance types known in this region",
+                                       ", ".join(sorted({"us-east-1", "us-west-2", "eu-west-1"})))]
+        known = [offered.get(i) for i in t.instance_types]
+        for j, (itype, inst) in enumerate(zip(t.instance_types, known, strict=True)):
+            if inst is None:
+                p(f"instanceTypes[{j}]", itype, f"not an EC2 GPU instance type in {env.aws_region}", ", ".join(offered))
+        if any(i is None for i in known):
+            return problems
+        first = known[0]
+        assert first is not None
+        same = [k for k, v in offered.items() if (v.gpu_count, v.total_gpu_memory_gib)
+                == (first.gpu_count, first.total_gpu_memory_gib)]
+        for j, inst in enumerate(known[1:], start=1):
+            assert inst is not None
+            if (inst.gpu_count, inst.total_gpu_memory_gib) != (first.gpu_count, first.total_gpu_memory_gib):
+                p(f"instanceTypes[{j}]", inst.instance_type,
+                  f"{inst.gpu_count} x {inst.gpu.name} ({inst.total_gpu_memory_gib:g} GiB) is another memory class "
+                  f"than {first.instance_type} ({first.gpu_count} x {first.gpu.name}, "
+                  f"{first.total_gpu_memory_gib:g} GiB): one pool serves one shape", ", ".join(same))
+        model = env.model(t.model)
+        facts = model.resolved_facts()
+        if facts is None:
+            return problems
+        if model.quantization == "fp8" and first.gpu.arch not in FP8_ARCHS:
+            p("instanceTypes[0]", first.instance_type, no_fp8(first.gpu.name, model),
+              ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
+        fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, first.gpu_count,
+                         first.total_gpu_memory_gib)
+        if not fit.fits:
+            p("instanceTypes[0]", first.instance_type, does_not_fit(model, t.concurrency, fit, first.instance_type),
+              self.fitting_hosts(model, t.concurrency, env.aws_region, env.usage))
+        return problems
+
+    def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
+                hf_token: pulumi.Output[str] | None) -> Endpoint:
+        from ..aws.pool import GpuInstancePool, GpuInstancePoolArgs
+
+        t: AwsPoolTarget = target
+        model = env.model(t.model)
+        facts = model.resolved_facts()
+        assert facts is not None  # validated
+        offered = ec2_instances_in(foundation.region)
+        instances = [offered[i] for i in t.instance_types]
+        startup = t.startup_timeout_seconds or startup_timeout_seconds(facts, model.quantization, "hub",
+                                                                       SAGEMAKER_TIMEOUT_BOUNDS_S)
+        pool = GpuInstancePool(f"{env.name}-{t.name}", GpuInstancePoolArgs(
+            pool_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts, target=t,
+            instances=instances, startup_timeout_seconds=startup,
+            hf_token_secret_arn=foundation.hf_token_secret_arn, tags=self.identity_tags(env, t)))
+        first = instances[0]
+        return Endpoint(
+            name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
+            invoke_url=pool.invoke_url, openai_base_url=pool.openai_base_url,
+            auth="vpc-only" if t.certificate_arn is None else "vpc-only-tls",
+            host=HostShape(first.instance_type, first.gpu.name, first.gpu_count),
+            min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas, image=pool.image,
+            startup_timeout_seconds=startup,
+            details={"poolName": pool.group.name, "loadBalancerDns": pool.load_balancer.dns_name,
+                     "instanceTypes": list(t.instance_types)},
+        )
+
+    def hosts(self, region: str, lookup: Lookup) -> list[Host]:
+        from ..sizing_options import Host
+
+        out = []
+        for itype, inst in ec2_instances_in(region).items():
+            for service, label in (("ec2", "on demand"), ("ec2-spot", "spot")):
+                price = lookup("aws", service, region, itype)
+                out.append(Host("aws", self.kind, f"{itype} ({label})", region, inst.gpu.name, inst.gpu_count,
+                                inst.total_gpu_memory_gib, inst.gpu.bandwidth_gb_s, inst.gpu.bf16_tflops or 0,
+                                price.usd if price else None, price.source if price else ""))
+        return out

@@ -1,0 +1,198 @@
+"""GPU instance pools on EC2 (the `aws-pool` target kind, issue 10): the aws-pool stack's plan against the
+invariants a security reviewer checks, the config errors, the cost and the host options."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from components.catalog.pricing import lookup
+from components.config import ConfigError
+from components.cost import estimate as price
+from components.cost import resources_from_preview
+from components.schema import Usage
+from components.targets.registry import hosts
+
+from .conftest import policy_doc
+from .test_config import REV, as_pulumi, load_environment
+
+POOL = "aws:autoscaling/group:Group"
+
+
+@pytest.fixture(scope="module")
+def pool(previews):
+    return previews["aws-pool"]
+
+
+def only(p, token):
+    (r,) = p.by_type(token)
+    return r
+
+
+def test_the_launch_template_pins_the_dlami_and_requires_imdsv2(pool):
+    template = only(pool, "aws:ec2/launchTemplate:LaunchTemplate")
+    inputs = template.inputs
+    assert inputs["imageId"].startswith("ami-0") and "ssm" not in inputs["imageId"]  # resolved, then pinned
+    assert inputs["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required",
+                                         "httpPutResponseHopLimit": 1, "instanceMetadataTags": "disabled"}
+    assert [n["associatePublicIpAddress"] for n in inputs["networkInterfaces"]] == ["false"]
+    key = only(pool, "aws:kms/key:Key").computed["arn"]
+    volumes = [m["ebs"] for m in inputs["blockDeviceMappings"]]
+    assert volumes and all(v["encrypted"] == "true" and v["kmsKeyId"] == key for v in volumes)
+    # Every listed type has local NVMe: the model cache lives there, no EBS cache volume.
+    assert len(volumes) == 1
+    assert "keyName" not in inputs  # no SSH key pair
+
+
+def test_the_token_is_read_at_boot_never_written_into_the_template(pool):
+    template = only(pool, "aws:ec2/launchTemplate:LaunchTemplate")
+    script = base64.b64decode(template.inputs["userData"]).decode()
+    secret = only(pool, "aws:secretsmanager/secret:Secret").computed["arn"]
+    assert f"aws secretsmanager get-secret-value --region us-east-1 --secret-id {secret}" in script
+    assert "HF_TOKEN=" not in script and "-e HF_TOKEN_PATH=/run/secrets/hf_token" in script
+    assert template.secret_paths == []
+    version = only(pool, "aws:secretsmanager/secretVersion:SecretVersion")
+    assert version.secret_paths == ["secretString"]
+    # The engine's flags come from the engine catalog, the same ones every target uses.
+    assert "--max-model-len 8192" in script and "--revision 0e9e39f249a16976918f6564b8830bc894c89659" in script
+    image = only(pool, "docker-build:index:Image")
+    assert image.computed["ref"] in script and script.rstrip().endswith(" openai")
+
+
+def test_no_port_22_no_public_ingress_lb_from_the_vpc_only(pool):
+    groups = {g.name: g for g in pool.by_type("aws:ec2/securityGroup:SecurityGroup")}
+    for g in groups.values():
+        for rule in g.inputs.get("ingress", []):
+            assert not (rule["fromPort"] <= 22 <= rule["toPort"]), g.name
+            assert "0.0.0.0/0" not in rule.get("cidrBlocks", []), g.name
+    lb_sg, instance_sg = groups["aws-pool-chat-lb-sg"], groups["aws-pool-chat-sg"]
+    assert lb_sg.inputs["ingress"] == [{"protocol": "tcp", "fromPort": 80, "toPort": 80, "cidrBlocks": ["10.30.0.0/16"],
+                                        "description": "clients in the VPC"}]
+    [rule] = instance_sg.inputs["ingress"]
+    assert rule["securityGroups"] == [lb_sg.id] and lb_sg.id.startswith("sg-")
+    assert (rule["fromPort"], rule["toPort"]) == (8080, 8080) and "cidrBlocks" not in rule
+
+
+def test_the_group_mixes_on_demand_and_spot_and_rolls_back(pool):
+    group = only(pool, POOL).inputs
+    mixed = group["mixedInstancesPolicy"]
+    assert mixed["instancesDistribution"] == {"onDemandBaseCapacity": 1, "onDemandPercentageAboveBaseCapacity": 0,
+                                              "spotAllocationStrategy": "price-capacity-optimized"}
+    types = [o["instanceType"] for o in mixed["launchTemplate"]["overrides"]]
+    assert len(types) >= 4 and types[0] == "g6.xlarge"
+    version = mixed["launchTemplate"]["launchTemplateSpecification"]["version"]
+    assert version.isdigit()  # never $Latest: refresh rollback needs a fixed version
+    assert group["capacityRebalance"] is True and group["healthCheckType"] == "ELB"
+    assert group["healthCheckGracePeriod"] >= 300
+    assert group["instanceRefresh"]["preferences"]["autoRollback"] is True
+    assert group["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 90
+    assert (group["minSize"], group["maxSize"]) == (1, 6)
+    subnets = {s.id for s in pool.by_type("aws:ec2/subnet:Subnet") if "-private-" in s.name}
+    assert set(group["vpcZoneIdentifiers"]) == subnets and len(subnets) == 3
+    assert "warmPool" not in group
+
+
+def test_the_internal_load_balancer_keeps_streams(pool):
+    lb = only(pool, "aws:lb/loadBalancer:LoadBalancer").inputs
+    assert lb["internal"] is True and lb["loadBalancerType"] == "application" and lb["idleTimeout"] == 300
+    assert lb["dropInvalidHeaderFields"] is True
+    tg = only(pool, "aws:lb/targetGroup:TargetGroup").inputs
+    assert tg["healthCheck"]["path"] == "/health" and tg["healthCheck"]["matcher"] == "200"
+    assert tg["deregistrationDelay"] == 300 and tg["port"] == 8080
+    listener = only(pool, "aws:lb/listener:Listener").inputs
+    assert (listener["port"], listener["protocol"]) == (80, "HTTP")  # no certificate configured: VPC only
+    policy = only(pool, "aws:autoscaling/policy:Policy").inputs["targetTrackingConfiguration"]
+    assert policy["predefinedMetricSpecification"]["predefinedMetricType"] == "ALBRequestCountPerTarget"
+    chat = pool.outputs["endpoints"]["chat"]
+    assert chat["kind"] == "aws-pool" and chat["auth"] == "vpc-only"
+    assert chat["openaiBaseUrl"].startswith("http://internal-") and chat["openaiBaseUrl"].endswith("/v1")
+    assert chat["poolName"] == "aws-pool-chat"
+
+
+def test_the_instance_role_names_exactly_what_it_touches(pool):
+    policy = next(rp for rp in pool.by_type("aws:iam/rolePolicy:RolePolicy") if rp.name == "aws-pool-chat-policy")
+    by_sid = {s["Sid"]: s for s in policy_doc(policy.inputs["policy"])["Statement"]}
+    repo = only(pool, "aws:ecr/repository:Repository").computed["arn"]
+    assert by_sid["PullOurImage"]["Resource"] == repo
+    assert by_sid["ReadHfToken"]["Resource"] == only(pool, "aws:secretsmanager/secret:Secret").computed["arn"]
+    logs = next(g for g in pool.by_type("aws:cloudwatch/logGroup:LogGroup") if g.name == "aws-pool-chat-logs")
+    assert by_sid["WriteOwnLogs"]["Resource"] == logs.computed["arn"] + ":*"
+    assert by_sid["LogInToEcr"]["Resource"] == "*" and by_sid["LogInToEcr"]["Action"] == "ecr:GetAuthorizationToken"
+    (ssm,) = pool.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert ssm.inputs["policyArn"] == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+
+def test_the_pool_is_priced_on_demand_and_spot(pool):
+    est = price(resources_from_preview(pool.to_json()), {"aws": "us-east-1"}, Usage.from_wire({}), lookup)
+    by_desc = {i.description: i for i in est.items}
+    on_demand = next(i for d, i in by_desc.items() if d.startswith("g6.xlarge on demand"))
+    spot = next(i for d, i in by_desc.items() if d.startswith("g6.xlarge spot"))
+    assert on_demand.unit_usd == 0.8048 and spot.unit_usd == 0.38205  # the catalog's us-east-1 rows
+    assert on_demand.quantity[0] == 730 and spot.quantity[0] == 0  # one instance: the on-demand base
+    assert on_demand.quantity[2] == 730 and spot.quantity[2] == 5 * 730  # six: the base and five spot
+    unknown = {i.type for i in est.unknown}
+    assert unknown == {"aws:lb/loadBalancer:LoadBalancer", "aws:ec2/launchTemplate:LaunchTemplate"}
+    assert est.usd_per_1m_tokens is None  # a partial total is not a total
+
+
+def test_selfhost_size_lists_pool_hosts_beside_sagemaker():
+    rows = hosts(("aws",), {"aws": "us-east-1"}, lookup)
+    names = {(h.target, h.name) for h in rows}
+    assert ("sagemaker", "ml.g6.xlarge") in names
+    assert ("aws-pool", "g6.xlarge (spot)") in names and ("aws-pool", "g6.xlarge (on demand)") in names
+
+
+POOL_BASE = {
+    "aws:region": "us-east-1",
+    "selfhost-llm:network": {"nat": "single"},
+    "selfhost-llm:models": [{"name": "qwen", "id": "Qwen/Qwen2.5-1.5B-Instruct", "revision": REV, "maxContext": 8192}],
+}
+
+
+def pool_problems(**target) -> list[str]:
+    cfg = {**POOL_BASE, "selfhost-llm:targets": [{"kind": "aws-pool", "name": "chat", "model": "qwen",
+                                                  "instanceTypes": ["g6.xlarge"], **target}]}
+    with pytest.raises(ConfigError) as info:
+        load_environment("test", as_pulumi(cfg), set())
+    return [str(p) for p in info.value.problems]
+
+
+def test_pool_config_errors_name_every_key_at_once():
+    found = pool_problems(instanceTypes=["m5.xlarge", "g6.xlarge"], warmPool=True, onDemandBase=3,
+                          scaling={"maxReplicas": 2})
+    assert any(p.startswith("selfhost-llm:targets[0].instanceTypes[0]: 'm5.xlarge': not an EC2 GPU instance type")
+               for p in found)
+    assert any(p.startswith("selfhost-llm:targets[0].warmPool: true: warm pools cannot be used with spot")
+               for p in found)
+    assert any(p.startswith("selfhost-llm:targets[0].onDemandBase: 3: above scaling.maxReplicas (2)") for p in found)
+
+
+def test_one_pool_one_memory_class():
+    [problem] = pool_problems(instanceTypes=["g6.xlarge", "g6e.xlarge"])
+    assert "instanceTypes[1]: 'g6e.xlarge'" in problem and "another memory class" in problem
+    assert "g5.xlarge" in problem  # the types that would do
+
+
+def test_a_model_too_large_for_the_pool_lists_what_fits():
+    big = {"name": "big", "id": "meta-llama/Llama-3.1-70B-Instruct", "revision": REV, "maxContext": 8192}
+    cfg = {**POOL_BASE, "selfhost-llm:models": [big], "selfhost-llm:hfToken": "x",
+           "selfhost-llm:targets": [{"kind": "aws-pool", "name": "chat", "model": "big",
+                                     "instanceTypes": ["g6.xlarge"]}]}
+    with pytest.raises(ConfigError) as info:
+        load_environment("test", as_pulumi(cfg), {"selfhost-llm:hfToken"})
+    [problem] = [str(p) for p in info.value.problems]
+    assert problem.startswith("selfhost-llm:targets[0].instanceTypes[0]: 'g6.xlarge': model 'big' needs")
+    assert "(spot)" in problem  # the pool hosts that fit, cheapest first
+
+
+def test_spot_share_outside_0_to_1_is_one_clear_error():
+    [problem] = pool_problems(spotShare=1.5)
+    assert problem.startswith("selfhost-llm:targets[0].spotShare: 1.5:")
+
+
+def test_the_kind_list_in_errors_comes_from_the_registry():
+    cfg = {**POOL_BASE, "selfhost-llm:targets": [{"kind": "nope", "name": "chat", "model": "qwen"}]}
+    with pytest.raises(ConfigError) as info:
+        load_environment("test", as_pulumi(cfg), set())
+    assert "allowed: sagemaker, vertex, aws-pool" in str(info.value)
