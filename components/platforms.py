@@ -98,4 +98,5 @@ class Gcp(Platform):
         assert env.gcp_project is not None and env.gcp_region is not None  # validated: its targets require both
         return declare_foundation(env.name, env.gcp_project, env.gcp_region, env.network, env.all_tags, hf_token,
                                   own_image="own-image" in needs,
-                                  extra_apis=sorted(n.removeprefix("api:") for n in needs if n.startswith("api:")))
+                                  extra_apis=sorted(n.removeprefix("api:") for n in needs if n.startswith("api:")),
+                                  proxy_subnet="proxy-subnet" in needs)

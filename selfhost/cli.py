@@ -374,7 +374,24 @@ app.command(**SERVE_SETTINGS)(serve)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        _close_event_loop()
+
+
+def _close_event_loop() -> None:
+    """Close the loop the Pulumi SDK ran previews on, here, rather than leave it to the garbage collector at
+    exit, which now and then reports its selector's socket as already gone ("Invalid file descriptor: -1")."""
+    import asyncio
+    import contextlib
+    import warnings
+
+    with warnings.catch_warnings(), contextlib.suppress(RuntimeError):
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        if not loop.is_closed() and not loop.is_running():
+            loop.close()
 
 
 if __name__ == "__main__":

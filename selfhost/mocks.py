@@ -334,6 +334,29 @@ GCP_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
         f"/{c.inputs['role']}/{c.inputs['member']}", {"etag": f"BwY{c.hex(9, 'etag')}="}),
     "gcp:monitoring/alertPolicy:AlertPolicy": lambda c: (lambda n: (n, {"name": n}))(
         f"projects/{c.inputs.get('project', c.project)}/alertPolicies/{_digits(c, 19)}"),
+    "gcp:compute/instanceTemplate:InstanceTemplate": _gcp(
+        "projects/{project}/global/instanceTemplates/{name}", self_link=True,
+        selfLinkUnique=lambda c, rid: f"https://www.googleapis.com/compute/v1/{rid}?uniqueId={_digits(c, 19, 'u')}",
+        name=lambda c, _: f"{c.inputs.get('namePrefix', c.name)}{c.hex(26, 'tpl')}"),
+    "gcp:compute/regionHealthCheck:RegionHealthCheck": _gcp(
+        "projects/{project}/regions/{region}/healthChecks/{name}", self_link=True),
+    "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": _gcp(
+        "projects/{project}/regions/{region}/instanceGroupManagers/{name}", self_link=True,
+        instanceGroup=lambda c, rid: "https://www.googleapis.com/compute/v1/" + rid.replace(
+            "instanceGroupManagers", "instanceGroups")),
+    "gcp:compute/regionAutoscaler:RegionAutoscaler": _gcp(
+        "projects/{project}/regions/{region}/autoscalers/{name}", self_link=True),
+    "gcp:compute/regionBackendService:RegionBackendService": _gcp(
+        "projects/{project}/regions/{region}/backendServices/{name}", self_link=True,
+        fingerprint=lambda c, _: c.hex(12, "fp")),
+    "gcp:compute/regionUrlMap:RegionUrlMap": _gcp("projects/{project}/regions/{region}/urlMaps/{name}",
+                                                  self_link=True),
+    "gcp:compute/regionTargetHttpProxy:RegionTargetHttpProxy": _gcp(
+        "projects/{project}/regions/{region}/targetHttpProxies/{name}", self_link=True),
+    # An internal forwarding rule takes an address from its subnet (mocked from the subnet's range).
+    "gcp:compute/forwardingRule:ForwardingRule": _gcp(
+        "projects/{project}/regions/{region}/forwardingRules/{name}", self_link=True,
+        ipAddress=lambda c, _: f"10.{int(c.hex(2, 'a'), 16) % 200}.0.{int(c.hex(2, 'b'), 16) % 250 + 2}"),
     "gcp:monitoring/dashboard:Dashboard": lambda c: (
         f"projects/{project_number(c.inputs.get('project', c.project))}/dashboards/{c.uuid()}", {}),
 }
@@ -353,6 +376,14 @@ OTHER_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
 def _gcp_call(token: str, args: dict, project: str) -> dict:
     if token == "gcp:organizations/getClientConfig:getClientConfig":
         return {"accessToken": "preview-placeholder", "project": project, "region": "", "zone": "", "id": project}
+    if token == "gcp:compute/getImage:getImage":
+        # The family's current image, named as Deep Learning VM images are (deterministic per family).
+        family, image_project = args.get("family", ""), args.get("project", project)
+        name = f"{family}-v20261115"
+        link = f"https://www.googleapis.com/compute/v1/projects/{image_project}/global/images/{name}"
+        return {"name": name, "family": family, "project": image_project, "selfLink": link, "status": "READY",
+                "id": f"projects/{image_project}/global/images/{name}", "diskSizeGb": 50,
+                "imageId": str(int(hashlib.sha256(name.encode()).hexdigest(), 16) % 10**19)}
     if token == "gcp:organizations/getProject:getProject":
         pid = args.get("projectId") or project
         return {"projectId": pid, "number": project_number(pid), "name": pid, "id": f"projects/{pid}"}

@@ -58,3 +58,13 @@ MODELS: dict[str, ModelFacts] = {
     "microsoft/phi-4": ModelFacts(14.7, 40, 10, 128, 16384, "mit"),
     "TinyLlama/TinyLlama-1.1B-Chat-v1.0": ModelFacts(1.1, 22, 4, 64, 2048, "apache-2.0"),
 }
+
+
+def as_label(text: str) -> str:
+    """A value in the characters Google Cloud labels allow (lowercase, digits, '-', '_'), at most 63 long."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text.lower())[:63]
+
+
+def model_id_of_label(label: str) -> str:
+    """The catalog's Hugging Face id whose label form is `label` ('' when none is)."""
+    return next((model_id for model_id in MODELS if as_label(model_id) == label), "")

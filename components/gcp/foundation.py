@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from ..catalog.models import as_label
 from ..schema import NetworkConfig
 from ..serving_image import IMAGES
 from .apis import ProjectApis, ProjectApisArgs
@@ -17,6 +18,10 @@ from .iam import ServingIdentity, ServingIdentityArgs
 from .network import Network, NetworkArgs
 from .registry import ArtifactRegistryServingImage, ArtifactRegistryServingImageArgs
 from .secrets import HfTokenSecret, HfTokenSecretArgs
+
+# The proxy-only subnet Envoy-based internal load balancers take their proxies from (one per region and network;
+# Cloud Load Balancing docs, "Proxy-only subnets"): a /23 outside the environment's own range.
+PROXY_SUBNET_CIDR = "10.254.0.0/23"
 
 # APIs every Google Cloud environment calls, enabled by the stack itself; targets may need more.
 APIS = ("compute.googleapis.com", "iam.googleapis.com", "aiplatform.googleapis.com",
@@ -37,17 +42,21 @@ class GcpFoundation:
     service_account_email: pulumi.Input[str]
     own_image: pulumi.Output[str] | None = None
     """Our serving image by digest, when a target asked for it."""
+    hf_token_secret_id: pulumi.Input[str] | None = None
+    """The Secret Manager secret holding the Hugging Face token (the serving account may read it)."""
+    proxy_subnet: gcp.compute.Subnetwork | None = None
+    """The region's proxy-only subnet, when a target puts an internal Application Load Balancer in front."""
 
 
 def labels_of(tags: dict[str, str]) -> dict[str, str]:
     """GCP labels from tags, in the characters labels allow (lowercase, digits, '-', '_')."""
-    clean = lambda text: "".join(c if c.isalnum() or c in "-_" else "-" for c in text.lower())[:63]  # noqa: E731
-    return {clean(k): clean(v) for k, v in tags.items()}
+    return {as_label(k): as_label(v) for k, v in tags.items()}
 
 
 def declare_foundation(name: str, project: str, region: str, network: NetworkConfig, tags: dict[str, str],
                        hf_token: pulumi.Output[str] | None, own_image: bool,
-                       extra_apis: Iterable[str] = ()) -> tuple[GcpFoundation, dict[str, object]]:
+                       extra_apis: Iterable[str] = (), proxy_subnet: bool = False
+                       ) -> tuple[GcpFoundation, dict[str, object]]:
     """Declare the foundation; return it and its stack outputs."""
     labels = labels_of(tags)
     project_number = gcp.organizations.get_project(project_id=project).number
@@ -69,9 +78,14 @@ def declare_foundation(name: str, project: str, region: str, network: NetworkCon
             project=project, region=region, spec=IMAGES["vllm"], reader=identity.member, labels=labels,
             depends_on=apis.needs("artifactregistry.googleapis.com"),
         )).image_ref
+    proxy = gcp.compute.Subnetwork(
+        f"{name}-proxy-only", project=project, region=region, network=net.network_id, ip_cidr_range=PROXY_SUBNET_CIDR,
+        purpose="REGIONAL_MANAGED_PROXY", role="ACTIVE", opts=pulumi.ResourceOptions(parent=net),
+    ) if proxy_subnet else None
     foundation = GcpFoundation(project=project, project_number=project_number, region=region, labels=labels,
                                apis=apis, network_id=net.network_id, subnet_id=net.subnet_id,
-                               service_account_email=identity.email, own_image=image)
+                               service_account_email=identity.email, own_image=image,
+                               hf_token_secret_id=secret.secret_id if secret else None, proxy_subnet=proxy)
     outputs: dict[str, object] = {"gcpRegion": region, "gcpProject": project, "gcpNetwork": net.network_id,
                                   "servingServiceAccount": identity.email}
     if secret:

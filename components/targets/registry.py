@@ -10,11 +10,12 @@ from ..platforms import Aws, Gcp
 from ..sizing_options import Host, Lookup
 from .aws_pool import AwsPool
 from .base import Platform, TargetKind
+from .gcp_pool import GcpPool
 from .sagemaker import SageMaker
 from .vertex import Vertex
 
 PLATFORMS: dict[str, Platform] = {p.name: p for p in (Aws(), Gcp())}
-KINDS: dict[str, TargetKind] = {k.kind: k for k in (SageMaker(), Vertex(), AwsPool())}
+KINDS: dict[str, TargetKind] = {k.kind: k for k in (SageMaker(), Vertex(), AwsPool(), GcpPool())}
 
 ONPREM_GPU_COUNTS = (1, 2, 4, 8)
 DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1"}

@@ -1,0 +1,166 @@
+"""A regional pool of GPU VMs on Compute Engine serving our image behind an internal Application Load Balancer."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pulumi
+import pulumi_gcp as gcp
+
+from ..catalog.engines import vllm_flags
+from ..schema import ModelSpec
+from ..serving_image import adapter_environment
+from ..sizing import GPU_MEMORY_UTILIZATION
+from .foundation import PROXY_SUBNET_CIDR, GcpFoundation
+from .network import HEALTH_CHECK_RANGES
+
+if TYPE_CHECKING:
+    # Only a type here: the target kind imports this module when it declares, not the other way round.
+    from ..targets.gcp_pool import GcpPoolTarget
+
+PORT = 8080
+HEALTH_PATH = "/health"
+# Deep Learning VM images (NVIDIA driver, Docker, the NVIDIA container toolkit, gcloud) live in this project.
+IMAGE_PROJECT = "deeplearning-platform-release"
+BOOT_DISK_GB = 200
+SHM = "16g"
+# Network tag the firewall rules open the serving port to.
+SERVING_TAG = "selfhost-serving"
+
+
+@dataclass(frozen=True)
+class GpuInstancePoolArgs:
+    pool_name: str
+    foundation: GcpFoundation
+    model: ModelSpec
+    target: GcpPoolTarget
+    gpu_count: int
+    startup_timeout_seconds: int
+    labels: dict[str, str]
+
+
+def startup_script(image: str, project: str, model: ModelSpec, gpus: int, secret: str | None) -> str:
+    """The boot script: read the Hugging Face token from Secret Manager with the VM's service account into a
+    root-only file in memory (never into this script, the template or the container's environment: the
+    container reads it as a mounted file), log in to Artifact Registry and run the adapter in front of vLLM."""
+    env = {**adapter_environment(model.id, vllm_flags(model.id, model.revision, model.max_context, gpus,
+                                                      model.quantization, GPU_MEMORY_UTILIZATION)),
+           "HF_HOME": "/cache", "SELFHOST_PORT": str(PORT)}
+    registry = image.split("/")[0]
+    lines = ["#!/bin/bash", "set -euo pipefail", "mkdir -p /var/lib/selfhost/hf", "install -d -m 700 /run/selfhost"]
+    token_mount = []
+    if secret is not None:
+        lines += ["umask 077", f"gcloud secrets versions access latest --secret={shlex.quote(secret)} "
+                               f"--project={project} > /run/selfhost/hf_token"]
+        token_mount = ["-v /run/selfhost/hf_token:/run/secrets/hf_token:ro", "-e HF_TOKEN_PATH=/run/secrets/hf_token"]
+    lines += [
+        f"gcloud auth configure-docker {registry} --quiet",
+        " ".join(["docker run -d --name selfhost --restart unless-stopped --gpus all", f"--shm-size {SHM}",
+                  f"-p {PORT}:{PORT}", "-v /var/lib/selfhost/hf:/cache", *token_mount,
+                  *(f"-e {k}={shlex.quote(v)}" for k, v in env.items()), "--log-driver gcplogs", image, "openai"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class GpuInstancePool(pulumi.ComponentResource):
+    """GPU VMs of one machine type, spot by config, serving our image behind an internal Application Load Balancer.
+
+    Instance template (a Deep Learning VM image resolved by family and pinned, Shielded VM, no external IP, the
+    serving service account, OS Login and no project SSH keys, TERMINATE on host maintenance), a regional
+    managed instance group with autohealing on the adapter's readiness route and proactive rolling updates, an
+    autoscaler, and an internal Application Load Balancer (proxy-only subnet, long backend timeout for streams)
+    with firewall rules that open the serving port to the load balancer's proxies and health checks only.
+    """
+
+    def __init__(self, name: str, args: GpuInstancePoolArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("selfhost:gcp:GpuInstancePool", name, None, opts)
+        base, target, labels = args.foundation, args.target, args.labels
+        assert base.own_image is not None and base.proxy_subnet is not None  # the kind's platform needs
+        needs = base.apis.needs("compute.googleapis.com")
+        child = pulumi.ResourceOptions(parent=self, depends_on=needs)
+
+        image = gcp.compute.get_image_output(family=target.image_family, project=IMAGE_PROJECT,
+                                             opts=pulumi.InvokeOutputOptions(parent=self))
+        script = pulumi.Output.all(base.own_image, base.hf_token_secret_id).apply(
+            lambda v: startup_script(v[0], base.project, args.model, args.gpu_count, v[1]))
+        self.template = gcp.compute.InstanceTemplate(
+            f"{name}-template", project=base.project, name_prefix=f"{args.pool_name}-"[:37],
+            machine_type=target.machine_type, region=base.region, tags=[SERVING_TAG], labels=labels,
+            disks=[gcp.compute.InstanceTemplateDiskArgs(
+                # The family's newest image now, pinned by self link: a new image is a deliberate update.
+                source_image=image.self_link, boot=True, auto_delete=True, disk_size_gb=BOOT_DISK_GB,
+                disk_type="pd-balanced", labels=labels)],
+            network_interfaces=[gcp.compute.InstanceTemplateNetworkInterfaceArgs(
+                network=base.network_id, subnetwork=base.subnet_id)],  # no access config: no external IP
+            service_account=gcp.compute.InstanceTemplateServiceAccountArgs(
+                email=base.service_account_email, scopes=["https://www.googleapis.com/auth/cloud-platform"]),
+            scheduling=gcp.compute.InstanceTemplateSchedulingArgs(
+                # GPU VMs cannot live-migrate; spot allows nothing else either.
+                on_host_maintenance="TERMINATE", automatic_restart=not target.spot, preemptible=target.spot,
+                provisioning_model="SPOT" if target.spot else "STANDARD",
+                instance_termination_action="DELETE" if target.spot else None),
+            # Secure Boot stays off: the image's NVIDIA kernel modules are not signed for it.
+            shielded_instance_config=gcp.compute.InstanceTemplateShieldedInstanceConfigArgs(
+                enable_secure_boot=False, enable_vtpm=True, enable_integrity_monitoring=True),
+            metadata={"startup-script": script, "enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=needs, delete_before_replace=False))
+
+        self.health_check = gcp.compute.RegionHealthCheck(
+            f"{name}-health", project=base.project, region=base.region, check_interval_sec=15, timeout_sec=5,
+            healthy_threshold=2, unhealthy_threshold=3,
+            http_health_check=gcp.compute.RegionHealthCheckHttpHealthCheckArgs(port=PORT, request_path=HEALTH_PATH),
+            opts=child)
+        scaling = target.scaling
+        self.group = gcp.compute.RegionInstanceGroupManager(
+            f"{name}-mig", project=base.project, region=base.region, name=args.pool_name,
+            base_instance_name=args.pool_name,
+            versions=[gcp.compute.RegionInstanceGroupManagerVersionArgs(
+                instance_template=self.template.self_link_unique, name="serving")],
+            named_ports=[gcp.compute.RegionInstanceGroupManagerNamedPortArgs(name="http", port=PORT)],
+            auto_healing_policies=gcp.compute.RegionInstanceGroupManagerAutoHealingPoliciesArgs(
+                health_check=self.health_check.id, initial_delay_sec=args.startup_timeout_seconds),
+            # A new template rolls out one surge VM per zone at a time, never taking serving VMs down first.
+            update_policy=gcp.compute.RegionInstanceGroupManagerUpdatePolicyArgs(
+                type="PROACTIVE", minimal_action="REPLACE", max_surge_fixed=3, max_unavailable_fixed=0),
+            opts=child)
+        gcp.compute.RegionAutoscaler(
+            f"{name}-autoscaler", project=base.project, region=base.region, target=self.group.id,
+            autoscaling_policy=gcp.compute.RegionAutoscalerAutoscalingPolicyArgs(
+                min_replicas=scaling.min_replicas, max_replicas=scaling.max_replicas,
+                cooldown_period=args.startup_timeout_seconds,
+                load_balancing_utilization=gcp.compute.RegionAutoscalerAutoscalingPolicyLoadBalancingUtilizationArgs(
+                    target=0.8)),
+            opts=child)
+
+        self.backend = gcp.compute.RegionBackendService(
+            f"{name}-backend", project=base.project, region=base.region, protocol="HTTP", port_name="http",
+            load_balancing_scheme="INTERNAL_MANAGED", health_checks=self.health_check.id,
+            # The default 30 s would cut every stream longer than that.
+            timeout_sec=target.backend_timeout_seconds, connection_draining_timeout_sec=300,
+            backends=[gcp.compute.RegionBackendServiceBackendArgs(
+                group=self.group.instance_group, balancing_mode="RATE", capacity_scaler=1.0,
+                max_rate_per_instance=scaling.target_requests_per_second_per_instance)],
+            log_config=gcp.compute.RegionBackendServiceLogConfigArgs(enable=True, sample_rate=0.1),
+            opts=child)
+        url_map = gcp.compute.RegionUrlMap(f"{name}-urls", project=base.project, region=base.region,
+                                           default_service=self.backend.id, opts=child)
+        proxy = gcp.compute.RegionTargetHttpProxy(f"{name}-proxy", project=base.project, region=base.region,
+                                                  url_map=url_map.id, opts=child)
+        self.forwarding_rule = gcp.compute.ForwardingRule(
+            f"{name}-rule", project=base.project, region=base.region, load_balancing_scheme="INTERNAL_MANAGED",
+            ip_protocol="TCP", port_range="80", target=proxy.id, network=base.network_id, subnetwork=base.subnet_id,
+            network_tier="PREMIUM", labels=labels,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*needs, base.proxy_subnet]))
+        gcp.compute.Firewall(
+            f"{name}-allow-lb", project=base.project, network=base.network_id, direction="INGRESS", priority=1000,
+            source_ranges=[PROXY_SUBNET_CIDR, *HEALTH_CHECK_RANGES], target_tags=[SERVING_TAG],
+            allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(PORT)])],
+            log_config=gcp.compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"),
+            description="The serving port, to the load balancer's proxies and health checks only", opts=child)
+
+        self.openai_base_url = pulumi.Output.concat("http://", self.forwarding_rule.ip_address, "/v1")
+        self.invoke_url = pulumi.Output.concat(self.openai_base_url, "/chat/completions")
+        self.image = base.own_image
+        self.register_outputs({"openaiBaseUrl": self.openai_base_url, "poolName": self.group.name})

@@ -1,0 +1,195 @@
+"""Regional GPU VM pools on Compute Engine behind an internal load balancer: the `gcp-pool` target kind.
+
+Its config model, its checks against the GPU machine catalog, its hosts for `selfhost size` (standard and spot
+side by side), its cost rules, and its declaration (components/gcp/pool.py, imported only when declared).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from ..catalog import gcp_machines
+from ..catalog.engines import FP8_ARCHS
+from ..catalog.models import MODELS, model_id_of_label
+from ..cost_rules import Ctx, Estimate, LineItem, Resource, Serving, hourly, plan_replicas, replica_hours
+from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
+from ..sizing import VERTEX_TIMEOUT_BOUNDS_S, memory_fit, startup_timeout_seconds
+from .base import Endpoint, HostShape, TargetKind, target_problem
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from ..sizing_options import Host, Lookup
+
+# Must match components/gcp/foundation.py (kept here too: the kind checks it without importing the SDK).
+PROXY_SUBNET_CIDR = "10.254.0.0/23"
+
+
+class GcpPoolScaling(Strict):
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=1, ge=1, le=100)
+    target_requests_per_second_per_instance: float = Field(default=2.0, gt=0)
+    """The load balancer's rate per VM that the autoscaler holds at 80%."""
+
+
+class GcpPoolTarget(Strict):
+    kind: Literal["gcp-pool"]
+    name: Slug
+    model: str
+    """The `name` of an entry in `models`."""
+    machine_type: str
+    """A GPU machine type with its GPUs built in: g2-* (L4), a2-* (A100), a3-* (H100, H200)."""
+    concurrency: int = Field(default=1, ge=1, le=1024)
+    scaling: GcpPoolScaling = GcpPoolScaling()
+    spot: bool = False
+    image_family: str = Field(default="common-cu128-ubuntu-2204-nvidia-570", pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    """A Deep Learning VM image family (project deeplearning-platform-release) with the NVIDIA driver."""
+    backend_timeout_seconds: int = Field(default=3600, ge=30, le=86400)
+    """The load balancer's backend timeout: the longest a whole (streamed) answer may take."""
+    startup_timeout_seconds: int | None = Field(default=None, ge=60, le=7200)
+    """Override the sized autohealing initial delay (download, load and warm-up of the model)."""
+    image: Literal["selfhost"] = "selfhost"
+    """Pools serve our image: the adapter in front of vLLM."""
+
+
+def _autoscaler(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
+    """VM-hours at the replicas the usage needs: the machine and its GPUs, standard or spot as the template
+    says (its sibling in the component)."""
+    policy = r.inputs.get("autoscalingPolicy") or {}
+    low, high = int(policy.get("minReplicas", 0)), int(policy.get("maxReplicas", 0))
+    template = next((s for s in ctx.siblings.get(r.component, [])
+                     if s.type == "gcp:compute/instanceTemplate:InstanceTemplate"), None)
+    inputs = template.inputs if template else {}
+    machine = inputs.get("machineType", "")
+    spot = (inputs.get("scheduling") or {}).get("provisioningModel") == "SPOT"
+    # Labels hold the Hugging Face id in label characters: the catalog knows which model that is.
+    model_id = model_id_of_label((inputs.get("labels") or {}).get("selfhost-model", ""))
+    accelerator, count = gcp_machines.FIXED_GPU_MACHINES.get(machine, ("", 0))
+    expected, rps, need = low, 0.0, low
+    if accelerator in gcp_machines.ACCELERATORS:
+        host = gcp_machines.host(machine, accelerator, count)
+        expected, rps, need = plan_replicas(MODELS.get(model_id), count, host.total_gpu_memory_gib,
+                                            host.gpu.bandwidth_gb_s, host.gpu.bf16_tflops or 0, low, high, ctx.usage)
+    hours = replica_hours((low, expected, high), ctx.usage)
+    suffix, label = ("-spot", "spot") if spot else ("", "standard")
+    items = [ctx.item(r, "gcp", f"gce-machine{suffix}", machine, "vm-hour", hours,
+                      f"{machine} {label} x {low}..{high} ({model_id or 'model'})")]
+    if accelerator:
+        items.append(ctx.item(r, "gcp", f"gce-gpu{suffix}", accelerator, "gpu-hour",
+                              (hours[0] * count, hours[1] * count, hours[2] * count),
+                              f"{count} x {accelerator} per VM"))
+    node_usd = items[0].unit_usd
+    gpu_usd = items[1].unit_usd if accelerator else 0.0
+    replica_usd = None if node_usd is None or gpu_usd is None else node_usd + gpu_usd * count
+    est.serving.append(Serving(r.name, model_id or "?", (low, expected, high), rps, need, replica_usd))
+    return items
+
+
+def _boot_disks(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
+    gb = sum(int(d.get("diskSizeGb", 0)) for d in r.inputs.get("disks") or [])
+    scaler = next((s for s in ctx.siblings.get(r.component, [])
+                   if s.type == "gcp:compute/regionAutoscaler:RegionAutoscaler"), None)
+    policy = (scaler.inputs.get("autoscalingPolicy") or {}) if scaler else {}
+    low, high = int(policy.get("minReplicas", 1)), int(policy.get("maxReplicas", 1))
+    return [ctx.item(r, "gcp", "pd-balanced", "gb-month", "GB-month", (gb * low, gb * low, gb * high),
+                     f"{gb} GB balanced persistent disk per VM")]
+
+
+class GcpPool(TargetKind):
+    kind = "gcp-pool"
+    config = GcpPoolTarget
+    platform = "gcp"
+    summary = "Compute Engine GPU VM pool (regional MIG, spot by config) behind an internal Application LB"
+    needs_egress_for_hub = True
+    cost_rules: ClassVar[dict[str, Any]] = {
+        "gcp:compute/regionAutoscaler:RegionAutoscaler": _autoscaler,
+        "gcp:compute/instanceTemplate:InstanceTemplate": _boot_disks,
+        "gcp:compute/forwardingRule:ForwardingRule": hourly("gcp", "load-balancer", "forwarding-rule-hour",
+                                                           "internal load balancer forwarding rule",
+                                                           "plus per-GB data processing, not estimated"),
+    }
+    free_types = frozenset({
+        "gcp:compute/regionHealthCheck:RegionHealthCheck",
+        "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
+        "gcp:compute/regionBackendService:RegionBackendService", "gcp:compute/regionUrlMap:RegionUrlMap",
+        "gcp:compute/regionTargetHttpProxy:RegionTargetHttpProxy", "gcp:compute/firewall:Firewall",
+        "gcp:compute/subnetwork:Subnetwork",
+    })
+
+    def platform_needs(self, target: Any) -> frozenset[str]:
+        return frozenset({"own-image", "proxy-subnet"})
+
+    def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
+        t: GcpPoolTarget = target
+        problems: list[Problem] = []
+        p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
+        for key, value in (("gcp:project", env.gcp_project), ("gcp:region", env.gcp_region)):
+            if value is None:
+                problems.append(Problem(key, MISSING, "required for gcp-pool targets",
+                                        "a project id" if key == "gcp:project" else "a Compute Engine region"))
+        if ipaddress.ip_network(env.network.cidr).overlaps(ipaddress.ip_network(PROXY_SUBNET_CIDR)):
+            problems.append(Problem(f"{PROJECT}:network.cidr", env.network.cidr,
+                                    f"overlaps the proxy-only subnet {PROXY_SUBNET_CIDR} an internal load balancer "
+                                    "needs", "a private range outside 10.254.0.0/23"))
+        if t.machine_type not in gcp_machines.FIXED_GPU_MACHINES:
+            p("machineType", t.machine_type, "not a GPU machine type with built-in GPUs",
+              ", ".join(gcp_machines.FIXED_GPU_MACHINES))
+            return problems
+        accelerator, count = gcp_machines.FIXED_GPU_MACHINES[t.machine_type]
+        model = env.model(t.model)
+        facts = model.resolved_facts()
+        if facts is None:
+            return problems
+        host = gcp_machines.host(t.machine_type, accelerator, count)
+        if model.quantization == "fp8" and host.gpu.arch not in FP8_ARCHS:
+            p("machineType", t.machine_type, no_fp8(host.gpu.name, model),
+              ", ".join(m for m, (a, _) in gcp_machines.FIXED_GPU_MACHINES.items()
+                        if gcp_machines.host(m, a, 1).gpu.arch in FP8_ARCHS))
+        fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, count,
+                         host.total_gpu_memory_gib)
+        if not fit.fits:
+            p("machineType", t.machine_type, does_not_fit(model, t.concurrency, fit, t.machine_type),
+              self.fitting_hosts(model, t.concurrency, env.gcp_region, env.usage))
+        return problems
+
+    def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
+                hf_token: pulumi.Output[str] | None) -> Endpoint:
+        from ..gcp.foundation import labels_of
+        from ..gcp.pool import GpuInstancePool, GpuInstancePoolArgs
+
+        t: GcpPoolTarget = target
+        model = env.model(t.model)
+        facts = model.resolved_facts()
+        assert facts is not None  # validated
+        accelerator, count = gcp_machines.FIXED_GPU_MACHINES[t.machine_type]
+        startup = t.startup_timeout_seconds or startup_timeout_seconds(facts, model.quantization, "hub",
+                                                                       VERTEX_TIMEOUT_BOUNDS_S)
+        labels = labels_of(self.identity_tags(env, t))
+        pool = GpuInstancePool(f"{env.name}-{t.name}", GpuInstancePoolArgs(
+            pool_name=f"{env.name}-{t.name}", foundation=foundation, model=model, target=t, gpu_count=count,
+            startup_timeout_seconds=startup, labels=labels))
+        return Endpoint(
+            name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
+            invoke_url=pool.invoke_url, openai_base_url=pool.openai_base_url, auth="vpc-only",
+            host=HostShape(t.machine_type, accelerator, count), min_replicas=t.scaling.min_replicas,
+            max_replicas=t.scaling.max_replicas, image=pool.image, startup_timeout_seconds=startup,
+            details={"poolName": pool.group.name, "spot": t.spot},
+        )
+
+    def hosts(self, region: str, lookup: Lookup) -> list[Host]:
+        from ..sizing_options import Host
+
+        out = []
+        for machine, (accelerator, count) in gcp_machines.FIXED_GPU_MACHINES.items():
+            h = gcp_machines.host(machine, accelerator, count)
+            for suffix, label in (("", "standard"), ("-spot", "spot")):
+                node = lookup("gcp", f"gce-machine{suffix}", region, machine)
+                gpu = lookup("gcp", f"gce-gpu{suffix}", region, accelerator)
+                usd = node.usd + gpu.usd * count if node and gpu else None
+                out.append(Host("gcp", self.kind, f"{machine} ({label})", region, h.gpu.name, count,
+                                h.total_gpu_memory_gib, h.gpu.bandwidth_gb_s, h.gpu.bf16_tflops or 0, usd,
+                                f"{node.source}; {gpu.source}" if node and gpu else ""))
+        return out
