@@ -196,3 +196,25 @@ def test_the_kind_list_in_errors_comes_from_the_registry():
     with pytest.raises(ConfigError) as info:
         load_environment("test", as_pulumi(cfg), set())
     assert "allowed: sagemaker, vertex, aws-pool" in str(info.value)
+
+
+def test_a_warm_pool_is_on_demand_single_type_and_stopped(project):
+    from .test_own_image import run_stack
+
+    def warm(t: dict) -> None:
+        t.update(warmPool=True, spotShare=0, instanceTypes=["g6.xlarge"])
+
+    p = run_stack(project, "aws-pool", warm)
+    group = only(p, POOL).inputs
+    assert group["warmPool"] == {"poolState": "Stopped", "minSize": 1}
+    assert "mixedInstancesPolicy" not in group and group["launchTemplate"]["version"].isdigit()
+    est = price(resources_from_preview(p.to_json()), {"aws": "us-east-1"}, Usage.from_wire({}), lookup)
+    on_demand = next(i for i in est.items if i.description.startswith("g6.xlarge on demand"))
+    assert on_demand.quantity[2] == 6 * 730  # every instance on demand
+
+
+def test_a_warm_pool_takes_one_instance_type():
+    found = pool_problems(warmPool=True, spotShare=0, instanceTypes=["g6.xlarge", "g5.xlarge"])
+    assert found == ["selfhost-llm:targets[0].instanceTypes: [\"g6.xlarge\", \"g5.xlarge\"]: a warm pool cannot be "
+                     "used with a mixed instances policy (Auto Scaling PutWarmPool): one instance type; allowed: "
+                     "g6.xlarge"]

@@ -221,21 +221,27 @@ class GpuInstancePool(pulumi.ComponentResource):
 
         scaling = target.scaling
         on_demand_above = round(100 * (1 - target.spot_share))
+        # A version number, never $Latest: refresh rollback needs a fixed one.
+        version = self.launch_template.latest_version.apply(str)
+        # Warm pools take neither spot nor a mixed instances policy (PutWarmPool API): such a pool is on demand,
+        # one type, with stopped instances ready (its config checks say so).
+        warm = target.warm_pool
         self.group = aws.autoscaling.Group(
             f"{name}-asg", name=args.pool_name, vpc_zone_identifiers=base.subnet_ids,
             min_size=scaling.min_replicas, max_size=scaling.max_replicas,
-            capacity_rebalance=True, health_check_type="ELB",
+            capacity_rebalance=not warm, health_check_type="ELB",
             health_check_grace_period=args.startup_timeout_seconds, target_group_arns=[self.target_group.arn],
-            mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=self.launch_template.id, version=version)
+            if warm else None,
+            warm_pool=aws.autoscaling.GroupWarmPoolArgs(pool_state="Stopped", min_size=1) if warm else None,
+            mixed_instances_policy=None if warm else aws.autoscaling.GroupMixedInstancesPolicyArgs(
                 instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
                     on_demand_base_capacity=target.on_demand_base,
                     on_demand_percentage_above_base_capacity=on_demand_above,
                     spot_allocation_strategy="price-capacity-optimized"),
                 launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
                     launch_template_specification=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
-                        launch_template_id=self.launch_template.id,
-                        # A version number, never $Latest: refresh rollback needs a fixed one.
-                        version=self.launch_template.latest_version.apply(str)),
+                        launch_template_id=self.launch_template.id, version=version),
                     overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(
                         instance_type=i.instance_type) for i in args.instances]),
             ),

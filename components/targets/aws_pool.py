@@ -54,7 +54,8 @@ class AwsPoolTarget(Strict):
     """Instances that are always on demand; of those above it, `spotShare` are spot."""
     spot_share: float = Field(default=1.0, ge=0, le=1)
     warm_pool: bool = False
-    """Keep stopped instances ready to start (not with spot: Auto Scaling refuses warm pools for spot)."""
+    """Keep stopped instances ready to start: on demand and one instance type only (Auto Scaling refuses warm pools
+    for spot and for mixed instances policies)."""
     certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+$")
     """An ACM certificate: the load balancer then listens with TLS on 443; without one, HTTP on 80, VPC only."""
     idle_timeout_seconds: int = Field(default=300, ge=60, le=4000)
@@ -81,7 +82,10 @@ def _replicas(group: Resource, ctx: Ctx) -> tuple[str, str, tuple[int, int, int]
     """The group's first instance type, its model, replicas at min / expected / max, one replica's
     requests/s and the replicas the load needs."""
     overrides = ((group.inputs.get("mixedInstancesPolicy") or {}).get("launchTemplate") or {}).get("overrides") or []
-    itype = overrides[0]["instanceType"] if overrides else ""
+    # Without a mixed instances policy (a warm-pool group) the launch template beside it names the type.
+    template = next((s for s in ctx.siblings.get(group.component, [])
+                     if s.type == "aws:ec2/launchTemplate:LaunchTemplate"), None)
+    itype = overrides[0]["instanceType"] if overrides else (template.inputs.get("instanceType", "") if template else "")
     low, high = int(group.inputs.get("minSize", 0)), int(group.inputs.get("maxSize", 0))
     model_id = {t.get("key"): t.get("value") for t in group.inputs.get("tags") or []}.get("selfhost-model") or ""
     host = ec2_instances_in(ctx.regions.get("aws", "")).get(itype)
@@ -151,8 +155,10 @@ class AwsPool(TargetKind):
               f"0..{t.scaling.max_replicas}")
         if t.warm_pool and t.spot_share > 0:
             p("warmPool", True, f"warm pools cannot be used with spot instances (spotShare {t.spot_share:g}; "
-              "Auto Scaling PutWarmPool refuses mixed-instances groups that request spot)",
-              "false, or spotShare: 0")
+              "Auto Scaling PutWarmPool refuses groups that request spot)", "false, or spotShare: 0")
+        if t.warm_pool and len(t.instance_types) > 1:
+            p("instanceTypes", t.instance_types, "a warm pool cannot be used with a mixed instances policy "
+              "(Auto Scaling PutWarmPool): one instance type", t.instance_types[0])
         if env.aws_region is None:
             return [*problems, Problem("aws:region", MISSING, "required for aws-pool targets",
                                        "an AWS region, e.g. us-east-1")]
