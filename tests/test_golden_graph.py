@@ -1,10 +1,12 @@
 """Every stack's resource graph against a golden copy: what a refactoring must leave alone.
 
-The golden copies were taken from `selfhost preview --json` before the target-contract redesign (issue 9).
-For each resource they hold its URN, type, parent, protection, dependencies and inputs (secret inputs by path
-only). A change that alters any of them fails here, unless it is one of the deliberate differences listed in
-`EXPECTED_CHANGES` below, each with its reason. After a deliberate change, regenerate the copies with
-`SELFHOST_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden_graph.py` and say why in the commit.
+The copies of aws-dev, aws-prod and gcp-prod were taken from `selfhost preview --json` before the
+target-contract redesign (issue 9); aws-pool and gcp-pool when they were added (issue 10). For each resource
+they hold its URN, type, parent, protection, dependencies and inputs (secret inputs by path only; the
+checkout's own path as `{repo}`). A change that alters any of them fails here, unless it is one of the
+deliberate differences listed in `EXPECTED_CHANGES` below, each with its reason. After a deliberate change,
+regenerate the copy of the stacks it changed, and only those:
+`SELFHOST_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden_graph.py -k <stack>`; say why in the commit.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ EXPECTED_CHANGES: dict[tuple[str, str, str], str] = {
 
 
 def graph(stack: str) -> dict[str, dict[str, Any]]:
+    """The stack's resources as kept here; the checkout's own path (image build contexts) as `{repo}`."""
     run = subprocess.run([SELFHOST, "preview", stack, "--json"], capture_output=True, text=True, cwd=ROOT,
                          timeout=300)
     assert run.returncode == 0, run.stderr
-    return {r["urn"]: {k: r[k] for k in KEPT} for r in json.loads(run.stdout)["resources"]}
+    text = run.stdout.replace(json.dumps(str(ROOT))[1:-1], "{repo}")
+    return {r["urn"]: {k: r[k] for k in KEPT} for r in json.loads(text)["resources"]}
 
 
 def _flatten(value: Any, path: str = "") -> dict[str, Any]:
