@@ -93,3 +93,8 @@ def host(machine_type: str, accelerator_type: str, accelerator_count: int) -> Gc
 
 def gpu_machine_types() -> list[str]:
     return [*FIXED_GPU_MACHINES, "n1-standard-{2..96}", "n1-highmem-{2..96}"]
+
+
+# The proxy-only subnet Envoy-based internal load balancers take their proxies from (one per region and network;
+# Cloud Load Balancing docs, "Proxy-only subnets"): a /23 the environment's own range must stay clear of.
+PROXY_SUBNET_CIDR = "10.254.0.0/23"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from ..catalog.gcp_machines import PROXY_SUBNET_CIDR
 from ..catalog.models import as_label
 from ..schema import NetworkConfig
 from ..serving_image import IMAGES
@@ -18,10 +19,6 @@ from .iam import ServingIdentity, ServingIdentityArgs
 from .network import Network, NetworkArgs
 from .registry import ArtifactRegistryServingImage, ArtifactRegistryServingImageArgs
 from .secrets import HfTokenSecret, HfTokenSecretArgs
-
-# The proxy-only subnet Envoy-based internal load balancers take their proxies from (one per region and network;
-# Cloud Load Balancing docs, "Proxy-only subnets"): a /23 outside the environment's own range.
-PROXY_SUBNET_CIDR = "10.254.0.0/23"
 
 # APIs every Google Cloud environment calls, enabled by the stack itself; targets may need more.
 APIS = ("compute.googleapis.com", "iam.googleapis.com", "aiplatform.googleapis.com",

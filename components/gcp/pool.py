@@ -10,10 +10,11 @@ import pulumi
 import pulumi_gcp as gcp
 
 from ..catalog.engines import vllm_flags
+from ..catalog.gcp_machines import PROXY_SUBNET_CIDR
 from ..schema import ModelSpec
 from ..serving_image import adapter_environment
 from ..sizing import GPU_MEMORY_UTILIZATION
-from .foundation import PROXY_SUBNET_CIDR, GcpFoundation
+from .foundation import GcpFoundation
 from .network import HEALTH_CHECK_RANGES
 
 if TYPE_CHECKING:

@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 
     from ..sizing_options import Host, Lookup
 
-# Must match components/gcp/foundation.py (kept here too: the kind checks it without importing the SDK).
-PROXY_SUBNET_CIDR = "10.254.0.0/23"
-
 
 class GcpPoolScaling(Strict):
     min_replicas: int = Field(default=1, ge=0)
@@ -130,10 +127,10 @@ class GcpPool(TargetKind):
             if value is None:
                 problems.append(Problem(key, MISSING, "required for gcp-pool targets",
                                         "a project id" if key == "gcp:project" else "a Compute Engine region"))
-        if ipaddress.ip_network(env.network.cidr).overlaps(ipaddress.ip_network(PROXY_SUBNET_CIDR)):
+        if ipaddress.ip_network(env.network.cidr).overlaps(ipaddress.ip_network(gcp_machines.PROXY_SUBNET_CIDR)):
             problems.append(Problem(f"{PROJECT}:network.cidr", env.network.cidr,
-                                    f"overlaps the proxy-only subnet {PROXY_SUBNET_CIDR} an internal load balancer "
-                                    "needs", "a private range outside 10.254.0.0/23"))
+                                    f"overlaps the proxy-only subnet {gcp_machines.PROXY_SUBNET_CIDR} an internal "
+                                    "load balancer needs", f"a private range outside {gcp_machines.PROXY_SUBNET_CIDR}"))
         if t.machine_type not in gcp_machines.FIXED_GPU_MACHINES:
             p("machineType", t.machine_type, "not a GPU machine type with built-in GPUs",
               ", ".join(gcp_machines.FIXED_GPU_MACHINES))
