@@ -67,7 +67,9 @@ class Aws(Platform):
 
         assert env.aws_region is not None  # validated: its targets require aws:region
         return declare_foundation(env.name, env.aws_region, env.network, env.all_tags, hf_token,
-                                  own_image="own-image" in needs)
+                                  own_image="own-image" in needs,
+                                  extra_endpoints=tuple(sorted(n.removeprefix("endpoint:") for n in needs
+                                                               if n.startswith("endpoint:"))))
 
 
 class Gcp(Platform):

@@ -120,8 +120,11 @@ def test_private_network_reaches_aws_through_endpoints(previews):
     for p in aws_stacks(previews):
         region = p.outputs["awsRegion"]
         services = {r.inputs["serviceName"] for r in p.by_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
-        for svc in ("s3", "ecr.api", "ecr.dkr", "logs", "sagemaker.runtime", "sts"):
+        for svc in ("s3", "ecr.api", "ecr.dkr", "logs", "sts", "secretsmanager"):
             assert f"com.amazonaws.{region}.{svc}" in services
+        # The SageMaker runtime's endpoint exactly where a SageMaker target is (it costs per zone-hour).
+        has_sagemaker = any(e["kind"] == "sagemaker" for e in p.outputs["endpoints"].values())
+        assert (f"com.amazonaws.{region}.sagemaker.runtime" in services) == has_sagemaker, p.stack
         (flow,) = p.by_type("aws:ec2/flowLog:FlowLog")
         assert flow.inputs["trafficType"] == "ALL"
 

@@ -37,7 +37,8 @@ class AwsFoundation:
 
 
 def declare_foundation(name: str, region: str, network: NetworkConfig, tags: dict[str, str],
-                       hf_token: pulumi.Output[str] | None, own_image: bool) -> tuple[AwsFoundation, dict[str, object]]:
+                       hf_token: pulumi.Output[str] | None, own_image: bool, extra_endpoints: tuple[str, ...] = ()
+                       ) -> tuple[AwsFoundation, dict[str, object]]:
     """Declare the foundation; return it and its stack outputs."""
     account_id = aws.get_caller_identity().account_id
     zones = network.availability_zones or aws.get_availability_zones(state="available").names[: network.az_count]
@@ -46,6 +47,7 @@ def declare_foundation(name: str, region: str, network: NetworkConfig, tags: dic
     net = Network(name, NetworkArgs(
         region=region, cidr=network.cidr, availability_zones=list(zones), nat=network.nat,
         flow_log_retention_days=network.flow_log_retention_days, kms_key_arn=key.arn, tags=tags,
+        extra_endpoints=extra_endpoints,
     ))
     store = ArtifactStore(f"{name}-artifacts", ArtifactStoreArgs(kms_key_arn=key.arn, tags=tags))
     secret = (HfTokenSecret(f"{name}-hf-token", HfTokenSecretArgs(token=hf_token, kms_key_arn=key.arn, tags=tags))

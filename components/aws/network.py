@@ -10,7 +10,9 @@ import pulumi_aws as aws
 # Interface endpoints a SageMaker endpoint in private subnets needs without NAT (AWS PrivateLink supported
 # services; SageMaker developer guide "host-vpc"): image pulls, logs, the runtime API, STS for its role, and
 # Secrets Manager for containers that read their Hugging Face token at start. S3 comes through a gateway.
-INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "sagemaker.runtime", "sts", "secretsmanager")
+# Interface endpoints every environment gets (image pulls, logs, credentials, the token secret); targets add the
+# ones only they call (SageMaker runtime).
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "sts", "secretsmanager")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class NetworkArgs:
     flow_log_retention_days: int
     kms_key_arn: pulumi.Input[str]
     tags: dict[str, str]
+    extra_endpoints: tuple[str, ...] = ("sagemaker.runtime",)
+    """Interface endpoints beyond INTERFACE_ENDPOINTS, by service name."""
 
 
 class Network(pulumi.ComponentResource):
@@ -100,7 +104,7 @@ class Network(pulumi.ComponentResource):
                                                       cidr_blocks=[args.cidr], description="HTTPS from the VPC")],
             tags=tags("vpce-sg"), opts=child,
         )
-        for service in INTERFACE_ENDPOINTS:
+        for service in (*INTERFACE_ENDPOINTS, *args.extra_endpoints):
             aws.ec2.VpcEndpoint(
                 f"{name}-vpce-{service.replace('.', '-')}", vpc_id=self.vpc.id,
                 service_name=f"com.amazonaws.{region}.{service}", vpc_endpoint_type="Interface",

@@ -153,8 +153,9 @@ class TargetKind(ABC):
 
     def platform_needs(self, target: Any) -> frozenset[str]:
         """What the target asks of its platform's foundation: `own-image` (our serving image in the platform's
-        registry), `api:<service>` (a cloud API to enable), `proxy-subnet` (Google Cloud's proxy-only subnet for
-        an internal Application Load Balancer). Default: our image when `image: selfhost`."""
+        registry), `api:<service>` (a cloud API to enable), `endpoint:<service>` (an AWS interface endpoint),
+        `proxy-subnet` (Google Cloud's proxy-only subnet for an internal Application Load Balancer). Default: our
+        image when `image: selfhost`."""
         return frozenset({"own-image"}) if getattr(target, "image", None) == "selfhost" else frozenset()
 
     def stored_bytes(self, resources: Sequence[Any], usage: Any) -> float:

@@ -139,6 +139,10 @@ class SageMaker(TargetKind):
         "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",
     })
 
+    def platform_needs(self, target: Any) -> frozenset[str]:
+        # Callers in the VPC reach the endpoint through the runtime's interface endpoint, without a NAT.
+        return super().platform_needs(target) | {"endpoint:sagemaker.runtime"}
+
     def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
         t: SageMakerTarget = target
         problems: list[Problem] = []
