@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
+
+from .catalog.engines import vllm_flags
+from .schema import ModelSpec
+from .sizing import GPU_MEMORY_UTILIZATION
 
 CONTAINERS = Path(__file__).resolve().parents[1] / "containers"
 
@@ -39,3 +44,31 @@ def adapter_environment(model_id: str, flags: list[tuple[str, str]]) -> dict[str
     flags (from catalog.engines.vllm_flags; the adapter names the model to vLLM itself)."""
     args = " ".join(f"{flag} {value}" for flag, value in flags if flag != "--model")
     return {"SELFHOST_ENGINE": "vllm", "HF_MODEL_ID": model_id, "SELFHOST_ENGINE_ARGS": args}
+
+
+# What our image listens on, on a VM; Docker's default /dev/shm (64 MB) is too small for vLLM's workers.
+PORT = 8080
+SHM = "16g"
+TOKEN_FILE = "/run/selfhost/hf_token"
+
+
+def boot_script(image: str, model: ModelSpec, gpus: int, cache_dir: str, *, prepare: list[str],
+                fetch_token: str | None, login: str, log_options: list[str]) -> str:
+    """A GPU VM's boot script, the same on every cloud: `prepare` the cache, fetch the Hugging Face token with
+    the VM's own identity into a root-only file in memory (`fetch_token` prints it; the token is never in this
+    script, the template or the container's environment: the container reads it as a mounted file), `login`
+    to the registry, and run the adapter in front of vLLM with the engine catalog's flags."""
+    env = {**adapter_environment(model.id, vllm_flags(model.id, model.revision, model.max_context, gpus,
+                                                      model.quantization, GPU_MEMORY_UTILIZATION)),
+           "HF_HOME": "/cache", "SELFHOST_PORT": str(PORT)}
+    lines = ["#!/bin/bash", "set -euo pipefail", *prepare, "install -d -m 700 /run/selfhost"]
+    token_mount = []
+    if fetch_token is not None:
+        lines += ["umask 077", f"{fetch_token} > {TOKEN_FILE}"]
+        token_mount = [f"-v {TOKEN_FILE}:/run/secrets/hf_token:ro", "-e HF_TOKEN_PATH=/run/secrets/hf_token"]
+    lines += [login, " ".join([
+        "docker run -d --name selfhost --restart unless-stopped --gpus all", f"--shm-size {SHM}",
+        f"-p {PORT}:{PORT}", f"-v {cache_dir}/hf:/cache", *token_mount,
+        *(f"-e {k}={shlex.quote(v)}" for k, v in env.items()), *log_options, image, "openai",
+    ])]
+    return "\n".join(lines) + "\n"

@@ -12,25 +12,21 @@ import pulumi
 import pulumi_aws as aws
 
 from ..catalog.ec2_instances import Ec2GpuInstance
-from ..catalog.engines import vllm_flags
 from ..catalog.models import ModelFacts
 from ..schema import ModelSpec
-from ..serving_image import adapter_environment
-from ..sizing import GPU_MEMORY_UTILIZATION, weights_bytes
+from ..serving_image import PORT, boot_script
+from ..sizing import weights_bytes
 from .foundation import AwsFoundation
 
 if TYPE_CHECKING:
     # Only a type here: the target kind imports this module when it declares, not the other way round.
     from ..targets.aws_pool import AwsPoolTarget
 
-PORT = 8080
 # The AWS Deep Learning Base GPU AMI (NVIDIA driver, Docker and the NVIDIA container toolkit, the AWS CLI), by
 # its public SSM parameter (AWS DLAMI developer guide, "find-dlami-id"). It mounts local NVMe at /opt/dlami/nvme.
 AMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
 NVME_MOUNT = "/opt/dlami/nvme"
 ROOT_VOLUME_GIB = 100
-# Docker's default /dev/shm is 64 MB; vLLM's workers exchange tensors through it.
-SHM = "16g"
 # Our adapter's readiness route: 200 once the engine has loaded the model.
 HEALTH_PATH = "/health"
 SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -60,41 +56,20 @@ def cache_volume_gib(facts: ModelFacts, quantization: str) -> int:
 
 def user_data(image: str, region: str, model: ModelSpec, gpus: int, log_group: str, secret_arn: str | None,
               cache_dir: str, mount_cache: bool) -> str:
-    """The boot script: pull our image from ECR with the instance role, read the Hugging Face token from Secrets
-    Manager into a root-only file in memory (never into this script, the template or the container's
-    environment: the container reads it as a mounted file), and run the adapter in front of vLLM."""
-    from_model = adapter_environment(model.id, vllm_flags(model.id, model.revision, model.max_context, gpus,
-                                                         model.quantization, GPU_MEMORY_UTILIZATION))
-    env = {**from_model, "HF_HOME": "/cache", "SELFHOST_PORT": str(PORT)}
-    registry = image.split("/")[0]
-    lines = [
-        "#!/bin/bash",
-        "set -euo pipefail",
-        *([f"mkfs -t xfs /dev/nvme1n1 && mkdir -p {cache_dir} && mount /dev/nvme1n1 {cache_dir}"]
-          if mount_cache else []),
-        f"mkdir -p {cache_dir}/hf && chmod 700 {cache_dir}/hf",
-        "install -d -m 700 /run/selfhost",
-    ]
-    token_mount = []
-    if secret_arn is not None:
-        lines += [
-            "umask 077",
+    """The boot script (serving_image.boot_script) with the instance role: the token from Secrets Manager, our
+    image from ECR, logs to CloudWatch."""
+    return boot_script(
+        image, model, gpus, cache_dir,
+        prepare=[*([f"mkfs -t xfs /dev/nvme1n1 && mkdir -p {cache_dir} && mount /dev/nvme1n1 {cache_dir}"]
+                   if mount_cache else []), f"mkdir -p {cache_dir}/hf && chmod 700 {cache_dir}/hf"],
+        fetch_token=None if secret_arn is None else (
             f"aws secretsmanager get-secret-value --region {region} --secret-id {shlex.quote(secret_arn)} "
-            "--query SecretString --output text > /run/selfhost/hf_token",
-        ]
-        token_mount = ["-v /run/selfhost/hf_token:/run/secrets/hf_token:ro", "-e HF_TOKEN_PATH=/run/secrets/hf_token"]
-    lines += [
-        f"aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin {registry}",
-        " ".join([
-            "docker run -d --name selfhost --restart unless-stopped --gpus all", f"--shm-size {SHM}",
-            f"-p {PORT}:{PORT}", f"-v {cache_dir}/hf:/cache", *token_mount,
-            *(f"-e {k}={shlex.quote(v)}" for k, v in env.items()),
-            "--log-driver awslogs", f"--log-opt awslogs-region={region}", f"--log-opt awslogs-group={log_group}",
-            "--log-opt awslogs-stream=$(cat /var/lib/cloud/data/instance-id)",
-            image, "openai",
-        ]),
-    ]
-    return "\n".join(lines) + "\n"
+            "--query SecretString --output text"),
+        login=f"aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin "
+              f"{image.split('/')[0]}",
+        log_options=["--log-driver awslogs", f"--log-opt awslogs-region={region}",
+                     f"--log-opt awslogs-group={log_group}",
+                     "--log-opt awslogs-stream=$(cat /var/lib/cloud/data/instance-id)"])
 
 
 class GpuInstancePool(pulumi.ComponentResource):

@@ -9,11 +9,9 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_gcp as gcp
 
-from ..catalog.engines import vllm_flags
 from ..catalog.gcp_machines import PROXY_SUBNET_CIDR
 from ..schema import ModelSpec
-from ..serving_image import adapter_environment
-from ..sizing import GPU_MEMORY_UTILIZATION
+from ..serving_image import PORT, boot_script
 from .foundation import GcpFoundation
 from .network import HEALTH_CHECK_RANGES
 
@@ -21,12 +19,10 @@ if TYPE_CHECKING:
     # Only a type here: the target kind imports this module when it declares, not the other way round.
     from ..targets.gcp_pool import GcpPoolTarget
 
-PORT = 8080
 HEALTH_PATH = "/health"
 # Deep Learning VM images (NVIDIA driver, Docker, the NVIDIA container toolkit, gcloud) live in this project.
 IMAGE_PROJECT = "deeplearning-platform-release"
 BOOT_DISK_GB = 200
-SHM = "16g"
 # Network tag the firewall rules open the serving port to.
 SERVING_TAG = "selfhost-serving"
 
@@ -43,26 +39,13 @@ class GpuInstancePoolArgs:
 
 
 def startup_script(image: str, project: str, model: ModelSpec, gpus: int, secret: str | None) -> str:
-    """The boot script: read the Hugging Face token from Secret Manager with the VM's service account into a
-    root-only file in memory (never into this script, the template or the container's environment: the
-    container reads it as a mounted file), log in to Artifact Registry and run the adapter in front of vLLM."""
-    env = {**adapter_environment(model.id, vllm_flags(model.id, model.revision, model.max_context, gpus,
-                                                      model.quantization, GPU_MEMORY_UTILIZATION)),
-           "HF_HOME": "/cache", "SELFHOST_PORT": str(PORT)}
-    registry = image.split("/")[0]
-    lines = ["#!/bin/bash", "set -euo pipefail", "mkdir -p /var/lib/selfhost/hf", "install -d -m 700 /run/selfhost"]
-    token_mount = []
-    if secret is not None:
-        lines += ["umask 077", f"gcloud secrets versions access latest --secret={shlex.quote(secret)} "
-                               f"--project={project} > /run/selfhost/hf_token"]
-        token_mount = ["-v /run/selfhost/hf_token:/run/secrets/hf_token:ro", "-e HF_TOKEN_PATH=/run/secrets/hf_token"]
-    lines += [
-        f"gcloud auth configure-docker {registry} --quiet",
-        " ".join(["docker run -d --name selfhost --restart unless-stopped --gpus all", f"--shm-size {SHM}",
-                  f"-p {PORT}:{PORT}", "-v /var/lib/selfhost/hf:/cache", *token_mount,
-                  *(f"-e {k}={shlex.quote(v)}" for k, v in env.items()), "--log-driver gcplogs", image, "openai"]),
-    ]
-    return "\n".join(lines) + "\n"
+    """The boot script (serving_image.boot_script) with the VM's service account: the token from Secret
+    Manager, our image from Artifact Registry, logs to Cloud Logging."""
+    return boot_script(
+        image, model, gpus, "/var/lib/selfhost", prepare=["mkdir -p /var/lib/selfhost/hf"],
+        fetch_token=None if secret is None else (
+            f"gcloud secrets versions access latest --secret={shlex.quote(secret)} --project={project}"),
+        login=f"gcloud auth configure-docker {image.split('/')[0]} --quiet", log_options=["--log-driver gcplogs"])
 
 
 class GpuInstancePool(pulumi.ComponentResource):
