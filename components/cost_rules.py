@@ -147,6 +147,10 @@ class Ctx:
     stored_bytes: Callable[[str], float] = lambda platform: 0.0
     """Bytes the targets keep in a platform's storage (staged weights, captured requests)."""
 
+    def sibling(self, r: Resource, token: str) -> Resource | None:
+        """The resource of type `token` in the same component as `r` (a group beside its template, ...)."""
+        return next((s for s in self.siblings.get(r.component, []) if s.type == token), None)
+
     def price(self, provider: str, service: str, sku: str) -> tuple[float | None, str]:
         found = self.lookup(provider, service, self.regions.get(provider, ""), sku)
         return (found.usd, f"{found.source} ({found.as_of})") if found else (None, "")

@@ -83,8 +83,7 @@ def _replicas(group: Resource, ctx: Ctx) -> tuple[str, str, tuple[int, int, int]
     requests/s and the replicas the load needs."""
     overrides = ((group.inputs.get("mixedInstancesPolicy") or {}).get("launchTemplate") or {}).get("overrides") or []
     # Without a mixed instances policy (a warm-pool group) the launch template beside it names the type.
-    template = next((s for s in ctx.siblings.get(group.component, [])
-                     if s.type == "aws:ec2/launchTemplate:LaunchTemplate"), None)
+    template = ctx.sibling(group, "aws:ec2/launchTemplate:LaunchTemplate")
     itype = overrides[0]["instanceType"] if overrides else (template.inputs.get("instanceType", "") if template else "")
     low, high = int(group.inputs.get("minSize", 0)), int(group.inputs.get("maxSize", 0))
     model_id = {t.get("key"): t.get("value") for t in group.inputs.get("tags") or []}.get("selfhost-model") or ""
@@ -116,7 +115,7 @@ def _group(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
 
 def _launch_template(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     """EBS volumes of each instance, for the instances the group beside it runs."""
-    group = next((s for s in ctx.siblings.get(r.component, []) if s.type == "aws:autoscaling/group:Group"), None)
+    group = ctx.sibling(r, "aws:autoscaling/group:Group")
     gib = sum(int((m.get("ebs") or {}).get("volumeSize", 0)) for m in r.inputs.get("blockDeviceMappings") or [])
     replicas = _replicas(group, ctx)[2] if group else (1, 1, 1)
     months = [h / HOURS_PER_MONTH for h in replica_hours(replicas, ctx.usage)]

@@ -57,8 +57,7 @@ def _autoscaler(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     says (its sibling in the component)."""
     policy = r.inputs.get("autoscalingPolicy") or {}
     low, high = int(policy.get("minReplicas", 0)), int(policy.get("maxReplicas", 0))
-    template = next((s for s in ctx.siblings.get(r.component, [])
-                     if s.type == "gcp:compute/instanceTemplate:InstanceTemplate"), None)
+    template = ctx.sibling(r, "gcp:compute/instanceTemplate:InstanceTemplate")
     inputs = template.inputs if template else {}
     machine = inputs.get("machineType", "")
     spot = (inputs.get("scheduling") or {}).get("provisioningModel") == "SPOT"
@@ -87,8 +86,7 @@ def _autoscaler(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
 
 def _boot_disks(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     gb = sum(int(d.get("diskSizeGb", 0)) for d in r.inputs.get("disks") or [])
-    scaler = next((s for s in ctx.siblings.get(r.component, [])
-                   if s.type == "gcp:compute/regionAutoscaler:RegionAutoscaler"), None)
+    scaler = ctx.sibling(r, "gcp:compute/regionAutoscaler:RegionAutoscaler")
     policy = (scaler.inputs.get("autoscalingPolicy") or {}) if scaler else {}
     low, high = int(policy.get("minReplicas", 1)), int(policy.get("maxReplicas", 1))
     return [ctx.item(r, "gcp", "pd-balanced", "gb-month", "GB-month", (gb * low, gb * low, gb * high),

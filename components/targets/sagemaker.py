@@ -96,8 +96,7 @@ class SageMakerTarget(Strict):
 def _endpoint_config(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     """Instance-hours of each production variant, at the replicas the usage needs between the scaling bounds."""
     items = []
-    scaling = next((s for s in ctx.siblings.get(r.component, []) if s.type == "aws:appautoscaling/target:Target"),
-                   None)
+    scaling = ctx.sibling(r, "aws:appautoscaling/target:Target")
     model_id = (r.inputs.get("tags") or {}).get("selfhost-model")
     for variant in r.inputs.get("productionVariants", []):
         itype = variant["instanceType"]

@@ -116,10 +116,10 @@ def _request_log_dataset(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]
     """30 days of logged requests at the sampling rate the logging switch sets."""
     u = ctx.usage
     rate = 0.0
-    for s in ctx.siblings.get(r.component, []):
-        body = (s.inputs.get("environment") or {}).get("BODY") if s.type == "command:local:Command" else None
-        if known(body):
-            rate = json.loads(body)["predictRequestResponseLoggingConfig"]["samplingRate"]
+    switch = ctx.sibling(r, "command:local:Command")
+    body = (switch.inputs.get("environment") or {}).get("BODY") if switch else None
+    if known(body):
+        rate = json.loads(body)["predictRequestResponseLoggingConfig"]["samplingRate"]
     tokens = u.input_tokens_per_request + u.output_tokens_per_request
     gb = u.requests_per_day * 30 * rate * tokens * CAPTURE_BYTES_PER_TOKEN / 1e9
     return [ctx.item(r, "gcp", "bigquery", "active-storage", "GB-month", flat(gb),
