@@ -7,12 +7,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .cost_rules import HOURS_PER_MONTH, Ctx, Estimate, LineItem, Resource, flat, hourly, monthly
+from .catalog import gcp_machines
+from .catalog.models import MODELS
+from .cost_rules import (
+    HOURS_PER_MONTH,
+    Ctx,
+    Estimate,
+    LineItem,
+    Lookup,
+    Resource,
+    Serving,
+    flat,
+    hourly,
+    monthly,
+    plan_replicas,
+    replica_hours,
+)
 from .schema import EnvironmentSpec
 from .targets.base import Platform
 
 if TYPE_CHECKING:
     import pulumi
+
+    from .sizing_options import Host
 
 
 
@@ -70,6 +87,42 @@ class Aws(Platform):
                                   own_image="own-image" in needs,
                                   extra_endpoints=tuple(sorted(n.removeprefix("endpoint:") for n in needs
                                                                if n.startswith("endpoint:"))))
+
+
+def gcp_gpu_machine_items(r: Resource, ctx: Ctx, est: Estimate, *, model_id: str, machine: str,
+                          accelerator: str | None, count: int, low: int, high: int, services: tuple[str, str],
+                          unit: str, description: str, per: str) -> list[LineItem]:
+    """Hours of a Google Cloud GPU machine (`services`: the machine's and the GPUs' price rows) at the replicas
+    the usage needs between `low` and `high`, its GPUs apart; records the replica as a serving one."""
+    expected, rps, need = low, 0.0, low
+    if accelerator in gcp_machines.ACCELERATORS:
+        host = gcp_machines.host(machine, accelerator, count)
+        expected, rps, need = plan_replicas(MODELS.get(model_id), count, host.total_gpu_memory_gib,
+                                            host.gpu.bandwidth_gb_s, host.gpu.bf16_tflops or 0, low, high, ctx.usage)
+    hours = replica_hours((low, expected, high), ctx.usage)
+    items = [ctx.item(r, "gcp", services[0], machine, unit, hours, description)]
+    if accelerator:
+        items.append(ctx.item(r, "gcp", services[1], accelerator, "gpu-hour",
+                              (hours[0] * count, hours[1] * count, hours[2] * count),
+                              f"{count} x {accelerator} per {per}"))
+    node_usd = items[0].unit_usd
+    gpu_usd = items[1].unit_usd if accelerator else 0.0
+    replica_usd = None if node_usd is None or gpu_usd is None else node_usd + gpu_usd * count
+    est.serving.append(Serving(r.name, model_id or "?", (low, expected, high), rps, need, replica_usd))
+    return items
+
+
+def gcp_gpu_host(kind: str, name: str, machine: str, accelerator: str, count: int, region: str, lookup: Lookup,
+                 services: tuple[str, str]) -> Host:
+    """A Google Cloud GPU machine as a `selfhost size` host, priced from `services` (machine and GPU rows)."""
+    from .sizing_options import Host
+
+    h = gcp_machines.host(machine, accelerator, count)
+    node = lookup("gcp", services[0], region, machine)
+    gpu = lookup("gcp", services[1], region, accelerator)
+    usd = node.usd + gpu.usd * count if node and gpu else None
+    return Host("gcp", kind, name, region, h.gpu.name, count, h.total_gpu_memory_gib, h.gpu.bandwidth_gb_s,
+                h.gpu.bf16_tflops or 0, usd, f"{node.source}; {gpu.source}" if node and gpu else "")
 
 
 class Gcp(Platform):

@@ -13,8 +13,9 @@ from pydantic import Field
 
 from ..catalog import gcp_machines
 from ..catalog.engines import FP8_ARCHS
-from ..catalog.models import MODELS, model_id_of_label
-from ..cost_rules import Ctx, Estimate, LineItem, Resource, Serving, hourly, plan_replicas, replica_hours
+from ..catalog.models import model_id_of_label
+from ..cost_rules import Ctx, Estimate, LineItem, Resource, hourly
+from ..platforms import gcp_gpu_host, gcp_gpu_machine_items
 from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
 from ..sizing import VERTEX_TIMEOUT_BOUNDS_S, memory_fit, startup_timeout_seconds
 from .base import Endpoint, HostShape, TargetKind, target_problem
@@ -64,24 +65,11 @@ def _autoscaler(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     # Labels hold the Hugging Face id in label characters: the catalog knows which model that is.
     model_id = model_id_of_label((inputs.get("labels") or {}).get("selfhost-model", ""))
     accelerator, count = gcp_machines.FIXED_GPU_MACHINES.get(machine, ("", 0))
-    expected, rps, need = low, 0.0, low
-    if accelerator in gcp_machines.ACCELERATORS:
-        host = gcp_machines.host(machine, accelerator, count)
-        expected, rps, need = plan_replicas(MODELS.get(model_id), count, host.total_gpu_memory_gib,
-                                            host.gpu.bandwidth_gb_s, host.gpu.bf16_tflops or 0, low, high, ctx.usage)
-    hours = replica_hours((low, expected, high), ctx.usage)
     suffix, label = ("-spot", "spot") if spot else ("", "standard")
-    items = [ctx.item(r, "gcp", f"gce-machine{suffix}", machine, "vm-hour", hours,
-                      f"{machine} {label} x {low}..{high} ({model_id or 'model'})")]
-    if accelerator:
-        items.append(ctx.item(r, "gcp", f"gce-gpu{suffix}", accelerator, "gpu-hour",
-                              (hours[0] * count, hours[1] * count, hours[2] * count),
-                              f"{count} x {accelerator} per VM"))
-    node_usd = items[0].unit_usd
-    gpu_usd = items[1].unit_usd if accelerator else 0.0
-    replica_usd = None if node_usd is None or gpu_usd is None else node_usd + gpu_usd * count
-    est.serving.append(Serving(r.name, model_id or "?", (low, expected, high), rps, need, replica_usd))
-    return items
+    return gcp_gpu_machine_items(r, ctx, est, model_id=model_id, machine=machine, accelerator=accelerator,
+                                 count=count, low=low, high=high,
+                                 services=(f"gce-machine{suffix}", f"gce-gpu{suffix}"), unit="vm-hour",
+                                 description=f"{machine} {label} x {low}..{high} ({model_id or 'model'})", per="VM")
 
 
 def _boot_disks(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
@@ -175,16 +163,7 @@ class GcpPool(TargetKind):
         )
 
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
-        from ..sizing_options import Host
-
-        out = []
-        for machine, (accelerator, count) in gcp_machines.FIXED_GPU_MACHINES.items():
-            h = gcp_machines.host(machine, accelerator, count)
-            for suffix, label in (("", "standard"), ("-spot", "spot")):
-                node = lookup("gcp", f"gce-machine{suffix}", region, machine)
-                gpu = lookup("gcp", f"gce-gpu{suffix}", region, accelerator)
-                usd = node.usd + gpu.usd * count if node and gpu else None
-                out.append(Host("gcp", self.kind, f"{machine} ({label})", region, h.gpu.name, count,
-                                h.total_gpu_memory_gib, h.gpu.bandwidth_gb_s, h.gpu.bf16_tflops or 0, usd,
-                                f"{node.source}; {gpu.source}" if node and gpu else ""))
-        return out
+        return [gcp_gpu_host(self.kind, f"{machine} ({label})", machine, accelerator, count, region, lookup,
+                             (f"gce-machine{suffix}", f"gce-gpu{suffix}"))
+                for machine, (accelerator, count) in gcp_machines.FIXED_GPU_MACHINES.items()
+                for suffix, label in (("", "standard"), ("-spot", "spot"))]

@@ -14,7 +14,6 @@ from pydantic import Field
 from ..catalog import gcp_machines
 from ..catalog.engines import FP8_ARCHS
 from ..catalog.gpus import GPUS
-from ..catalog.models import MODELS
 from ..cost_rules import (
     CAPTURE_BYTES_PER_TOKEN,
     HOURS_PER_MONTH,
@@ -22,13 +21,11 @@ from ..cost_rules import (
     Estimate,
     LineItem,
     Resource,
-    Serving,
     flat,
     known,
     monthly,
-    plan_replicas,
-    replica_hours,
 )
+from ..platforms import gcp_gpu_host, gcp_gpu_machine_items
 from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
 from ..sizing import memory_fit
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
@@ -88,23 +85,10 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     machine, accelerator, count = spec["machineType"], spec.get("acceleratorType"), int(spec.get("acceleratorCount", 0))
     low, high = int(resources.get("minReplicaCount", 1)), int(resources.get("maxReplicaCount", 1))
     model_id = r.inputs.get("huggingFaceModelId", "")
-    facts = MODELS.get(model_id)
-    expected, rps, need = low, 0.0, low
-    if accelerator in gcp_machines.ACCELERATORS:
-        host = gcp_machines.host(machine, accelerator, count)
-        expected, rps, need = plan_replicas(facts, count, host.total_gpu_memory_gib, host.gpu.bandwidth_gb_s,
-                                            host.gpu.bf16_tflops or 0, low, high, ctx.usage)
-    hours = replica_hours((low, expected, high), ctx.usage)
-    items = [ctx.item(r, "gcp", "vertex-prediction", machine, "node-hour", hours,
-                      f"{machine} x {low}..{high} ({model_id})")]
-    if accelerator:
-        items.append(ctx.item(r, "gcp", "vertex-prediction-gpu", accelerator, "gpu-hour",
-                              (hours[0] * count, hours[1] * count, hours[2] * count),
-                              f"{count} x {accelerator} per node"))
-    node_usd = items[0].unit_usd
-    gpu_usd = items[1].unit_usd if accelerator else 0.0
-    replica_usd = None if node_usd is None or gpu_usd is None else node_usd + gpu_usd * count
-    est.serving.append(Serving(r.name, model_id or "?", (low, expected, high), rps, need, replica_usd))
+    items = gcp_gpu_machine_items(r, ctx, est, model_id=model_id, machine=machine, accelerator=accelerator,
+                                  count=count, low=low, high=high,
+                                  services=("vertex-prediction", "vertex-prediction-gpu"), unit="node-hour",
+                                  description=f"{machine} x {low}..{high} ({model_id})", per="node")
     psc = (r.inputs.get("endpointConfig") or {}).get("privateServiceConnectConfig")
     if psc and psc.get("enablePrivateServiceConnect"):
         items.append(ctx.item(r, "gcp", "psc-endpoint", "hour", "hour", flat(HOURS_PER_MONTH),
@@ -245,12 +229,5 @@ class Vertex(TargetKind):
         return out
 
     def _host(self, machine: str, accelerator: str, count: int, region: str, lookup: Lookup) -> Host:
-        from ..sizing_options import Host
-
-        h = gcp_machines.host(machine, accelerator, count)
-        node = lookup("gcp", "vertex-prediction", region, machine)
-        gpu = lookup("gcp", "vertex-prediction-gpu", region, accelerator)
-        usd = node.usd + gpu.usd * count if node and gpu else None
-        return Host("gcp", self.kind, f"{machine} ({count} x {accelerator})", region, h.gpu.name, count,
-                    h.total_gpu_memory_gib, h.gpu.bandwidth_gb_s, h.gpu.bf16_tflops or 0, usd,
-                    f"{node.source}; {gpu.source}" if node and gpu else "")
+        return gcp_gpu_host(self.kind, f"{machine} ({count} x {accelerator})", machine, accelerator, count, region,
+                            lookup, ("vertex-prediction", "vertex-prediction-gpu"))
