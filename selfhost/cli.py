@@ -377,21 +377,21 @@ def main() -> None:
     try:
         app()
     finally:
-        _close_event_loop()
+        _close_event_loops()
 
 
-def _close_event_loop() -> None:
-    """Close the loop the Pulumi SDK ran previews on, here, rather than leave it to the garbage collector at
-    exit, which now and then reports its selector's socket as already gone ("Invalid file descriptor: -1")."""
+def _close_event_loops() -> None:
+    """Close the event loops the Pulumi SDK left open (one per thread it ran work on), here, rather than leave
+    them to the garbage collector at exit: by then their self-pipe sockets may already be gone, and
+    `BaseEventLoop.__del__` prints an "Invalid file descriptor: -1" traceback now and then."""
     import asyncio
     import contextlib
-    import warnings
+    import gc
 
-    with warnings.catch_warnings(), contextlib.suppress(RuntimeError):
-        warnings.simplefilter("ignore", DeprecationWarning)
-        loop = asyncio.get_event_loop_policy().get_event_loop()
+    for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
         if not loop.is_closed() and not loop.is_running():
-            loop.close()
+            with contextlib.suppress(Exception):
+                loop.close()
 
 
 if __name__ == "__main__":
