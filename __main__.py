@@ -7,7 +7,8 @@ import pulumi
 from components.capture import GraphCapture
 from components.catalog.pricing import lookup
 from components.config import from_pulumi_config
-from components.cost import estimate, summary
+from components.cost import estimate, summary, with_owner_rates
+from components.schema import StackSecrets
 from components.stack import cost_inputs, declare_environment, regions
 
 env = from_pulumi_config()
@@ -15,10 +16,14 @@ env = from_pulumi_config()
 capture = GraphCapture()
 pulumi.runtime.register_stack_transformation(capture)
 
-hf_token = pulumi.Config().get_secret("hfToken") if env.hf_token else None
-for key, value in declare_environment(env, hf_token).items():
+config = pulumi.Config()
+secrets = StackSecrets(hf_token=config.get_secret("hfToken") if env.hf_token else None,
+                       kubeconfig=config.get_secret("kubeconfig") if env.kubeconfig else None)
+for key, value in declare_environment(env, secrets).items():
     pulumi.export(key, value)
 
-pulumi.export("costInputs", cost_inputs(env))
-pulumi.export("costEstimate", summary(estimate(capture.resources, regions(env), env.usage, lookup,
+inputs = cost_inputs(env)
+pulumi.export("costInputs", inputs)
+pulumi.export("costEstimate", summary(estimate(capture.resources, regions(env), env.usage,
+                                              with_owner_rates(lookup, inputs.get("platforms") or {}),
                                               env.budget.monthly_usd)))

@@ -32,6 +32,7 @@ from .schema import (
     TargetSpec,
     Usage,
 )
+from .targets.kubernetes import KubernetesCluster
 from .targets.registry import KINDS, kind_of, platform_of
 
 if TYPE_CHECKING:
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
 
 __all__ = ["SECRET_PLACEHOLDER", "ConfigError", "Environment", "Problem", "from_pulumi_config", "load_environment"]
 
+# Keys whose values are secrets: the config model only learns whether they are set.
+SECRET_KEYS = {
+    f"{PROJECT}:hfToken": "set it with `pulumi config set --secret hfToken <token>`",
+    f"{PROJECT}:kubeconfig": "set it with `pulumi config set --secret kubeconfig < ~/.kube/config`",
+}
 # Keys read from other namespaces; everything else must live in the project's namespace.
 PROVIDER_KEYS = {"aws:region": "awsRegion", "gcp:project": "gcpProject", "gcp:region": "gcpRegion"}
 # The discriminated union of targets puts the branch's tag in error locations; users never wrote it.
@@ -63,6 +69,8 @@ class Environment(Strict):
     gcp_project: str | None = Field(default=None, alias="gcp:project", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
     gcp_region: str | None = Field(default=None, alias="gcp:region")
     network: NetworkConfig = NetworkConfig()
+    kubernetes: KubernetesCluster | None = None
+    """The cluster `kubernetes` targets run on."""
     models: list[ModelSpec] = Field(min_length=1)
     targets: list[Target] = Field(min_length=1)
     budget: Budget = Budget()
@@ -70,6 +78,8 @@ class Environment(Strict):
     tags: dict[str, str] = {}
     hf_token: bool = False
     """Whether a Hugging Face token is configured. The value itself never enters this model."""
+    kubeconfig: bool = False
+    """Whether a kubeconfig is configured (a secret, for `kubernetes` targets). Its value never enters this model."""
 
     @field_validator("tags")
     @classmethod
@@ -103,22 +113,18 @@ def load_environment(stack: str, raw: dict[str, Any],
     """Validate `raw` (full config keys, e.g. 'selfhost-llm:models', values as Pulumi passes them: strings,
     objects as JSON text) into an Environment. Raises ConfigError with every problem."""
     problems: list[Problem] = []
-    data: dict[str, Any] = {"stack": stack}
-    hf_key = f"{PROJECT}:hfToken"
+    data: dict[str, Any] = {"stack": stack, "hfToken": False, "kubeconfig": False}
     for key, value in raw.items():
         namespace, _, short = key.partition(":")
-        if key == hf_key:
+        if key in SECRET_KEYS:
             if key not in secret_keys:
-                problems.append(Problem(key, "(plain text, not shown)", "must be a secret",
-                                        "set it with `pulumi config set --secret hfToken`"))
-            data["hfToken"] = bool(value)
+                problems.append(Problem(key, "(plain text, not shown)", "must be a secret", SECRET_KEYS[key]))
+            data[short] = bool(value)
         elif key in PROVIDER_KEYS:
             data[key] = value
         elif namespace == PROJECT:
             data[short] = _decode(value)
         # Keys of other namespaces (aws:profile, gcp:project, ...) belong to their providers.
-    if "hfToken" not in data:
-        data["hfToken"] = False
 
     env, structural = _validate(data)
     problems += structural
@@ -255,6 +261,14 @@ def _semantic_problems(env: Environment) -> list[Problem]:
         if m.quantization not in engine.quantization:
             p(f"models[{i}].quantization", m.quantization, f"not supported by engine '{m.engine}'",
               ", ".join(engine.quantization))
+        if engine.gguf and m.file is None:
+            p(f"models[{i}].file", MISSING, f"engine '{m.engine}' serves one GGUF file of the repository",
+              "the file's name, e.g. qwen2.5-1.5b-instruct-q4_k_m.gguf")
+        if not engine.gguf:
+            for key, value in (("file", m.file), ("sha256", m.sha256)):
+                if value is not None:
+                    p(f"models[{i}].{key}", value, f"only for GGUF files (engine llamacpp); '{m.engine}' serves "
+                      "the repository", "unset")
         if facts.gated and not env.hf_token:
             problems.append(Problem(f"{PROJECT}:hfToken", MISSING,
                                     f"required secret: models[{i}].id {m.id!r} is a gated repository",
@@ -276,10 +290,16 @@ def _semantic_problems(env: Environment) -> list[Problem]:
             p(f"targets[{i}].model", t.model, "no model with this name", ", ".join(model_names))
             continue
         kind = kind_of(t)
+        model = env.model(t.model)
+        if model.engine not in kind.engines:
+            p(f"models[{model_names.index(t.model)}].engine", model.engine,
+              f"{kind.kind} targets (targets[{i}]) do not serve it", ", ".join(kind.engines))
+            continue
         problems += [Problem(f"{PROJECT}:targets[{i}].{limit.key}", limit.value(t), limit.message, limit.allowed)
                      for limit in kind.limitations if limit.applies(t)]
         problems += kind.validate(env, i, t)
     for platform in {platform_of(t).name: platform_of(t) for t in env.targets}.values():
+        problems += platform.validate(env)
         if env.network.nat not in platform.nat_modes:
             p("network.nat", env.network.nat, platform.nat_problem, ", ".join(platform.nat_modes))
     return problems

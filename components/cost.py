@@ -30,7 +30,7 @@ from .targets.registry import KINDS, PLATFORMS, cost_rules, free_types
 
 __all__ = ["CAPTURE_BYTES_PER_TOKEN", "DAYS_PER_MONTH", "HOURS_PER_MONTH", "NOT_ESTIMATED", "UNKNOWN", "Estimate",
            "LineItem", "Resource", "Serving", "estimate", "estimate_from_outputs",
-           "resources_from_preview", "summary"]
+           "resources_from_preview", "summary", "with_owner_rates"]
 
 RULES = cost_rules()
 FREE = free_types()
@@ -67,12 +67,28 @@ def estimate(resources: Iterable[Resource], regions: dict[str, str], usage: Usag
 
 def estimate_from_outputs(resources: Iterable[Resource], outputs: dict[str, Any], lookup: Lookup,
                           usage: dict[str, Any] | None = None) -> Estimate:
-    """Price `resources` with the regions, usage profile and budget the stack exported (`awsRegion`,
-    `gcpRegion`, `costInputs`); `usage` overrides the profile (to compare two commits at the same load)."""
+    """Price `resources` with the regions, usage profile, budget and owner's rates the stack exported
+    (`awsRegion`, `gcpRegion`, `costInputs`); `usage` overrides the profile (to compare two commits at the same
+    load)."""
     inputs = outputs.get("costInputs") or {}
     regions = {name: outputs[f"{name}Region"] for name in PLATFORMS if outputs.get(f"{name}Region")}
-    return estimate(resources, regions, Usage.from_wire(usage or inputs.get("usage")), lookup,
-                    inputs.get("budgetMonthlyUsd"))
+    return estimate(resources, regions, Usage.from_wire(usage or inputs.get("usage")),
+                    with_owner_rates(lookup, inputs.get("platforms") or {}), inputs.get("budgetMonthlyUsd"))
+
+
+def with_owner_rates(lookup: Lookup, platforms: dict[str, Any]) -> Lookup:
+    """`lookup`, answering for hardware the owner prices (a cluster's `ownerRates`: per GPU-hour and per
+    node-hour, with their basis and date) from those rates; everything else from the price catalog."""
+    from .catalog.pricing import Price
+
+    def find(provider: str, service: str, region: str, sku: str) -> Any:
+        rates = (platforms.get(provider) or {}).get("ownerRates")
+        if rates is None:
+            return lookup(provider, service, region, sku)
+        usd = {"gpu-hour": rates.get("gpuHourUsd"), "node-hour": rates.get("nodeHourUsd")}.get(service)
+        return None if usd is None else Price(float(usd), "hour", f"{rates.get('basis')} ({provider}.cost)",
+                                              str(rates.get("asOf")))
+    return find
 
 
 def resources_from_preview(graph: dict[str, Any]) -> list[Resource]:

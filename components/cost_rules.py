@@ -183,15 +183,18 @@ def replica_hours(replicas: tuple[int, int, int], usage: Usage) -> tuple[float, 
 
 
 def plan_replicas(facts: ModelFacts | None, gpu_count: int, memory_gib: float, bandwidth: float, tflops: float,
-                   low: int, high: int, usage: Usage) -> tuple[int, float, int]:
-    """Replicas the busy hours need (clamped to the bounds), one replica's requests/s, and the unclamped need."""
+                  low: int, high: int, usage: Usage, quantization: str = "none", max_streams: int | None = None
+                  ) -> tuple[int, float, int]:
+    """Replicas the busy hours need (clamped to the bounds), one replica's requests/s, and the unclamped need.
+    `max_streams`: where the engine answers fewer requests at once than memory would hold."""
     if facts is None:
         return low, 0.0, low
     tokens = usage.input_tokens_per_request + usage.output_tokens_per_request
-    streams = min(max_concurrency(facts, "none", gpu_count, memory_gib, tokens), PLANNING_CONCURRENCY)
+    streams = min(max_concurrency(facts, quantization, gpu_count, memory_gib, tokens), PLANNING_CONCURRENCY,
+                  max_streams or PLANNING_CONCURRENCY)
     if streams == 0:
         return high, 0.0, high
-    rps = throughput(facts, "none", bandwidth, tflops, gpu_count, streams, usage.input_tokens_per_request,
+    rps = throughput(facts, quantization, bandwidth, tflops, gpu_count, streams, usage.input_tokens_per_request,
                      usage.output_tokens_per_request).requests_per_s
     need = math.ceil(usage.busy_requests_per_s / rps) if usage.requests_per_day else 0
     return min(max(need, low), high), rps, need

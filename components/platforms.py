@@ -23,12 +23,10 @@ from .cost_rules import (
     plan_replicas,
     replica_hours,
 )
-from .schema import EnvironmentSpec
+from .schema import MISSING, PROJECT, EnvironmentSpec, Problem, StackSecrets
 from .targets.base import Platform
 
 if TYPE_CHECKING:
-    import pulumi
-
     from .sizing_options import Host
 
 
@@ -78,13 +76,13 @@ class Aws(Platform):
     def region(self, env: EnvironmentSpec) -> str | None:
         return env.aws_region
 
-    def declare(self, env: EnvironmentSpec, needs: frozenset[str], hf_token: pulumi.Output[str] | None
+    def declare(self, env: EnvironmentSpec, needs: frozenset[str], secrets: StackSecrets
                 ) -> tuple[Any, dict[str, Any]]:
         from .aws.foundation import declare_foundation
 
         assert env.aws_region is not None  # validated: its targets require aws:region
-        return declare_foundation(env.name, env.aws_region, env.network, env.all_tags, hf_token,
-                                  own_image="own-image" in needs,
+        return declare_foundation(env.name, env.aws_region, env.network, env.all_tags,
+                                  secrets.hf_token, own_image="own-image" in needs,
                                   extra_endpoints=tuple(sorted(n.removeprefix("endpoint:") for n in needs
                                                                if n.startswith("endpoint:"))))
 
@@ -146,12 +144,53 @@ class Gcp(Platform):
     def region(self, env: EnvironmentSpec) -> str | None:
         return env.gcp_region
 
-    def declare(self, env: EnvironmentSpec, needs: frozenset[str], hf_token: pulumi.Output[str] | None
+    def declare(self, env: EnvironmentSpec, needs: frozenset[str], secrets: StackSecrets
                 ) -> tuple[Any, dict[str, Any]]:
         from .gcp.foundation import declare_foundation
 
         assert env.gcp_project is not None and env.gcp_region is not None  # validated: its targets require both
-        return declare_foundation(env.name, env.gcp_project, env.gcp_region, env.network, env.all_tags, hf_token,
-                                  own_image="own-image" in needs,
+        return declare_foundation(env.name, env.gcp_project, env.gcp_region, env.network, env.all_tags,
+                                  secrets.hf_token, own_image="own-image" in needs,
                                   extra_apis=sorted(n.removeprefix("api:") for n in needs if n.startswith("api:")),
                                   proxy_subnet="proxy-subnet" in needs)
+
+
+class Cluster(Platform):
+    """A cluster of the team's own: reached through an explicit provider (a kubeconfig kept as a secret, or a
+    named context), never the machine's ambient default; with the NVIDIA GPU Operator by config."""
+
+    name = "kubernetes"
+    nat_modes = ("none", "single", "per-az")  # the cluster's egress is its own; `network` does not apply
+    free_types = frozenset({"kubernetes:helm.sh/v3:Release", "kubernetes:core/v1:Namespace"})
+
+    def region(self, env: EnvironmentSpec) -> str | None:
+        return env.kubernetes.name if env.kubernetes else None
+
+    def validate(self, env: EnvironmentSpec) -> list[Problem]:
+        from .catalog.kubernetes import SUPPORTED_VERSIONS
+
+        cluster = env.kubernetes
+        if cluster is None:
+            return [Problem(f"{PROJECT}:kubernetes", MISSING, "required for kubernetes targets",
+                            "{name, version, cost: {gpuHourUsd, nodeHourUsd, asOf}, and context or kubeconfig}")]
+        problems = []
+        if cluster.version not in SUPPORTED_VERSIONS:
+            problems.append(Problem(f"{PROJECT}:kubernetes.version", cluster.version,
+                                    "no API schemas to check the manifests against", ", ".join(SUPPORTED_VERSIONS)))
+        if env.kubeconfig == (cluster.context is not None):
+            problems.append(Problem(f"{PROJECT}:kubernetes.context", cluster.context,
+                                    "set exactly one way to reach the cluster" if env.kubeconfig else
+                                    "no way to reach the cluster",
+                                    "a kubeconfig context name, or `pulumi config set --secret kubeconfig "
+                                    "< kubeconfig.yaml` (not both)"))
+        return problems
+
+    def cost_inputs(self, env: EnvironmentSpec) -> dict[str, Any]:
+        return {"ownerRates": env.kubernetes.cost.model_dump(by_alias=True)} if env.kubernetes else {}
+
+    def declare(self, env: EnvironmentSpec, needs: frozenset[str], secrets: StackSecrets
+                ) -> tuple[Any, dict[str, Any]]:
+        from .k8s.cluster import declare_cluster
+
+        assert env.kubernetes is not None  # validated: its targets require it
+        return declare_cluster(env.name, env.kubernetes, secrets.kubeconfig, gpu="gpu" in needs)

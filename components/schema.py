@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
 
 import pulumi
@@ -30,6 +31,14 @@ CommitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API reference).
 LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                            3288, 3653]
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    """The stack's secret config values, read once by the program (components never read `pulumi.Config`)."""
+
+    hf_token: pulumi.Output[str] | None = None
+    kubeconfig: pulumi.Output[str] | None = None
 
 
 class ConfigError(pulumi.RunError):
@@ -114,8 +123,13 @@ class ModelSpec(Strict):
     """Hugging Face repository id, e.g. mistralai/Mistral-7B-Instruct-v0.3."""
     revision: CommitSha
     """The commit to serve, pinned so every deployment serves the same weights."""
-    engine: Literal["vllm", "tgi", "lmi"] = "vllm"
-    quantization: Literal["none", "fp8", "int8", "awq", "gptq", "nf4"] = "none"
+    engine: Literal["vllm", "tgi", "lmi", "llamacpp"] = "vllm"
+    quantization: Literal["none", "fp8", "int8", "awq", "gptq", "nf4", "q4_k_m", "q5_k_m", "q6_k", "q8_0"] = "none"
+    """The weights' quantization; for llama.cpp, the GGUF file's type (q4_k_m, ...)."""
+    file: str | None = Field(default=None, pattern=r"^[\w.-]{1,200}\.gguf$")
+    """For llama.cpp: the GGUF file of the repository to serve."""
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    """For llama.cpp: the GGUF file's SHA-256 (the Hub's LFS object id), checked after every download."""
     max_context: int = Field(default=4096, gt=0, le=1_048_576)
     """Longest prompt + completion, in tokens, the engine admits."""
     source: Literal["hub", "s3"] = "hub"
@@ -239,6 +253,17 @@ class EnvironmentSpec(Protocol):
 
     @property
     def usage(self) -> Usage: ...
+
+    @property
+    def kubernetes(self) -> Any: ...
+    """The `kubernetes` section (targets.kubernetes.KubernetesCluster), or None."""
+
+    @property
+    def kubeconfig(self) -> bool: ...
+    """Whether a kubeconfig is configured (as a secret)."""
+
+    @property
+    def hf_token(self) -> bool: ...
 
     def model(self, name: str) -> ModelSpec: ...
 

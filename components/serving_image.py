@@ -26,7 +26,10 @@ class ImageSpec:
 # Per engine: the image that runs it behind our adapter.
 IMAGES: dict[str, ImageSpec] = {
     "vllm": ImageSpec("selfhost-vllm", "vllm/Dockerfile", (12, 8)),
+    "llamacpp": ImageSpec("selfhost-llamacpp", "llamacpp/Dockerfile", None),
 }
+# Where each image keeps its programs (its Dockerfile's virtual environment).
+PROGRAMS = {"vllm": "/opt/adapter/bin", "llamacpp": "/opt/venv/bin"}
 
 
 def content_tag(root: Path = CONTAINERS) -> str:
@@ -39,11 +42,15 @@ def content_tag(root: Path = CONTAINERS) -> str:
     return f"src-{digest.hexdigest()[:16]}"
 
 
+def engine_args(flags: list[tuple[str, str]]) -> str:
+    """The engine's flags as our adapter's `--engine-args` takes them (the adapter names the model itself)."""
+    return " ".join(f"{flag} {value}" for flag, value in flags if flag != "--model")
+
+
 def adapter_environment(model_id: str, flags: list[tuple[str, str]]) -> dict[str, str]:
     """Environment our adapter reads (containers/adapter settings): the engine, the weights and the engine's
-    flags (from catalog.engines.vllm_flags; the adapter names the model to vLLM itself)."""
-    args = " ".join(f"{flag} {value}" for flag, value in flags if flag != "--model")
-    return {"SELFHOST_ENGINE": "vllm", "HF_MODEL_ID": model_id, "SELFHOST_ENGINE_ARGS": args}
+    flags (from catalog.engines.vllm_flags)."""
+    return {"SELFHOST_ENGINE": "vllm", "HF_MODEL_ID": model_id, "SELFHOST_ENGINE_ARGS": engine_args(flags)}
 
 
 # What our image listens on, on a VM; Docker's default /dev/shm (64 MB) is too small for vLLM's workers.

@@ -69,12 +69,14 @@ def memory_fit(
     )
 
 
-def startup_timeout_seconds(facts: ModelFacts, quantization: str, source: str, bounds: tuple[int, int]) -> int:
-    """Seconds to download, load and warm a model, with margin, rounded up to a minute, within the target's
-    `bounds`."""
+def startup_timeout_seconds(facts: ModelFacts, quantization: str, source: str, bounds: tuple[int, int], *,
+                            download: bool = True, warmup_s: float = WARMUP_S) -> int:
+    """Seconds to download (unless the weights are already there), load and warm a model, with margin, rounded up
+    to a minute, within the target's `bounds`."""
     size = weights_bytes(facts, quantization)
     # Quantized checkpoints are published quantized, so the download is the quantized size too.
-    seconds = (size / DOWNLOAD_BYTES_PER_S[source] + size / LOAD_BYTES_PER_S + WARMUP_S) * SAFETY_FACTOR
+    fetch = size / DOWNLOAD_BYTES_PER_S[source] if download else 0.0
+    seconds = (fetch + size / LOAD_BYTES_PER_S + warmup_s) * SAFETY_FACTOR
     low, high = bounds
     return int(min(max(math.ceil(seconds / 60) * 60, low), high))
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi
-
 from .config import Environment
+from .schema import StackSecrets
 from .targets.registry import PLATFORMS, kind_of
 
 
@@ -17,12 +16,16 @@ def regions(env: Environment) -> dict[str, str]:
 
 
 def cost_inputs(env: Environment) -> dict[str, object]:
-    """What the cost engine needs beside the resources: the usage profile and the budget (a stack output, so
-    `selfhost cost` reads them from the previewed graph like everything else)."""
-    return {"usage": env.usage.wire(), "budgetMonthlyUsd": env.budget.monthly_usd}
+    """What the cost engine needs beside the resources: the usage profile, the budget and the platforms' own
+    inputs (an owner's rates), as a stack output, so `selfhost cost` reads them from the previewed graph like
+    everything else."""
+    platforms = {name: inputs for name, platform in PLATFORMS.items()
+                 if any(kind_of(t).platform == name for t in env.targets) and (inputs := platform.cost_inputs(env))}
+    return {"usage": env.usage.wire(), "budgetMonthlyUsd": env.budget.monthly_usd,
+            **({"platforms": platforms} if platforms else {})}
 
 
-def declare_environment(env: Environment, hf_token: pulumi.Output[str] | None) -> dict[str, object]:
+def declare_environment(env: Environment, secrets: StackSecrets) -> dict[str, object]:
     """Declare every resource of `env` and return the stack outputs."""
     outputs: dict[str, object] = {"environment": env.name}
     endpoints: dict[str, Any] = {}
@@ -31,9 +34,9 @@ def declare_environment(env: Environment, hf_token: pulumi.Output[str] | None) -
         if not targets:
             continue
         needs = frozenset().union(*(kind_of(t).platform_needs(t) for t in targets))
-        foundation, foundation_outputs = platform.declare(env, needs, hf_token)
+        foundation, foundation_outputs = platform.declare(env, needs, secrets)
         outputs.update(foundation_outputs)
         for target in targets:
-            endpoints[target.name] = kind_of(target).declare(env, target, foundation, hf_token).output()
+            endpoints[target.name] = kind_of(target).declare(env, target, foundation, secrets.hf_token).output()
     outputs["endpoints"] = endpoints
     return outputs

@@ -363,7 +363,31 @@ GCP_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
 
 
 # Providers that are not clouds.
+def _kubernetes(c: Ctx) -> tuple[str, dict]:
+    """A Kubernetes object as the API server returns it: id `namespace/name` (or `name` for cluster-scoped
+    objects), the metadata the server fills in; a Service gets its cluster IP."""
+    meta = dict(c.inputs.get("metadata") or {})
+    name, namespace = meta.get("name") or c.autoname("", lower=True), meta.get("namespace")
+    meta |= {"name": name, "uid": c.uuid(), "resourceVersion": str(int(c.hex(6), 16)), "generation": 1,
+             "creationTimestamp": "2026-12-01T00:00:00Z"}
+    computed: dict[str, Any] = {"metadata": meta}
+    if c.inputs.get("kind") == "Service":
+        octets = bytes.fromhex(c.hex(4, "ip"))
+        computed["spec"] = {**(c.inputs.get("spec") or {}), "clusterIP": f"10.96.{octets[0]}.{octets[1]}"}
+    return (f"{namespace}/{name}" if namespace else name), computed
+
+
 OTHER_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
+    # An explicit provider's id is a UUID the engine assigns; it computes nothing.
+    "pulumi:providers:kubernetes": lambda c: (c.uuid(), {}),
+    # A Helm release: the chart as deployed (`status` of `helm status`).
+    "kubernetes:helm.sh/v3:Release": lambda c: (f"{c.inputs.get('namespace')}/{c.inputs.get('name')}", {
+        "status": {"name": c.inputs.get("name"), "namespace": c.inputs.get("namespace"),
+                   "chart": c.inputs.get("chart"), "version": c.inputs.get("version"), "status": "deployed",
+                   "revision": 1, "appVersion": c.inputs.get("version")}}),
+    # The random provider's id for a password is "none"; its result is what the SDK marks secret.
+    "random:index/randomPassword:RandomPassword": lambda c: ("none", {
+        "result": c.hex(int(c.inputs.get("length", 16)), "password"), "bcryptHash": f"$2a$10${c.hex(53, 'bcrypt')}"}),
     # A local command's id is random; its output is what the command printed (the API's JSON, not kept).
     "command:local:Command": lambda c: (c.hex(16), {"stdout": "", "stderr": ""}),
     # docker-build pushes and reports the manifest digest; `ref` is the first tag at that digest.
@@ -451,7 +475,8 @@ class PreviewMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
         if not args.custom:
             return "", {}
-        make = AWS_RESOURCES.get(args.typ) or GCP_RESOURCES.get(args.typ) or OTHER_RESOURCES.get(args.typ)
+        make = AWS_RESOURCES.get(args.typ) or GCP_RESOURCES.get(args.typ) or OTHER_RESOURCES.get(args.typ) or (
+            _kubernetes if args.typ.startswith("kubernetes:") else None)
         if make is None:
             self.unmocked.add(args.typ)
             return f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:8]}", dict(args.inputs)

@@ -59,6 +59,7 @@ def container_environment(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input
     our adapter's variables, which pass the same settings to the engine as flags."""
     engine = ENGINES[args.model.engine]
     names = engine.env
+    assert names is not None  # SageMaker targets serve only engines with a SageMaker image (TargetKind.engines)
     from_s3 = args.model.source == "s3"
     if args.own_image is not None:
         flags = vllm_flags(args.model.id, None if from_s3 else args.model.revision, args.model.max_context,

@@ -19,6 +19,13 @@ QUANT_BYTES_PER_PARAM: dict[str, float] = {
     "awq": 0.5625,
     "gptq": 0.5625,
     "nf4": 0.5625,  # bitsandbytes 4-bit
+    # GGUF files for llama.cpp: bits per weight measured on Llama 2 7B in llama.cpp's tools/quantize/README.md
+    # (Q4_K_M 4.84, Q5_K_M 5.68, Q6_K 6.56; Q8_0 is 34 bytes per block of 32 weights). Small models keep their
+    # embeddings at higher precision and come out larger (Qwen2.5-1.5B Q4_K_M: 5.8 bits per weight).
+    "q4_k_m": 4.84 / 8,
+    "q5_k_m": 5.68 / 8,
+    "q6_k": 6.56 / 8,
+    "q8_0": 8.5 / 8,
 }
 
 # Quantizations that need hardware fp8 support (Ada Lovelace or Hopper).
@@ -42,13 +49,18 @@ class EngineEnv:
 @dataclass(frozen=True)
 class Engine:
     name: str
-    sagemaker_framework: str
+    sagemaker_framework: str | None
+    """The `sagemaker` package's image table for it (None: no managed SageMaker image)."""
     sagemaker_version: str
     # Our quantization name -> the engine's own spelling, for the ones it supports.
     quantization: dict[str, str]
-    env: EngineEnv
+    env: EngineEnv | None
     vertex_image: str | None = None
     """Image Vertex AI serves the engine with, for Model Garden deployments of Hugging Face models."""
+    max_streams: int | None = None
+    """Requests one replica generates at once, where the engine caps it (None: as many as memory holds)."""
+    gguf: bool = False
+    """It loads one GGUF file (`models[].file`) rather than a repository of safetensors."""
 
 
 ENGINES: dict[str, Engine] = {
@@ -70,6 +82,10 @@ ENGINES: dict[str, Engine] = {
         Engine("lmi", "djl-lmi", "0.38.0", {"none": "", "fp8": "fp8", "awq": "awq", "gptq": "gptq"},
                EngineEnv("HF_MODEL_ID", "HF_REVISION", "OPTION_MAX_MODEL_LEN", "TENSOR_PARALLEL_DEGREE",
                          "OPTION_QUANTIZE", "HF_TOKEN")),
+        # llama-cpp-python's OpenAI server behind our adapter, on CPUs (our llama.cpp image): the quantization is
+        # the GGUF file's, and its server answers one request at a time (a lock around the model).
+        Engine("llamacpp", None, "", {q: q for q in ("q4_k_m", "q5_k_m", "q6_k", "q8_0")}, None, max_streams=1,
+               gguf=True),
     )
 }
 

@@ -50,6 +50,7 @@ def retrieve(engine: str, region: str) -> str:
     from sagemaker.core import image_uris
 
     e = ENGINES[engine]
+    assert e.sagemaker_framework is not None
     return image_uris.retrieve(e.sagemaker_framework, region=region, version=e.sagemaker_version,
                                image_scope="inference", instance_type=GPU_PROBE_INSTANCE)
 
@@ -60,7 +61,7 @@ def generate() -> dict:
     from .sagemaker_instances import known_regions
 
     images: dict[str, dict[str, str]] = {}
-    for engine in ENGINES:
+    for engine in (name for name, e in ENGINES.items() if e.sagemaker_framework):
         for region in known_regions():
             try:
                 images.setdefault(engine, {})[region] = retrieve(engine, region)

@@ -57,6 +57,10 @@ MODELS: dict[str, ModelFacts] = {
     "microsoft/Phi-3-mini-4k-instruct": ModelFacts(3.82, 32, 32, 96, 4096, "mit"),
     "microsoft/phi-4": ModelFacts(14.7, 40, 10, 128, 16384, "mit"),
     "TinyLlama/TinyLlama-1.1B-Chat-v1.0": ModelFacts(1.1, 22, 4, 64, 2048, "apache-2.0"),
+    # GGUF repositories for llama.cpp (the quantization is the file's): the facts of the model they quantize.
+    "Qwen/Qwen2.5-1.5B-Instruct-GGUF": ModelFacts(1.54, 28, 2, 128, 32768, "apache-2.0"),
+    "Qwen/Qwen2.5-0.5B-Instruct-GGUF": ModelFacts(0.49, 24, 2, 64, 32768, "apache-2.0"),
+    "microsoft/Phi-3-mini-4k-instruct-gguf": ModelFacts(3.82, 32, 32, 96, 4096, "mit"),
 }
 
 

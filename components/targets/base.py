@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..schema import PROJECT, EnvironmentSpec, ModelSpec, Problem, Strict, TargetSpec, Usage
+from ..schema import PROJECT, EnvironmentSpec, ModelSpec, Problem, StackSecrets, Strict, TargetSpec, Usage
 
 if TYPE_CHECKING:
     import pulumi
@@ -104,10 +104,19 @@ class Platform(ABC):
         """The environment's region on this platform, if set."""
 
     @abstractmethod
-    def declare(self, env: EnvironmentSpec, needs: frozenset[str], hf_token: pulumi.Output[str] | None
+    def declare(self, env: EnvironmentSpec, needs: frozenset[str], secrets: StackSecrets
                 ) -> tuple[Any, dict[str, Any]]:
         """Declare the foundation, with what its targets `need` (TargetKind.platform_needs), and return it with
         its stack outputs (the region first, as `<platform>Region`: the cost engine reads it)."""
+
+    def validate(self, env: EnvironmentSpec) -> list[Problem]:
+        """Problems of the platform's own config, once per stack that has targets on it."""
+        return []
+
+    def cost_inputs(self, env: EnvironmentSpec) -> dict[str, Any]:
+        """What its cost rules need beside the graph and the list prices (the owner's rates), exported in the
+        `costInputs` stack output under the platform's name."""
+        return {}
 
     nat_modes: ClassVar[tuple[str, ...]] = ("none", "single", "per-az")
     """The `network.nat` values it can build."""
@@ -133,6 +142,8 @@ class TargetKind(ABC):
     """Resource type -> the rule that prices it, for the types `declare` creates that cost money."""
     free_types: ClassVar[frozenset[str]] = frozenset()
     """Types `declare` creates that cost nothing by themselves."""
+    engines: ClassVar[tuple[str, ...]] = ("vllm",)
+    """The `models[].engine` values it can serve (checked in components/config.py)."""
     needs_egress_for_hub: ClassVar[bool] = False
     """Its containers download `source: hub` weights themselves, from inside the environment's network (so the
     network needs internet egress); False where the platform fetches them (Vertex Model Garden)."""
@@ -154,7 +165,8 @@ class TargetKind(ABC):
     def platform_needs(self, target: Any) -> frozenset[str]:
         """What the target asks of its platform's foundation: `own-image` (our serving image in the platform's
         registry), `api:<service>` (a cloud API to enable), `endpoint:<service>` (an AWS interface endpoint),
-        `proxy-subnet` (Google Cloud's proxy-only subnet for an internal Application Load Balancer). Default: our
+        `proxy-subnet` (Google Cloud's proxy-only subnet for an internal Application Load Balancer), `gpu` (a
+        cluster's GPU add-ons). Default: our
         image when `image: selfhost`."""
         return frozenset({"own-image"}) if getattr(target, "image", None) == "selfhost" else frozenset()
 

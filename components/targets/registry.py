@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog.gpus import GPUS
-from ..platforms import Aws, Gcp
+from ..platforms import Aws, Cluster, Gcp
 from ..sizing_options import Host, Lookup
 from .aws_pool import AwsPool
 from .base import Platform, TargetKind
 from .gcp_pool import GcpPool
+from .kubernetes import Kubernetes, onprem_hosts
 from .sagemaker import SageMaker
 from .vertex import Vertex
 
-PLATFORMS: dict[str, Platform] = {p.name: p for p in (Aws(), Gcp())}
-KINDS: dict[str, TargetKind] = {k.kind: k for k in (SageMaker(), Vertex(), AwsPool(), GcpPool())}
+PLATFORMS: dict[str, Platform] = {p.name: p for p in (Aws(), Gcp(), Cluster())}
+KINDS: dict[str, TargetKind] = {k.kind: k for k in (SageMaker(), Vertex(), AwsPool(), GcpPool(), Kubernetes())}
 
-ONPREM_GPU_COUNTS = (1, 2, 4, 8)
 DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1"}
 
 
@@ -56,13 +55,8 @@ def hosts(clouds: tuple[str, ...], regions: dict[str, str], lookup: Lookup, onpr
     given rates."""
     out: list[Host] = []
     for kind in KINDS.values():
-        if kind.platform in clouds:
+        if kind.platform in clouds and kind.platform in DEFAULT_REGIONS:
             out += kind.hosts(regions.get(kind.platform) or DEFAULT_REGIONS[kind.platform], lookup)
     if "onprem" in clouds:
-        for gpu in GPUS.values():
-            for count in ONPREM_GPU_COUNTS:
-                usd = None if onprem_gpu_hour_usd is None else onprem_gpu_hour_usd * count + onprem_node_hour_usd
-                out.append(Host("onprem", "kubernetes", f"{count} x {gpu.name}", "on-prem", gpu.name, count,
-                                gpu.memory_gib * count, gpu.bandwidth_gb_s, gpu.bf16_tflops or 0, usd,
-                                "configured $/GPU-hour and $/node-hour" if usd is not None else ""))
+        out += onprem_hosts(onprem_gpu_hour_usd, onprem_node_hour_usd, "configured $/GPU-hour and $/node-hour")
     return out

@@ -121,6 +121,7 @@ class SageMaker(TargetKind):
     config = SageMakerTarget
     platform = "aws"
     summary = "SageMaker real-time endpoint (ml.* GPU instances)"
+    engines = ("vllm", "tgi", "lmi")
     needs_egress_for_hub = True
     limitations = (
         Limitation("scaling.minReplicas", lambda t: t.scaling.min_replicas == 0, lambda t: 0,

@@ -144,9 +144,6 @@ class Vertex(TargetKind):
                                         "a project id" if key == "gcp:project"
                                         else ", ".join(gcp_machines.VERTEX_REGION_ACCELERATORS)))
         model = env.model(t.model)
-        if model.engine != "vllm":
-            problems.append(Problem(f"{PROJECT}:models[{env.models.index(model)}].engine", model.engine,
-                                    f"Vertex AI targets (targets[{index}]) serve with the Vertex vLLM image", "vllm"))
         allowed = gcp_machines.allowed_accelerators(t.machine_type)
         if not allowed:
             p("machineType", t.machine_type, "not a GPU machine type Vertex AI serves on",

@@ -282,7 +282,9 @@ class Adapter:
         await reply.whole(200 if ready else 503, json.dumps({"status": self.engine.state.value}).encode())
 
     async def metrics(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
-        await reply.whole(200, generate_latest(self.usage.registry), CONTENT_TYPE_LATEST.encode())
+        # The engine's metrics follow ours: its port is not exposed, and an autoscaler reads its queue depth.
+        engine = await self.engine.metrics()
+        await reply.whole(200, generate_latest(self.usage.registry) + engine, CONTENT_TYPE_LATEST.encode())
 
     async def models(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
         # Answered here: the list is ours (the served name and its aliases), and llama-cpp-python's own

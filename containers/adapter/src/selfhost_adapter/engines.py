@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import re
 import shlex
 import signal
 import socket
@@ -50,6 +51,9 @@ class EngineSpec:
     refusals: tuple[tuple[str, int], ...] = ()
     """(regex on the error message, status): the engine's 5xx answers that are a client's mistake, not its own
     failure, so the client is told 4xx and SageMaker does not retry them."""
+    metrics_path: str | None = None
+    """Where the engine serves its own Prometheus metrics, which the adapter's /metrics adds to its own (the
+    engine's port is not exposed); None: it has none."""
 
 
 def _vllm(s: Settings, python: str, port: int) -> list[str]:
@@ -66,17 +70,22 @@ def _llamacpp(s: Settings, python: str, port: int) -> list[str]:
 
 
 ENGINES: dict[str, EngineSpec] = {
-    # /health: 200, or 503 once the engine core has died.
-    "vllm": EngineSpec(_vllm, "/health", stream_usage=True, env=(("VLLM_NO_USAGE_STATS", "1"),)),
+    # /health: 200, or 503 once the engine core has died. /metrics has vllm:num_requests_waiting, the queue
+    # depth an autoscaler reads.
+    "vllm": EngineSpec(_vllm, "/health", stream_usage=True, env=(("VLLM_NO_USAGE_STATS", "1"),),
+                       metrics_path="/metrics"),
     # llama-cpp-python has no health route and its /v1/models waits for the model lock that every generation
     # holds; it listens only once the model is loaded, so its 404 for /health, answered at once, is the check.
-    # Its error handler turns request validation failures (and strings it cannot encode) into 500s.
+    # Its error handler turns request validation failures (and strings it cannot encode) into 500s. It serves
+    # no metrics.
     "llamacpp": EngineSpec(_llamacpp, "/health", stream_usage=False,
                            renames=(("repetition_penalty", "repeat_penalty"),),
                            refusals=((r"^\d+ validation errors?:", 422), (r"surrogates not allowed", 422))),
     # Someone else runs it: we only watch its health and proxy to it. llama.cpp's own server and vLLM both
     # answer /health (503 while loading or broken); anything that answers below 500 is taken as serving.
-    "external": EngineSpec(lambda s, python, port: [], "/health", stream_usage=False),
+    # Their metrics are asked for too: vLLM, TGI and llama.cpp's server (with --metrics) all serve them on
+    # /metrics, and an engine that answers there with anything but Prometheus text is left out.
+    "external": EngineSpec(lambda s, python, port: [], "/health", stream_usage=False, metrics_path="/metrics"),
 }
 
 
@@ -99,6 +108,11 @@ BROKEN_CHECKS_TO_RESTART = 3
 STARTUP_POLL_SECONDS = 0.1
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_GRACE_SECONDS = 10.0
+METRICS_TIMEOUT_SECONDS = 2.0
+"""The longest a scrape of the adapter waits for the engine's metrics (Prometheus gives a scrape 10 s)."""
+METRICS_MAX_BYTES = 8 << 20
+# A line of one of our own metric families: an engine's copy of it would make the scrape invalid.
+_OUR_FAMILY = re.compile(rb"(?:# (?:HELP|TYPE) )?selfhost_")
 
 
 def free_port() -> int:
@@ -138,6 +152,10 @@ class Engine:
         self._suspect = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._probe = Upstream(self.base_url)
+        # Its own connections too: when every engine connection is taken, which is when the queue depth matters,
+        # a scrape must not wait for one.
+        self._scrape = Upstream(self.base_url)
+        self._scrape_refused = False
         self.on_state: Callable[[State], None] = lambda state: None
 
     @property
@@ -164,7 +182,45 @@ class Engine:
                 await self._task
         await self._kill()
         self._probe.close()
+        self._scrape.close()
         self.upstream.close()
+
+    async def metrics(self) -> bytes:
+        """The engine's own Prometheus text, to follow the adapter's; empty when it has none, is not ready, or
+        does not answer within METRICS_TIMEOUT_SECONDS: a scrape of the adapter never fails or hangs for it."""
+        path = self.spec.metrics_path
+        if path is None or not self.ready:
+            return b""
+        response = None
+        text = bytearray()
+        try:
+            async with asyncio.timeout(METRICS_TIMEOUT_SECONDS):
+                response = await self._scrape.request("GET", path)
+                # Anything else is not text to append (an engine without metrics answers 404, or JSON).
+                if response.status != 200 or not response.content_type.lower().startswith(b"text/plain"):
+                    if not self._scrape_refused:
+                        self._scrape_refused = True
+                        log.info("the engine answers %s %d, not Prometheus text: its metrics are left out",
+                                 path, response.status)
+                    return b""
+                async for chunk in response.chunks():
+                    text += chunk
+                    if len(text) > METRICS_MAX_BYTES:
+                        log.warning("engine metrics over %d bytes: left out", METRICS_MAX_BYTES)
+                        return b""
+        except TimeoutError:
+            log.warning("engine metrics not within %g s: left out", METRICS_TIMEOUT_SECONDS)
+            return b""
+        except UpstreamError as exc:
+            log.warning("engine metrics left out: %s", exc)
+            return b""
+        finally:
+            if response is not None:
+                response.close()
+        body = bytes(text)
+        if b"selfhost_" in body:  # an external engine that is itself an adapter
+            body = b"".join(line for line in body.splitlines(keepends=True) if not _OUR_FAMILY.match(line))
+        return body if not body or body.endswith(b"\n") else body + b"\n"
 
     # -- internals ---------------------------------------------------------------------------------------
 

@@ -1,0 +1,58 @@
+"""The cluster every `kubernetes` target of a stack runs on: an explicit provider and, by config, the NVIDIA GPU
+Operator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..catalog import kubernetes as facts
+from ..targets.kubernetes import KubernetesCluster
+
+# Labels every object we create carries (the Kubernetes recommended labels).
+MANAGED = {"app.kubernetes.io/part-of": "selfhost-llm", "app.kubernetes.io/managed-by": "pulumi"}
+
+
+@dataclass(frozen=True)
+class ClusterFoundation:
+    name: str
+    config: KubernetesCluster
+    provider: k8s.Provider
+    gpu_operator: k8s.helm.v3.Release | None = None
+    """The GPU Operator release, when the stack installs it: GPU workloads wait for it."""
+
+
+class Cluster(pulumi.ComponentResource):
+    """The provider, built from a kubeconfig kept as a secret or a named context, never the machine's default;
+    and the NVIDIA GPU Operator as a pinned Helm release in its own namespace, whose Pod Security level is
+    `privileged`: its driver, container toolkit and device plugin daemonsets run privileged with host paths."""
+
+    def __init__(self, name: str, config: KubernetesCluster, kubeconfig: pulumi.Output[str] | None, gpu: bool,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("selfhost:k8s:Cluster", name, None, opts)
+        # Server-side apply (the provider's default) lets the autoscalers own `replicas` without a fight.
+        self.provider = k8s.Provider(f"{name}-provider", kubeconfig=kubeconfig, context=config.context,
+                                     enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        self.gpu_operator: k8s.helm.v3.Release | None = None
+        operator = config.gpu_operator
+        if operator.enabled and gpu:
+            namespace = k8s.core.v1.Namespace(f"{name}-gpu-operator-namespace", metadata={
+                "name": operator.namespace, "labels": {**MANAGED, "pod-security.kubernetes.io/enforce": "privileged",
+                                                       "app.kubernetes.io/name": "gpu-operator"}}, opts=child)
+            self.gpu_operator = k8s.helm.v3.Release(
+                f"{name}-gpu-operator", name="gpu-operator", chart=facts.GPU_OPERATOR_CHART,
+                version=operator.version, repository_opts={"repo": facts.GPU_OPERATOR_REPO},
+                namespace=operator.namespace, create_namespace=False, atomic=True, timeout=900,
+                values={"driver": {"enabled": operator.driver}},
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[namespace])))
+        self.register_outputs({"gpuOperator": self.gpu_operator.status if self.gpu_operator else None})
+
+
+def declare_cluster(env: str, config: KubernetesCluster, kubeconfig: pulumi.Output[str] | None, gpu: bool
+                    ) -> tuple[ClusterFoundation, dict[str, object]]:
+    cluster = Cluster(f"{env}-{config.name}", config, kubeconfig, gpu)
+    return (ClusterFoundation(config.name, config, cluster.provider, cluster.gpu_operator),
+            {"kubernetesRegion": config.name, "kubernetesVersion": config.version})

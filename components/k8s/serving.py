@@ -1,0 +1,329 @@
+"""One model served on a Kubernetes cluster: our image (the adapter in front of vLLM on GPU nodes, or of llama.cpp on
+CPUs) in a namespace of its own, locked down, cached, probed, autoscaled and reachable only as configured.
+
+`manifests` builds every object as the Kubernetes API takes it (plain dicts, camelCase); `ModelServing` declares
+exactly those. `selfhost render` writes them out from the previewed graph, so `kubectl apply` and `pulumi up` apply
+the same objects.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from ..catalog import kubernetes as facts
+from ..catalog.engines import ENGINES, vllm_flags
+from ..schema import ModelSpec
+from ..serving_image import IMAGES, PROGRAMS, content_tag, engine_args
+from ..sizing import GPU_MEMORY_UTILIZATION
+from ..targets.kubernetes import PROBE_PERIOD_S, KubernetesTarget, cpus_of
+from .cluster import MANAGED, ClusterFoundation
+
+PORT = 8080
+SECRETS_DIR = "/run/secrets/selfhost"
+CACHE_DIR = "/cache"
+GGUF_DIR = f"{CACHE_DIR}/gguf"
+# SIGTERM to SIGKILL: the adapter drains open requests for DRAIN_S (the last second ends open streams properly).
+GRACE_S = 60
+DRAIN_S = 55
+# Pulumi waits this much longer than the startup probe's budget for a rollout to become ready.
+ROLLOUT_MARGIN_S = 600
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
+
+
+@dataclass(frozen=True)
+class ModelServingArgs:
+    environment: str
+    foundation: ClusterFoundation
+    model: ModelSpec
+    target: KubernetesTarget
+    namespace: str
+    startup_timeout_seconds: int
+    cache_size: str
+    shm_size: str
+    hf_token: pulumi.Output[str] | None
+
+
+def image_ref(target: KubernetesTarget, engine: str) -> str:
+    """Our image for the engine in the target's registry: by digest when given, else by the content tag of
+    containers/ (what `selfhost render` tells to build and push)."""
+    repo = f"{target.registry}/{IMAGES[engine].name}"
+    return f"{repo}@{target.image_digest}" if target.image_digest else f"{repo}:{content_tag()}"
+
+
+def gguf_path(model: ModelSpec) -> str:
+    """Where the init container (selfhost-fetch) puts the model's GGUF file on the cache volume."""
+    return f"{GGUF_DIR}/{model.id.replace('/', '--')}/{model.revision}/{model.file}"
+
+
+def serving_args(model: ModelSpec, target: KubernetesTarget, startup_s: int) -> list[str]:
+    """The adapter's arguments (the image's entrypoint): OpenAI routes on PORT with API keys from the mounted
+    Secret, the model under its Hugging Face id (and our name for it as an alias), the engine's flags."""
+    if ENGINES[model.engine].gguf:
+        engine = ["--engine", "llamacpp", "--model", gguf_path(model), "--engine-args",
+                  f"--n_ctx {model.max_context} --n_threads {max(1, math.floor(cpus_of(target.resources.cpu)))}"]
+    else:
+        flags = vllm_flags(model.id, model.revision, model.max_context, target.gpu_count, model.quantization,
+                           GPU_MEMORY_UTILIZATION)
+        engine = ["--engine", "vllm", "--model", model.id, "--engine-args", engine_args(flags)]
+    return ["openai", *engine, "--model-name", model.id, "--model-aliases", model.name, "--host", "0.0.0.0",
+            "--port", str(PORT), "--api-keys-file", f"{SECRETS_DIR}/api_keys", "--drain-seconds", str(DRAIN_S),
+            "--engine-startup-timeout-seconds", str(startup_s)]
+
+
+def _environment(model: ModelSpec, token: bool) -> list[dict[str, str]]:
+    env = {"HOME": "/tmp"}
+    if not ENGINES[model.engine].gguf:
+        env |= {name: f"{CACHE_DIR if volume == 'cache' else '/tmp'}/{path}" for name, volume, path in facts.VLLM_CACHES}
+    if token:
+        # A path, read by the Hub client: the token itself stays in the mounted Secret.
+        env["HF_TOKEN_PATH"] = f"{SECRETS_DIR}/hf_token"
+    return [{"name": k, "value": v} for k, v in env.items()]
+
+
+def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]]) -> list[dict[str, Any]]:
+    """Every object of the target, in apply order."""
+    t, model, ns, cluster = args.target, args.model, args.namespace, args.foundation.config
+    engine = "llamacpp" if ENGINES[model.engine].gguf else "vllm"
+    name = t.name
+    selector = {"app.kubernetes.io/name": "selfhost-serving", "app.kubernetes.io/instance": name}
+    labels = {**MANAGED, **selector, "app.kubernetes.io/component": "serving", "environment": args.environment}
+    meta = lambda object_name, **extra: {"name": object_name, "namespace": ns, "labels": labels, **extra}  # noqa: E731
+    image = image_ref(t, engine)
+    token = "hf_token" in secret_data
+    level = facts.POD_SECURITY[engine]
+
+    container_security = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                          "capabilities": {"drop": ["ALL"]}}
+    mounts = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": CACHE_DIR},
+              {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True}]
+    limits: dict[str, Any] = {"cpu": t.resources.cpu, "memory": t.resources.memory}
+    if t.gpu:
+        limits[facts.GPU_RESOURCE] = str(t.gpu_count)
+    probe = lambda path, **more: {"httpGet": {"path": path, "port": "http"}, "periodSeconds": PROBE_PERIOD_S,  # noqa: E731
+                                  "timeoutSeconds": 5, **more}
+    serving = {
+        "name": "serving", "image": image, "imagePullPolicy": "IfNotPresent",
+        "args": serving_args(model, t, args.startup_timeout_seconds),
+        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "env": _environment(model, token),
+        "resources": {"requests": {"cpu": t.resources.cpu, "memory": t.resources.memory}, "limits": limits},
+        # Start-up gets the whole sized budget (download, load, warm-up); then readiness takes a replica out of
+        # the Service while its engine is down or restarting, and liveness restarts only a hung adapter (the
+        # adapter restarts a broken engine itself).
+        "startupProbe": probe("/health", failureThreshold=math.ceil(args.startup_timeout_seconds / PROBE_PERIOD_S)),
+        "readinessProbe": probe("/health", failureThreshold=3),
+        "livenessProbe": probe("/livez", failureThreshold=3, periodSeconds=20),
+        "securityContext": container_security,
+        "volumeMounts": [*mounts, {"name": "shm", "mountPath": "/dev/shm"}],
+    }
+    secret_items = [{"key": "api_keys", "path": "api_keys"}] + ([{"key": "hf_token", "path": "hf_token"}] if token
+                                                                 else [])
+    init = []
+    if engine == "llamacpp":
+        fetch = ["--repo", model.id, "--revision", model.revision, "--file", str(model.file), "--dir", GGUF_DIR]
+        init.append({
+            "name": "fetch-model", "image": image, "imagePullPolicy": "IfNotPresent",
+            "command": [f"{PROGRAMS[engine]}/selfhost-fetch"],
+            "args": fetch + (["--sha256", model.sha256] if model.sha256 else []),
+            "env": _environment(model, token),
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+            "securityContext": container_security, "volumeMounts": mounts,
+        })
+    pod = {
+        "serviceAccountName": name, "automountServiceAccountToken": False, "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": GRACE_S,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": facts.APP_UID, "runAsGroup": facts.APP_UID,
+                            "fsGroup": facts.APP_UID, "fsGroupChangePolicy": "OnRootMismatch",
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        **({"nodeSelector": dict(t.node_selector)} if t.node_selector else {}),
+        **({"tolerations": [tol.model_dump(exclude_none=True) for tol in t.tolerations]} if t.tolerations else {}),
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                       "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}],
+        **({"initContainers": init} if init else {}),
+        "containers": [serving],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}},
+            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": args.shm_size}},
+            {"name": "cache", "persistentVolumeClaim": {"claimName": f"{name}-model-cache"}},
+            {"name": "secrets", "secret": {"secretName": f"{name}-secrets", "defaultMode": 0o440,
+                                           "items": secret_items}},
+        ],
+    }
+    annotations = {"selfhost.dev/model": model.id, "selfhost.dev/engine": model.engine,
+                   "selfhost.dev/quantization": model.quantization,
+                   **({"selfhost.dev/gpu": t.gpu} if t.gpu else {}),
+                   **({"selfhost.dev/cpu": t.cpu_type} if t.cpu_type else {}),
+                   "pulumi.com/timeoutSeconds": str(args.startup_timeout_seconds + ROLLOUT_MARGIN_S)}
+    out: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
+            **MANAGED, "environment": args.environment, "pod-security.kubernetes.io/enforce": level,
+            "pod-security.kubernetes.io/enforce-version": f"v{cluster.version}",
+            "pod-security.kubernetes.io/warn": level, "pod-security.kubernetes.io/audit": level}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(name), "automountServiceAccountToken": False},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": meta(f"{name}-secrets"), "type": "Opaque",
+         "stringData": secret_data},
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta(f"{name}-model-cache"),
+         "spec": {"accessModes": [t.model_cache.access_mode], "resources": {"requests": {"storage": args.cache_size}},
+                  **({"storageClassName": t.model_cache.storage_class} if t.model_cache.storage_class else {})}},
+        *network_policies(args, selector, meta),
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta(name),
+         "spec": {"type": "ClusterIP", "selector": selector,
+                  "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(name, annotations=annotations),
+         # No `replicas`: the autoscaler owns it (a re-apply would otherwise reset it).
+         "spec": {"selector": {"matchLabels": selector}, "revisionHistoryLimit": 5,
+                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                  "template": {"metadata": {"labels": labels,
+                                            "annotations": {"kubectl.kubernetes.io/default-container": "serving"}},
+                               "spec": pod}}},
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta(name),
+         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector},
+                  "unhealthyPodEvictionPolicy": "AlwaysAllow"}},
+        autoscaler(args, meta),
+    ]
+    if t.ingress:
+        out.append(ingress(args, meta))
+    if t.service_monitor:
+        out.append({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": meta(name),
+                    "spec": {"selector": {"matchLabels": selector}, "namespaceSelector": {"matchNames": [ns]},
+                             "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}]}})
+    return out
+
+
+def network_policies(args: ModelServingArgs, selector: dict[str, str], meta: Any) -> list[dict[str, Any]]:
+    """Deny everything in the namespace, then allow what serving needs: callers in (the ingress controller,
+    Prometheus, the configured namespaces) on the serving port; DNS; HTTPS to the internet for the Hub."""
+    t, cluster = args.target, args.foundation.config
+    callers = [*t.allow_from_namespaces, *([cluster.ingress_namespace] if t.ingress else []),
+               *([cluster.monitoring_namespace] if t.service_monitor else [])]
+    in_namespace = lambda name: {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}  # noqa: E731
+    return [
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("default-deny"),
+         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("allow-serving"),
+         "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress", "Egress"],
+                  "ingress": [{"from": [in_namespace(n) for n in dict.fromkeys(callers)],
+                               "ports": [{"protocol": "TCP", "port": PORT}]}],
+                  "egress": [
+                      {"to": [{**in_namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                       "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                      # The Hub and its CDN: public addresses only, so nothing else in the cluster's networks.
+                      {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}],
+                       "ports": [{"protocol": "TCP", "port": 443}]},
+                  ]}},
+    ]
+
+
+def autoscaler(args: ModelServingArgs, meta: Any) -> dict[str, Any]:
+    """GPU targets scale on queue depth: KEDA on the engine's waiting requests (vllm:num_requests_waiting, which the
+    adapter's /metrics passes on), as vLLM's production stack does. CPU targets: an HPA on CPU use."""
+    t, s = args.target, args.target.scaling
+    target_ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": t.name}
+    # Scale down slowly: a replica takes minutes to come back.
+    down = {"scaleDown": {"stabilizationWindowSeconds": 300}}
+    if s.metric == "cpu":
+        return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta(t.name),
+                "spec": {"scaleTargetRef": target_ref, "minReplicas": s.min_replicas, "maxReplicas": s.max_replicas,
+                         "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                             "type": "Utilization", "averageUtilization": s.target_cpu_percent}}}],
+                         "behavior": down}}
+    query = f'sum(vllm:num_requests_waiting{{namespace="{args.namespace}",service="{t.name}"}})'
+    return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": meta(t.name),
+            "spec": {"scaleTargetRef": target_ref, "minReplicaCount": s.min_replicas, "maxReplicaCount": s.max_replicas,
+                     "pollingInterval": 15, "cooldownPeriod": 300,
+                     "advanced": {"horizontalPodAutoscalerConfig": {"behavior": down}},
+                     "triggers": [{"type": "prometheus", "metadata": {
+                         "serverAddress": str(args.foundation.config.prometheus_url), "query": query,
+                         "threshold": str(s.target_waiting_requests)}}]}}
+
+
+def ingress(args: ModelServingArgs, meta: Any) -> dict[str, Any]:
+    spec = args.target.ingress
+    assert spec is not None
+    notes = {}
+    if spec.cluster_issuer:
+        notes["cert-manager.io/cluster-issuer"] = spec.cluster_issuer
+    if spec.class_name == "nginx":
+        # Streams: no buffering, and an hour for a whole answer; bodies as large as the adapter takes.
+        notes |= {"nginx.ingress.kubernetes.io/proxy-buffering": "off",
+                  "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+                  "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+                  "nginx.ingress.kubernetes.io/proxy-body-size": "1m"}
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta(args.target.name, annotations=notes),
+            "spec": {"ingressClassName": spec.class_name,
+                     "tls": [{"hosts": [spec.host], "secretName": spec.tls_secret or f"{args.target.name}-tls"}],
+                     "rules": [{"host": spec.host, "http": {"paths": [{
+                         "path": "/", "pathType": "Prefix",
+                         "backend": {"service": {"name": args.target.name, "port": {"name": "http"}}}}]}}]}}
+
+
+# The SDK's class for each built-in kind; anything else (KEDA, Prometheus Operator) is a CustomResource.
+_KINDS: dict[tuple[str, str], Any] = {
+    ("v1", "Namespace"): k8s.core.v1.Namespace, ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("v1", "Secret"): k8s.core.v1.Secret, ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
+    ("v1", "Service"): k8s.core.v1.Service, ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
+}
+_ROLES = {"Namespace": "namespace", "ServiceAccount": "identity", "Secret": "secrets",
+          "PersistentVolumeClaim": "model-cache", "Service": "service", "Deployment": "deployment",
+          "PodDisruptionBudget": "pdb", "HorizontalPodAutoscaler": "autoscaler", "ScaledObject": "autoscaler",
+          "Ingress": "ingress", "ServiceMonitor": "monitor"}
+_SNAKE = {"apiVersion": "api_version", "stringData": "string_data", "automountServiceAccountToken":
+          "automount_service_account_token"}
+
+
+class ModelServing(pulumi.ComponentResource):
+    """One model on the cluster: a Pod Security `restricted` namespace, a service account without a token, a
+    Secret with the Hugging Face token and generated API keys (mounted as files), a model-cache volume, a
+    Deployment of our image (non-root, read-only root, no capabilities, seccomp RuntimeDefault, probes sized from
+    the model, rolling updates that never drop below the serving replicas), a Service, a PodDisruptionBudget, a
+    default-deny NetworkPolicy with the allow rules serving needs, an autoscaler, and by config an Ingress with
+    TLS and a ServiceMonitor."""
+
+    def __init__(self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("selfhost:k8s:ModelServing", name, None, opts)
+        t = args.target
+        keys = {key: random.RandomPassword(f"{name}-key-{key}", length=48, special=False,
+                                           opts=pulumi.ResourceOptions(parent=self)).result for key in t.api_keys}
+        keys_file = pulumi.Output.secret(pulumi.Output.all(*keys.values()).apply(
+            lambda values: "".join(f"{key}:{value}\n" for key, value in zip(keys, values, strict=True))))
+        secret_data: dict[str, pulumi.Input[str]] = {"api_keys": keys_file}
+        if args.hf_token is not None:
+            secret_data["hf_token"] = pulumi.Output.secret(args.hf_token)
+        depends = [args.foundation.gpu_operator] if args.foundation.gpu_operator and t.gpu else []
+        child = pulumi.ResourceOptions(parent=self, provider=args.foundation.provider)
+        declared: dict[str, pulumi.CustomResource] = {}
+        for manifest in manifests(args, secret_data):
+            kind = manifest["kind"]
+            role = _ROLES.get(kind) or manifest["metadata"]["name"]
+            # Everything after the namespace waits for it; the Deployment also for the GPU Operator.
+            after = [declared["namespace"]] if "namespace" in declared else []
+            if kind == "Deployment":
+                after += depends
+            options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=after))
+            declared[role] = self._declare(f"{name}-{role}", manifest, options)
+        self.namespace = args.namespace
+        self.service_name = t.name
+        self.in_cluster_url = f"http://{t.name}.{args.namespace}.svc.cluster.local"
+        self.base_url = f"https://{t.ingress.host}/v1" if t.ingress else f"{self.in_cluster_url}/v1"
+        self.image = image_ref(t, "llamacpp" if ENGINES[args.model.engine].gguf else "vllm")
+        self.api_keys = pulumi.Output.secret(keys)
+        self.register_outputs({"namespace": self.namespace, "baseUrl": self.base_url, "image": self.image})
+
+    @staticmethod
+    def _declare(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        cls = _KINDS.get((manifest["apiVersion"], manifest["kind"]))
+        if cls is None:
+            return k8s.apiextensions.CustomResource(name, api_version=manifest["apiVersion"], kind=manifest["kind"],
+                                                    metadata=manifest["metadata"], spec=manifest["spec"], opts=opts)
+        fields = {_SNAKE.get(k, k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+        return cls(name, **fields, opts=opts)

@@ -1,0 +1,419 @@
+"""Kubernetes clusters the team runs itself: GPU servers on-prem (vLLM) or CPU-only edge clusters (llama.cpp),
+the `kubernetes` target kind.
+
+The cluster is the platform (`kubernetes:` in the stack config: how to reach it, its version, what its hours cost
+the owner, the optional GPU Operator); each target is one model served in its own namespace
+(components/k8s/serving.py, imported only when declared). On-prem hardware has no price list: the owner's rates
+per GPU-hour and node-hour price it, the same way the clouds' list prices do.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from ..catalog import kubernetes as facts_k8s
+from ..catalog.cpus import CPUS
+from ..catalog.engines import ENGINES, FP8_ARCHS
+from ..catalog.gpus import GPUS
+from ..catalog.models import MODELS
+from ..cost_rules import Ctx, Estimate, LineItem, Resource, Serving, plan_replicas, replica_hours
+from ..schema import MISSING, PROJECT, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, does_not_fit, no_fp8
+from ..sizing import GIB, Fit, memory_fit, startup_timeout_seconds, weights_bytes
+from .base import Endpoint, HostShape, TargetKind, target_problem
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from ..sizing_options import Host, Lookup
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"  # and at most 253 long
+# Kubernetes resource quantities as these fields take them: plain or milli CPUs, binary or decimal bytes.
+CPU_QUANTITY = r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$"
+BYTES_QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"
+_BYTES = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+GPU_COUNTS = (1, 2, 4, 8)
+# Startup budget of a CPU engine: the GGUF file is already on the volume (an init container fetched it), so only
+# loading (mmap) and a first evaluation remain.
+CPU_WARMUP_S = 30
+STARTUP_BOUNDS_S = (60, 7200)
+PROBE_PERIOD_S = 10
+
+
+def bytes_of(quantity: str) -> float:
+    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", quantity).groups()  # type: ignore[union-attr]
+    return float(number) * _BYTES[unit]
+
+
+def cpus_of(quantity: str) -> float:
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def gib(n_bytes: float) -> str:
+    """A byte count as a whole number of GiB, rounded up (a quantity Kubernetes takes)."""
+    return f"{math.ceil(n_bytes / GIB)}Gi"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Config: the cluster (platform) and the target
+
+
+class OwnerRates(Strict):
+    """What an hour of the owner's hardware costs: amortised purchase, power, cooling, space, support."""
+
+    gpu_hour_usd: float = Field(ge=0)
+    """One GPU for one hour."""
+    node_hour_usd: float = Field(default=0.0, ge=0)
+    """The rest of one replica's server for one hour (CPU, memory, its share of the chassis); for a CPU-only
+    replica, all of it."""
+    basis: str = Field(default="owner's rate", min_length=1, max_length=200)
+    """How the rates were worked out, shown as their source in cost reports."""
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    """When (ISO date)."""
+
+
+class GpuOperator(Strict):
+    enabled: bool = False
+    version: str = Field(default=facts_k8s.GPU_OPERATOR_VERSION, pattern=r"^v\d+\.\d+\.\d+$")
+    """The chart version, pinned."""
+    namespace: str = Field(default="gpu-operator", pattern=DNS_LABEL)
+    driver: bool = True
+    """Let the operator install the NVIDIA driver; false where the nodes already have one."""
+
+
+class KubernetesCluster(Strict):
+    """The `kubernetes` section: the cluster every `kubernetes` target of the stack runs on."""
+
+    name: Slug
+    """The cluster's name in outputs and cost reports."""
+    context: str | None = Field(default=None, min_length=1, max_length=253)
+    """A context of the kubeconfig file on the machine that runs `pulumi up`; or set `kubeconfig` (a secret)."""
+    version: str = Field(pattern=r"^1\.\d{1,2}$")
+    """The cluster's Kubernetes minor version, e.g. 1.31: manifests are checked against its API schemas."""
+    cost: OwnerRates
+    gpu_operator: GpuOperator = GpuOperator()
+    ingress_namespace: str = Field(default="ingress-nginx", pattern=DNS_LABEL)
+    """Where the ingress controller runs: the only namespace allowed in to an Ingress-fronted target."""
+    monitoring_namespace: str = Field(default="monitoring", pattern=DNS_LABEL)
+    """Where Prometheus runs: allowed to scrape /metrics."""
+    prometheus_url: str | None = Field(default=None, pattern=r"^https?://[\w.-]+(:\d+)?(/.*)?$")
+    """The Prometheus KEDA queries for queue-depth autoscaling."""
+
+
+class Toleration(Strict):
+    key: str = Field(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9._-]{1,63}$")
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+class Resources(Strict):
+    cpu: str = Field(pattern=CPU_QUANTITY)
+    """CPU request and limit of the serving container, e.g. "8" or "3500m"."""
+    memory: str = Field(pattern=BYTES_QUANTITY)
+    """Memory request and limit, e.g. "32Gi" (it also bounds /dev/shm, a Memory volume)."""
+
+
+class KubernetesScaling(Strict):
+    min_replicas: int = Field(default=1, ge=1)
+    max_replicas: int = Field(default=1, ge=1, le=100)
+    metric: Literal["queue-depth", "cpu"] = "queue-depth"
+    """`queue-depth`: KEDA on the engine's waiting requests (vLLM); `cpu`: an HPA on CPU use (llama.cpp)."""
+    target_waiting_requests: int = Field(default=facts_k8s.QUEUE_DEPTH_THRESHOLD, ge=1)
+    target_cpu_percent: int = Field(default=70, ge=10, le=100)
+
+
+class ModelCache(Strict):
+    size: str | None = Field(default=None, pattern=BYTES_QUANTITY)
+    """Default: the weights, compile caches and room for one revision update."""
+    storage_class: str | None = Field(default=None, pattern=DNS_SUBDOMAIN, max_length=253)
+    """Default: the cluster's default class."""
+    access_mode: Literal["ReadWriteMany", "ReadWriteOnce"] = "ReadWriteMany"
+    """ReadWriteMany lets replicas on several nodes share one cache; ReadWriteOnce attaches to one node."""
+
+
+class Ingress(Strict):
+    host: str = Field(pattern=DNS_SUBDOMAIN, max_length=253)
+    class_name: str = Field(default="nginx", pattern=DNS_SUBDOMAIN, max_length=253)
+    cluster_issuer: str | None = Field(default=None, pattern=DNS_SUBDOMAIN, max_length=253)
+    """A cert-manager ClusterIssuer that issues the TLS certificate; or name an existing `tlsSecret`."""
+    tls_secret: str | None = Field(default=None, pattern=DNS_SUBDOMAIN, max_length=253)
+
+
+class KubernetesTarget(Strict):
+    kind: Literal["kubernetes"]
+    name: Slug
+    model: str
+    """The `name` of an entry in `models`."""
+    namespace: str | None = Field(default=None, pattern=DNS_LABEL)
+    """Default: <environment>-<name>."""
+    gpu: str | None = None
+    """The GPU of the nodes it runs on (a catalog name: L4, L40S, A100-80GB, H100, ...); unset: CPU-only."""
+    gpu_count: int = Field(default=0, ge=0)
+    """GPUs per replica (`nvidia.com/gpu`)."""
+    cpu_type: str | None = None
+    """For CPU-only targets: the nodes' CPU (components/catalog/cpus.py), for the throughput estimate."""
+    concurrency: int = Field(default=1, ge=1, le=1024)
+    resources: Resources
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+    scaling: KubernetesScaling = KubernetesScaling()
+    model_cache: ModelCache = ModelCache()
+    shm_size: str | None = Field(default=None, pattern=BYTES_QUANTITY)
+    """/dev/shm (a Memory volume, counted in the memory limit). Default: 8Gi with GPUs, 64Mi without."""
+    ingress: Ingress | None = None
+    service_monitor: bool = False
+    """A Prometheus Operator ServiceMonitor for the adapter's and the engine's metrics."""
+    allow_from_namespaces: list[str] = Field(default=[], max_length=50)
+    """Namespaces whose pods may call the Service (the NetworkPolicy denies everyone else)."""
+    api_keys: list[Slug] = Field(default=["default"], min_length=1, max_length=50)
+    """Ids of the API keys the OpenAI routes accept; each key is generated and kept as a secret."""
+    registry: str = Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*$")
+    """Where our serving images are pushed (`selfhost render` prints the build commands)."""
+    image_digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+    """Pin the image by digest (else the content tag of containers/)."""
+    startup_timeout_seconds: int | None = Field(default=None, ge=60, le=7200)
+    """The startup probe's budget; default sized from the model (download, load, warm-up)."""
+    image: Literal["selfhost"] = "selfhost"
+
+    @model_validator(mode="after")
+    def _namespaces(self) -> KubernetesTarget:
+        bad = [n for n in self.allow_from_namespaces if not re.fullmatch(DNS_LABEL, n)]
+        if bad:
+            raise ValueError(f"allowFromNamespaces: {bad[0]!r} is not a namespace name (a DNS label)")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sizing
+
+
+def cpu_fit(model: ModelSpec, facts: Any, concurrency: int, memory_bytes: float, shm_bytes: float) -> Fit:
+    """llama.cpp on CPU: the weights (mapped from the file), the KV cache of the context it allocates, and the
+    runtime, against the container's memory limit less /dev/shm."""
+    return Fit(weights_gib=weights_bytes(facts, model.quantization) / GIB,
+               kv_cache_gib=facts.kv_bytes_per_token() * model.max_context * concurrency / GIB,
+               overhead_gib=0.5, available_gib=(memory_bytes - shm_bytes) / GIB)
+
+
+def startup_budget(model: ModelSpec, facts: Any) -> int:
+    """The startup probe's budget: GPU engines download and load in the container; the CPU engine's file is
+    fetched by an init container first, so only loading and warm-up count."""
+    if ENGINES[model.engine].gguf:
+        return startup_timeout_seconds(facts, model.quantization, "hub", STARTUP_BOUNDS_S, download=False,
+                                       warmup_s=CPU_WARMUP_S)
+    return startup_timeout_seconds(facts, model.quantization, "hub", STARTUP_BOUNDS_S)
+
+
+def cache_bytes(model: ModelSpec, facts: Any) -> float:
+    """The model-cache volume: the weights twice (a revision update downloads beside the old one) plus 10 GiB for
+    compile caches."""
+    return 2 * weights_bytes(facts, model.quantization) + 10 * GIB
+
+
+def shm_size(target: KubernetesTarget) -> str:
+    return target.shm_size or ("8Gi" if target.gpu else "64Mi")
+
+
+def shm_bytes(target: KubernetesTarget) -> float:
+    return bytes_of(shm_size(target))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cost
+
+
+def _autoscaler_bounds(r: Resource, ctx: Ctx) -> tuple[int, int]:
+    hpa = ctx.sibling(r, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    if hpa is not None:
+        spec = hpa.inputs.get("spec") or {}
+        return int(spec.get("minReplicas", 1)), int(spec.get("maxReplicas", 1))
+    scaled = ctx.sibling(r, "kubernetes:keda.sh/v1alpha1:ScaledObject")
+    if scaled is not None:
+        spec = scaled.inputs.get("spec") or {}
+        return int(spec.get("minReplicaCount", 0)), int(spec.get("maxReplicaCount", 100))
+    replicas = int((r.inputs.get("spec") or {}).get("replicas", 1))
+    return replicas, replicas
+
+
+def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
+    """Replica-hours at the replicas the usage needs, priced at the owner's rates: GPU-hours and node-hours. The
+    serving Deployment carries what it serves and on what in its annotations."""
+    notes = (r.inputs.get("metadata") or {}).get("annotations") or {}
+    if "selfhost.dev/model" not in notes:
+        return []
+    model_id, quantization = notes["selfhost.dev/model"], notes.get("selfhost.dev/quantization", "none")
+    gpu, cpu = GPUS.get(notes.get("selfhost.dev/gpu", "")), CPUS.get(notes.get("selfhost.dev/cpu", ""))
+    containers = ((r.inputs.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or [{}]
+    limits = (containers[0].get("resources") or {}).get("limits") or {}
+    count = int(limits.get(facts_k8s.GPU_RESOURCE, 0))
+    low, high = _autoscaler_bounds(r, ctx)
+    facts = MODELS.get(model_id)
+    engine = ENGINES.get(notes.get("selfhost.dev/engine", ""))
+    streams = engine.max_streams if engine and engine.max_streams else None
+    if gpu is not None:
+        host = (gpu.memory_gib * count, gpu.bandwidth_gb_s, gpu.bf16_tflops or 0, max(count, 1))
+    elif cpu is not None:
+        share = min(1.0, cpus_of(str(limits.get("cpu", cpu.cores))) / cpu.cores)
+        host = (bytes_of(limits.get("memory", "0")) / GIB, cpu.bandwidth_gb_s, cpu.fp32_tflops * share, 1)
+    else:
+        host = None
+    expected, rps, need = (low, 0.0, low) if host is None else plan_replicas(
+        facts, host[3], host[0], host[1], host[2], low, high, ctx.usage, quantization, streams)
+    hours = replica_hours((low, expected, high), ctx.usage)
+    name = ctx.regions.get("kubernetes", "cluster")
+    items = []
+    if count:
+        items.append(ctx.item(r, "kubernetes", "gpu-hour", "gpu", "gpu-hour",
+                              (hours[0] * count, hours[1] * count, hours[2] * count),
+                              f"{count} x {gpu.name if gpu else 'GPU'} per replica x {low}..{high} on {name}"))
+    items.append(ctx.item(r, "kubernetes", "node-hour", "node", "replica-hour", hours,
+                          f"the rest of a replica's server x {low}..{high} on {name}"))
+    unit = [i.unit_usd for i in items]
+    replica_usd = None if None in unit else sum(u * (count if i.unit == "gpu-hour" else 1)  # type: ignore[operator]
+                                                for u, i in zip(unit, items, strict=True))
+    est.serving.append(Serving(r.name, model_id, (low, expected, high), rps, need, replica_usd))
+    return items
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The kind
+
+
+def onprem_hosts(gpu_hour_usd: float | None, node_hour_usd: float, source: str) -> list[Host]:
+    """GPU servers of every catalog GPU at 1, 2, 4 and 8 GPUs, priced at the given rates (`selfhost size`)."""
+    from ..sizing_options import Host
+
+    return [Host("onprem", "kubernetes", f"{count} x {gpu.name}", "on-prem", gpu.name, count,
+                 gpu.memory_gib * count, gpu.bandwidth_gb_s, gpu.bf16_tflops or 0,
+                 None if gpu_hour_usd is None else gpu_hour_usd * count + node_hour_usd,
+                 source if gpu_hour_usd is not None else "")
+            for gpu in GPUS.values() for count in GPU_COUNTS]
+
+
+class Kubernetes(TargetKind):
+    kind = "kubernetes"
+    config = KubernetesTarget
+    platform = "kubernetes"
+    summary = "a Kubernetes cluster of your own (GPU nodes with vLLM, or CPU-only with llama.cpp)"
+    engines = ("vllm", "llamacpp")
+    cost_rules: ClassVar[dict[str, Any]] = {"kubernetes:apps/v1:Deployment": _deployment}
+    free_types = frozenset({
+        "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:Secret",
+        "kubernetes:core/v1:Service", "kubernetes:core/v1:PersistentVolumeClaim",
+        "kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "kubernetes:networking.k8s.io/v1:Ingress", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+        "kubernetes:keda.sh/v1alpha1:ScaledObject", "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+        "random:index/randomPassword:RandomPassword",
+    })
+
+    def platform_needs(self, target: Any) -> frozenset[str]:
+        return frozenset({"gpu"} if target.gpu else set())
+
+    def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
+        t: KubernetesTarget = target
+        problems: list[Problem] = []
+        p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
+        cluster: KubernetesCluster | None = env.kubernetes  # its absence is the platform's problem
+        model = env.model(t.model)
+        engine = ENGINES[model.engine]
+        if t.gpu is None:
+            if t.gpu_count:
+                p("gpuCount", t.gpu_count, "a CPU-only target (no `gpu` set) has no GPUs to ask for",
+                  "0, or set gpu to the nodes' GPU")
+            if not engine.gguf:
+                p("gpu", MISSING, f"engine '{model.engine}' (our vLLM image) needs NVIDIA GPUs",
+                  ", ".join(GPUS) + "; or serve a GGUF model with engine llamacpp on CPUs")
+            if t.cpu_type is not None and t.cpu_type not in CPUS:
+                p("cpuType", t.cpu_type, "unknown CPU", ", ".join(CPUS))
+            if t.scaling.metric == "queue-depth":
+                p("scaling.metric", "queue-depth", "llama.cpp's server exports no queue metric", "cpu")
+        else:
+            if t.gpu not in GPUS:
+                p("gpu", t.gpu, "unknown GPU", ", ".join(GPUS))
+                return problems
+            if t.gpu_count not in GPU_COUNTS:
+                p("gpuCount", t.gpu_count, f"a GPU target needs GPUs per replica ({t.gpu} nodes)",
+                  ", ".join(map(str, GPU_COUNTS)))
+            if engine.gguf:
+                p("gpu", t.gpu, "our llama.cpp image is a CPU build", "unset (CPU-only), or engine vllm")
+            if t.cpu_type is not None:
+                p("cpuType", t.cpu_type, "only for CPU-only targets", "unset")
+        if t.scaling.metric == "queue-depth":
+            if cluster is not None and cluster.prometheus_url is None:
+                problems.append(Problem(f"{PROJECT}:kubernetes.prometheusUrl", MISSING,
+                                        f"targets[{index}] scales on queue depth, which KEDA reads from Prometheus",
+                                        "the Prometheus URL, e.g. http://prometheus-operated.monitoring:9090"))
+            if not t.service_monitor:
+                p("serviceMonitor", False, "queue-depth scaling needs the engine's metrics scraped", "true")
+        if not t.ingress and not t.allow_from_namespaces:
+            p("allowFromNamespaces", [], "nothing could reach the model: the NetworkPolicy admits only an Ingress "
+              "controller and these namespaces", "namespaces of the callers, or set ingress")
+        if t.ingress and not (t.ingress.cluster_issuer or t.ingress.tls_secret):
+            p("ingress.clusterIssuer", MISSING, "an Ingress without TLS would carry API keys in clear text",
+              "a cert-manager ClusterIssuer, or ingress.tlsSecret")
+        if t.model_cache.access_mode == "ReadWriteOnce" and "kubernetes.io/hostname" not in t.node_selector:
+            p("modelCache.accessMode", "ReadWriteOnce", "a ReadWriteOnce volume attaches to one node, so replicas "
+              "(and the surge replica of a rolling update) on another node would never start",
+              "ReadWriteMany, or pin the pods to one node with nodeSelector kubernetes.io/hostname")
+        memory, shm = bytes_of(t.resources.memory), shm_bytes(t)
+        if shm >= memory:
+            p("shmSize", shm_size(t), f"/dev/shm counts in the memory limit ({t.resources.memory})",
+              "less than resources.memory")
+        facts = model.resolved_facts()
+        if facts is None:
+            return problems
+        if t.gpu is not None and t.gpu_count in GPU_COUNTS:
+            gpu = GPUS[t.gpu]
+            if model.quantization == "fp8" and gpu.arch not in FP8_ARCHS:
+                p("gpu", t.gpu, no_fp8(gpu.name, model), ", ".join(g.name for g in GPUS.values()
+                                                                   if g.arch in FP8_ARCHS))
+            fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, t.gpu_count,
+                             gpu.memory_gib * t.gpu_count)
+            if not fit.fits:
+                p("gpuCount", t.gpu_count, does_not_fit(model, t.concurrency, fit, f"{t.gpu_count} x {t.gpu}"),
+                  self.fitting_hosts(model, t.concurrency, None, env.usage))
+        elif t.gpu is None and engine.gguf:
+            fit = cpu_fit(model, facts, t.concurrency, memory, shm)
+            if not fit.fits:
+                p("resources.memory", t.resources.memory, does_not_fit(model, t.concurrency, fit, "the container"),
+                  f"at least {gib(fit.required_gib * GIB + shm)}")
+        needed = startup_budget(model, facts)
+        if t.startup_timeout_seconds is not None and t.startup_timeout_seconds < needed:
+            p("startupTimeoutSeconds", t.startup_timeout_seconds,
+              f"shorter than the model's estimated download, load and warm-up ({needed} s): the startup probe would "
+              "restart it before it serves", f"{needed}..{STARTUP_BOUNDS_S[1]}, or unset")
+        if t.model_cache.size is not None and bytes_of(t.model_cache.size) < weights_bytes(facts, model.quantization):
+            p("modelCache.size", t.model_cache.size, f"smaller than the weights of '{model.name}'",
+              f"at least {gib(weights_bytes(facts, model.quantization))}; default {gib(cache_bytes(model, facts))}")
+        return problems
+
+    def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
+                hf_token: pulumi.Output[str] | None) -> Endpoint:
+        from ..k8s.serving import ModelServing, ModelServingArgs
+
+        t: KubernetesTarget = target
+        model = env.model(t.model)
+        facts = model.resolved_facts()
+        assert facts is not None  # validated
+        startup = t.startup_timeout_seconds or startup_budget(model, facts)
+        serving = ModelServing(f"{env.name}-{t.name}", ModelServingArgs(
+            environment=env.name, foundation=foundation, model=model, target=t,
+            namespace=t.namespace or f"{env.name}-{t.name}", startup_timeout_seconds=startup,
+            cache_size=t.model_cache.size or gib(cache_bytes(model, facts)),
+            shm_size=shm_size(t), hf_token=hf_token))
+        return Endpoint(
+            name=t.name, kind=self.kind, platform=self.platform, region=foundation.name, model=model.id,
+            invoke_url=f"{serving.base_url}/chat/completions", openai_base_url=serving.base_url, auth="api-key",
+            host=HostShape(t.gpu or t.cpu_type or "cpu", t.gpu, t.gpu_count), min_replicas=t.scaling.min_replicas,
+            max_replicas=t.scaling.max_replicas, image=serving.image, startup_timeout_seconds=startup,
+            details={"namespace": serving.namespace, "service": serving.service_name,
+                     "inClusterUrl": serving.in_cluster_url, "apiKeys": serving.api_keys},
+        )
+
+    def hosts(self, region: str, lookup: Lookup) -> list[Host]:
+        return onprem_hosts(None, 0.0, "")
