@@ -193,4 +193,4 @@ class Cluster(Platform):
         from .k8s.cluster import declare_cluster
 
         assert env.kubernetes is not None  # validated: its targets require it
-        return declare_cluster(env.name, env.kubernetes, secrets.kubeconfig, gpu="gpu" in needs)
+        return declare_cluster(env.name, env.kubernetes, secrets.kubeconfig, gpu="gpu" in needs, tags=env.all_tags)

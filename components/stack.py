@@ -15,7 +15,7 @@ def regions(env: Environment) -> dict[str, str]:
     return {name: region for name, platform in PLATFORMS.items() if (region := platform.region(env))}
 
 
-def cost_inputs(env: Environment) -> dict[str, object]:
+def cost_inputs(env: Environment) -> dict[str, Any]:
     """What the cost engine needs beside the resources: the usage profile, the budget and the platforms' own
     inputs (an owner's rates), as a stack output, so `selfhost cost` reads them from the previewed graph like
     everything else."""

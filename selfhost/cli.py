@@ -245,6 +245,39 @@ def check(
 
 
 @app.command()
+def render(
+    stack: Annotated[str, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the manifests into.")],
+    project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
+) -> None:
+    """Write the stack's Kubernetes objects as YAML manifests, one file per object in apply order, with a
+    kustomization.yaml: for kubectl or a GitOps tool, without Pulumi. Secrets are never written (the README in
+    the directory says how to create them).
+
+    Exit codes: 0 ok; 2 invalid stack config; 1 no such stack, or no Kubernetes objects in it.
+    """
+    from .render import RenderError
+    from .render import render as write
+
+    project, stacks = _select(stack, False, project_dir)
+    runs = _Runs()
+    previews = [p for _, p in runs.previews(project, stacks)]
+    if not previews:
+        raise typer.Exit(runs.code)
+    try:
+        result = write(previews[0], out_dir)
+    except RenderError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    manifests = [f for f in result.files if f.name[:2].isdigit()]
+    out.print(f"{len(manifests)} manifests for stack '{stack}' in {out_dir}/ (kustomization.yaml lists them; "
+              f"README.md says the order)")
+    for s in result.secrets:
+        out.print(f"  secret {s['namespace']}/{s['name']} not written: create it with keys {', '.join(s['keys'])}")
+    for command in result.helm:
+        out.print(f"  add-on: {command}")
+
+
+@app.command()
 def size(
     model: Annotated[str, typer.Argument(help="Hugging Face model id (or a unique part of one) from the catalog.")],
     context: Annotated[int, typer.Option(help="Tokens per sequence (prompt + completion) that must fit.")] = 4096,

@@ -265,7 +265,7 @@ GCP_CASES = [
      "but 1 x NVIDIA_L4 offers 21.6 GiB usable; allowed: a3-highgpu-1g (1 x NVIDIA_H100_80GB) "
      "($0.91/1M tokens, 41.4 GiB spare)"),
     ("engine-not-on-vertex", {"selfhost-llm:models/0/engine": "tgi"}, "selfhost-llm:models[0].engine",
-     "Vertex AI targets (targets[0]) serve with the Vertex vLLM image; allowed: vllm"),
+     "vertex targets (targets[0]) do not serve it; allowed: vllm"),
     ("vertex-scale-to-zero", {"selfhost-llm:targets/0/scaling": {"minReplicas": 0, "maxReplicas": 2}},
      "selfhost-llm:targets[0].scaling.minReplicas", "keep at least one replica"),
     ("per-az-nat", {"selfhost-llm:network": {"nat": "per-az"}}, "selfhost-llm:network.nat", "Cloud NAT is regional"),

@@ -67,9 +67,12 @@ def test_every_taggable_resource_carries_the_environment_tags(previews):
         checked = 0
         for r in p.resources:
             key = tag_field(r.type) if r.custom else None
+            if r.type.startswith("kubernetes:") and r.type != "kubernetes:helm.sh/v3:Release":
+                key = "metadata.labels"  # Kubernetes objects carry them as labels
             if key is None:
                 continue
-            tags = r.inputs.get(key) or {}
+            tags = (r.inputs.get("metadata") or {}).get("labels") if key == "metadata.labels" else r.inputs.get(key)
+            tags = tags or {}
             if isinstance(tags, list):  # an Auto Scaling group's tags: [{key, value, propagateAtLaunch}]
                 tags = {t["key"]: t["value"] for t in tags}
             for tag in ("environment", "owner", "managed-by", "project"):

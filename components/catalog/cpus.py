@@ -32,7 +32,8 @@ CPUS: dict[str, Cpu] = {
         Cpu("raspberry-pi-5", 17.1, 0.154, 4, "Raspberry Pi 5 product brief (2023): LPDDR4X-4267 SDRAM, 4 x Cortex-A76 "
                                            "at 2.4 GHz"),
         # Eight channels of DDR5-4400 (8 bytes x 4.4 GT/s); 32 cores x 2.1 GHz base x 64 (2 x 512-bit FMA).
-        Cpu("xeon-gold-6430", 281.6, 4.3, 32, "Intel ARK, Xeon Gold 6430 (2023): 8 memory channels, DDR5-4400; 32 cores, "
-                                          "2.1 GHz base, 2 AVX-512 FMA units"),
+        Cpu("xeon-gold-6430", 281.6, 4.3, 32,
+            "Intel ARK, Xeon Gold 6430 (2023): 8 memory channels, DDR5-4400; 32 cores, 2.1 GHz base, 2 AVX-512 FMA "
+            "units"),
     )
 }

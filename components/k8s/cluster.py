@@ -3,6 +3,7 @@ Operator."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -13,6 +14,14 @@ from ..targets.kubernetes import KubernetesCluster
 
 # Labels every object we create carries (the Kubernetes recommended labels).
 MANAGED = {"app.kubernetes.io/part-of": "selfhost-llm", "app.kubernetes.io/managed-by": "pulumi"}
+
+
+def labels_of(tags: dict[str, str]) -> dict[str, str]:
+    """Kubernetes labels from the environment's tags, in the characters label keys and values allow (alphanumerics,
+    '-', '_', '.'; at most 63, starting and ending alphanumeric): a Hugging Face id's '/' becomes '.'."""
+    def clean(text: str) -> str:
+        return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", re.sub(r"[^A-Za-z0-9_.-]", ".", text)[:63])
+    return {clean(k): clean(v) for k, v in tags.items()}
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,7 @@ class Cluster(pulumi.ComponentResource):
     `privileged`: its driver, container toolkit and device plugin daemonsets run privileged with host paths."""
 
     def __init__(self, name: str, config: KubernetesCluster, kubeconfig: pulumi.Output[str] | None, gpu: bool,
-                 opts: pulumi.ResourceOptions | None = None):
+                 labels: dict[str, str], opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:k8s:Cluster", name, None, opts)
         # Server-side apply (the provider's default) lets the autoscalers own `replicas` without a fight.
         self.provider = k8s.Provider(f"{name}-provider", kubeconfig=kubeconfig, context=config.context,
@@ -40,8 +49,9 @@ class Cluster(pulumi.ComponentResource):
         operator = config.gpu_operator
         if operator.enabled and gpu:
             namespace = k8s.core.v1.Namespace(f"{name}-gpu-operator-namespace", metadata={
-                "name": operator.namespace, "labels": {**MANAGED, "pod-security.kubernetes.io/enforce": "privileged",
-                                                       "app.kubernetes.io/name": "gpu-operator"}}, opts=child)
+                "name": operator.namespace,
+                "labels": {**labels, **MANAGED, "pod-security.kubernetes.io/enforce": "privileged",
+                           "app.kubernetes.io/name": "gpu-operator"}}, opts=child)
             self.gpu_operator = k8s.helm.v3.Release(
                 f"{name}-gpu-operator", name="gpu-operator", chart=facts.GPU_OPERATOR_CHART,
                 version=operator.version, repository_opts={"repo": facts.GPU_OPERATOR_REPO},
@@ -51,8 +61,8 @@ class Cluster(pulumi.ComponentResource):
         self.register_outputs({"gpuOperator": self.gpu_operator.status if self.gpu_operator else None})
 
 
-def declare_cluster(env: str, config: KubernetesCluster, kubeconfig: pulumi.Output[str] | None, gpu: bool
-                    ) -> tuple[ClusterFoundation, dict[str, object]]:
-    cluster = Cluster(f"{env}-{config.name}", config, kubeconfig, gpu)
+def declare_cluster(env: str, config: KubernetesCluster, kubeconfig: pulumi.Output[str] | None, gpu: bool,
+                    tags: dict[str, str]) -> tuple[ClusterFoundation, dict[str, object]]:
+    cluster = Cluster(f"{env}-{config.name}", config, kubeconfig, gpu, labels_of(tags))
     return (ClusterFoundation(config.name, config, cluster.provider, cluster.gpu_operator),
             {"kubernetesRegion": config.name, "kubernetesVersion": config.version})

@@ -46,6 +46,8 @@ class ModelServingArgs:
     startup_timeout_seconds: int
     cache_size: str
     shm_size: str
+    labels: dict[str, str]
+    """The environment's tags as labels, on every object."""
     hf_token: pulumi.Output[str] | None
 
 
@@ -79,7 +81,8 @@ def serving_args(model: ModelSpec, target: KubernetesTarget, startup_s: int) -> 
 def _environment(model: ModelSpec, token: bool) -> list[dict[str, str]]:
     env = {"HOME": "/tmp"}
     if not ENGINES[model.engine].gguf:
-        env |= {name: f"{CACHE_DIR if volume == 'cache' else '/tmp'}/{path}" for name, volume, path in facts.VLLM_CACHES}
+        env |= {name: f"{CACHE_DIR if volume == 'cache' else '/tmp'}/{path}"
+                for name, volume, path in facts.VLLM_CACHES}
     if token:
         # A path, read by the Hub client: the token itself stays in the mounted Secret.
         env["HF_TOKEN_PATH"] = f"{SECRETS_DIR}/hf_token"
@@ -92,7 +95,7 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
     engine = "llamacpp" if ENGINES[model.engine].gguf else "vllm"
     name = t.name
     selector = {"app.kubernetes.io/name": "selfhost-serving", "app.kubernetes.io/instance": name}
-    labels = {**MANAGED, **selector, "app.kubernetes.io/component": "serving", "environment": args.environment}
+    labels = {**args.labels, **MANAGED, **selector, "app.kubernetes.io/component": "serving"}
     meta = lambda object_name, **extra: {"name": object_name, "namespace": ns, "labels": labels, **extra}  # noqa: E731
     image = image_ref(t, engine)
     token = "hf_token" in secret_data
@@ -144,7 +147,8 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
         **({"nodeSelector": dict(t.node_selector)} if t.node_selector else {}),
         **({"tolerations": [tol.model_dump(exclude_none=True) for tol in t.tolerations]} if t.tolerations else {}),
         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
-                                       "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}],
+                                       "whenUnsatisfiable": "ScheduleAnyway",
+                                       "labelSelector": {"matchLabels": selector}}],
         **({"initContainers": init} if init else {}),
         "containers": [serving],
         "volumes": [
@@ -162,7 +166,7 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
                    "pulumi.com/timeoutSeconds": str(args.startup_timeout_seconds + ROLLOUT_MARGIN_S)}
     out: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
-            **MANAGED, "environment": args.environment, "pod-security.kubernetes.io/enforce": level,
+            **args.labels, **MANAGED, "pod-security.kubernetes.io/enforce": level,
             "pod-security.kubernetes.io/enforce-version": f"v{cluster.version}",
             "pod-security.kubernetes.io/warn": level, "pod-security.kubernetes.io/audit": level}}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(name), "automountServiceAccountToken": False},
@@ -255,7 +259,8 @@ def ingress(args: ModelServingArgs, meta: Any) -> dict[str, Any]:
                   "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
                   "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
                   "nginx.ingress.kubernetes.io/proxy-body-size": "1m"}
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta(args.target.name, annotations=notes),
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": meta(args.target.name, annotations=notes),
             "spec": {"ingressClassName": spec.class_name,
                      "tls": [{"hosts": [spec.host], "secretName": spec.tls_secret or f"{args.target.name}-tls"}],
                      "rules": [{"host": spec.host, "http": {"paths": [{
@@ -294,8 +299,9 @@ class ModelServing(pulumi.ComponentResource):
         t = args.target
         keys = {key: random.RandomPassword(f"{name}-key-{key}", length=48, special=False,
                                            opts=pulumi.ResourceOptions(parent=self)).result for key in t.api_keys}
-        keys_file = pulumi.Output.secret(pulumi.Output.all(*keys.values()).apply(
-            lambda values: "".join(f"{key}:{value}\n" for key, value in zip(keys, values, strict=True))))
+        lines: pulumi.Output[str] = pulumi.Output.all(*keys.values()).apply(
+            lambda values: "".join(f"{key}:{value}\n" for key, value in zip(keys, values, strict=True)))
+        keys_file: pulumi.Output[str] = pulumi.Output.secret(lines)
         secret_data: dict[str, pulumi.Input[str]] = {"api_keys": keys_file}
         if args.hf_token is not None:
             secret_data["hf_token"] = pulumi.Output.secret(args.hf_token)

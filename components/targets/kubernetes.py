@@ -273,9 +273,8 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
                               f"{count} x {gpu.name if gpu else 'GPU'} per replica x {low}..{high} on {name}"))
     items.append(ctx.item(r, "kubernetes", "node-hour", "node", "replica-hour", hours,
                           f"the rest of a replica's server x {low}..{high} on {name}"))
-    unit = [i.unit_usd for i in items]
-    replica_usd = None if None in unit else sum(u * (count if i.unit == "gpu-hour" else 1)  # type: ignore[operator]
-                                                for u, i in zip(unit, items, strict=True))
+    gpu_usd, node_usd = (items[0].unit_usd if count else 0.0), items[-1].unit_usd
+    replica_usd = None if gpu_usd is None or node_usd is None else gpu_usd * count + node_usd
     est.serving.append(Serving(r.name, model_id, (low, expected, high), rps, need, replica_usd))
     return items
 
@@ -394,6 +393,7 @@ class Kubernetes(TargetKind):
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
+        from ..k8s.cluster import labels_of
         from ..k8s.serving import ModelServing, ModelServingArgs
 
         t: KubernetesTarget = target
@@ -405,7 +405,7 @@ class Kubernetes(TargetKind):
             environment=env.name, foundation=foundation, model=model, target=t,
             namespace=t.namespace or f"{env.name}-{t.name}", startup_timeout_seconds=startup,
             cache_size=t.model_cache.size or gib(cache_bytes(model, facts)),
-            shm_size=shm_size(t), hf_token=hf_token))
+            shm_size=shm_size(t), labels=labels_of(self.identity_tags(env, t)), hf_token=hf_token))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.name, model=model.id,
             invoke_url=f"{serving.base_url}/chat/completions", openai_base_url=serving.base_url, auth="api-key",

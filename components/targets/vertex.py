@@ -26,7 +26,7 @@ from ..cost_rules import (
     monthly,
 )
 from ..platforms import gcp_gpu_host, gcp_gpu_machine_items
-from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
+from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
 from ..sizing import memory_fit
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
 

@@ -82,7 +82,7 @@ def engine() -> Iterator[FakeEngine]:
         server.server_close()
 
     fake.kill = kill
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)  # quick to shut down
     thread.start()
     yield fake
     fake.release.set()
@@ -182,3 +182,20 @@ def test_an_engine_that_is_not_ready_is_not_asked(engine: FakeEngine) -> None:
     found = families(text)
     assert status == 200 and seconds < 0.5
     assert [s.value for s in found["selfhost_engine_ready"]] == [0.0] and "vllm:num_requests_waiting" not in found
+
+
+def test_liveness_answers_while_the_engine_is_down_and_readiness_does_not() -> None:
+    # Kubernetes restarts a pod whose liveness check fails: that must not happen while the adapter restarts its
+    # engine (minutes for a large model), so /livez is the adapter's own answer and /health the engine's.
+    async def run() -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+        adapter = Adapter(Settings(engine="external", engine_url=f"http://127.0.0.1:{free_port()}"))
+        adapter.engine.start()
+        try:
+            assert await adapter.engine.wait_ready(0.3) is False
+            return await get(adapter, "/livez"), await get(adapter, "/health")
+        finally:
+            await adapter.engine.stop()
+
+    (live, _, body), (health, _, _) = run_async(run())
+    assert (live, health) == (200, 503)
+    assert '"status": "alive"' in body

@@ -134,6 +134,7 @@ class Adapter:
         s = self.s
         return [
             Route("GET", "/health", "health", self.health, None),
+            Route("GET", "/livez", "liveness", self.liveness, None),
             Route("GET", "/metrics", "metrics", self.metrics, None),
             Route("GET", "/ping", "sagemaker_ping", self.health, "sagemaker"),
             Route("POST", "/invocations", "sagemaker_invocations", self.invocations, "sagemaker", True),
@@ -280,6 +281,11 @@ class Adapter:
     async def health(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
         ready = self.engine.ready
         await reply.whole(200 if ready else 503, json.dumps({"status": self.engine.state.value}).encode())
+
+    async def liveness(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
+        # The adapter itself answers: it restarts a broken engine on its own, so an orchestrator's liveness check
+        # must not kill the pod (and a model's minutes of loading) while it does.
+        await reply.whole(200, json.dumps({"status": "alive", "engine": self.engine.state.value}).encode())
 
     async def metrics(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
         # The engine's metrics follow ours: its port is not exposed, and an autoscaler reads its queue depth.

@@ -285,10 +285,11 @@ class Engine:
             waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._suspect.wait())]
             if self.process:
                 waits.append(asyncio.ensure_future(self.process.wait()))
-            _, pending = await asyncio.wait(waits, timeout=HEALTH_INTERVAL_SECONDS,
-                                            return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
+            try:
+                await asyncio.wait(waits, timeout=HEALTH_INTERVAL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when stop() cancels the supervisor here: no wait is left pending on a closed loop
+                for task in waits:
+                    task.cancel()
             if self.process and self.process.returncode is not None:
                 log.error("engine exited with code %s", self.process.returncode)
                 return

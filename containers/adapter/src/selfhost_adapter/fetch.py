@@ -425,7 +425,12 @@ def fetch(target: Target, endpoint: str, token: str | None) -> Path:
             part = _Part(file, part_path)
             url = target.url(endpoint)
             _log(f"downloading {url}" + (f", resuming at {part.size} bytes" if part.size else ""))
-            _download(url, token, part, target, endpoint)
+            try:
+                _download(url, token, part, target, endpoint)
+            except FetchError:
+                if not part.size:  # nothing to resume: no empty file left in the cache
+                    part_path.unlink()
+                raise
             part.sync()
             digest = part.hasher.hexdigest()
             if target.sha256 and digest != target.sha256:
