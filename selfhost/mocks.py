@@ -458,6 +458,8 @@ class Recorded:
     protect: bool
     id: str = ""
     computed: dict[str, Any] = field(default_factory=dict)
+    provider: str = ""
+    """The explicit provider's URN, where one is given (an empty string: the default provider)."""
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -518,6 +520,8 @@ class RecordingMonitor(MockMonitor):
             urn=urn, type=request.type, name=request.name, parent=request.parent or None, custom=request.custom,
             inputs=inputs, secret_paths=secrets, dependencies=sorted(set(request.dependencies)),
             protect=bool(request.protect), id=response.id, computed=dict(self.mocks.current.computed),
+            # A provider reference is `<urn>::<id>`.
+            provider=request.provider.rsplit("::", 1)[0],
         )
         return response
 

@@ -42,6 +42,7 @@ class Preview:
                     "id": r.id or None, "protect": r.protect, "dependencies": r.dependencies,
                     "inputs": r.inputs, "secretInputs": r.secret_paths, "computed": r.computed,
                     **({"outputs": r.outputs} if r.outputs else {}),
+                    **({"provider": r.provider} if r.provider else {}),
                 }
                 for r in self.resources
             ],

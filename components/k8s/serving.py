@@ -65,14 +65,16 @@ def gguf_path(model: ModelSpec) -> str:
 
 def serving_args(model: ModelSpec, target: KubernetesTarget, startup_s: int) -> list[str]:
     """The adapter's arguments (the image's entrypoint): OpenAI routes on PORT with API keys from the mounted
-    Secret, the model under its Hugging Face id (and our name for it as an alias), the engine's flags."""
+    Secret, the model under its Hugging Face id (and our name for it as an alias), the engine's flags (joined to
+    their option with '=': a value starting with '--' is not taken for an option)."""
     if ENGINES[model.engine].gguf:
-        engine = ["--engine", "llamacpp", "--model", gguf_path(model), "--engine-args",
-                  f"--n_ctx {model.max_context} --n_threads {max(1, math.floor(cpus_of(target.resources.cpu)))}"]
+        threads = max(1, math.floor(cpus_of(target.resources.cpu)))
+        engine = ["--engine", "llamacpp", "--model", gguf_path(model),
+                  f"--engine-args=--n_ctx {model.max_context} --n_threads {threads}"]
     else:
         flags = vllm_flags(model.id, model.revision, model.max_context, target.gpu_count, model.quantization,
                            GPU_MEMORY_UTILIZATION)
-        engine = ["--engine", "vllm", "--model", model.id, "--engine-args", engine_args(flags)]
+        engine = ["--engine", "vllm", "--model", model.id, f"--engine-args={engine_args(flags)}"]
     return ["openai", *engine, "--model-name", model.id, "--model-aliases", model.name, "--host", "0.0.0.0",
             "--port", str(PORT), "--api-keys-file", f"{SECRETS_DIR}/api_keys", "--drain-seconds", str(DRAIN_S),
             "--engine-startup-timeout-seconds", str(startup_s)]
