@@ -1,7 +1,8 @@
 """Every stack's resource graph against a golden copy: what a refactoring must leave alone.
 
 The copies of aws-dev, aws-prod and gcp-prod were taken from `selfhost preview --json` before the
-target-contract redesign (issue 9); aws-pool and gcp-pool when they were added (issue 10). For each resource
+target-contract redesign (issue 9); aws-pool and gcp-pool when they were added (issue 10); onprem and edge when
+they were added (issue 11). For each resource
 they hold its URN, type, parent, protection, dependencies and inputs (secret inputs by path only; the
 checkout's own path as `{repo}`). A change that alters any of them fails here, unless it is one of the
 deliberate differences listed in `EXPECTED_CHANGES` below, each with its reason. After a deliberate change,
@@ -24,7 +25,7 @@ from .conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "graph"
 SELFHOST = str(Path(sys.executable).with_name("selfhost"))
-STACKS = ("aws-dev", "aws-prod", "gcp-prod", "aws-pool", "gcp-pool")
+STACKS = ("aws-dev", "aws-prod", "gcp-prod", "aws-pool", "gcp-pool", "onprem", "edge")
 KEPT = ("type", "parent", "custom", "protect", "dependencies", "inputs", "secretInputs")
 
 # (stack, urn or "*", input path prefix) -> why it differs from the golden copy.
