@@ -282,6 +282,15 @@ def test_a_kubeconfig_and_a_context_together_are_ambiguous():
     assert any("set exactly one way" in p for p in problems_of(raw, {"selfhost-llm:kubeconfig"}))
 
 
+def test_weights_from_a_bucket_are_refused_on_a_cluster():
+    raw, _ = edge_config()
+    models = json.loads(raw["selfhost-llm:models"])
+    models[0]["source"] = "s3"
+    raw["selfhost-llm:models"] = json.dumps(models)
+    assert any(p.startswith("selfhost-llm:models[0].source: 's3': a cluster has no artifacts bucket")
+               for p in problems_of(raw, set()))
+
+
 def test_other_kinds_refuse_a_gguf_model():
     raw, _ = edge_config()
     raw["selfhost-llm:targets"] = json.dumps([{"kind": "aws-pool", "name": "chat", "model": "qwen-1-5b",

@@ -313,10 +313,11 @@ class ModelServing(pulumi.ComponentResource):
         for manifest in manifests(args, secret_data):
             kind = manifest["kind"]
             role = _ROLES.get(kind) or manifest["metadata"]["name"]
-            # Everything after the namespace waits for it; the Deployment also for the GPU Operator.
+            # Everything waits for the namespace; the Deployment for all it refers to (its pods would fail to
+            # start without the account, the Secret or the volume) and for the GPU Operator.
             after = [declared["namespace"]] if "namespace" in declared else []
             if kind == "Deployment":
-                after += depends
+                after = [*declared.values(), *depends]
             options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=after))
             declared[role] = self._declare(f"{name}-{role}", manifest, options)
         self.namespace = args.namespace

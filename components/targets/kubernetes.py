@@ -320,6 +320,10 @@ class Kubernetes(TargetKind):
         cluster: KubernetesCluster | None = env.kubernetes  # its absence is the platform's problem
         model = env.model(t.model)
         engine = ENGINES[model.engine]
+        if model.source != "hub":
+            problems.append(Problem(f"{PROJECT}:models[{env.models.index(model)}].source", model.source,
+                                    f"a cluster has no artifacts bucket (targets[{index}] is kubernetes): its pods "
+                                    "fetch the pinned revision from the Hub onto the model-cache volume", "hub"))
         if t.gpu is None:
             if t.gpu_count:
                 p("gpuCount", t.gpu_count, "a CPU-only target (no `gpu` set) has no GPUs to ask for",
