@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import shlex
 from dataclasses import dataclass
@@ -33,11 +34,26 @@ PROGRAMS = {"vllm": "/opt/adapter/bin", "llamacpp": "/opt/venv/bin"}
 
 
 def content_tag(root: Path = CONTAINERS) -> str:
-    """A tag from the hash of every file in the build context: registries keep tags immutable, so a new tag
-    appears exactly when the images' sources change, and re-running `pulumi up` on the same code builds nothing."""
+    """A tag from the hash of every file of the build context (what `.dockerignore` leaves in): registries keep
+    tags immutable, so a new tag appears exactly when what the images are built from changes, and re-running
+    `pulumi up` on the same code builds nothing (a README edit changes no image)."""
+    ignore = root / ".dockerignore"
+    patterns = [line.strip() for line in ignore.read_text().splitlines()
+                if line.strip() and not line.startswith("#")] if ignore.is_file() else []
+
+    def ignored(relative: str) -> bool:
+        # Docker's patterns: `**/x` matches x at any depth, a pattern on a folder covers what is inside it.
+        parts = relative.split("/")
+        candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        return any(fnmatch.fnmatchcase(c, p) or (p.startswith("**/") and fnmatch.fnmatchcase(c.split("/")[-1], p[3:]))
+                   for p in patterns for c in candidates)
+
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(str(path.relative_to(root)).encode())
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = str(path.relative_to(root))
+        if ignored(relative):
+            continue
+        digest.update(relative.encode())
         digest.update(path.read_bytes())
     return f"src-{digest.hexdigest()[:16]}"
 

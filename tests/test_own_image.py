@@ -80,6 +80,17 @@ def test_content_tag_follows_the_build_context(tmp_path):
     (tmp_path / "a").write_text("two")
     assert content_tag(tmp_path) != first
     assert content_tag().startswith("src-") and (CONTAINERS / IMAGES["vllm"].dockerfile).is_file()
+    # What the build does not see (.dockerignore) does not change the tag.
+    (tmp_path / ".dockerignore").write_text("# docs\nREADME.md\n**/__pycache__\n")
+    (tmp_path / "README.md").write_text("x")
+    (tmp_path / "pkg" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "pkg" / "__pycache__" / "m.pyc").write_text("x")
+    tagged = content_tag(tmp_path)
+    (tmp_path / "README.md").write_text("y")
+    (tmp_path / "pkg" / "__pycache__" / "m.pyc").write_text("y")
+    assert content_tag(tmp_path) == tagged
+    (tmp_path / "pkg" / "m.py").write_text("z")
+    assert content_tag(tmp_path) != tagged
 
 
 def test_registry_storage_is_named_as_not_estimated():

@@ -12,8 +12,9 @@ ACTIONS_WITHOUT_RESOURCE_LEVEL = frozenset({
     "ec2:DescribeDhcpOptions",
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
-    "ec2:DeleteNetworkInterfacePermission",
 })
+# ec2:DeleteNetworkInterfacePermission is not among them: the reference lists `network-interface` for it (with the
+# ec2:Vpc and ec2:Subnet condition keys), so the role names the interfaces.
 
 # Google Cloud roles granted at project level (nothing narrower exists for writing logs and metrics).
 PROJECT_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
