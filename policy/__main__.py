@@ -1,6 +1,6 @@
-"""The selfhost-llm policy pack. The rules live in components/guardrails.py; `selfhost check` runs the same
-rules offline on the previewed graph. It runs in the project's .venv (PulumiPolicy.yaml), where the project is
-installed, so `components` imports as it is."""
+"""The selfhost-llm policy pack: every rule of components/policies.py, as one stack policy each, mandatory or
+advisory as the rule says. `selfhost check` runs the same rules offline on the previewed graph. It runs in the
+project's .venv (PulumiPolicy.yaml), where the project is installed, so `components` imports as it is."""
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -10,7 +10,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components import guardrails
+from components import policies
 from components.catalog.pricing import lookup
 from components.cost import Resource, estimate_from_outputs
 
@@ -27,34 +27,20 @@ def _stack_outputs(args: StackValidationArgs) -> dict:
     return dict(root.props) if root is not None else {}
 
 
-def _report(violations: list[guardrails.Violation], report: ReportViolation) -> None:
-    for v in violations:
-        report(v.message, None)
+def _policy(rule: policies.Rule) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        resources = _resources(args)
+        estimate = estimate_from_outputs(resources, _stack_outputs(args), lookup) if rule.id == "monthly-budget" \
+            else None
+        for finding in rule.run(policies.Plan(resources, estimate)):
+            if finding.exempt is None:  # exemptions are the platform's, not a violation (`selfhost check` lists them)
+                report(f"{finding.resource or 'stack'}: {finding.message}. Fix: {rule.fix}", None)
+
+    also = f" (Checkov {', '.join(rule.checkov)})" if rule.checkov else ""
+    return StackValidationPolicy(
+        name=rule.id, description=f"[{rule.severity}] {rule.description}{also}", validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY if rule.mandatory else EnforcementLevel.ADVISORY)
 
 
-def monthly_budget(args: StackValidationArgs, report: ReportViolation) -> None:
-    _report(guardrails.budget(estimate_from_outputs(_resources(args), _stack_outputs(args), lookup)), report)
-
-
-PolicyPack(
-    name="selfhost-llm",
-    enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[
-        StackValidationPolicy(
-            name="monthly-budget",
-            description="The expected monthly cost of the plan stays within the stack's budget.monthlyUsd.",
-            validate=monthly_budget,
-        ),
-        StackValidationPolicy(
-            name="least-privilege-iam",
-            description="No wildcard IAM actions; '*' resources only where AWS allows nothing narrower; "
-                        "no basic roles.",
-            validate=lambda args, report: _report(guardrails.least_privilege_iam(_resources(args)), report),
-        ),
-        StackValidationPolicy(
-            name="environment-tags",
-            description="Every taggable resource carries the environment, owner, managed-by and project tags.",
-            validate=lambda args, report: _report(guardrails.environment_tags(_resources(args)), report),
-        ),
-    ],
-)
+PolicyPack(name="selfhost-llm", enforcement_level=EnforcementLevel.MANDATORY,
+           policies=[_policy(rule) for rule in policies.RULES])

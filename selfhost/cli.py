@@ -225,22 +225,33 @@ def check(
     all_stacks: Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")] = False,
     project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
 ) -> None:
-    """Run the policy pack's rules (policy/: budget, least-privilege IAM, environment tags) on the previewed plan,
-    offline. Exit codes: 0 compliant; 4 violations; 2 invalid config; 1 no such stack."""
+    """Run the policy pack's rules (components/policies.py) on the previewed plan, offline: each violation with
+    the resource, the rule's severity, its Checkov id and the fix; advisories; and where a platform makes a rule
+    impossible, the exemption and why. Exit codes: 0 no mandatory violation; 4 violations; 2 invalid config;
+    1 no such stack."""
     from components.cost import resources_from_preview
-    from components.guardrails import check_all
+    from components.policies import BY_ID, RULES
+    from components.policies import check as run_rules
 
     project, stacks = _select(stack, all_stacks, project_dir)
     runs = _Runs()
     code = 0
     for name, preview in runs.previews(project, stacks):
         graph = preview.to_json()
-        violations = check_all(resources_from_preview(graph), price_preview(graph, _lookup()))
-        for v in violations:
-            out.print(f"[red]{name}[/]: {v.policy}: {escape(v.resource or 'stack')}: {escape(v.message)}")
-        if not violations:
-            out.print(f"{name}: compliant (monthly-budget, least-privilege-iam, environment-tags)")
-        code = max(code, EXIT_POLICY if violations else 0)
+        report = run_rules(resources_from_preview(graph), price_preview(graph, _lookup()))
+        for label, findings in (("[red]violation[/]", report.violations), ("[yellow]advisory[/]", report.advisories),
+                                ("[dim]exempt[/]", report.exemptions)):
+            for f in findings:
+                r = BY_ID[f.rule]
+                ids = f" ({', '.join(r.checkov)})" if r.checkov else ""
+                why = f"; exempt: {f.exempt}" if f.exempt else f"; fix: {r.fix}"
+                severity = escape(f"[{r.severity}]")
+                out.print(f"{name}: {label} {f.rule} {severity}{ids}: {escape(f.resource or 'stack')}: "
+                          f"{escape(f.message)}{escape(why)}")
+        verdict = "compliant" if report.passed else f"{len(report.violations)} mandatory violations"
+        out.print(f"{name}: {verdict} ({len(RULES)} rules; {len(report.advisories)} advisories, "
+                  f"{len(report.exemptions)} exemptions)")
+        code = max(code, 0 if report.passed else EXIT_POLICY)
     raise typer.Exit(max(code, runs.code))
 
 

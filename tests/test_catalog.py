@@ -95,7 +95,7 @@ def test_pure_logic_imports_no_provider_sdk():
     import sys
 
     code = ("import sys, components.config, components.cost, components.sizing, components.sizing_options, "
-            "components.guardrails, components.targets.registry; "
+            "components.policies, components.targets.registry; "
             "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(('pulumi_', 'sagemaker'))}))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert run.stdout.strip() == "[]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import runpy
 import subprocess
@@ -103,7 +104,11 @@ def test_policy_pack_runs_offline_on_the_graph(previews, monkeypatch):
     monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kw: packs.append(kw))
     runpy.run_path(str(ROOT / "policy" / "__main__.py"), run_name="__main__")
     policies = {p.name: p for p in packs[0]["policies"]}
-    assert set(policies) == {"monthly-budget", "least-privilege-iam", "environment-tags"}
+    from components.policies import BY_ID
+
+    assert set(policies) == set(BY_ID)
+    assert {p.name for p in policies.values() if p.enforcement_level == pulumi_policy.EnforcementLevel.ADVISORY} \
+        == {r.id for r in BY_ID.values() if not r.mandatory}
 
     def args_for(graph: dict, budget: float | None) -> pulumi_policy.StackValidationArgs:
         opts = PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
@@ -127,6 +132,12 @@ def test_policy_pack_runs_offline_on_the_graph(previews, monkeypatch):
                                             lambda msg, urn=None, found=reported: found.append(msg))
         assert len(reported) == violations, reported
     reported = []
-    for name in ("least-privilege-iam", "environment-tags"):
-        policies[name].validate(args_for(graph, 8000), lambda msg, urn=None: reported.append(msg))
+    for name, policy in policies.items():
+        policy.validate(args_for(graph, 8000), lambda msg, urn=None, rule=name: reported.append(f"{rule}: {msg}"))
     assert reported == []
+    # The same runner reports what a rule finds: a wildcard action in the execution role.
+    graph = copy.deepcopy(graph)  # the session's previews are shared: change a copy
+    role = next(r for r in graph["resources"] if r["type"] == "aws:iam/rolePolicy:RolePolicy")
+    role["inputs"]["policy"] = json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+    policies["aws-iam-no-wildcard-actions"].validate(args_for(graph, 8000), lambda msg, urn=None: reported.append(msg))
+    assert len(reported) == 1 and "wildcard action s3:*" in reported[0] and "Fix:" in reported[0]

@@ -132,7 +132,8 @@ def test_every_kind_writes_the_same_endpoint_keys(all_json):
     keys = {frozenset(k for k in endpoint if k not in ("endpointName", "endpointArn", "roleArn", "endpointId",
                                                        "resourceName", "serviceAccount", "privateIp",
                                                        "requestLogDataset", "poolName", "loadBalancerDns",
-                                                       "instanceTypes", "spot"))
+                                                       "instanceTypes", "spot", "namespace", "service", "inClusterUrl",
+                                                           "apiKeys"))
             for stack in all_json["stacks"] for endpoint in stack["outputs"]["endpoints"].values()}
     assert keys == {frozenset({"kind", "platform", "region", "model", "invokeUrl", "openaiBaseUrl", "auth", "host",
                                "replicas", "image", "startupTimeoutSeconds"})}

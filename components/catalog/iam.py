@@ -1,4 +1,4 @@
-"""IAM facts the components grant by and the guardrails check against (pure data, no provider SDK)."""
+"""IAM facts the components grant by and the policy rules check against (pure data, no provider SDK)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,358 @@
+"""Every policy rule against a compliant resource (as a shipped stack declares it) and a violating one (the same
+resource with the one setting the rule is about changed), plus the exemptions platforms force and both runners."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from components.catalog.pricing import lookup
+from components.cost import Resource, resources_from_preview
+from components.policies import BY_ID, RULES, Plan, check
+from selfhost.cost_report import price_preview
+
+
+def resources(previews, stack: str) -> list[Resource]:
+    return resources_from_preview(previews[stack].to_json())
+
+
+def mutate(
+    items: list[Resource], token: str, change: Callable[[dict[str, Any]], Any], name: str = ""
+) -> list[Resource]:
+    """A copy of the plan where the first resource of type `token` (whose name contains `name`) is changed."""
+    out, done = [], False
+    for r in items:
+        if not done and r.type == token and name in r.name:
+            inputs = copy.deepcopy(r.inputs)
+            change(inputs)
+            r, done = Resource(r.type, r.name, r.component, inputs), True
+        out.append(r)
+    assert done, f"no {token} {name} in the plan"
+    return out
+
+
+def drop(items: list[Resource], token: str) -> list[Resource]:
+    return [r for r in items if r.type != token]
+
+
+def pod(inputs: dict[str, Any]) -> dict[str, Any]:
+    return inputs["spec"]["template"]["spec"]
+
+
+def serving(inputs: dict[str, Any]) -> dict[str, Any]:
+    return pod(inputs)["containers"][0]
+
+
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+TEMPLATE_AWS, TEMPLATE_GCP = "aws:ec2/launchTemplate:LaunchTemplate", "gcp:compute/instanceTemplate:InstanceTemplate"
+TOKEN = "hf_" + "a1B2c3D4" * 5
+
+# rule -> (stack, how to break it)
+CASES: dict[str, tuple[str, Callable[[list[Resource]], list[Resource]]]] = {
+    "environment-tags": ("aws-dev", lambda p: mutate(p, "aws:s3/bucket:Bucket", lambda i: i["tags"].pop("owner"))),
+    "aws-s3-kms": (
+        "aws-dev",
+        lambda p: mutate(
+            p, SSE, lambda i: i["rules"][0]["applyServerSideEncryptionByDefault"].update(sseAlgorithm="AES256")
+        ),
+    ),
+    "aws-s3-public-access-block": (
+        "aws-dev",
+        lambda p: mutate(
+            p, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", lambda i: i.update(blockPublicPolicy=False)
+        ),
+    ),
+    "aws-s3-versioning": (
+        "aws-dev",
+        lambda p: mutate(
+            p,
+            "aws:s3/bucketVersioning:BucketVersioning",
+            lambda i: i["versioningConfiguration"].update(status="Suspended"),
+        ),
+    ),
+    "aws-s3-tls-only": (
+        "aws-dev",
+        lambda p: mutate(
+            p,
+            "aws:s3/bucketPolicy:BucketPolicy",
+            lambda i: i.update(policy=json.dumps({"Version": "2012-10-17", "Statement": []})),
+        ),
+    ),
+    "aws-kms-rotation": (
+        "aws-dev",
+        lambda p: mutate(p, "aws:kms/key:Key", lambda i: i.update(enableKeyRotation=False)),
+    ),
+    "aws-log-group-kms": (
+        "aws-dev",
+        lambda p: mutate(p, "aws:cloudwatch/logGroup:LogGroup", lambda i: i.pop("kmsKeyId")),
+    ),
+    "aws-log-retention": (
+        "aws-dev",
+        lambda p: mutate(p, "aws:cloudwatch/logGroup:LogGroup", lambda i: i.pop("retentionInDays")),
+    ),
+    "aws-secret-kms": (
+        "aws-prod",
+        lambda p: mutate(p, "aws:secretsmanager/secret:Secret", lambda i: i.pop("kmsKeyId")),
+    ),
+    "aws-ecr-scan-on-push": (
+        "aws-pool",
+        lambda p: mutate(
+            p, "aws:ecr/repository:Repository", lambda i: i["imageScanningConfiguration"].update(scanOnPush=False)
+        ),
+    ),
+    "aws-ecr-immutable-tags": (
+        "aws-pool",
+        lambda p: mutate(p, "aws:ecr/repository:Repository", lambda i: i.update(imageTagMutability="MUTABLE")),
+    ),
+    "aws-ecr-kms": (
+        "aws-pool",
+        lambda p: mutate(
+            p,
+            "aws:ecr/repository:Repository",
+            lambda i: i.update(encryptionConfigurations=[{"encryptionType": "AES256"}]),
+        ),
+    ),
+    "aws-imdsv2": (
+        "aws-pool",
+        lambda p: mutate(p, TEMPLATE_AWS, lambda i: i["metadataOptions"].update(httpTokens="optional")),
+    ),
+    "aws-no-public-ip": (
+        "aws-pool",
+        lambda p: mutate(p, TEMPLATE_AWS, lambda i: i["networkInterfaces"][0].update(associatePublicIpAddress="true")),
+    ),
+    "aws-ebs-encrypted": (
+        "aws-pool",
+        lambda p: mutate(p, TEMPLATE_AWS, lambda i: i["blockDeviceMappings"][0]["ebs"].update(encrypted="false")),
+    ),
+    "aws-no-open-ingress": (
+        "aws-pool",
+        lambda p: mutate(
+            p,
+            "aws:ec2/securityGroup:SecurityGroup",
+            lambda i: i.update(
+                ingress=[{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}]
+            ),
+        ),
+    ),
+    "aws-vpc-flow-logs": ("aws-dev", lambda p: drop(p, "aws:ec2/flowLog:FlowLog")),
+    "aws-default-security-group-closed": (
+        "aws-dev",
+        lambda p: mutate(
+            p,
+            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+            lambda i: i.update(ingress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]),
+        ),
+    ),
+    "aws-sagemaker-private": (
+        "aws-dev",
+        lambda p: mutate(p, "aws:sagemaker/model:Model", lambda i: i.pop("vpcConfig")),
+    ),
+    "aws-iam-no-wildcard-actions": (
+        "aws-dev",
+        lambda p: mutate(
+            p,
+            "aws:iam/rolePolicy:RolePolicy",
+            lambda i: i.update(
+                policy=json.dumps(
+                    {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}]}
+                )
+            ),
+        ),
+    ),
+    "aws-iam-scoped-resources": (
+        "aws-dev",
+        lambda p: mutate(
+            p,
+            "aws:iam/rolePolicy:RolePolicy",
+            lambda i: i.update(
+                policy=json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
+            ),
+        ),
+    ),
+    "aws-lb-internal": (
+        "aws-pool",
+        lambda p: mutate(p, "aws:lb/loadBalancer:LoadBalancer", lambda i: i.update(internal=False)),
+    ),
+    "secrets-not-in-user-data": (
+        "gcp-pool",
+        lambda p: mutate(
+            p,
+            TEMPLATE_GCP,
+            lambda i: i["metadata"].update(
+                {"startup-script": i["metadata"]["startup-script"] + f"export HF_TOKEN={TOKEN}\n"}
+            ),
+        ),
+    ),
+    "gcp-no-basic-roles": (
+        "gcp-prod",
+        lambda p: mutate(p, "gcp:projects/iAMMember:IAMMember", lambda i: i.update(role="roles/editor")),
+    ),
+    "gcp-no-external-ip": (
+        "gcp-pool",
+        lambda p: mutate(p, TEMPLATE_GCP, lambda i: i["networkInterfaces"][0].update(accessConfigs=[{}])),
+    ),
+    "gcp-shielded-vm": (
+        "gcp-pool",
+        lambda p: mutate(p, TEMPLATE_GCP, lambda i: i["shieldedInstanceConfig"].update(enableVtpm=False)),
+    ),
+    "gcp-os-login": (
+        "gcp-pool",
+        lambda p: mutate(p, TEMPLATE_GCP, lambda i: i["metadata"].update({"enable-oslogin": "FALSE"})),
+    ),
+    "gcp-subnet-private-and-logged": (
+        "gcp-prod",
+        lambda p: mutate(p, "gcp:compute/subnetwork:Subnetwork", lambda i: i.pop("logConfig")),
+    ),
+    "gcp-no-open-ingress": (
+        "gcp-pool",
+        lambda p: mutate(
+            p, "gcp:compute/firewall:Firewall", lambda i: i.update(sourceRanges=["0.0.0.0/0"]), name="allow-lb"
+        ),
+    ),
+    "k8s-non-root": ("edge", lambda p: mutate(p, DEPLOYMENT, lambda i: pod(i)["securityContext"].update(runAsUser=0))),
+    "k8s-read-only-root": (
+        "edge",
+        lambda p: mutate(p, DEPLOYMENT, lambda i: serving(i)["securityContext"].update(readOnlyRootFilesystem=False)),
+    ),
+    "k8s-no-privilege-escalation": (
+        "edge",
+        lambda p: mutate(p, DEPLOYMENT, lambda i: serving(i)["securityContext"].pop("allowPrivilegeEscalation")),
+    ),
+    "k8s-drop-capabilities": (
+        "edge",
+        lambda p: mutate(
+            p, DEPLOYMENT, lambda i: serving(i)["securityContext"]["capabilities"].update(add=["NET_ADMIN"])
+        ),
+    ),
+    "k8s-seccomp": ("edge", lambda p: mutate(p, DEPLOYMENT, lambda i: pod(i)["securityContext"].pop("seccompProfile"))),
+    "k8s-requests-and-limits": (
+        "edge",
+        lambda p: mutate(p, DEPLOYMENT, lambda i: serving(i)["resources"]["limits"].pop("memory")),
+    ),
+    "k8s-probes": ("onprem", lambda p: mutate(p, DEPLOYMENT, lambda i: serving(i).pop("livenessProbe"))),
+    "k8s-no-default-namespace": (
+        "edge",
+        lambda p: mutate(p, "kubernetes:core/v1:Service", lambda i: i["metadata"].update(namespace="default")),
+    ),
+    "k8s-service-account": (
+        "edge",
+        lambda p: mutate(p, DEPLOYMENT, lambda i: pod(i).update(automountServiceAccountToken=True)),
+    ),
+    "k8s-secrets-as-files": (
+        "onprem",
+        lambda p: mutate(
+            p,
+            DEPLOYMENT,
+            lambda i: serving(i)["env"].append(
+                {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "chat-secrets", "key": "hf_token"}}}
+            ),
+        ),
+    ),
+    "k8s-network-policy": ("edge", lambda p: [r for r in p if not r.name.endswith("default-deny")]),
+}
+
+
+def findings(rule_id: str, items: list[Resource]) -> list[str]:
+    return [f.message for f in BY_ID[rule_id].run(Plan(items)) if f.exempt is None]
+
+
+def test_there_are_at_least_25_rules_each_described_with_a_fix():
+    assert len(RULES) >= 25
+    for r in RULES:
+        assert r.description and r.fix and r.severity in ("critical", "high", "medium", "low")
+        assert all(c.startswith(("CKV_", "CKV2_")) for c in r.checkov)
+    assert sum(bool(r.checkov) for r in RULES) >= 25
+
+
+def test_every_rule_is_tested_here():
+    special = {"monthly-budget", "aws-sagemaker-kms", "aws-sagemaker-network-isolation", "k8s-image-digest"}
+    assert set(BY_ID) == set(CASES) | special
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_a_compliant_resource_passes_and_the_violating_one_fails(previews, rule_id):
+    stack, breaking = CASES[rule_id]
+    plan = resources(previews, stack)
+    assert findings(rule_id, plan) == []
+    assert findings(rule_id, breaking(plan)), f"{rule_id} did not catch the change"
+
+
+def test_the_budget_rule_reads_the_cost_engine(previews):
+    graph = previews["aws-prod"].to_json()
+    est = price_preview(graph, lookup)
+    assert BY_ID["monthly-budget"].run(Plan(resources_from_preview(graph), est)) == []
+    est.budget_monthly_usd = 500
+    (finding,) = BY_ID["monthly-budget"].run(Plan(resources_from_preview(graph), est))
+    assert "over the budget $500.00" in finding.message
+
+
+def test_sagemaker_kms_knows_the_nvme_exception(previews):
+    plan = resources(previews, "aws-dev")
+    (exempt,) = BY_ID["aws-sagemaker-kms"].run(Plan(plan))
+    assert exempt.exempt and "local NVMe" in exempt.exempt  # ml.g5: reported as exempt, not skipped
+    config = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+    no_nvme = mutate(plan, config, lambda i: i["productionVariants"][0].update(instanceType="ml.p3.2xlarge"))
+    assert findings("aws-sagemaker-kms", no_nvme)
+    keyed = mutate(no_nvme, config, lambda i: i.update(kmsKeyArn="arn:aws:kms:us-east-1:123456789012:key/k"))
+    assert BY_ID["aws-sagemaker-kms"].run(Plan(keyed)) == []
+
+
+def test_network_isolation_applies_to_weights_from_s3(previews):
+    plan = resources(previews, "aws-dev")
+    model = "aws:sagemaker/model:Model"
+    assert findings("aws-sagemaker-network-isolation", plan) == []  # from the Hub: it needs the network
+    from_s3 = mutate(
+        plan,
+        model,
+        lambda i: (
+            i["primaryContainer"].update(modelDataUrl="s3://b/models/m/"),
+            i.update(enableNetworkIsolation=False),
+        ),
+    )
+    assert findings("aws-sagemaker-network-isolation", from_s3)
+    isolated = mutate(from_s3, model, lambda i: i.update(enableNetworkIsolation=True))
+    assert findings("aws-sagemaker-network-isolation", isolated) == []
+
+
+def test_image_digest_is_advisory_and_a_digest_passes(previews):
+    plan = resources(previews, "edge")
+    assert findings("k8s-image-digest", plan) and not BY_ID["k8s-image-digest"].mandatory
+    digest = "@sha256:" + "0" * 64
+
+    def pin(i: dict[str, Any]) -> None:
+        for c in [*pod(i)["initContainers"], *pod(i)["containers"]]:
+            c["image"] = c["image"].split(":src-")[0] + digest
+
+    assert findings("k8s-image-digest", mutate(plan, DEPLOYMENT, pin)) == []
+
+
+def test_the_proxy_only_subnet_is_exempt_and_says_why(previews):
+    (exempt,) = [
+        f for f in BY_ID["gcp-subnet-private-and-logged"].run(Plan(resources(previews, "gcp-pool"))) if f.exempt
+    ]
+    assert "proxy-only" in exempt.exempt
+
+
+def test_boot_scripts_that_fetch_the_token_pass(previews):
+    # The pools' scripts name the token's file (HF_TOKEN_PATH=/run/...) and fetch it at boot: no secret in them.
+    for stack in ("aws-pool", "gcp-pool"):
+        assert findings("secrets-not-in-user-data", resources(previews, stack)) == []
+
+
+def test_every_shipped_stack_passes_every_mandatory_rule(previews):
+    for stack, p in previews.items():
+        graph = p.to_json()
+        report = check(resources_from_preview(graph), price_preview(graph, lookup))
+        assert report.violations == [], stack
+
+
+def test_the_readme_lists_every_rule():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert [r.id for r in RULES if f"`{r.id}`" not in readme] == []
