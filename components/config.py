@@ -23,13 +23,16 @@ from .schema import (
     MISSING,
     PROJECT,
     SECRET_PLACEHOLDER,
+    TIER_LOG_RETENTION_DAYS,
     Budget,
     ConfigError,
+    LogRetentionDays,
     ModelSpec,
     NetworkConfig,
     Problem,
     Strict,
     TargetSpec,
+    Tier,
     Usage,
 )
 from .targets.kubernetes import KubernetesCluster
@@ -65,6 +68,10 @@ class Environment(Strict):
     environment: str = Field(default="", pattern=r"^$|^[a-z][a-z0-9-]{0,30}$")
     """Tag value and name prefix; empty means the stack name."""
     owner: str = Field(default="ml-platform", min_length=1, max_length=256)
+    tier: Tier = "development"
+    """The environment's class: it sets how long logs are kept and which policies are stricter."""
+    log_retention_days: LogRetentionDays | None = None
+    """Days every log group keeps its logs (default by tier: development 30, staging 90, production 365)."""
     aws_region: str | None = Field(default=None, alias="aws:region")
     gcp_project: str | None = Field(default=None, alias="gcp:project", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
     gcp_region: str | None = Field(default=None, alias="gcp:region")
@@ -93,6 +100,10 @@ class Environment(Strict):
     @property
     def name(self) -> str:
         return self.environment or self.stack
+
+    @property
+    def retention_days(self) -> int:
+        return self.log_retention_days or TIER_LOG_RETENTION_DAYS[self.tier]
 
     @property
     def all_tags(self) -> dict[str, str]:

@@ -38,7 +38,7 @@ FREE = free_types()
 # Log ingestion (flow logs, endpoint logs), DNS queries and image storage in registries are usage-billed and not
 # estimated: their resources are listed as free above and the report's footnote says so.
 NOT_ESTIMATED = ("log ingestion and storage", "per-GB data processing", "DNS queries", "KMS requests",
-                 "registry storage of our serving images")
+                 "registry storage of our serving images", "S3 access log storage")
 
 
 def estimate(resources: Iterable[Resource], regions: dict[str, str], usage: Usage, lookup: Lookup,

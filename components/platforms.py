@@ -42,7 +42,12 @@ def _interface_endpoint(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
 
 
 def _artifact_bucket(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
-    """What the targets keep in the bucket: staged weights, captured requests (TargetKind.stored_bytes)."""
+    """What the targets keep in the bucket: staged weights, captured requests (TargetKind.stored_bytes). The
+    access-log bucket holds a few MB of logs a month: not estimated (cost.NOT_ESTIMATED)."""
+    from .aws.tags import ACCESS_LOGS_PURPOSE
+
+    if (r.inputs.get("tags") or {}).get(ACCESS_LOGS_PURPOSE[0]) == ACCESS_LOGS_PURPOSE[1]:
+        return []
     gb = ctx.stored_bytes("aws") / 1e9
     return [ctx.item(r, "aws", "s3", "standard", "GB-month", flat(gb),
                      f"{gb:.2f} GB: staged weights and 30 days of captured requests")]
@@ -66,7 +71,7 @@ class Aws(Platform):
         "aws:cloudwatch/logGroup:LogGroup", "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",
         "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketVersioning:BucketVersioning",
-        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:s3/bucketPolicy:BucketPolicy", "aws:s3/bucketLogging:BucketLogging",
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
         "aws:secretsmanager/secretVersion:SecretVersion", "aws:ecr/repository:Repository",
@@ -82,7 +87,8 @@ class Aws(Platform):
 
         assert env.aws_region is not None  # validated: its targets require aws:region
         return declare_foundation(env.name, env.aws_region, env.network, env.all_tags,
-                                  secrets.hf_token, own_image="own-image" in needs,
+                                  secrets.hf_token, log_retention_days=env.retention_days,
+                                  own_image="own-image" in needs,
                                   extra_endpoints=tuple(sorted(n.removeprefix("endpoint:") for n in needs
                                                                if n.startswith("endpoint:"))))
 
@@ -132,6 +138,9 @@ class Gcp(Platform):
                                                   "plus per-GB data processing, not estimated"),
         "gcp:secretmanager/secretVersion:SecretVersion": monthly("gcp", "secret-manager", "version",
                                                                  "secret version"),
+        "gcp:kms/cryptoKey:CryptoKey": monthly("gcp", "kms", "key-version", "Cloud KMS key (one active version)",
+                                               "plus $0.06 a month per rotated version kept, and per-operation "
+                                               "charges"),
     }
     free_types = frozenset({
         "gcp:projects/service:Service", "gcp:compute/network:Network", "gcp:compute/subnetwork:Subnetwork",
@@ -139,6 +148,8 @@ class Gcp(Platform):
         "gcp:projects/iAMMember:IAMMember", "gcp:secretmanager/secret:Secret",
         "gcp:secretmanager/secretIamBinding:SecretIamBinding", "gcp:artifactregistry/repository:Repository",
         "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "docker-build:index:Image",
+        "gcp:kms/keyRing:KeyRing", "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
+        "gcp:projects/serviceIdentity:ServiceIdentity",
     })
 
     def region(self, env: EnvironmentSpec) -> str | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
+from .aws.tags import ACCESS_LOGS_PURPOSE
 from .catalog.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL, FORBIDDEN_ROLES
 from .catalog.sagemaker_instances import INSTANCE_STORAGE_FAMILIES
 from .cost import Estimate, Resource
@@ -38,6 +39,12 @@ class Finding:
 class Plan:
     resources: list[Resource]
     estimate: Estimate | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """The stack outputs (`tier`, the environment's class, among them)."""
+
+    @property
+    def production(self) -> bool:
+        return self.outputs.get("tier") == "production"
 
     def of(self, *types: str) -> Iterator[Resource]:
         return (r for r in self.resources if r.type in types)
@@ -164,13 +171,44 @@ def _tags(plan: Plan) -> Iterator[tuple[Resource, str]]:
 @rule("aws-s3-kms", "Buckets are encrypted by default with a customer-managed KMS key.", "high",
       "Give the bucket a server-side encryption configuration with sseAlgorithm aws:kms and the environment key.",
       checkov=("CKV_AWS_145",))
-def _s3_kms(plan: Plan) -> Iterator[tuple[Resource, str]]:
+def _s3_kms(plan: Plan) -> Iterator[tuple[Resource, str] | Finding]:
     for bucket in plan.of("aws:s3/bucket:Bucket"):
         configs = plan.beside(bucket, "aws:s3/bucketServerSideEncryptionConfiguration:"
                                       "BucketServerSideEncryptionConfiguration")
         default = _get(configs[0].inputs, "rules", 0, "applyServerSideEncryptionByDefault") if configs else None
-        if not default or default.get("sseAlgorithm") != "aws:kms" or not default.get("kmsMasterKeyId"):
+        if _access_logs(bucket) and default and default.get("sseAlgorithm") == "AES256":
+            yield Finding("aws-s3-kms", bucket.name, "encrypted with S3-managed keys", exempt=(
+                "S3 server access logging delivers only to buckets whose default encryption is SSE-S3, not a KMS key "
+                "(S3 user guide, server access logging)"))
+        elif not default or default.get("sseAlgorithm") != "aws:kms" or not default.get("kmsMasterKeyId"):
             yield bucket, "not encrypted by default with a customer-managed KMS key"
+
+
+def _access_logs(bucket: Resource) -> bool:
+    return (bucket.inputs.get("tags") or {}).get(ACCESS_LOGS_PURPOSE[0]) == ACCESS_LOGS_PURPOSE[1]
+
+
+@rule("aws-s3-access-logging", "Buckets log every access (the artifacts bucket holds captured prompts).", "medium",
+      "Add a BucketLogging that delivers to the environment's access-log bucket.", checkov=("CKV_AWS_18",))
+def _s3_logging(plan: Plan) -> Iterator[tuple[Resource, str] | Finding]:
+    for bucket in plan.of("aws:s3/bucket:Bucket"):
+        if _access_logs(bucket):
+            yield Finding("aws-s3-access-logging", bucket.name, "not logged", exempt=(
+                "it is the access-log bucket: logging it into itself would log its own log writes without end"))
+        elif not plan.beside(bucket, "aws:s3/bucketLogging:BucketLogging"):
+            yield bucket, "its accesses are not logged"
+
+
+@rule("aws-s3-abort-incomplete-uploads", "Bucket lifecycles remove the parts of uploads that never completed.",
+      "low", "Add a lifecycle rule with abortIncompleteMultipartUpload.daysAfterInitiation.",
+      checkov=("CKV_AWS_300",))
+def _s3_multipart(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for bucket in plan.of("aws:s3/bucket:Bucket"):
+        rules = [r for c in plan.beside(bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+                 for r in c.inputs.get("rules") or []]
+        if not any(_get(r, "abortIncompleteMultipartUpload", "daysAfterInitiation") and r.get("status") == "Enabled"
+                   for r in rules):
+            yield bucket, "incomplete multipart uploads are kept (and billed) forever"
 
 
 @rule("aws-s3-public-access-block", "Buckets block every form of public access.", "critical",
@@ -226,6 +264,16 @@ def _log_retention(plan: Plan) -> Iterator[tuple[Resource, str]]:
     for group in plan.of("aws:cloudwatch/logGroup:LogGroup"):
         if not group.inputs.get("retentionInDays"):
             yield group, "no retention period"
+
+
+@rule("aws-log-retention-production", "Production log groups keep logs for at least a year.", "medium",
+      "Leave logRetentionDays to the production tier's default (365) or set 365 or more.", checkov=("CKV_AWS_338",))
+def _log_retention_production(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    if not plan.production:
+        return
+    for group in plan.of("aws:cloudwatch/logGroup:LogGroup"):
+        if int(group.inputs.get("retentionInDays") or 0) < 365:
+            yield group, f"keeps logs {group.inputs.get('retentionInDays')} days in a production environment"
 
 
 @rule("aws-secret-kms", "Secrets Manager secrets are encrypted with a customer-managed KMS key.", "high",
@@ -422,6 +470,41 @@ def _basic_roles(plan: Plan) -> Iterator[tuple[Resource, str]]:
     for r in plan.resources:
         if r.type.startswith("gcp:") and "iAM" in r.type and r.inputs.get("role") in FORBIDDEN_ROLES:
             yield r, f"grants {r.inputs['role']}"
+
+
+@rule("gcp-bigquery-cmek", "BigQuery datasets (logged prompts and responses) are encrypted with the environment's "
+      "Cloud KMS key.", "high", "Set defaultEncryptionConfiguration.kmsKeyName to the environment key.",
+      checkov=("CKV_GCP_81",))
+def _bigquery_cmek(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for dataset in plan.of("gcp:bigquery/dataset:Dataset"):
+        if not _get(dataset.inputs, "defaultEncryptionConfiguration", "kmsKeyName"):
+            yield dataset, "encrypted with a Google-managed key only"
+
+
+@rule("gcp-secret-cmek", "Secret Manager secrets are encrypted with the environment's Cloud KMS key in every "
+      "replica.", "high", "Use user-managed replication with customerManagedEncryption.kmsKeyName on each replica.")
+def _secret_cmek(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for secret in plan.of("gcp:secretmanager/secret:Secret"):
+        replicas = _get(secret.inputs, "replication", "userManaged", "replicas") or [{}]
+        if not all(_get(r, "customerManagedEncryption", "kmsKeyName") for r in replicas):
+            yield secret, "a replica is encrypted with a Google-managed key only"
+
+
+@rule("gcp-artifact-registry-cmek", "Image repositories are encrypted with the environment's Cloud KMS key.",
+      "medium", "Set the repository's kmsKeyName.", checkov=("CKV_GCP_84",))
+def _registry_cmek(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for repo in plan.of("gcp:artifactregistry/repository:Repository"):
+        if not repo.inputs.get("kmsKeyName"):
+            yield repo, "encrypted with a Google-managed key only"
+
+
+@rule("gcp-kms-rotation", "Cloud KMS keys rotate at least every 90 days.", "medium",
+      "Set rotationPeriod to 7776000s or less.", checkov=("CKV_GCP_43",))
+def _gcp_rotation(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for key in plan.of("gcp:kms/cryptoKey:CryptoKey"):
+        period = str(key.inputs.get("rotationPeriod") or "")
+        if not period.endswith("s") or float(period[:-1]) > 90 * 86_400:
+            yield key, f"rotation period {period or 'unset'}"
 
 
 @rule("gcp-no-external-ip", "Serving VMs get no external IP address.", "high",
@@ -649,9 +732,9 @@ BY_ID = {r.id: r for r in RULES}
 assert len(BY_ID) == len(RULES), "two rules share an id"
 
 
-def check(resources: list[Resource], estimate: Estimate | None) -> Report:
+def check(resources: list[Resource], estimate: Estimate | None, outputs: dict[str, Any] | None = None) -> Report:
     """Every rule on the plan: mandatory violations, advisory ones, and the exemptions the platforms force."""
-    plan, report = Plan(resources, estimate), Report()
+    plan, report = Plan(resources, estimate, outputs or {}), Report()
     for r in RULES:
         for finding in r.run(plan):
             if finding.exempt:

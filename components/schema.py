@@ -31,6 +31,9 @@ CommitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API reference).
 LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                            3288, 3653]
+Tier = Literal["development", "staging", "production"]
+# How long each tier keeps logs by default; production at least a year (audits look back that far).
+TIER_LOG_RETENTION_DAYS: dict[str, int] = {"development": 30, "staging": 90, "production": 365}
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ class NetworkConfig(Strict):
     nat: Literal["none", "single", "per-az"] = "none"
     """Internet egress. `none`: private only, AWS services through VPC endpoints (models must come from S3).
     `single`: one NAT gateway (cheaper, one AZ's failure cuts egress). `per-az`: one NAT gateway per zone."""
-    flow_log_retention_days: LogRetentionDays = 30
+    flow_log_retention_days: LogRetentionDays | None = None
+    """Default: the environment's `logRetentionDays`."""
 
     @field_validator("cidr")
     @classmethod
@@ -253,6 +257,13 @@ class EnvironmentSpec(Protocol):
 
     @property
     def usage(self) -> Usage: ...
+
+    @property
+    def tier(self) -> str: ...
+
+    @property
+    def retention_days(self) -> int: ...
+    """How long logs are kept (`logRetentionDays`, else the tier's default)."""
 
     @property
     def kubernetes(self) -> Any: ...

@@ -27,7 +27,7 @@ def cost_inputs(env: Environment) -> dict[str, Any]:
 
 def declare_environment(env: Environment, secrets: StackSecrets) -> dict[str, object]:
     """Declare every resource of `env` and return the stack outputs."""
-    outputs: dict[str, object] = {"environment": env.name}
+    outputs: dict[str, object] = {"environment": env.name, "tier": env.tier}
     endpoints: dict[str, Any] = {}
     for name, platform in PLATFORMS.items():
         targets = [t for t in env.targets if kind_of(t).platform == name]

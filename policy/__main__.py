@@ -32,7 +32,7 @@ def _policy(rule: policies.Rule) -> StackValidationPolicy:
         resources = _resources(args)
         estimate = estimate_from_outputs(resources, _stack_outputs(args), lookup) if rule.id == "monthly-budget" \
             else None
-        for finding in rule.run(policies.Plan(resources, estimate)):
+        for finding in rule.run(policies.Plan(resources, estimate, _stack_outputs(args))):
             if finding.exempt is None:  # exemptions are the platform's, not a violation (`selfhost check` lists them)
                 report(f"{finding.resource or 'stack'}: {finding.message}. Fix: {rule.fix}", None)
 

@@ -18,6 +18,9 @@ from rich.tree import Tree
 from components.config import ConfigError
 
 from .cost_report import diff, markdown, preview_at_ref, price_preview, to_json, unit_usd, usd
+from .plan_diff import markdown as plan_markdown
+from .plan_diff import plan_diff
+from .plan_diff import text as plan_text
 from .preview import Preview, project_root, run_preview
 from .prices import app as prices_app
 from .project import Project, ProjectError, load_project
@@ -63,13 +66,27 @@ def preview(
     stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Preview every stack in stacks/.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full resource graph as JSON.")] = False,
+    base: Annotated[str | None, typer.Option(
+        "--base", help="Git ref to compare with (e.g. origin/main): print what the change adds, changes and "
+                       "replaces instead of the tree.")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help="With --base: text, or markdown (a pull request comment).", show_default="text")] = None,
     project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
 ) -> None:
     """Run the Pulumi program for a stack under mocks: the resource tree, the inputs that matter, the outputs.
 
+    With --base, the same stack is previewed at that git ref (in a temporary worktree, with that commit's code),
+    and the output is the plan diff instead: resources added, removed and changed, each changed input old -> new
+    (secrets never shown), and which changes replace a resource rather than update it, with a warning where that
+    loses data, causes downtime or changes an address.
+
     Exit codes: 0 ok; 2 invalid stack config (every problem listed); 3 expected monthly cost above the stack's
-    budget.monthlyUsd; 1 no such stack or project.
+    budget.monthlyUsd; 1 no such stack or project, or a --base that cannot be previewed.
     """
+    if fmt is not None and (base is None or fmt not in ("text", "markdown")):
+        _fail(f"--format {fmt!r}: allowed with --base: text, markdown", EXIT_USAGE)
+    if base is not None and as_json:
+        _fail("--base prints a plan diff, not the graph: drop --json (or run --json at each commit)", EXIT_USAGE)
     project, stacks = _select(stack, all_stacks, project_dir)
     runs = _Runs()
     previews: list[Preview] = [p for _, p in runs.previews(project, stacks)]
@@ -79,6 +96,11 @@ def preview(
         doc: Any = previews[0].to_json() if not all_stacks and previews else {"stacks": [p.to_json() for p in previews]}
         if previews or all_stacks:
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    elif base is not None:
+        # The diff replaces the tree: a reviewer (and a pull request comment) wants what changes, and the tree of
+        # an unchanged stack is dozens of lines around it. `selfhost preview <env>` still prints the tree.
+        for p in previews:
+            _print_plan(project, p, base, fmt or "text")
     else:
         for p in previews:
             _print_preview(p)
@@ -89,6 +111,16 @@ def preview(
                       f"{usd(est.budget_monthly_usd)} (selfhost-llm:budget.monthlyUsd); see `selfhost cost {p.stack}`")
             code = max(code, EXIT_BUDGET)
     raise typer.Exit(code)
+
+
+def _print_plan(project: Project, p: Preview, base: str, fmt: str) -> None:
+    try:
+        old = preview_at_ref(project.root, base, p.stack)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        _fail(f"--base {base}: {getattr(exc, 'stderr', '') or exc}", EXIT_USAGE)
+    change = plan_diff(old, p.to_json(), base, str(project.root))
+    sys.stdout.write(plan_markdown(change) + "\n" if fmt == "markdown" else plan_text(change))
+    sys.stdout.flush()  # before the budget check's stderr lines
 
 
 def _select(stack: str | None, all_stacks: bool, project_dir: Path | None) -> tuple[Project, list[str]]:
@@ -238,7 +270,7 @@ def check(
     code = 0
     for name, preview in runs.previews(project, stacks):
         graph = preview.to_json()
-        report = run_rules(resources_from_preview(graph), price_preview(graph, _lookup()))
+        report = run_rules(resources_from_preview(graph), price_preview(graph, _lookup()), graph["outputs"])
         for label, findings in (("[red]violation[/]", report.violations), ("[yellow]advisory[/]", report.advisories),
                                 ("[dim]exempt[/]", report.exemptions)):
             for f in findings:

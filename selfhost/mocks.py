@@ -203,6 +203,8 @@ AWS_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
     "aws:s3/bucketVersioning:BucketVersioning": _by_input("bucket"),
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _by_input("bucket"),
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _by_input("bucket"),
+    # Its id is the source bucket's name (Terraform's aws_s3_bucket_logging import id).
+    "aws:s3/bucketLogging:BucketLogging": _by_input("bucket"),
     "aws:s3/bucketPolicy:BucketPolicy": _by_input("bucket"),
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
@@ -313,6 +315,21 @@ GCP_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
         f"projects/{c.inputs.get('project', c.project)}/secrets/{c.inputs['secretId']}/{c.inputs['role']}",
         {"etag": f"BwY{c.hex(9, 'etag')}="}),
     "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": _garden_deployment,
+    # Cloud KMS names: projects/P/locations/L/keyRings/R[/cryptoKeys/K] (the resources' `id`).
+    "gcp:kms/keyRing:KeyRing": lambda c: (
+        f"projects/{c.inputs.get('project', c.project)}/locations/{c.inputs['location']}/keyRings/{c.inputs['name']}",
+        {}),
+    "gcp:kms/cryptoKey:CryptoKey": lambda c: (f"{c.inputs['keyRing']}/cryptoKeys/{c.inputs['name']}", {
+        "primaries": [{"name": f"{c.inputs['keyRing']}/cryptoKeys/{c.inputs['name']}/cryptoKeyVersions/1",
+                       "state": "ENABLED"}]}),
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": lambda c: (
+        f"{c.inputs['cryptoKeyId']}/{c.inputs['role']}/{c.inputs['member']}", {"etag": f"BwY{c.hex(9, 'etag')}="}),
+    # A service agent: service-<project number>@gcp-sa-<service>.iam.gserviceaccount.com.
+    "gcp:projects/serviceIdentity:ServiceIdentity": lambda c: (lambda email: (
+        f"projects/{c.inputs.get('project', c.project)}/services/{c.inputs['service']}",
+        {"email": email, "member": f"serviceAccount:{email}"}))(
+        f"service-{project_number(c.inputs.get('project', c.project))}@gcp-sa-"
+        f"{c.inputs['service'].split('.')[0]}.iam.gserviceaccount.com"),
     "gcp:networkconnectivity/serviceConnectionPolicy:ServiceConnectionPolicy": _gcp(
         "projects/{project}/locations/{region}/serviceConnectionPolicies/{name}"),
     "gcp:dns/managedZone:ManagedZone": _gcp("projects/{project}/managedZones/{name}",
@@ -408,6 +425,11 @@ def _gcp_call(token: str, args: dict, project: str) -> dict:
         return {"name": name, "family": family, "project": image_project, "selfLink": link, "status": "READY",
                 "id": f"projects/{image_project}/global/images/{name}", "diskSizeGb": 50,
                 "imageId": str(int(hashlib.sha256(name.encode()).hexdigest(), 16) % 10**19)}
+    if token == "gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount":
+        # BigQuery's encryption service account, named after the project number.
+        pid = args.get("project") or project
+        email = f"bq-{project_number(pid)}@bigquery-encryption.iam.gserviceaccount.com"
+        return {"email": email, "member": f"serviceAccount:{email}", "project": pid, "id": pid}
     if token == "gcp:organizations/getProject:getProject":
         pid = args.get("projectId") or project
         return {"projectId": pid, "number": project_number(pid), "name": pid, "id": f"projects/{pid}"}

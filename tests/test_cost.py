@@ -50,6 +50,7 @@ FAKE = {
     ("gcp", "psc-endpoint", "hour"): P(0.01),
     ("gcp", "cloud-dns", "zone"): P(0.20, "month"),
     ("gcp", "secret-manager", "version"): P(0.06, "month"),
+    ("gcp", "kms", "key-version"): P(0.06, "month"),
     ("gcp", "bigquery", "active-storage"): P(0.02, "GB-month"),
 }
 
@@ -149,6 +150,8 @@ def test_vertex_by_hand(graphs):
     assert gpu.monthly == pytest.approx((730 * 0.7, 730 * 0.7, 3 * 730 * 0.7))
     psc = next(i for i in est.items if "Private Service Connect" in i.description)
     assert psc.monthly[1] == pytest.approx(730 * 0.01)
+    key = next(i for i in est.items if i.type == "gcp:kms/cryptoKey:CryptoKey")
+    assert key.monthly == pytest.approx((0.06, 0.06, 0.06))
     bq = next(i for i in est.items if i.type.endswith("Dataset"))
     assert bq.quantity[1] == pytest.approx(10_000 * 30 * 0.05 * 700 * 8 / 1e9)
     assert est.unknown == [] and est.unpriced == []

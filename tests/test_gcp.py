@@ -75,7 +75,8 @@ def test_hf_secret_is_readable_only_by_the_serving_account(gcp_prod):
     assert version.secret_paths == ["secretData"] and version.inputs["secretData"] == SECRET_PLACEHOLDER
     (secret,) = gcp_prod.by_type("gcp:secretmanager/secret:Secret")
     replicas = secret.inputs["replication"]["userManaged"]["replicas"]
-    assert replicas == [{"location": "us-central1"}]
+    key = "projects/acme-llm-prod/locations/us-central1/keyRings/gcp-prod-cmek-ring/cryptoKeys/gcp-prod-cmek-key"
+    assert replicas == [{"location": "us-central1", "customerManagedEncryption": {"kmsKeyName": key}}]
 
 
 def test_token_reaches_vertex_only_as_a_secret(gcp_prod):
@@ -174,7 +175,8 @@ def test_dedicated_endpoint_needs_no_psc_or_dns():
         foundation = GcpFoundation(
             project="acme-test", project_number="123456789012", region="europe-west4", labels=LABELS, apis=apis,
             network_id="projects/acme-test/global/networks/n",
-            subnet_id="projects/acme-test/regions/europe-west4/subnetworks/s", service_account_email="sa@x")
+            subnet_id="projects/acme-test/regions/europe-west4/subnetworks/s", service_account_email="sa@x",
+            kms_key_id="projects/acme-test/locations/europe-west4/keyRings/r/cryptoKeys/k")
         VertexEndpoint("e", VertexEndpointArgs(endpoint_name="t-chat", foundation=foundation, model=model,
                                                facts=model.resolved_facts(), target=target, hf_token=None,
                                                labels=LABELS))

@@ -1,8 +1,10 @@
 """Every stack's resource graph against a golden copy: what a refactoring must leave alone.
 
-The copies of aws-dev, aws-prod and gcp-prod were taken from `selfhost preview --json` before the
-target-contract redesign (issue 9); aws-pool and gcp-pool when they were added (issue 10); onprem and edge when
-they were added (issue 11). For each resource
+The copies were taken from `selfhost preview --json`: onprem and edge when they were added (issue 11); the
+AWS and Google Cloud stacks were last regenerated for the security fixes of issue 12 (AWS: the access-logged
+artifacts bucket, incomplete uploads aborted, production log retention, the scoped interface permission;
+Google Cloud: the Cloud KMS key and the dataset, secret and repository encrypted with it), after checking that
+nothing else changed: the URNs of every resource that existed before are the same. For each resource
 they hold its URN, type, parent, protection, dependencies and inputs (secret inputs by path only; the
 checkout's own path as `{repo}`). A change that alters any of them fails here, unless it is one of the
 deliberate differences listed in `EXPECTED_CHANGES` below, each with its reason. After a deliberate change,

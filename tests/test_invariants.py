@@ -43,6 +43,11 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
+def artifacts(p, token: str) -> list:
+    """The artifacts bucket's resources of type `token` (not those of its access-log bucket)."""
+    return [r for r in p.by_type(token) if "-artifacts-" in r.name and "-access-logs-" not in r.name]
+
+
 def stacks(previews):
     return list(previews.values())
 
@@ -137,7 +142,7 @@ def test_encryption_with_the_environment_key_everywhere(previews):
         (key,) = p.by_type("aws:kms/key:Key")
         arn = key.computed["arn"]
         assert key.inputs["enableKeyRotation"] is True and key.protect
-        (sse,) = p.by_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+        (sse,) = artifacts(p, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
         rule = sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
         assert rule == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": arn}
         for group in p.by_type("aws:cloudwatch/logGroup:LogGroup"):
@@ -154,14 +159,14 @@ def test_encryption_with_the_environment_key_everywhere(previews):
 
 def test_artifact_bucket_is_private_versioned_and_protected(previews):
     for p in aws_stacks(previews):
-        (bucket,) = p.by_type("aws:s3/bucket:Bucket")
+        (bucket,) = artifacts(p, "aws:s3/bucket:Bucket")
         assert bucket.protect
-        (block,) = p.by_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+        (block,) = artifacts(p, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
         assert all(block.inputs[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                              "restrictPublicBuckets"))
-        (versioning,) = p.by_type("aws:s3/bucketVersioning:BucketVersioning")
+        (versioning,) = artifacts(p, "aws:s3/bucketVersioning:BucketVersioning")
         assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
-        (policy,) = p.by_type("aws:s3/bucketPolicy:BucketPolicy")
+        (policy,) = artifacts(p, "aws:s3/bucketPolicy:BucketPolicy")
         statement = policy_doc(policy.inputs["policy"])["Statement"][0]
         assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
@@ -189,7 +194,7 @@ def test_no_wildcard_iam(previews):
 
 def test_sagemaker_role_names_exact_resources(previews):
     p = previews["aws-prod"]
-    (bucket,) = p.by_type("aws:s3/bucket:Bucket")
+    (bucket,) = artifacts(p, "aws:s3/bucket:Bucket")
     (secret,) = p.by_type("aws:secretsmanager/secret:Secret")
     (key,) = p.by_type("aws:kms/key:Key")
     (endpoint,) = p.by_type("aws:sagemaker/endpoint:Endpoint")

@@ -58,7 +58,10 @@ CASES: dict[str, tuple[str, Callable[[list[Resource]], list[Resource]]]] = {
     "aws-s3-kms": (
         "aws-dev",
         lambda p: mutate(
-            p, SSE, lambda i: i["rules"][0]["applyServerSideEncryptionByDefault"].update(sseAlgorithm="AES256")
+            p,
+            SSE,
+            lambda i: i["rules"][0]["applyServerSideEncryptionByDefault"].update(sseAlgorithm="AES256"),
+            name="artifacts-encryption",
         ),
     ),
     "aws-s3-public-access-block": (
@@ -83,6 +86,10 @@ CASES: dict[str, tuple[str, Callable[[list[Resource]], list[Resource]]]] = {
             lambda i: i.update(policy=json.dumps({"Version": "2012-10-17", "Statement": []})),
         ),
     ),
+    "aws-s3-access-logging": ("aws-dev", lambda p: drop(p, "aws:s3/bucketLogging:BucketLogging")),
+    "aws-s3-abort-incomplete-uploads": ("aws-dev", lambda p: mutate(
+        p, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", lambda i: i.update(
+            rules=[r for r in i["rules"] if "abortIncompleteMultipartUpload" not in r]), name="artifacts-lifecycle")),
     "aws-kms-rotation": (
         "aws-dev",
         lambda p: mutate(p, "aws:kms/key:Key", lambda i: i.update(enableKeyRotation=False)),
@@ -214,6 +221,14 @@ CASES: dict[str, tuple[str, Callable[[list[Resource]], list[Resource]]]] = {
             p, "gcp:compute/firewall:Firewall", lambda i: i.update(sourceRanges=["0.0.0.0/0"]), name="allow-lb"
         ),
     ),
+    "gcp-bigquery-cmek": ("gcp-prod", lambda p: mutate(p, "gcp:bigquery/dataset:Dataset",
+                                                       lambda i: i.pop("defaultEncryptionConfiguration"))),
+    "gcp-secret-cmek": ("gcp-prod", lambda p: mutate(p, "gcp:secretmanager/secret:Secret", lambda i: i["replication"][
+        "userManaged"]["replicas"][0].pop("customerManagedEncryption"))),
+    "gcp-artifact-registry-cmek": ("gcp-pool", lambda p: mutate(p, "gcp:artifactregistry/repository:Repository",
+                                                                lambda i: i.pop("kmsKeyName"))),
+    "gcp-kms-rotation": ("gcp-prod", lambda p: mutate(p, "gcp:kms/cryptoKey:CryptoKey",
+                                                      lambda i: i.update(rotationPeriod="31536000s"))),
     "k8s-non-root": ("edge", lambda p: mutate(p, DEPLOYMENT, lambda i: pod(i)["securityContext"].update(runAsUser=0))),
     "k8s-read-only-root": (
         "edge",
@@ -270,7 +285,8 @@ def test_there_are_at_least_25_rules_each_described_with_a_fix():
 
 
 def test_every_rule_is_tested_here():
-    special = {"monthly-budget", "aws-sagemaker-kms", "aws-sagemaker-network-isolation", "k8s-image-digest"}
+    special = {"monthly-budget", "aws-sagemaker-kms", "aws-sagemaker-network-isolation", "k8s-image-digest",
+               "aws-log-retention-production"}
     assert set(BY_ID) == set(CASES) | special
 
 
@@ -356,3 +372,20 @@ def test_the_readme_lists_every_rule():
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert [r.id for r in RULES if f"`{r.id}`" not in readme] == []
+
+
+def test_production_keeps_logs_a_year(previews):
+    p = previews["aws-prod"]
+    assert p.outputs["tier"] == "production"
+    plan = resources(previews, "aws-prod")
+    rule = BY_ID["aws-log-retention-production"]
+    assert rule.run(Plan(plan, outputs=p.outputs)) == []
+    short = mutate(plan, "aws:cloudwatch/logGroup:LogGroup", lambda i: i.update(retentionInDays=90))
+    (finding,) = rule.run(Plan(short, outputs=p.outputs))
+    assert "90 days in a production environment" in finding.message
+    assert rule.run(Plan(short, outputs={"tier": "development"})) == []  # a dev stack may keep less
+
+
+def test_the_access_log_bucket_is_exempt_from_kms_and_says_why(previews):
+    exempt = [f for f in BY_ID["aws-s3-kms"].run(Plan(resources(previews, "aws-prod"))) if f.exempt]
+    assert len(exempt) == 1 and "SSE-S3" in exempt[0].exempt and "access-logs" in exempt[0].resource

@@ -47,17 +47,19 @@ def test_aws_dev_plan(all_json):
         "aws:ec2/eip:Eip": 1, "aws:ec2/natGateway:NatGateway": 1, "aws:ec2/vpcEndpoint:VpcEndpoint": 7,
         "aws:ec2/securityGroup:SecurityGroup": 2, "aws:cloudwatch/logGroup:LogGroup": 2, "aws:iam/role:Role": 2,
         "aws:iam/rolePolicy:RolePolicy": 2, "aws:ec2/flowLog:FlowLog": 1,
-        "selfhost:aws:ArtifactStore": 1, "aws:s3/bucket:Bucket": 1,
-        "aws:s3/bucketOwnershipControls:BucketOwnershipControls": 1,
-        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1, "aws:s3/bucketVersioning:BucketVersioning": 1,
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 1,
-        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 1, "aws:s3/bucketPolicy:BucketPolicy": 1,
+        # The artifacts bucket and its access-log bucket, each with the same guards.
+        "selfhost:aws:ArtifactStore": 1, "selfhost:aws:AccessLogBucket": 1, "aws:s3/bucket:Bucket": 2,
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls": 2,
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 2, "aws:s3/bucketVersioning:BucketVersioning": 2,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 2,
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 2, "aws:s3/bucketPolicy:BucketPolicy": 2,
+        "aws:s3/bucketLogging:BucketLogging": 1,
         "selfhost:aws:SageMakerEndpoint": 1, "selfhost:aws:SageMakerExecutionRole": 1,
         "aws:sagemaker/model:Model": 1, "aws:sagemaker/endpointConfiguration:EndpointConfiguration": 1,
         "aws:sagemaker/endpoint:Endpoint": 1, "aws:cloudwatch/metricAlarm:MetricAlarm": 3,
         "aws:cloudwatch/dashboard:Dashboard": 1,
     }
-    assert len(dev["resources"]) == 51
+    assert len(dev["resources"]) == 60
     out = dev["outputs"]
     chat = out["endpoints"]["chat"]
     assert (chat["kind"], chat["platform"], chat["region"], chat["auth"]) == ("sagemaker", "aws", "us-east-1",
@@ -80,7 +82,7 @@ def test_aws_prod_plan(all_json):
     assert c["aws:ec2/natGateway:NatGateway"] == 3 and c["aws:ec2/subnet:Subnet"] == 6
     assert c["aws:appautoscaling/target:Target"] == 1 and c["aws:appautoscaling/policy:Policy"] == 1
     assert c["aws:secretsmanager/secret:Secret"] == 1 and c["aws:secretsmanager/secretVersion:SecretVersion"] == 1
-    assert len(prod["resources"]) == 67
+    assert len(prod["resources"]) == 76
     model = next(r for r in prod["resources"] if r["type"] == "aws:sagemaker/model:Model")
     assert model["inputs"]["primaryContainer"]["environment"]["SM_VLLM_MODEL"] == "mistralai/Mistral-7B-Instruct-v0.3"
     assert model["secretInputs"] == ["primaryContainer.environment.HF_TOKEN"]
@@ -93,11 +95,11 @@ def test_aws_prod_plan(all_json):
 def test_gcp_prod_plan(all_json):
     gcp = next(s for s in all_json["stacks"] if s["stack"] == "gcp-prod")
     c = counts(gcp)
-    assert c["gcp:projects/service:Service"] == 10 and c["selfhost:gcp:VertexEndpoint"] == 1
+    assert c["gcp:projects/service:Service"] == 11 and c["selfhost:gcp:VertexEndpoint"] == 1
     assert c["gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"] == 1
     assert c["gcp:monitoring/alertPolicy:AlertPolicy"] == 2 and c["gcp:monitoring/dashboard:Dashboard"] == 1
     assert c["gcp:bigquery/dataset:Dataset"] == 1 and c["command:local:Command"] == 1
-    assert len(gcp["resources"]) == 33
+    assert len(gcp["resources"]) == 42
     chat = gcp["outputs"]["endpoints"]["chat"]
     assert (chat["kind"], chat["platform"], chat["auth"]) == ("vertex", "gcp", "gcp-oauth")
     assert chat["host"] == {"instance": "g2-standard-12", "accelerator": "NVIDIA_L4", "acceleratorCount": 1}
@@ -123,7 +125,7 @@ def test_preview_is_deterministic(all_json):
 def test_text_preview_shows_tree_and_outputs():
     run = selfhost("preview", "aws-dev")
     assert run.returncode == 0, run.stderr
-    assert "Stack aws-dev (selfhost-llm): 46 resources in 5 components" in run.stdout
+    assert "Stack aws-dev (selfhost-llm): 54 resources in 6 components" in run.stdout
     assert "aws-dev-chat-endpoint aws:sagemaker/endpoint:Endpoint  name=aws-dev-chat" in run.stdout
     assert "invokeUrl" in run.stdout and "Traceback" not in run.stderr
 

@@ -33,7 +33,7 @@ OFFER_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/{}/current/
 CE_SKUS = "https://cloudbilling.googleapis.com/v1/services/6F81-5844-456A/skus"
 VERTEX_SKUS = "https://cloudbilling.googleapis.com/v1/services/C7E2-9256-1C43/skus"
 N1 = [f"n1-{kind}-{n}" for kind in ("standard", "highmem") for n in (4, 8, 16, 32)]
-TODAY = datetime.date(2026, 11, 29)
+TODAY = datetime.date(2026, 11, 29)  # the day the recorded responses stand for
 
 
 def offer(name: str) -> dict:
@@ -53,7 +53,7 @@ def test_every_row_is_sourced_dated_and_priced():
     for r in rows:
         assert r.unit in pricing.UNITS
         assert r.usd > 0, r.key  # no row says "free" today
-        assert datetime.date.fromisoformat(r.as_of) <= TODAY
+        assert datetime.date.fromisoformat(r.as_of) <= datetime.date.today()  # never dated in the future
         # Re-checkable: a pinned commit (owner/repo@40-hex:path) or a URL.
         assert re.search(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}:\S+|https://\S+", r.source), r.key
 

@@ -31,14 +31,16 @@ class AwsFoundation:
     bucket_name: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+    log_retention_days: int = 30
+    """How long the environment's log groups keep logs."""
     hf_token_secret_arn: pulumi.Input[str] | None = None
     own_image: OwnImage | None = None
     """Our serving image in ECR, when a target asked for it."""
 
 
 def declare_foundation(name: str, region: str, network: NetworkConfig, tags: dict[str, str],
-                       hf_token: pulumi.Output[str] | None, own_image: bool, extra_endpoints: tuple[str, ...] = ()
-                       ) -> tuple[AwsFoundation, dict[str, object]]:
+                       hf_token: pulumi.Output[str] | None, log_retention_days: int, own_image: bool,
+                       extra_endpoints: tuple[str, ...] = ()) -> tuple[AwsFoundation, dict[str, object]]:
     """Declare the foundation; return it and its stack outputs."""
     account_id = aws.get_caller_identity().account_id
     zones = network.availability_zones or aws.get_availability_zones(state="available").names[: network.az_count]
@@ -46,10 +48,12 @@ def declare_foundation(name: str, region: str, network: NetworkConfig, tags: dic
     key = EncryptionKey(name, EncryptionKeyArgs(account_id=account_id, region=region, tags=tags))
     net = Network(name, NetworkArgs(
         region=region, cidr=network.cidr, availability_zones=list(zones), nat=network.nat,
-        flow_log_retention_days=network.flow_log_retention_days, kms_key_arn=key.arn, tags=tags,
+        flow_log_retention_days=network.flow_log_retention_days or log_retention_days, kms_key_arn=key.arn, tags=tags,
         extra_endpoints=extra_endpoints,
     ))
-    store = ArtifactStore(f"{name}-artifacts", ArtifactStoreArgs(kms_key_arn=key.arn, tags=tags))
+    store = ArtifactStore(f"{name}-artifacts", ArtifactStoreArgs(kms_key_arn=key.arn, tags=tags,
+                                                                 access_log_days=max(365, log_retention_days)),
+                          account_id=account_id)
     secret = (HfTokenSecret(f"{name}-hf-token", HfTokenSecretArgs(token=hf_token, kms_key_arn=key.arn, tags=tags))
               if hf_token is not None else None)
     own = None
@@ -61,7 +65,8 @@ def declare_foundation(name: str, region: str, network: NetworkConfig, tags: dic
     foundation = AwsFoundation(
         region=region, account_id=account_id, vpc_id=net.vpc_id, vpc_cidr=network.cidr, subnet_ids=net.subnet_ids,
         s3_prefix_list_id=net.s3_endpoint.prefix_list_id, bucket_name=store.bucket_name, bucket_arn=store.bucket_arn,
-        kms_key_arn=key.arn, hf_token_secret_arn=secret.arn if secret else None, own_image=own,
+        kms_key_arn=key.arn, log_retention_days=log_retention_days,
+        hf_token_secret_arn=secret.arn if secret else None, own_image=own,
     )
     outputs: dict[str, object] = {
         "awsRegion": region, "vpcId": net.vpc_id, "privateSubnetIds": net.subnet_ids,

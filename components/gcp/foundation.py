@@ -5,7 +5,7 @@ Artifact Registry repository. Targets receive it whole (`GcpFoundation`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
@@ -16,6 +16,7 @@ from ..schema import NetworkConfig
 from ..serving_image import IMAGES
 from .apis import ProjectApis, ProjectApisArgs
 from .iam import ServingIdentity, ServingIdentityArgs
+from .kms import EncryptionKey, EncryptionKeyArgs
 from .network import Network, NetworkArgs
 from .registry import ArtifactRegistryServingImage, ArtifactRegistryServingImageArgs
 from .secrets import HfTokenSecret, HfTokenSecretArgs
@@ -23,7 +24,8 @@ from .secrets import HfTokenSecret, HfTokenSecretArgs
 # APIs every Google Cloud environment calls, enabled by the stack itself; targets may need more.
 APIS = ("compute.googleapis.com", "iam.googleapis.com", "aiplatform.googleapis.com",
         "secretmanager.googleapis.com", "artifactregistry.googleapis.com", "monitoring.googleapis.com",
-        "logging.googleapis.com", "dns.googleapis.com", "networkconnectivity.googleapis.com")
+        "logging.googleapis.com", "dns.googleapis.com", "networkconnectivity.googleapis.com",
+        "cloudkms.googleapis.com")
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,16 @@ class GcpFoundation:
     network_id: pulumi.Input[str]
     subnet_id: pulumi.Input[str]
     service_account_email: pulumi.Input[str]
+    kms_key_id: pulumi.Input[str]
+    """The environment's Cloud KMS key: BigQuery datasets, the token secret and the image repository use it."""
     own_image: pulumi.Output[str] | None = None
     """Our serving image by digest, when a target asked for it."""
     hf_token_secret_id: pulumi.Input[str] | None = None
     """The Secret Manager secret holding the Hugging Face token (the serving account may read it)."""
     proxy_subnet: gcp.compute.Subnetwork | None = None
     """The region's proxy-only subnet, when a target puts an internal Application Load Balancer in front."""
+    kms_grants: list[pulumi.Resource] = field(default_factory=list)
+    """What a resource encrypted with the key waits for: the service agents' grants on it."""
 
 
 def labels_of(tags: dict[str, str]) -> dict[str, str]:
@@ -63,17 +69,19 @@ def declare_foundation(name: str, project: str, region: str, network: NetworkCon
         nat="none" if network.nat == "none" else "single", labels=labels,
         depends_on=apis.needs("compute.googleapis.com"),
     ))
+    key = EncryptionKey(f"{name}-cmek", EncryptionKeyArgs(project=project, region=region, labels=labels,
+                                                          depends_on=apis.needs("cloudkms.googleapis.com")))
     identity = ServingIdentity(f"{name}-serving", ServingIdentityArgs(
         project=project, account_id=f"{name}-serving"[:30], depends_on=apis.needs("iam.googleapis.com")))
     secret = (HfTokenSecret(f"{name}-hf-token", HfTokenSecretArgs(
         project=project, region=region, secret_id=f"{name}-hf-token", token=hf_token, reader=identity.member,
-        labels=labels, depends_on=apis.needs("secretmanager.googleapis.com"),
+        labels=labels, kms_key_id=key.key_id, depends_on=[*apis.needs("secretmanager.googleapis.com"), *key.grants],
     )) if hf_token is not None else None)
     image = None
     if own_image:
         image = ArtifactRegistryServingImage(f"{name}-serving", ArtifactRegistryServingImageArgs(
             project=project, region=region, spec=IMAGES["vllm"], reader=identity.member, labels=labels,
-            depends_on=apis.needs("artifactregistry.googleapis.com"),
+            kms_key_id=key.key_id, depends_on=[*apis.needs("artifactregistry.googleapis.com"), *key.grants],
         )).image_ref
     proxy = gcp.compute.Subnetwork(
         f"{name}-proxy-only", project=project, region=region, network=net.network_id, ip_cidr_range=PROXY_SUBNET_CIDR,
@@ -82,9 +90,10 @@ def declare_foundation(name: str, project: str, region: str, network: NetworkCon
     foundation = GcpFoundation(project=project, project_number=project_number, region=region, labels=labels,
                                apis=apis, network_id=net.network_id, subnet_id=net.subnet_id,
                                service_account_email=identity.email, own_image=image,
-                               hf_token_secret_id=secret.secret_id if secret else None, proxy_subnet=proxy)
+                               hf_token_secret_id=secret.secret_id if secret else None, proxy_subnet=proxy,
+                               kms_key_id=key.key_id, kms_grants=key.grants)
     outputs: dict[str, object] = {"gcpRegion": region, "gcpProject": project, "gcpNetwork": net.network_id,
-                                  "servingServiceAccount": identity.email}
+                                  "servingServiceAccount": identity.email, "kmsKeyId": key.key_id}
     if secret:
         outputs["gcpHfTokenSecret"] = secret.secret_id
     return foundation, outputs

@@ -17,6 +17,8 @@ class ArtifactRegistryServingImageArgs:
     reader: pulumi.Input[str]
     """The IAM member allowed to pull (the serving service account); granted on this repository only."""
     labels: dict[str, str]
+    kms_key_id: pulumi.Input[str]
+    """The environment's Cloud KMS key: the repository's images are encrypted with it."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
@@ -29,7 +31,7 @@ class ArtifactRegistryServingImage(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.repository = gcp.artifactregistry.Repository(
             f"{name}-repo", project=args.project, location=args.region, repository_id=f"{name}-images",
-            format="DOCKER", description="selfhost-llm serving images",
+            format="DOCKER", description="selfhost-llm serving images", kms_key_name=args.kms_key_id,
             docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=True),
             labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )

@@ -16,12 +16,15 @@ class HfTokenSecretArgs:
     reader: pulumi.Input[str]
     """The one IAM member (serviceAccount:...) that may read the token."""
     labels: dict[str, str]
+    kms_key_id: pulumi.Input[str]
+    """The environment's Cloud KMS key, in the same region: the replica is encrypted with it."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 class HfTokenSecret(pulumi.ComponentResource):
-    """The Hugging Face token in Secret Manager, replicated only in the environment's region, readable by one
-    member: the binding is authoritative for the accessor role, so nobody else is granted it on this secret."""
+    """The Hugging Face token in Secret Manager, replicated only in the environment's region, encrypted with the
+    environment's key, readable by one member: the binding is authoritative for the accessor role, so nobody else
+    is granted it on this secret."""
 
     def __init__(self, name: str, args: HfTokenSecretArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:gcp:HfTokenSecret", name, None, opts)
@@ -29,7 +32,11 @@ class HfTokenSecret(pulumi.ComponentResource):
             f"{name}-secret", project=args.project, secret_id=args.secret_id, labels=args.labels,
             replication=gcp.secretmanager.SecretReplicationArgs(
                 user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(
-                    replicas=[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(location=args.region)])),
+                    replicas=[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(
+                        location=args.region,
+                        customer_managed_encryption=gcp.secretmanager
+                        .SecretReplicationUserManagedReplicaCustomerManagedEncryptionArgs(kms_key_name=args.kms_key_id),
+                    )])),
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
         # Annotated: from the argument's type alone, mypy cannot tell which part of Input[U] an Output[str] is.

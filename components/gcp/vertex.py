@@ -246,7 +246,11 @@ class VertexEndpoint(pulumi.ComponentResource):
             dataset_id=f"{args.endpoint_name}_requests".replace("-", "_"),
             description=f"Sampled requests and responses of Vertex AI endpoint {args.endpoint_name}",
             default_table_expiration_ms=REQUEST_LOG_RETENTION_DAYS * 86_400_000, delete_contents_on_destroy=False,
-            labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+            # The logged prompts are encrypted with the environment's key.
+            default_encryption_configuration=gcp.bigquery.DatasetDefaultEncryptionConfigurationArgs(
+                kms_key_name=base.kms_key_id),
+            labels=args.labels,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, *base.kms_grants]),
         )
         url = pulumi.Output.format("https://{0}-aiplatform.googleapis.com/v1/{1}"
                                    "?updateMask=predict_request_response_logging_config", base.region,

@@ -211,7 +211,8 @@ class AwsPool(TargetKind):
         pool = GpuInstancePool(f"{env.name}-{t.name}", GpuInstancePoolArgs(
             pool_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts, target=t,
             instances=instances, startup_timeout_seconds=startup,
-            hf_token_secret_arn=foundation.hf_token_secret_arn, tags=self.identity_tags(env, t)))
+            hf_token_secret_arn=foundation.hf_token_secret_arn, tags=self.identity_tags(env, t),
+            log_retention_days=foundation.log_retention_days))
         first = instances[0]
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,

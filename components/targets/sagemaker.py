@@ -192,7 +192,7 @@ class SageMaker(TargetKind):
         endpoint = SageMakerEndpoint(f"{env.name}-{t.name}", SageMakerEndpointArgs(
             endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
             target=t, instance=instance, image_uri=sagemaker_image(model.engine, foundation.region),
-            hf_token=hf_token, tags=self.identity_tags(env, t),
+            hf_token=hf_token, tags=self.identity_tags(env, t), log_retention_days=foundation.log_retention_days,
         ))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
