@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -23,6 +24,8 @@ from .catalog.sagemaker_instances import INSTANCE_STORAGE_FAMILIES
 from .cost import Estimate, Resource
 
 Severity = Literal["critical", "high", "medium", "low"]
+# A token's own shape (Hugging Face `hf_...`, OpenAI-style `sk-...`), or a token variable given a value.
+_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}|\bsk-[A-Za-z0-9_-]{20,}|\b(HF_TOKEN|HUGGING_FACE_HUB_TOKEN)=[^\s/]")
 OPEN = ("0.0.0.0/0", "::/0")
 
 
@@ -445,10 +448,7 @@ def _lb_internal(plan: Plan) -> Iterator[tuple[Resource, str]]:
       checkov=("CKV_AWS_46",))
 def _user_data(plan: Plan) -> Iterator[tuple[Resource, str]]:
     import base64
-    import re
 
-    # A token's own shape (Hugging Face `hf_...`, OpenAI-style `sk-...`), or a token variable given a value.
-    token = re.compile(r"\bhf_[A-Za-z0-9]{30,}|\bsk-[A-Za-z0-9_-]{20,}|\b(HF_TOKEN|HUGGING_FACE_HUB_TOKEN)=[^\s/]")
     for r in plan.of("aws:ec2/launchTemplate:LaunchTemplate", "gcp:compute/instanceTemplate:InstanceTemplate"):
         script = r.inputs.get("userData") or _get(r.inputs, "metadata", "startup-script") or ""
         if r.type.startswith("aws:") and script:
@@ -456,8 +456,40 @@ def _user_data(plan: Plan) -> Iterator[tuple[Resource, str]]:
                 script = base64.b64decode(script).decode("utf-8", "replace")
             except ValueError:
                 pass
-        if script == "[secret]" or token.search(script):
+        if script == "[secret]" or _TOKEN.search(script):
             yield r, "its boot script carries a secret value"
+
+
+TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN", "OPENAI_API_KEY", "API_KEY")
+
+
+@rule("secrets-not-in-container-env", "No token or key in a serving container's environment, where anyone allowed "
+      "to describe the model reads it (sagemaker:DescribeModel).", "critical",
+      "Stage the weights in the bucket (models[].source: s3: `pulumi up` copies them, and the endpoint then runs "
+      "with network isolation and no token), or serve our image, which reads the token from a mounted file.")
+def _container_env(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for model in plan.of("aws:sagemaker/model:Model"):
+        containers = [model.inputs.get("primaryContainer") or {}, *(model.inputs.get("containers") or [])]
+        for container in containers:
+            for name, value in (container.get("environment") or {}).items():
+                if name in TOKEN_VARIABLES or value == "[secret]" or _TOKEN.search(str(value)):
+                    yield model, f"container environment variable {name} holds a secret"
+
+
+@rule("secrets-not-in-outputs", "No token or key in a stack output in plain text: outputs are shown to everyone who "
+      "can read the stack.", "critical", "Export it with pulumi.Output.secret (or not at all).")
+def _outputs(plan: Plan) -> Iterator[tuple[None, str]]:
+    def walk(value: Any, path: str) -> Iterator[str]:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield from walk(v, f"{path}.{k}" if path else k)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                yield from walk(v, f"{path}[{i}]")
+        elif isinstance(value, str) and _TOKEN.search(value):
+            yield path
+    for path in walk(plan.outputs, ""):
+        yield None, f"output {path} holds a token in plain text"
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -139,6 +139,9 @@ class ModelSpec(Strict):
     source: Literal["hub", "s3"] = "hub"
     """Where serving hosts fetch weights: `hub` downloads from Hugging Face at start (needs internet egress);
     `s3` reads the artifacts bucket under models/<id>/<revision>/ (works with network isolation, no token)."""
+    stage: bool = True
+    """With `source: s3`: copy the pinned revision from the Hub into the bucket at `pulumi up` (`selfhost stage`);
+    false when the weights are put there otherwise (a fine-tuned model that is not on the Hub)."""
     facts: FactsOverride | None = None
 
     def resolved_facts(self) -> ModelFacts | None:

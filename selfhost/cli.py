@@ -24,6 +24,7 @@ from .plan_diff import text as plan_text
 from .preview import Preview, project_root, run_preview
 from .prices import app as prices_app
 from .project import Project, ProjectError, load_project
+from .stage import stage
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(prices_app, name="prices")
@@ -447,6 +448,7 @@ def _fail(message: str, code: int) -> None:
 from .serve import SERVE_SETTINGS, serve  # noqa: E402
 
 app.command(**SERVE_SETTINGS)(serve)
+app.command(name="stage")(stage)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from components.catalog.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL
 from components.catalog.models import MODELS
 from components.catalog.sagemaker_instances import instances_in
 from components.schema import SECRET_PLACEHOLDER
-from components.sizing import DOWNLOAD_BYTES_PER_S, WARMUP_S, weights_bytes
+from components.sizing import DOWNLOAD_BYTES_PER_S, LOAD_BYTES_PER_S, WARMUP_S, weights_bytes
 from selfhost.mocks import SECRET_SIG, SPECIAL_SIG
 from selfhost.preview import run_program
 
@@ -200,24 +200,29 @@ def test_sagemaker_role_names_exact_resources(previews):
     (endpoint,) = p.by_type("aws:sagemaker/endpoint:Endpoint")
     policy = next(rp for rp in p.by_type("aws:iam/rolePolicy:RolePolicy") if "execution" in rp.name)
     by_sid = {s["Sid"]: s for s in policy_doc(policy.inputs["policy"])["Statement"]}
-    assert by_sid["ReadHfToken"]["Resource"] == secret.computed["arn"]
+    # The weights are staged in the bucket: the role reads exactly that revision's prefix, and not the token
+    # (only the staging job on the deploying machine uses it).
+    assert "ReadHfToken" not in by_sid and secret.computed["arn"] not in json.dumps(by_sid)
+    assert by_sid["ReadModelWeights"]["Resource"] == (
+        f"{bucket.computed['arn']}/models/mistralai/Mistral-7B-Instruct-v0.3/c170c708c41dac9275d15a8fff4eca08d52bab71/*")
     assert by_sid["UseEnvironmentKey"]["Resource"] == key.computed["arn"]
     assert by_sid["PullServingImage"]["Resource"] == "arn:aws:ecr:us-east-1:763104351884:repository/huggingface-vllm"
     assert by_sid["WriteEndpointLogs"]["Resource"][0] == (
         f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/{endpoint.inputs['name']}")
     assert by_sid["WriteDataCapture"]["Resource"] == (
         f"{bucket.computed['arn']}/data-capture/{endpoint.inputs['name']}/*")
-    assert "ReadModelWeights" not in by_sid  # the model comes from the Hub in this stack
 
 
 def test_hf_token_is_only_ever_a_secret(previews):
     p = previews["aws-prod"]
     (version,) = p.by_type("aws:secretsmanager/secretVersion:SecretVersion")
     assert version.secret_paths == ["secretString"] and version.inputs["secretString"] == SECRET_PLACEHOLDER
+    # The staging job takes it as a secret environment variable; the serving model never sees it.
+    (job,) = p.by_type("command:local:Command")
+    assert job.secret_paths == ["environment.HF_TOKEN"] and job.inputs["environment"]["HF_TOKEN"] == SECRET_PLACEHOLDER
     (model,) = p.by_type("aws:sagemaker/model:Model")
-    assert "primaryContainer.environment.HF_TOKEN" in model.secret_paths
-    assert model.inputs["primaryContainer"]["environment"]["HF_TOKEN"] == SECRET_PLACEHOLDER
-    assert all(not r.secret_paths for r in p.resources if r not in (version, model))
+    assert model.secret_paths == [] and "HF_TOKEN" not in model.inputs["primaryContainer"]["environment"]
+    assert all(not r.secret_paths for r in p.resources if r not in (version, job))
     assert p.secret_outputs == []
 
 
@@ -251,14 +256,19 @@ def test_container_startup_timeout_covers_download_and_load(previews):
             variant = config.inputs["productionVariants"][0]
             model = next(m for m in p.by_type("aws:sagemaker/model:Model")
                          if m.computed["name"] == variant["modelName"])
-            env = model.inputs["primaryContainer"]["environment"]
-            model_id = env.get("SM_VLLM_MODEL") or env.get("HF_MODEL_ID")
+            # The model's Hugging Face id, from its identity tag (its environment names /opt/ml/model when the
+            # weights come from the bucket).
+            model_id = model.inputs["tags"]["selfhost-model"]
             weights = weights_bytes(MODELS[model_id], "none")
-            floor = weights / DOWNLOAD_BYTES_PER_S["hub"] + WARMUP_S
+            # From the Hub the container downloads within the health-check budget; from the bucket SageMaker has
+            # downloaded before the container starts (ModelDataDownloadTimeoutInSeconds), so loading remains.
+            staged = bool(model.inputs["primaryContainer"].get("modelDataSource"))
+            floor = (weights / LOAD_BYTES_PER_S if staged else weights / DOWNLOAD_BYTES_PER_S["hub"]) + WARMUP_S
             timeout = variant["containerStartupHealthCheckTimeoutInSeconds"]
             assert floor < timeout <= 3600, (p.stack, timeout, floor)
     prod = previews["aws-prod"].by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")[0]
-    assert prod.inputs["productionVariants"][0]["containerStartupHealthCheckTimeoutInSeconds"] >= 480
+    assert prod.inputs["productionVariants"][0]["containerStartupHealthCheckTimeoutInSeconds"] >= 400
+    assert prod.inputs["productionVariants"][0]["modelDataDownloadTimeoutInSeconds"] >= 400
 
 
 def test_blue_green_with_alarm_rollback_and_autoscaling(previews):

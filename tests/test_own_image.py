@@ -40,9 +40,11 @@ def test_sagemaker_uses_our_image_from_ecr_by_digest(project):
     container = model.inputs["primaryContainer"]
     assert container["image"] == f"{repo.computed['repositoryUrl']}@{image.computed['digest']}"
     env = container["environment"]
-    assert env["SELFHOST_ENGINE"] == "vllm" and env["HF_MODEL_ID"] == "mistralai/Mistral-7B-Instruct-v0.3"
-    assert "--revision c170c708c41dac9275d15a8fff4eca08d52bab71" in env["SELFHOST_ENGINE_ARGS"]
-    assert "SM_VLLM_MODEL" not in env and env["HF_TOKEN"] == "[secret]"
+    # aws-prod stages its weights in the bucket: the adapter serves the folder SageMaker puts them in, with no
+    # revision to fetch and no token.
+    assert env["SELFHOST_ENGINE"] == "vllm" and env["HF_MODEL_ID"] == "/opt/ml/model"
+    assert "--revision" not in env["SELFHOST_ENGINE_ARGS"] and "--max-model-len 8192" in env["SELFHOST_ENGINE_ARGS"]
+    assert "SM_VLLM_MODEL" not in env and "HF_TOKEN" not in env
     # The role may pull from our repository, and from nothing else.
     policy = next(r for r in p.by_type("aws:iam/rolePolicy:RolePolicy") if "execution" in r.name)
     arn = repo.computed["arn"]

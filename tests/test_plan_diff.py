@@ -254,8 +254,12 @@ def test_cli_diff_against_a_commit(tmp_path):
                          capture_output=True, text=True, cwd=repo, timeout=300)
     assert run.returncode == 0, run.stderr
     out = run.stdout
-    assert out.startswith("Plan for aws-prod against HEAD: 0 to add, 3 to change (2 replaced), 0 to remove"), out
-    assert f'inputs.primaryContainer.environment.SM_VLLM_REVISION: "{old}" -> "{new}"  (forces replacement)' in out
+    # aws-prod stages its weights: the new revision is a new bucket prefix for the model (replaced), the role
+    # (updated) and the staging job.
+    assert out.startswith("Plan for aws-prod against HEAD: 0 to add, 5 to change (2 replaced), 0 to remove"), out
+    (line,) = [x for x in out.splitlines() if "modelDataSource.s3DataSources[0].s3Uri" in x]
+    assert old[-10:] in line and new[-10:] in line and line.endswith("(forces replacement)")
+    assert "aws-prod-chat-weights-copy  command:local:Command" in out
     assert ("warning: aws-prod-chat-config (aws:sagemaker/endpointConfiguration:EndpointConfiguration) is replaced "
             "(by inputs.productionVariants[0].modelName): endpoint configurations are immutable") in out
     assert "update      aws-prod-chat-endpoint  aws:sagemaker/endpoint:Endpoint  (follows aws-prod-chat-config)" in out

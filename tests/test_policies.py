@@ -221,6 +221,8 @@ CASES: dict[str, tuple[str, Callable[[list[Resource]], list[Resource]]]] = {
             p, "gcp:compute/firewall:Firewall", lambda i: i.update(sourceRanges=["0.0.0.0/0"]), name="allow-lb"
         ),
     ),
+    "secrets-not-in-container-env": ("aws-dev", lambda p: mutate(p, "aws:sagemaker/model:Model", lambda i: i[
+        "primaryContainer"]["environment"].update(HF_TOKEN="[secret]"))),
     "gcp-bigquery-cmek": ("gcp-prod", lambda p: mutate(p, "gcp:bigquery/dataset:Dataset",
                                                        lambda i: i.pop("defaultEncryptionConfiguration"))),
     "gcp-secret-cmek": ("gcp-prod", lambda p: mutate(p, "gcp:secretmanager/secret:Secret", lambda i: i["replication"][
@@ -286,7 +288,7 @@ def test_there_are_at_least_25_rules_each_described_with_a_fix():
 
 def test_every_rule_is_tested_here():
     special = {"monthly-budget", "aws-sagemaker-kms", "aws-sagemaker-network-isolation", "k8s-image-digest",
-               "aws-log-retention-production"}
+               "aws-log-retention-production", "secrets-not-in-outputs"}
     assert set(BY_ID) == set(CASES) | special
 
 
@@ -389,3 +391,24 @@ def test_production_keeps_logs_a_year(previews):
 def test_the_access_log_bucket_is_exempt_from_kms_and_says_why(previews):
     exempt = [f for f in BY_ID["aws-s3-kms"].run(Plan(resources(previews, "aws-prod"))) if f.exempt]
     assert len(exempt) == 1 and "SSE-S3" in exempt[0].exempt and "access-logs" in exempt[0].resource
+
+
+def test_a_token_in_an_output_is_caught(previews):
+    outputs = previews["onprem"].outputs
+    rule = BY_ID["secrets-not-in-outputs"]
+    assert rule.run(Plan([], outputs=outputs)) == []  # the generated API keys are exported as a secret
+    leaked = {**outputs, "debug": {"token": "hf_" + "Zz9" * 12}}
+    (finding,) = rule.run(Plan([], outputs=leaked))
+    assert "debug.token" in finding.message
+
+
+def test_aws_prod_serves_without_a_token_in_the_model(previews):
+    # The gap the review found: the token in the SageMaker model's environment. aws-prod stages the weights now.
+    p = previews["aws-prod"]
+    (model,) = p.by_type("aws:sagemaker/model:Model")
+    assert "HF_TOKEN" not in model.inputs["primaryContainer"]["environment"] and model.secret_paths == []
+    assert model.inputs["enableNetworkIsolation"] is True
+    (group,) = [g for g in p.by_type("aws:ec2/securityGroup:SecurityGroup") if "chat" in g.name]
+    assert all("0.0.0.0/0" not in e.get("cidrBlocks", []) for e in group.inputs["egress"])
+    (job,) = p.by_type("command:local:Command")
+    assert job.secret_paths == ["environment.HF_TOKEN"] and "selfhost.cli stage" in job.inputs["create"]

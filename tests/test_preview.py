@@ -82,10 +82,13 @@ def test_aws_prod_plan(all_json):
     assert c["aws:ec2/natGateway:NatGateway"] == 3 and c["aws:ec2/subnet:Subnet"] == 6
     assert c["aws:appautoscaling/target:Target"] == 1 and c["aws:appautoscaling/policy:Policy"] == 1
     assert c["aws:secretsmanager/secret:Secret"] == 1 and c["aws:secretsmanager/secretVersion:SecretVersion"] == 1
-    assert len(prod["resources"]) == 76
+    assert len(prod["resources"]) == 78
     model = next(r for r in prod["resources"] if r["type"] == "aws:sagemaker/model:Model")
-    assert model["inputs"]["primaryContainer"]["environment"]["SM_VLLM_MODEL"] == "mistralai/Mistral-7B-Instruct-v0.3"
-    assert model["secretInputs"] == ["primaryContainer.environment.HF_TOKEN"]
+    # Weights staged in the bucket: the DLC loads the folder SageMaker downloads them to; no token in the model.
+    assert model["inputs"]["primaryContainer"]["environment"]["SM_VLLM_MODEL"] == "/opt/ml/model"
+    assert model["inputs"]["primaryContainer"]["modelDataSource"]["s3DataSources"][0]["s3Uri"].endswith(
+        "/models/mistralai/Mistral-7B-Instruct-v0.3/c170c708c41dac9275d15a8fff4eca08d52bab71/")
+    assert model["secretInputs"] == [] and model["inputs"]["enableNetworkIsolation"] is True
     out = prod["outputs"]
     assert out["hfTokenSecretArn"].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:aws-prod-hf-token-")
     assert out["endpoints"]["chat"]["host"]["instance"] == "ml.g5.2xlarge"

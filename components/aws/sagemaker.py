@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import pulumi
@@ -43,6 +43,8 @@ class SageMakerEndpointArgs:
     hf_token: pulumi.Output[str] | None
     tags: dict[str, str]
     log_retention_days: int = 30
+    weights_ready: list[pulumi.Resource] = field(default_factory=list)
+    """What puts `source: s3` weights in the bucket (the staging job): the model waits for it."""
 
     @property
     def own_image(self) -> OwnImage | None:
@@ -167,7 +169,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             enable_network_isolation=isolated,
             tags=args.tags,
             # The role's policy must exist before SageMaker validates the image and VPC access with it.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role, *args.weights_ready]),
         )
 
         self.startup_timeout_seconds = target.startup_timeout_seconds or startup_timeout_seconds(

@@ -189,10 +189,17 @@ class SageMaker(TargetKind):
         facts = model.resolved_facts()
         assert facts is not None  # validation reports a model without facts
         instance = instances_in(foundation.region)[t.instance_type]
+        staged: list[pulumi.Resource] = []
+        if model.source == "s3" and model.stage:
+            from ..aws.staging import ModelStaging, ModelStagingArgs
+
+            staged = [ModelStaging(f"{env.name}-{t.name}-weights", ModelStagingArgs(
+                foundation=foundation, model=model, hf_token=hf_token)).job]
         endpoint = SageMakerEndpoint(f"{env.name}-{t.name}", SageMakerEndpointArgs(
             endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
             target=t, instance=instance, image_uri=sagemaker_image(model.engine, foundation.region),
             hf_token=hf_token, tags=self.identity_tags(env, t), log_retention_days=foundation.log_retention_days,
+            weights_ready=staged,
         ))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
