@@ -72,6 +72,9 @@ class Environment(Strict):
     """The environment's class: it sets how long logs are kept and which policies are stricter."""
     log_retention_days: LogRetentionDays | None = None
     """Days every log group keeps its logs (default by tier: development 30, staging 90, production 365)."""
+    allowed_gpus: list[str] | None = None
+    """The GPU types endpoints may run on (catalog names: A10G, L4, ...); the policy pack refuses others. Unset:
+    any."""
     aws_region: str | None = Field(default=None, alias="aws:region")
     gcp_project: str | None = Field(default=None, alias="gcp:project", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
     gcp_region: str | None = Field(default=None, alias="gcp:region")
@@ -87,6 +90,16 @@ class Environment(Strict):
     """Whether a Hugging Face token is configured. The value itself never enters this model."""
     kubeconfig: bool = False
     """Whether a kubeconfig is configured (a secret, for `kubernetes` targets). Its value never enters this model."""
+
+    @field_validator("allowed_gpus")
+    @classmethod
+    def _gpus(cls, v: list[str] | None) -> list[str] | None:
+        from .catalog.gpus import GPUS
+
+        unknown = [g for g in v or [] if g not in GPUS]
+        if unknown:
+            raise ValueError(f"unknown GPU {unknown[0]!r}; known: {', '.join(GPUS)}")
+        return v
 
     @field_validator("tags")
     @classmethod

@@ -128,6 +128,31 @@ def _budget(plan: Plan) -> Iterator[tuple[None, str]]:
                      f"budget ${est.budget_monthly_usd:,.2f} (selfhost-llm:budget.monthlyUsd)")
 
 
+def _gpus_of(endpoint: dict[str, Any]) -> set[str]:
+    """The catalog names of the GPUs an endpoint record says it runs on: its host's accelerator (Vertex's enum
+    mapped to the catalog name) and, for pools, every listed instance type's GPU."""
+    from .catalog.ec2_instances import ec2_instances_in
+    from .catalog.gcp_machines import ACCELERATORS
+
+    host = endpoint.get("host") or {}
+    found = {ACCELERATORS.get(host["accelerator"], host["accelerator"])} if host.get("accelerator") else set()
+    known = ec2_instances_in(str(endpoint.get("region", ""))) if endpoint.get("instanceTypes") else {}
+    found |= {known[t].gpu.name for t in endpoint.get("instanceTypes") or [] if t in known}
+    return found
+
+
+@rule("allowed-gpu-types", "Endpoints run only on the GPU types the environment allows (selfhost-llm:allowedGpus).",
+      "medium", "Choose an instance or machine type with an allowed GPU, or add the type to allowedGpus.")
+def _allowed_gpus(plan: Plan) -> Iterator[tuple[None, str]]:
+    allowed = (plan.outputs.get("policyInputs") or {}).get("allowedGpus")
+    if allowed is None:
+        return
+    for name, endpoint in (plan.outputs.get("endpoints") or {}).items():
+        refused = sorted(_gpus_of(endpoint) - set(allowed))
+        if refused:
+            yield None, f"endpoint {name} runs on {', '.join(refused)}; allowed: {', '.join(allowed) or 'none'}"
+
+
 REQUIRED_TAGS = ("environment", "owner", "managed-by", "project")
 
 

@@ -39,4 +39,7 @@ def declare_environment(env: Environment, secrets: StackSecrets) -> dict[str, ob
         for target in targets:
             endpoints[target.name] = kind_of(target).declare(env, target, foundation, secrets.hf_token).output()
     outputs["endpoints"] = endpoints
+    if env.allowed_gpus is not None:
+        # What the policy pack checks the endpoints against (it reads the plan, not the config).
+        outputs["policyInputs"] = {"allowedGpus": env.allowed_gpus}
     return outputs

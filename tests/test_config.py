@@ -68,7 +68,8 @@ CASES = [
     # (id, mutation, secret keys, expected key path, words in the message)
     ("unknown-top-level-key", mutate(**{"selfhost-llm:netwrok": {"nat": "none"}}), (),
      "selfhost-llm:netwrok",
-     "unknown key; allowed: environment, owner, tier, logRetentionDays, aws:region, gcp:project, gcp:region, network"),
+     "unknown key; allowed: environment, owner, tier, logRetentionDays, allowedGpus, aws:region, gcp:project, "
+     "gcp:region, network"),
     ("unknown-nested-key", mutate(**{"selfhost-llm:models/0/quantisation": "awq"}), (),
      "selfhost-llm:models[0].quantisation", "allowed: name, id, revision, engine, quantization"),
     ("wrong-type", mutate(**{"selfhost-llm:models/0/maxContext": "lots"}), (),

@@ -288,7 +288,7 @@ def test_there_are_at_least_25_rules_each_described_with_a_fix():
 
 def test_every_rule_is_tested_here():
     special = {"monthly-budget", "aws-sagemaker-kms", "aws-sagemaker-network-isolation", "k8s-image-digest",
-               "aws-log-retention-production", "secrets-not-in-outputs"}
+               "aws-log-retention-production", "secrets-not-in-outputs", "allowed-gpu-types"}
     assert set(BY_ID) == set(CASES) | special
 
 
@@ -412,3 +412,15 @@ def test_aws_prod_serves_without_a_token_in_the_model(previews):
     assert all("0.0.0.0/0" not in e.get("cidrBlocks", []) for e in group.inputs["egress"])
     (job,) = p.by_type("command:local:Command")
     assert job.secret_paths == ["environment.HF_TOKEN"] and "selfhost.cli stage" in job.inputs["create"]
+
+
+def test_only_allowed_gpus_serve(previews):
+    rule = BY_ID["allowed-gpu-types"]
+    pool = previews["aws-pool"].outputs  # g6 (L4) and g5 (A10G) types, both allowed there
+    assert pool["policyInputs"] == {"allowedGpus": ["A10G", "L4"]} and rule.run(Plan([], outputs=pool)) == []
+    (finding,) = rule.run(Plan([], outputs={**pool, "policyInputs": {"allowedGpus": ["L4"]}}))
+    assert "endpoint chat runs on A10G" in finding.message  # the spot types' GPU counts too, not only the first
+    vertex = previews["gcp-prod"].outputs  # Vertex's NVIDIA_L4 is the catalog's L4
+    assert rule.run(Plan([], outputs=vertex)) == []
+    assert rule.run(Plan([], outputs={**vertex, "policyInputs": {"allowedGpus": ["H100"]}}))
+    assert rule.run(Plan([], outputs=previews["aws-dev"].outputs)) == []  # no allowedGpus: any
