@@ -20,12 +20,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
-.PHONY: preview test lint venv clean containers-requirements
+.PHONY: preview test lint venv checkov clean containers-requirements
 
 preview: $(VENV)/.synced-infra
 	$(VENV)/bin/selfhost preview --all
 
-test: $(VENV)/.synced
+test: $(VENV)/.synced checkov
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/python -m pytest
 
@@ -37,6 +37,23 @@ venv: $(VENV)/.synced
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools "uv==$(UV_VERSION)"
+
+# Checkov, the scanner that tests/test_export.py and the pull request's plan job run on `selfhost export`'s Terraform
+# plans: a tool in a virtualenv of its own, not in uv.lock (it pins dozens of packages that would fight the project's
+# own). Reproducible: the pinned release, its dependencies resolved as PyPI had them at CHECKOV_AS_OF. About 270 MB,
+# under 10 s to install with uv (bytecode compiled: each scan starts in 3 s, PYTHONDONTWRITEBYTECODE or not).
+CHECKOV_VERSION := 3.3.30
+CHECKOV_AS_OF := 2026-12-01T00:00:00Z
+CHECKOV_ENV := .tools/checkov
+
+checkov: $(CHECKOV_ENV)/.installed-$(CHECKOV_VERSION)
+
+$(CHECKOV_ENV)/.installed-$(CHECKOV_VERSION): | $(UV)
+	rm -rf $(CHECKOV_ENV)
+	$(UV) venv --quiet --python "$$(command -v $(PYTHON))" $(CHECKOV_ENV)
+	$(UV) pip install --quiet --compile-bytecode --python $(CHECKOV_ENV)/bin/python \
+		--exclude-newer $(CHECKOV_AS_OF) "checkov==$(CHECKOV_VERSION)"
+	touch $@
 
 SYNC := $(UV) sync --frozen --compile-bytecode --python "$$(command -v $(PYTHON))"
 

@@ -321,6 +321,44 @@ def render(
         out.print(f"  add-on: {command}")
 
 
+@app.command(name="export")
+def export_plan(
+    stack: Annotated[str, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")],
+    fmt: Annotated[str, typer.Option(
+        "--format", help="terraform-plan: Terraform's plan JSON, as `terraform show -json <plan>` writes it.")
+    ] = "terraform-plan",
+    out_file: Annotated[Path | None, typer.Option("--out", help="File to write (default: standard output).")] = None,
+    project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
+) -> None:
+    """Write the stack's previewed plan for the scanners a team runs on Terraform plans, such as Checkov
+    (`checkov -f plan.json --framework terraform_plan`). Each Pulumi type becomes its Terraform resource
+    type (selfhost/export.py), inputs their Terraform arguments; secrets stay "[secret]"; types with no Terraform
+    resource are listed, not written.
+
+    Exit codes: 0 ok; 2 invalid stack config; 1 no such stack, or an unknown --format.
+    """
+    from .export import terraform_plan
+
+    if fmt != "terraform-plan":
+        _fail(f"--format {fmt!r}: allowed: terraform-plan", EXIT_USAGE)
+    project, stacks = _select(stack, False, project_dir)
+    runs = _Runs()
+    previews = [p for _, p in runs.previews(project, stacks)]
+    if not previews:
+        raise typer.Exit(runs.code)
+    result = terraform_plan(previews[0].to_json())
+    text = json.dumps(result.document, indent=2) + "\n"
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text)
+    skipped = sorted({m["type"] for m in result.not_mapped})
+    err.print(f"{stack}: {len(result.addresses)} resources as a Terraform plan"
+              + (f" in {escape(str(out_file))}" if out_file else "")
+              + (f"; no Terraform type, not written: {', '.join(skipped)}" if skipped else ""))
+
+
 @app.command()
 def size(
     model: Annotated[str, typer.Argument(help="Hugging Face model id (or a unique part of one) from the catalog.")],

@@ -1,0 +1,456 @@
+"""`selfhost export --format terraform-plan`: the previewed plan as Terraform plan JSON, read by the real Checkov.
+
+Checkov (`make checkov`: its own virtualenv in .tools/checkov, which `make test` installs first) scans the exports of
+aws-prod, aws-pool, gcp-pool and onprem with its `terraform_plan` framework, the way a team scans `terraform show
+-json` output. The tests hold that it parses every resource, that the checks our own rules name (components/
+policies.py) pass where our rules pass and fail only where our rules report an exemption or an advisory (or where the
+two rules differ, listed here with why), and that the same export with the setting broken (encryption removed, IMDSv2
+optional, a root filesystem writable, ...) makes the matching Checkov check fail: the shape is proven on the scanner's
+own input. The pull request's plan job runs the same scan (its script runs here too).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.cost import resources_from_preview
+from components.policies import RULES
+from components.policies import check as run_rules
+from components.schema import SECRET_PLACEHOLDER
+from selfhost.export import NOT_MAPPED, PROVIDERS, TYPES, Export, TfType, convert, snake, terraform_plan
+from selfhost.preview import Preview
+
+from .conftest import ROOT
+
+CHECKOV = ROOT / ".tools" / "checkov" / "bin" / "checkov"
+SELFHOST = str(Path(sys.executable).with_name("selfhost"))
+SCANNED = ("aws-prod", "aws-pool", "gcp-pool", "onprem")
+
+
+def _checkov() -> str:
+    assert CHECKOV.exists(), f"{CHECKOV} is missing: `make checkov` installs it (`make test` does, first)"
+    return str(CHECKOV)
+
+
+def _resource(graph: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in graph["resources"] if r["name"] == name)
+
+
+def _planned(doc: dict[str, Any], address: str) -> dict[str, Any]:
+    return next(r for r in doc["planned_values"]["root_module"]["resources"] if r["address"] == address)
+
+
+def _config(doc: dict[str, Any], address: str) -> dict[str, Any]:
+    return next(r for r in doc["configuration"]["root_module"]["resources"] if r["address"] == address)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The mapping, without the scanner
+
+
+def test_every_type_the_stacks_declare_is_mapped_or_said_why_not(previews: dict[str, Preview]) -> None:
+    declared = {r.type for p in previews.values() for r in p.resources if r.custom}
+    unknown = declared - set(TYPES) - set(NOT_MAPPED)
+    assert not unknown, f"add these to selfhost/export.py TYPES (or NOT_MAPPED, with why): {sorted(unknown)}"
+    assert {t.provider for t in TYPES.values()} <= set(PROVIDERS)
+    for stack, p in previews.items():
+        export = terraform_plan(p.to_json())
+        assert len(export.addresses) == len([r for r in p.resources if r.custom and r.type in TYPES]), stack
+        assert len(set(export.addresses.values())) == len(export.addresses), f"{stack}: addresses are unique"
+        assert {m["type"] for m in export.not_mapped} <= set(NOT_MAPPED), stack
+
+
+def test_snake_case_as_terraform_names_arguments() -> None:
+    assert snake("kmsMasterKeyId") == "kms_master_key_id"
+    assert snake("httpPutResponseHopLimit") == "http_put_response_hop_limit"
+    assert snake("destinationS3Uri") == "destination_s3_uri"
+    assert snake("ipv6CidrBlock") == "ipv6_cidr_block"
+    assert snake("enableVtpm") == "enable_vtpm"
+    assert snake("tags") == "tags"
+
+
+def test_nested_blocks_become_lists_and_maps_keep_their_keys() -> None:
+    sse = TYPES["aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"]
+    values = convert({"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {
+        "sseAlgorithm": "aws:kms", "kmsMasterKeyId": "k"}, "bucketKeyEnabled": True}]}, sse)
+    assert values == {"bucket": "b", "rule": [{"apply_server_side_encryption_by_default": [
+        {"sse_algorithm": "aws:kms", "kms_master_key_id": "k"}], "bucket_key_enabled": True}]}
+    template = convert({"metadataOptions": {"httpTokens": "required"}, "tags": {"costCenter": "x"}},
+                       TYPES["aws:ec2/launchTemplate:LaunchTemplate"])
+    assert template == {"metadata_options": [{"http_tokens": "required"}], "tags": {"costCenter": "x"}}
+    group = convert({"tags": [{"key": "a", "value": "b", "propagateAtLaunch": True}], "vpcZoneIdentifiers": ["s"]},
+                    TYPES["aws:autoscaling/group:Group"])
+    assert group == {"tag": [{"key": "a", "value": "b", "propagate_at_launch": True}], "vpc_zone_identifier": ["s"]}
+    # A Kubernetes object: metadata[0], spec[0].template[0].spec[0].container[...], the API's lists singular.
+    container = {"name": "c", "securityContext": {"readOnlyRootFilesystem": True},
+                 "resources": {"limits": {"nvidia.com/gpu": "1"}}, "volumeMounts": [{"name": "v", "mountPath": "/v"}]}
+    deployment = convert({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {
+        "app.kubernetes.io/name": "x"}}, "spec": {"template": {"spec": {"containers": [container]}}}},
+        TYPES["kubernetes:apps/v1:Deployment"])
+    assert deployment == {"metadata": [{"name": "d", "labels": {"app.kubernetes.io/name": "x"}}], "spec": [{
+        "template": [{"spec": [{"container": [{"name": "c", "security_context": [{"read_only_root_filesystem": True}],
+                                               "resources": [{"limits": {"nvidia.com/gpu": "1"}}],
+                                               "volume_mount": [{"name": "v", "mount_path": "/v"}]}]}]}]}]}
+    # A custom resource: kubernetes_manifest holds the object as the API has it.
+    assert convert({"kind": "ScaledObject", "spec": {"minReplicaCount": 1}}, TfType("kubernetes_manifest",
+                                                                                  manifest=True)) == {
+        "manifest": {"kind": "ScaledObject", "spec": {"minReplicaCount": 1}}}
+    helm = convert({"chart": "c", "repositoryOpts": {"repo": "https://r"}, "values": {"a": 1}, "compat": "true"},
+                   TYPES["kubernetes:helm.sh/v3:Release"])
+    assert helm == {"chart": "c", "repository": "https://r", "values": ['{"a": 1}']}
+
+
+def test_the_export_has_terraforms_plan_shape(previews: dict[str, Preview]) -> None:
+    export = terraform_plan(previews["aws-prod"].to_json())
+    doc = export.document
+    assert doc["format_version"] == "1.2" and re.fullmatch(r"\d+\.\d+\.\d+", doc["terraform_version"])
+    planned = doc["planned_values"]["root_module"]["resources"]
+    changes = doc["resource_changes"]
+    assert [r["address"] for r in planned] == [c["address"] for c in changes] == [
+        r["address"] for r in doc["configuration"]["root_module"]["resources"]]
+    for r, c in zip(planned, changes, strict=True):
+        assert r["mode"] == "managed" and r["address"] == f"{r['type']}.{r['name']}"
+        assert r["provider_name"] == PROVIDERS["aws"]
+        assert c["change"]["actions"] == ["create"] and c["change"]["before"] is None
+        assert c["change"]["after"] == r["values"] and c["change"]["after_unknown"]["id"] is True
+    assert doc["configuration"]["provider_config"] == {"aws": {"name": "aws", "full_name": PROVIDERS["aws"]}}
+    assert [m["type"] for m in doc["selfhost_export"]["not_mapped"]] == ["command:local:Command"]
+
+    key = "aws_kms_key.aws-prod-key"
+    assert _planned(doc, key)["values"]["enable_key_rotation"] is True
+    assert json.loads(_planned(doc, key)["values"]["policy"])["Version"] == "2012-10-17", "policies stay JSON strings"
+    # A reference to what the provider computes (the bucket's generated name, the key's ARN) is unknown at plan
+    # time: out of the values, in after_unknown, and recorded in the configuration, as Terraform writes it.
+    sse = "aws_s3_bucket_server_side_encryption_configuration.aws-prod-artifacts-encryption"
+    values = _planned(doc, sse)["values"]
+    assert "bucket" not in values
+    assert values["rule"][0]["apply_server_side_encryption_by_default"][0] == {"sse_algorithm": "aws:kms"}
+    expressions = _config(doc, sse)["expressions"]
+    assert expressions["bucket"] == {"references": ["aws_s3_bucket.aws-prod-artifacts-bucket.id",
+                                                    "aws_s3_bucket.aws-prod-artifacts-bucket"]}
+    assert expressions["rule"][0]["apply_server_side_encryption_by_default"][0]["kms_master_key_id"] == {
+        "references": ["aws_kms_key.aws-prod-key.arn", "aws_kms_key.aws-prod-key"]}
+    change = next(c for c in changes if c["address"] == sse)["change"]
+    assert change["after_unknown"]["bucket"] is True
+    # A value the dependency's own inputs give is known at plan time and stays.
+    onprem = terraform_plan(previews["onprem"].to_json()).document
+    deployment = _planned(onprem, "kubernetes_deployment_v1.onprem-chat-deployment")["values"]
+    assert deployment["metadata"][0]["namespace"] == "onprem-chat"
+
+
+def test_secrets_stay_placeholders_and_computed_values_are_not_written(previews: dict[str, Preview]) -> None:
+    for stack in ("aws-prod", "aws-pool", "gcp-pool", "gcp-prod", "onprem", "edge"):
+        graph = previews[stack].to_json()
+        export = terraform_plan(graph)
+        text = json.dumps(export.document)
+        for r in graph["resources"]:
+            if r["urn"] not in export.addresses:
+                continue
+            planned = _planned(export.document, export.addresses[r["urn"]])
+            if r["secretInputs"]:
+                assert SECRET_PLACEHOLDER in json.dumps(planned["values"]), r["name"]
+                assert planned["sensitive_values"], f"{r['name']}: its secrets are marked sensitive"
+            else:
+                assert planned["sensitive_values"] == {}, r["name"]
+            # Generated passwords, hashes: what only the provider (here, the mocks) computes is never written.
+            for key in ("result", "bcryptHash", "secretString", "secretData"):
+                value = (r.get("computed") or {}).get(key)
+                if isinstance(value, str) and value != SECRET_PLACEHOLDER:
+                    assert value not in text, f"{stack}: {r['name']}.{key}"
+    onprem = terraform_plan(previews["onprem"].to_json()).document
+    secret = _planned(onprem, "kubernetes_secret_v1.onprem-chat-secrets")
+    assert secret["values"]["data"] == SECRET_PLACEHOLDER and secret["sensitive_values"] == {"data": True}
+
+
+def test_the_cli_writes_the_same_export(previews: dict[str, Preview], tmp_path: Path) -> None:
+    out = tmp_path / "plans" / "aws-pool.json"
+    run = subprocess.run([SELFHOST, "export", "aws-pool", "--format", "terraform-plan", "--out", str(out)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out.read_text()) == terraform_plan(previews["aws-pool"].to_json()).document
+    assert "aws-pool: 62 resources as a Terraform plan" in run.stderr
+    assert "not written: docker-build:index:Image" in run.stderr
+    bad = subprocess.run([SELFHOST, "export", "aws-pool", "--format", "hcl"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert bad.returncode == 1 and "allowed: terraform-plan" in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Read by Checkov
+
+
+def _mutate(graph: dict[str, Any], name: str, change: Any) -> None:
+    change(_resource(graph, name)["inputs"])
+
+
+def _container(inputs: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in inputs["spec"]["template"]["spec"]["containers"] if c["name"] == "serving")
+
+
+def _aws_prod(graph: dict[str, Any]) -> None:
+    # The artifacts bucket loses its encryption configuration, the key its rotation, the VPC its flow log, the
+    # bucket its versioning.
+    graph["resources"] = [r for r in graph["resources"] if r["name"] not in (
+        "aws-prod-artifacts-encryption", "aws-prod-flow-log")]
+    _mutate(graph, "aws-prod-key", lambda i: i.update(enableKeyRotation=False))
+    _mutate(graph, "aws-prod-artifacts-versioning", lambda i: i["versioningConfiguration"].update(status="Suspended"))
+
+
+def _aws_pool(graph: dict[str, Any]) -> None:
+    def template(i: dict[str, Any]) -> None:
+        i["metadataOptions"]["httpTokens"] = "optional"
+        i["networkInterfaces"][0]["associatePublicIpAddress"] = "true"
+
+    _mutate(graph, "aws-pool-chat-template", template)
+    _mutate(graph, "aws-pool-serving-image-repo", lambda i: i["imageScanningConfiguration"].update(scanOnPush=False))
+    _mutate(graph, "aws-pool-chat-logs", lambda i: i.pop("kmsKeyId"))
+    _mutate(graph, "aws-pool-chat-sg", lambda i: i["ingress"].append(
+        {"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}))
+
+
+def _gcp_pool(graph: dict[str, Any]) -> None:
+    def template(i: dict[str, Any]) -> None:
+        i["shieldedInstanceConfig"]["enableVtpm"] = False
+        i["metadata"]["block-project-ssh-keys"] = "FALSE"
+
+    _mutate(graph, "gcp-pool-chat-template", template)
+    _mutate(graph, "gcp-pool-cmek-key", lambda i: i.update(rotationPeriod="31536000s"))
+    _mutate(graph, "gcp-pool-chat-allow-lb", lambda i: i.update(
+        sourceRanges=["0.0.0.0/0"], allows=[{"protocol": "tcp", "ports": ["22"]}]))
+
+
+def _onprem(graph: dict[str, Any]) -> None:
+    def deployment(i: dict[str, Any]) -> None:
+        c = _container(i)
+        c["securityContext"].update(readOnlyRootFilesystem=False, allowPrivilegeEscalation=True)
+        c["resources"].pop("limits")
+        i["metadata"]["namespace"] = "default"
+
+    _mutate(graph, "onprem-chat-deployment", deployment)
+
+
+MUTATIONS = {"aws-prod": _aws_prod, "aws-pool": _aws_pool, "gcp-pool": _gcp_pool, "onprem": _onprem}
+# What each mutation breaks: (check, resource) that passes on the shipped stack and fails on the broken one.
+BROKEN = {
+    "aws-prod": {("CKV_AWS_145", "aws_s3_bucket.aws-prod-artifacts-bucket"),
+                 ("CKV_AWS_7", "aws_kms_key.aws-prod-key"),
+                 ("CKV2_AWS_11", "aws_vpc.aws-prod-vpc"),
+                 ("CKV_AWS_21", "aws_s3_bucket.aws-prod-artifacts-bucket")},
+    "aws-pool": {("CKV_AWS_79", "aws_launch_template.aws-pool-chat-template"),
+                 ("CKV_AWS_88", "aws_launch_template.aws-pool-chat-template"),
+                 ("CKV_AWS_163", "aws_ecr_repository.aws-pool-serving-image-repo"),
+                 ("CKV_AWS_158", "aws_cloudwatch_log_group.aws-pool-chat-logs"),
+                 ("CKV_AWS_24", "aws_security_group.aws-pool-chat-sg")},
+    "gcp-pool": {("CKV_GCP_39", "google_compute_instance_template.gcp-pool-chat-template"),
+                 ("CKV_GCP_32", "google_compute_instance_template.gcp-pool-chat-template"),
+                 ("CKV_GCP_43", "google_kms_crypto_key.gcp-pool-cmek-key"),
+                 ("CKV_GCP_2", "google_compute_firewall.gcp-pool-chat-allow-lb")},
+    "onprem": {("CKV_K8S_22", "kubernetes_deployment_v1.onprem-chat-deployment"),
+               ("CKV_K8S_20", "kubernetes_deployment_v1.onprem-chat-deployment"),
+               ("CKV_K8S_11", "kubernetes_deployment_v1.onprem-chat-deployment"),
+               ("CKV_K8S_12", "kubernetes_deployment_v1.onprem-chat-deployment"),
+               ("CKV_K8S_21", "kubernetes_deployment_v1.onprem-chat-deployment")},
+}
+# Checks that must pass on the shipped stacks: our rules' settings, read from the export's nested blocks.
+PASSES = {
+    "aws-prod": {("CKV_AWS_145", "aws_s3_bucket.aws-prod-artifacts-bucket"),
+                 ("CKV_AWS_21", "aws_s3_bucket.aws-prod-artifacts-bucket"),
+                 ("CKV_AWS_18", "aws_s3_bucket.aws-prod-artifacts-bucket"),
+                 ("CKV2_AWS_6", "aws_s3_bucket.aws-prod-artifacts-bucket"),
+                 ("CKV2_AWS_61", "aws_s3_bucket.aws-prod-artifacts-bucket"),
+                 ("CKV_AWS_300", "aws_s3_bucket_lifecycle_configuration.aws-prod-artifacts-lifecycle"),
+                 ("CKV_AWS_7", "aws_kms_key.aws-prod-key"),
+                 ("CKV2_AWS_11", "aws_vpc.aws-prod-vpc"),
+                 ("CKV2_AWS_12", "aws_vpc.aws-prod-vpc"),
+                 ("CKV_AWS_338", "aws_cloudwatch_log_group.aws-prod-chat-logs"),
+                 ("CKV_AWS_149", "aws_secretsmanager_secret.aws-prod-hf-token-secret"),
+                 ("CKV_AWS_370", "aws_sagemaker_model.aws-prod-chat-model"),
+                 ("CKV_AWS_355", "aws_iam_role_policy.aws-prod-chat-execution-policy")},
+    "aws-pool": {("CKV_AWS_79", "aws_launch_template.aws-pool-chat-template"),
+                 ("CKV_AWS_88", "aws_launch_template.aws-pool-chat-template"),
+                 ("CKV_AWS_46", "aws_launch_template.aws-pool-chat-template"),
+                 ("CKV_AWS_163", "aws_ecr_repository.aws-pool-serving-image-repo"),
+                 ("CKV_AWS_136", "aws_ecr_repository.aws-pool-serving-image-repo"),
+                 ("CKV_AWS_51", "aws_ecr_repository.aws-pool-serving-image-repo"),
+                 ("CKV_AWS_158", "aws_cloudwatch_log_group.aws-pool-chat-logs"),
+                 ("CKV_AWS_24", "aws_security_group.aws-pool-chat-sg"),
+                 ("CKV2_AWS_5", "aws_security_group.aws-pool-chat-sg")},
+    "gcp-pool": {("CKV_GCP_39", "google_compute_instance_template.gcp-pool-chat-template"),
+                 ("CKV_GCP_32", "google_compute_instance_template.gcp-pool-chat-template"),
+                 ("CKV_GCP_34", "google_compute_instance_template.gcp-pool-chat-template"),
+                 ("CKV_GCP_40", "google_compute_instance_template.gcp-pool-chat-template"),
+                 ("CKV_GCP_43", "google_kms_crypto_key.gcp-pool-cmek-key"),
+                 ("CKV_GCP_84", "google_artifact_registry_repository.gcp-pool-serving-repo"),
+                 ("CKV_GCP_2", "google_compute_firewall.gcp-pool-chat-allow-lb"),
+                 ("CKV_GCP_26", "google_compute_subnetwork.gcp-pool-subnet-us-central1"),
+                 ("CKV2_GCP_18", "google_compute_network.gcp-pool-vpc")},
+    "onprem": {(check, "kubernetes_deployment_v1.onprem-chat-deployment") for check in (
+        "CKV_K8S_8", "CKV_K8S_9", "CKV_K8S_10", "CKV_K8S_11", "CKV_K8S_12", "CKV_K8S_13", "CKV_K8S_16", "CKV_K8S_20",
+        "CKV_K8S_21", "CKV_K8S_22", "CKV_K8S_28", "CKV_K8S_35", "CKV_K8S_37")} | {
+        ("CKV_K8S_41", "kubernetes_service_account_v1.onprem-chat-identity")},
+}
+# Where Checkov's check and our rule of the same id disagree on a shipped stack, and why (the export is right).
+DIFFERENT_RULES = {
+    ("aws-pool", "CKV_AWS_338", "aws-pool-chat-logs"): "Checkov wants a year of logs everywhere; our rule only "
+    "in production (aws-pool is a staging tier: 90 days)",
+    ("aws-pool", "CKV_AWS_338", "aws-pool-flow-logs"): "the same, for the flow logs",
+}
+
+
+@pytest.fixture(scope="module")
+def scanned(previews: dict[str, Preview], tmp_path_factory: pytest.TempPathFactory
+            ) -> tuple[dict[str, Export], dict[str, dict[str, Any]], Path]:
+    """The four stacks' exports and their broken copies, scanned in one Checkov run: each file's results."""
+    directory = tmp_path_factory.mktemp("plans")
+    exports: dict[str, Export] = {}
+    for stack in SCANNED:
+        graph = previews[stack].to_json()
+        exports[stack] = terraform_plan(graph)
+        broken = copy.deepcopy(graph)
+        MUTATIONS[stack](broken)
+        exports[f"{stack}-broken"] = terraform_plan(broken)
+    for name, export in exports.items():
+        (directory / f"{name}.json").write_text(json.dumps(export.document, indent=2))
+    run = subprocess.run([_checkov(), "--framework", "terraform_plan", "--skip-download", "-o", "json",
+                          "-f", *sorted(str(p) for p in directory.glob("*.json"))],
+                         capture_output=True, text=True, cwd=directory, timeout=600)
+    assert run.returncode in (0, 1), run.stderr  # 1: some check failed
+    report = json.loads(run.stdout)
+    assert report["check_type"] == "terraform_plan"
+    summary = report["summary"]
+    assert summary["parsing_errors"] == 0, report["results"].get("parsing_errors")
+    assert summary["resource_count"] == sum(len(e.addresses) for e in exports.values()), "every resource parsed"
+    results: dict[str, dict[str, Any]] = {name: {"passed": set(), "failed": set(), "resources": set()}
+                                          for name in exports}
+    for state in ("passed", "failed"):
+        for c in report["results"][f"{state}_checks"]:
+            name = Path(c["file_path"]).stem
+            results[name][state].add((c["check_id"], c["resource"]))
+            results[name]["resources"].add(c["resource"])
+    return exports, results, directory
+
+
+# Resources of a type Checkov checks that get no result, because every check of theirs answers "unknown".
+UNCHECKED = {
+    "google_compute_subnetwork.gcp-pool-proxy-only": "Checkov's subnetwork checks skip proxy-only subnets (no flow "
+    "logs, no Private Google Access there), as our rule's exemption does",
+}
+
+
+@pytest.mark.slow
+def test_checkov_reads_every_resource_of_the_types_it_checks(scanned) -> None:
+    exports, results, _ = scanned
+    for stack in SCANNED:
+        checked_types = {address.split(".")[0] for address in results[stack]["resources"]}
+        written = {a for a in exports[stack].addresses.values() if a.split(".")[0] in checked_types}
+        assert written - results[stack]["resources"] <= set(UNCHECKED), f"{stack}: a resource went unread"
+    assert Counter(a.split(".")[0] for a in results["aws-prod"]["resources"]) >= Counter({
+        "aws_s3_bucket": 2, "aws_s3_bucket_public_access_block": 2, "aws_s3_bucket_lifecycle_configuration": 2,
+        "aws_s3_bucket_policy": 2, "aws_kms_key": 1, "aws_cloudwatch_log_group": 2, "aws_subnet": 6,
+        "aws_security_group": 2, "aws_iam_role": 2, "aws_iam_role_policy": 2, "aws_vpc": 1,
+        "aws_sagemaker_model": 1, "aws_sagemaker_endpoint_configuration": 1, "aws_secretsmanager_secret": 1})
+    assert Counter(a.split(".")[0] for a in results["gcp-pool"]["resources"]) >= Counter({
+        "google_compute_instance_template": 1, "google_compute_firewall": 2, "google_kms_crypto_key": 1,
+        "google_kms_crypto_key_iam_member": 3, "google_project_iam_member": 2, "google_compute_subnetwork": 1,
+        "google_artifact_registry_repository": 1})
+    assert Counter(a.split(".")[0] for a in results["onprem"]["resources"]) >= Counter({
+        "kubernetes_deployment_v1": 1, "kubernetes_service_v1": 1, "kubernetes_service_account_v1": 1,
+        "kubernetes_secret_v1": 1, "kubernetes_ingress_v1": 1})
+
+
+@pytest.mark.slow
+def test_checkov_passes_what_our_rules_enforce(scanned) -> None:
+    _, results, _ = scanned
+    for stack, expected in PASSES.items():
+        assert expected <= results[stack]["passed"], f"{stack}: {sorted(expected - results[stack]['passed'])}"
+
+
+@pytest.mark.slow
+def test_checkov_fails_only_where_our_rules_report_something(previews: dict[str, Preview], scanned) -> None:
+    """The checks our rules name: Checkov fails a resource only where the rule of that id reports an exemption
+    (the platform forbids the setting), an advisory or a violation, or where the two rules differ on purpose."""
+    exports, results, _ = scanned
+    ours = {c for r in RULES for c in r.checkov}
+    for stack in SCANNED:
+        graph = previews[stack].to_json()
+        report = run_rules(resources_from_preview(graph), None, graph["outputs"])
+        reported = {(c, f.resource) for f in report.violations + report.advisories + report.exemptions
+                    for r in RULES if r.id == f.rule for c in r.checkov}
+        name_of = {address: _resource_by_urn(graph, urn)["name"] for urn, address in exports[stack].addresses.items()}
+        failed = {(check, name_of[address]) for check, address in results[stack]["failed"] if check in ours}
+        unexplained = {f for f in failed - reported if (stack, *f) not in DIFFERENT_RULES}
+        assert not unexplained, f"{stack}: Checkov fails where our rules pass: {sorted(unexplained)}"
+        assert not report.violations, f"{stack} is compliant with our rules"
+
+
+def _resource_by_urn(graph: dict[str, Any], urn: str) -> dict[str, Any]:
+    return next(r for r in graph["resources"] if r["urn"] == urn)
+
+
+@pytest.mark.slow
+def test_a_broken_setting_fails_the_matching_checkov_check(scanned) -> None:
+    _, results, _ = scanned
+    for stack, broken in BROKEN.items():
+        passed = results[stack]["passed"]
+        assert broken <= passed, f"{stack}: these pass as shipped: {sorted(broken - passed)}"
+        failed = results[f"{stack}-broken"]["failed"]
+        assert broken <= failed, f"{stack}: the broken export must fail {sorted(broken - failed)}"
+
+
+# The plan job's step, run for real against the exports above and the real Checkov (a stand-in for `selfhost`).
+FAKE_SELFHOST = r"""#!/usr/bin/env bash
+# selfhost export STACK --format terraform-plan --out FILE
+if [ "$2" = "$FAIL" ]; then echo "error: Invalid configuration for stack '$2'" >&2; exit 2; fi
+cp "$PLANS/$2.json" "$6"
+"""
+
+
+@pytest.mark.slow
+def test_the_plan_jobs_checkov_step(scanned, tmp_path: Path) -> None:
+    exports, _, plans = scanned
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / "pull-request.yml").read_text())
+    step = next(s for s in doc["jobs"]["plan"]["steps"] if s.get("name") == "Checkov on the exported plans")
+    assert step["continue-on-error"] is True and "--soft-fail" in step["run"]
+    project = tmp_path / "project"
+    (project / "stacks").mkdir(parents=True)
+    for stack in SCANNED:
+        shutil.copy(ROOT / "stacks" / f"Pulumi.{stack}.yaml", project / "stacks")
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "bin" / "selfhost").write_text(FAKE_SELFHOST)
+    (project / ".venv" / "bin" / "selfhost").chmod(0o755)
+    (project / ".tools").mkdir()
+    (project / ".tools" / "checkov").symlink_to(CHECKOV.parent.parent)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "make").write_text("#!/usr/bin/env bash\necho \"$*\" >>\"$MAKE_LOG\"\n")
+    (bindir / "make").chmod(0o755)
+    runner = tmp_path / "runner"
+    runner.mkdir()
+    summary = runner / "summary"
+    summary.write_text("before\n")
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "HOME": str(tmp_path), "RUNNER_TEMP": str(runner),
+           "GITHUB_STEP_SUMMARY": str(summary), "PLANS": str(plans), "FAIL": "gcp-pool",
+           "MAKE_LOG": str(tmp_path / "make.log")}
+    run = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=project, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (tmp_path / "make.log").read_text() == "--no-print-directory checkov\n"
+    text = summary.read_text()
+    assert text.startswith("before\n### Checkov on the exported plans\n"), "appended to the summary"
+    assert "- `selfhost export gcp-pool` failed: error: Invalid configuration for stack 'gcp-pool'" in text
+    resources = sum(len(exports[s].addresses) for s in ("aws-pool", "aws-prod", "onprem"))
+    assert re.search(rf"Checkov 3\.\d+\.\d+: {resources} resources in 3 stacks, \d+ checks passed, \d+ failed\.", text)
+    assert "| aws-prod | CKV_AWS_98 | `aws_sagemaker_endpoint_configuration.aws-prod-chat-config` |" in text
+    assert "| onprem | CKV_K8S_43 | `kubernetes_deployment_v1.onprem-chat-deployment` |" in text
