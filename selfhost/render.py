@@ -55,12 +55,12 @@ def manifests(preview: Preview) -> list[dict[str, Any]]:
 def _clean(manifest: dict[str, Any]) -> dict[str, Any]:
     """The object without Pulumi's annotations (they steer `pulumi up` only)."""
     m = json.loads(json.dumps(manifest))
-    for meta in (m.get("metadata") or {},):
-        notes = {k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith("pulumi.com/")}
-        if notes:
-            meta["annotations"] = notes
-        else:
-            meta.pop("annotations", None)
+    meta = m["metadata"]
+    notes = {k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith("pulumi.com/")}
+    if notes:
+        meta["annotations"] = notes
+    else:
+        meta.pop("annotations", None)
     return {"apiVersion": m.pop("apiVersion"), "kind": m.pop("kind"), "metadata": m.pop("metadata"), **m}
 
 
