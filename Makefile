@@ -20,12 +20,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
-.PHONY: preview test lint venv checkov clean containers-requirements
+.PHONY: preview test lint venv checkov litellm clean containers-requirements
 
 preview: $(VENV)/.synced-infra
 	$(VENV)/bin/selfhost preview --all
 
-test: $(VENV)/.synced checkov
+test: $(VENV)/.synced checkov litellm
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/python -m pytest
 
@@ -55,6 +55,22 @@ $(CHECKOV_ENV)/.installed-$(CHECKOV_VERSION): | $(UV)
 		--exclude-newer $(CHECKOV_AS_OF) "checkov==$(CHECKOV_VERSION)"
 	touch $@
 
+# LiteLLM, whose price map (model_prices_and_context_window_backup.json, inside the package) is where the API prices
+# of cost previews come from: `selfhost prices refresh --api-prices` snapshots it and tests/test_api_prices.py checks
+# the snapshot against it. A tool env of its own for the same reason as Checkov: its importlib-metadata>=8 cannot
+# coexist with sagemaker-core's <7 in one environment.
+LITELLM_VERSION := 1.99.4
+LITELLM_ENV := .tools/litellm
+
+litellm: $(LITELLM_ENV)/.installed-$(LITELLM_VERSION)
+
+$(LITELLM_ENV)/.installed-$(LITELLM_VERSION): | $(UV)
+	rm -rf $(LITELLM_ENV)
+	$(UV) venv --quiet --python "$$(command -v $(PYTHON))" $(LITELLM_ENV)
+	$(UV) pip install --quiet --compile-bytecode --python $(LITELLM_ENV)/bin/python \
+		--exclude-newer $(CHECKOV_AS_OF) "litellm==$(LITELLM_VERSION)"
+	touch $@
+
 SYNC := $(UV) sync --frozen --compile-bytecode --python "$$(command -v $(PYTHON))"
 
 # The preview needs only the infrastructure side: no test tools, no engine to build (`--inexact` keeps them
@@ -63,9 +79,9 @@ $(VENV)/.synced-infra: pyproject.toml uv.lock containers/adapter/pyproject.toml 
 	$(SYNC) --no-dev --inexact
 	touch $@
 
-# Everything: the tests, the adapter and its engine (for `selfhost serve` too).
+# Everything: the tests, the adapter and its engine (for `selfhost serve` too), and `selfhost cost --plot`'s matplotlib.
 $(VENV)/.synced: pyproject.toml uv.lock containers/adapter/pyproject.toml | $(UV)
-	$(SYNC)
+	$(SYNC) --extra plot
 	touch $@ $(VENV)/.synced-infra
 
 # The serving images install exactly the versions the tests ran (hashes from uv.lock): regenerate after `uv lock`

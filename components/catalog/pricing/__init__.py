@@ -19,6 +19,12 @@ rows were read by hand from the sources named in each row's `source`, on the `as
 - network, storage, keys, secrets, monitoring: Infracost's golden test outputs (prices from the AWS and
   GCP price APIs, provider region stated in each test), and for public IPv4 a page quoting the AWS rate.
 
+Each row has a `confidence`: `list` when the number is the provider's own list price (read from its price
+list, its pricing page, or a catalog that copies them, as `source` says); `high`, `medium` or `low` when no
+first-party machine-readable figure was reachable and the row is derived. A derived row's source starts with
+`derived:` and states the derivation and every figure it came from (for example a Vertex machine from the
+Compute Engine price and a published Vertex/GCE ratio); cost reports show its confidence beside the price.
+
 A price the sources did not give stays out of the table: `lookup` returns None, never 0. Values seen in a
 source but not trusted are listed, with the reason, in `data/excluded.csv`.
 """
@@ -35,7 +41,9 @@ from typing import Any
 DATA_DIR = Path(__file__).parent / "data"
 PROVIDERS = ("aws", "gcp")
 UNITS = frozenset({"hour", "GB-month", "GB", "month", "10k-requests", "1M-requests"})
-FIELDS = ("provider", "service", "region", "sku", "usd", "unit", "source", "as_of")
+FIELDS = ("provider", "service", "region", "sku", "usd", "unit", "source", "as_of", "confidence")
+CONFIDENCE = ("list", "high", "medium", "low")
+DERIVED = "derived:"
 
 Key = tuple[str, str, str, str]
 
@@ -46,6 +54,11 @@ class Price:
     unit: str  # one of UNITS
     source: str  # where the number comes from, precise enough to re-check
     as_of: str  # ISO date the number was valid/read
+    confidence: str = "list"  # one of CONFIDENCE: `list`, or how far a derived figure can be trusted
+
+    @property
+    def derived(self) -> bool:
+        return self.confidence != "list"
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,7 @@ class PriceRow:
     unit: str
     source: str
     as_of: str
+    confidence: str = "list"
 
     @property
     def key(self) -> Key:
@@ -65,7 +79,7 @@ class PriceRow:
 
     @property
     def price(self) -> Price:
-        return Price(self.usd, self.unit, self.source, self.as_of)
+        return Price(self.usd, self.unit, self.source, self.as_of, self.confidence)
 
 
 def check_row(row: PriceRow) -> None:
@@ -77,6 +91,11 @@ def check_row(row: PriceRow) -> None:
     if not row.source.strip():
         raise ValueError(f"{row.key}: no source")
     datetime.date.fromisoformat(row.as_of)
+    if row.confidence not in CONFIDENCE:
+        raise ValueError(f"{row.key}: confidence {row.confidence!r} not in {list(CONFIDENCE)}")
+    if (row.confidence != "list") != row.source.startswith(DERIVED):
+        raise ValueError(f"{row.key}: a derived row (confidence high/medium/low) and only one has a source starting "
+                         f"{DERIVED!r} that states its derivation")
     # Zero would read as "free" where the truth is "unknown"; only a source saying so makes it free.
     if not (row.usd > 0 or (row.usd == 0 and "included" in row.source.lower())):
         raise ValueError(f"{row.key}: usd {row.usd} must be > 0 (0 only when the source says included)")
@@ -106,7 +125,8 @@ def write_rows(path: Path, rows: list[PriceRow]) -> None:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(FIELDS)
         for r in sorted(rows, key=lambda r: (r.service, r.region, r.sku)):
-            writer.writerow([r.provider, r.service, r.region, r.sku, repr(r.usd), r.unit, r.source, r.as_of])
+            writer.writerow([r.provider, r.service, r.region, r.sku, repr(r.usd), r.unit, r.source, r.as_of,
+                             r.confidence])
 
 
 def load(data_dir: Path = DATA_DIR) -> dict[Key, PriceRow]:
