@@ -20,12 +20,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
-.PHONY: preview test lint venv checkov litellm clean containers-requirements
+.PHONY: preview test lint venv checkov litellm mermaid clean containers-requirements
 
 preview: $(VENV)/.synced-infra
 	$(VENV)/bin/selfhost preview --all
 
-test: $(VENV)/.synced checkov litellm
+test: $(VENV)/.synced checkov litellm mermaid
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/python -m pytest
 
@@ -69,6 +69,20 @@ $(LITELLM_ENV)/.installed-$(LITELLM_VERSION): | $(UV)
 	$(UV) venv --quiet --python "$$(command -v $(PYTHON))" $(LITELLM_ENV)
 	$(UV) pip install --quiet --compile-bytecode --python $(LITELLM_ENV)/bin/python \
 		--exclude-newer $(CHECKOV_AS_OF) "litellm==$(LITELLM_VERSION)"
+	touch $@
+
+# Mermaid's own parser under jsdom (Node.js and npm, the machine's), with which tests/test_charts.py checks the
+# break-even chart GitHub renders from `selfhost cost --format markdown`. Pinned by tests/tools/mermaid/package-lock.json.
+MERMAID_DIR := tests/tools/mermaid
+MERMAID_ENV := .tools/mermaid
+
+mermaid: $(MERMAID_ENV)/.installed
+
+$(MERMAID_ENV)/.installed: $(MERMAID_DIR)/package.json $(MERMAID_DIR)/package-lock.json
+	rm -rf $(MERMAID_ENV)
+	mkdir -p $(MERMAID_ENV)
+	cp $(MERMAID_DIR)/package.json $(MERMAID_DIR)/package-lock.json $(MERMAID_ENV)/
+	npm ci --prefix $(MERMAID_ENV) --no-audit --no-fund --loglevel=error
 	touch $@
 
 SYNC := $(UV) sync --frozen --compile-bytecode --python "$$(command -v $(PYTHON))"

@@ -29,7 +29,7 @@ from .schema import Usage
 from .targets.registry import KINDS, PLATFORMS, cost_rules, free_types
 
 __all__ = ["CAPTURE_BYTES_PER_TOKEN", "DAYS_PER_MONTH", "HOURS_PER_MONTH", "NOT_ESTIMATED", "UNKNOWN", "Estimate",
-           "LineItem", "Resource", "Serving", "estimate", "estimate_from_outputs",
+           "LineItem", "Resource", "Serving", "estimate", "estimate_from_outputs", "total_text",
            "resources_from_preview", "summary", "with_owner_rates"]
 
 RULES = cost_rules()
@@ -98,12 +98,21 @@ def resources_from_preview(graph: dict[str, Any]) -> list[Resource]:
             for r in graph["resources"] if r.get("custom", True)]
 
 
+def total_text(usd: float, unpriced: int) -> str:
+    """A monthly total as it may be shown: never a partial sum passed off as the whole."""
+    text = f"${usd:,.2f}"
+    return f"at least {text} + {unpriced} item{'s' * (unpriced != 1)} unpriced" if unpriced else text
+
+
 def summary(est: Estimate) -> dict[str, Any]:
     """The short form the program exports as its `costEstimate` output."""
     low, expected, high = est.total()
+    unpriced = est.unpriced_count()
     out: dict[str, Any] = {
         "monthlyUsd": {"min": round(low, 2), "expected": round(expected, 2), "max": round(high, 2)},
-        "unknownPrices": len(est.unknown),
+        "total": total_text(expected, unpriced),
+        "complete": not unpriced,
+        "unpricedItems": unpriced,
         "usdPer1mTokens": None if est.usd_per_1m_tokens is None else round(est.usd_per_1m_tokens, 4),
     }
     if est.budget_monthly_usd is not None:

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar
 
-from .catalog.api_prices import API_PRICES
+from .catalog.api_prices import api_price
 from .catalog.models import ModelFacts
 from .schema import DAYS_PER_MONTH, HOURS_PER_MONTH, UNKNOWN, Usage
-from .sizing import PLANNING_CONCURRENCY, max_concurrency, throughput
+from .sizing import Capacity, Hardware, capacity, engine_limits
 
 # Captured request/response JSON, bytes per token (UTF-8 text plus JSON framing).
 CAPTURE_BYTES_PER_TOKEN = 8
@@ -42,6 +42,8 @@ class LineItem:
     unit_usd: float | None
     source: str = ""
     note: str = ""
+    confidence: str = "list"
+    """The price's: `list`, or high/medium/low for a derived one (catalog/pricing)."""
 
     @property
     def monthly(self) -> tuple[float, float, float] | None:
@@ -58,9 +60,16 @@ class Serving:
     resource: str
     model: str
     replicas: tuple[int, int, int]
-    replica_requests_per_s: float
-    needed_replicas: int
+    plan: Plan
     replica_usd_per_hour: float | None = None
+
+    @property
+    def replica_requests_per_s(self) -> float:
+        return self.plan.requests_per_s
+
+    @property
+    def needed_replicas(self) -> int:
+        return self.plan.need
 
 
 @dataclass
@@ -98,7 +107,8 @@ class Estimate:
         u = self.usage
         rows = []
         for key in u.compare_with:
-            api = API_PRICES[key]
+            api = api_price(key)
+            assert api is not None  # Usage validated the names
             per_request = api.request_usd(u.input_tokens_per_request, u.output_tokens_per_request)
             rows.append({
                 "api": key, "provider": api.provider, "model": api.model,
@@ -108,6 +118,51 @@ class Estimate:
                 "source": api.source,
             })
         return rows
+
+    def unpriced_count(self) -> int:
+        """Line items without a price plus resources no rule prices: what a total cannot include."""
+        return len(self.unknown) + len(self.unpriced)
+
+    def self_hosted_monthly(self, requests_per_day: float) -> float | None:
+        """The stack's expected monthly cost at another load: as many replicas in the busy hours as the load
+        needs at the service level, the minimum outside them. None when not computable (unknown prices,
+        several endpoints, unknown capacity) or beyond what the maximum replicas serve."""
+        if self.unknown or len(self.serving) != 1:
+            return None
+        s = self.serving[0]
+        if s.replica_usd_per_hour is None or not s.replica_requests_per_s:
+            return None
+        low, _, high = s.replicas
+        per_replica = s.replica_requests_per_s * self.usage.hours_per_day * 3600
+        n = max(low, math.ceil(requests_per_day / per_replica - 1e-9))
+        if n > high:
+            return None
+        busy = self.usage.hours_per_day / 24
+        rest = self.total()[0] - low * s.replica_usd_per_hour * HOURS_PER_MONTH
+        return rest + (low * (1 - busy) + n * busy) * s.replica_usd_per_hour * HOURS_PER_MONTH
+
+    def chart(self, points: int = 21) -> dict[str, Any] | None:
+        """Monthly cost against requests/day for the stack and each compared API, on one grid from 0 to past the
+        break-even points (within what the maximum replicas serve): the data of the break-even picture."""
+        if self.self_hosted_monthly(0) is None or not self.usage.compare_with:
+            return None
+        s = self.serving[0]
+        capacity = s.replica_requests_per_s * self.usage.hours_per_day * 3600 * s.replicas[2]
+        evens = [row["breakEvenRequestsPerDay"] for row in self.api_comparison() if row["breakEvenRequestsPerDay"]]
+        wanted = max([self.usage.requests_per_day * 2, *(e * 1.5 for e in evens)])
+        top = _nice(min(wanted, capacity) if wanted else capacity)
+        if top > capacity:
+            top = capacity
+        grid = [top * i / (points - 1) for i in range(points)]
+        series = [{"name": "self-hosted (this stack)", "monthlyUsd": [self.self_hosted_monthly(x) for x in grid]}]
+        u = self.usage
+        for key in u.compare_with:
+            api = api_price(key)
+            assert api is not None
+            per_request = api.request_usd(u.input_tokens_per_request, u.output_tokens_per_request)
+            series.append({"name": f"{api.provider} {api.model}",
+                           "monthlyUsd": [per_request * x * DAYS_PER_MONTH for x in grid]})
+        return {"requestsPerDay": grid, "series": series, "currentRequestsPerDay": u.requests_per_day}
 
     def break_even(self, api_usd_per_request: float) -> tuple[float | None, str]:
         """Requests/day where the API's bill reaches the self-hosted cost, scanning replica counts from the
@@ -134,6 +189,14 @@ class Estimate:
         return None, f"the API is cheaper at every load up to {high} replicas ({capacity:,.0f} requests/day)"
 
 
+def _nice(x: float) -> float:
+    """`x` rounded up to 1, 2 or 5 times a power of ten (a chart's axis end)."""
+    if x <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(x))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= x - 1e-9)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Rules
 
@@ -151,17 +214,20 @@ class Ctx:
         """The resource of type `token` in the same component as `r` (a group beside its template, ...)."""
         return next((s for s in self.siblings.get(r.component, []) if s.type == token), None)
 
-    def price(self, provider: str, service: str, sku: str) -> tuple[float | None, str]:
+    def price(self, provider: str, service: str, sku: str) -> tuple[float | None, str, str]:
+        """The unit price, its source with date, and its confidence."""
         found = self.lookup(provider, service, self.regions.get(provider, ""), sku)
-        return (found.usd, f"{found.source} ({found.as_of})") if found else (None, "")
+        if not found:
+            return None, "", "list"
+        return found.usd, f"{found.source} ({found.as_of})", getattr(found, "confidence", "list")
 
     def item(self, r: Resource, provider: str, service: str, sku: str, unit: str, quantity: tuple[float, float, float],
              description: str, note: str = "") -> LineItem:
-        usd, source = self.price(provider, service, sku)
+        usd, source, confidence = self.price(provider, service, sku)
         if usd is None:
             note = f"no price for {provider}/{service}/{sku} in {self.regions.get(provider, '?')}" + (
                 f"; {note}" if note else "")
-        return LineItem(r.name, r.type, r.component, description, unit, quantity, usd, source, note)
+        return LineItem(r.name, r.type, r.component, description, unit, quantity, usd, source, note, confidence)
 
 
 def flat(n: float) -> tuple[float, float, float]:
@@ -182,22 +248,33 @@ def replica_hours(replicas: tuple[int, int, int], usage: Usage) -> tuple[float, 
     return (low * HOURS_PER_MONTH, (low * (1 - busy) + expected * busy) * HOURS_PER_MONTH, high * HOURS_PER_MONTH)
 
 
-def plan_replicas(facts: ModelFacts | None, gpu_count: int, memory_gib: float, bandwidth: float, tflops: float,
-                  low: int, high: int, usage: Usage, quantization: str = "none", max_streams: int | None = None
-                  ) -> tuple[int, float, int]:
-    """Replicas the busy hours need (clamped to the bounds), one replica's requests/s, and the unclamped need.
-    `max_streams`: where the engine answers fewer requests at once than memory would hold."""
+@dataclass(frozen=True)
+class Plan:
+    """Replicas the busy hours need at the usage's service level, clamped to the scaling bounds."""
+
+    expected: int
+    need: int
+    """Unclamped."""
+    capacity: Capacity | None
+    """One replica at the service level and at saturation (None: the model does not fit, or is unknown)."""
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.capacity.at_service_level.requests_per_s if self.capacity else 0.0
+
+
+def plan_replicas(facts: ModelFacts | None, hw: Hardware, low: int, high: int, usage: Usage,
+                  quantization: str = "none", max_streams: int | None = None, a100: bool = False) -> Plan:
+    """`max_streams`: where the engine answers fewer requests at once than its defaults (llama.cpp: one)."""
     if facts is None:
-        return low, 0.0, low
-    tokens = usage.input_tokens_per_request + usage.output_tokens_per_request
-    streams = min(max_concurrency(facts, quantization, gpu_count, memory_gib, tokens), PLANNING_CONCURRENCY,
-                  max_streams or PLANNING_CONCURRENCY)
-    if streams == 0:
-        return high, 0.0, high
-    rps = throughput(facts, quantization, bandwidth, tflops, gpu_count, streams, usage.input_tokens_per_request,
-                     usage.output_tokens_per_request).requests_per_s
+        return Plan(low, low, None)
+    found = capacity(facts, quantization, hw, usage.input_tokens_per_request, usage.output_tokens_per_request,
+                     usage.service_level, engine_limits(max_streams, hw, a100))
+    if found is None:
+        return Plan(high, high, None)
+    rps = found.at_service_level.requests_per_s
     need = math.ceil(usage.busy_requests_per_s / rps) if usage.requests_per_day else 0
-    return min(max(need, low), high), rps, need
+    return Plan(min(max(need, low), high), need, found)
 
 
 def monthly(provider: str, service: str, sku: str, description: str, note: str = ""):

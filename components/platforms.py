@@ -20,10 +20,12 @@ from .cost_rules import (
     flat,
     hourly,
     monthly,
+    Plan,
     plan_replicas,
     replica_hours,
 )
 from .schema import MISSING, PROJECT, EnvironmentSpec, Problem, StackSecrets
+from .sizing import Hardware
 from .targets.base import Platform
 
 if TYPE_CHECKING:
@@ -98,12 +100,12 @@ def gcp_gpu_machine_items(r: Resource, ctx: Ctx, est: Estimate, *, model_id: str
                           unit: str, description: str, per: str) -> list[LineItem]:
     """Hours of a Google Cloud GPU machine (`services`: the machine's and the GPUs' price rows) at the replicas
     the usage needs between `low` and `high`, its GPUs apart; records the replica as a serving one."""
-    expected, rps, need = low, 0.0, low
+    plan = Plan(low, low, None)
     if accelerator in gcp_machines.ACCELERATORS:
         host = gcp_machines.host(machine, accelerator, count)
-        expected, rps, need = plan_replicas(MODELS.get(model_id), count, host.total_gpu_memory_gib,
-                                            host.gpu.bandwidth_gb_s, host.gpu.bf16_tflops or 0, low, high, ctx.usage)
-    hours = replica_hours((low, expected, high), ctx.usage)
+        plan = plan_replicas(MODELS.get(model_id), Hardware.of_gpu(host.gpu, count, host.total_gpu_memory_gib), low,
+                             high, ctx.usage, a100=host.gpu.name.startswith("A100"))
+    hours = replica_hours((low, plan.expected, high), ctx.usage)
     items = [ctx.item(r, "gcp", services[0], machine, unit, hours, description)]
     if accelerator:
         items.append(ctx.item(r, "gcp", services[1], accelerator, "gpu-hour",
@@ -112,7 +114,7 @@ def gcp_gpu_machine_items(r: Resource, ctx: Ctx, est: Estimate, *, model_id: str
     node_usd = items[0].unit_usd
     gpu_usd = items[1].unit_usd if accelerator else 0.0
     replica_usd = None if node_usd is None or gpu_usd is None else node_usd + gpu_usd * count
-    est.serving.append(Serving(r.name, model_id or "?", (low, expected, high), rps, need, replica_usd))
+    est.serving.append(Serving(r.name, model_id or "?", (low, plan.expected, high), plan, replica_usd))
     return items
 
 
@@ -122,11 +124,13 @@ def gcp_gpu_host(kind: str, name: str, machine: str, accelerator: str, count: in
     from .sizing_options import Host
 
     h = gcp_machines.host(machine, accelerator, count)
+    from .catalog.pricing import Price, least_confident
+
     node = lookup("gcp", services[0], region, machine)
     gpu = lookup("gcp", services[1], region, accelerator)
-    usd = node.usd + gpu.usd * count if node and gpu else None
-    return Host("gcp", kind, name, region, h.gpu.name, count, h.total_gpu_memory_gib, h.gpu.bandwidth_gb_s,
-                h.gpu.bf16_tflops or 0, usd, f"{node.source}; {gpu.source}" if node and gpu else "")
+    price = Price(node.usd + gpu.usd * count, "hour", f"{node.source}; {gpu.source}", node.as_of,
+                  least_confident(node.confidence, gpu.confidence)) if node and gpu else None
+    return Host("gcp", kind, name, region, h.gpu, count, h.total_gpu_memory_gib, price)
 
 
 class Gcp(Platform):

@@ -16,8 +16,9 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from .catalog.api_prices import DEFAULT_COMPARE_WITH
 from .catalog.models import MODELS, ModelFacts
-from .sizing import Fit
+from .sizing import Fit, ServiceLevel
 
 PROJECT = "selfhost-llm"
 SECRET_PLACEHOLDER = "[secret]"
@@ -172,22 +173,33 @@ class Usage(Strict):
     requests_per_day: int = Field(default=10_000, ge=0)
     input_tokens_per_request: int = Field(default=500, ge=1)
     output_tokens_per_request: int = Field(default=200, ge=1)
-    compare_with: list[str] = ["gpt-4o-mini", "claude-3-haiku", "open-mistral-7b", "together-llama-3.1-8b"]
-    """Pay-per-token APIs to compare with (keys of components/catalog/api_prices.py)."""
+    min_tokens_per_second_per_stream: float | None = Field(default=10, gt=0)
+    """The service level capacity is planned at: every stream decodes at least this fast (10: a 100 ms time per
+    output token, an interactive chat). Each replica is planned with the most concurrent requests that still meet
+    it and `maxTimeToFirstTokenSeconds`; null: no floor (plan at saturation)."""
+    max_time_to_first_token_seconds: float | None = Field(default=2.0, gt=0)
+    """Ceiling on the time to first token at the planned concurrency; null: none."""
+    compare_with: list[str] = Field(default_factory=lambda: list(DEFAULT_COMPARE_WITH))
+    """Pay-per-token APIs to compare with: any model of LiteLLM's price map (components/catalog/api_prices.py),
+    by its key there (gpt-4.1-nano, gemini/gemini-2.5-flash, claude-haiku-4-5, ...)."""
 
     @field_validator("compare_with")
     @classmethod
     def _known_apis(cls, v: list[str]) -> list[str]:
-        from .catalog.api_prices import API_PRICES
+        from .catalog.api_prices import api_price, unknown_api_message
 
-        unknown = [k for k in v if k not in API_PRICES]
+        unknown = [k for k in v if api_price(k) is None]
         if unknown:
-            raise ValueError(f"unknown API {unknown[0]!r}; known: {', '.join(API_PRICES)}")
+            raise ValueError(unknown_api_message(unknown[0]))
         return v
 
     @property
     def tokens_per_month(self) -> float:
         return self.requests_per_day * DAYS_PER_MONTH * (self.input_tokens_per_request + self.output_tokens_per_request)
+
+    @property
+    def service_level(self) -> ServiceLevel:
+        return ServiceLevel(self.min_tokens_per_second_per_stream, self.max_time_to_first_token_seconds)
 
     @property
     def busy_requests_per_s(self) -> float:

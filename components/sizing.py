@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass
 
 from .catalog.engines import QUANT_BYTES_PER_PARAM
-from .catalog.models import MODELS, ModelFacts
+from .catalog.gpus import Gpu
+from .catalog.models import ModelFacts
 
 GIB = 1024**3
 
@@ -82,93 +83,200 @@ def startup_timeout_seconds(facts: ModelFacts, quantization: str, source: str, b
 
 
 # --------------------------------------------------------------------------------------------------------
-# Throughput: a roofline model. Decode is bound by memory bandwidth (every step reads all weights and the
-# live KV cache); prefill by compute (2 FLOPs per parameter per prompt token). Prefill is counted as time
-# taken from decoding (no overlap): conservative for capacity planning, and the better fit to the
-# measurements in MEASUREMENTS below.
+# Throughput: a roofline model of continuous batching with chunked prefill, as vLLM's V1 engine schedules.
+#
+# A replica serving `c` requests at once runs one forward step after another. Each step decodes one token of
+# every request past its prompt and, in the same step, a chunk of the prompts waiting (chunked prefill: the step's
+# token budget, max_num_batched_tokens, is shared by decodes first and prompt chunks next). A step's time
+# combines (a soft maximum: they overlap only in part)
+#   - reading the weights and the live KV cache from memory (decode is memory-bound), and
+#   - the matrix work of every token in it, 2 FLOPs per parameter (prefill is compute-bound),
+# plus a fixed per-step cost (scheduling, sampling, kernel launches) and, across tensor-parallel GPUs, two
+# all-reduces of the step's activations per layer over NVLink or PCIe. Over a request's life (its prompt in
+# `p` steps, then one step per output token) a step carries on average c x (I + O) / (O + p) tokens, so at
+# low concurrency steps are memory-bound and per-stream speed stays near the single-stream figure; as c grows
+# the compute of prompts and decodes takes over and the replica's throughput flattens at the compute roof.
+# fp8 weights halve the bytes read and, on GPUs with fp8 tensor cores (Ada, Hopper), run at their fp8 rate;
+# an fp8 KV cache halves the KV bytes (so twice the sequences fit, and each step reads half of it).
+# The efficiency factors below are fit to the published measurements in catalog/throughput_points.csv
+# (benchmarks/sizing_accuracy.py prints predicted against measured; tests/test_sizing.py holds each point).
+# The KV cache is bf16 unless an fp8 one is asked for (kv_bytes 1); the engine's own sequence limit and step
+# budget come from `engine_limits`.
 
-# Share of peak memory bandwidth a decode step achieves. Fit to one published measurement (Llama-3.1-8B
-# bf16 on an A100 40GB at one stream decodes at about 75 tokens/s, "about 77% of the memory-bandwidth
-# ceiling": johnmusgrave.com/p/vllm-throughput-latency-sweep-on, vLLM 0.23.0); checked against the others.
-DECODE_BANDWIDTH_EFFICIENCY = 0.77
-# Share of peak dense tensor throughput prefill achieves (model FLOPs utilisation; 40-60% is typical).
-PREFILL_COMPUTE_EFFICIENCY = 0.5
-# Beyond this many concurrent streams per replica latency climbs steeply (the knee seen at 8-16 streams in
-# MEASUREMENTS): capacity is planned at most this many streams per replica.
-PLANNING_CONCURRENCY = 16
+
+@dataclass(frozen=True)
+class Hardware:
+    """What one replica runs on: `count` identical devices (tensor parallel) of `bandwidth_gb_s` and `tflops`
+    (dense bf16/fp16; fp32 for CPUs) each, `memory_gib` in all, linked at `link_gb_s` one way."""
+
+    memory_gib: float
+    bandwidth_gb_s: float
+    tflops: float
+    count: int = 1
+    fp8_tflops: float | None = None
+    link_gb_s: float = 32.0
+    cpu: bool = False
+
+    @classmethod
+    def of_gpu(cls, gpu: Gpu, count: int, memory_gib: float | None = None) -> Hardware:
+        return cls(gpu.memory_gib * count if memory_gib is None else memory_gib, gpu.bandwidth_gb_s,
+                   gpu.bf16_tflops or 0.0, count, gpu.fp8_tflops, gpu.link_gb_s)
+
+    @property
+    def device_memory_gib(self) -> float:
+        return self.memory_gib / self.count
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """The scheduler limits of the engine serving the replica."""
+
+    max_seqs: int | None
+    """Requests it runs at once (None: as many as the KV cache holds)."""
+    max_batched_tokens: int
+    """Tokens one step may carry (the chunked-prefill budget)."""
+
+
+# vLLM's defaults for its OpenAI server, by GPU (vllm/engine/arg_utils.py, EngineArgs.get_batch_defaults, read
+# 2026-12-02): devices of 70 GiB or more other than the A100 (H100, H200) get max_num_seqs 1024 and
+# max_num_batched_tokens 8192; every other GPU 256 and 2048. TGI's and LMI's rolling batches are capped alike.
+VLLM_LARGE_DEVICE_GIB = 70
+
+
+def engine_limits(engine_max_streams: int | None, hw: Hardware, a100: bool = False) -> EngineLimits:
+    if engine_max_streams is not None:
+        return EngineLimits(engine_max_streams, 2048)
+    if hw.cpu:
+        return EngineLimits(None, 2048)
+    if hw.device_memory_gib >= VLLM_LARGE_DEVICE_GIB and not a100:
+        return EngineLimits(1024, 8192)
+    return EngineLimits(256, 2048)
+
+
+# One set for every GPU, model and engine, fit by minimising the worst and the mean log error over the 34 usable
+# points of catalog/throughput_points.csv (TensorRT-LLM 0.13 offline runs, NVIDIA NIM, vLLM; 6 GPU types, 7-8B
+# and 70B models, one stream to saturation): median error 8%, worst 23% (benchmarks/sizing_accuracy.py). The
+# points are the fit's own: there is no held-out set, so treat a GPU or shape far from them as less certain.
+WEIGHT_BANDWIDTH_EFFICIENCY = 0.90
+"""Share of peak memory bandwidth reading the weights achieves."""
+KV_BANDWIDTH_EFFICIENCY = 0.59
+"""Share of peak memory bandwidth attention's KV cache reads achieve."""
+COMPUTE_EFFICIENCY = 0.59
+"""Share of peak dense bf16/fp16 tensor throughput a step's matrix work achieves (model FLOPs utilisation)."""
+FP8_COMPUTE_EFFICIENCY = 0.51
+"""The same, of the fp8 tensor rate, for fp8 weights on GPUs that have fp8 tensor cores."""
+OVERLAP = 1.66
+"""How memory and compute time combine in a step: (m^k + c^k)^(1/k), from a sum (k = 1) to the larger (k large)."""
+STEP_OVERHEAD_S = 1.5e-3
+"""Fixed time of every step beside its memory and compute time (scheduling, sampling, launches)."""
+ALL_REDUCE_LATENCY_S = 37e-6
+"""Fixed cost of one all-reduce between tensor-parallel devices."""
+LINK_EFFICIENCY = 0.49
+"""Share of the GPU-to-GPU link's bandwidth an all-reduce achieves."""
+REQUEST_OVERHEAD_S = 0.061
+"""Time to first token beside the model's steps (HTTP, tokenizing, scheduling the new request)."""
 
 
 @dataclass(frozen=True)
 class Throughput:
     concurrency: int
     decode_tokens_per_s_per_stream: float
+    """Tokens a second each stream sees once its first token is out (1 / time per output token)."""
     output_tokens_per_s: float
+    """Of the whole replica."""
     requests_per_s: float
+    ttft_s: float
+    """Time to the first token of a request arriving at this concurrency."""
 
 
-def throughput(facts: ModelFacts, quantization: str, bandwidth_gb_s: float, tflops: float, gpu_count: int,
-               concurrency: int, input_tokens: int, output_tokens: int) -> Throughput:
-    """Steady-state throughput of one replica serving `concurrency` requests of the given shape.
+def _step_s(facts: ModelFacts, quantization: str, hw: Hardware, tokens: float, kv_tokens: float,
+            kv_bytes: float) -> float:
+    """One forward step carrying `tokens` tokens while attention reads `kv_tokens` tokens of KV cache."""
+    n = hw.count
+    fp8 = quantization == "fp8" and hw.fp8_tflops is not None
+    peak = (hw.fp8_tflops or 0.0) * FP8_COMPUTE_EFFICIENCY if fp8 else hw.tflops * COMPUTE_EFFICIENCY
+    memory = (weights_bytes(facts, quantization) / WEIGHT_BANDWIDTH_EFFICIENCY
+              + kv_tokens * facts.kv_bytes_per_token(kv_bytes) / KV_BANDWIDTH_EFFICIENCY) / (hw.bandwidth_gb_s * 1e9 * n)
+    compute = 2 * facts.params_billion * 1e9 * tokens / (peak * 1e12 * n)
+    k = OVERLAP
+    step = (memory**k + compute**k) ** (1 / k) + STEP_OVERHEAD_S
+    if n > 1:
+        # Two all-reduces a layer of the step's activations (ring: 2 (n-1)/n of the data each way).
+        hidden = math.sqrt(facts.params_billion * 1e9 / (12 * facts.layers))
+        data = tokens * hidden * 2 * 2 * (n - 1) / n
+        step += 2 * facts.layers * (ALL_REDUCE_LATENCY_S + data / (hw.link_gb_s * 1e9 * LINK_EFFICIENCY))
+    return step
 
-    Tensor parallelism is taken as adding bandwidth and compute linearly (all-reduce cost ignored)."""
-    bandwidth = bandwidth_gb_s * 1e9 * gpu_count * DECODE_BANDWIDTH_EFFICIENCY
-    flops = tflops * 1e12 * gpu_count * PREFILL_COMPUTE_EFFICIENCY
-    mean_context = input_tokens + output_tokens / 2
-    step_s = (weights_bytes(facts, quantization) + concurrency * mean_context * facts.kv_bytes_per_token()) / bandwidth
-    prefill_s = 2 * facts.params_billion * 1e9 * input_tokens / flops
-    # One "round": every stream prefills its prompt once and decodes its output.
-    round_s = concurrency * prefill_s + output_tokens * step_s
-    return Throughput(
-        concurrency=concurrency,
-        decode_tokens_per_s_per_stream=1 / step_s,
-        output_tokens_per_s=concurrency * output_tokens / round_s,
-        requests_per_s=concurrency / round_s,
-    )
+
+def throughput(facts: ModelFacts, quantization: str, hw: Hardware, concurrency: int, input_tokens: int,
+               output_tokens: int, kv_bytes: float = 2.0, max_batched_tokens: int = 2048) -> Throughput:
+    """Steady-state throughput of one replica keeping `concurrency` requests of the given shape in flight
+    (closed loop: a new request starts as one ends)."""
+    c, prompt, out = max(concurrency, 1), input_tokens, output_tokens
+    # Prompt steps: what the step budget leaves after the decodes, shared by the prompts in flight.
+    budget = max(max_batched_tokens - c, 64)
+    p = max(1.0, prompt / budget)
+    decoding = c * out / (out + p)  # requests past their prompt in an average step
+    tokens = c * (prompt + out) / (out + p)
+    kv_tokens = decoding * (prompt + out / 2)
+    step_s = _step_s(facts, quantization, hw, tokens, kv_tokens, kv_bytes)
+    # The first token: the prompt's own steps, each carrying its chunk beside the decodes, and half a step of
+    # waiting for the next to start.
+    prefill_step_s = _step_s(facts, quantization, hw, decoding + prompt / p, kv_tokens, kv_bytes)
+    ttft = REQUEST_OVERHEAD_S + p * prefill_step_s + step_s / 2
+    request_s = ttft + out * step_s
+    return Throughput(c, 1 / step_s, c * out / request_s, c / request_s, ttft)
 
 
 def max_concurrency(facts: ModelFacts, quantization: str, gpu_count: int, total_gpu_memory_gib: float,
-                    tokens_per_request: int) -> int:
+                    tokens_per_request: int, kv_bytes: float = 2.0) -> int:
     """Requests of `tokens_per_request` whose KV cache fits beside the weights (0: the model does not fit)."""
     free = (total_gpu_memory_gib * GPU_MEMORY_UTILIZATION - RUNTIME_OVERHEAD_GIB_PER_GPU * gpu_count) * GIB \
         - weights_bytes(facts, quantization)
-    return max(0, int(free // (facts.kv_bytes_per_token() * tokens_per_request)))
+    return max(0, int(free // (facts.kv_bytes_per_token(kv_bytes) * tokens_per_request)))
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """A published throughput figure the roofline model is checked against."""
+class ServiceLevel:
+    """What each user must see: a per-stream decode speed floor and/or a time-to-first-token ceiling."""
 
-    source: str
-    model: str
-    gpu: str
-    bandwidth_gb_s: float
-    tflops: float
-    concurrency: int
-    input_tokens: int
-    output_tokens: int
-    measured: float
-    metric: str  # "decode" (tokens/s of one stream) or "output" (output tokens/s of the replica)
-    calibration: bool = False  # the point the efficiency factor was fit to
+    min_stream_tokens_per_s: float | None = None
+    max_ttft_s: float | None = None
+
+    def met(self, t: Throughput) -> bool:
+        return ((self.min_stream_tokens_per_s is None or t.decode_tokens_per_s_per_stream >= self.min_stream_tokens_per_s)
+                and (self.max_ttft_s is None or t.ttft_s <= self.max_ttft_s))
 
 
-_LLAMA_A100 = "johnmusgrave.com/p/vllm-throughput-latency-sweep-on (vLLM 0.23.0, A100 40GB, 1024 in / 128 out)"
-_MISTRAL_4090 = ("mushfiqrahman.dev/benchmarking-mistral-7b-on-rtx-4090-vllm-concurrency-latency-and-capacity-planning"
-                 " (vLLM, RTX 4090 24GB, 256 in / 128 out)")
-# RTX 4090: 1008 GB/s, 165 dense fp16 tensor TFLOP/s (NVIDIA Ada GPU architecture whitepaper).
-MEASUREMENTS: tuple[Measurement, ...] = (
-    Measurement(_LLAMA_A100, "meta-llama/Llama-3.1-8B-Instruct", "A100-40GB", 1555, 312, 1, 1024, 128, 75, "decode",
-                calibration=True),
-    # "a 6.6x gain" over one stream at concurrency 8: 6.6 x 75.
-    Measurement(_LLAMA_A100, "meta-llama/Llama-3.1-8B-Instruct", "A100-40GB", 1555, 312, 8, 1024, 128, 6.6 * 75,
-                "output"),
-    Measurement(_MISTRAL_4090, "mistralai/Mistral-7B-Instruct-v0.3", "RTX 4090", 1008, 165, 4, 256, 128, 210, "output"),
-    Measurement(_MISTRAL_4090, "mistralai/Mistral-7B-Instruct-v0.3", "RTX 4090", 1008, 165, 8, 256, 128, 377, "output"),
-    Measurement(_MISTRAL_4090, "mistralai/Mistral-7B-Instruct-v0.3", "RTX 4090", 1008, 165, 16, 256, 128, 644,
-                "output"),
-)
+@dataclass(frozen=True)
+class Capacity:
+    """A replica at the service level (the most concurrent requests that still meet it) and at saturation
+    (as many as memory and the engine admit)."""
+
+    at_service_level: Throughput
+    saturation: Throughput
+    service_level_met: bool
+    """False when even one stream misses the service level (then `at_service_level` is one stream)."""
+    limit: str
+    """What caps saturation: "memory" (KV cache) or "engine" (its sequence limit)."""
 
 
-def predicted(m: Measurement) -> float:
-    t = throughput(MODELS[m.model], "none", m.bandwidth_gb_s, m.tflops, 1, m.concurrency, m.input_tokens,
-                   m.output_tokens)
-    return t.decode_tokens_per_s_per_stream if m.metric == "decode" else t.output_tokens_per_s
+def capacity(facts: ModelFacts, quantization: str, hw: Hardware, input_tokens: int, output_tokens: int,
+             level: ServiceLevel, limits: EngineLimits, kv_bytes: float = 2.0) -> Capacity | None:
+    """None when the model does not fit the replica's memory."""
+    fits = max_concurrency(facts, quantization, hw.count, hw.memory_gib, input_tokens + output_tokens, kv_bytes)
+    if fits == 0:
+        return None
+    top = fits if limits.max_seqs is None else min(fits, limits.max_seqs)
+    at = lambda c: throughput(facts, quantization, hw, c, input_tokens, output_tokens, kv_bytes,  # noqa: E731
+                              limits.max_batched_tokens)
+    # Per-stream speed falls and time to first token grows with concurrency: bisect for the last c that meets.
+    low, high = 1, top
+    if not level.met(at(1)):
+        low = high = 0
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if level.met(at(mid)) else (low, mid - 1)
+    saturation = at(top)
+    return Capacity(at(max(low, 1)), saturation, low > 0,
+                    "memory" if limits.max_seqs is None or fits < limits.max_seqs else "engine")

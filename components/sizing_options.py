@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .catalog.gpus import Gpu
 from .catalog.models import ModelFacts
-from .sizing import PLANNING_CONCURRENCY, Fit, max_concurrency, memory_fit, throughput
+from .sizing import Capacity, Fit, Hardware, ServiceLevel, Throughput, capacity, engine_limits, memory_fit
+
+if TYPE_CHECKING:
+    from .catalog.pricing import Price
 
 Lookup = Callable[[str, str, str, str], Any]
 
@@ -19,42 +23,65 @@ class Host:
     target: str
     name: str
     region: str
-    gpu: str
+    gpu: Gpu
     gpu_count: int
     memory_gib: float
-    bandwidth_gb_s: float
-    tflops: float
-    usd_per_hour: float | None
-    price_source: str
+    price: Price | None
+    """Of one host-hour (None: no price known)."""
+
+    @property
+    def hardware(self) -> Hardware:
+        return Hardware.of_gpu(self.gpu, self.gpu_count, self.memory_gib)
+
+    @property
+    def usd_per_hour(self) -> float | None:
+        return self.price.usd if self.price else None
+
+    @property
+    def price_source(self) -> str:
+        return self.price.source if self.price else ""
 
 
 @dataclass(frozen=True)
 class Option:
     host: Host
     fit: Fit
-    streams: int
-    output_tokens_per_s: float
-    requests_per_s: float
-    usd_per_1m_tokens: float | None
+    capacity: Capacity | None
+    """None: no request of the given shape fits beside the weights."""
+    tokens_per_request: int
+
+    def usd_per_1m_tokens(self, t: Throughput | None) -> float | None:
+        """Host-hours per million tokens (input + output) at throughput `t`, fully used."""
+        if t is None or self.host.usd_per_hour is None or not t.requests_per_s:
+            return None
+        return self.host.usd_per_hour / (t.requests_per_s * 3600 * self.tokens_per_request) * 1e6
+
+    @property
+    def at_service_level(self) -> Throughput | None:
+        return self.capacity.at_service_level if self.capacity else None
+
+    @property
+    def saturation(self) -> Throughput | None:
+        return self.capacity.saturation if self.capacity else None
 
 
 def options(facts: ModelFacts, quantization: str, context: int, concurrency: int, candidates: list[Host],
-            input_tokens: int = 500, output_tokens: int = 200, feasible_only: bool = True) -> list[Option]:
-    """Each host with its memory fit for `concurrency` sequences of `context` tokens and its throughput on
-    requests of the given shape; cheapest $ per 1M tokens (input + output) first, unknown prices last."""
+            input_tokens: int = 500, output_tokens: int = 200, level: ServiceLevel | None = None,
+            feasible_only: bool = True) -> list[Option]:
+    """Each host with its memory fit for `concurrency` sequences of `context` tokens and its capacity on
+    requests of the given shape, at the service level and at saturation; cheapest $ per 1M tokens at the
+    service level first, unknown prices last."""
+    level = level or ServiceLevel()
     rows = []
     for host in candidates:
         fit = memory_fit(facts, quantization, context, concurrency, host.gpu_count, host.memory_gib)
         if feasible_only and not fit.fits:
             continue
-        streams = min(max_concurrency(facts, quantization, host.gpu_count, host.memory_gib,
-                                      input_tokens + output_tokens), PLANNING_CONCURRENCY)
-        if streams == 0:
-            rows.append(Option(host, fit, 0, 0.0, 0.0, None))
-            continue
-        t = throughput(facts, quantization, host.bandwidth_gb_s, host.tflops, host.gpu_count, streams, input_tokens,
-                       output_tokens)
-        per_1m = (host.usd_per_hour / (t.requests_per_s * 3600 * (input_tokens + output_tokens)) * 1e6
-                  if host.usd_per_hour is not None else None)
-        rows.append(Option(host, fit, streams, t.output_tokens_per_s, t.requests_per_s, per_1m))
-    return sorted(rows, key=lambda o: (o.usd_per_1m_tokens is None, o.usd_per_1m_tokens or 0, o.host.name))
+        hw = host.hardware
+        found = capacity(facts, quantization, hw, input_tokens, output_tokens, level,
+                         engine_limits(None, hw, a100=host.gpu.name.startswith("A100")))
+        rows.append(Option(host, fit, found, input_tokens + output_tokens))
+    def key(o: Option) -> tuple[bool, float, str]:
+        usd = o.usd_per_1m_tokens(o.at_service_level)
+        return usd is None, usd or 0.0, o.host.name
+    return sorted(rows, key=key)

@@ -17,7 +17,18 @@ from rich.tree import Tree
 
 from components.config import ConfigError
 
-from .cost_report import diff, markdown, preview_at_ref, price_preview, to_json, unit_usd, usd
+from .cost_report import (
+    capacity_rows,
+    diff,
+    markdown,
+    preview_at_ref,
+    price_preview,
+    service_level_text,
+    to_json,
+    total_usd,
+    unit_usd,
+    usd,
+)
 from .plan_diff import markdown as plan_markdown
 from .plan_diff import plan_diff
 from .plan_diff import text as plan_text
@@ -167,15 +178,25 @@ def cost(
     all_stacks: Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table, json or markdown (a pull request comment).")] = "table",
     base: Annotated[str | None, typer.Option("--base", help="Git ref to compare with (e.g. origin/main).")] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Exit 3 when any item has no price (for CI: a total must be a whole).")] = False,
+    plot_file: Annotated[Path | None, typer.Option(
+        "--plot", help="Also draw the break-even chart into FILE.svg or FILE.png (one stack).")] = None,
     project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
 ) -> None:
     """Monthly cost of a stack's previewed resources (730 h): min / expected / max from autoscaling bounds and
-    the stack's usage profile, $ per 1M tokens, and the break-even against pay-per-token APIs.
+    the stack's usage profile, $ per 1M tokens, each replica at the service level and at saturation, and the
+    break-even against pay-per-token APIs (a chart in the markdown, and with --plot).
 
     With --base, the same stack is previewed at that git ref (in a temporary worktree, with that commit's code)
-    and the report shows what the change adds, removes and changes, at the current usage profile."""
+    and the report shows what the change adds, removes and changes, at the current usage profile.
+
+    A total never hides what it cannot price: "at least $X + N unpriced". Exit codes: 0 ok; 3 with --strict,
+    an unpriced item; 2 invalid stack config; 1 no such stack, bad option."""
     if fmt not in ("table", "json", "markdown"):
         _fail(f"--format {fmt!r}: allowed: table, json, markdown", EXIT_USAGE)
+    if plot_file is not None and (all_stacks or plot_file.suffix not in (".svg", ".png")):
+        _fail(f"--plot {plot_file}: one stack, into a .svg or .png file", EXIT_USAGE)
     project, stacks = _select(stack, all_stacks, project_dir)
     lookup = _lookup()
     reports: list[dict[str, Any]] = []
@@ -193,6 +214,8 @@ def cost(
             usage = (graph["outputs"].get("costInputs") or {}).get("usage")
             bases.append(to_json(name, price_preview(old, lookup, usage)) if old else {"items": [], "totals": {
                 "min": 0.0, "expected": 0.0, "max": 0.0}})
+    if plot_file is not None and reports:
+        _plot(reports[0], plot_file)
     if fmt == "json":
         docs = [{**r, **({"base": base, "diff": diff(b, r)} if base else {})}
                 for r, b in zip(reports, bases or [None] * len(reports), strict=True)]
@@ -203,7 +226,30 @@ def cost(
     else:
         for r, b in zip(reports, bases or [None] * len(reports), strict=True):
             _print_cost(r, b, base)
+    incomplete = [r for r in reports if r["unpricedItems"]]
+    if strict and incomplete:
+        for r in incomplete:
+            err.print(f"error: {r['stack']}: {r['unpricedItems']} item(s) unpriced ({escape(r['total'])}): "
+                      + "; ".join(escape(f"{i['resource']}: {i['note']}") for i in r["items"] if i["unitUsd"] is None)
+                      + "".join(f"; no cost rule for {t}" for t in r["unpricedTypes"]))
+        raise typer.Exit(max(EXIT_UNPRICED, runs.code))
     raise typer.Exit(runs.code)
+
+
+EXIT_UNPRICED = 3
+
+
+def _plot(report: dict[str, Any], path: Path) -> None:
+    if not report.get("chart"):
+        _fail(f"--plot: no break-even chart for {report['stack']} (it needs one priced serving endpoint and an API "
+              "to compare with)", EXIT_USAGE)
+    try:
+        from .charts import plot
+        plot(report["chart"], path, f"{report['stack']}: monthly cost by load")
+    except ImportError:
+        _fail("--plot needs matplotlib, the `plot` extra: `make venv` (or `uv sync --extra plot`) installs it",
+              EXIT_USAGE)
+    err.print(f"wrote {path}")
 
 
 def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
@@ -216,12 +262,14 @@ def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
     for i in report["items"]:
         m = i["monthlyUsd"] or {}
         table.add_row(escape(i["resource"]), escape(i["description"]),
-                      f"{i['quantity']['expected']:,.1f} {i['unit']}", unit_usd(i["unitUsd"]), usd(m.get("min")),
+                      f"{i['quantity']['expected']:,.1f} {i['unit']}", unit_usd(i["unitUsd"], i["confidence"]),
+                      usd(m.get("min")),
                       usd(m.get("expected")), usd(m.get("max")))
-    t = report["totals"]
-    table.add_row("[bold]total[/]", f"{report['unknownItems']} unknown" if report["unknownItems"] else "", "", "",
-                  usd(t["min"]), usd(t["expected"]), usd(t["max"]))
+    table.add_row("[bold]total[/]", f"[yellow]{report['unpricedItems']} unpriced[/]" if report["unpricedItems"] else "",
+                  "", "", total_usd(report, "min"), total_usd(report, "expected"), total_usd(report, "max"))
     out.print(table)
+    if report["unpricedItems"]:
+        out.print(f"[yellow]Incomplete:[/] {escape(report['total'])} a month; the totals are lower bounds.")
     u = report["usage"]
     out.print(f"At {u['requestsPerDay']:,} requests/day ({u['inputTokensPerRequest']} in + "
               f"{u['outputTokensPerRequest']} out tokens, {u['hoursPerDay']:g} busy h/day): "
@@ -231,6 +279,14 @@ def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
         out.print(f"  {s['resource']}: {s['model']}, replicas {r['min']}..{r['max']} (expected {r['expected']}), "
                   f"one replica serves {s['replicaRequestsPerSecond']:.2f} req/s"
                   + (f"; [yellow]the load needs {s['replicasNeeded']}[/]" if s["replicasNeeded"] > r["max"] else ""))
+    for resource, label, p in capacity_rows(report):
+        out.print(f"    {label:13} {p['concurrency']:>5,} concurrent: {p['tokensPerSecondPerStream']:,.1f} tok/s per "
+                  f"stream, first token {p['timeToFirstTokenSeconds']:.2f} s, {p['outputTokensPerSecond']:,.0f} "
+                  f"output tok/s, {usd(p['usdPer1mTokens'])} per 1M tokens fully used")
+    if report["serving"]:
+        out.print(f"  service level: {service_level_text(report)}"
+                  + ("" if all(s.get("serviceLevelMet") is not False for s in report["serving"])
+                     else " [yellow](not met even at one stream: planned at one)[/]"))
     if report.get("budget"):
         b = report["budget"]
         state = "within" if b["withinBudget"] else "[red]over[/]"

@@ -10,7 +10,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from components.cost import NOT_ESTIMATED, Estimate, LineItem, estimate_from_outputs, resources_from_preview
+from components.cost import (
+    NOT_ESTIMATED,
+    Estimate,
+    LineItem,
+    Serving,
+    estimate_from_outputs,
+    resources_from_preview,
+    total_text,
+)
+from components.sizing import Throughput
 
 
 def price_preview(graph: dict[str, Any], lookup, usage: dict[str, Any] | None = None) -> Estimate:
@@ -29,20 +38,45 @@ def to_json(stack: str, est: Estimate) -> dict[str, Any]:
                   "inputTokensPerRequest": u.input_tokens_per_request,
                   "outputTokensPerRequest": u.output_tokens_per_request, "tokensPerMonth": u.tokens_per_month},
         "totals": {"min": low, "expected": expected, "max": high},
+        "total": total_text(expected, est.unpriced_count()),
+        "complete": not est.unpriced_count(),
+        "unpricedItems": est.unpriced_count(),
         "unknownItems": len(est.unknown),
         "items": [_item_json(i) for i in est.items],
         "freeResources": len(est.free),
         "unpricedTypes": sorted(set(est.unpriced)),
         "notEstimated": list(NOT_ESTIMATED),
-        "serving": [{"resource": s.resource, "model": s.model,
-                     "replicas": dict(zip(("min", "expected", "max"), s.replicas, strict=True)),
-                     "replicaRequestsPerSecond": s.replica_requests_per_s, "replicasNeeded": s.needed_replicas}
-                    for s in est.serving],
+        "serviceLevel": {"minTokensPerSecondPerStream": u.min_tokens_per_second_per_stream,
+                         "maxTimeToFirstTokenSeconds": u.max_time_to_first_token_seconds},
+        "serving": [_serving_json(s, u.input_tokens_per_request + u.output_tokens_per_request) for s in est.serving],
         "usdPer1mTokens": est.usd_per_1m_tokens,
         "apiComparison": est.api_comparison(),
+        "chart": est.chart(),
         "budget": {"monthlyUsd": est.budget_monthly_usd, "withinBudget": not est.over_budget}
         if est.budget_monthly_usd is not None else None,
     }
+
+
+def _serving_json(s: Serving, tokens_per_request: int) -> dict[str, Any]:
+    cap = s.plan.capacity
+
+    def point(t: Throughput | None) -> dict[str, Any] | None:
+        if t is None:
+            return None
+        per_1m = (s.replica_usd_per_hour / (t.requests_per_s * 3600 * tokens_per_request) * 1e6
+                  if s.replica_usd_per_hour is not None and t.requests_per_s else None)
+        return {"concurrency": t.concurrency, "tokensPerSecondPerStream": t.decode_tokens_per_s_per_stream,
+                "timeToFirstTokenSeconds": t.ttft_s, "outputTokensPerSecond": t.output_tokens_per_s,
+                "requestsPerSecond": t.requests_per_s, "usdPer1mTokens": per_1m}
+
+    return {"resource": s.resource, "model": s.model,
+            "replicas": dict(zip(("min", "expected", "max"), s.replicas, strict=True)),
+            "replicaRequestsPerSecond": s.replica_requests_per_s, "replicasNeeded": s.needed_replicas,
+            "replicaUsdPerHour": s.replica_usd_per_hour,
+            "serviceLevelMet": cap.service_level_met if cap else None,
+            "atServiceLevel": point(cap.at_service_level if cap else None),
+            "saturation": point(cap.saturation if cap else None),
+            "saturationLimit": cap.limit if cap else None}
 
 
 def _item_json(i: LineItem) -> dict[str, Any]:
@@ -51,7 +85,7 @@ def _item_json(i: LineItem) -> dict[str, Any]:
             "unit": i.unit, "quantity": dict(zip(("min", "expected", "max"), i.quantity, strict=True)),
             "unitUsd": i.unit_usd,
             "monthlyUsd": dict(zip(("min", "expected", "max"), monthly, strict=True)) if monthly else None,
-            "source": i.source, "note": i.note}
+            "source": i.source, "confidence": i.confidence, "note": i.note}
 
 
 def usd(value: float | None) -> str:
@@ -62,12 +96,20 @@ def usd(value: float | None) -> str:
     return f"${value:,.2f}" if abs(value) < 1000 else f"${value:,.0f}"
 
 
-def unit_usd(value: float | None) -> str:
-    """A unit price with its significant digits: $1.515, $0.045, $37.69."""
+def unit_usd(value: float | None, confidence: str = "list") -> str:
+    """A unit price with its significant digits: $1.515, $0.045, $37.69; a derived one says how trusted."""
     if value is None:
         return "unknown"
     whole, decimals = f"{value:,.4f}".split(".")
-    return f"${whole}.{decimals.rstrip('0').ljust(2, '0')}"
+    text = f"${whole}.{decimals.rstrip('0').ljust(2, '0')}"
+    return text if confidence == "list" else f"{text} (derived, {confidence})"
+
+
+def total_usd(report: dict[str, Any], which: str) -> str:
+    """A total cell: "at least $X + N unpriced" while anything is unpriced."""
+    text = usd(report["totals"][which])
+    n = report.get("unpricedItems", 0)
+    return f"at least {text} + {n} unpriced" if n else text
 
 
 def diff(base: dict[str, Any] | None, head: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,9 +135,10 @@ def diff(base: dict[str, Any] | None, head: dict[str, Any]) -> list[dict[str, An
 def markdown(report: dict[str, Any], base: dict[str, Any] | None = None, base_ref: str | None = None) -> str:
     t = report["totals"]
     lines = [f"### selfhost-llm cost estimate: `{report['stack']}`", ""]
-    unknown = report["unknownItems"]
+    unknown = report.get("unpricedItems", report["unknownItems"])
     lines += ["| | min | expected | max |", "|---|---:|---:|---:|",
-              f"| **Monthly total** (730 h) | {usd(t['min'])} | {usd(t['expected'])} | {usd(t['max'])} |"]
+              f"| **Monthly total** (730 h) | {total_usd(report, 'min')} | {total_usd(report, 'expected')} | "
+              f"{total_usd(report, 'max')} |"]
     if base is not None:
         bt = base["totals"]
         lines.append(f"| {base_ref or 'base'} | {usd(bt['min'])} | {usd(bt['expected'])} | {usd(bt['max'])} |")
@@ -103,7 +146,12 @@ def markdown(report: dict[str, Any], base: dict[str, Any] | None = None, base_re
                      f"| {_signed(t['max'] - bt['max'])} |")
     lines.append("")
     if unknown:
-        lines.append(f"**{unknown} item(s) have no known price** and are not in the totals.")
+        lines.append(f"**Incomplete: {report['total']}.** {unknown} item(s) have no known price; the totals are "
+                     "lower bounds.")
+    derived = [i for i in report["items"] if i.get("confidence", "list") != "list"]
+    if derived:
+        lines.append(f"{len(derived)} item(s) are priced from derived figures (no first-party price was reachable): "
+                     "each says its confidence and its source gives the derivation.")
     budget = report.get("budget")
     if budget:
         verdict = "within" if budget["withinBudget"] else "**over**"
@@ -114,6 +162,7 @@ def markdown(report: dict[str, Any], base: dict[str, Any] | None = None, base_re
                  f"{u['outputTokensPerRequest']} out tokens, {u['hoursPerDay']:g} busy hours/day): "
                  f"**{usd(per_m)} per 1M tokens**.")
     lines.append("")
+    lines += _capacity_markdown(report)
     if base is not None:
         rows = diff(base, report)
         lines += [f"#### Change against `{base_ref or 'base'}`", ""]
@@ -130,7 +179,8 @@ def markdown(report: dict[str, Any], base: dict[str, Any] | None = None, base_re
     for i in report["items"]:
         m = i["monthlyUsd"] or {}
         lines.append(f"| `{i['resource']}` | {i['description']} | {i['quantity']['expected']:,.1f} {i['unit']} | "
-                     f"{unit_usd(i['unitUsd'])} | {usd(m.get('min'))} | {usd(m.get('expected'))} | "
+                     f"{unit_usd(i['unitUsd'], i.get('confidence', 'list'))} | {usd(m.get('min'))} | "
+                     f"{usd(m.get('expected'))} | "
                      f"{usd(m.get('max'))} |")
     lines += ["", "</details>", ""]
     if report["apiComparison"]:
@@ -141,8 +191,52 @@ def markdown(report: dict[str, Any], base: dict[str, Any] | None = None, base_re
             lines.append(f"| {a['provider']} {a['model']} | {a['usdPer1mInput']:g} / {a['usdPer1mOutput']:g} | "
                          f"{usd(a['monthlyUsd'])} | {'-' if even is None else f'{even:,.0f}'} ({a['breakEvenNote']}) |")
         lines.append("")
+    if report.get("chart"):
+        from .charts import mermaid
+
+        lines += [mermaid(report["chart"]), ""]
     lines.append(f"_Not estimated: {', '.join(report['notEstimated'])}. Prices: see each item's source._")
     return "\n".join(lines) + "\n"
+
+
+def service_level_text(report: dict[str, Any]) -> str:
+    level = report.get("serviceLevel") or {}
+    parts = []
+    if level.get("minTokensPerSecondPerStream"):
+        parts.append(f">= {level['minTokensPerSecondPerStream']:g} tokens/s per stream")
+    if level.get("maxTimeToFirstTokenSeconds"):
+        parts.append(f"first token <= {level['maxTimeToFirstTokenSeconds']:g} s")
+    return " and ".join(parts) or "no service level (saturation)"
+
+
+def capacity_rows(report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(endpoint, "service level" | "saturation", point) for each serving endpoint with a capacity."""
+    rows = []
+    for s in report["serving"]:
+        for label, key in (("service level", "atServiceLevel"), ("saturation", "saturation")):
+            if s.get(key):
+                rows.append((s["resource"], label, s[key]))
+    return rows
+
+
+def _capacity_markdown(report: dict[str, Any]) -> list[str]:
+    rows = capacity_rows(report)
+    if not rows:
+        return []
+    lines = [f"One replica, planned at the service level ({service_level_text(report)}) and at saturation:", "",
+             "| endpoint | at | concurrent requests | tokens/s per stream | first token | output tokens/s | "
+             "requests/s | $/1M tokens |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for resource, label, p in rows:
+        lines.append(f"| `{resource}` | {label} | {p['concurrency']:,} | {p['tokensPerSecondPerStream']:,.1f} | "
+                     f"{p['timeToFirstTokenSeconds']:.2f} s | {p['outputTokensPerSecond']:,.0f} | "
+                     f"{p['requestsPerSecond']:,.2f} | {usd(p['usdPer1mTokens'])} |")
+    missed = [s["resource"] for s in report["serving"] if s.get("serviceLevelMet") is False]
+    if missed:
+        lines.append("")
+        lines.append(f"**Service level not met** by {', '.join(f'`{m}`' for m in missed)} even at one stream: "
+                     "planned at one stream; a faster GPU, fp8 or a smaller model would meet it.")
+    lines.append("")
+    return lines
 
 
 def _signed(value: float | None) -> str:

@@ -12,15 +12,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from components.catalog import api_prices
 from components.catalog.pricing import DATA_DIR, PriceRow, load
 from components.catalog.pricing.refresh import (
     AWS_BASE,
     DEFAULT_REGIONS,
+    SPOT_URL,
     gcp_api_fetch,
     gcp_dir_fetch,
     merge_and_write,
     refresh_aws,
     refresh_gcp,
+    refresh_spot,
     split_regions,
 )
 
@@ -32,6 +35,7 @@ err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 @app.command()
 def refresh(
+    ctx: typer.Context,
     aws_offers: Annotated[str, typer.Option(
         help="AWS Price List bulk API base URL, or a directory with the same layout "
              "(offers/v1.0/aws/{Offer}/current/{region}/index.json).")] = AWS_BASE,
@@ -42,10 +46,35 @@ def refresh(
              "used instead of the API.")] = None,
     regions: Annotated[str, typer.Option(help="Comma-separated AWS and GCP regions.")] = ",".join(DEFAULT_REGIONS),
     out_dir: Annotated[Path, typer.Option("--out", help="Directory of the price files to update.")] = DATA_DIR,
+    aws_spot: Annotated[str | None, typer.Option(
+        help=f"EC2 Spot prices: {SPOT_URL} (the JSON the EC2 Spot pricing page loads, no credentials) or a recorded "
+             "copy; 'none' skips them. Default: that URL with an --aws-offers URL, DIR/spot.json with a directory.")
+    ] = None,
+    api_prices_source: Annotated[str | None, typer.Option(
+        "--api-prices", metavar="SOURCE",
+        help="Also regenerate the pay-per-token API price snapshot from LiteLLM's price map: a path to a "
+             "model_prices_and_context_window*.json, its URL, or 'default' (the litellm package `make litellm` "
+             "installs in .tools/litellm, else the upstream file on GitHub). Given without --aws-offers, "
+             "--gcp-skus, --gcp-api-key or --regions, only the snapshot is refreshed.")] = None,
+    api_prices_out: Annotated[Path, typer.Option(
+        help="The API price snapshot to write.")] = api_prices.SNAPSHOT,
 ) -> None:
     """Re-read prices from the AWS Price List and the GCP Cloud Billing Catalog and update the price files."""
+    if api_prices_source is not None:
+        refresh_api_prices(api_prices_source, api_prices_out)
+        cloud_options = ("aws_offers", "gcp_api_key", "gcp_skus", "regions")
+        given = [getattr(ctx.get_parameter_source(name), "name", None) for name in cloud_options]
+        if "COMMANDLINE" not in given:
+            return
     aws_regions, gcp_regions = split_regions([r.strip() for r in regions.split(",") if r.strip()])
     results = [refresh_aws(aws_offers, aws_regions)] if aws_regions else []
+    if aws_regions and aws_spot != "none":
+        spot = aws_spot or (SPOT_URL if aws_offers.startswith(("https://", "http://")) else
+                            str(Path(aws_offers) / "spot.json"))
+        if spot.startswith(("https://", "http://")) or Path(spot).exists():
+            results.append(refresh_spot(spot, aws_regions, datetime.date.today()))
+        else:
+            err.print(f"EC2 Spot skipped: no {escape(spot)} (give --aws-spot).")
     if gcp_regions:
         if gcp_skus is not None:
             results.append(refresh_gcp(gcp_dir_fetch(gcp_skus), gcp_regions, datetime.date.today()))
@@ -93,3 +122,36 @@ def list_prices(
         table.add_row(r.provider, r.service, r.region, r.sku, str(r.usd), r.unit, r.as_of, escape(r.source))
     out.print(table)
     out.print(f"{len(rows)} rows")
+
+
+def refresh_api_prices(source: str, path: Path) -> None:
+    """`refresh --api-prices`: LiteLLM's price map -> the snapshot cost previews compare with."""
+    try:
+        snap = api_prices.refresh(source, path)
+    except (OSError, ValueError) as e:  # a missing file, an unreachable URL, a file that is not a price map
+        err.print(f"API prices not refreshed: {escape(str(e))}")
+        raise typer.Exit(1) from e
+    meta = snap["meta"]
+    out.print(f"Wrote {path}: {meta['models']} API models from {escape(meta['source'])} "
+              f"(sha256 {meta['sha256'][:12]}, {meta['generated']})")
+
+
+@app.command("apis")
+def list_apis(
+    pattern: Annotated[str | None, typer.Argument(help="Part of a name (case-insensitive), e.g. haiku.")] = None,
+) -> None:
+    """Print the pay-per-token API prices `usage.compareWith` can name (LiteLLM's price map, snapshot)."""
+    names = [n for n in api_prices.api_names() if pattern is None or pattern.lower() in n.lower()]
+    if not names:
+        err.print(api_prices.unknown_api_message(pattern or ""))
+        raise typer.Exit(1)
+    table = Table("api (compareWith)", "provider", "model", "usd/1M in", "usd/1M out")
+    for name in names:
+        price = api_prices.api_price(name)
+        assert price is not None
+        default = " (default)" if name in api_prices.DEFAULT_COMPARE_WITH else ""
+        table.add_row(escape(name) + default, price.provider, escape(price.model),
+                      f"{price.usd_per_1m_input:g}", f"{price.usd_per_1m_output:g}")
+    out.print(table)
+    meta = api_prices.snapshot()["meta"]
+    out.print(f"{len(names)} of {meta['models']} models; {escape(api_prices.source_label(meta))}, {meta['generated']}")

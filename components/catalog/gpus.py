@@ -2,7 +2,8 @@
 
 Source: NVIDIA's data sheets (nvidia.com product pages of the T4, L4, L40S, A100, H100 SXM and H200) and, for the
 A10G, the AWS EC2 G5 instance page (aws.amazon.com/ec2/instance-types/g5); read 2026-11-29. TFLOP/s are dense (no
-sparsity); fp16 where the part has no bf16.
+sparsity); fp16 where the part has no bf16. GPU-to-GPU links from the same data sheets (NVLink generation and
+bandwidth of the SXM parts; PCIe generation of the others).
 """
 
 from __future__ import annotations
@@ -19,19 +20,25 @@ class Gpu:
     fp8_tflops: float | None = None
     # Generation matters for which quantizations run natively (fp8 needs Ada or Hopper).
     arch: str = ""
+    link_gb_s: float = 32.0
+    """GPU-to-GPU bandwidth one way, for tensor parallelism's all-reduces: NVLink where the servers that carry the
+    part have it (SXM boards), else PCIe (Gen4 x16: 32 GB/s; Gen3: 16)."""
 
 
 GPUS: dict[str, Gpu] = {
     g.name: g
     for g in (
-        Gpu("T4", 16, 300, 65, None, "turing"),
-        Gpu("V100", 16, 900, 125, None, "volta"),
+        Gpu("T4", 16, 300, 65, None, "turing", 16),
+        Gpu("V100", 16, 900, 125, None, "volta", 150),  # NVLink 2.0, 300 GB/s both ways (p3, SXM2)
         Gpu("A10G", 24, 600, 70, None, "ampere"),
         Gpu("L4", 24, 300, 121, 242, "ada"),
         Gpu("L40S", 48, 864, 362, 733, "ada"),
-        Gpu("A100-40GB", 40, 1555, 312, None, "ampere"),
-        Gpu("A100-80GB", 80, 2039, 312, None, "ampere"),
-        Gpu("H100", 80, 3350, 989, 1979, "hopper"),
-        Gpu("H200", 141, 4800, 989, 1979, "hopper"),
+        Gpu("A100-40GB", 40, 1555, 312, None, "ampere", 300),  # NVLink 3, 600 GB/s both ways (SXM4)
+        Gpu("A100-80GB", 80, 2039, 312, None, "ampere", 300),
+        Gpu("H100", 80, 3350, 989, 1979, "hopper", 450),  # NVLink 4, 900 GB/s both ways (SXM5)
+        Gpu("H200", 141, 4800, 989, 1979, "hopper", 450),
+        # On-prem workstations: dense FP16/FP8 tensor rates with FP32 accumulate (NVIDIA Ada GPU architecture
+        # whitepaper, appendix table of the GeForce RTX 4090).
+        Gpu("RTX-4090", 24, 1008, 165.2, 330.3, "ada"),
     )
 }

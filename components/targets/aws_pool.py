@@ -21,11 +21,12 @@ from ..cost_rules import (
     Resource,
     Serving,
     hourly,
+    Plan,
     plan_replicas,
     replica_hours,
 )
 from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
-from ..sizing import SAGEMAKER_TIMEOUT_BOUNDS_S, memory_fit, startup_timeout_seconds
+from ..sizing import SAGEMAKER_TIMEOUT_BOUNDS_S, Hardware, memory_fit, startup_timeout_seconds
 from .base import Endpoint, HostShape, TargetKind, target_problem
 
 if TYPE_CHECKING:
@@ -78,9 +79,8 @@ def _on_demand_share(inputs: dict[str, Any], replicas: float) -> float:
     return (base + above) / replicas
 
 
-def _replicas(group: Resource, ctx: Ctx) -> tuple[str, str, tuple[int, int, int], float, int]:
-    """The group's first instance type, its model, replicas at min / expected / max, one replica's
-    requests/s and the replicas the load needs."""
+def _replicas(group: Resource, ctx: Ctx) -> tuple[str, str, tuple[int, int, int], Plan]:
+    """The group's first instance type, its model, replicas at min / expected / max and the plan."""
     overrides = ((group.inputs.get("mixedInstancesPolicy") or {}).get("launchTemplate") or {}).get("overrides") or []
     # Without a mixed instances policy (a warm-pool group) the launch template beside it names the type.
     template = ctx.sibling(group, "aws:ec2/launchTemplate:LaunchTemplate")
@@ -88,16 +88,16 @@ def _replicas(group: Resource, ctx: Ctx) -> tuple[str, str, tuple[int, int, int]
     low, high = int(group.inputs.get("minSize", 0)), int(group.inputs.get("maxSize", 0))
     model_id = {t.get("key"): t.get("value") for t in group.inputs.get("tags") or []}.get("selfhost-model") or ""
     host = ec2_instances_in(ctx.regions.get("aws", "")).get(itype)
-    expected, rps, need = (low, 0.0, low) if host is None else plan_replicas(
-        MODELS.get(model_id), host.gpu_count, host.total_gpu_memory_gib, host.gpu.bandwidth_gb_s,
-        host.gpu.bf16_tflops or 0, low, high, ctx.usage)
-    return itype, model_id, (low, expected, high), rps, need
+    plan = Plan(low, low, None) if host is None else plan_replicas(
+        MODELS.get(model_id), Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high,
+        ctx.usage, a100=host.gpu.name.startswith("A100"))
+    return itype, model_id, (low, plan.expected, high), plan
 
 
 def _group(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     """Instance-hours at the replicas the usage needs, on demand and spot as the group splits them, priced at
     the first listed type (spot capacity may land on any listed type of the same class)."""
-    itype, model_id, replicas, rps, need = _replicas(r, ctx)
+    itype, model_id, replicas, plan = _replicas(r, ctx)
     hours = replica_hours(replicas, ctx.usage)
     shares = [_on_demand_share(r.inputs, n) for n in replicas]
     on_demand = (hours[0] * shares[0], hours[1] * shares[1], hours[2] * shares[2])
@@ -109,7 +109,7 @@ def _group(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
                       f"{itype} spot, {low}..{high} instances in all")]
     od_usd, spot_usd = items[0].unit_usd, items[1].unit_usd
     replica_usd = None if od_usd is None or spot_usd is None else od_usd * shares[1] + spot_usd * (1 - shares[1])
-    est.serving.append(Serving(r.name, model_id or "?", replicas, rps, need, replica_usd))
+    est.serving.append(Serving(r.name, model_id or "?", replicas, plan, replica_usd))
     return items
 
 
@@ -232,7 +232,6 @@ class AwsPool(TargetKind):
         for itype, inst in ec2_instances_in(region).items():
             for service, label in (("ec2", "on demand"), ("ec2-spot", "spot")):
                 price = lookup("aws", service, region, itype)
-                out.append(Host("aws", self.kind, f"{itype} ({label})", region, inst.gpu.name, inst.gpu_count,
-                                inst.total_gpu_memory_gib, inst.gpu.bandwidth_gb_s, inst.gpu.bf16_tflops or 0,
-                                price.usd if price else None, price.source if price else ""))
+                out.append(Host("aws", self.kind, f"{itype} ({label})", region, inst.gpu, inst.gpu_count,
+                                inst.total_gpu_memory_gib, price))
         return out

@@ -189,11 +189,12 @@ class TargetKind(ABC):
         assert facts is not None
         rows = options(facts, model.quantization, model.max_context, concurrency,
                        self.hosts(region or "", lookup), usage.input_tokens_per_request,
-                       usage.output_tokens_per_request)
+                       usage.output_tokens_per_request, usage.service_level)
         if not rows:
             return "none here: lower maxContext or concurrency, or quantize"
-        shown = [f"{o.host.name} (${o.usd_per_1m_tokens:.2f}/1M tokens, " if o.usd_per_1m_tokens is not None
-                 else f"{o.host.name} (price unknown, " for o in rows[:limit]]
+        prices = [o.usd_per_1m_tokens(o.at_service_level) for o in rows[:limit]]
+        shown = [f"{o.host.name} (${usd:.2f}/1M tokens, " if usd is not None else f"{o.host.name} (price unknown, "
+                 for o, usd in zip(rows, prices, strict=False)]
         return ", ".join(f"{text}{o.fit.margin_gib:.1f} GiB spare)" for text, o in zip(shown, rows, strict=False)) + (
             f"; {len(rows) - limit} more: `selfhost size {model.id} --context {model.max_context} "
             f"--concurrency {concurrency}`" if len(rows) > limit else "")

@@ -20,9 +20,9 @@ from ..catalog.cpus import CPUS
 from ..catalog.engines import ENGINES, FP8_ARCHS
 from ..catalog.gpus import GPUS
 from ..catalog.models import MODELS
-from ..cost_rules import Ctx, Estimate, LineItem, Resource, Serving, plan_replicas, replica_hours
+from ..cost_rules import Ctx, Estimate, LineItem, Plan, Resource, Serving, plan_replicas, replica_hours
 from ..schema import MISSING, PROJECT, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, does_not_fit, no_fp8
-from ..sizing import GIB, Fit, memory_fit, startup_timeout_seconds, weights_bytes
+from ..sizing import GIB, Fit, Hardware, memory_fit, startup_timeout_seconds, weights_bytes
 from .base import Endpoint, HostShape, TargetKind, target_problem
 
 if TYPE_CHECKING:
@@ -256,15 +256,16 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     engine = ENGINES.get(notes.get("selfhost.dev/engine", ""))
     streams = engine.max_streams if engine and engine.max_streams else None
     if gpu is not None:
-        host = (gpu.memory_gib * count, gpu.bandwidth_gb_s, gpu.bf16_tflops or 0, max(count, 1))
+        host: Hardware | None = Hardware.of_gpu(gpu, max(count, 1))
     elif cpu is not None:
         share = min(1.0, cpus_of(str(limits.get("cpu", cpu.cores))) / cpu.cores)
-        host = (bytes_of(limits.get("memory", "0")) / GIB, cpu.bandwidth_gb_s, cpu.fp32_tflops * share, 1)
+        host = Hardware(bytes_of(limits.get("memory", "0")) / GIB, cpu.bandwidth_gb_s, cpu.fp32_tflops * share,
+                        cpu=True)
     else:
         host = None
-    expected, rps, need = (low, 0.0, low) if host is None else plan_replicas(
-        facts, host[3], host[0], host[1], host[2], low, high, ctx.usage, quantization, streams)
-    hours = replica_hours((low, expected, high), ctx.usage)
+    plan = Plan(low, low, None) if host is None else plan_replicas(
+        facts, host, low, high, ctx.usage, quantization, streams, a100=bool(gpu and gpu.name.startswith("A100")))
+    hours = replica_hours((low, plan.expected, high), ctx.usage)
     name = ctx.regions.get("kubernetes", "cluster")
     items = []
     if count:
@@ -275,7 +276,7 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
                           f"the rest of a replica's server x {low}..{high} on {name}"))
     gpu_usd, node_usd = (items[0].unit_usd if count else 0.0), items[-1].unit_usd
     replica_usd = None if gpu_usd is None or node_usd is None else gpu_usd * count + node_usd
-    est.serving.append(Serving(r.name, model_id, (low, expected, high), rps, need, replica_usd))
+    est.serving.append(Serving(r.name, model_id, (low, plan.expected, high), plan, replica_usd))
     return items
 
 
@@ -287,10 +288,10 @@ def onprem_hosts(gpu_hour_usd: float | None, node_hour_usd: float, source: str) 
     """GPU servers of every catalog GPU at 1, 2, 4 and 8 GPUs, priced at the given rates (`selfhost size`)."""
     from ..sizing_options import Host
 
-    return [Host("onprem", "kubernetes", f"{count} x {gpu.name}", "on-prem", gpu.name, count,
-                 gpu.memory_gib * count, gpu.bandwidth_gb_s, gpu.bf16_tflops or 0,
-                 None if gpu_hour_usd is None else gpu_hour_usd * count + node_hour_usd,
-                 source if gpu_hour_usd is not None else "")
+    from ..catalog.pricing import Price
+
+    return [Host("onprem", "kubernetes", f"{count} x {gpu.name}", "on-prem", gpu, count, gpu.memory_gib * count,
+                 None if gpu_hour_usd is None else Price(gpu_hour_usd * count + node_hour_usd, "hour", source, ""))
             for gpu in GPUS.values() for count in GPU_COUNTS]
 
 

@@ -23,11 +23,12 @@ from ..cost_rules import (
     Resource,
     Serving,
     monthly,
+    Plan,
     plan_replicas,
     replica_hours,
 )
 from ..schema import MISSING, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, Usage, does_not_fit, no_fp8
-from ..sizing import memory_fit, weights_bytes
+from ..sizing import Hardware, memory_fit, weights_bytes
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
 
 if TYPE_CHECKING:
@@ -105,13 +106,13 @@ def _endpoint_config(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
             else (count, count)
         host = instances_in(ctx.regions.get("aws", "")).get(itype)
         facts = MODELS.get(model_id or "")
-        expected, rps, need = (low, 0.0, low) if host is None else plan_replicas(
-            facts, host.gpu_count, host.total_gpu_memory_gib, host.gpu.bandwidth_gb_s, host.gpu.bf16_tflops or 0,
-            low, high, ctx.usage)
+        plan = Plan(low, low, None) if host is None else plan_replicas(
+            facts, Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high, ctx.usage,
+            a100=host.gpu.name.startswith("A100"))
         item = ctx.item(r, "aws", "sagemaker-hosting", itype, "instance-hour",
-                        replica_hours((low, expected, high), ctx.usage),
+                        replica_hours((low, plan.expected, high), ctx.usage),
                         f"{itype} x {low}..{high} ({model_id or 'model'})")
-        est.serving.append(Serving(r.name, model_id or "?", (low, expected, high), rps, need, item.unit_usd))
+        est.serving.append(Serving(r.name, model_id or "?", (low, plan.expected, high), plan, item.unit_usd))
         items.append(item)
     return items
 
@@ -217,9 +218,8 @@ class SageMaker(TargetKind):
         out = []
         for itype, inst in instances_in(region).items():
             price = lookup("aws", "sagemaker-hosting", region, itype)
-            out.append(Host("aws", self.kind, itype, region, inst.gpu.name, inst.gpu_count, inst.total_gpu_memory_gib,
-                            inst.gpu.bandwidth_gb_s, inst.gpu.bf16_tflops or 0, price.usd if price else None,
-                            price.source if price else ""))
+            out.append(Host("aws", self.kind, itype, region, inst.gpu, inst.gpu_count, inst.total_gpu_memory_gib,
+                            price))
         return out
 
     def stored_bytes(self, resources: Sequence[Resource], usage: Usage) -> float:

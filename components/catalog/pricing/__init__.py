@@ -61,6 +61,11 @@ class Price:
         return self.confidence != "list"
 
 
+def least_confident(*confidences: str) -> str:
+    """The confidence of a figure computed from several prices: that of the least trusted."""
+    return max(confidences, key=CONFIDENCE.index)
+
+
 @dataclass(frozen=True)
 class PriceRow:
     provider: str

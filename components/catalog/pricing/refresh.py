@@ -57,6 +57,7 @@ class AwsRule:
     units: tuple[str, ...]  # the offer's unit names this rule accepts
     unit: str  # our unit
     attributes: tuple[tuple[str, str], ...] = ()  # product attributes that must have these values
+    family: str = ""  # the product's productFamily (beside its attributes), when the usagetype alone is ambiguous
 
 
 LINUX_ON_DEMAND = (("operatingSystem", "Linux"), ("tenancy", "Shared"), ("preInstalledSw", "NA"),
@@ -82,6 +83,12 @@ AWS_RULES: tuple[AwsRule, ...] = (
     AwsRule("AmazonCloudWatch", "cloudwatch", _PREFIX + "DataProcessing-Bytes", "logs-ingest", ("GB",), "GB"),
     AwsRule("AmazonCloudWatch", "cloudwatch", _PREFIX + "TimedStorage-ByteHrs", "logs-storage", ("GB-Mo",),
             "GB-month"),
+    # Classic, Network and Gateway load balancers share these usagetypes; productFamily tells the ALB apart.
+    AwsRule("AWSELB", "elb", _PREFIX + "LoadBalancerUsage", "application-lb-hour", ("Hrs",), "hour",
+            family="Load Balancer-Application"),
+    AwsRule("AWSELB", "elb", _PREFIX + "LCUUsage", "application-lb-lcu-hour", ("LCU-Hrs",), "hour",
+            family="Load Balancer-Application"),
+    AwsRule("AmazonEC2", "ebs", _PREFIX + r"EBS:VolumeUsage\.gp3", "gp3", ("GB-Mo",), "GB-month", family="Storage"),
 )
 
 
@@ -91,6 +98,7 @@ class GcpRule:
     description: str  # regex, full match (case-insensitive) on the SKU description
     usage_type: str  # category.usageType
     target: str  # our service; "gpu" rules have a (?P<gpu>) group, machine part rules (?P<family>) and (?P<part>)
+    sku: str = ""  # a fixed sku of ours (network, storage rows); set, the description needs no group
 
 
 _FAMILY = r"(?P<family>N1|G2|A2|A3)(?: Predefined)? Instance (?P<part>Core|Ram) running in .+"
@@ -103,6 +111,16 @@ GCP_RULES: tuple[GcpRule, ...] = (
     GcpRule("Vertex AI", r"Vertex AI: Online/Batch Prediction Nvidia (?P<gpu>[\w ]+?) GPU running in .+",
             "OnDemand", "vertex-prediction-gpu"),
     GcpRule("Vertex AI", "Vertex AI: Online/Batch Prediction " + _FAMILY, "OnDemand", "vertex-prediction"),
+    # Descriptions as matched by infracost (internal/resources/google/compute_cost_component_helpers.go
+    # "/^Balanced PD Capacity/", bigquery_table.go "Active Logical Storage (<region>)") and public Cloud Billing
+    # readers ("Networking Cloud Nat Gateway Uptime" in service Networking; "Private Nat" is another product).
+    GcpRule("Compute Engine", r"Balanced PD Capacity(?: in .+)?", "OnDemand", "pd-balanced", "gb-month"),
+    GcpRule("Networking", r"(?:Networking )?Cloud NAT Gateway Uptime(?: .+)?", "OnDemand", "cloud-nat", "gateway-hour"),
+    GcpRule("Compute Engine", r"Cloud NAT Gateway Uptime(?: .+)?", "OnDemand", "cloud-nat", "gateway-hour"),
+    # Not verified against a recorded page: the consumer-endpoint SKU's exact wording was not found offline.
+    GcpRule("Networking", r"(?:Networking )?(?:Private Service Connect|PSC) (?:Consumer )?Endpoint(?: Uptime)?(?: .+)?",
+            "OnDemand", "psc-endpoint", "hour"),
+    GcpRule("BigQuery", r"Active (?:Logical )?Storage(?: \([\w-]+\))?", "OnDemand", "bigquery", "active-storage"),
 )
 
 # GPU name in SKU descriptions (upper-cased) -> Vertex accelerator enum, our GPU sku. Names not listed are
@@ -226,6 +244,8 @@ def parse_aws_offer(offer: Json, region: str, source_url: str) -> Result:
             match = re.fullmatch(rule.usagetype, attrs.get("usagetype", ""))
             if not match or any(attrs.get(k) != v for k, v in rule.attributes):
                 continue
+            if rule.family and product.get("productFamily") != rule.family:
+                continue
             dimensions = [d for term in on_demand.get(product_sku, {}).values()
                           for d in term.get("priceDimensions", {}).values()]
             usd = _first_paid_tier(dimensions, rule.units)
@@ -244,6 +264,79 @@ def parse_aws_offer(offer: Json, region: str, source_url: str) -> Result:
         result.rows.append(PriceRow("aws", service, region, sku, float(prices.pop()), units[(service, sku)],
                                     source, as_of))
     return result
+
+
+# ---------------------------------------------------------------- AWS Spot
+
+# EC2 Spot prices are not in the Price List. The EC2 Spot pricing page (aws.amazon.com/ec2/spot/pricing/) loads
+# this public JSON, no credentials: {"vers": .., "config": {"rate": "perhr", "valueColumns": ["linux", "mswin"],
+# "currencies": ["USD"], "regions": [{"region": "us-east-1", "instanceTypes": [{"type": "gpuCurrentGen", "sizes":
+# [{"size": "g5.xlarge", "valueColumns": [{"name": "linux", "prices": {"USD": "0.4360"}}, ...]}]}]}]}}. It is served
+# as application/x-javascript and has been wrapped as JSONP (`callback({...});`); the wrapper is stripped. Newer
+# types can read "N/A*" or 0 there: skipped, never 0. One price per region (no per-zone values).
+SPOT_URL = "https://website.spot.ec2.aws.a2z.com/spot.json"
+# Region names of the older feed (spot.js) -> region codes; current files use the codes themselves.
+SPOT_REGION_NAMES = {
+    "us-east": "us-east-1", "us-west": "us-west-1", "eu-ireland": "eu-west-1", "apac-sin": "ap-southeast-1",
+    "apac-syd": "ap-southeast-2", "apac-tokyo": "ap-northeast-1",
+}
+
+
+def read_text(location: str | Path) -> str:
+    if isinstance(location, str) and location.startswith(("https://", "http://")):
+        with urllib.request.urlopen(location, timeout=120) as response:
+            return response.read().decode()
+    return Path(location).read_text()
+
+
+def parse_spot_json(text: str, regions: list[str], source_url: str, today: datetime.date) -> Result:
+    """ec2-spot rows (Linux) for `regions` from the Spot pricing page's JSON."""
+    result = Result()
+    body = text.strip()
+    if body.startswith("callback("):
+        body = body.removeprefix("callback(").rstrip(";").strip().removesuffix(")")
+    try:
+        data = json.loads(body)
+    except ValueError as e:
+        result.warnings.append(f"spot prices: {source_url} is not JSON: {e}")
+        return result
+    config = data.get("config", {}) if isinstance(data, dict) else {}
+    if config.get("rate", "perhr") != "perhr":
+        result.warnings.append(f"spot prices: rate {config.get('rate')!r} is not per hour, skipped")
+        return result
+    found: dict[tuple[str, str], set[Decimal]] = {}
+    for entry in config.get("regions", []):
+        name = entry.get("region", "")
+        region = SPOT_REGION_NAMES.get(name, name)
+        if region not in regions:
+            continue
+        for family in entry.get("instanceTypes", []):
+            for size in family.get("sizes", []):
+                itype = size.get("size", "")
+                linux = [c for c in size.get("valueColumns", []) if c.get("name") == "linux"]
+                usd = _decimal(linux[0].get("prices", {}).get("USD")) if linux else None
+                if not re.fullmatch(r"[a-z0-9-]+\.[a-z0-9-]+", itype) or usd is None or usd <= 0:
+                    continue
+                found.setdefault((region, itype), set()).add(usd)
+    for (region, itype), prices in sorted(found.items()):
+        if len(prices) > 1:
+            result.warnings.append(f"spot prices {region} {itype}: {len(prices)} different prices, skipped")
+            continue
+        usd = prices.pop()
+        result.rows.append(PriceRow(
+            "aws", "ec2-spot", region, itype, float(usd), "hour",
+            f"{source_url}: config.regions[region={region}] size={itype} valueColumns[name=linux].prices.USD "
+            f"{usd} (one price for the region; the feed gives no per-zone values)", today.isoformat()))
+    return result
+
+
+def refresh_spot(location: str | Path, regions: list[str], today: datetime.date) -> Result:
+    """`location`: SPOT_URL, or a recorded copy of it (cited by SPOT_URL)."""
+    try:
+        text = read_text(location)
+    except (OSError, ValueError) as e:
+        return Result(warnings=[f"spot prices: cannot read {location}: {e}"])
+    return parse_spot_json(text, regions, SPOT_URL, today)
 
 
 # ---------------------------------------------------------------- GCP
@@ -292,10 +385,13 @@ def parse_gcp_skus(service_name: str, skus_url: str, skus: list[Json], regions: 
             match = re.fullmatch(rule.description, description, flags=re.IGNORECASE)
             if not match or usage_type != rule.usage_type:
                 continue
-            if "gpu" in match.groupdict():
-                name = GCP_GPU_NAMES.get(match["gpu"].upper())
-                if name is None:
+            if rule.sku:
+                name = rule.sku
+            elif "gpu" in match.groupdict():
+                gpu = GCP_GPU_NAMES.get(match["gpu"].upper())
+                if gpu is None:
                     continue
+                name = gpu
             else:
                 # A machine part, e.g. "A3/core"; the "/" keeps it apart from GPU names.
                 name = f"{match['family'].upper()}/{match['part'].lower()}"
