@@ -179,7 +179,7 @@ def cost(
     fmt: Annotated[str, typer.Option("--format", help="table, json or markdown (a pull request comment).")] = "table",
     base: Annotated[str | None, typer.Option("--base", help="Git ref to compare with (e.g. origin/main).")] = None,
     strict: Annotated[bool, typer.Option(
-        "--strict", help="Exit 3 when any item has no price (for CI: a total must be a whole).")] = False,
+        "--strict", help="Exit 5 when any item has no price (for CI: a total must be a whole).")] = False,
     plot_file: Annotated[Path | None, typer.Option(
         "--plot", help="Also draw the break-even chart into FILE.svg or FILE.png (one stack).")] = None,
     project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
@@ -191,8 +191,8 @@ def cost(
     With --base, the same stack is previewed at that git ref (in a temporary worktree, with that commit's code)
     and the report shows what the change adds, removes and changes, at the current usage profile.
 
-    A total never hides what it cannot price: "at least $X + N unpriced". Exit codes: 0 ok; 3 with --strict,
-    an unpriced item; 2 invalid stack config; 1 no such stack, bad option."""
+    A total never hides what it cannot price: "at least $X + N unpriced". Exit codes: 0 ok; 5 with --strict,
+    an unpriced item; 3 over budget; 2 invalid stack config; 1 no such stack, bad option."""
     if fmt not in ("table", "json", "markdown"):
         _fail(f"--format {fmt!r}: allowed: table, json, markdown", EXIT_USAGE)
     if plot_file is not None and (all_stacks or plot_file.suffix not in (".svg", ".png")):
@@ -236,7 +236,7 @@ def cost(
     raise typer.Exit(runs.code)
 
 
-EXIT_UNPRICED = 3
+EXIT_UNPRICED = 5
 
 
 def _plot(report: dict[str, Any], path: Path) -> None:
@@ -429,13 +429,19 @@ def size(
     node_hour_usd: Annotated[float, typer.Option(help="On-prem cost of one node-hour (power, space, ops).")] = 0.0,
     input_tokens: Annotated[int, typer.Option(help="Prompt tokens of a typical request.")] = 500,
     output_tokens: Annotated[int, typer.Option(help="Completion tokens of a typical request.")] = 200,
+    min_tokens_per_second: Annotated[float | None, typer.Option(
+        help="Service level: each stream decodes at least this fast (0: no floor).")] = 10,
+    max_ttft: Annotated[float | None, typer.Option(
+        help="Service level: time to first token at most this many seconds (0: no ceiling).")] = 2.0,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="All feasible options as JSON.")] = False,
 ) -> None:
-    """Where a model fits: every host option, cheapest $ per 1M tokens first, with memory margin and throughput."""
+    """Where a model fits: every host option, cheapest $ per 1M tokens at the service level first, with memory
+    margin, and each replica's throughput both at the service level (the most concurrent requests that still
+    meet it) and at saturation."""
     from components.catalog.engines import QUANT_BYTES_PER_PARAM
     from components.catalog.models import MODELS
-    from components.sizing import PLANNING_CONCURRENCY
+    from components.sizing import ServiceLevel
     from components.sizing_options import options
     from components.targets.registry import hosts
 
@@ -455,30 +461,56 @@ def size(
         _fail("--cloud onprem needs --gpu-hour-usd (and optionally --node-hour-usd)", EXIT_USAGE)
     model_id = matches[0]
     candidates = hosts(tuple(cloud), {"aws": aws_region, "gcp": gcp_region}, _lookup(), gpu_hour_usd, node_hour_usd)
-    rows = options(MODELS[model_id], quantization, context, concurrency, candidates, input_tokens, output_tokens)
+    level = ServiceLevel(min_tokens_per_second or None, max_ttft or None)
+    rows = options(MODELS[model_id], quantization, context, concurrency, candidates, input_tokens, output_tokens,
+                   level)
+
+    def point(o: Any, t: Any) -> dict[str, Any] | None:
+        return None if t is None else {
+            "concurrency": t.concurrency, "tokensPerSecondPerStream": t.decode_tokens_per_s_per_stream,
+            "timeToFirstTokenSeconds": t.ttft_s, "outputTokensPerSecond": t.output_tokens_per_s,
+            "requestsPerSecond": t.requests_per_s, "usdPer1mTokens": o.usd_per_1m_tokens(t)}
+
     if as_json:
-        sys.stdout.write(json.dumps([{
+        sys.stdout.write(json.dumps({"serviceLevel": {"minTokensPerSecondPerStream": level.min_stream_tokens_per_s,
+                                                      "maxTimeToFirstTokenSeconds": level.max_ttft_s},
+                                     "options": [{
             "cloud": o.host.cloud, "target": o.host.target, "host": o.host.name, "region": o.host.region,
-            "gpus": f"{o.host.gpu_count} x {o.host.gpu}", "requiredGib": o.fit.required_gib,
-            "availableGib": o.fit.available_gib, "marginGib": o.fit.margin_gib, "streams": o.streams,
-            "outputTokensPerSecond": o.output_tokens_per_s, "requestsPerSecond": o.requests_per_s,
-            "usdPerHour": o.host.usd_per_hour, "usdPer1mTokens": o.usd_per_1m_tokens,
-            "priceSource": o.host.price_source,
-        } for o in rows], indent=2) + "\n")
+            "gpus": f"{o.host.gpu_count} x {o.host.gpu.name}", "requiredGib": o.fit.required_gib,
+            "availableGib": o.fit.available_gib, "marginGib": o.fit.margin_gib,
+            "serviceLevelMet": o.capacity.service_level_met if o.capacity else None,
+            "atServiceLevel": point(o, o.at_service_level), "saturation": point(o, o.saturation),
+            "usdPerHour": o.host.usd_per_hour, "priceSource": o.host.price_source,
+            "priceConfidence": o.host.price.confidence if o.host.price else None,
+        } for o in rows]}, indent=2) + "\n")
         return
     table = Table(title=f"{model_id}: {context} tokens x {concurrency}, {quantization}; "
                         f"requests of {input_tokens} in + {output_tokens} out")
-    for col in ("target", "host", "region", "GPU memory need/usable", "margin", "streams", "out tok/s", "$/hour",
-                "$/1M tokens"):
+    for col in ("target", "host", "region", "GPU memory need/usable", "streams SL/sat", "tok/s/stream",
+                "out tok/s SL/sat", "$/hour", "$/1M SL", "$/1M sat"):
         table.add_column(col, justify="left" if col in ("target", "host", "region") else "right")
     for o in rows[:limit]:
+        sl, sat = o.at_service_level, o.saturation
+        met = o.capacity is not None and o.capacity.service_level_met
         table.add_row(o.host.target, escape(o.host.name), o.host.region,
-                      f"{o.fit.required_gib:.1f} / {o.fit.available_gib:.1f} GiB", f"{o.fit.margin_gib:.1f} GiB",
-                      str(o.streams), f"{o.output_tokens_per_s:,.0f}", unit_usd(o.host.usd_per_hour),
-                      usd(o.usd_per_1m_tokens))
+                      f"{o.fit.required_gib:.1f} / {o.fit.available_gib:.1f} GiB",
+                      f"{sl.concurrency}/{sat.concurrency}" if sl and sat else "0",
+                      (f"{sl.decode_tokens_per_s_per_stream:,.0f}" + ("" if met else " [yellow](below)[/]"))
+                      if sl else "-",
+                      f"{sl.output_tokens_per_s:,.0f}/{sat.output_tokens_per_s:,.0f}" if sl and sat else "-",
+                      unit_usd(o.host.usd_per_hour, o.host.price.confidence if o.host.price else "list"),
+                      usd(o.usd_per_1m_tokens(sl)), usd(o.usd_per_1m_tokens(sat)))
     out.print(table)
-    out.print(f"{len(rows)} feasible options; throughput from the roofline model in components/sizing.py "
-              f"(at most {PLANNING_CONCURRENCY} streams per replica), $ per 1M tokens at full utilisation.")
+    out.print(f"{len(rows)} feasible options. SL: at the service level ({_level_text(level)}), the most "
+              "concurrent requests that still meet it; sat: at saturation (as many as memory and vLLM's "
+              "max_num_seqs admit). Throughput from components/sizing.py's model (fit to published "
+              "measurements); $ per 1M tokens (in + out) with the host fully used.")
+
+
+def _level_text(level: Any) -> str:
+    parts = ([f">= {level.min_stream_tokens_per_s:g} tok/s per stream"] if level.min_stream_tokens_per_s else []) + (
+        [f"first token <= {level.max_ttft_s:g} s"] if level.max_ttft_s else [])
+    return " and ".join(parts) or "none"
 
 
 def _print_preview(p: Preview) -> None:

@@ -131,9 +131,11 @@ def test_the_pool_is_priced_on_demand_and_spot(pool):
     assert on_demand.unit_usd == 0.8048 and spot.unit_usd == 0.3816  # the catalog's us-east-1 rows
     assert on_demand.quantity[0] == 730 and spot.quantity[0] == 0  # one instance: the on-demand base
     assert on_demand.quantity[2] == 730 and spot.quantity[2] == 5 * 730  # six: the base and five spot
-    unknown = {i.type for i in est.unknown}
-    assert unknown == {"aws:lb/loadBalancer:LoadBalancer", "aws:ec2/launchTemplate:LaunchTemplate"}
-    assert est.usd_per_1m_tokens is None  # a partial total is not a total
+    # The load balancer's hours and the instances' gp3 volumes are priced too: nothing is left out.
+    by_type = {i.type: i for i in est.items}
+    assert by_type["aws:lb/loadBalancer:LoadBalancer"].unit_usd == 0.0225
+    assert by_type["aws:ec2/launchTemplate:LaunchTemplate"].unit_usd == 0.08
+    assert est.unknown == [] and est.usd_per_1m_tokens is not None
 
 
 def test_selfhost_size_lists_pool_hosts_beside_sagemaker():

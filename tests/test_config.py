@@ -265,7 +265,7 @@ GCP_CASES = [
     ("does-not-fit-l4", {"selfhost-llm:models/0/id": "Qwen/Qwen2.5-14B-Instruct"},
      "selfhost-llm:targets[0].machineType",
      "but 1 x NVIDIA_L4 offers 21.6 GiB usable; allowed: a3-highgpu-1g (1 x NVIDIA_H100_80GB) "
-     "($0.91/1M tokens, 41.4 GiB spare)"),
+     "($0.22/1M tokens, 41.4 GiB spare)"),
     ("engine-not-on-vertex", {"selfhost-llm:models/0/engine": "tgi"}, "selfhost-llm:models[0].engine",
      "vertex targets (targets[0]) do not serve it; allowed: vllm"),
     ("vertex-scale-to-zero", {"selfhost-llm:targets/0/scaling": {"minReplicas": 0, "maxReplicas": 2}},

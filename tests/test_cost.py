@@ -18,7 +18,8 @@ import pytest
 from components.catalog.models import MODELS
 from components.cost import HOURS_PER_MONTH, Resource, estimate, resources_from_preview
 from components.schema import Usage
-from components.sizing import throughput
+from components.catalog.gpus import GPUS
+from components.sizing import Hardware, ServiceLevel, capacity, engine_limits
 from selfhost.cost_report import diff, markdown, preview_at_ref, price_preview, to_json
 
 from .conftest import ROOT
@@ -91,13 +92,18 @@ def test_aws_prod_by_hand(graphs):
 def test_expected_replicas_follow_the_load(graphs):
     prod = graphs["aws-prod"]
     mistral = MODELS["mistralai/Mistral-7B-Instruct-v0.3"]
-    # One ml.g5.2xlarge (A10G: 600 GB/s, 70 TFLOP/s) at 16 streams of 500 in + 200 out tokens:
-    one = throughput(mistral, "none", 600, 70, 1, 16, 500, 200).requests_per_s
-    assert one == pytest.approx(1.58, abs=0.01)
-    # 300,000 requests over 12 busy hours is 6.94 req/s: 5 replicas, clamped to the maximum of 4.
-    usage = {"hoursPerDay": 12, "requestsPerDay": 300_000, "inputTokensPerRequest": 500, "outputTokensPerRequest": 200}
+    # One ml.g5.2xlarge (A10G: 24 GiB, 600 GB/s, 70 TFLOP/s) at the default service level (10 tokens/s per
+    # stream, first token within 2 s) serves 68 requests of 500 in + 200 out at once, 3.35 requests/s.
+    hw = Hardware.of_gpu(GPUS["A10G"], 1)
+    found = capacity(mistral, "none", hw, 500, 200, ServiceLevel(10, 2), engine_limits(None, hw))
+    assert found is not None and found.at_service_level.concurrency == 68
+    one = found.at_service_level.requests_per_s
+    assert one == pytest.approx(3.35, abs=0.01)
+    # 600,000 requests over 12 busy hours is 13.9 req/s: 5 replicas, clamped to the maximum of 4.
+    usage = {"hoursPerDay": 12, "requestsPerDay": 600_000, "inputTokensPerRequest": 500, "outputTokensPerRequest": 200}
     est = price_preview(prod, fake, usage)
     (serving,) = est.serving
+    assert serving.replica_requests_per_s == pytest.approx(one)
     assert serving.needed_replicas == 5 and serving.replicas == (1, 4, 4)
     hosting = next(i for i in est.items if i.description.startswith("ml.g5.2xlarge"))
     # Half the day at the minimum (1), half at 4: 2.5 replicas on average.
@@ -110,22 +116,25 @@ def test_usd_per_million_tokens_and_api_break_even(graphs):
     assert est.usage.tokens_per_month == pytest.approx(tokens)
     assert est.usd_per_1m_tokens == pytest.approx(est.total()[1] / tokens * 1e6)
     rows = {r["api"]: r for r in est.api_comparison()}
-    per_request = (500 * 0.15 + 200 * 0.60) / 1e6
-    assert rows["gpt-4o-mini"]["monthlyUsd"] == pytest.approx(per_request * 10_000 * 730 / 24)
+    # The default comparison: current small models, priced from LiteLLM's map ($ per 1M in / out).
+    assert list(rows) == ["gpt-4.1-nano", "gpt-5-nano", "gemini/gemini-2.5-flash", "claude-haiku-4-5"]
+    per_request = (500 * 0.05 + 200 * 0.40) / 1e6  # gpt-5-nano
+    assert rows["gpt-5-nano"]["monthlyUsd"] == pytest.approx(per_request * 10_000 * 730 / 24)
     # Break-even: the stack's fixed part plus n replicas against the API bill, n = 1, 2, ...; one replica serves
-    # 1.58 req/s = 136,500 requests/day, so the load where costs meet must fit the replicas it is priced with.
+    # 3.35 req/s = 289,700 requests/day, so the load where costs meet must fit the replicas it is priced with.
     (s,) = est.serving
     rest = est.total()[0] - 730 * 1.515
-    haiku = (500 * 0.25 + 200 * 1.25) / 1e6
+    haiku = (500 * 1.0 + 200 * 5.0) / 1e6  # claude-haiku-4-5
     assert (rest + 730 * 1.515) / (haiku * 730 / 24) <= s.replica_requests_per_s * 86400
-    assert rows["claude-3-haiku"]["breakEvenRequestsPerDay"] == pytest.approx((rest + 730 * 1.515) / (haiku * 730 / 24))
-    assert rows["claude-3-haiku"]["breakEvenNote"] == "with 1 replica"
-    # gpt-4o-mini's bill at one replica's break-even load (227,870/day) exceeds that replica's 136,500; at n
-    # replicas it needs (rest + n hosts) / per-request, always above n x 136,500: the API stays cheaper.
+    assert rows["claude-haiku-4-5"]["breakEvenRequestsPerDay"] == pytest.approx(
+        (rest + 730 * 1.515) / (haiku * 730 / 24))
+    assert rows["claude-haiku-4-5"]["breakEvenNote"] == "with 1 replica"
+    # gpt-5-nano's bill at one replica's break-even load exceeds what that replica serves; at n replicas it needs
+    # (rest + n hosts) / per-request, always above n replicas' capacity: the API stays cheaper.
     for n in range(1, 5):
         assert (rest + n * 730 * 1.515) / (per_request * 730 / 24) > n * s.replica_requests_per_s * 86400
-    assert rows["gpt-4o-mini"]["breakEvenRequestsPerDay"] is None
-    assert rows["gpt-4o-mini"]["breakEvenNote"].startswith("the API is cheaper at every load up to 4 replicas")
+    assert rows["gpt-5-nano"]["breakEvenRequestsPerDay"] is None
+    assert rows["gpt-5-nano"]["breakEvenNote"].startswith("the API is cheaper at every load up to 4 replicas")
 
 
 def test_unknown_price_is_unknown_never_zero(graphs):

@@ -39,19 +39,29 @@ def project_with(tmp_path: Path, stack: str, change) -> Path:
 def test_size_ranks_feasible_hosts_cheapest_first():
     run = selfhost("size", "Mistral-7B-Instruct-v0.3", "--context", "8192", "--concurrency", "4", "--json")
     assert run.returncode == 0, run.stderr
-    rows = json.loads(run.stdout)
+    doc = json.loads(run.stdout)
+    assert doc["serviceLevel"] == {"minTokensPerSecondPerStream": 10, "maxTimeToFirstTokenSeconds": 2.0}
+    rows = doc["options"]
     assert rows and all(r["marginGib"] >= 0 for r in rows)
-    priced = [r["usdPer1mTokens"] for r in rows if r["usdPer1mTokens"] is not None]
+    priced = [r["atServiceLevel"]["usdPer1mTokens"] for r in rows if r["atServiceLevel"]["usdPer1mTokens"] is not None]
     assert priced == sorted(priced) and len(priced) >= 2
     # Unknown prices come last, never as $0.
-    assert all(r["usdPer1mTokens"] is None for r in rows[len(priced):])
+    assert all(r["atServiceLevel"]["usdPer1mTokens"] is None for r in rows[len(priced):])
     g5 = next(r for r in rows if r["host"] == "ml.g5.2xlarge")
-    # $1.515/h over (1.58 req/s x 700 tokens x 3600 s) = $0.38 per 1M tokens at full utilisation.
-    assert g5["usdPer1mTokens"] == pytest.approx(1.515 / (g5["requestsPerSecond"] * 3600 * 700) * 1e6)
-    assert g5["requestsPerSecond"] == pytest.approx(1.58, abs=0.01)
+    # $1.515/h over (3.35 req/s x 700 tokens x 3600 s) = $0.18 per 1M tokens at the service level, fully used.
+    sl, sat = g5["atServiceLevel"], g5["saturation"]
+    assert sl["usdPer1mTokens"] == pytest.approx(1.515 / (sl["requestsPerSecond"] * 3600 * 700) * 1e6)
+    assert sl["requestsPerSecond"] == pytest.approx(3.35, abs=0.01)
+    assert sl["tokensPerSecondPerStream"] >= 10 and sat["tokensPerSecondPerStream"] < 10
+    assert sat["outputTokensPerSecond"] > sl["outputTokensPerSecond"] and sat["usdPer1mTokens"] < sl["usdPer1mTokens"]
+    # A stricter service level plans fewer requests at once on the same host.
+    strict = json.loads(selfhost("size", "Mistral-7B-Instruct-v0.3", "--context", "8192", "--concurrency", "4",
+                                 "--min-tokens-per-second", "20", "--json").stdout)["options"]
+    g5_strict = next(r for r in strict if r["host"] == "ml.g5.2xlarge")
+    assert g5_strict["atServiceLevel"]["concurrency"] < sl["concurrency"]
     # A 24 GiB card cannot hold 4 sequences of 32k tokens beside the weights: not listed.
     tight = json.loads(selfhost("size", "Mistral-7B-Instruct-v0.3", "--context", "32768", "--concurrency", "4",
-                                "--json").stdout)
+                                "--json").stdout)["options"]
     assert "ml.g5.2xlarge" not in {r["host"] for r in tight}
 
 
@@ -59,7 +69,7 @@ def test_size_on_prem_and_errors():
     run = selfhost("size", "Llama-3.1-8B", "--cloud", "onprem", "--gpu-hour-usd", "0.9", "--node-hour-usd", "0.4",
                    "--json")
     assert run.returncode == 0, run.stderr
-    rows = json.loads(run.stdout)
+    rows = json.loads(run.stdout)["options"]
     one_l4 = next(r for r in rows if r["host"] == "1 x L4")
     assert one_l4["usdPerHour"] == pytest.approx(1.3)
     assert selfhost("size", "Llama-3.1-8B", "--cloud", "onprem").returncode == 1
@@ -89,7 +99,8 @@ def test_cost_estimate_is_a_stack_output(previews):
         estimate = p.outputs["costEstimate"]
         graph = price_preview(p.to_json(), lookup)
         assert estimate["monthlyUsd"]["min"] == pytest.approx(graph.total()[0], abs=0.01), name
-        assert estimate["unknownPrices"] == len(graph.unknown), name
+        assert estimate["unpricedItems"] == graph.unpriced_count() == 0, name
+        assert estimate["complete"] is True and estimate["total"] == f"${graph.total()[1]:,.2f}", name
     prod = previews["aws-prod"].outputs["costEstimate"]
     assert prod["budgetMonthlyUsd"] == 8000 and prod["withinBudget"] is True
     assert previews["aws-prod"].outputs["costInputs"]["usage"]["requestsPerDay"] == 10_000
@@ -141,3 +152,33 @@ def test_policy_pack_runs_offline_on_the_graph(previews, monkeypatch):
     role["inputs"]["policy"] = json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
     policies["aws-iam-no-wildcard-actions"].validate(args_for(graph, 8000), lambda msg, urn=None: reported.append(msg))
     assert len(reported) == 1 and "wildcard action s3:*" in reported[0] and "Fix:" in reported[0]
+
+
+def test_an_unpriced_item_makes_every_total_a_lower_bound_and_strict_fail(tmp_path):
+    """aws-dev moved to a region the price table has no rows for (ap-south-1): every format says "at least",
+    none presents the partial sum as the total, and --strict (for CI) exits 5 naming what is unpriced."""
+    project = project_with(tmp_path, "aws-dev", lambda c: c.update({"aws:region": "ap-south-1"}))
+    table = selfhost("cost", "aws-dev", "--project", str(project))
+    assert table.returncode == 0, table.stderr
+    assert "at least $" in table.stdout and "unpriced" in table.stdout
+    doc = json.loads(selfhost("cost", "aws-dev", "--format", "json", "--project", str(project)).stdout)
+    n = doc["unpricedItems"]
+    assert n > 0 and doc["complete"] is False
+    assert doc["total"] == f"at least ${doc['totals']['expected']:,.2f} + {n} items unpriced"
+    assert doc["usdPer1mTokens"] is None and doc["chart"] is None  # no per-token figure from a partial total
+    md = selfhost("cost", "aws-dev", "--format", "markdown", "--project", str(project)).stdout
+    assert f"+ {n} unpriced" in md and "**Incomplete:" in md
+    preview = json.loads(selfhost("preview", "aws-dev", "--json", "--project", str(project)).stdout)
+    estimate = preview["outputs"]["costEstimate"]
+    assert estimate["complete"] is False and estimate["total"].startswith("at least $")
+    strict = selfhost("cost", "aws-dev", "--strict", "--project", str(project))
+    assert strict.returncode == 5
+    assert "unpriced" in strict.stderr and "no price for aws/sagemaker-hosting/ml.g5.2xlarge in ap-south-1" in strict.stderr
+
+
+def test_every_shipped_stack_is_fully_priced():
+    run = selfhost("cost", "--all", "--strict", "--format", "json")
+    assert run.returncode == 0, run.stderr
+    docs = json.loads(run.stdout)["stacks"]
+    assert docs and all(d["complete"] and d["unpricedItems"] == 0 for d in docs)
+    assert all(d["usdPer1mTokens"] is not None for d in docs)

@@ -81,7 +81,7 @@ def test_the_pool_is_priced_at_spot_rates_with_its_gpus(pool):
     est = price(resources_from_preview(pool.to_json()), {"gcp": "us-central1"}, Usage.from_wire({}), lookup)
     machine = next(i for i in est.items if i.description.startswith("g2-standard-8 spot"))
     gpu = next(i for i in est.items if i.description == "1 x NVIDIA_L4 per VM")
-    assert machine.unit_usd == 0.11747 and machine.quantity == (730, 730, 4 * 730)
+    assert machine.unit_usd == 0.15003 and machine.quantity == (730, 730, 4 * 730)
     assert gpu.unit_usd is not None and gpu.quantity == machine.quantity
     assert "meta-llama/Llama-3.1-8B-Instruct" in machine.description  # read back from the model label
 

@@ -29,20 +29,19 @@ REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
 TODAY = datetime.date(2026, 12, 2)
 
 # Types a catalog accepts that no source prices, and why. A new gap fails the test; a filled one must leave the list.
-# g5n.xlarge: in the sagemaker package's table, but EC2 has no such type (no price, no ratio to derive one from).
-# p5e.48xlarge: SkyPilot's catalog v9 has no on-demand price for it anywhere (spot only, us-west-2).
-# eu-west-1 g6/g6e/p4de/p5/p5e: the catalog's SUPPLEMENT lists them in eu-west-1, but EC2 does not offer them there
-# (no eu-west-1 row in catalogs/v9/aws/vms.csv); the supplement is likely wrong for that region.
-_EU_ONLY = {*(f"g6.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge",
-                                  "48xlarge")),
-            *(f"g6e.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge",
-                                   "48xlarge")),
-            "p4de.24xlarge", "p5.48xlarge"}
-EC2_GAPS = {"us-east-1": {"g5n.xlarge", "p5e.48xlarge"}, "us-west-2": {"g5n.xlarge", "p5e.48xlarge"},
-            "eu-west-1": {"g5n.xlarge", "p5e.48xlarge", *_EU_ONLY}}
-SPOT_GAPS = {"us-east-1": {"g5n.xlarge", "p5e.48xlarge"}, "us-west-2": {"g5n.xlarge"},
-             "eu-west-1": {"g5n.xlarge", "p5e.48xlarge", *_EU_ONLY}}
-SAGEMAKER_GAPS = {region: {f"ml.{t}" for t in gaps} for region, gaps in EC2_GAPS.items()}
+# None remain: ml.g5n.xlarge (no such type) and ml.p5e.48xlarge (Capacity Blocks only, no on-demand price) are no
+# longer accepted, nor g6/g6e/p4de/p5 in eu-west-1 where EC2 does not offer them (sagemaker_instances.py says why).
+KNOWN_GAPS: dict[tuple[str, str], set[str]] = {}
+NETWORK_KEYS = [  # what the AWS cost rules look up (components/platforms.py, components/targets/*.py)
+    ("nat-gateway", "hour"), ("nat-gateway", "data"), ("vpc-endpoint", "interface-az-hour"), ("public-ipv4", "hour"),
+    ("s3", "standard"), ("kms", "key"), ("secretsmanager", "secret"), ("cloudwatch", "alarm"),
+    ("cloudwatch", "dashboard"), ("elb", "application-lb-hour"), ("elb", "application-lb-lcu-hour"), ("ebs", "gp3")]
+
+
+def price(*key: str) -> pricing.Price:
+    found = lookup("aws", *key)
+    assert found is not None, key
+    return found
 
 
 def missing(service: str, region: str, types: list[str]) -> set[str]:
@@ -51,9 +50,28 @@ def missing(service: str, region: str, types: list[str]) -> set[str]:
 
 @pytest.mark.parametrize("region", REGIONS)
 def test_every_accepted_type_is_priced_or_a_known_gap(region: str):
-    assert missing("sagemaker-hosting", region, list(instances_in(region))) == SAGEMAKER_GAPS[region]
-    assert missing("ec2", region, list(ec2_instances_in(region))) == EC2_GAPS[region]
-    assert missing("ec2-spot", region, list(ec2_instances_in(region))) == SPOT_GAPS[region]
+    assert len(instances_in(region)) >= 19 and len(ec2_instances_in(region)) >= 19
+    for service, types in (("sagemaker-hosting", instances_in(region)), ("ec2", ec2_instances_in(region)),
+                           ("ec2-spot", ec2_instances_in(region))):
+        assert missing(service, region, list(types)) == KNOWN_GAPS.get((service, region), set()), (service, region)
+
+
+def test_types_that_cannot_be_had_are_not_accepted():
+    for region in REGIONS:
+        accepted = set(instances_in(region))
+        assert "ml.g5n.xlarge" not in accepted and "ml.p5e.48xlarge" not in accepted, region
+        assert "ml.g5.xlarge" in accepted, region  # what the package's g5n entry stood for
+    eu = set(instances_in("eu-west-1"))
+    assert not {t for t in eu if family_of(t) in ("g6", "g6e", "p4de", "p5")}
+    assert {"ml.g5.xlarge", "ml.p4d.24xlarge", "ml.g4dn.xlarge"} <= eu
+    assert {"ml.g6.xlarge", "ml.p5.48xlarge", "ml.p4de.24xlarge"} <= set(instances_in("us-west-2"))
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_network_rows_the_cost_rules_look_up(region: str):
+    for service, sku in NETWORK_KEYS:
+        found = price(service, region, sku)
+        assert found.usd > 0 and found.source.strip(), (service, region, sku)
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -65,18 +83,30 @@ def test_rows_carry_a_source_and_a_date(region: str):
 
 def test_network_rows():
     for region in ("us-east-1", "us-west-2"):
-        assert lookup("aws", "elb", region, "application-lb-hour").usd == 0.0225
-        assert lookup("aws", "elb", region, "application-lb-lcu-hour").usd == 0.008
-        assert lookup("aws", "ebs", region, "gp3").unit == "GB-month"
-    assert lookup("aws", "elb", "eu-west-1", "application-lb-hour").usd == 0.0252
-    # No offline source gave these: unknown, not 0.
-    assert lookup("aws", "elb", "eu-west-1", "application-lb-lcu-hour") is None
-    assert lookup("aws", "ebs", "eu-west-1", "gp3") is None
+        assert price("elb", region, "application-lb-hour").usd == 0.0225
+        assert price("elb", region, "application-lb-lcu-hour").usd == 0.008
+        assert price("ebs", region, "gp3").unit == "GB-month"
+        assert price("nat-gateway", region, "hour").usd == 0.045
+    assert price("elb", "eu-west-1", "application-lb-hour").usd == 0.0252
+    # eu-west-1 figures quoted from the Price List (medium) or from hand-kept tables (low), never list.
+    for sku, usd, unit in (("hour", 0.048, "hour"), ("data", 0.048, "GB")):
+        nat = price("nat-gateway", "eu-west-1", sku)
+        assert (nat.usd, nat.unit, nat.confidence) == (usd, unit, "medium") and "EU-NatGateway-" in nat.source
+    lcu = price("elb", "eu-west-1", "application-lb-lcu-hour")
+    assert (lcu.usd, lcu.confidence) == (0.008, "medium") and "EU-LCUUsage" in lcu.source
+    gp3 = price("ebs", "eu-west-1", "gp3")
+    assert (gp3.usd, gp3.unit, gp3.confidence) == (0.088, "GB-month", "low")
+    assert price("vpc-endpoint", "eu-west-1", "interface-az-hour").usd == 0.011
+    # KMS is read from the pricing page, one price everywhere.
+    for region in ("us-west-2", "eu-west-1"):
+        kms = price("kms", region, "key")
+        assert (kms.usd, kms.confidence) == (1.0, "list") and kms.source.startswith("https://aws.amazon.com/kms/pricing/")
 
 
 # ---------------------------------------------------------------- derived rows
 
 DERIVED_EC2 = re.compile(r"^derived: EC2 on-demand (\S+) in (\S+) ([0-9.]+) \(.*?\) x ([0-9.]+) = ([0-9.]+);")
+COPY = re.compile(r"^derived: (\S+) = us-east-1 (\S+) ([0-9.]+) \(.*?\) x 1\.0[,;]")
 PAIR = re.compile(r"ml\.\S+ ([0-9.]+)/([0-9.]+)=([0-9.]+)")
 
 
@@ -87,13 +117,20 @@ def test_derived_rows_are_marked_and_match_their_formula():
         assert r.source.startswith(pricing.DERIVED) and r.confidence in ("medium", "low"), r.key
         match = DERIVED_EC2.match(r.source)
         if r.service != "sagemaker-hosting":
-            assert r.confidence == "low", r.key  # a region-to-region copy, not a measured ratio
+            copy = COPY.match(r.source)
+            if copy:  # a region-to-region copy, not a measured ratio: the figure it names is the us-east-1 row
+                assert r.confidence == "low", r.key
+                assert (copy[1], copy[2]) == (r.region, f"{r.service}/{r.sku}"), r.key
+                assert price(r.service, "us-east-1", r.sku).usd == float(copy[3]) == r.usd, r.key
+            else:  # a figure quoted second-hand for the region itself
+                assert r.source.startswith("derived: not read first-hand;") and r.region == "eu-west-1", r.key
+                assert r.confidence in ("medium", "low") and f"{r.usd}" in r.source.replace("$", ""), r.key
             continue
         assert match, r.key
         itype, region, ec2_usd, ratio, usd = match.groups()
         assert (f"ml.{itype}", region) == (r.sku, r.region)
         # The EC2 figure it names is the committed EC2 row; the result is that figure times the ratio (4 decimals).
-        assert lookup("aws", "ec2", region, itype).usd == pytest.approx(float(ec2_usd), abs=1e-9), r.key
+        assert price("ec2", region, itype).usd == pytest.approx(float(ec2_usd), abs=1e-9), r.key
         assert r.usd == pytest.approx(float(usd), abs=1e-9)
         assert r.usd == pytest.approx(float(ec2_usd) * float(ratio), rel=1e-4), r.key
         if r.region == "eu-west-1" or itype.startswith(("p4", "p5")):
@@ -108,7 +145,9 @@ def test_the_ratio_is_the_median_of_the_pairs_it_lists():
         assert sagemaker / ec2 == pytest.approx(quoted, abs=5e-5)
         # Each pair's SageMaker figure is the committed list row, or the earlier row of the same value.
     ratios = [s / e for s, e, _ in pairs]
-    assert float(DERIVED_EC2.match(row.source).group(4)) == pytest.approx(statistics.median(ratios), abs=5e-5)
+    head = DERIVED_EC2.match(row.source)
+    assert head is not None
+    assert float(head.group(4)) == pytest.approx(statistics.median(ratios), abs=5e-5)
     lists = {r.sku: r.usd for r in table() if r.service == "sagemaker-hosting" and r.region == "us-east-1"
              and r.confidence == "list"}
     assert {round(s, 6) for s, _, _ in pairs} <= {round(u, 6) for u in lists.values()}
@@ -136,7 +175,7 @@ def test_elb_offer_application_load_balancer_only():
     assert not result.warnings
     for (service, sku), row in rows.items():
         # The recorded file carries the list prices of the committed rows: the refresh rebuilds them.
-        assert row.usd == lookup("aws", service, "us-east-1", sku).usd
+        assert row.usd == price(service, "us-east-1", sku).usd
         assert (row.unit, row.as_of) == ("hour", "2025-11-20")
         assert row.source == f"{OFFER.format('AWSELB')} (offer AWSELB, version 20251120190000)"
 
@@ -145,7 +184,7 @@ def test_ebs_gp3_storage_only():
     result = parse_aws_offer(offer("AmazonEC2"), "us-east-1", OFFER.format("AmazonEC2"))
     # gp2, gp3 IOPS (another unit and family), the Boston Local Zone and the us-west-2 product are skipped.
     assert [(r.service, r.sku, r.usd, r.unit) for r in result.rows] == [("ebs", "gp3", 0.08, "GB-month")]
-    assert lookup("aws", "ebs", "us-east-1", "gp3").usd == 0.08
+    assert price("ebs", "us-east-1", "gp3").usd == 0.08
 
 
 def test_refresh_aws_reads_elb_and_ebs_from_the_layout():

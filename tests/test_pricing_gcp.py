@@ -15,7 +15,7 @@ from components.catalog.gcp_machines import (
     N1_MACHINE,
     VERTEX_REGION_ACCELERATORS,
 )
-from components.catalog.pricing import PriceRow, lookup, table
+from components.catalog.pricing import Price, PriceRow, least_confident, lookup, table
 from components.catalog.pricing.refresh import gcp_dir_fetch, read_machine_shapes, refresh_gcp
 
 REGIONS = ("us-central1", "europe-west4")
@@ -23,25 +23,33 @@ PAGES = Path(__file__).parent / "data" / "pricing" / "gcp" / "services-2026-12"
 N1_ALL = [f"n1-{kind}-{n}" for kind in ("standard", "highmem") for n in (2, 4, 8, 16, 32, 64, 96)]
 SKYPILOT_NEW = "skypilot-org/skypilot-catalog@2c3d7ea7d76bf84cf80d382e946c1609571485fd"
 
-# No first-party (or trustworthy) figure was reachable offline for these; the gap shows as "unknown" in cost
-# reports. Filling one makes the test fail until it is taken off this list.
+# No first-party (or trustworthy) figure was reachable offline for these, nor a relation to derive one from; the gap
+# shows as "unknown" in cost reports. Filling one makes the test fail until it is taken off this list.
 KNOWN_GAPS = {
-    # SkyPilot's catalog gives A100 80GB spot above on-demand, H100/H100 Mega/H200 bimodal prices (excluded.csv).
+    # SkyPilot's catalog gives A100 80GB spot above on-demand, and H100 Mega / H200 prices bimodal across regions with
+    # the same host prices (excluded.csv). No other GPU is priced in a fixed relation to these (unlike the europe-west4
+    # rows, which are the us-central1 ones x 1.05, the ratio of every GPU priced in both regions).
     *{(s, r, "NVIDIA_A100_80GB") for s in ("gce-gpu", "gce-gpu-spot") for r in REGIONS},
     *{(s, r, "NVIDIA_H100_MEGA_80GB") for s in ("gce-gpu", "gce-gpu-spot") for r in REGIONS},
     *{(s, r, "NVIDIA_H200_141GB") for s in ("gce-gpu", "gce-gpu-spot") for r in REGIONS},
-    ("gce-gpu", "europe-west4", "NVIDIA_H100_80GB"), ("gce-gpu-spot", "europe-west4", "NVIDIA_H100_80GB"),
-    ("gce-gpu", "europe-west4", "NVIDIA_TESLA_A100"), ("gce-gpu-spot", "europe-west4", "NVIDIA_TESLA_A100"),
+    # Spot prices move per region on their own: europe-west4/us-central1 is 1.079 (L4), 0.943 (T4), 0.585 (V100) on
+    # the GPUs both regions price, too far apart to carry the us-central1 H100/A100 spot prices over.
+    ("gce-gpu-spot", "europe-west4", "NVIDIA_H100_80GB"), ("gce-gpu-spot", "europe-west4", "NVIDIA_TESLA_A100"),
     # Vertex GPU rows are derived from the Compute Engine GPU price: none where that is missing.
     ("vertex-prediction-gpu", "us-central1", "NVIDIA_A100_80GB"),
     ("vertex-prediction-gpu", "europe-west4", "NVIDIA_A100_80GB"),
     ("vertex-prediction-gpu", "us-central1", "NVIDIA_H100_MEGA_80GB"),
-    ("vertex-prediction-gpu", "europe-west4", "NVIDIA_H100_80GB"),
-    ("vertex-prediction-gpu", "europe-west4", "NVIDIA_TESLA_A100"),
-    # Network and storage: only us-central1 figures were found (infracost tests run there).
-    ("pd-balanced", "europe-west4", "gb-month"), ("cloud-nat", "europe-west4", "gateway-hour"),
-    ("psc-endpoint", "europe-west4", "hour"), ("bigquery", "europe-west4", "active-storage"),
 }
+NETWORK_KEYS = {  # what the GCP cost rules look up (components/platforms.py, components/targets/*.py)
+    ("pd-balanced", "gb-month"), ("cloud-nat", "gateway-hour"), ("psc-endpoint", "hour"),
+    ("bigquery", "active-storage"), ("load-balancer", "forwarding-rule-hour"), ("kms", "key-version"),
+    ("secret-manager", "version"), ("cloud-dns", "zone")}
+
+
+def price(*key: str) -> Price:
+    found = lookup("gcp", *key)
+    assert found is not None, key
+    return found
 
 
 def expected_keys(region: str) -> set[tuple[str, str, str]]:
@@ -57,11 +65,7 @@ def expected_keys(region: str) -> set[tuple[str, str, str]]:
         keys |= {("vertex-prediction", region, m) for m in N1_ALL}
     keys |= {("vertex-prediction-gpu", region, a) for a in offered}
     # the network and storage rows the GCP cost rules look up
-    keys |= {("pd-balanced", region, "gb-month"), ("cloud-nat", region, "gateway-hour"),
-             ("psc-endpoint", region, "hour"), ("bigquery", region, "active-storage"),
-             ("load-balancer", region, "forwarding-rule-hour")} if region == "us-central1" else {
-        ("pd-balanced", region, "gb-month"), ("cloud-nat", region, "gateway-hour"),
-        ("psc-endpoint", region, "hour"), ("bigquery", region, "active-storage")}
+    keys |= {(service, region, sku) for service, sku in NETWORK_KEYS}
     return keys
 
 
@@ -97,8 +101,8 @@ def test_spot_rows_are_from_the_newest_catalog_and_below_on_demand():
         on_demand = lookup("gcp", r.service.removesuffix("-spot"), r.region, r.sku)
         assert on_demand is not None and r.usd < on_demand.usd, r.key
     # The stale values (22-29% under) are gone: g2-standard-12 spot was 0.17621, L4 spot 0.2231.
-    assert lookup("gcp", "gce-machine-spot", "us-central1", "g2-standard-12").usd == 0.22505
-    assert lookup("gcp", "gce-gpu-spot", "us-central1", "NVIDIA_L4").usd == pytest.approx(0.2862)
+    assert price("gce-machine-spot", "us-central1", "g2-standard-12").usd == 0.22505
+    assert price("gce-gpu-spot", "us-central1", "NVIDIA_L4").usd == pytest.approx(0.2862)
 
 
 _NUM = r"([0-9]+(?:\.[0-9]+)?)"
@@ -121,21 +125,52 @@ def test_vertex_derived_rows_match_their_stated_figures():
         assert abs(median - Decimal(ratio[1])) < Decimal("0.000001"), r.key
         spread = (max(measured) - min(measured)) / median * 100
         assert abs(spread - Decimal(ratio[3])) < Decimal("0.01"), r.key
-        assert r.confidence == ("medium" if spread < 10 else "low"), r.key
         assert r.usd == pytest.approx(float(Decimal(base[1]) * Decimal(ratio[1])), rel=1e-12), r.key
-        # the figure it starts from is the table's own Compute Engine row
+        # the figure it starts from is the table's own Compute Engine row; a derived one passes its confidence on
         service = "gce-gpu" if r.service == "vertex-prediction-gpu" else "gce-machine"
-        assert lookup("gcp", service, r.region, r.sku).usd == float(base[1]), r.key
+        start = price(service, r.region, r.sku)
+        assert start.usd == float(base[1]), r.key
+        assert r.confidence == least_confident("medium" if spread < 10 else "low", start.confidence), r.key
+
+
+def test_europe_west4_gpus_from_the_regional_gpu_ratio():
+    """europe-west4 = us-central1 x 1.05: the ratio of every GPU priced in both regions (L4, T4, V100), spread 0."""
+    for accelerator in ("NVIDIA_L4", "NVIDIA_TESLA_T4", "NVIDIA_TESLA_V100"):
+        assert price("gce-gpu", "europe-west4", accelerator).usd == pytest.approx(
+            price("gce-gpu", "us-central1", accelerator).usd * 1.05, rel=1e-6), accelerator
+    a100 = price("gce-gpu", "europe-west4", "NVIDIA_TESLA_A100")
+    assert a100.usd == pytest.approx(2.93391 * 1.05) and a100.confidence == "medium"
+    h100 = price("gce-gpu", "europe-west4", "NVIDIA_H100_80GB")
+    assert h100.usd == pytest.approx(price("gce-gpu", "us-central1", "NVIDIA_H100_80GB").usd * 1.05)
+    assert h100.confidence == "low" and "12.73552" in h100.source  # the figure it disagrees with is named
+    for accelerator, gce in (("NVIDIA_TESLA_A100", a100), ("NVIDIA_H100_80GB", h100)):
+        vertex = price("vertex-prediction-gpu", "europe-west4", accelerator)
+        assert vertex.usd == pytest.approx(gce.usd * 1.15) and vertex.confidence == gce.confidence
+
+
+def test_europe_west4_network_and_storage():
+    nat = price("cloud-nat", "europe-west4", "gateway-hour")
+    assert (nat.usd, nat.confidence) == (0.0014, "list") and nat.source.startswith("https://cloud.google.com/nat/")
+    # Capacity-priced rows: us-central1 x 1.1008, the median europe-west4/us-central1 Compute Engine ratio; low.
+    for service, sku in (("pd-balanced", "gb-month"), ("load-balancer", "forwarding-rule-hour"),
+                         ("psc-endpoint", "hour"), ("bigquery", "active-storage")):
+        row = price(service, "europe-west4", sku)
+        assert row.confidence == "low" and " x 1.1008," in row.source, service
+        assert row.usd == pytest.approx(price(service, "us-central1", sku).usd * 1.1008, rel=1e-9), service
+    # Flat per-resource fees: the us-central1 figure.
+    for service, sku in (("kms", "key-version"), ("secret-manager", "version"), ("cloud-dns", "zone")):
+        row = price(service, "europe-west4", sku)
+        assert row.confidence == "low" and row.usd == price(service, "us-central1", sku).usd, service
 
 
 def test_other_derived_rows_match_their_stated_figures():
-    h100 = lookup("gcp", "gce-gpu", "us-central1", "NVIDIA_H100_80GB")
+    h100 = price("gce-gpu", "us-central1", "NVIDIA_H100_80GB")
     assert h100.confidence == "medium" and "11.2660332" in h100.source
     assert h100.usd == pytest.approx(11.2660332 / 1.15, abs=1e-7)
-    psc = lookup("gcp", "psc-endpoint", "us-central1", "hour")
-    assert psc.derived and psc.usd == lookup("gcp", "load-balancer", "us-central1", "forwarding-rule-hour").usd
+    psc = price("psc-endpoint", "us-central1", "hour")
+    assert psc.derived and psc.usd == price("load-balancer", "us-central1", "forwarding-rule-hour").usd
     assert "$7.30" in psc.source and psc.usd == pytest.approx(7.30 / 730)
-    disk = lookup("gcp", "pd-balanced", "us-central1", "gb-month")
+    disk = price("pd-balanced", "us-central1", "gb-month")
     assert disk.derived and "500 GB $20.00" in disk.source and "100 GB $17.00" in disk.source
     for r in table():
         if r.provider == "gcp" and r.confidence != "list":
@@ -143,10 +178,10 @@ def test_other_derived_rows_match_their_stated_figures():
 
 
 def test_network_and_storage_list_rows():
-    nat = lookup("gcp", "cloud-nat", "us-central1", "gateway-hour")
+    nat = price("cloud-nat", "us-central1", "gateway-hour")
     assert (nat.usd, nat.unit, nat.confidence) == (0.0014, "hour", "list")
     assert nat.usd == pytest.approx(32.70 / 23360, abs=1e-6)
-    bq = lookup("gcp", "bigquery", "us-central1", "active-storage")
+    bq = price("bigquery", "us-central1", "active-storage")
     assert (bq.usd, bq.unit) == (0.023, "GB-month") and "first 10 GiB" in bq.source
 
 

@@ -151,7 +151,7 @@ def test_pull_request_workflow() -> None:
     assert _step(doc, "plan", "make preview")["run"] == "make preview"
     build = _step(doc, "plan", "Build the plan comment")
     assert build["env"]["BASE_REF"] == "${{ github.base_ref }}"
-    for command in ('cost "${stack}" --base "${base}" --format markdown', "check --all",
+    for command in ('cost "${stack}" --base "${base}" --format markdown --strict', "check --all",
                     'preview "${stack}" --base "${base}" --format markdown', "preview --help"):
         assert command in build["run"], command
 
@@ -209,7 +209,7 @@ def _outputs(tmp: Path) -> dict[str, str]:
 
 
 # The CLI's stand-in: logs its arguments; `cost`/`preview` print a small report, or fail for the stack in FAIL, or
-# print PAD bytes; `preview --help` mentions --base when HAS_BASE is 1.
+# (`cost` of the stack in UNPRICED) report an unpriced item and exit 5 as --strict does, or print PAD bytes; `preview --help` mentions --base when HAS_BASE is 1.
 FAKE_SELFHOST = r"""#!/usr/bin/env bash
 echo "$*" >>"$LOG"
 case "$1 $2" in
@@ -219,6 +219,10 @@ case "$1 $2" in
                  exit 0 ;;
 esac
 if [ "$2" = "$FAIL" ]; then echo "Invalid configuration for stack '$2'" >&2; exit 2; fi
+if [ "$1 $2" = "cost $UNPRICED" ]; then
+  echo "### cost of \`$2\`: at least \$10.00 + 1 items unpriced"
+  echo "error: $2: 1 item(s) unpriced (at least \$10.00 + 1 items unpriced): x: no price" >&2; exit 5
+fi
 echo "### $1 of \`$2\`"
 [ -n "$PAD" ] && head -c "$PAD" /dev/zero | tr '\0' 'x' && echo
 exit 0
@@ -243,7 +247,7 @@ def _build(project: Path, tmp: Path, **env: str) -> tuple[subprocess.CompletedPr
     log = tmp / "selfhost.log"
     log.write_text("")
     base = {"BASE_REF": "main", "HEAD_SHA": "0123456789abcdef" * 2 + "01234567", "PREVIEW_OUTCOME": "success",
-            "LOG": str(log), "HAS_BASE": "1", "FAIL": "", "PAD": ""}
+            "LOG": str(log), "HAS_BASE": "1", "FAIL": "", "UNPRICED": "", "PAD": ""}
     result = _bash(script, project, {**base, **env}, tmp)
     assert result.returncode == 0, result.stdout + result.stderr
     body = Path(_outputs(tmp)["body"]).read_text()
@@ -256,7 +260,7 @@ def test_plan_comment_has_costs_checks_and_plan_diffs(project: Path, tmp_path: P
     assert "Commit `0123456789ab` against `origin/main`" in body
     assert "No mandatory violation in any stack. 1 advisories, 0 exemptions." in body
     for stack in STACKS:
-        assert f"cost {stack} --base origin/main --format markdown" in calls
+        assert f"cost {stack} --base origin/main --format markdown --strict" in calls
         assert f"preview {stack} --base origin/main --format markdown" in calls
         assert f"### cost of `{stack}`" in body and f"### preview of `{stack}`" in body
     assert body.index("### Policy checks") < body.index("### cost of") < body.index("### preview of")
@@ -274,10 +278,19 @@ def test_plan_comment_without_preview_base_in_the_cli(project: Path, tmp_path: P
 
 def test_plan_comment_shows_a_failing_stack_and_fails_the_job(project: Path, tmp_path: Path) -> None:
     _, body, _ = _build(project, tmp_path, FAIL="aws-prod", PREVIEW_OUTCOME="failure")
-    assert "**`selfhost cost aws-prod --base origin/main --format markdown` exited 2:**" in body
+    assert "**`selfhost cost aws-prod --base origin/main --format markdown --strict` exited 2:**" in body
     assert "Invalid configuration for stack 'aws-prod'" in body
     assert "**`make preview` failed**" in body
     assert "### cost of `aws-dev`" in body, "the other stacks are still reported"
+    assert _outputs(tmp_path)["failed"] == "1"
+
+
+def test_plan_comment_shows_unpriced_items_and_fails_the_job(project: Path, tmp_path: Path) -> None:
+    """`selfhost cost --strict` exits 5 when a total is only a lower bound: the report is shown with what is
+    unpriced, and the job fails."""
+    _, body, _ = _build(project, tmp_path, UNPRICED="aws-dev")
+    assert "### cost of `aws-dev`: at least $10.00 + 1 items unpriced" in body
+    assert "**Unpriced items** (`selfhost cost --strict` exited 5)" in body and "x: no price" in body
     assert _outputs(tmp_path)["failed"] == "1"
 
 

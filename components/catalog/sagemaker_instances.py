@@ -4,6 +4,7 @@ Primary source: the `sagemaker` package's own `image_uri_config/instance_gpu_inf
 memory per ml.* type per region), read at import from the installed package so a package upgrade updates it.
 It predates the G6/G6e families and omits ml.g5.xlarge; SUPPLEMENT fills those from the AWS "Amazon SageMaker
 pricing" instance tables (accelerated computing), read 2026-11-29, in the same units (nominal GiB x 1024).
+Types that cannot be had are taken out again: NOT_A_TYPE everywhere, NOT_OFFERED per region.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ FAMILY_GPU: dict[str, str] = {
     "p3dn": "V100",
     "g4dn": "T4",
     "g5": "A10G",
-    "g5n": "A10G",
     "g6": "L4",
     "g6e": "L40S",
     "p4d": "A100-40GB",
@@ -36,7 +36,7 @@ UNSUPPORTED_FAMILIES = frozenset({"p2"})
 
 # Families whose hosts carry local NVMe instance storage. SageMaker rejects an endpoint configuration KmsKeyId
 # for them ("instance storage ... is encrypted by hardware"; CreateEndpointConfig API reference, KmsKeyId).
-INSTANCE_STORAGE_FAMILIES = frozenset({"g4dn", "g5", "g5n", "g6", "g6e", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en"})
+INSTANCE_STORAGE_FAMILIES = frozenset({"g4dn", "g5", "g6", "g6e", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en"})
 
 _SUPPLEMENT_REGIONS = ("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1")
 # type -> (gpu count, total GPU memory MiB)
@@ -50,7 +50,26 @@ SUPPLEMENT: dict[str, tuple[int, int]] = {
     "ml.g6e.12xlarge": (4, 196608),
     "ml.g6e.24xlarge": (4, 196608),
     "ml.g6e.48xlarge": (8, 393216),
-    "ml.p5e.48xlarge": (8, 1155072),
+}
+# ml.p5e.48xlarge is not in SUPPLEMENT: AWS sells p5e.48xlarge through EC2 Capacity Blocks for ML (US East (Ohio)
+# only, https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-capacity-blocks.html, read 2026-12-02), not on
+# demand: skypilot-org/skypilot-catalog@3e9a1751b1edfb3592877f242c2f8dc10fc1fc6e:catalogs/v9/aws/vms.csv, built
+# from the EC2 Price List, has no on-demand price for it in any region. An endpoint or pool cannot be priced, nor
+# reliably started, on it.
+
+# The package's table lists "ml.g5n.xlarge" (1 GPU, 22888 MiB) in every region. AWS has no g5n family, on EC2 or on
+# SageMaker (EC2 accelerated computing instance pages: G5 and G5g only; no g5n row in the SkyPilot catalog above,
+# which lists every EC2 type offered): an entry that cannot be deployed, so it is not offered.
+NOT_A_TYPE = frozenset({"ml.g5n.xlarge"})
+
+# Types the tables above give for a region where AWS does not offer them. eu-west-1: the SkyPilot catalog above,
+# which lists each type in every region and zone EC2 offers it, has no eu-west-1 row for g6, g6e, p4de or p5
+# (it has g4dn, g5, p3, p3dn and p4d there).
+NOT_OFFERED: dict[str, frozenset[str]] = {
+    "eu-west-1": frozenset({
+        *(f"ml.{family}.{size}" for family in ("g6", "g6e")
+          for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")),
+        "ml.p4de.24xlarge", "ml.p5.48xlarge"}),
 }
 
 
@@ -88,8 +107,11 @@ def instances_in(region: str) -> dict[str, SageMakerInstance]:
     rows = {t: (v["Count"], v["TotalGpuMemoryInMiB"]) for t, v in _package_table().get(region, {}).items()}
     if region in _SUPPLEMENT_REGIONS:
         rows = {**SUPPLEMENT, **rows}
+    gone = NOT_A_TYPE | NOT_OFFERED.get(region, frozenset())
     out = {}
     for itype, (count, mib) in rows.items():
+        if itype in gone:
+            continue
         gpu = GPUS.get(FAMILY_GPU.get(family_of(itype), ""))
         if gpu is None:
             continue

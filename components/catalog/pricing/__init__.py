@@ -1,32 +1,47 @@
 """Cloud list prices, one row per (provider, service, region, sku), each with its source and as-of date.
 
 The numbers live in data files, not in code: `data/aws.csv` and `data/gcp.csv` (header
-provider,service,region,sku,usd,unit,source,as_of). `selfhost prices refresh` regenerates them from the
-official machine-readable sources (AWS Price List bulk files, GCP Cloud Billing Catalog API); the committed
-rows were read by hand from the sources named in each row's `source`, on the `as_of` date:
+provider,service,region,sku,usd,unit,source,as_of,confidence). `selfhost prices refresh` regenerates them from the
+official machine-readable sources (AWS Price List bulk files and the EC2 Spot pricing page's JSON, GCP Cloud Billing
+Catalog API); the committed rows were read by hand from the sources named in each row's `source`, on the `as_of`
+date. Regions covered: us-east-1, us-west-2, eu-west-1 (AWS); us-central1, europe-west4 (GCP).
 
-- aws ec2 / ec2-spot, gcp gce-machine / gce-machine-spot / gce-gpu / gce-gpu-spot: SkyPilot's catalog
-  (skypilot-org/skypilot-catalog, catalogs/v8/{aws,gcp}/vms.csv, pinned commit in each row). ec2-spot is the
-  median of the per-zone SpotPrice values in the region (Local Zones left out); the zones and values are in
-  the row's source. A GCE machine price excludes its GPUs: those are the separate gce-gpu rows (per GPU).
-  gce-machine-spot (machine without GPUs, Spot) is there too, beside the services the cost engine asked for.
-- gcp vertex-prediction / vertex-prediction-gpu: Cloud Billing unit prices itemised in a public report.
-  Vertex bills the GPUs of every family seen in the sources as their own SKU ("Online/Batch Prediction
-  Nvidia H100 80gb GPU"), so a vertex-prediction row is the machine without GPUs. No source seen says a
-  GPU is included in a Vertex machine price; a row with usd 0 is accepted only if its source says
-  "included", and there is none today. A machine price is vCPUs x the family's Core SKU + GiB x its Ram
-  SKU, as Google bills it; shapes are in `data/gcp_machines.csv`.
-- network, storage, keys, secrets, monitoring: Infracost's golden test outputs (prices from the AWS and
-  GCP price APIs, provider region stated in each test), and for public IPv4 a page quoting the AWS rate.
+- aws ec2 / ec2-spot, gcp gce-machine / gce-machine-spot / gce-gpu / gce-gpu-spot: SkyPilot's catalog v9
+  (skypilot-org/skypilot-catalog, catalogs/v9/{aws,gcp}/vms.csv, the commit pinned in each row). ec2-spot is the
+  median of the per-zone SpotPrice values in the region (Local Zones left out), zones and values in the row's
+  source; a refresh from the Spot page's JSON gives one price per region instead. A GCE machine price excludes its
+  GPUs: those are the separate gce-gpu rows (per GPU).
+- aws sagemaker-hosting: AWS's own fmbench tool (aws-samples/foundation-model-benchmarking-tool,
+  src/fmbench/configs/pricing.yml, "SageMaker Hourly Instance Pricing", us-east-1) where it lists the type; other
+  types and regions are derived: the EC2 on-demand price of the same hardware x the SageMaker/EC2 ratio, the median
+  of the 12 us-east-1 pairs that file prices (1.25, one outlier 1.40), medium; P4de/P5 from the one P-family pair
+  (1.7165), and every eu-west-1 row, low.
+- gcp vertex-prediction / vertex-prediction-gpu: one Cloud Billing report itemising the Vertex SKUs (the H100 GPU
+  and the A3 Core/Ram); the rest derived as the Compute Engine price x 1.15, the Vertex/GCE ratio of those five
+  pairs (spread 0%), medium. Vertex bills the GPUs as their own SKU ("Online/Batch Prediction Nvidia H100 80gb GPU"),
+  so a vertex-prediction row is the machine without GPUs; a row with usd 0 is accepted only if its source says
+  "included", and there is none today. A machine price is vCPUs x the family's Core SKU + GiB x its Ram SKU, as
+  Google bills it; shapes are in `data/gcp_machines.csv`. The us-central1 H100 is the Vertex SKU / 1.15 (medium);
+  europe-west4 A100 (medium) and H100 (low: an older catalog had it 1.30x) are us-central1 x 1.05, the
+  europe-west4/us-central1 ratio of the three GPUs priced in both regions (spread 0%).
+- network, storage, keys, secrets, monitoring: Infracost's golden test outputs (prices from the AWS and GCP price
+  APIs, provider region us-east-1 / us-central1 stated in each test), the providers' pricing pages where they give
+  one price for every region (AWS KMS key; GCP Cloud NAT), and a page quoting the AWS public IPv4 rate. Other regions
+  are derived, and say how: us-west-2 = us-east-1 x 1.0 (the ratio of all 37 EC2 GPU types priced in both; low);
+  eu-west-1 figures quoted second-hand from Price List extracts (NAT gateway, ALB LCU; medium) or hand-kept tables
+  (gp3, interface endpoint; low), flat per-resource fees copied at 1.0 (low); europe-west4 capacity rows (disk,
+  forwarding rule, PSC endpoint, BigQuery) = us-central1 x 1.1008, the median europe-west4/us-central1 ratio of the 40
+  Compute Engine rows priced in both regions (1.05-1.10; low), flat fees (KMS, Secret Manager, Cloud DNS) x 1.0 (low).
 
-Each row has a `confidence`: `list` when the number is the provider's own list price (read from its price
-list, its pricing page, or a catalog that copies them, as `source` says); `high`, `medium` or `low` when no
-first-party machine-readable figure was reachable and the row is derived. A derived row's source starts with
-`derived:` and states the derivation and every figure it came from (for example a Vertex machine from the
-Compute Engine price and a published Vertex/GCE ratio); cost reports show its confidence beside the price.
+Each row has a `confidence`: `list` when the number is the provider's own list price (read from its price list, its
+pricing page, or a catalog that copies them, as `source` says); `high`, `medium` or `low` when no first-party
+machine-readable figure was reachable and the row is derived. A derived row's source starts with `derived:` and
+states the derivation and every figure it came from; a figure computed from a derived row is no more confident than
+it (`least_confident`); cost reports show the confidence beside the price.
 
-A price the sources did not give stays out of the table: `lookup` returns None, never 0. Values seen in a
-source but not trusted are listed, with the reason, in `data/excluded.csv`.
+A price the sources did not give stays out of the table: `lookup` returns None, never 0. Values seen in a source but
+not trusted are listed, with the reason, in `data/excluded.csv`. The gaps that remain (GCP A100 80GB, H100 Mega and
+H200, and europe-west4 H100/A100 spot) are pinned, with reasons, in tests/test_pricing_gcp.py.
 """
 
 from __future__ import annotations
