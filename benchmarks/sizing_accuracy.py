@@ -72,7 +72,8 @@ def main() -> None:
     summary = {
         "points": len(rows), "medianError": statistics.median(errors), "worstError": max(errors),
         "withinTolerance": all(e <= TOLERANCE for e in errors),
-        "byRegime": {k: max(abs(r["error"]) for r in rows if r["regime"] == k) for k in sorted({r["regime"] for r in rows})},
+        "byRegime": {k: max(abs(r["error"]) for r in rows if r["regime"] == k)
+                     for k in sorted({r["regime"] for r in rows})},
         "excluded": [{"point": describe(p), "why": p.usable} for p in every if p.usable],
     }
     holdout = {} if args.no_holdout else leave_one_gpu_out(used)

@@ -285,6 +285,9 @@ def _semantic_problems(env: Environment) -> list[Problem]:
         if m.quantization not in engine.quantization:
             p(f"models[{i}].quantization", m.quantization, f"not supported by engine '{m.engine}'",
               ", ".join(engine.quantization))
+        if m.kv_cache_dtype != "auto" and not engine.kv_cache_dtype:
+            p(f"models[{i}].kvCacheDtype", m.kv_cache_dtype, f"engine '{m.engine}' is not configured for a "
+              "quantized KV cache here", "auto; or engine vllm")
         if engine.gguf and m.file is None:
             p(f"models[{i}].file", MISSING, f"engine '{m.engine}' serves one GGUF file of the repository",
               "the file's name, e.g. qwen2.5-1.5b-instruct-q4_k_m.gguf")

@@ -6,11 +6,12 @@ platforms, components/targets/); components/cost.py runs them over a captured gr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar
 
 from .catalog.api_prices import api_price
+from .catalog.engines import QUANT_BYTES_PER_PARAM
 from .catalog.models import ModelFacts
 from .schema import DAYS_PER_MONTH, HOURS_PER_MONTH, UNKNOWN, Usage
 from .sizing import Capacity, Hardware, capacity, engine_limits
@@ -263,13 +264,23 @@ class Plan:
         return self.capacity.at_service_level.requests_per_s if self.capacity else 0.0
 
 
+def serving_dtypes(tags: Mapping[str, Any] | None) -> tuple[str, float]:
+    """The weights' quantization and the bytes per KV cache element a serving resource's identity tags (AWS
+    tags, GCP labels: TargetKind.identity_tags) name; the defaults when they name none."""
+    tags = tags or {}
+    quantization = str(tags.get("selfhost-quantization", "none"))
+    return (quantization if quantization in QUANT_BYTES_PER_PARAM else "none",
+            1.0 if tags.get("selfhost-kv-cache") == "fp8" else 2.0)
+
+
 def plan_replicas(facts: ModelFacts | None, hw: Hardware, low: int, high: int, usage: Usage,
-                  quantization: str = "none", max_streams: int | None = None, a100: bool = False) -> Plan:
+                  quantization: str = "none", max_streams: int | None = None, a100: bool = False,
+                  kv_bytes: float = 2.0) -> Plan:
     """`max_streams`: where the engine answers fewer requests at once than its defaults (llama.cpp: one)."""
     if facts is None:
         return Plan(low, low, None)
     found = capacity(facts, quantization, hw, usage.input_tokens_per_request, usage.output_tokens_per_request,
-                     usage.service_level, engine_limits(max_streams, hw, a100))
+                     usage.service_level, engine_limits(max_streams, hw, a100), kv_bytes)
     if found is None:
         return Plan(high, high, None)
     rps = found.at_service_level.requests_per_s

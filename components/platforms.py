@@ -15,12 +15,12 @@ from .cost_rules import (
     Estimate,
     LineItem,
     Lookup,
+    Plan,
     Resource,
     Serving,
     flat,
     hourly,
     monthly,
-    Plan,
     plan_replicas,
     replica_hours,
 )
@@ -97,14 +97,15 @@ class Aws(Platform):
 
 def gcp_gpu_machine_items(r: Resource, ctx: Ctx, est: Estimate, *, model_id: str, machine: str,
                           accelerator: str | None, count: int, low: int, high: int, services: tuple[str, str],
-                          unit: str, description: str, per: str) -> list[LineItem]:
+                          unit: str, description: str, per: str, quantization: str = "none",
+                          kv_bytes: float = 2.0) -> list[LineItem]:
     """Hours of a Google Cloud GPU machine (`services`: the machine's and the GPUs' price rows) at the replicas
     the usage needs between `low` and `high`, its GPUs apart; records the replica as a serving one."""
     plan = Plan(low, low, None)
     if accelerator in gcp_machines.ACCELERATORS:
         host = gcp_machines.host(machine, accelerator, count)
         plan = plan_replicas(MODELS.get(model_id), Hardware.of_gpu(host.gpu, count, host.total_gpu_memory_gib), low,
-                             high, ctx.usage, a100=host.gpu.name.startswith("A100"))
+                             high, ctx.usage, quantization, a100=host.gpu.name.startswith("A100"), kv_bytes=kv_bytes)
     hours = replica_hours((low, plan.expected, high), ctx.usage)
     items = [ctx.item(r, "gcp", services[0], machine, unit, hours, description)]
     if accelerator:

@@ -131,6 +131,9 @@ class ModelSpec(Strict):
     engine: Literal["vllm", "tgi", "lmi", "llamacpp"] = "vllm"
     quantization: Literal["none", "fp8", "int8", "awq", "gptq", "nf4", "q4_k_m", "q5_k_m", "q6_k", "q8_0"] = "none"
     """The weights' quantization; for llama.cpp, the GGUF file's type (q4_k_m, ...)."""
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    """The KV cache's: `auto` (the model's dtype, bf16/fp16) or `fp8` (vLLM's --kv-cache-dtype fp8: half the
+    bytes per token, so about twice the concurrent requests fit, at a small accuracy cost)."""
     # The same names as `[\w.-]{1,200}\.gguf`, bounded by length instead: a bounded repetition of the Unicode
     # `\w` costs pydantic-core's regex about 0.1 s to compile, at every start of the CLI.
     file: str | None = Field(default=None, pattern=r"^[\w.-]+\.gguf$", max_length=205)
@@ -146,6 +149,11 @@ class ModelSpec(Strict):
     """With `source: s3`: copy the pinned revision from the Hub into the bucket at `pulumi up` (`selfhost stage`);
     false when the weights are put there otherwise (a fine-tuned model that is not on the Hub)."""
     facts: FactsOverride | None = None
+
+    @property
+    def kv_bytes(self) -> float:
+        """Bytes per KV cache element."""
+        return 1.0 if self.kv_cache_dtype == "fp8" else 2.0
 
     def resolved_facts(self) -> ModelFacts | None:
         if self.facts is not None:

@@ -82,7 +82,8 @@ def boot_script(image: str, model: ModelSpec, gpus: int, cache_dir: str, *, prep
     script, the template or the container's environment: the container reads it as a mounted file), `login`
     to the registry, and run the adapter in front of vLLM with the engine catalog's flags."""
     env = {**adapter_environment(model.id, vllm_flags(model.id, model.revision, model.max_context, gpus,
-                                                      model.quantization, GPU_MEMORY_UTILIZATION)),
+                                                      model.quantization, GPU_MEMORY_UTILIZATION,
+                                                      model.kv_cache_dtype)),
            "HF_HOME": "/cache", "SELFHOST_PORT": str(PORT)}
     lines = ["#!/bin/bash", "set -euo pipefail", *prepare, "install -d -m 700 /run/selfhost"]
     token_mount = []

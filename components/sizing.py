@@ -56,15 +56,16 @@ def weights_bytes(facts: ModelFacts, quantization: str) -> float:
 
 
 def memory_fit(
-    facts: ModelFacts, quantization: str, context: int, concurrency: int, gpu_count: int, total_gpu_memory_gib: float
+    facts: ModelFacts, quantization: str, context: int, concurrency: int, gpu_count: int, total_gpu_memory_gib: float,
+    kv_bytes: float = 2.0,
 ) -> Fit:
     """Weights + KV cache for `concurrency` sequences of `context` tokens + overhead, against usable GPU memory.
 
-    The KV cache stays in bf16 whatever the weight quantization: engines quantize it only on request.
+    The KV cache stays in bf16 whatever the weight quantization unless asked for in fp8 (`kv_bytes` 1).
     """
     return Fit(
         weights_gib=weights_bytes(facts, quantization) / GIB,
-        kv_cache_gib=facts.kv_bytes_per_token() * context * concurrency / GIB,
+        kv_cache_gib=facts.kv_bytes_per_token(kv_bytes) * context * concurrency / GIB,
         overhead_gib=RUNTIME_OVERHEAD_GIB_PER_GPU * gpu_count,
         available_gib=total_gpu_memory_gib * GPU_MEMORY_UTILIZATION,
     )
@@ -195,8 +196,9 @@ def _step_s(facts: ModelFacts, quantization: str, hw: Hardware, tokens: float, k
     n = hw.count
     fp8 = quantization == "fp8" and hw.fp8_tflops is not None
     peak = (hw.fp8_tflops or 0.0) * FP8_COMPUTE_EFFICIENCY if fp8 else hw.tflops * COMPUTE_EFFICIENCY
-    memory = (weights_bytes(facts, quantization) / WEIGHT_BANDWIDTH_EFFICIENCY
-              + kv_tokens * facts.kv_bytes_per_token(kv_bytes) / KV_BANDWIDTH_EFFICIENCY) / (hw.bandwidth_gb_s * 1e9 * n)
+    read = (weights_bytes(facts, quantization) / WEIGHT_BANDWIDTH_EFFICIENCY
+            + kv_tokens * facts.kv_bytes_per_token(kv_bytes) / KV_BANDWIDTH_EFFICIENCY)
+    memory = read / (hw.bandwidth_gb_s * 1e9 * n)
     compute = 2 * facts.params_billion * 1e9 * tokens / (peak * 1e12 * n)
     k = OVERLAP
     step = (memory**k + compute**k) ** (1 / k) + STEP_OVERHEAD_S
@@ -244,8 +246,8 @@ class ServiceLevel:
     max_ttft_s: float | None = None
 
     def met(self, t: Throughput) -> bool:
-        return ((self.min_stream_tokens_per_s is None or t.decode_tokens_per_s_per_stream >= self.min_stream_tokens_per_s)
-                and (self.max_ttft_s is None or t.ttft_s <= self.max_ttft_s))
+        fast = self.min_stream_tokens_per_s is None or t.decode_tokens_per_s_per_stream >= self.min_stream_tokens_per_s
+        return fast and (self.max_ttft_s is None or t.ttft_s <= self.max_ttft_s)
 
 
 @dataclass(frozen=True)

@@ -279,7 +279,7 @@ def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
         out.print(f"  {s['resource']}: {s['model']}, replicas {r['min']}..{r['max']} (expected {r['expected']}), "
                   f"one replica serves {s['replicaRequestsPerSecond']:.2f} req/s"
                   + (f"; [yellow]the load needs {s['replicasNeeded']}[/]" if s["replicasNeeded"] > r["max"] else ""))
-    for resource, label, p in capacity_rows(report):
+    for _, label, p in capacity_rows(report):
         out.print(f"    {label:13} {p['concurrency']:>5,} concurrent: {p['tokensPerSecondPerStream']:,.1f} tok/s per "
                   f"stream, first token {p['timeToFirstTokenSeconds']:.2f} s, {p['outputTokensPerSecond']:,.0f} "
                   f"output tok/s, {usd(p['usdPer1mTokens'])} per 1M tokens fully used")

@@ -72,6 +72,11 @@ CASES = [
      "gcp:region, network"),
     ("unknown-nested-key", mutate(**{"selfhost-llm:models/0/quantisation": "awq"}), (),
      "selfhost-llm:models[0].quantisation", "allowed: name, id, revision, engine, quantization"),
+    ("kv-cache-on-tgi", mutate(**{"selfhost-llm:models/0/engine": "tgi", "selfhost-llm:models/0/kvCacheDtype": "fp8"}),
+     (), "selfhost-llm:models[0].kvCacheDtype", "engine 'tgi' is not configured for a quantized KV cache here; "
+     "allowed: auto; or engine vllm"),
+    ("bad-kv-cache", mutate(**{"selfhost-llm:models/0/kvCacheDtype": "int4"}), (),
+     "selfhost-llm:models[0].kvCacheDtype", "'auto' or 'fp8'"),
     ("wrong-type", mutate(**{"selfhost-llm:models/0/maxContext": "lots"}), (),
      "selfhost-llm:models[0].maxContext", "valid integer"),
     ("unknown-instance-type", mutate(**{"selfhost-llm:targets/0/instanceType": "ml.g9.xlarge"}), (),

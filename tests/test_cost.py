@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from components.catalog.gpus import GPUS
 from components.catalog.models import MODELS
 from components.cost import HOURS_PER_MONTH, Resource, estimate, resources_from_preview
 from components.schema import Usage
-from components.catalog.gpus import GPUS
 from components.sizing import Hardware, ServiceLevel, capacity, engine_limits
 from selfhost.cost_report import diff, markdown, preview_at_ref, price_preview, to_json
 

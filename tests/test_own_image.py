@@ -102,3 +102,43 @@ def test_registry_storage_is_named_as_not_estimated():
 @pytest.mark.parametrize("stack", ["aws-dev", "aws-prod", "gcp-prod"])
 def test_stacks_keep_the_managed_images(previews, stack):
     assert previews[stack].by_type("docker-build:index:Image") == []
+
+
+def run_models(project, stack: str, edit) -> object:
+    config, secret_keys = stack_config(project, stack)
+    import json
+
+    models = json.loads(config["selfhost-llm:models"])
+    for m in models:
+        edit(m)
+    config["selfhost-llm:models"] = json.dumps(models)
+    return run_program(project.name, stack, config, secret_keys,
+                       lambda: runpy.run_path(str(project.root / "__main__.py"), run_name="__main__"))
+
+
+def test_an_fp8_kv_cache_reaches_the_engine_and_the_plan(project, previews):
+    """`kvCacheDtype: fp8` is vLLM's --kv-cache-dtype on every target (the SageMaker DLC's SM_VLLM_ variable, our
+    image's engine flags, Vertex's container arguments), is tagged on the serving resource, and the cost engine
+    plans about twice the concurrent requests with it: half the KV bytes per token."""
+    from components.catalog.pricing import lookup
+    from selfhost.cost_report import price_preview
+
+    def fp8(m: dict) -> None:
+        m["kvCacheDtype"] = "fp8"
+
+    managed = run_models(project, "aws-prod", fp8)
+    (model,) = managed.by_type("aws:sagemaker/model:Model")
+    assert model.inputs["primaryContainer"]["environment"]["SM_VLLM_KV_CACHE_DTYPE"] == "fp8"
+    (config,) = managed.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+    assert config.inputs["tags"]["selfhost-kv-cache"] == "fp8"
+    before = price_preview(previews["aws-prod"].to_json(), lookup).serving[0].plan.capacity
+    after = price_preview(managed.to_json(), lookup).serving[0].plan.capacity
+    assert before is not None and after is not None
+    assert 1.8 < after.saturation.concurrency / before.saturation.concurrency < 2.2
+    vertex = run_models(project, "gcp-prod", fp8)
+    (deployment,) = vertex.by_type("gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment")
+    assert "--kv-cache-dtype=fp8" in deployment.inputs["modelConfig"]["containerSpec"]["args"]
+    vertex_after = price_preview(vertex.to_json(), lookup).serving[0].plan.capacity
+    vertex_before = price_preview(previews["gcp-prod"].to_json(), lookup).serving[0].plan.capacity
+    assert vertex_after is not None and vertex_before is not None
+    assert vertex_after.saturation.concurrency > 1.8 * vertex_before.saturation.concurrency

@@ -209,7 +209,8 @@ def _outputs(tmp: Path) -> dict[str, str]:
 
 
 # The CLI's stand-in: logs its arguments; `cost`/`preview` print a small report, or fail for the stack in FAIL, or
-# (`cost` of the stack in UNPRICED) report an unpriced item and exit 5 as --strict does, or print PAD bytes; `preview --help` mentions --base when HAS_BASE is 1.
+# (`cost` of the stack in UNPRICED) report an unpriced item and exit 5 as --strict does, or print PAD bytes;
+# `preview --help` mentions --base when HAS_BASE is 1.
 FAKE_SELFHOST = r"""#!/usr/bin/env bash
 echo "$*" >>"$LOG"
 case "$1 $2" in

@@ -65,7 +65,8 @@ def container_environment(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input
     from_s3 = args.model.source == "s3"
     if args.own_image is not None:
         flags = vllm_flags(args.model.id, None if from_s3 else args.model.revision, args.model.max_context,
-                           args.instance.gpu_count, args.model.quantization, GPU_MEMORY_UTILIZATION)
+                           args.instance.gpu_count, args.model.quantization, GPU_MEMORY_UTILIZATION,
+                           args.model.kv_cache_dtype)
         env: dict[str, pulumi.Input[str]] = dict(adapter_environment(MODEL_DIR if from_s3 else args.model.id, flags))
         if args.hf_token is not None and not from_s3:
             env["HF_TOKEN"] = args.hf_token
@@ -80,6 +81,9 @@ def container_environment(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input
     env[names.gpus] = str(args.instance.gpu_count)
     if quant := engine.quantization[args.model.quantization]:
         env[names.quantization] = quant
+    if args.model.kv_cache_dtype != "auto":
+        # The vLLM DLC turns SM_VLLM_<FLAG> into --<flag> (the only engine that takes kvCacheDtype).
+        env["SM_VLLM_KV_CACHE_DTYPE"] = args.model.kv_cache_dtype
     # Only a container that downloads from the Hub needs the token; weights from S3 need none.
     if args.hf_token is not None and not from_s3:
         env[names.token] = args.hf_token

@@ -61,6 +61,8 @@ class Engine:
     """Requests one replica generates at once, where the engine caps it (None: as many as memory holds)."""
     gguf: bool = False
     """It loads one GGUF file (`models[].file`) rather than a repository of safetensors."""
+    kv_cache_dtype: bool = False
+    """It takes `models[].kvCacheDtype: fp8` (vLLM's --kv-cache-dtype)."""
 
 
 ENGINES: dict[str, Engine] = {
@@ -74,7 +76,7 @@ ENGINES: dict[str, Engine] = {
                # Google's Model Garden vLLM image, as pinned by Vertex AI's own Gemma 3 deployment configs
                # (2025-03); it answers Vertex predict on /generate and health on /ping.
                vertex_image="us-docker.pkg.dev/vertex-ai/vertex-vision-model-garden-dockers/pytorch-vllm-serve:"
-                            "20250312_0916_RC01"),
+                            "20250312_0916_RC01", kv_cache_dtype=True),
         Engine("tgi", "huggingface-llm", "3.3.6",
                {"none": "", "fp8": "fp8", "int8": "eetq", "awq": "awq", "gptq": "gptq", "nf4": "bitsandbytes-nf4"},
                EngineEnv("HF_MODEL_ID", "HF_MODEL_REVISION", "MAX_TOTAL_TOKENS", "SM_NUM_GPUS", "HF_MODEL_QUANTIZE",
@@ -91,7 +93,7 @@ ENGINES: dict[str, Engine] = {
 
 
 def vllm_flags(model_id: str, revision: str | None, max_context: int, gpus: int, quantization: str,
-               memory_utilization: float) -> list[tuple[str, str]]:
+               memory_utilization: float, kv_cache_dtype: str = "auto") -> list[tuple[str, str]]:
     """vLLM's command-line flags for serving a model, built once for every target: Google's Vertex image takes
     them as its arguments, our adapter passes them on to the engine. `revision` None: weights from a local
     directory, which has no revision."""
@@ -102,6 +104,8 @@ def vllm_flags(model_id: str, revision: str | None, max_context: int, gpus: int,
               ("--gpu-memory-utilization", str(memory_utilization))]
     if quant := ENGINES["vllm"].quantization[quantization]:
         flags.append(("--quantization", quant))
+    if kv_cache_dtype != "auto":
+        flags.append(("--kv-cache-dtype", kv_cache_dtype))
     return flags
 
 

@@ -67,7 +67,7 @@ ROUTES = {"managed": ("/generate", "/ping"), "selfhost": ("/predict", "/health")
 
 def engine_flags(model: ModelSpec, target: VertexTarget) -> list[tuple[str, str]]:
     return vllm_flags(model.id, model.revision, model.max_context, target.accelerator_count, model.quantization,
-                      GPU_MEMORY_UTILIZATION)
+                      GPU_MEMORY_UTILIZATION, model.kv_cache_dtype)
 
 
 class VertexEndpoint(pulumi.ComponentResource):

@@ -73,7 +73,7 @@ def serving_args(model: ModelSpec, target: KubernetesTarget, startup_s: int) -> 
                   f"--engine-args=--n_ctx {model.max_context} --n_threads {threads}"]
     else:
         flags = vllm_flags(model.id, model.revision, model.max_context, target.gpu_count, model.quantization,
-                           GPU_MEMORY_UTILIZATION)
+                           GPU_MEMORY_UTILIZATION, model.kv_cache_dtype)
         engine = ["--engine", "vllm", "--model", model.id, f"--engine-args={engine_args(flags)}"]
     return ["openai", *engine, "--model-name", model.id, "--model-aliases", model.name, "--host", "0.0.0.0",
             "--port", str(PORT), "--api-keys-file", f"{SECRETS_DIR}/api_keys", "--drain-seconds", str(DRAIN_S),
@@ -163,6 +163,7 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
     }
     annotations = {"selfhost.dev/model": model.id, "selfhost.dev/engine": model.engine,
                    "selfhost.dev/quantization": model.quantization,
+                   **({"selfhost.dev/kv-cache": model.kv_cache_dtype} if model.kv_cache_dtype != "auto" else {}),
                    **({"selfhost.dev/gpu": t.gpu} if t.gpu else {}),
                    **({"selfhost.dev/cpu": t.cpu_type} if t.cpu_type else {}),
                    "pulumi.com/timeoutSeconds": str(args.startup_timeout_seconds + ROLLOUT_MARGIN_S)}

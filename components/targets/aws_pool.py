@@ -18,12 +18,13 @@ from ..cost_rules import (
     Ctx,
     Estimate,
     LineItem,
+    Plan,
     Resource,
     Serving,
     hourly,
-    Plan,
     plan_replicas,
     replica_hours,
+    serving_dtypes,
 )
 from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
 from ..sizing import SAGEMAKER_TIMEOUT_BOUNDS_S, Hardware, memory_fit, startup_timeout_seconds
@@ -86,11 +87,13 @@ def _replicas(group: Resource, ctx: Ctx) -> tuple[str, str, tuple[int, int, int]
     template = ctx.sibling(group, "aws:ec2/launchTemplate:LaunchTemplate")
     itype = overrides[0]["instanceType"] if overrides else (template.inputs.get("instanceType", "") if template else "")
     low, high = int(group.inputs.get("minSize", 0)), int(group.inputs.get("maxSize", 0))
-    model_id = {t.get("key"): t.get("value") for t in group.inputs.get("tags") or []}.get("selfhost-model") or ""
+    tags = {t.get("key"): t.get("value") for t in group.inputs.get("tags") or []}
+    model_id = tags.get("selfhost-model") or ""
+    quantization, kv_bytes = serving_dtypes(tags)
     host = ec2_instances_in(ctx.regions.get("aws", "")).get(itype)
     plan = Plan(low, low, None) if host is None else plan_replicas(
         MODELS.get(model_id), Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high,
-        ctx.usage, a100=host.gpu.name.startswith("A100"))
+        ctx.usage, quantization, a100=host.gpu.name.startswith("A100"), kv_bytes=kv_bytes)
     return itype, model_id, (low, plan.expected, high), plan
 
 
@@ -190,7 +193,7 @@ class AwsPool(TargetKind):
             p("instanceTypes[0]", first.instance_type, no_fp8(first.gpu.name, model),
               ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
         fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, first.gpu_count,
-                         first.total_gpu_memory_gib)
+                         first.total_gpu_memory_gib, kv_bytes=model.kv_bytes)
         if not fit.fits:
             p("instanceTypes[0]", first.instance_type, does_not_fit(model, t.concurrency, fit, first.instance_type),
               self.fitting_hosts(model, t.concurrency, env.aws_region, env.usage))

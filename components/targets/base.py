@@ -175,8 +175,14 @@ class TargetKind(ABC):
         return 0.0
 
     def identity_tags(self, env: EnvironmentSpec, target: TargetSpec) -> dict[str, str]:
-        """The tags (AWS) a target's resources carry, with which model they serve and for which target."""
-        return {**env.all_tags, "selfhost-model": env.model(target.model).id, "selfhost-target": target.name}
+        """The tags (AWS) a target's resources carry, with which model they serve and for which target, and what
+        the cost engine plans its capacity with: the weights' quantization and the KV cache's dtype (when not
+        the defaults)."""
+        model = env.model(target.model)
+        serving = {"selfhost-quantization": model.quantization} if model.quantization != "none" else {}
+        if model.kv_cache_dtype != "auto":
+            serving["selfhost-kv-cache"] = model.kv_cache_dtype
+        return {**env.all_tags, "selfhost-model": model.id, "selfhost-target": target.name, **serving}
 
     def fitting_hosts(self, model: ModelSpec, concurrency: int, region: str | None, usage: Usage,
                       limit: int = 6) -> str:

@@ -14,7 +14,7 @@ from pydantic import Field
 from ..catalog import gcp_machines
 from ..catalog.engines import FP8_ARCHS
 from ..catalog.models import model_id_of_label
-from ..cost_rules import Ctx, Estimate, LineItem, Resource, hourly
+from ..cost_rules import Ctx, Estimate, LineItem, Resource, hourly, serving_dtypes
 from ..platforms import gcp_gpu_host, gcp_gpu_machine_items
 from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
 from ..sizing import VERTEX_TIMEOUT_BOUNDS_S, memory_fit, startup_timeout_seconds
@@ -64,12 +64,14 @@ def _autoscaler(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     spot = (inputs.get("scheduling") or {}).get("provisioningModel") == "SPOT"
     # Labels hold the Hugging Face id in label characters: the catalog knows which model that is.
     model_id = model_id_of_label((inputs.get("labels") or {}).get("selfhost-model", ""))
+    quantization, kv_bytes = serving_dtypes(inputs.get("labels"))
     accelerator, count = gcp_machines.FIXED_GPU_MACHINES.get(machine, ("", 0))
     suffix, label = ("-spot", "spot") if spot else ("", "standard")
     return gcp_gpu_machine_items(r, ctx, est, model_id=model_id, machine=machine, accelerator=accelerator,
                                  count=count, low=low, high=high,
                                  services=(f"gce-machine{suffix}", f"gce-gpu{suffix}"), unit="vm-hour",
-                                 description=f"{machine} {label} x {low}..{high} ({model_id or 'model'})", per="VM")
+                                 description=f"{machine} {label} x {low}..{high} ({model_id or 'model'})", per="VM",
+                                 quantization=quantization, kv_bytes=kv_bytes)
 
 
 def _boot_disks(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
@@ -132,7 +134,7 @@ class GcpPool(TargetKind):
               ", ".join(m for m, (a, _) in gcp_machines.FIXED_GPU_MACHINES.items()
                         if gcp_machines.host(m, a, 1).gpu.arch in FP8_ARCHS))
         fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, count,
-                         host.total_gpu_memory_gib)
+                         host.total_gpu_memory_gib, kv_bytes=model.kv_bytes)
         if not fit.fits:
             p("machineType", t.machine_type, does_not_fit(model, t.concurrency, fit, t.machine_type),
               self.fitting_hosts(model, t.concurrency, env.gcp_region, env.usage))

@@ -263,8 +263,10 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
                         cpu=True)
     else:
         host = None
+    kv_bytes = 1.0 if notes.get("selfhost.dev/kv-cache") == "fp8" else 2.0
     plan = Plan(low, low, None) if host is None else plan_replicas(
-        facts, host, low, high, ctx.usage, quantization, streams, a100=bool(gpu and gpu.name.startswith("A100")))
+        facts, host, low, high, ctx.usage, quantization, streams, a100=bool(gpu and gpu.name.startswith("A100")),
+        kv_bytes=kv_bytes)
     hours = replica_hours((low, plan.expected, high), ctx.usage)
     name = ctx.regions.get("kubernetes", "cluster")
     items = []
@@ -286,9 +288,8 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
 
 def onprem_hosts(gpu_hour_usd: float | None, node_hour_usd: float, source: str) -> list[Host]:
     """GPU servers of every catalog GPU at 1, 2, 4 and 8 GPUs, priced at the given rates (`selfhost size`)."""
-    from ..sizing_options import Host
-
     from ..catalog.pricing import Price
+    from ..sizing_options import Host
 
     return [Host("onprem", "kubernetes", f"{count} x {gpu.name}", "on-prem", gpu, count, gpu.memory_gib * count,
                  None if gpu_hour_usd is None else Price(gpu_hour_usd * count + node_hour_usd, "hour", source, ""))
@@ -377,7 +378,7 @@ class Kubernetes(TargetKind):
                 p("gpu", t.gpu, no_fp8(gpu.name, model), ", ".join(g.name for g in GPUS.values()
                                                                    if g.arch in FP8_ARCHS))
             fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, t.gpu_count,
-                             gpu.memory_gib * t.gpu_count)
+                             gpu.memory_gib * t.gpu_count, kv_bytes=model.kv_bytes)
             if not fit.fits:
                 p("gpuCount", t.gpu_count, does_not_fit(model, t.concurrency, fit, f"{t.gpu_count} x {t.gpu}"),
                   self.fitting_hosts(model, t.concurrency, None, env.usage))

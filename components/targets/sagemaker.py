@@ -20,12 +20,13 @@ from ..cost_rules import (
     Ctx,
     Estimate,
     LineItem,
+    Plan,
     Resource,
     Serving,
     monthly,
-    Plan,
     plan_replicas,
     replica_hours,
+    serving_dtypes,
 )
 from ..schema import MISSING, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, Usage, does_not_fit, no_fp8
 from ..sizing import Hardware, memory_fit, weights_bytes
@@ -106,9 +107,10 @@ def _endpoint_config(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
             else (count, count)
         host = instances_in(ctx.regions.get("aws", "")).get(itype)
         facts = MODELS.get(model_id or "")
+        quantization, kv_bytes = serving_dtypes(r.inputs.get("tags"))
         plan = Plan(low, low, None) if host is None else plan_replicas(
             facts, Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high, ctx.usage,
-            a100=host.gpu.name.startswith("A100"))
+            quantization, a100=host.gpu.name.startswith("A100"), kv_bytes=kv_bytes)
         item = ctx.item(r, "aws", "sagemaker-hosting", itype, "instance-hour",
                         replica_hours((low, plan.expected, high), ctx.usage),
                         f"{itype} x {low}..{high} ({model_id or 'model'})")
@@ -174,7 +176,7 @@ class SageMaker(TargetKind):
             p("instanceType", t.instance_type, no_fp8(instance.gpu.name, model),
               ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
         fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, instance.gpu_count,
-                         instance.total_gpu_memory_gib)
+                         instance.total_gpu_memory_gib, kv_bytes=model.kv_bytes)
         if not fit.fits:
             p("instanceType", t.instance_type, does_not_fit(model, t.concurrency, fit, t.instance_type),
               self.fitting_hosts(model, t.concurrency, env.aws_region, env.usage))

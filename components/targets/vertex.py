@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from ..catalog import gcp_machines
-from ..catalog.engines import FP8_ARCHS
+from ..catalog.engines import ENGINES, FP8_ARCHS
 from ..catalog.gpus import GPUS
 from ..cost_rules import (
     CAPTURE_BYTES_PER_TOKEN,
@@ -85,10 +85,17 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     machine, accelerator, count = spec["machineType"], spec.get("acceleratorType"), int(spec.get("acceleratorCount", 0))
     low, high = int(resources.get("minReplicaCount", 1)), int(resources.get("maxReplicaCount", 1))
     model_id = r.inputs.get("huggingFaceModelId", "")
+    # The engine's own flags say how the weights and the KV cache are stored (Model Garden takes no labels).
+    args = dict(a.removeprefix("--").split("=", 1) for a in
+                ((r.inputs.get("modelConfig") or {}).get("containerSpec") or {}).get("args") or [] if "=" in a)
+    spelled = {v: k for k, v in ENGINES["vllm"].quantization.items() if v}
+    quantization, kv_bytes = spelled.get(args.get("quantization", ""), "none"), (
+        1.0 if args.get("kv-cache-dtype") == "fp8" else 2.0)
     items = gcp_gpu_machine_items(r, ctx, est, model_id=model_id, machine=machine, accelerator=accelerator,
                                   count=count, low=low, high=high,
                                   services=("vertex-prediction", "vertex-prediction-gpu"), unit="node-hour",
-                                  description=f"{machine} x {low}..{high} ({model_id})", per="node")
+                                  description=f"{machine} x {low}..{high} ({model_id})", per="node",
+                                  quantization=quantization, kv_bytes=kv_bytes)
     psc = (r.inputs.get("endpointConfig") or {}).get("privateServiceConnectConfig")
     if psc and psc.get("enablePrivateServiceConnect"):
         items.append(ctx.item(r, "gcp", "psc-endpoint", "hour", "hour", flat(HOURS_PER_MONTH),
@@ -180,7 +187,7 @@ class Vertex(TargetKind):
             p("acceleratorType", t.accelerator_type, no_fp8(gpu_host.gpu.name, model),
               ", ".join(a for a, g in gcp_machines.ACCELERATORS.items() if GPUS[g].arch in FP8_ARCHS))
         fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, t.accelerator_count,
-                         gpu_host.total_gpu_memory_gib)
+                         gpu_host.total_gpu_memory_gib, kv_bytes=model.kv_bytes)
         if not fit.fits:
             p("machineType", t.machine_type,
               does_not_fit(model, t.concurrency, fit, f"{t.accelerator_count} x {t.accelerator_type}"),
