@@ -117,9 +117,10 @@ def list_prices(
     if not rows:
         err.print("No price rows match.")
         raise typer.Exit(1)
-    table = Table("provider", "service", "region", "sku", "usd", "unit", "as of", "source")
+    table = Table("provider", "service", "region", "sku", "usd", "unit", "as of", "confidence", "source")
     for r in rows:
-        table.add_row(r.provider, r.service, r.region, r.sku, str(r.usd), r.unit, r.as_of, escape(r.source))
+        table.add_row(r.provider, r.service, r.region, r.sku, str(r.usd), r.unit, r.as_of, r.confidence,
+                      escape(r.source))
     out.print(table)
     out.print(f"{len(rows)} rows")
 
