@@ -22,6 +22,7 @@ FAMILY_GPU: dict[str, str] = {
     "p3dn": "V100",
     "g4dn": "T4",
     "g5": "A10G",
+    "g5n": "A10G",  # only the package's misspelt ml.g5n.xlarge (see NOT_A_TYPE): mapped, then not offered
     "g6": "L4",
     "g6e": "L40S",
     "p4d": "A100-40GB",
