@@ -108,7 +108,8 @@ def test_unknown_is_none_never_zero():
     # Vertex L4: derived from the Compute Engine L4 (0.56004 x 1.15), and marked so.
     l4 = lookup("gcp", "vertex-prediction-gpu", "us-central1", "NVIDIA_L4")
     assert l4 is not None and l4.derived and l4.usd == pytest.approx(0.56004 * 1.15, abs=1e-9)
-    assert lookup("gcp", "gce-gpu", "us-central1", "NVIDIA_H200_141GB") is None  # the source's values are not trusted
+    h200 = lookup("gcp", "gce-gpu", "us-central1", "NVIDIA_H200_141GB")  # second-hand SKU copies: derived, not list
+    assert h200 is not None and h200.derived
     assert lookup("gcp", "gce-gpu", "us-central1", "nvidia_l4") is None  # keys are exact
     assert lookup("azure", "vm", "eastus", "x") is None
 
@@ -134,7 +135,7 @@ def test_coverage_of_what_the_stack_config_accepts():
         for machine in [*FIXED_GPU_MACHINES, *N1]:
             assert lookup("gcp", "gce-machine", region, machine) is not None, (region, machine)
         gpus = {a for a in ACCELERATORS if lookup("gcp", "gce-gpu", region, a)}
-        assert gpus == {"NVIDIA_L4", "NVIDIA_TESLA_T4", "NVIDIA_TESLA_V100", "NVIDIA_TESLA_A100", "NVIDIA_H100_80GB"}
+        assert gpus == set(ACCELERATORS), region
     h100 = lookup("gcp", "gce-gpu", "europe-west4", "NVIDIA_H100_80GB")
     assert h100 is not None and h100.confidence == "low" and h100.usd == pytest.approx(9.7965506 * 1.05, abs=1e-7)
 
@@ -339,8 +340,9 @@ def test_list_command_filters():
     result = run("list", "--provider", "gcp", "--service", "vertex-prediction-gpu")
     assert result.exit_code == 0, result.output
     assert "NVIDIA_H100_80GB" in result.stdout and "11.2660332" in result.stdout
-    # us-central1: H100 (list), L4, T4, V100, A100 (derived); europe-west4: L4, T4, V100, A100, H100 (derived)
-    assert "10 rows" in result.stdout
+    # us-central1: H100 (list), L4, T4, V100, A100, A100 80GB, H100 Mega (derived); europe-west4: L4, T4, V100, A100,
+    # A100 80GB, H100 (derived)
+    assert "13 rows" in result.stdout
     result = run("list", "--provider", "aws", "--region", "eu-west-1", "--service", "ec2")
     assert "g5.xlarge" in result.stdout and "us-east-1" not in result.stdout
     assert run("list", "--service", "no-such-service").exit_code == 1

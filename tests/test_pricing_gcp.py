@@ -23,23 +23,12 @@ PAGES = Path(__file__).parent / "data" / "pricing" / "gcp" / "services-2026-12"
 N1_ALL = [f"n1-{kind}-{n}" for kind in ("standard", "highmem") for n in (2, 4, 8, 16, 32, 64, 96)]
 SKYPILOT_NEW = "skypilot-org/skypilot-catalog@2c3d7ea7d76bf84cf80d382e946c1609571485fd"
 
-# No first-party (or trustworthy) figure was reachable offline for these, nor a relation to derive one from; the gap
-# shows as "unknown" in cost reports. Filling one makes the test fail until it is taken off this list.
-KNOWN_GAPS = {
-    # SkyPilot's catalog gives A100 80GB spot above on-demand, and H100 Mega / H200 prices bimodal across regions with
-    # the same host prices (excluded.csv). No other GPU is priced in a fixed relation to these (unlike the europe-west4
-    # rows, which are the us-central1 ones x 1.05, the ratio of every GPU priced in both regions).
-    *{(s, r, "NVIDIA_A100_80GB") for s in ("gce-gpu", "gce-gpu-spot") for r in REGIONS},
-    *{(s, r, "NVIDIA_H100_MEGA_80GB") for s in ("gce-gpu", "gce-gpu-spot") for r in REGIONS},
-    *{(s, r, "NVIDIA_H200_141GB") for s in ("gce-gpu", "gce-gpu-spot") for r in REGIONS},
-    # Spot prices move per region on their own: europe-west4/us-central1 is 1.079 (L4), 0.943 (T4), 0.585 (V100) on
-    # the GPUs both regions price, too far apart to carry the us-central1 H100/A100 spot prices over.
-    ("gce-gpu-spot", "europe-west4", "NVIDIA_H100_80GB"), ("gce-gpu-spot", "europe-west4", "NVIDIA_TESLA_A100"),
-    # Vertex GPU rows are derived from the Compute Engine GPU price: none where that is missing.
-    ("vertex-prediction-gpu", "us-central1", "NVIDIA_A100_80GB"),
-    ("vertex-prediction-gpu", "europe-west4", "NVIDIA_A100_80GB"),
-    ("vertex-prediction-gpu", "us-central1", "NVIDIA_H100_MEGA_80GB"),
-}
+CYCLENERD = "Cyclenerd/google-cloud-pricing-cost-calculator@fd66b26ff84fee5cdd94f341ea89206e76c06b99:pricing.yml"
+
+# Rows no source gave and no relation could derive; the gap shows as "unknown" in cost reports. Filling one makes the
+# test fail until it is taken off this list. None left: A100 80GB, H100 Mega and the europe-west4 spot GPUs come from
+# the Cloud Billing extract in CYCLENERD, H200 from second-hand copies of its SKU (medium), the rest derived (low).
+KNOWN_GAPS: set[tuple[str, str, str]] = set()
 NETWORK_KEYS = {  # what the GCP cost rules look up (components/platforms.py, components/targets/*.py)
     ("pd-balanced", "gb-month"), ("cloud-nat", "gateway-hour"), ("psc-endpoint", "hour"),
     ("bigquery", "active-storage"), ("load-balancer", "forwarding-rule-hour"), ("kms", "key-version"),
@@ -97,7 +86,8 @@ def test_spot_rows_are_from_the_newest_catalog_and_below_on_demand():
     for r in table():
         if r.provider != "gcp" or r.service not in ("gce-machine-spot", "gce-gpu-spot") or r.region not in REGIONS:
             continue
-        assert SKYPILOT_NEW in r.source, r.key
+        # the newest SkyPilot catalog, the Cloud Billing extract (spot machines minus their hosts), or a derivation
+        assert SKYPILOT_NEW in r.source or CYCLENERD in r.source or r.confidence != "list", r.key
         on_demand = lookup("gcp", r.service.removesuffix("-spot"), r.region, r.sku)
         assert on_demand is not None and r.usd < on_demand.usd, r.key
     # The stale values (22-29% under) are gone: g2-standard-12 spot was 0.17621, L4 spot 0.2231.
@@ -174,7 +164,87 @@ def test_other_derived_rows_match_their_stated_figures():
     assert disk.derived and "500 GB $20.00" in disk.source and "100 GB $17.00" in disk.source
     for r in table():
         if r.provider == "gcp" and r.confidence != "list":
-            assert r.source.startswith("derived:") and r.confidence in ("medium", "low"), r.key
+            assert r.source.startswith("derived:") and r.confidence in ("high", "medium", "low"), r.key
+
+
+_MACHINE = re.compile(
+    r"derived: \(M - H(?: - S x P / 730)?\) / (\d+) GPUs = \(" + _NUM + " - " + _NUM
+    + r"(?: - (\d+) GB bundled Local SSD x \$" + _NUM + r"/GB-month \(\S* ?([a-z0-9-]+), same file\) / 730)?"
+    r"\) / \d+ = \$" + _NUM + r" per GPU; M = (\S+) ([a-z0-9-]+) (hour|hour_spot) " + _NUM)
+
+
+def test_gpu_rows_from_the_cloud_billing_extract():
+    """(machine price - its host - bundled Local SSD) / GPUs, on Cyclenerd's Cloud Billing extract: the GPU SKU."""
+    rows = [r for r in table() if r.provider == "gcp" and CYCLENERD in r.source and r.source.startswith("derived: (M")]
+    assert {(r.service, r.region, r.sku) for r in rows} == {
+        *{(s, r, "NVIDIA_A100_80GB") for s in ("gce-gpu", "gce-gpu-spot") for r in REGIONS},
+        ("gce-gpu", "us-central1", "NVIDIA_H100_MEGA_80GB"),
+        ("gce-gpu", "europe-west4", "NVIDIA_H100_MEGA_80GB"), ("gce-gpu-spot", "europe-west4", "NVIDIA_H100_MEGA_80GB"),
+        ("gce-gpu-spot", "europe-west4", "NVIDIA_H100_80GB"), ("gce-gpu-spot", "europe-west4", "NVIDIA_TESLA_A100")}
+    for r in rows:
+        m = _MACHINE.match(r.source)
+        assert m, r.key
+        n, total, host, ssd_gb, ssd_price, _, stated, machine, _, column, total_again = m.groups()
+        assert total == total_again and column == ("hour_spot" if r.service.endswith("-spot") else "hour"), r.key
+        ssd = Decimal(ssd_gb) * Decimal(ssd_price) / 730 if ssd_gb else Decimal(0)
+        computed = (Decimal(total) - Decimal(host) - ssd) / int(n)
+        assert abs(computed - Decimal(stated)) < Decimal("0.000000001"), r.key
+        assert r.usd == float(stated) and r.confidence == "high" and r.as_of == "2026-07-30", r.key
+        # H is this table's own host row, the machine without its GPUs; n is the machine's GPU count
+        assert FIXED_GPU_MACHINES[machine] == (r.sku, int(n)), r.key
+        host_row = price(r.service.replace("gce-gpu", "gce-machine"), r.region, machine)
+        assert host_row.usd == float(host), r.key
+    # the same arithmetic on the same file gives back GPUs the table has from elsewhere, to SkyPilot's 5 decimals
+    assert (29.38708 - 5.91582) / 8 == pytest.approx(price("gce-gpu", "us-central1", "NVIDIA_TESLA_A100").usd, abs=1e-5)
+    assert (88.4899999025753 - 9.46006 - 6000 * 0.08 / 730) / 8 == pytest.approx(
+        price("gce-gpu", "us-central1", "NVIDIA_H100_80GB").usd, abs=1e-5)
+    # H100 Mega in us-central1 is the us-east4 machine (both bill the Americas SKU), quoted elsewhere at 10.344275712
+    mega = price("gce-gpu", "us-central1", "NVIDIA_H100_MEGA_80GB")
+    assert "a3-megagpu-8g us-east4 hour" in mega.source and mega.usd == pytest.approx(10.344275712, rel=1e-6)
+
+
+def test_h200_rows():
+    h200 = price("gce-gpu", "us-central1", "NVIDIA_H200_141GB")
+    # one second-hand copy of the Cloud Billing SKU, x 1; SkyPilot v8's excluded 8-GPU figure is 8 x it
+    assert (h200.usd, h200.confidence) == (9.31174, "medium") and "$9.31174/h per GPU x 1 " in h200.source
+    assert "74.49392 = 8 x 9.31174" in h200.source and h200.usd == pytest.approx(74.49392 / 8)
+    eu = price("gce-gpu", "europe-west4", "NVIDIA_H200_141GB")
+    pairs = re.findall(r"(NVIDIA_H100(?:_MEGA)?_80GB) " + _NUM + " / " + _NUM + " = " + _NUM, eu.source)
+    assert [p[0] for p in pairs] == ["NVIDIA_H100_80GB", "NVIDIA_H100_MEGA_80GB"]
+    ratios = [Decimal(a) / Decimal(b) for _, a, b, _ in pairs]
+    for (_, _, _, stated), measured in zip(pairs, ratios, strict=True):
+        assert abs(measured - Decimal(stated)) < Decimal("0.000001")
+    # the Mega figures are the table's rows; the H100 ones its Cloud Billing extract (see the row above)
+    assert float(pairs[1][1]) == pytest.approx(price("gce-gpu", "europe-west4", "NVIDIA_H100_MEGA_80GB").usd, abs=1e-7)
+    assert float(pairs[1][2]) == pytest.approx(price("gce-gpu", "us-central1", "NVIDIA_H100_MEGA_80GB").usd, abs=1e-7)
+    assert eu.usd == pytest.approx(h200.usd * float(statistics.median(ratios)), rel=1e-6) and eu.confidence == "low"
+
+
+def test_spot_rows_from_the_regional_spot_ratio():
+    """No spot figure: on-demand x the median spot/on-demand ratio of the region's GPUs priced both ways (not low)."""
+    rows = [r for r in table()
+            if r.provider == "gcp" and r.service == "gce-gpu-spot" and "spot/on-demand ratio" in r.source]
+    assert {(r.region, r.sku) for r in rows} == {
+        ("us-central1", "NVIDIA_H100_MEGA_80GB"), ("us-central1", "NVIDIA_H200_141GB"),
+        ("europe-west4", "NVIDIA_H200_141GB")}
+    for r in rows:
+        base = re.search(r"on-demand \$" + _NUM, r.source)
+        ratio = re.search(r"ratio median " + _NUM + r" over (\d+) GPUs .*?spread " + _NUM + "%", r.source)
+        assert base and ratio, r.key
+        assert price("gce-gpu", r.region, r.sku).usd == float(base[1]), r.key
+        pairs = re.findall(r"(NVIDIA_\w+) " + _NUM + " / " + _NUM + " = " + _NUM, r.source)
+        assert len(pairs) == int(ratio[2]) >= 5, r.key
+        measured = []
+        for sku, spot, on_demand, stated in pairs:
+            spot_row, od_row = price("gce-gpu-spot", r.region, sku), price("gce-gpu", r.region, sku)
+            assert (spot_row.usd, od_row.usd) == (float(spot), float(on_demand)), (r.key, sku)
+            assert "low" not in (spot_row.confidence, od_row.confidence), (r.key, sku)
+            measured.append(Decimal(spot) / Decimal(on_demand))
+            assert abs(measured[-1] - Decimal(stated)) < Decimal("0.000001"), (r.key, sku)
+        median = statistics.median(measured)
+        assert abs(median - Decimal(ratio[1])) < Decimal("0.000001"), r.key
+        assert abs((max(measured) - min(measured)) / median * 100 - Decimal(ratio[3])) < Decimal("0.01"), r.key
+        assert r.usd == pytest.approx(float(Decimal(base[1]) * median), rel=1e-9) and r.confidence == "low", r.key
 
 
 def test_network_and_storage_list_rows():

@@ -11,19 +11,28 @@ date. Regions covered: us-east-1, us-west-2, eu-west-1 (AWS); us-central1, europ
   median of the per-zone SpotPrice values in the region (Local Zones left out), zones and values in the row's
   source; a refresh from the Spot page's JSON gives one price per region instead. A GCE machine price excludes its
   GPUs: those are the separate gce-gpu rows (per GPU).
+- gcp gce-gpu / gce-gpu-spot the v9 catalog lacks or has wrong (A100 80GB, H100 Mega, europe-west4 H100/A100 spot):
+  Cyclenerd/google-cloud-pricing-cost-calculator's pricing.yml (built from the Cloud Billing Catalog API, 2026-07-30)
+  prices whole machines; a GPU = (machine - the gce-machine host row - bundled Local SSD x its GB-month price / 730) /
+  GPU count, high (the same arithmetic gives back the A100 40GB and H100 rows). us-central1 H100 Mega is the us-east4
+  machine (both bill the Americas SKU, quoted elsewhere at 10.344276). H200 us-central1 is one second-hand copy of the
+  Cloud Billing SKU (9.31174, medium, unverified); europe-west4 = that x 1.30, the europe-west4/us-central1 ratio of the
+  H100 and H100 Mega in the same extract (low); spot rows no source gave (us-central1 H100 Mega and H200, europe-west4
+  H200) = on-demand x the region's median spot/on-demand ratio over its GPUs priced both ways (low).
 - aws sagemaker-hosting: AWS's own fmbench tool (aws-samples/foundation-model-benchmarking-tool,
   src/fmbench/configs/pricing.yml, "SageMaker Hourly Instance Pricing", us-east-1) where it lists the type; other
   types and regions are derived: the EC2 on-demand price of the same hardware x the SageMaker/EC2 ratio, the median
   of the 12 us-east-1 pairs that file prices (1.25, one outlier 1.40), medium; P4de/P5 from the one P-family pair
   (1.7165), and every eu-west-1 row, low.
-- gcp vertex-prediction / vertex-prediction-gpu: one Cloud Billing report itemising the Vertex SKUs (the H100 GPU
-  and the A3 Core/Ram); the rest derived as the Compute Engine price x 1.15, the Vertex/GCE ratio of those five
-  pairs (spread 0%), medium. Vertex bills the GPUs as their own SKU ("Online/Batch Prediction Nvidia H100 80gb GPU"),
-  so a vertex-prediction row is the machine without GPUs; a row with usd 0 is accepted only if its source says
-  "included", and there is none today. A machine price is vCPUs x the family's Core SKU + GiB x its Ram SKU, as
-  Google bills it; shapes are in `data/gcp_machines.csv`. The us-central1 H100 is the Vertex SKU / 1.15 (medium);
-  europe-west4 A100 (medium) and H100 (low: an older catalog had it 1.30x) are us-central1 x 1.05, the
-  europe-west4/us-central1 ratio of the three GPUs priced in both regions (spread 0%).
+- gcp vertex-prediction / vertex-prediction-gpu: one Cloud Billing report itemising the Vertex SKUs (the H100 GPU and
+  the A3 Core/Ram); the rest derived as the Compute Engine price x 1.15, the Vertex/GCE ratio of those five pairs
+  (spread 0%), medium (or the Compute Engine row's confidence, if lower). Vertex bills the GPUs as their own SKU
+  ("Online/Batch Prediction Nvidia H100 80gb GPU"), so a vertex-prediction row is the machine without GPUs; a row with
+  usd 0 is accepted only if its source says "included", and there is none today. A machine price is vCPUs x the
+  family's Core SKU + GiB x its Ram SKU, as Google bills it; shapes are in `data/gcp_machines.csv`. The us-central1
+  H100 is the Vertex SKU / 1.15 (medium); europe-west4 A100 (medium) and H100 (low: an older catalog had it 1.30x) are
+  us-central1 x 1.05, the europe-west4/us-central1 ratio of the three GPUs priced in both regions (spread 0%); the
+  Cloud Billing extract named above has them 1.00x (A100 2.93391) and 1.30x (H100 12.73552): both are due a re-check.
 - network, storage, keys, secrets, monitoring: Infracost's golden test outputs (prices from the AWS and GCP price
   APIs, provider region us-east-1 / us-central1 stated in each test), the providers' pricing pages where they give
   one price for every region (AWS KMS key; GCP Cloud NAT), and a page quoting the AWS public IPv4 rate. Other regions
@@ -40,8 +49,8 @@ states the derivation and every figure it came from; a figure computed from a de
 it (`least_confident`); cost reports show the confidence beside the price.
 
 A price the sources did not give stays out of the table: `lookup` returns None, never 0. Values seen in a source but
-not trusted are listed, with the reason, in `data/excluded.csv`. The gaps that remain (GCP A100 80GB, H100 Mega and
-H200, and europe-west4 H100/A100 spot) are pinned, with reasons, in tests/test_pricing_gcp.py.
+not trusted are listed, with the reason, in `data/excluded.csv`. A gap that remains is pinned, with its reason, in
+the provider's test (tests/test_pricing_gcp.py KNOWN_GAPS: none for GCP today).
 """
 
 from __future__ import annotations
