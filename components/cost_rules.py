@@ -94,7 +94,7 @@ class Estimate:
     @property
     def usd_per_1m_tokens(self) -> float | None:
         tokens = self.usage.tokens_per_month
-        if not tokens or not self.serving or self.unknown:
+        if not tokens or not self.serving or self.unpriced_count():
             return None
         return self.total()[1] / tokens * 1e6
 
@@ -124,23 +124,35 @@ class Estimate:
         """Line items without a price plus resources no rule prices: what a total cannot include."""
         return len(self.unknown) + len(self.unpriced)
 
-    def self_hosted_monthly(self, requests_per_day: float) -> float | None:
-        """The stack's expected monthly cost at another load: as many replicas in the busy hours as the load
-        needs at the service level, the minimum outside them. None when not computable (unknown prices,
-        several endpoints, unknown capacity) or beyond what the maximum replicas serve."""
-        if self.unknown or len(self.serving) != 1:
-            return None
+    def _scaling(self) -> tuple[Serving, float] | str:
+        """The one serving endpoint and one replica's requests/day, or why the load cannot be varied."""
+        if self.unpriced_count():
+            return "unknown prices"
+        if len(self.serving) != 1:
+            return "one serving endpoint needed to compare"
         s = self.serving[0]
         if s.replica_usd_per_hour is None or not s.replica_requests_per_s:
-            return None
-        low, _, high = s.replicas
-        per_replica = s.replica_requests_per_s * self.usage.hours_per_day * 3600
-        n = max(low, math.ceil(requests_per_day / per_replica - 1e-9))
-        if n > high:
-            return None
+            return "unknown replica capacity"
+        return s, s.replica_requests_per_s * self.usage.hours_per_day * 3600
+
+    def _monthly_with(self, s: Serving, n: int) -> float:
+        """The expected monthly cost with `n` replicas in the busy hours (the minimum outside them)."""
+        assert s.replica_usd_per_hour is not None
+        low = s.replicas[0]
         busy = self.usage.hours_per_day / 24
         rest = self.total()[0] - low * s.replica_usd_per_hour * HOURS_PER_MONTH
         return rest + (low * (1 - busy) + n * busy) * s.replica_usd_per_hour * HOURS_PER_MONTH
+
+    def self_hosted_monthly(self, requests_per_day: float) -> float | None:
+        """The stack's expected monthly cost at another load: as many replicas in the busy hours as the load
+        needs at the service level. None when not computable (unknown prices, several endpoints, unknown
+        capacity) or beyond what the maximum replicas serve."""
+        found = self._scaling()
+        if isinstance(found, str):
+            return None
+        s, per_replica = found
+        n = max(s.replicas[0], math.ceil(requests_per_day / per_replica - 1e-9))
+        return None if n > s.replicas[2] else self._monthly_with(s, n)
 
     def chart(self, points: int = 21) -> dict[str, Any] | None:
         """Monthly cost against requests/day for the stack and each compared API, on one grid from 0 to past the
@@ -151,9 +163,7 @@ class Estimate:
         capacity = s.replica_requests_per_s * self.usage.hours_per_day * 3600 * s.replicas[2]
         evens = [row["breakEvenRequestsPerDay"] for row in self.api_comparison() if row["breakEvenRequestsPerDay"]]
         wanted = max([self.usage.requests_per_day * 2, *(e * 1.5 for e in evens)])
-        top = _nice(min(wanted, capacity) if wanted else capacity)
-        if top > capacity:
-            top = capacity
+        top = min(_nice(min(wanted, capacity) or capacity), capacity)
         grid = [top * i / (points - 1) for i in range(points)]
         series = [{"name": "self-hosted (this stack)", "monthlyUsd": [self.self_hosted_monthly(x) for x in grid]}]
         u = self.usage
@@ -170,24 +180,16 @@ class Estimate:
         minimum up: n replicas cost the rest of the stack plus n hosts in the busy hours, and serve
         n x (requests/s) over the busy hours. No value when prices are unknown, when several endpoints share
         the load, or when the API stays cheaper at every load the maximum replicas can serve (the note says)."""
-        if self.unknown:
-            return None, "unknown prices"
-        if len(self.serving) != 1:
-            return None, "one serving endpoint needed to compare"
-        s = self.serving[0]
-        if s.replica_usd_per_hour is None or not s.replica_requests_per_s:
-            return None, "unknown replica capacity"
+        found = self._scaling()
+        if isinstance(found, str):
+            return None, found
+        s, per_replica = found
         low, _, high = s.replicas
-        busy = self.usage.hours_per_day / 24
-        rest = self.total()[0] - low * s.replica_usd_per_hour * HOURS_PER_MONTH
-        capacity = 0.0
         for n in range(low, high + 1):
-            monthly = rest + (low * (1 - busy) + n * busy) * s.replica_usd_per_hour * HOURS_PER_MONTH
-            requests = monthly / (api_usd_per_request * DAYS_PER_MONTH)
-            capacity = n * s.replica_requests_per_s * self.usage.hours_per_day * 3600
-            if requests <= capacity:
+            requests = self._monthly_with(s, n) / (api_usd_per_request * DAYS_PER_MONTH)
+            if requests <= n * per_replica:
                 return requests, f"with {n} replica{'s' * (n > 1)}"
-        return None, f"the API is cheaper at every load up to {high} replicas ({capacity:,.0f} requests/day)"
+        return None, f"the API is cheaper at every load up to {high} replicas ({high * per_replica:,.0f} requests/day)"
 
 
 def _nice(x: float) -> float:

@@ -12,14 +12,15 @@ from selfhost.preview import run_program
 from selfhost.project import stack_config
 
 
-def run_stack(project, stack: str, edit) -> object:
+def run_stack(project, stack: str, edit, section: str = "targets") -> object:
+    """The stack previewed with `edit` applied to each entry of its `section` (targets or models)."""
     config, secret_keys = stack_config(project, stack)
     import json
 
-    targets = json.loads(config["selfhost-llm:targets"])
-    for t in targets:
-        edit(t)
-    config["selfhost-llm:targets"] = json.dumps(targets)
+    entries = json.loads(config[f"selfhost-llm:{section}"])
+    for entry in entries:
+        edit(entry)
+    config[f"selfhost-llm:{section}"] = json.dumps(entries)
     return run_program(project.name, stack, config, secret_keys,
                        lambda: runpy.run_path(str(project.root / "__main__.py"), run_name="__main__"))
 
@@ -104,18 +105,6 @@ def test_stacks_keep_the_managed_images(previews, stack):
     assert previews[stack].by_type("docker-build:index:Image") == []
 
 
-def run_models(project, stack: str, edit) -> object:
-    config, secret_keys = stack_config(project, stack)
-    import json
-
-    models = json.loads(config["selfhost-llm:models"])
-    for m in models:
-        edit(m)
-    config["selfhost-llm:models"] = json.dumps(models)
-    return run_program(project.name, stack, config, secret_keys,
-                       lambda: runpy.run_path(str(project.root / "__main__.py"), run_name="__main__"))
-
-
 def test_an_fp8_kv_cache_reaches_the_engine_and_the_plan(project, previews):
     """`kvCacheDtype: fp8` is vLLM's --kv-cache-dtype on every target (the SageMaker DLC's SM_VLLM_ variable, our
     image's engine flags, Vertex's container arguments), is tagged on the serving resource, and the cost engine
@@ -126,7 +115,7 @@ def test_an_fp8_kv_cache_reaches_the_engine_and_the_plan(project, previews):
     def fp8(m: dict) -> None:
         m["kvCacheDtype"] = "fp8"
 
-    managed = run_models(project, "aws-prod", fp8)
+    managed = run_stack(project, "aws-prod", fp8, "models")
     (model,) = managed.by_type("aws:sagemaker/model:Model")
     assert model.inputs["primaryContainer"]["environment"]["SM_VLLM_KV_CACHE_DTYPE"] == "fp8"
     (config,) = managed.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
@@ -135,7 +124,7 @@ def test_an_fp8_kv_cache_reaches_the_engine_and_the_plan(project, previews):
     after = price_preview(managed.to_json(), lookup).serving[0].plan.capacity
     assert before is not None and after is not None
     assert 1.8 < after.saturation.concurrency / before.saturation.concurrency < 2.2
-    vertex = run_models(project, "gcp-prod", fp8)
+    vertex = run_stack(project, "gcp-prod", fp8, "models")
     (deployment,) = vertex.by_type("gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment")
     assert "--kv-cache-dtype=fp8" in deployment.inputs["modelConfig"]["containerSpec"]["args"]
     vertex_after = price_preview(vertex.to_json(), lookup).serving[0].plan.capacity

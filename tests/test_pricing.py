@@ -118,11 +118,23 @@ def test_values_judged_wrong_in_the_source_stay_out():
     with (DATA_DIR / "excluded.csv").open(newline="") as f:
         excluded = list(csv.DictReader(f))
     assert excluded
+    confirmed = 0
     for e in excluded:
-        # Either unpriced, or priced by a derived row of its own that does not carry the value judged wrong.
         price = lookup(e["provider"], e["service"], e["region"], e["sku"])
-        assert price is None or (price.derived and price.usd != pytest.approx(float(e["value_seen"]), rel=0.01)), e
         assert e["reason"].strip()
+        # SkyPilot v8 gives some GPUs as an 8-GPU total: compare per GPU, as the table prices them.
+        count = re.search(r"AcceleratorCount=(\d+) row \(price for \1 GPUs\)", e["reason"])
+        per_gpu = float(e["value_seen"]) / (int(count[1]) if count else 1)
+        if "later confirmed by" in e["reason"]:
+            # Kept for the record: another source agreed afterwards, and the row comes from that source (named in
+            # the reason), which quotes this value beside its own.
+            assert price is not None and price.derived and price.usd == pytest.approx(per_gpu, rel=1e-5), e
+            assert e["value_seen"] in price.source and "skypilot-org" not in price.source.split(";")[0], e
+            confirmed += 1
+        else:
+            # Either unpriced, or priced by a derived row of its own that does not carry the value judged wrong.
+            assert price is None or (price.derived and price.usd != pytest.approx(per_gpu, rel=0.01)), e
+    assert confirmed == 3  # SkyPilot v8's 8-GPU H100 Mega (both regions) and us-central1 H200 totals
 
 
 def test_coverage_of_what_the_stack_config_accepts():
@@ -136,8 +148,8 @@ def test_coverage_of_what_the_stack_config_accepts():
             assert lookup("gcp", "gce-machine", region, machine) is not None, (region, machine)
         gpus = {a for a in ACCELERATORS if lookup("gcp", "gce-gpu", region, a)}
         assert gpus == set(ACCELERATORS), region
-    h100 = lookup("gcp", "gce-gpu", "europe-west4", "NVIDIA_H100_80GB")
-    assert h100 is not None and h100.confidence == "low" and h100.usd == pytest.approx(9.7965506 * 1.05, abs=1e-7)
+    h100 = lookup("gcp", "gce-gpu", "europe-west4", "NVIDIA_H100_80GB")  # the Cloud Billing extract: 1.30x us-central1
+    assert h100 is not None and h100.confidence == "high" and h100.usd == pytest.approx(9.7965506 * 1.30, abs=1e-6)
 
 
 def test_machine_shapes_cover_every_accepted_machine():

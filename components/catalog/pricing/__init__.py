@@ -11,14 +11,16 @@ date. Regions covered: us-east-1, us-west-2, eu-west-1 (AWS); us-central1, europ
   median of the per-zone SpotPrice values in the region (Local Zones left out), zones and values in the row's
   source; a refresh from the Spot page's JSON gives one price per region instead. A GCE machine price excludes its
   GPUs: those are the separate gce-gpu rows (per GPU).
-- gcp gce-gpu / gce-gpu-spot the v9 catalog lacks or has wrong (A100 80GB, H100 Mega, europe-west4 H100/A100 spot):
-  Cyclenerd/google-cloud-pricing-cost-calculator's pricing.yml (built from the Cloud Billing Catalog API, 2026-07-30)
-  prices whole machines; a GPU = (machine - the gce-machine host row - bundled Local SSD x its GB-month price / 730) /
-  GPU count, high (the same arithmetic gives back the A100 40GB and H100 rows). us-central1 H100 Mega is the us-east4
-  machine (both bill the Americas SKU, quoted elsewhere at 10.344276). H200 us-central1 is one second-hand copy of the
-  Cloud Billing SKU (9.31174, medium, unverified); europe-west4 = that x 1.30, the europe-west4/us-central1 ratio of the
-  H100 and H100 Mega in the same extract (low); spot rows no source gave (us-central1 H100 Mega and H200, europe-west4
-  H200) = on-demand x the region's median spot/on-demand ratio over its GPUs priced both ways (low).
+- gcp gce-gpu / gce-gpu-spot the v9 catalog lacks or has wrong (A100 80GB, H100 Mega, europe-west4 A100 and H100,
+  on-demand and spot): Cyclenerd/google-cloud-pricing-cost-calculator's pricing.yml (built from the Cloud Billing
+  Catalog API, 2026-07-30) prices whole machines; a GPU = (machine - the gce-machine host row - bundled Local SSD x
+  its GB-month price / 730) / GPU count, high (the same arithmetic gives back the us-central1 A100 40GB and H100
+  rows). europe-west4 has the A100 at 1.00x us-central1 (2.93390825) and the H100 and H100 Mega at 1.30x (H100
+  12.735516438), not the 1.05 of the L4, T4 and V100. us-central1 H100 Mega is the us-east4 machine (both bill the
+  Americas SKU, quoted elsewhere at 10.344276). H200 us-central1 is one second-hand copy of the Cloud Billing SKU
+  (9.31174, medium, unverified); europe-west4 = that x 1.30, the europe-west4/us-central1 ratio of the H100 and H100
+  Mega in the same extract (low); spot rows no source gave (us-central1 H100 Mega and H200, europe-west4 H200) =
+  on-demand x the region's median spot/on-demand ratio over its GPUs priced both ways (low).
 - aws sagemaker-hosting: AWS's own fmbench tool (aws-samples/foundation-model-benchmarking-tool,
   src/fmbench/configs/pricing.yml, "SageMaker Hourly Instance Pricing", us-east-1) where it lists the type; other
   types and regions are derived: the EC2 on-demand price of the same hardware x the SageMaker/EC2 ratio, the median
@@ -30,9 +32,7 @@ date. Regions covered: us-east-1, us-west-2, eu-west-1 (AWS); us-central1, europ
   ("Online/Batch Prediction Nvidia H100 80gb GPU"), so a vertex-prediction row is the machine without GPUs; a row with
   usd 0 is accepted only if its source says "included", and there is none today. A machine price is vCPUs x the
   family's Core SKU + GiB x its Ram SKU, as Google bills it; shapes are in `data/gcp_machines.csv`. The us-central1
-  H100 is the Vertex SKU / 1.15 (medium); europe-west4 A100 (medium) and H100 (low: an older catalog had it 1.30x) are
-  us-central1 x 1.05, the europe-west4/us-central1 ratio of the three GPUs priced in both regions (spread 0%); the
-  Cloud Billing extract named above has them 1.00x (A100 2.93391) and 1.30x (H100 12.73552): both are due a re-check.
+  H100 is the Vertex SKU / 1.15 (medium).
 - network, storage, keys, secrets, monitoring: Infracost's golden test outputs (prices from the AWS and GCP price
   APIs, provider region us-east-1 / us-central1 stated in each test), the providers' pricing pages where they give
   one price for every region (AWS KMS key; GCP Cloud NAT), and a page quoting the AWS public IPv4 rate. Other regions
@@ -49,7 +49,8 @@ states the derivation and every figure it came from; a figure computed from a de
 it (`least_confident`); cost reports show the confidence beside the price.
 
 A price the sources did not give stays out of the table: `lookup` returns None, never 0. Values seen in a source but
-not trusted are listed, with the reason, in `data/excluded.csv`. A gap that remains is pinned, with its reason, in
+not trusted are listed, with the reason, in `data/excluded.csv`; one that another source "later confirmed" stays
+listed, saying so, and its row comes from that other source. A gap that remains is pinned, with its reason, in
 the provider's test (tests/test_pricing_gcp.py KNOWN_GAPS: none for GCP today).
 """
 
