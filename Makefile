@@ -58,17 +58,20 @@ $(CHECKOV_ENV)/.installed-$(CHECKOV_VERSION): | $(UV)
 # LiteLLM, whose price map (model_prices_and_context_window_backup.json, inside the package) is where the API prices
 # of cost previews come from: `selfhost prices refresh --api-prices` snapshots it and tests/test_api_prices.py checks
 # the snapshot against it. A tool env of its own for the same reason as Checkov: its importlib-metadata>=8 cannot
-# coexist with sagemaker-core's <7 in one environment.
+# coexist with sagemaker-core's <7 in one environment. With its `proxy` extra it is also the hybrid router, run for
+# real by tests/adapter/test_hybrid_router.py as `$(LITELLM_ENV)/bin/litellm --config FILE --port P`. The marker
+# names the version and the extras, so an env installed without them is rebuilt.
 LITELLM_VERSION := 1.99.4
+LITELLM_EXTRAS := proxy
 LITELLM_ENV := .tools/litellm
 
-litellm: $(LITELLM_ENV)/.installed-$(LITELLM_VERSION)
+litellm: $(LITELLM_ENV)/.installed-$(LITELLM_VERSION)-$(LITELLM_EXTRAS)
 
-$(LITELLM_ENV)/.installed-$(LITELLM_VERSION): | $(UV)
+$(LITELLM_ENV)/.installed-$(LITELLM_VERSION)-$(LITELLM_EXTRAS): | $(UV)
 	rm -rf $(LITELLM_ENV)
 	$(UV) venv --quiet --python "$$(command -v $(PYTHON))" $(LITELLM_ENV)
 	$(UV) pip install --quiet --compile-bytecode --python $(LITELLM_ENV)/bin/python \
-		--exclude-newer $(CHECKOV_AS_OF) "litellm==$(LITELLM_VERSION)"
+		--exclude-newer $(CHECKOV_AS_OF) "litellm[$(LITELLM_EXTRAS)]==$(LITELLM_VERSION)"
 	touch $@
 
 # Mermaid's own parser under jsdom (Node.js and npm, the machine's), with which tests/test_charts.py checks the

@@ -35,6 +35,7 @@ from .schema import (
     Tier,
     Usage,
 )
+from .targets.hf_endpoint import HfAccount
 from .targets.kubernetes import KubernetesCluster
 from .targets.registry import KINDS, kind_of, platform_of
 
@@ -81,6 +82,8 @@ class Environment(Strict):
     network: NetworkConfig = NetworkConfig()
     kubernetes: KubernetesCluster | None = None
     """The cluster `kubernetes` targets run on."""
+    huggingface: HfAccount | None = None
+    """The Hugging Face namespace `hf-endpoint` targets are created in."""
     models: list[ModelSpec] = Field(min_length=1)
     targets: list[Target] = Field(min_length=1)
     budget: Budget = Budget()

@@ -185,7 +185,8 @@ class Estimate:
             return None, found
         s, per_replica = found
         low, _, high = s.replicas
-        for n in range(low, high + 1):
+        # Any load needs a replica awake, even on an endpoint that scales to zero.
+        for n in range(max(low, 1), high + 1):
             requests = self._monthly_with(s, n) / (api_usd_per_request * DAYS_PER_MONTH)
             if requests <= n * per_replica:
                 return requests, f"with {n} replica{'s' * (n > 1)}"

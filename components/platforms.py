@@ -171,6 +171,29 @@ class Gcp(Platform):
                                   proxy_subnet="proxy-subnet" in needs)
 
 
+class HuggingFace(Platform):
+    """Hugging Face's managed endpoints: nothing of ours to declare beside them but the namespace they live in
+    (the token is the stack's `hfToken` secret)."""
+
+    name = "huggingface"
+
+    def region(self, env: EnvironmentSpec) -> str | None:
+        return None  # each endpoint names its own vendor and region
+
+    def validate(self, env: EnvironmentSpec) -> list[Problem]:
+        if env.huggingface is None:
+            return [Problem(f"{PROJECT}:huggingface", MISSING, "required for hf-endpoint targets",
+                            "{namespace: <the user or organization the endpoints are billed to>}")]
+        return []
+
+    def declare(self, env: EnvironmentSpec, needs: frozenset[str], secrets: StackSecrets
+                ) -> tuple[Any, dict[str, Any]]:
+        from .hf.serving import HfFoundation
+
+        assert env.huggingface is not None  # validated: its targets require it
+        return HfFoundation(env.huggingface.namespace), {"huggingfaceNamespace": env.huggingface.namespace}
+
+
 class Cluster(Platform):
     """A cluster of the team's own: reached through an explicit provider (a kubeconfig kept as a secret, or a
     named context), never the machine's ambient default; with the NVIDIA GPU Operator by config."""

@@ -299,6 +299,10 @@ class EnvironmentSpec(Protocol):
     """Whether a kubeconfig is configured (as a secret)."""
 
     @property
+    def huggingface(self) -> Any: ...
+    """The `huggingface` section (targets.hf_endpoint.HfAccount), or None."""
+
+    @property
     def hf_token(self) -> bool: ...
 
     def model(self, name: str) -> ModelSpec: ...

@@ -228,6 +228,8 @@ NOT_MAPPED: dict[str, str] = {
     "pulumi:providers:gcp": "a provider configuration, not a resource",
     "docker-build:index:Image": "an image build and push at deploy time; Terraform has no resource of that model",
     "command:local:Command": "a local command run at deploy time (Terraform: a provisioner, which scanners skip)",
+    "pulumi-python:dynamic/hf:InferenceEndpoint": "a Hugging Face Inference Endpoint, managed by our dynamic "
+                                                  "provider: there is no Terraform provider for it",
 }
 
 

@@ -405,6 +405,13 @@ OTHER_RESOURCES: dict[str, Callable[[Ctx], tuple[str, dict]]] = {
     # The random provider's id for a password is "none"; its result is what the SDK marks secret.
     "random:index/randomPassword:RandomPassword": lambda c: ("none", {
         "result": c.hex(int(c.inputs.get("length", 16)), "password"), "bcryptHash": f"$2a$10${c.hex(53, 'bcrypt')}"}),
+    # A Hugging Face Inference Endpoint (components/hf/endpoint.py's dynamic resource): its id is
+    # "<namespace>/<name>"; once running the API reports its URL, https://<id>.<region>.<vendor>.endpoints.
+    # huggingface.cloud, and the state.
+    "pulumi-python:dynamic/hf:InferenceEndpoint": lambda c: (f"{c.inputs.get('namespace')}/{c.inputs.get('name')}", {
+        "url": f"https://{c.hex(16, 'hf-endpoint')}.{c.inputs.get('region')}.{c.inputs.get('vendor')}"
+               ".endpoints.huggingface.cloud",
+        "status": "scaledToZero" if c.inputs.get("minReplica") == 0 else "running"}),
     # A local command's id is random; its output is what the command printed (the API's JSON, not kept).
     "command:local:Command": lambda c: (c.hex(16), {"stdout": "", "stderr": ""}),
     # docker-build pushes and reports the manifest digest; `ref` is the first tag at that digest.

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from components.catalog import api_prices
 from components.catalog.pricing import DATA_DIR, PriceRow, load
+from components.catalog.pricing.hf import PRICING_URL, parse_pricing, read_pricing
 from components.catalog.pricing.refresh import (
     AWS_BASE,
     DEFAULT_REGIONS,
@@ -58,10 +59,19 @@ def refresh(
              "--gcp-skus, --gcp-api-key or --regions, only the snapshot is refreshed.")] = None,
     api_prices_out: Annotated[Path, typer.Option(
         help="The API price snapshot to write.")] = api_prices.SNAPSHOT,
+    hf_pricing: Annotated[str | None, typer.Option(
+        "--hf-pricing", metavar="SOURCE",
+        help="Also re-read Hugging Face Inference Endpoints prices from their published page: its Markdown's URL "
+             "(default: the documentation's support/pricing.md on GitHub) or a local copy. Given without the "
+             "cloud options, only those rows are refreshed.")] = None,
 ) -> None:
-    """Re-read prices from the AWS Price List and the GCP Cloud Billing Catalog and update the price files."""
-    if api_prices_source is not None:
-        refresh_api_prices(api_prices_source, api_prices_out)
+    """Re-read prices from the AWS Price List, the GCP Cloud Billing Catalog and Hugging Face's published table,
+    and update the price files."""
+    if api_prices_source is not None or hf_pricing is not None:
+        if api_prices_source is not None:
+            refresh_api_prices(api_prices_source, api_prices_out)
+        if hf_pricing is not None:
+            refresh_hf_prices(PRICING_URL if hf_pricing == "default" else hf_pricing, out_dir)
         cloud_options = ("aws_offers", "gcp_api_key", "gcp_skus", "regions")
         given = [getattr(ctx.get_parameter_source(name), "name", None) for name in cloud_options]
         if "COMMANDLINE" not in given:
@@ -123,6 +133,20 @@ def list_prices(
                       escape(r.source))
     out.print(table)
     out.print(f"{len(rows)} rows")
+
+
+def refresh_hf_prices(source: str, out_dir: Path) -> None:
+    """`refresh --hf-pricing`: Hugging Face's published GPU instance rates -> data/huggingface.csv."""
+    try:
+        rows = parse_pricing(read_pricing(source), source, datetime.date.today().isoformat())
+    except OSError as e:
+        err.print(f"Hugging Face prices not refreshed: {escape(str(e))}")
+        raise typer.Exit(1) from e
+    if not rows:
+        err.print(f"Hugging Face prices not refreshed: no GPU Instances table in {escape(source)}")
+        raise typer.Exit(1)
+    merge_and_write(rows, out_dir)
+    out.print(f"Wrote {out_dir}/huggingface.csv: {len(rows)} GPU instance rates from {escape(source)}")
 
 
 def refresh_api_prices(source: str, path: Path) -> None:

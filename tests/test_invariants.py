@@ -84,7 +84,9 @@ def test_every_taggable_resource_carries_the_environment_tags(previews):
                 assert tag in tags, f"{p.stack}: {r.urn} lacks tag {tag} in {key}"
             assert tags["environment"] == env
             checked += 1
-        assert checked >= (30 if "awsRegion" in p.outputs else 3), p.stack
+        # A stack of Hugging Face endpoints alone has nothing that takes tags (the endpoint API has none of ours).
+        taggable = any(tag_field(r.type) or r.type.startswith("kubernetes:") for r in p.resources if r.custom)
+        assert checked >= (30 if "awsRegion" in p.outputs else 3 if taggable else 0), p.stack
 
 
 def test_every_resource_is_parented_under_a_selfhost_component(previews):

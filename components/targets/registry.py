@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..platforms import Aws, Cluster, Gcp
+from ..platforms import Aws, Cluster, Gcp, HuggingFace
 from ..sizing_options import Host, Lookup
 from .aws_pool import AwsPool
 from .base import Platform, TargetKind
 from .gcp_pool import GcpPool
+from .hf_endpoint import HfEndpoint
 from .kubernetes import Kubernetes, onprem_hosts
 from .sagemaker import SageMaker
 from .vertex import Vertex
 
-PLATFORMS: dict[str, Platform] = {p.name: p for p in (Aws(), Gcp(), Cluster())}
-KINDS: dict[str, TargetKind] = {k.kind: k for k in (SageMaker(), Vertex(), AwsPool(), GcpPool(), Kubernetes())}
+PLATFORMS: dict[str, Platform] = {p.name: p for p in (Aws(), Gcp(), Cluster(), HuggingFace())}
+KINDS: dict[str, TargetKind] = {k.kind: k for k in (SageMaker(), Vertex(), AwsPool(), GcpPool(), Kubernetes(),
+                                                    HfEndpoint())}
 
-DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1"}
+# The region `selfhost size` prices each platform in unless told (Hugging Face's kind lists every vendor's).
+DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "huggingface": "all"}
 
 
 def kind_of(target: Any) -> TargetKind:

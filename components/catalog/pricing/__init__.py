@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 DATA_DIR = Path(__file__).parent / "data"
-PROVIDERS = ("aws", "gcp")
+PROVIDERS = ("aws", "gcp", "huggingface")
 UNITS = frozenset({"hour", "GB-month", "GB", "month", "10k-requests", "1M-requests"})
 FIELDS = ("provider", "service", "region", "sku", "usd", "unit", "source", "as_of", "confidence")
 CONFIDENCE = ("list", "high", "medium", "low")

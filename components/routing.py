@@ -1,0 +1,183 @@
+"""The hybrid router's configuration: one OpenAI-compatible entry point (the LiteLLM proxy) in front of several
+serving targets, on-prem first and the cloud on overflow or failure.
+
+`backends_from_endpoints` reads the stack's uniform endpoint records (`endpoints.<target name>`,
+docs/target-kinds.md) into `Backend`s; `litellm_config` writes the proxy's config.yaml (as a dict) for them. Keys
+are never in the config: each backend's key, and the router's own master key, are read by the proxy from environment
+variables (`os.environ/<NAME>`), which the deployment fills from secrets.
+
+Pure: no Pulumi, no litellm import (the project's environment cannot import litellm). How the proxy honours each
+setting was read in litellm 1.99.4's own source (`make litellm` installs it in .tools/litellm); the comments name
+the lines. tests/adapter/test_hybrid_router.py runs the generated config against that proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
+"""Where the proxy reads the key its own callers present (`Authorization: Bearer <master key>`)."""
+PORT = 4000
+"""The proxy's port (LiteLLM's default; its image listens there)."""
+LIVENESS_ROUTE = "/health/liveliness"
+READINESS_ROUTE = "/health/readiness"
+# The endpoint record's `auth` values the router can speak, and the key each needs: our adapter's API key, or none
+# (a pool reachable only inside its network: the router must run there). IAM-signed kinds (aws-sigv4, gcp-oauth)
+# need credentials the OpenAI client cannot send.
+AUTH_KEYED = {"api-key": True, "vpc-only": False, "vpc-only-tls": False}
+NO_KEY = "no-key"
+"""Sent to a backend that takes no key: the OpenAI client litellm uses refuses to start without one."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One deployment behind the router."""
+
+    name: str
+    """Its name (the target's): also the router's deployment id, which the proxy returns in `x-litellm-model-id`."""
+    api_base: str
+    """An OpenAI-compatible base URL, ending in /v1."""
+    served_model: str
+    """The model name the backend serves (our adapter: the Hugging Face id)."""
+    api_key_env: str | None
+    """The environment variable the router reads the backend's key from; None for a backend that takes no key."""
+    priority: int = 1
+    """1 is used first; a higher number only while every lower one fails or is cooling down."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.api_base.rstrip("/").endswith("/v1"):
+            problems.append(f"api_base {self.api_base!r} is not an OpenAI-compatible base URL ending in /v1")
+        if self.priority < 1:
+            problems.append(f"priority {self.priority} is below 1")
+        if problems:
+            raise ValueError(f"backend {self.name!r}: " + "; ".join(problems))
+
+
+def key_env(target: str) -> str:
+    """The environment variable holding a target's key for the router: `onprem-gpu` -> `ONPREM_GPU_API_KEY`
+    (target names are lowercase slugs, so no two map to the same variable)."""
+    return target.upper().replace("-", "_") + "_API_KEY"
+
+
+def backends_from_endpoints(endpoints: Mapping[str, Mapping[str, Any]], order: Sequence[str]) -> list[Backend]:
+    """The stack's endpoint records (resolved values, not Outputs) as backends, in `order`: the first target named
+    has priority 1, the next 2, ... Every target in `order` must have a record with an `openaiBaseUrl` and an
+    `auth` the router can speak; all problems are reported together."""
+    problems, backends = [], []
+    if len(set(order)) != len(order):
+        problems.append(f"targets named twice in {list(order)}")
+    for priority, name in enumerate(order, start=1):
+        record = endpoints.get(name)
+        if record is None:
+            problems.append(f"{name}: no such endpoint (endpoints: {sorted(endpoints)})")
+            continue
+        auth, base = record.get("auth"), record.get("openaiBaseUrl")
+        if auth not in AUTH_KEYED:
+            problems.append(f"{name}: auth {auth!r} cannot be routed to (allowed: {sorted(AUTH_KEYED)})")
+        if not base:
+            problems.append(f"{name}: no OpenAI-compatible base URL (openaiBaseUrl)")
+        if auth in AUTH_KEYED and base:
+            backends.append(Backend(name=name, api_base=base, served_model=record["model"],
+                                    api_key_env=key_env(name) if AUTH_KEYED[auth] else None, priority=priority))
+    if problems:
+        raise ValueError("cannot route to: " + "; ".join(problems))
+    return backends
+
+
+def litellm_config(model_name: str, backends: Sequence[Backend], *, master_key_env: str = MASTER_KEY_ENV,
+                   cooldown_seconds: float = 30.0, allowed_fails: int = 1, num_retries: int = 1,
+                   timeout_seconds: float = 600.0) -> dict[str, Any]:
+    """The LiteLLM proxy's config.yaml, as a dict, serving `model_name` from `backends`.
+
+    Every backend is a deployment of one model group, `model_name`, ordered by priority. A request goes to the
+    lowest priority that is not cooling down; when it fails there (refused connection, 5xx, 429, timeout), it is
+    retried within the same request, `num_retries` more times (on whatever is then first in line), then on each
+    higher priority in turn: a backend's death loses no non-streamed request (a stream already under way cannot
+    move). A backend other than the last is skipped once it has failed more than `allowed_fails` times within
+    `cooldown_seconds`, for `cooldown_seconds` (for as long as its own Retry-After says, if it sent one: our
+    adapter's 429 and 503 say 1 s); the last priority is never skipped: it is the last resort.
+    `timeout_seconds` bounds one attempt, the whole answer: keep it above the longest generation."""
+    if not backends:
+        raise ValueError("no backends to route to")
+    names = [b.name for b in backends]
+    if len(set(names)) != len(names):
+        raise ValueError(f"backend names are not unique: {names}")
+    if cooldown_seconds <= 0 or timeout_seconds <= 0 or allowed_fails < 0 or num_retries < 0:
+        raise ValueError("cooldown_seconds and timeout_seconds must be above 0, allowed_fails and num_retries at "
+                         "least 0")
+    last = max(b.priority for b in backends)
+    # Line numbers below are litellm 1.99.4's (site-packages/litellm/...).
+    return {
+        "model_list": [_deployment(model_name, b, last, allowed_fails)
+                       for b in sorted(backends, key=lambda b: (b.priority, b.name))],
+        "router_settings": {
+            # "simple-shuffle" picks at random among router.py async_get_healthy_deployments (11171-11314; its
+            # async path: async_get_available_deployment, 11316-11386), which drops cooling deployments
+            # (11230-11239) and then keeps only the lowest `order` left (11291-11294, utils.py
+            # _get_order_filtered_deployments 4680-4702). That filter runs whatever `enable_pre_call_checks` says:
+            # those checks (11259-11275, router.py _pre_call_checks 10709) filter by context window, rpm and
+            # region only, so it is left off. Backends of one priority share its traffic.
+            "routing_strategy": "simple-shuffle",
+            # router.py async_function_with_retries (6651-6833): a failed attempt is retried `num_retries` times,
+            # each retry picking a deployment anew and at once (no back-off while a healthy deployment is left:
+            # _time_to_sleep_before_retry, 6984-7004). Then the order-based fallbacks
+            # (async_function_with_fallbacks_common_utils, 6341-6392) try each higher `order` in turn, in the same
+            # request, for any error but context-window and content-policy ones (they are not the backend's
+            # fault). One retry keeps a single blip on-prem, or, while on-prem is away, on the cloud.
+            "num_retries": num_retries,
+            # How long a cooled deployment is skipped unless it said otherwise (router.py 666,
+            # deployment_callback_on_failure 7238-7258: the deployment's own cooldown_time, then the error's
+            # Retry-After, then this); also how long its failures are counted (cooldown_handlers.py
+            # _should_cooldown_based_on_deployment_policy 162-171, should_cooldown_based_on_allowed_fails_policy
+            # 548-597).
+            "cooldown_time": cooldown_seconds,
+            # One attempt's limit (router.py 693: without it litellm.request_timeout, 6000 s).
+            "timeout": timeout_seconds,
+        },
+        "litellm_settings": {
+            # The proxy's logs say which deployment failed and why, never the request's text.
+            "turn_off_message_logging": True,
+        },
+        "general_settings": {
+            # Resolved from the environment when the proxy loads its config (proxy_server.py 5238-5241; backends'
+            # `os.environ/` keys: 5440-5442). Callers send `Authorization: Bearer <that key>`.
+            "master_key": f"os.environ/{master_key_env}",
+        },
+    }
+
+
+def _deployment(model_name: str, backend: Backend, last_priority: int, allowed_fails: int) -> dict[str, Any]:
+    model_info: dict[str, Any] = {
+        # A stable deployment id, kept as declared: the proxy names the backend that answered in the
+        # `x-litellm-model-id` response header, and keeps cooldowns per id.
+        "id": backend.name,
+    }
+    if backend.priority == last_priority:
+        # Never cooled down: a cooldown time of 0 turns the cooldown logic off for the deployment
+        # (cooldown_handlers.py _should_run_cooldown_logic 286-288, given the deployment's own cooldown_time by
+        # router.py 7238-7254). Cooling the last resort would leave a request nothing to fall back to.
+        model_info["cooldown_time"] = 0
+    else:
+        # Cooled down after more than `allowed_fails` failures in the window. Per deployment, not as
+        # router_settings.allowed_fails: the router takes an allowed_fails equal to litellm's module default (3)
+        # for unset (cooldown_handlers.py _is_allowed_fails_set_on_router 600-613) and then cools down by failure
+        # rate instead (_should_cooldown_deployment 362-401: half the requests of the minute, at least 5); the
+        # deployment's own count is read first (350-359, _get_deployment_cooldown_policy 91-112) and has no such
+        # special value. A refused connection counts: litellm's OpenAI client reports it as InternalServerError
+        # 500 "Connection error." (measured), not as the APIConnectionError that _is_cooldown_required (223-227)
+        # exempts; so do 5xx, 401, 404, 408, 429 and timeouts (234-252).
+        model_info["allowed_fails"] = allowed_fails
+    return {
+        "model_name": model_name,
+        "litellm_params": {
+            # openai/: litellm's OpenAI-compatible client, posting to api_base as given.
+            "model": f"openai/{backend.served_model}",
+            "api_base": backend.api_base.rstrip("/"),
+            "api_key": f"os.environ/{backend.api_key_env}" if backend.api_key_env else NO_KEY,
+            "order": backend.priority,
+        },
+        "model_info": model_info,
+    }
