@@ -771,6 +771,20 @@ def _k8s_digest(plan: Plan) -> Iterator[tuple[Resource, str]]:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Hugging Face
+
+
+@rule("hf-endpoint-not-public", "Hugging Face Inference Endpoints require a token (authenticated) or PrivateLink "
+      "(private); none answers the whole internet unauthenticated.", "critical",
+      "Set the target's endpointType to authenticated or private (public needs allowPublic: true in the config "
+      "and an exemption here).")
+def _hf_not_public(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for r in plan.of("pulumi-python:dynamic/hf:InferenceEndpoint"):
+        if r.inputs.get("type") not in ("authenticated", "private"):
+            yield r, f"endpoint type {r.inputs.get('type')!r}: anyone who finds the URL can run the model"
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Running them
 
 

@@ -23,10 +23,10 @@ PORT = 4000
 """The proxy's port (LiteLLM's default; its image listens there)."""
 LIVENESS_ROUTE = "/health/liveliness"
 READINESS_ROUTE = "/health/readiness"
-# The endpoint record's `auth` values the router can speak, and the key each needs: our adapter's API key, or none
-# (a pool reachable only inside its network: the router must run there). IAM-signed kinds (aws-sigv4, gcp-oauth)
-# need credentials the OpenAI client cannot send.
-AUTH_KEYED = {"api-key": True, "vpc-only": False, "vpc-only-tls": False}
+# The endpoint record's `auth` values the router can speak, and the key each needs: our adapter's API key, a Hugging
+# Face token (an Inference Endpoint takes it as the bearer key), or none (a pool reachable only inside its network:
+# the router must run there). IAM-signed kinds (aws-sigv4, gcp-oauth) need credentials the OpenAI client cannot send.
+AUTH_KEYED = {"api-key": True, "hf-token": True, "vpc-only": False, "vpc-only-tls": False}
 NO_KEY = "no-key"
 """Sent to a backend that takes no key: the OpenAI client litellm uses refuses to start without one."""
 

@@ -155,3 +155,4 @@ def test_prices_refresh_reads_hugging_faces_published_table(tmp_path):
     empty.write_text("# Pricing\n")
     bad = CliRunner().invoke(app, ["prices", "refresh", "--hf-pricing", str(empty), "--out", str(tmp_path)])
     assert bad.exit_code == 1 and "no GPU Instances table" in bad.output
+

@@ -271,6 +271,8 @@ CASES: dict[str, tuple[str, Callable[[list[Resource]], list[Resource]]]] = {
         ),
     ),
     "k8s-network-policy": ("edge", lambda p: [r for r in p if not r.name.endswith("default-deny")]),
+    "hf-endpoint-not-public": ("hf-dev", lambda p: mutate(p, "pulumi-python:dynamic/hf:InferenceEndpoint",
+                                                          lambda i: i.update(type="public"))),
 }
 
 
