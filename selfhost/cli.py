@@ -420,7 +420,7 @@ def size(
     model: Annotated[str, typer.Argument(help="Hugging Face model id (or a unique part of one) from the catalog.")],
     context: Annotated[int, typer.Option(help="Tokens per sequence (prompt + completion) that must fit.")] = 4096,
     concurrency: Annotated[int, typer.Option(help="Sequences at full context that must fit at once.")] = 1,
-    cloud: Annotated[list[str] | None, typer.Option(help="aws, gcp, onprem (repeat; default aws and gcp).",
+    cloud: Annotated[list[str] | None, typer.Option(help="aws, gcp, huggingface, onprem (repeat; default aws and gcp).",
                                                     show_default="aws, gcp")] = None,
     quantization: Annotated[str, typer.Option(help="none, fp8, int8, awq, gptq, nf4.")] = "none",
     aws_region: Annotated[str, typer.Option(help="AWS region priced.")] = "us-east-1",
