@@ -103,7 +103,7 @@ def predict(p: Point) -> float:
         assert found is not None, f"{p.model} does not fit {p.gpu_count} x {p.gpu}"
         t = found.saturation
     else:
-        limits = engine_limits(None, hw, a100=p.gpu.startswith("A100"))
+        limits = engine_limits(None, hw)
         t = throughput(p.facts, p.quantization, hw, p.concurrency, p.input_tokens, p.output_tokens, p.kv_bytes,
                        limits.max_batched_tokens)
     return {"output_throughput": t.output_tokens_per_s, "per_stream_decode": t.decode_tokens_per_s_per_stream,

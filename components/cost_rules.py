@@ -218,19 +218,21 @@ class Ctx:
         """The resource of type `token` in the same component as `r` (a group beside its template, ...)."""
         return next((s for s in self.siblings.get(r.component, []) if s.type == token), None)
 
-    def price(self, provider: str, service: str, sku: str) -> tuple[float | None, str, str]:
-        """The unit price, its source with date, and its confidence."""
-        found = self.lookup(provider, service, self.regions.get(provider, ""), sku)
+    def price(self, provider: str, service: str, sku: str, region: str | None = None
+              ) -> tuple[float | None, str, str]:
+        """The unit price, its source with date, and its confidence; in the platform's region unless the
+        resource names its own (a Hugging Face endpoint's vendor)."""
+        found = self.lookup(provider, service, self.regions.get(provider, "") if region is None else region, sku)
         if not found:
             return None, "", "list"
         return found.usd, f"{found.source} ({found.as_of})", getattr(found, "confidence", "list")
 
     def item(self, r: Resource, provider: str, service: str, sku: str, unit: str, quantity: tuple[float, float, float],
-             description: str, note: str = "") -> LineItem:
-        usd, source, confidence = self.price(provider, service, sku)
+             description: str, note: str = "", region: str | None = None) -> LineItem:
+        usd, source, confidence = self.price(provider, service, sku, region)
         if usd is None:
-            note = f"no price for {provider}/{service}/{sku} in {self.regions.get(provider, '?')}" + (
-                f"; {note}" if note else "")
+            where = self.regions.get(provider, "?") if region is None else region
+            note = f"no price for {provider}/{service}/{sku} in {where}" + (f"; {note}" if note else "")
         return LineItem(r.name, r.type, r.component, description, unit, quantity, usd, source, note, confidence)
 
 
@@ -277,13 +279,12 @@ def serving_dtypes(tags: Mapping[str, Any] | None) -> tuple[str, float]:
 
 
 def plan_replicas(facts: ModelFacts | None, hw: Hardware, low: int, high: int, usage: Usage,
-                  quantization: str = "none", max_streams: int | None = None, a100: bool = False,
-                  kv_bytes: float = 2.0) -> Plan:
+                  quantization: str = "none", max_streams: int | None = None, kv_bytes: float = 2.0) -> Plan:
     """`max_streams`: where the engine answers fewer requests at once than its defaults (llama.cpp: one)."""
     if facts is None:
         return Plan(low, low, None)
     found = capacity(facts, quantization, hw, usage.input_tokens_per_request, usage.output_tokens_per_request,
-                     usage.service_level, engine_limits(max_streams, hw, a100), kv_bytes)
+                     usage.service_level, engine_limits(max_streams, hw), kv_bytes)
     if found is None:
         return Plan(high, high, None)
     rps = found.at_service_level.requests_per_s

@@ -105,7 +105,7 @@ def gcp_gpu_machine_items(r: Resource, ctx: Ctx, est: Estimate, *, model_id: str
     if accelerator in gcp_machines.ACCELERATORS:
         host = gcp_machines.host(machine, accelerator, count)
         plan = plan_replicas(MODELS.get(model_id), Hardware.of_gpu(host.gpu, count, host.total_gpu_memory_gib), low,
-                             high, ctx.usage, quantization, a100=host.gpu.name.startswith("A100"), kv_bytes=kv_bytes)
+                             high, ctx.usage, quantization, kv_bytes=kv_bytes)
     hours = replica_hours((low, plan.expected, high), ctx.usage)
     items = [ctx.item(r, "gcp", services[0], machine, unit, hours, description)]
     if accelerator:

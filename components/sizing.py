@@ -117,11 +117,13 @@ class Hardware:
     fp8_tflops: float | None = None
     link_gb_s: float = 32.0
     cpu: bool = False
+    gpu: str = ""
+    """The GPU's catalog name (empty for CPUs): engines tune their defaults by it."""
 
     @classmethod
     def of_gpu(cls, gpu: Gpu, count: int, memory_gib: float | None = None) -> Hardware:
         return cls(gpu.memory_gib * count if memory_gib is None else memory_gib, gpu.bandwidth_gb_s,
-                   gpu.bf16_tflops or 0.0, count, gpu.fp8_tflops, gpu.link_gb_s)
+                   gpu.bf16_tflops or 0.0, count, gpu.fp8_tflops, gpu.link_gb_s, gpu=gpu.name)
 
     @property
     def device_memory_gib(self) -> float:
@@ -144,12 +146,12 @@ class EngineLimits:
 VLLM_LARGE_DEVICE_GIB = 70
 
 
-def engine_limits(engine_max_streams: int | None, hw: Hardware, a100: bool = False) -> EngineLimits:
+def engine_limits(engine_max_streams: int | None, hw: Hardware) -> EngineLimits:
     if engine_max_streams is not None:
         return EngineLimits(engine_max_streams, 2048)
     if hw.cpu:
         return EngineLimits(None, 2048)
-    if hw.device_memory_gib >= VLLM_LARGE_DEVICE_GIB and not a100:
+    if hw.device_memory_gib >= VLLM_LARGE_DEVICE_GIB and not hw.gpu.startswith("A100"):
         return EngineLimits(1024, 8192)
     return EngineLimits(256, 2048)
 

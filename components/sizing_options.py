@@ -79,7 +79,7 @@ def options(facts: ModelFacts, quantization: str, context: int, concurrency: int
             continue
         hw = host.hardware
         found = capacity(facts, quantization, hw, input_tokens, output_tokens, level,
-                         engine_limits(None, hw, a100=host.gpu.name.startswith("A100")))
+                         engine_limits(None, hw))
         rows.append(Option(host, fit, found, input_tokens + output_tokens))
     def key(o: Option) -> tuple[bool, float, str]:
         usd = o.usd_per_1m_tokens(o.at_service_level)

@@ -140,6 +140,6 @@ def test_vllm_sequence_limits_follow_its_defaults_by_gpu():
     from components.sizing import Hardware, engine_limits
 
     assert engine_limits(None, Hardware.of_gpu(GPUS["H100"], 1)).max_seqs == 1024
-    assert engine_limits(None, Hardware.of_gpu(GPUS["A100-80GB"], 1), a100=True).max_seqs == 256
+    assert engine_limits(None, Hardware.of_gpu(GPUS["A100-80GB"], 1)).max_seqs == 256
     assert engine_limits(None, Hardware.of_gpu(GPUS["L4"], 1)).max_batched_tokens == 2048
     assert engine_limits(1, Hardware.of_gpu(GPUS["L4"], 1)).max_seqs == 1

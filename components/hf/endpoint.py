@@ -241,12 +241,8 @@ class HfEndpointProvider(dyn.ResourceProvider):
             raise
         deadline = time.monotonic() + float(props.get("waitTimeoutSeconds") or DEFAULT_WAIT_TIMEOUT_SECONDS)
         while time.monotonic() < deadline:
-            try:
-                api.get_inference_endpoint(name, namespace=namespace, token=token)
-            except HfHubHTTPError as error:
-                if _is_not_found(error):
-                    return
-                raise
+            if _get(namespace, name, token) is None:
+                return
             time.sleep(self.poll_interval_seconds)
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
@@ -254,12 +250,9 @@ class HfEndpointProvider(dyn.ResourceProvider):
         next diff). A 404 means gone: no id, and an empty dict of outputs (not None: the dynamic provider host
         adds `__provider` to it)."""
         namespace, name, token = _identity(id_, props)
-        try:
-            endpoint = HfApi().get_inference_endpoint(name, namespace=namespace, token=token)
-        except HfHubHTTPError as error:
-            if _is_not_found(error):
-                return dyn.ReadResult(None, {})
-            raise
+        endpoint = _get(namespace, name, token)
+        if endpoint is None:
+            return dyn.ReadResult(None, {})
         outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
         for key, path in READ_BACK.items():
             live = _dig(endpoint.raw, path)
@@ -312,6 +305,16 @@ class HfEndpointProvider(dyn.ResourceProvider):
         outs = {k: v for k, v in inputs.items() if k != PROVIDER_KEY}
         outs.update(url=endpoint.url, status=str(endpoint.status))
         return outs
+
+
+def _get(namespace: str, name: str, token: str) -> InferenceEndpoint | None:
+    """The endpoint as the API reports it; None when the API does not know it (404)."""
+    try:
+        return HfApi().get_inference_endpoint(name, namespace=namespace, token=token)
+    except HfHubHTTPError as error:
+        if _is_not_found(error):
+            return None
+        raise
 
 
 def _token(props: Mapping[str, Any]) -> str:

@@ -26,8 +26,8 @@ from ..cost_rules import (
     replica_hours,
     serving_dtypes,
 )
-from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
-from ..sizing import SAGEMAKER_TIMEOUT_BOUNDS_S, Hardware, memory_fit, startup_timeout_seconds
+from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, no_fp8
+from ..sizing import SAGEMAKER_TIMEOUT_BOUNDS_S, Hardware, startup_timeout_seconds
 from .base import Endpoint, HostShape, TargetKind, target_problem
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def _replicas(group: Resource, ctx: Ctx) -> tuple[str, str, tuple[int, int, int]
     host = ec2_instances_in(ctx.regions.get("aws", "")).get(itype)
     plan = Plan(low, low, None) if host is None else plan_replicas(
         MODELS.get(model_id), Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high,
-        ctx.usage, quantization, a100=host.gpu.name.startswith("A100"), kv_bytes=kv_bytes)
+        ctx.usage, quantization, kv_bytes=kv_bytes)
     return itype, model_id, (low, plan.expected, high), plan
 
 
@@ -192,12 +192,9 @@ class AwsPool(TargetKind):
         if model.quantization == "fp8" and first.gpu.arch not in FP8_ARCHS:
             p("instanceTypes[0]", first.instance_type, no_fp8(first.gpu.name, model),
               ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
-        fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, first.gpu_count,
-                         first.total_gpu_memory_gib, kv_bytes=model.kv_bytes)
-        if not fit.fits:
-            p("instanceTypes[0]", first.instance_type, does_not_fit(model, t.concurrency, fit, first.instance_type),
-              self.fitting_hosts(model, t.concurrency, env.aws_region, env.usage))
-        return problems
+        return problems + self.fit_problems(env, index, t, facts, "instanceTypes[0]", first.instance_type,
+                                            first.gpu_count, first.total_gpu_memory_gib, first.instance_type,
+                                            env.aws_region)
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:

@@ -20,7 +20,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..schema import PROJECT, EnvironmentSpec, ModelSpec, Problem, StackSecrets, Strict, TargetSpec, Usage
+from ..catalog.models import ModelFacts
+from ..schema import (
+    PROJECT,
+    EnvironmentSpec,
+    ModelSpec,
+    Problem,
+    StackSecrets,
+    Strict,
+    TargetSpec,
+    Usage,
+    does_not_fit,
+)
+from ..sizing import memory_fit
 
 if TYPE_CHECKING:
     import pulumi
@@ -183,6 +195,18 @@ class TargetKind(ABC):
         if model.kv_cache_dtype != "auto":
             serving["selfhost-kv-cache"] = model.kv_cache_dtype
         return {**env.all_tags, "selfhost-model": model.id, "selfhost-target": target.name, **serving}
+
+    def fit_problems(self, env: EnvironmentSpec, index: int, target: TargetSpec, facts: ModelFacts, key: str,
+                     value: Any, gpu_count: int, memory_gib: float, host: str, region: str | None) -> list[Problem]:
+        """The problem at `targets[index].key` when the target's model, at its context and concurrency, does not
+        fit `gpu_count` GPUs of `memory_gib` in all (named `host`), with the hosts of this kind that fit."""
+        model = env.model(target.model)
+        fit = memory_fit(facts, model.quantization, model.max_context, target.concurrency, gpu_count, memory_gib,
+                         kv_bytes=model.kv_bytes)
+        if fit.fits:
+            return []
+        return [target_problem(index, key, value, does_not_fit(model, target.concurrency, fit, host),
+                               self.fitting_hosts(model, target.concurrency, region, env.usage))]
 
     def fitting_hosts(self, model: ModelSpec, concurrency: int, region: str | None, usage: Usage,
                       limit: int = 6) -> str:

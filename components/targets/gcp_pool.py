@@ -16,8 +16,8 @@ from ..catalog.engines import FP8_ARCHS
 from ..catalog.models import model_id_of_label
 from ..cost_rules import Ctx, Estimate, LineItem, Resource, hourly, serving_dtypes
 from ..platforms import gcp_gpu_host, gcp_gpu_machine_items
-from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
-from ..sizing import VERTEX_TIMEOUT_BOUNDS_S, memory_fit, startup_timeout_seconds
+from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, no_fp8
+from ..sizing import VERTEX_TIMEOUT_BOUNDS_S, startup_timeout_seconds
 from .base import Endpoint, HostShape, TargetKind, target_problem
 
 if TYPE_CHECKING:
@@ -133,12 +133,8 @@ class GcpPool(TargetKind):
             p("machineType", t.machine_type, no_fp8(host.gpu.name, model),
               ", ".join(m for m, (a, _) in gcp_machines.FIXED_GPU_MACHINES.items()
                         if gcp_machines.host(m, a, 1).gpu.arch in FP8_ARCHS))
-        fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, count,
-                         host.total_gpu_memory_gib, kv_bytes=model.kv_bytes)
-        if not fit.fits:
-            p("machineType", t.machine_type, does_not_fit(model, t.concurrency, fit, t.machine_type),
-              self.fitting_hosts(model, t.concurrency, env.gcp_region, env.usage))
-        return problems
+        return problems + self.fit_problems(env, index, t, facts, "machineType", t.machine_type, count,
+                                            host.total_gpu_memory_gib, t.machine_type, env.gcp_region)
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:

@@ -16,8 +16,8 @@ from pydantic import Field
 from ..catalog.hf_instances import INSTANCE_GPU, REGIONS, SERVICE, instances
 from ..catalog.models import MODELS
 from ..cost_rules import HOURS_PER_MONTH, Ctx, Estimate, LineItem, Plan, Resource, Serving, plan_replicas
-from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, does_not_fit
-from ..sizing import Hardware, memory_fit, startup_timeout_seconds
+from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict
+from ..sizing import Hardware, startup_timeout_seconds
 from .base import Endpoint, HostShape, TargetKind, target_problem
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def _endpoint(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     host = instances(vendor).get(sku)
     plan = Plan(low, low, None) if host is None else plan_replicas(
         MODELS.get(model_id), Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high,
-        ctx.usage, a100=host.gpu.name.startswith("A100"))
+        ctx.usage)
     u = ctx.usage
     busy = u.hours_per_day / 24
     awake = plan.expected if u.requests_per_day else low
@@ -108,14 +108,10 @@ def _endpoint(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     tail_h = (min(float(inputs.get("scaleToZeroTimeout") or 0) / 60, 24 - u.hours_per_day)
               if low == 0 and u.requests_per_day else 0.0)
     expected = (low * (1 - busy) + awake * busy) * HOURS_PER_MONTH + (awake - low) * tail_h * HOURS_PER_MONTH / 24
-    found = ctx.lookup("huggingface", SERVICE, vendor, sku)
-    usd, source, confidence = (found.usd, f"{found.source} ({found.as_of})", found.confidence) if found \
-        else (None, "", "list")
-    note = "" if found else f"no price for huggingface/{SERVICE}/{sku} on {vendor}"
-    item = LineItem(r.name, r.type, r.component, f"{sku} on {vendor} x {low}..{high} ({model_id or 'model'})",
-                    "replica-hour", (low * HOURS_PER_MONTH, expected, high * HOURS_PER_MONTH), usd, source, note,
-                    confidence)
-    est.serving.append(Serving(r.name, model_id or "?", (low, plan.expected, high), plan, usd))
+    item = ctx.item(r, "huggingface", SERVICE, sku, "replica-hour", (low * HOURS_PER_MONTH, expected,
+                    high * HOURS_PER_MONTH), f"{sku} on {vendor} x {low}..{high} ({model_id or 'model'})",
+                    region=vendor)
+    est.serving.append(Serving(r.name, model_id or "?", (low, plan.expected, high), plan, item.unit_usd))
     return [item]
 
 
@@ -157,13 +153,9 @@ class HfEndpoint(TargetKind):
         if facts is None:
             return problems
         host = instances(t.vendor)[f"{t.instance_type}-{t.instance_size}"]
-        fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, host.gpu_count,
-                         host.total_gpu_memory_gib, kv_bytes=model.kv_bytes)
-        if not fit.fits:
-            p("instanceType", t.instance_type,
-              does_not_fit(model, t.concurrency, fit, f"{host.gpu_count} x {host.gpu.name}"),
-              self.fitting_hosts(model, t.concurrency, t.vendor, env.usage))
-        return problems
+        return problems + self.fit_problems(env, index, t, facts, "instanceType", t.instance_type, host.gpu_count,
+                                            host.total_gpu_memory_gib, f"{host.gpu_count} x {host.gpu.name}",
+                                            t.vendor)
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:

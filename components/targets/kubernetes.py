@@ -22,7 +22,7 @@ from ..catalog.gpus import GPUS
 from ..catalog.models import MODELS
 from ..cost_rules import Ctx, Estimate, LineItem, Plan, Resource, Serving, plan_replicas, replica_hours
 from ..schema import MISSING, PROJECT, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, does_not_fit, no_fp8
-from ..sizing import GIB, Fit, Hardware, memory_fit, startup_timeout_seconds, weights_bytes
+from ..sizing import GIB, Fit, Hardware, startup_timeout_seconds, weights_bytes
 from .base import Endpoint, HostShape, TargetKind, target_problem
 
 if TYPE_CHECKING:
@@ -265,8 +265,7 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
         host = None
     kv_bytes = 1.0 if notes.get("selfhost.dev/kv-cache") == "fp8" else 2.0
     plan = Plan(low, low, None) if host is None else plan_replicas(
-        facts, host, low, high, ctx.usage, quantization, streams, a100=bool(gpu and gpu.name.startswith("A100")),
-        kv_bytes=kv_bytes)
+        facts, host, low, high, ctx.usage, quantization, streams, kv_bytes)
     hours = replica_hours((low, plan.expected, high), ctx.usage)
     name = ctx.regions.get("kubernetes", "cluster")
     items = []
@@ -377,11 +376,8 @@ class Kubernetes(TargetKind):
             if model.quantization == "fp8" and gpu.arch not in FP8_ARCHS:
                 p("gpu", t.gpu, no_fp8(gpu.name, model), ", ".join(g.name for g in GPUS.values()
                                                                    if g.arch in FP8_ARCHS))
-            fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, t.gpu_count,
-                             gpu.memory_gib * t.gpu_count, kv_bytes=model.kv_bytes)
-            if not fit.fits:
-                p("gpuCount", t.gpu_count, does_not_fit(model, t.concurrency, fit, f"{t.gpu_count} x {t.gpu}"),
-                  self.fitting_hosts(model, t.concurrency, None, env.usage))
+            problems += self.fit_problems(env, index, t, facts, "gpuCount", t.gpu_count, t.gpu_count,
+                                          gpu.memory_gib * t.gpu_count, f"{t.gpu_count} x {t.gpu}", None)
         elif t.gpu is None and engine.gguf:
             fit = cpu_fit(model, facts, t.concurrency, memory, shm)
             if not fit.fits:

@@ -28,8 +28,8 @@ from ..cost_rules import (
     replica_hours,
     serving_dtypes,
 )
-from ..schema import MISSING, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, Usage, does_not_fit, no_fp8
-from ..sizing import Hardware, memory_fit, weights_bytes
+from ..schema import MISSING, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, Usage, no_fp8
+from ..sizing import Hardware, weights_bytes
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def _endpoint_config(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
         quantization, kv_bytes = serving_dtypes(r.inputs.get("tags"))
         plan = Plan(low, low, None) if host is None else plan_replicas(
             facts, Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high, ctx.usage,
-            quantization, a100=host.gpu.name.startswith("A100"), kv_bytes=kv_bytes)
+            quantization, kv_bytes=kv_bytes)
         item = ctx.item(r, "aws", "sagemaker-hosting", itype, "instance-hour",
                         replica_hours((low, plan.expected, high), ctx.usage),
                         f"{itype} x {low}..{high} ({model_id or 'model'})")
@@ -175,12 +175,9 @@ class SageMaker(TargetKind):
         if model.quantization == "fp8" and instance.gpu.arch not in FP8_ARCHS:
             p("instanceType", t.instance_type, no_fp8(instance.gpu.name, model),
               ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
-        fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, instance.gpu_count,
-                         instance.total_gpu_memory_gib, kv_bytes=model.kv_bytes)
-        if not fit.fits:
-            p("instanceType", t.instance_type, does_not_fit(model, t.concurrency, fit, t.instance_type),
-              self.fitting_hosts(model, t.concurrency, env.aws_region, env.usage))
-        return problems
+        return problems + self.fit_problems(env, index, t, facts, "instanceType", t.instance_type,
+                                            instance.gpu_count, instance.total_gpu_memory_gib, t.instance_type,
+                                            env.aws_region)
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:

@@ -26,8 +26,7 @@ from ..cost_rules import (
     monthly,
 )
 from ..platforms import gcp_gpu_host, gcp_gpu_machine_items
-from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, does_not_fit, no_fp8
-from ..sizing import memory_fit
+from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, no_fp8
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
 
 if TYPE_CHECKING:
@@ -186,13 +185,9 @@ class Vertex(TargetKind):
         if model.quantization == "fp8" and gpu_host.gpu.arch not in FP8_ARCHS:
             p("acceleratorType", t.accelerator_type, no_fp8(gpu_host.gpu.name, model),
               ", ".join(a for a, g in gcp_machines.ACCELERATORS.items() if GPUS[g].arch in FP8_ARCHS))
-        fit = memory_fit(facts, model.quantization, model.max_context, t.concurrency, t.accelerator_count,
-                         gpu_host.total_gpu_memory_gib, kv_bytes=model.kv_bytes)
-        if not fit.fits:
-            p("machineType", t.machine_type,
-              does_not_fit(model, t.concurrency, fit, f"{t.accelerator_count} x {t.accelerator_type}"),
-              self.fitting_hosts(model, t.concurrency, env.gcp_region, env.usage))
-        return problems
+        return problems + self.fit_problems(env, index, t, facts, "machineType", t.machine_type, t.accelerator_count,
+                                            gpu_host.total_gpu_memory_gib,
+                                            f"{t.accelerator_count} x {t.accelerator_type}", env.gcp_region)
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:

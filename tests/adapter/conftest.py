@@ -104,8 +104,10 @@ class Running:
 
 
 def start_adapter(workdir: Path, *args: str, env: dict[str, str] | None = None, wait_ready: bool = True,
-                  command: list[str] | None = None) -> Running:
-    port = free_port()
+                  command: list[str] | None = None, port: int | None = None) -> Running:
+    """`command` (default: the adapter module) with `args`, on 127.0.0.1 at `port` (default: a free one); with
+    `wait_ready`, once it answers its health route."""
+    port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     stdout, stderr = workdir / "stdout.log", workdir / "stderr.log"
     argv = (command or [sys.executable, "-m", "selfhost_adapter"]) + [*args, "--host", "127.0.0.1",

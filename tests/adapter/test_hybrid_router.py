@@ -31,7 +31,7 @@ from components.routing import (
     litellm_config,
 )
 
-from .conftest import ROOT, Running, free_port, stop_process, wait_until
+from .conftest import ROOT, Running, free_port, start_adapter, stop_process, wait_until
 
 LITELLM = ROOT / ".tools" / "litellm" / "bin" / "litellm"
 SELFHOST = Path(sys.executable).parent / "selfhost"
@@ -49,22 +49,9 @@ def serve(workdir: Path, port: int, key: str, model: Path) -> Running:
     workdir.mkdir(parents=True, exist_ok=True)
     keys = workdir / "api-keys"
     keys.write_text(f"router:{key}\n")
-    stdout, stderr = workdir / "stdout.log", workdir / "stderr.log"
-    argv = [str(SELFHOST), "serve", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-            "--api-keys-file", str(keys), "--model-name", SERVED, "--max-tokens-cap", "64",
-            "--max-concurrency-per-key", "32"]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SELFHOST_", "AIP_", "SAGEMAKER_"))}
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=stdout.open("wb"), stderr=stderr.open("wb"),
-                            stdin=subprocess.DEVNULL, env=clean)
-    running = Running(proc, port, stdout, stderr)
-    try:
-        wait_until(lambda: proc.poll() is not None or running.healthy(), START_SECONDS, f"selfhost serve :{port}")
-    except TimeoutError:
-        stop_process(proc, signal.SIGKILL)
-        raise
-    if proc.poll() is not None:
-        raise RuntimeError(f"selfhost serve exited with {proc.returncode}:\n{running.all_output()[-3000:]}")
-    return running
+    return start_adapter(workdir, "--model", str(model), "--api-keys-file", str(keys), "--model-name", SERVED,
+                         "--max-tokens-cap", "64", "--max-concurrency-per-key", "32",
+                         command=[str(SELFHOST), "serve"], port=port)
 
 
 def chats_served(running: Running) -> int:
