@@ -26,4 +26,4 @@ inputs = cost_inputs(env)
 pulumi.export("costInputs", inputs)
 pulumi.export("costEstimate", summary(estimate(capture.resources, regions(env), env.usage,
                                               with_owner_rates(lookup, inputs.get("platforms") or {}),
-                                              env.budget.monthly_usd)))
+                                              env.budget.monthly_usd, inputs.get("routing"))))

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from .catalog.engines import ENGINES
 from .catalog.models import MODELS
+from .routing import RouterSpec, router_problems
 from .schema import (
     MISSING,
     PROJECT,
@@ -37,7 +38,7 @@ from .schema import (
 )
 from .targets.hf_endpoint import HfAccount
 from .targets.kubernetes import KubernetesCluster
-from .targets.registry import KINDS, kind_of, platform_of
+from .targets.registry import KINDS, PLATFORMS, kind_of, platform_of
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -86,6 +87,8 @@ class Environment(Strict):
     """The Hugging Face namespace `hf-endpoint` targets are created in."""
     models: list[ModelSpec] = Field(min_length=1)
     targets: list[Target] = Field(min_length=1)
+    router: RouterSpec | None = None
+    """One entry point in front of several targets, on the stack's cluster (components/routing.py)."""
     budget: Budget = Budget()
     usage: Usage = Usage()
     tags: dict[str, str] = {}
@@ -129,6 +132,9 @@ class Environment(Strict):
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)
+
+    def routed(self, target: str) -> bool:
+        return self.router is not None and target in self.router.order
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -328,7 +334,12 @@ def _semantic_problems(env: Environment) -> list[Problem]:
         problems += [Problem(f"{PROJECT}:targets[{i}].{limit.key}", limit.value(t), limit.message, limit.allowed)
                      for limit in kind.limitations if limit.applies(t)]
         problems += kind.validate(env, i, t)
-    for platform in {platform_of(t).name: platform_of(t) for t in env.targets}.values():
+    if env.router is not None:
+        problems += router_problems(env, env.router)
+    platforms = {platform_of(t).name: platform_of(t) for t in env.targets}
+    if env.router is not None:
+        platforms.setdefault("kubernetes", PLATFORMS["kubernetes"])  # the router runs on the stack's cluster
+    for platform in platforms.values():
         problems += platform.validate(env)
         if env.network.nat not in platform.nat_modes:
             p("network.nat", env.network.nat, platform.nat_problem, ", ".join(platform.nat_modes))

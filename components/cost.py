@@ -10,6 +10,7 @@ unknown: the item shows no amount and the totals say how many items they leave o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,8 +43,13 @@ NOT_ESTIMATED = ("log ingestion and storage", "per-GB data processing", "DNS que
 
 
 def estimate(resources: Iterable[Resource], regions: dict[str, str], usage: Usage, lookup: Lookup,
-             budget_monthly_usd: float | None = None) -> Estimate:
-    resources = list(resources)
+             budget_monthly_usd: float | None = None, routing: dict[str, Any] | None = None) -> Estimate:
+    """`routing`: the router's order of target components and the burst share (costInputs.routing), when the
+    stack has one: the first routed target is planned for the load (less the burst share, if set), each next
+    for what the ones before cannot serve at their maximum replicas."""
+    route = list((routing or {}).get("order") or [])
+    # Routed targets are priced in the router's order, each knowing what the ones before it took.
+    resources = sorted(resources, key=lambda r: route.index(r.component) if r.component in route else -1)
     siblings: dict[str | None, list[Resource]] = {}
     for r in resources:
         siblings.setdefault(r.component, []).append(r)
@@ -51,18 +57,55 @@ def estimate(resources: Iterable[Resource], regions: dict[str, str], usage: Usag
         return sum(kind.stored_bytes(resources, usage) for kind in KINDS.values() if kind.platform == platform)
 
     ctx = Ctx(regions, usage, lookup, siblings, stored_bytes)
-    est = Estimate(items=[], free=[], unpriced=[], usage=usage, budget_monthly_usd=budget_monthly_usd)
+    est = Estimate(items=[], free=[], unpriced=[], usage=usage, budget_monthly_usd=budget_monthly_usd, route=route,
+                   burst_share=(routing or {}).get("burstShare"))
+    routed = _RoutedLoad(est, usage)
     for r in resources:
         if r.type.startswith("selfhost:") or r.type.startswith("pulumi:"):
             continue
         rule = RULES.get(r.type)
         if rule is not None:
-            est.items += rule(r, ctx, est)
+            before = len(est.serving)
+            rule_ctx = routed.ctx(ctx, r.component)
+            est.items += rule(r, rule_ctx, est)
+            for s in est.serving[before:]:
+                s.component = r.component
+                if r.component in route:
+                    s.planned_requests_per_day = rule_ctx.usage.requests_per_day
         elif r.type in FREE:
             est.free.append(r.name)
         else:
             est.unpriced.append(r.type)
     return est
+
+
+class _RoutedLoad:
+    """The load each routed target is planned for, worked out in the router's order as their rules run."""
+
+    def __init__(self, est: Estimate, usage: Usage):
+        self.est, self.usage, self.left = est, usage, float(usage.requests_per_day)
+        self.current: str | None = None
+        self.assigned = 0.0
+
+    def ctx(self, ctx: Ctx, component: str | None) -> Ctx:
+        if component not in self.est.route:
+            return ctx
+        if component != self.current:
+            self._settle()
+            self.current = component
+            first = self.est.route.index(component) == 0
+            share = self.est.burst_share if first and self.est.burst_share else 0.0
+            self.assigned = self.left * (1 - share)
+        return dataclasses.replace(ctx, usage=self.usage.model_copy(
+            update={"requests_per_day": round(self.assigned)}))
+
+    def _settle(self) -> None:
+        """What the previous target serves: its load up to what its maximum replicas serve."""
+        done = [s for s in self.est.serving if s.component == self.current]
+        if self.current is None:
+            return
+        capacity = sum(s.replica_requests_per_s * self.usage.hours_per_day * 3600 * s.replicas[2] for s in done)
+        self.left -= min(self.assigned, capacity) if done else 0.0
 
 
 def estimate_from_outputs(resources: Iterable[Resource], outputs: dict[str, Any], lookup: Lookup,
@@ -73,7 +116,8 @@ def estimate_from_outputs(resources: Iterable[Resource], outputs: dict[str, Any]
     inputs = outputs.get("costInputs") or {}
     regions = {name: outputs[f"{name}Region"] for name in PLATFORMS if outputs.get(f"{name}Region")}
     return estimate(resources, regions, Usage.from_wire(usage or inputs.get("usage")),
-                    with_owner_rates(lookup, inputs.get("platforms") or {}), inputs.get("budgetMonthlyUsd"))
+                    with_owner_rates(lookup, inputs.get("platforms") or {}), inputs.get("budgetMonthlyUsd"),
+                    inputs.get("routing"))
 
 
 def with_owner_rates(lookup: Lookup, platforms: dict[str, Any]) -> Lookup:
@@ -85,7 +129,8 @@ def with_owner_rates(lookup: Lookup, platforms: dict[str, Any]) -> Lookup:
         rates = (platforms.get(provider) or {}).get("ownerRates")
         if rates is None:
             return lookup(provider, service, region, sku)
-        usd = {"gpu-hour": rates.get("gpuHourUsd"), "node-hour": rates.get("nodeHourUsd")}.get(service)
+        usd = {"gpu-hour": rates.get("gpuHourUsd"), "node-hour": rates.get("nodeHourUsd"),
+               "cpu-hour": rates.get("cpuHourUsd")}.get(service)
         return None if usd is None else Price(float(usd), "hour", f"{rates.get('basis')} ({provider}.cost)",
                                               str(rates.get("asOf")))
     return find

@@ -6,7 +6,7 @@ platforms, components/targets/); components/cost.py runs them over a captured gr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar
 
@@ -63,6 +63,10 @@ class Serving:
     replicas: tuple[int, int, int]
     plan: Plan
     replica_usd_per_hour: float | None = None
+    component: str | None = None
+    """The component (target) it belongs to; the engine sets it."""
+    planned_requests_per_day: float | None = None
+    """Behind a router: the share of the load it was planned for (the engine sets it)."""
 
     @property
     def replica_requests_per_s(self) -> float:
@@ -82,6 +86,10 @@ class Estimate:
     usage: Usage
     serving: list[Serving] = field(default_factory=list)
     budget_monthly_usd: float | None = None
+    route: list[str] = field(default_factory=list)
+    """The components of the targets behind a router, in the order it tries them (empty: no router)."""
+    burst_share: float | None = None
+    """The share of requests past the first routed target, when the user sets it (else from capacity)."""
 
     def total(self) -> tuple[float, float, float]:
         known = [m for m in (i.monthly for i in self.items) if m is not None]
@@ -124,43 +132,81 @@ class Estimate:
         """Line items without a price plus resources no rule prices: what a total cannot include."""
         return len(self.unknown) + len(self.unpriced)
 
-    def _scaling(self) -> tuple[Serving, float] | str:
-        """The one serving endpoint and one replica's requests/day, or why the load cannot be varied."""
+    def _fleet(self) -> list[tuple[Serving, float]] | str:
+        """The serving endpoints that share the load, in the order they take it, each with one replica's
+        requests/day; or why the load cannot be varied."""
         if self.unpriced_count():
             return "unknown prices"
-        if len(self.serving) != 1:
-            return "one serving endpoint needed to compare"
-        s = self.serving[0]
-        if s.replica_usd_per_hour is None or not s.replica_requests_per_s:
+        if self.route:
+            by_component = {s.component: s for s in self.serving}
+            if len(self.serving) != len(self.route) or any(c not in by_component for c in self.route):
+                return "every serving endpoint must be behind the router to compare"
+            fleet = [by_component[c] for c in self.route]
+        elif len(self.serving) != 1:
+            return "one serving endpoint needed to compare (or a router in front of them)"
+        else:
+            fleet = self.serving
+        if any(s.replica_usd_per_hour is None or not s.replica_requests_per_s for s in fleet):
             return "unknown replica capacity"
-        return s, s.replica_requests_per_s * self.usage.hours_per_day * 3600
+        return [(s, s.replica_requests_per_s * self.usage.hours_per_day * 3600) for s in fleet]
 
-    def _monthly_with(self, s: Serving, n: int) -> float:
-        """The expected monthly cost with `n` replicas in the busy hours (the minimum outside them)."""
-        assert s.replica_usd_per_hour is not None
-        low = s.replicas[0]
+    def split(self, requests_per_day: float, fleet: Sequence[tuple[Serving, float]]) -> list[float] | None:
+        """The requests/day each endpoint of `fleet` serves: the first all it can at its maximum replicas (all
+        but `burst_share` when that is set), each next what is left up to its own maximum; None when some are
+        left over."""
+        loads, left = [], requests_per_day
+        for i, (s, per_replica) in enumerate(fleet):
+            wanted = left * (1 - self.burst_share) if i == 0 and self.burst_share and len(fleet) > 1 else left
+            loads.append(min(wanted, per_replica * s.replicas[2]))
+            left -= loads[-1]
+        return loads if left <= 1e-9 * max(requests_per_day, 1.0) else None
+
+    def _replicas_for(self, requests_per_day: float, fleet: Sequence[tuple[Serving, float]]) -> list[int] | None:
+        loads = self.split(requests_per_day, fleet)
+        if loads is None:
+            return None
+        return [max(s.replicas[0], math.ceil(load / per_replica - 1e-9))
+                for (s, per_replica), load in zip(fleet, loads, strict=True)]
+
+    def _monthly_with(self, fleet: Sequence[tuple[Serving, float]], counts: Sequence[int]) -> float:
+        """The expected monthly cost with `counts[i]` replicas of each endpoint in the busy hours (their minimum
+        outside them)."""
         busy = self.usage.hours_per_day / 24
-        rest = self.total()[0] - low * s.replica_usd_per_hour * HOURS_PER_MONTH
-        return rest + (low * (1 - busy) + n * busy) * s.replica_usd_per_hour * HOURS_PER_MONTH
+        total = self.total()[0]
+        for (s, _), n in zip(fleet, counts, strict=True):
+            assert s.replica_usd_per_hour is not None
+            low = s.replicas[0]
+            total += (low * (1 - busy) + n * busy - low) * s.replica_usd_per_hour * HOURS_PER_MONTH
+        return total
 
     def self_hosted_monthly(self, requests_per_day: float) -> float | None:
         """The stack's expected monthly cost at another load: as many replicas in the busy hours as the load
-        needs at the service level. None when not computable (unknown prices, several endpoints, unknown
-        capacity) or beyond what the maximum replicas serve."""
-        found = self._scaling()
-        if isinstance(found, str):
+        needs at the service level (behind a router, split as `split` says). None when not computable (unknown
+        prices, several endpoints without a router, unknown capacity) or beyond what the maximum replicas
+        serve."""
+        fleet = self._fleet()
+        if isinstance(fleet, str):
             return None
-        s, per_replica = found
-        n = max(s.replicas[0], math.ceil(requests_per_day / per_replica - 1e-9))
-        return None if n > s.replicas[2] else self._monthly_with(s, n)
+        counts = self._replicas_for(requests_per_day, fleet)
+        return None if counts is None else self._monthly_with(fleet, counts)
+
+    def _capacity(self, fleet: Sequence[tuple[Serving, float]]) -> float:
+        """The most requests/day the endpoints serve together, at their maximum replicas."""
+        if self.burst_share and len(fleet) > 1:
+            # The first serves only its share, so it reaches its maximum at a higher total.
+            first, per_first = fleet[0]
+            rest = sum(per * s.replicas[2] for s, per in fleet[1:])
+            return min(per_first * first.replicas[2] / (1 - self.burst_share) + rest,
+                       per_first * first.replicas[2] + rest)
+        return sum(per * s.replicas[2] for s, per in fleet)
 
     def chart(self, points: int = 21) -> dict[str, Any] | None:
         """Monthly cost against requests/day for the stack and each compared API, on one grid from 0 to past the
         break-even points (within what the maximum replicas serve): the data of the break-even picture."""
-        if self.self_hosted_monthly(0) is None or not self.usage.compare_with:
+        fleet = self._fleet()
+        if isinstance(fleet, str) or self.self_hosted_monthly(0) is None or not self.usage.compare_with:
             return None
-        s = self.serving[0]
-        capacity = s.replica_requests_per_s * self.usage.hours_per_day * 3600 * s.replicas[2]
+        capacity = self._capacity(fleet)
         evens = [row["breakEvenRequestsPerDay"] for row in self.api_comparison() if row["breakEvenRequestsPerDay"]]
         wanted = max([self.usage.requests_per_day * 2, *(e * 1.5 for e in evens)])
         top = min(_nice(min(wanted, capacity) or capacity), capacity)
@@ -176,21 +222,58 @@ class Estimate:
         return {"requestsPerDay": grid, "series": series, "currentRequestsPerDay": u.requests_per_day}
 
     def break_even(self, api_usd_per_request: float) -> tuple[float | None, str]:
-        """Requests/day where the API's bill reaches the self-hosted cost, scanning replica counts from the
-        minimum up: n replicas cost the rest of the stack plus n hosts in the busy hours, and serve
-        n x (requests/s) over the busy hours. No value when prices are unknown, when several endpoints share
-        the load, or when the API stays cheaper at every load the maximum replicas can serve (the note says)."""
-        found = self._scaling()
-        if isinstance(found, str):
-            return None, found
-        s, per_replica = found
-        low, _, high = s.replicas
-        # Any load needs a replica awake, even on an endpoint that scales to zero.
-        for n in range(max(low, 1), high + 1):
-            requests = self._monthly_with(s, n) / (api_usd_per_request * DAYS_PER_MONTH)
-            if requests <= n * per_replica:
-                return requests, f"with {n} replica{'s' * (n > 1)}"
-        return None, f"the API is cheaper at every load up to {high} replicas ({high * per_replica:,.0f} requests/day)"
+        """Requests/day where the API's bill reaches the self-hosted cost. The self-hosted cost is a staircase
+        (one step per replica added); each step is tried from the lowest load up: its cost over the API's price
+        per request/day is the break-even if the step holds it. No value when prices are unknown, when several
+        endpoints share the load without a router, or when the API stays cheaper at every load the maximum
+        replicas can serve (the note says)."""
+        fleet = self._fleet()
+        if isinstance(fleet, str):
+            return None, fleet
+        per_day = api_usd_per_request * DAYS_PER_MONTH
+        capacity = self._capacity(fleet)
+        start = 0.0
+        for end in self._step_ends(fleet, capacity):
+            counts = self._replicas_for(end, fleet)
+            assert counts is not None  # within capacity
+            requests = self._monthly_with(fleet, counts) / per_day
+            if requests <= end * (1 + 1e-12):
+                # Within the step the cost is flat: the API's bill reaches it there, or already at the step's start.
+                return max(requests, start), "with " + " + ".join(
+                    f"{n} replica{'s' * (n != 1)}" + (f" of {s.component}" if len(fleet) > 1 else "")
+                    for (s, _), n in zip(fleet, counts, strict=True))
+            start = end
+        served = f"{capacity:,.0f} requests/day"
+        return None, (f"the API is cheaper at every load up to {fleet[0][0].replicas[2]} replicas ({served})"
+                      if len(fleet) == 1 else f"the API is cheaper at every load the endpoints serve ({served})")
+
+    def _step_ends(self, fleet: Sequence[tuple[Serving, float]], capacity: float) -> list[float]:
+        """Where the cost staircase steps up, to `capacity`: the totals at which an endpoint's n-th replica is
+        fully used (n from its minimum to its maximum), in order. Between two of them every endpoint keeps its
+        replicas."""
+        ends = {capacity}
+        for i, (s, per_replica) in enumerate(fleet):
+            for n in range(max(s.replicas[0], 1), s.replicas[2] + 1):
+                total = self._total_where(i, n * per_replica, fleet, capacity)
+                if total is not None and 0 < total < capacity:
+                    ends.add(total)
+        return sorted(ends)
+
+    def _total_where(self, i: int, load: float, fleet: Sequence[tuple[Serving, float]], capacity: float
+                     ) -> float | None:
+        """The total requests/day at which endpoint `i` serves `load` (its share grows with the total), by
+        bisection; None if it never does."""
+        def served(total: float) -> float:
+            loads = self.split(total, fleet)
+            assert loads is not None
+            return loads[i]
+        if served(capacity) < load * (1 - 1e-12):
+            return None
+        low, high = 0.0, capacity
+        for _ in range(100):
+            mid = (low + high) / 2
+            low, high = (mid, high) if served(mid) < load else (low, mid)
+        return high
 
 
 def _nice(x: float) -> float:

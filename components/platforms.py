@@ -210,7 +210,7 @@ class Cluster(Platform):
 
         cluster = env.kubernetes
         if cluster is None:
-            return [Problem(f"{PROJECT}:kubernetes", MISSING, "required for kubernetes targets",
+            return [Problem(f"{PROJECT}:kubernetes", MISSING, "required for kubernetes targets and the router",
                             "{name, version, cost: {gpuHourUsd, nodeHourUsd, asOf}, and context or kubeconfig}")]
         problems = []
         if cluster.version not in SUPPORTED_VERSIONS:

@@ -1,34 +1,135 @@
 """The hybrid router's configuration: one OpenAI-compatible entry point (the LiteLLM proxy) in front of several
 serving targets, on-prem first and the cloud on overflow or failure.
 
+`RouterSpec` is the stack config's `router` section; `router_problems` checks it against the targets.
 `backends_from_endpoints` reads the stack's uniform endpoint records (`endpoints.<target name>`,
 docs/target-kinds.md) into `Backend`s; `litellm_config` writes the proxy's config.yaml (as a dict) for them. Keys
-are never in the config: each backend's key, and the router's own master key, are read by the proxy from environment
-variables (`os.environ/<NAME>`), which the deployment fills from secrets.
+are never in the config, nor in the container's environment: each backend's key, and the router's own master key,
+are files of a mounted Secret, which the proxy reads when it loads its config (`secret_ref`).
 
 Pure: no Pulumi, no litellm import (the project's environment cannot import litellm). How the proxy honours each
 setting was read in litellm 1.99.4's own source (`make litellm` installs it in .tools/litellm); the comments name
-the lines. tests/adapter/test_hybrid_router.py runs the generated config against that proxy.
+the lines. tests/adapter/test_hybrid_router.py runs the generated config against that proxy;
+components/k8s/router.py deploys it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
-"""Where the proxy reads the key its own callers present (`Authorization: Bearer <master key>`)."""
+from pydantic import Field
+
+from .schema import MISSING, PROJECT, Problem, Slug, Strict
+from .targets.kubernetes import DNS_LABEL, Ingress, Resources
+
+if TYPE_CHECKING:
+    from .schema import EnvironmentSpec
+
 PORT = 4000
 """The proxy's port (LiteLLM's default; its image listens there)."""
 LIVENESS_ROUTE = "/health/liveliness"
 READINESS_ROUTE = "/health/readiness"
-# The endpoint record's `auth` values the router can speak, and the key each needs: our adapter's API key, a Hugging
-# Face token (an Inference Endpoint takes it as the bearer key), or none (a pool reachable only inside its network:
-# the router must run there). IAM-signed kinds (aws-sigv4, gcp-oauth) need credentials the OpenAI client cannot send.
-AUTH_KEYED = {"api-key": True, "hf-token": True, "vpc-only": False, "vpc-only-tls": False}
-NO_KEY = "no-key"
-"""Sent to a backend that takes no key: the OpenAI client litellm uses refuses to start without one."""
+SECRETS_DIR = "/run/secrets/selfhost-router"
+"""Where the router's keys are mounted: under /run/secrets, where litellm reads secret files from by default
+(secret_managers/main.py _DEFAULT_OIDC_ALLOWED_CREDENTIAL_DIRS, 49; LITELLM_OIDC_ALLOWED_CREDENTIAL_DIRS moves it)."""
+MASTER_KEY_FILE = "master_key"
+# The endpoint record's `auth` values the router can speak, and the key each needs: our adapter's API key, or a
+# Hugging Face token (an Inference Endpoint takes it as the bearer key). It runs on the stack's own cluster, so
+# targets that answer only inside a cloud network (`vpc-only`, private links) are out of its reach, and IAM-signed
+# kinds (aws-sigv4, gcp-oauth) need credentials the OpenAI client cannot send.
+ROUTABLE_AUTH = ("api-key", "hf-token")
+IMAGE_REF = r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$"
+
+
+def secret_ref(path: str) -> str:
+    """How the config names a secret kept in the file `path`: litellm resolves `os.environ/` values through
+    get_secret when it loads the config (proxy_server.py 4420 and 5240 for the master key; the model list's
+    keys: 5440-5442), and get_secret reads `oidc/file/<absolute path>` from the file (secret_managers/main.py
+    197-201 and 292-297), as is, within the allowed directories. So the key is neither in the config nor in the
+    process's environment."""
+    if not path.startswith("/"):
+        raise ValueError(f"secret file {path!r} is not an absolute path")
+    return f"os.environ/oidc/file/{path}"
+
+
+def key_file(target: str) -> str:
+    """The file name of a backend's key in the router's Secret: `onprem-gpu` -> `onprem-gpu.key`."""
+    return f"{target}.key"
+
+
+class RouterSpec(Strict):
+    """The `router` section: one OpenAI-compatible entry point, the LiteLLM proxy on the stack's Kubernetes
+    cluster, in front of targets of the stack that serve the same model, tried in `order`."""
+
+    order: list[Slug] = Field(min_length=2, max_length=8)
+    """Target names, first used first: the next takes a request only while every earlier one fails (refused,
+    5xx, 429, timeout) or is cooling down after failing."""
+    namespace: str | None = Field(default=None, pattern=DNS_LABEL)
+    """Default: <environment>-router."""
+    replicas: int = Field(default=2, ge=1, le=20)
+    ingress: Ingress | None = None
+    """As a kubernetes target's `ingress` (host, className, clusterIssuer or tlsSecret): callers outside the
+    cluster reach the router there."""
+    allow_from_namespaces: list[str] = Field(default=[], max_length=50)
+    """Namespaces whose pods may call the router (its NetworkPolicy denies everyone else)."""
+    cooldown_seconds: float = Field(default=30, gt=0, le=3600)
+    """How long a failing target is skipped (unless its own Retry-After says otherwise)."""
+    timeout_seconds: float = Field(default=600, ge=10, le=3600)
+    """The longest a single attempt may take: keep it above the longest generation."""
+    retries: int = Field(default=1, ge=0, le=5)
+    """Retries of a failed request before it moves to the next target in `order`."""
+    burst_share: float | None = Field(default=None, ge=0, lt=1)
+    """For the cost estimate: the share of requests the targets after the first serve. Unset: what the first
+    cannot serve at its maximum replicas at the usage's service level."""
+    image: str | None = Field(default=None, pattern=IMAGE_REF)
+    """The LiteLLM proxy image, e.g. pinned by digest. Default: LiteLLM's non-root image of the version the tests
+    run (components/k8s/router.py IMAGE)."""
+    resources: Resources = Resources(cpu="1", memory="2Gi")
+    """CPU and memory of each replica (request and limit)."""
+
+    def namespace_in(self, environment: str) -> str:
+        return self.namespace or f"{environment}-router"
+
+
+def router_problems(env: EnvironmentSpec, router: RouterSpec) -> list[Problem]:
+    """The router section against the rest of the config: it runs on the stack's cluster, routes only to
+    targets it can reach and authenticate to, and all of them serve the same model."""
+    from .targets.registry import kind_of
+
+    problems: list[Problem] = []
+    p = lambda key, *rest: problems.append(Problem(f"{PROJECT}:router.{key}", *rest))  # noqa: E731
+    targets = {t.name: t for t in env.targets}
+    if len(set(router.order)) != len(router.order):
+        p("order", router.order, "names a target twice", "each target once")
+    models = set()
+    for i, name in enumerate(router.order):
+        target = targets.get(name)
+        if target is None:
+            p(f"order[{i}]", name, "no target with this name", ", ".join(targets))
+            continue
+        auth = kind_of(target).auth(target)
+        if auth not in ROUTABLE_AUTH:
+            p(f"order[{i}]", name, f"a {target.kind} target authenticates with {auth}, which the router on the "
+              "cluster cannot reach or speak", "kubernetes targets, and hf-endpoint targets of endpointType "
+              "authenticated")
+        if any(m.name == target.model for m in env.models):  # else that target's own problem
+            models.add(env.model(target.model).id)
+    if len(models) > 1:
+        p("order", router.order, f"the targets serve different models ({', '.join(sorted(models))}): a fallback "
+          "must answer the same way", "targets serving one model")
+    bad = [n for n in router.allow_from_namespaces if not re.fullmatch(DNS_LABEL, n)]
+    if bad:
+        p("allowFromNamespaces", bad[0], "not a namespace name", "a DNS label")
+    if router.ingress and not (router.ingress.cluster_issuer or router.ingress.tls_secret):
+        p("ingress.clusterIssuer", MISSING, "an Ingress without TLS would carry API keys in clear text",
+          "a cert-manager ClusterIssuer, or ingress.tlsSecret")
+    if not router.ingress and not router.allow_from_namespaces:
+        p("allowFromNamespaces", [], "nothing could reach the router: its NetworkPolicy admits only an Ingress "
+          "controller and these namespaces", "namespaces of the callers, or set ingress")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -41,8 +142,8 @@ class Backend:
     """An OpenAI-compatible base URL, ending in /v1."""
     served_model: str
     """The model name the backend serves (our adapter: the Hugging Face id)."""
-    api_key_env: str | None
-    """The environment variable the router reads the backend's key from; None for a backend that takes no key."""
+    api_key_file: str
+    """The absolute path of the file the router reads the backend's key from."""
     priority: int = 1
     """1 is used first; a higher number only while every lower one fails or is cooling down."""
 
@@ -56,16 +157,12 @@ class Backend:
             raise ValueError(f"backend {self.name!r}: " + "; ".join(problems))
 
 
-def key_env(target: str) -> str:
-    """The environment variable holding a target's key for the router: `onprem-gpu` -> `ONPREM_GPU_API_KEY`
-    (target names are lowercase slugs, so no two map to the same variable)."""
-    return target.upper().replace("-", "_") + "_API_KEY"
-
-
-def backends_from_endpoints(endpoints: Mapping[str, Mapping[str, Any]], order: Sequence[str]) -> list[Backend]:
+def backends_from_endpoints(endpoints: Mapping[str, Mapping[str, Any]], order: Sequence[str],
+                            secrets_dir: str = SECRETS_DIR) -> list[Backend]:
     """The stack's endpoint records (resolved values, not Outputs) as backends, in `order`: the first target named
-    has priority 1, the next 2, ... Every target in `order` must have a record with an `openaiBaseUrl` and an
-    `auth` the router can speak; all problems are reported together."""
+    has priority 1, the next 2, ... Every target in `order` must have a record with an `openaiBaseUrl` (or a
+    `routerBaseUrl`, where a router on the cluster reaches it) and an `auth` the router can speak; all problems are
+    reported together. Each backend's key is read from `secrets_dir`/`key_file(name)`."""
     problems, backends = [], []
     if len(set(order)) != len(order):
         problems.append(f"targets named twice in {list(order)}")
@@ -74,23 +171,23 @@ def backends_from_endpoints(endpoints: Mapping[str, Mapping[str, Any]], order: S
         if record is None:
             problems.append(f"{name}: no such endpoint (endpoints: {sorted(endpoints)})")
             continue
-        auth, base = record.get("auth"), record.get("openaiBaseUrl")
-        if auth not in AUTH_KEYED:
-            problems.append(f"{name}: auth {auth!r} cannot be routed to (allowed: {sorted(AUTH_KEYED)})")
+        auth, base = record.get("auth"), record.get("routerBaseUrl") or record.get("openaiBaseUrl")
+        if auth not in ROUTABLE_AUTH:
+            problems.append(f"{name}: auth {auth!r} cannot be routed to (allowed: {', '.join(ROUTABLE_AUTH)})")
         if not base:
             problems.append(f"{name}: no OpenAI-compatible base URL (openaiBaseUrl)")
-        if auth in AUTH_KEYED and base:
+        if auth in ROUTABLE_AUTH and base:
             backends.append(Backend(name=name, api_base=base, served_model=record["model"],
-                                    api_key_env=key_env(name) if AUTH_KEYED[auth] else None, priority=priority))
+                                    api_key_file=f"{secrets_dir}/{key_file(name)}", priority=priority))
     if problems:
         raise ValueError("cannot route to: " + "; ".join(problems))
     return backends
 
 
-def litellm_config(model_name: str, backends: Sequence[Backend], *, master_key_env: str = MASTER_KEY_ENV,
-                   cooldown_seconds: float = 30.0, allowed_fails: int = 1, num_retries: int = 1,
-                   timeout_seconds: float = 600.0) -> dict[str, Any]:
-    """The LiteLLM proxy's config.yaml, as a dict, serving `model_name` from `backends`.
+def litellm_config(model_name: str, backends: Sequence[Backend], *, aliases: Sequence[str] = (),
+                   master_key_file: str = f"{SECRETS_DIR}/{MASTER_KEY_FILE}", cooldown_seconds: float = 30.0,
+                   allowed_fails: int = 1, num_retries: int = 1, timeout_seconds: float = 600.0) -> dict[str, Any]:
+    """The LiteLLM proxy's config.yaml, as a dict, serving `model_name` (and its `aliases`) from `backends`.
 
     Every backend is a deployment of one model group, `model_name`, ordered by priority. A request goes to the
     lowest priority that is not cooling down; when it fails there (refused connection, 5xx, 429, timeout), it is
@@ -136,15 +233,18 @@ def litellm_config(model_name: str, backends: Sequence[Backend], *, master_key_e
             "cooldown_time": cooldown_seconds,
             # One attempt's limit (router.py 693: without it litellm.request_timeout, 6000 s).
             "timeout": timeout_seconds,
+            # Our short names for the model, as the adapter takes them (router.py model_group_alias).
+            **({"model_group_alias": {alias: model_name for alias in aliases if alias != model_name}}
+               if any(alias != model_name for alias in aliases) else {}),
         },
         "litellm_settings": {
             # The proxy's logs say which deployment failed and why, never the request's text.
             "turn_off_message_logging": True,
         },
         "general_settings": {
-            # Resolved from the environment when the proxy loads its config (proxy_server.py 5238-5241; backends'
-            # `os.environ/` keys: 5440-5442). Callers send `Authorization: Bearer <that key>`.
-            "master_key": f"os.environ/{master_key_env}",
+            # Read from its file when the proxy loads its config (secret_ref). Callers send
+            # `Authorization: Bearer <that key>`.
+            "master_key": secret_ref(master_key_file),
         },
     }
 
@@ -176,7 +276,7 @@ def _deployment(model_name: str, backend: Backend, last_priority: int, allowed_f
             # openai/: litellm's OpenAI-compatible client, posting to api_base as given.
             "model": f"openai/{backend.served_model}",
             "api_base": backend.api_base.rstrip("/"),
-            "api_key": f"os.environ/{backend.api_key_env}" if backend.api_key_env else NO_KEY,
+            "api_key": secret_ref(backend.api_key_file),
             "order": backend.priority,
         },
         "model_info": model_info,

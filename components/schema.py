@@ -305,6 +305,13 @@ class EnvironmentSpec(Protocol):
     @property
     def hf_token(self) -> bool: ...
 
+    @property
+    def router(self) -> Any: ...
+    """The `router` section (routing.RouterSpec), or None."""
+
+    def routed(self, target: str) -> bool: ...
+    """Whether the router sends requests to the target."""
+
     def model(self, name: str) -> ModelSpec: ...
 
 

@@ -274,15 +274,24 @@ def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
     out.print(f"At {u['requestsPerDay']:,} requests/day ({u['inputTokensPerRequest']} in + "
               f"{u['outputTokensPerRequest']} out tokens, {u['hoursPerDay']:g} busy h/day): "
               f"{usd(report['usdPer1mTokens'])} per 1M tokens")
+    if report.get("routing"):
+        share = report["routing"]["burstShare"]
+        out.print("  behind the router, in order: " + " -> ".join(report["routing"]["order"])
+                  + (f"; {share:.0%} of requests past the first (burstShare)" if share else
+                     "; each next one planned for what the ones before cannot serve at their maximum replicas"))
+    rows = capacity_rows(report)
     for s in report["serving"]:
         r = s["replicas"]
+        planned = s.get("plannedRequestsPerDay")
         out.print(f"  {s['resource']}: {s['model']}, replicas {r['min']}..{r['max']} (expected {r['expected']}), "
                   f"one replica serves {s['replicaRequestsPerSecond']:.2f} req/s"
+                  + (f", planned for {planned:,.0f} requests/day" if planned is not None else "")
                   + (f"; [yellow]the load needs {s['replicasNeeded']}[/]" if s["replicasNeeded"] > r["max"] else ""))
-    for _, label, p in capacity_rows(report):
-        out.print(f"    {label:13} {p['concurrency']:>5,} concurrent: {p['tokensPerSecondPerStream']:,.1f} tok/s per "
-                  f"stream, first token {p['timeToFirstTokenSeconds']:.2f} s, {p['outputTokensPerSecond']:,.0f} "
-                  f"output tok/s, {usd(p['usdPer1mTokens'])} per 1M tokens fully used")
+        for _, label, p in (row for row in rows if row[0] == s["resource"]):
+            out.print(f"    {label:13} {p['concurrency']:>5,} concurrent: {p['tokensPerSecondPerStream']:,.1f} tok/s "
+                      f"per stream, first token {p['timeToFirstTokenSeconds']:.2f} s, "
+                      f"{p['outputTokensPerSecond']:,.0f} output tok/s, {usd(p['usdPer1mTokens'])} per 1M tokens "
+                      "fully used")
     if report["serving"]:
         out.print(f"  service level: {service_level_text(report)}"
                   + ("" if all(s.get("serviceLevelMet") is not False for s in report["serving"])

@@ -52,6 +52,7 @@ def to_json(stack: str, est: Estimate) -> dict[str, Any]:
         "usdPer1mTokens": est.usd_per_1m_tokens,
         "apiComparison": est.api_comparison(),
         "chart": est.chart(),
+        "routing": {"order": est.route, "burstShare": est.burst_share} if est.route else None,
         "budget": {"monthlyUsd": est.budget_monthly_usd, "withinBudget": not est.over_budget}
         if est.budget_monthly_usd is not None else None,
     }
@@ -72,7 +73,7 @@ def _serving_json(s: Serving, tokens_per_request: int) -> dict[str, Any]:
     return {"resource": s.resource, "model": s.model,
             "replicas": dict(zip(("min", "expected", "max"), s.replicas, strict=True)),
             "replicaRequestsPerSecond": s.replica_requests_per_s, "replicasNeeded": s.needed_replicas,
-            "replicaUsdPerHour": s.replica_usd_per_hour,
+            "replicaUsdPerHour": s.replica_usd_per_hour, "plannedRequestsPerDay": s.planned_requests_per_day,
             "serviceLevelMet": cap.service_level_met if cap else None,
             "atServiceLevel": point(cap.at_service_level if cap else None),
             "saturation": point(cap.saturation if cap else None),

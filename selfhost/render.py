@@ -142,7 +142,15 @@ def _mounted_keys(objects: list[dict[str, Any]], secret_meta: dict[str, Any]) ->
 KEY_HELP = {
     "hf_token": "the Hugging Face token, alone in the file",
     "api_keys": "one `key-id:secret` line per API key (e.g. `apps:$(openssl rand -hex 24)`)",
+    "master_key": "the router's own key, which its callers send (e.g. `sk-$(openssl rand -hex 24)`), alone in the "
+                  "file with no newline",
 }
+ROUTED_KEY_HELP = ("the key the router presents to that target: the secret of its `router` line in the target's "
+                   "api_keys, or the Hugging Face token for an Inference Endpoint; alone in the file, no newline")
+
+
+def _key_help(key: str) -> str:
+    return KEY_HELP.get(key, ROUTED_KEY_HELP if key.endswith(".key") else "see the stack config")
 
 
 def _readme(stack: str, r: Rendered, listed: list[str]) -> str:
@@ -170,7 +178,7 @@ def _readme(stack: str, r: Rendered, listed: list[str]) -> str:
         for s in r.secrets:
             lines += ["```sh", " ".join(["kubectl create secret generic", s["name"], "--namespace", s["namespace"],
                                          *(f"--from-file={k}=./{k}" for k in s["keys"])]), "```"]
-            lines += [f"- `{k}`: {KEY_HELP.get(k, 'see the stack config')}" for k in s["keys"]]
+            lines += [f"- `{k}`: {_key_help(k)}" for k in s["keys"]]
         lines.append("")
         step += 1
     crds = sorted({f.split("-")[1] for f in listed if f.split("-")[1] in ("scaledobject", "servicemonitor")})

@@ -27,7 +27,7 @@ from .conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "graph"
 SELFHOST = str(Path(sys.executable).with_name("selfhost"))
-STACKS = ("aws-dev", "aws-prod", "gcp-prod", "aws-pool", "gcp-pool", "onprem", "edge", "hf-dev")
+STACKS = ("aws-dev", "aws-prod", "gcp-prod", "aws-pool", "gcp-pool", "onprem", "edge", "hf-dev", "hybrid")
 KEPT = ("type", "parent", "custom", "protect", "dependencies", "inputs", "secretInputs")
 
 # (stack, urn or "*", input path prefix) -> why it differs from the golden copy.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -14,6 +15,31 @@ from ..targets.kubernetes import KubernetesCluster
 
 # Labels every object we create carries (the Kubernetes recommended labels).
 MANAGED = {"app.kubernetes.io/part-of": "selfhost-llm", "app.kubernetes.io/managed-by": "pulumi"}
+
+
+# The SDK's class for each built-in kind; anything else (KEDA, Prometheus Operator) is a CustomResource.
+KINDS: dict[tuple[str, str], Any] = {
+    ("v1", "Namespace"): k8s.core.v1.Namespace, ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("v1", "Secret"): k8s.core.v1.Secret, ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
+    ("v1", "Service"): k8s.core.v1.Service, ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
+}
+SNAKE = {"apiVersion": "api_version", "stringData": "string_data", "automountServiceAccountToken":
+         "automount_service_account_token"}
+
+
+def declare_object(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Declare one manifest (a dict as the API takes it) with the SDK's class for its kind."""
+    cls = KINDS.get((manifest["apiVersion"], manifest["kind"]))
+    if cls is None:
+        return k8s.apiextensions.CustomResource(name, api_version=manifest["apiVersion"], kind=manifest["kind"],
+                                                metadata=manifest["metadata"], spec=manifest["spec"], opts=opts)
+    fields = {SNAKE.get(k, k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+    return cls(name, **fields, opts=opts)
 
 
 def labels_of(tags: dict[str, str]) -> dict[str, str]:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from ..catalog import kubernetes as facts
@@ -22,7 +21,7 @@ from ..schema import ModelSpec
 from ..serving_image import IMAGES, PROGRAMS, content_tag, engine_args
 from ..sizing import GPU_MEMORY_UTILIZATION
 from ..targets.kubernetes import PROBE_PERIOD_S, KubernetesTarget, cpus_of
-from .cluster import MANAGED, ClusterFoundation
+from .cluster import MANAGED, ClusterFoundation, declare_object
 
 PORT = 8080
 SECRETS_DIR = "/run/secrets/selfhost"
@@ -49,6 +48,12 @@ class ModelServingArgs:
     labels: dict[str, str]
     """The environment's tags as labels, on every object."""
     hf_token: pulumi.Output[str] | None
+    router_namespace: str | None = None
+    """Where the stack's router runs, when it routes to this target: it may call the Service, with a key of its
+    own (`router`)."""
+
+
+ROUTER_KEY = "router"
 
 
 def image_ref(target: KubernetesTarget, engine: str) -> str:
@@ -208,7 +213,8 @@ def network_policies(args: ModelServingArgs, selector: dict[str, str], meta: Any
     Prometheus, the configured namespaces) on the serving port; DNS; HTTPS to the internet for the Hub."""
     t, cluster = args.target, args.foundation.config
     callers = [*t.allow_from_namespaces, *([cluster.ingress_namespace] if t.ingress else []),
-               *([cluster.monitoring_namespace] if t.service_monitor else [])]
+               *([cluster.monitoring_namespace] if t.service_monitor else []),
+               *([args.router_namespace] if args.router_namespace else [])]
     in_namespace = lambda name: {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}  # noqa: E731
     return [
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("default-deny"),
@@ -271,22 +277,10 @@ def ingress(args: ModelServingArgs, meta: Any) -> dict[str, Any]:
                          "backend": {"service": {"name": args.target.name, "port": {"name": "http"}}}}]}}]}}
 
 
-# The SDK's class for each built-in kind; anything else (KEDA, Prometheus Operator) is a CustomResource.
-_KINDS: dict[tuple[str, str], Any] = {
-    ("v1", "Namespace"): k8s.core.v1.Namespace, ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
-    ("v1", "Secret"): k8s.core.v1.Secret, ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
-    ("v1", "Service"): k8s.core.v1.Service, ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
-    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
-    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
-    ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
-}
 _ROLES = {"Namespace": "namespace", "ServiceAccount": "identity", "Secret": "secrets",
           "PersistentVolumeClaim": "model-cache", "Service": "service", "Deployment": "deployment",
           "PodDisruptionBudget": "pdb", "HorizontalPodAutoscaler": "autoscaler", "ScaledObject": "autoscaler",
           "Ingress": "ingress", "ServiceMonitor": "monitor"}
-_SNAKE = {"apiVersion": "api_version", "stringData": "string_data", "automountServiceAccountToken":
-          "automount_service_account_token"}
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -300,8 +294,9 @@ class ModelServing(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:k8s:ModelServing", name, None, opts)
         t = args.target
+        ids = [*t.api_keys, *([ROUTER_KEY] if args.router_namespace and ROUTER_KEY not in t.api_keys else [])]
         keys = {key: random.RandomPassword(f"{name}-key-{key}", length=48, special=False,
-                                           opts=pulumi.ResourceOptions(parent=self)).result for key in t.api_keys}
+                                           opts=pulumi.ResourceOptions(parent=self)).result for key in ids}
         lines: pulumi.Output[str] = pulumi.Output.all(*keys.values()).apply(
             lambda values: "".join(f"{key}:{value}\n" for key, value in zip(keys, values, strict=True)))
         keys_file: pulumi.Output[str] = pulumi.Output.secret(lines)
@@ -320,20 +315,13 @@ class ModelServing(pulumi.ComponentResource):
             if kind == "Deployment":
                 after = [*declared.values(), *depends]
             options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=after))
-            declared[role] = self._declare(f"{name}-{role}", manifest, options)
+            declared[role] = declare_object(f"{name}-{role}", manifest, options)
         self.namespace = args.namespace
         self.service_name = t.name
         self.in_cluster_url = f"http://{t.name}.{args.namespace}.svc.cluster.local"
         self.base_url = f"https://{t.ingress.host}/v1" if t.ingress else f"{self.in_cluster_url}/v1"
         self.image = image_ref(t, "llamacpp" if ENGINES[args.model.engine].gguf else "vllm")
         self.api_keys = pulumi.Output.secret(keys)
+        self.router_key: pulumi.Output[str] | None = (pulumi.Output.secret(keys[ROUTER_KEY])
+                                                      if args.router_namespace else None)
         self.register_outputs({"namespace": self.namespace, "baseUrl": self.base_url, "image": self.image})
-
-    @staticmethod
-    def _declare(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        cls = _KINDS.get((manifest["apiVersion"], manifest["kind"]))
-        if cls is None:
-            return k8s.apiextensions.CustomResource(name, api_version=manifest["apiVersion"], kind=manifest["kind"],
-                                                    metadata=manifest["metadata"], spec=manifest["spec"], opts=opts)
-        fields = {_SNAKE.get(k, k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
-        return cls(name, **fields, opts=opts)

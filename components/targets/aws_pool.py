@@ -217,13 +217,17 @@ class AwsPool(TargetKind):
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
             invoke_url=pool.invoke_url, openai_base_url=pool.openai_base_url,
-            auth="vpc-only" if t.certificate_arn is None else "vpc-only-tls",
+            auth=self.auth(t),
             host=HostShape(first.instance_type, first.gpu.name, first.gpu_count),
             min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas, image=pool.image,
             startup_timeout_seconds=startup,
             details={"poolName": pool.group.name, "loadBalancerDns": pool.load_balancer.dns_name,
                      "instanceTypes": list(t.instance_types)},
         )
+
+    def auth(self, target: Any) -> str:
+        # The internal load balancer answers only inside the VPC; with a certificate, over TLS.
+        return "vpc-only" if target.certificate_arn is None else "vpc-only-tls"
 
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
         from ..sizing_options import Host

@@ -81,7 +81,8 @@ class Endpoint:
     openai_base_url: pulumi.Input[str] | None
     """An OpenAI-compatible base URL (for clients' `base_url`), where the target has one."""
     auth: str
-    """How callers authenticate: `aws-sigv4` (IAM), `gcp-oauth` (IAM access token), `api-key` (our adapter)."""
+    """How callers authenticate (TargetKind.auth): `aws-sigv4` (IAM), `gcp-oauth` (IAM access token), `api-key`
+    (our adapter), `hf-token` (a Hugging Face token), `vpc-only` (the network)."""
     host: HostShape
     min_replicas: int
     max_replicas: int
@@ -89,6 +90,11 @@ class Endpoint:
     startup_timeout_seconds: int
     details: dict[str, Any] = field(default_factory=dict)
     """What only this kind has (endpoint ARN, role, private IP, ...), under camelCase keys."""
+    router_base_url: pulumi.Input[str] | None = None
+    """Where a router on the stack's cluster reaches it, when that is not `openai_base_url` (a Service inside the
+    cluster, not its Ingress)."""
+    router_key: pulumi.Output[str] | None = None
+    """The key a router in front of it presents (a secret; never in the record): set when the stack routes to it."""
 
     def output(self) -> dict[str, Any]:
         return {
@@ -97,7 +103,8 @@ class Endpoint:
             "host": {"instance": self.host.instance, "accelerator": self.host.accelerator,
                      "acceleratorCount": self.host.accelerator_count},
             "replicas": {"min": self.min_replicas, "max": self.max_replicas},
-            "image": self.image, "startupTimeoutSeconds": self.startup_timeout_seconds, **self.details,
+            "image": self.image, "startupTimeoutSeconds": self.startup_timeout_seconds,
+            **({"routerBaseUrl": self.router_base_url} if self.router_base_url is not None else {}), **self.details,
         }
 
 
@@ -169,6 +176,11 @@ class TargetKind(ABC):
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
         """Declare the target's resources on `foundation` and return its endpoint record."""
+
+    @abstractmethod
+    def auth(self, target: Any) -> str:
+        """How callers authenticate to the target (the record's `auth`), known from its config alone, so a router
+        in front of it is checked before anything is declared."""
 
     @abstractmethod
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:

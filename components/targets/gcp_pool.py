@@ -154,11 +154,14 @@ class GcpPool(TargetKind):
             startup_timeout_seconds=startup, labels=labels))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
-            invoke_url=pool.invoke_url, openai_base_url=pool.openai_base_url, auth="vpc-only",
+            invoke_url=pool.invoke_url, openai_base_url=pool.openai_base_url, auth=self.auth(t),
             host=HostShape(t.machine_type, accelerator, count), min_replicas=t.scaling.min_replicas,
             max_replicas=t.scaling.max_replicas, image=pool.image, startup_timeout_seconds=startup,
             details={"poolName": pool.group.name, "spot": t.spot},
         )
+
+    def auth(self, target: Any) -> str:
+        return "vpc-only"  # none: the internal load balancer answers only inside the VPC
 
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
         return [gcp_gpu_host(self.kind, f"{machine} ({label})", machine, accelerator, count, region, lookup,

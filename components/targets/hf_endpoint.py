@@ -159,6 +159,8 @@ class HfEndpoint(TargetKind):
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
+        import pulumi
+
         from ..hf.serving import HfServing, HfServingArgs
 
         t: HfEndpointTarget = target
@@ -174,8 +176,7 @@ class HfEndpoint(TargetKind):
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=f"{t.vendor}/{t.region}", model=model.id,
             invoke_url=serving.url, openai_base_url=serving.openai_base_url,
-            auth="hf-token" if t.endpoint_type == "authenticated" else "aws-privatelink"
-            if t.endpoint_type == "private" else "none",
+            auth=self.auth(t),
             host=HostShape(host.sku, host.gpu.name, host.gpu_count),
             min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas,
             image=f"huggingface:{model.engine}",
@@ -184,7 +185,14 @@ class HfEndpoint(TargetKind):
                      "endpointType": t.endpoint_type,
                      "scaleToZeroAfterMinutes": t.scaling.scale_to_zero_after_minutes
                      if t.scaling.min_replicas == 0 else None},
+            # The endpoint takes the namespace's token as its bearer key (stripped: a file's newline would break
+            # the header).
+            router_key=pulumi.Output.secret(hf_token.apply(str.strip)) if env.routed(t.name) else None,
         )
+
+    def auth(self, target: Any) -> str:
+        # Authenticated: a Hugging Face token of the namespace; private: only over AWS PrivateLink; public: none.
+        return {"authenticated": "hf-token", "private": "aws-privatelink"}.get(target.endpoint_type, "none")
 
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
         from ..sizing_options import Host

@@ -20,7 +20,18 @@ from ..catalog.cpus import CPUS
 from ..catalog.engines import ENGINES, FP8_ARCHS
 from ..catalog.gpus import GPUS
 from ..catalog.models import MODELS
-from ..cost_rules import Ctx, Estimate, LineItem, Plan, Resource, Serving, plan_replicas, replica_hours
+from ..cost_rules import (
+    HOURS_PER_MONTH,
+    Ctx,
+    Estimate,
+    LineItem,
+    Plan,
+    Resource,
+    Serving,
+    flat,
+    plan_replicas,
+    replica_hours,
+)
 from ..schema import MISSING, PROJECT, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, does_not_fit, no_fp8
 from ..sizing import GIB, Fit, Hardware, startup_timeout_seconds, weights_bytes
 from .base import Endpoint, HostShape, TargetKind, target_problem
@@ -70,6 +81,8 @@ class OwnerRates(Strict):
     node_hour_usd: float = Field(default=0.0, ge=0)
     """The rest of one replica's server for one hour (CPU, memory, its share of the chassis); for a CPU-only
     replica, all of it."""
+    cpu_hour_usd: float | None = Field(default=None, ge=0)
+    """One CPU core of the cluster's general-purpose nodes for one hour: what the router's pods cost."""
     basis: str = Field(default="owner's rate", min_length=1, max_length=200)
     """How the rates were worked out, shown as their source in cost reports."""
     as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
@@ -240,10 +253,25 @@ def _autoscaler_bounds(r: Resource, ctx: Ctx) -> tuple[int, int]:
     return replicas, replicas
 
 
+def _router(r: Resource, ctx: Ctx) -> list[LineItem]:
+    """The router's pods: their CPU cores around the clock, at the owner's rate per core-hour."""
+    spec = r.inputs.get("spec") or {}
+    replicas = int(spec.get("replicas", 1))
+    containers = (spec.get("template") or {}).get("spec", {}).get("containers") or [{}]
+    cores = cpus_of(str(((containers[0].get("resources") or {}).get("requests") or {}).get("cpu", "1")))
+    name = ctx.regions.get("kubernetes", "cluster")
+    return [ctx.item(r, "kubernetes", "cpu-hour", "cpu", "core-hour", flat(replicas * cores * HOURS_PER_MONTH),
+                     f"router: {replicas} x {cores:g} CPU on {name}",
+                     "set kubernetes.cost.cpuHourUsd to price it" if ctx.price("kubernetes", "cpu-hour", "cpu")[0]
+                     is None else "")]
+
+
 def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     """Replica-hours at the replicas the usage needs, priced at the owner's rates: GPU-hours and node-hours. The
-    serving Deployment carries what it serves and on what in its annotations."""
+    serving Deployment carries what it serves and on what in its annotations; the router's says so."""
     notes = (r.inputs.get("metadata") or {}).get("annotations") or {}
+    if notes.get("selfhost.dev/role") == "router":
+        return _router(r, ctx)
     if "selfhost.dev/model" not in notes:
         return []
     model_id, quantization = notes["selfhost.dev/model"], notes.get("selfhost.dev/quantization", "none")
@@ -304,6 +332,7 @@ class Kubernetes(TargetKind):
     cost_rules: ClassVar[dict[str, Any]] = {"kubernetes:apps/v1:Deployment": _deployment}
     free_types = frozenset({
         "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:Secret",
+        "kubernetes:core/v1:ConfigMap",
         "kubernetes:core/v1:Service", "kubernetes:core/v1:PersistentVolumeClaim",
         "kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
         "kubernetes:networking.k8s.io/v1:Ingress", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
@@ -354,9 +383,9 @@ class Kubernetes(TargetKind):
                                         "the Prometheus URL, e.g. http://prometheus-operated.monitoring:9090"))
             if not t.service_monitor:
                 p("serviceMonitor", False, "queue-depth scaling needs the engine's metrics scraped", "true")
-        if not t.ingress and not t.allow_from_namespaces:
+        if not t.ingress and not t.allow_from_namespaces and not env.routed(t.name):
             p("allowFromNamespaces", [], "nothing could reach the model: the NetworkPolicy admits only an Ingress "
-              "controller and these namespaces", "namespaces of the callers, or set ingress")
+              "controller and these namespaces", "namespaces of the callers, or set ingress, or route to it")
         if t.ingress and not (t.ingress.cluster_issuer or t.ingress.tls_secret):
             p("ingress.clusterIssuer", MISSING, "an Ingress without TLS would carry API keys in clear text",
               "a cert-manager ClusterIssuer, or ingress.tlsSecret")
@@ -407,15 +436,21 @@ class Kubernetes(TargetKind):
             environment=env.name, foundation=foundation, model=model, target=t,
             namespace=t.namespace or f"{env.name}-{t.name}", startup_timeout_seconds=startup,
             cache_size=t.model_cache.size or gib(cache_bytes(model, facts)),
-            shm_size=shm_size(t), labels=labels_of(self.identity_tags(env, t)), hf_token=hf_token))
+            shm_size=shm_size(t), labels=labels_of(self.identity_tags(env, t)), hf_token=hf_token,
+            router_namespace=env.router.namespace_in(env.name) if env.routed(t.name) else None))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.name, model=model.id,
-            invoke_url=f"{serving.base_url}/chat/completions", openai_base_url=serving.base_url, auth="api-key",
+            invoke_url=f"{serving.base_url}/chat/completions", openai_base_url=serving.base_url, auth=self.auth(t),
             host=HostShape(t.gpu or t.cpu_type or "cpu", t.gpu, t.gpu_count), min_replicas=t.scaling.min_replicas,
             max_replicas=t.scaling.max_replicas, image=serving.image, startup_timeout_seconds=startup,
             details={"namespace": serving.namespace, "service": serving.service_name,
                      "inClusterUrl": serving.in_cluster_url, "apiKeys": serving.api_keys},
+            router_base_url=f"{serving.in_cluster_url}/v1" if env.routed(t.name) else None,
+            router_key=serving.router_key,
         )
+
+    def auth(self, target: Any) -> str:
+        return "api-key"  # our adapter's API keys
 
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
         return onprem_hosts(None, 0.0, "")

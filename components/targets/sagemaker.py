@@ -203,13 +203,16 @@ class SageMaker(TargetKind):
         ))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
-            invoke_url=endpoint.invoke_url, openai_base_url=None, auth="aws-sigv4",
+            invoke_url=endpoint.invoke_url, openai_base_url=None, auth=self.auth(t),
             host=HostShape(t.instance_type, instance.gpu.name, instance.gpu_count),
             min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas, image=endpoint.image_uri,
             startup_timeout_seconds=endpoint.startup_timeout_seconds,
             details={"endpointName": endpoint.endpoint_name, "endpointArn": endpoint.endpoint_arn,
                      "roleArn": endpoint.role.arn},
         )
+
+    def auth(self, target: Any) -> str:
+        return "aws-sigv4"  # IAM-signed InvokeEndpoint calls
 
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
         from ..sizing_options import Host

@@ -210,11 +210,14 @@ class Vertex(TargetKind):
             details["requestLogDataset"] = endpoint.request_log_dataset.id
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
-            invoke_url=endpoint.predict_url, openai_base_url=endpoint.openai_base_url, auth="gcp-oauth",
+            invoke_url=endpoint.predict_url, openai_base_url=endpoint.openai_base_url, auth=self.auth(t),
             host=HostShape(t.machine_type, t.accelerator_type, t.accelerator_count),
             min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas, image=endpoint.image,
             startup_timeout_seconds=endpoint.startup_timeout_seconds, details=details,
         )
+
+    def auth(self, target: Any) -> str:
+        return "gcp-oauth"  # an IAM access token for the endpoint
 
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
         offered = gcp_machines.VERTEX_REGION_ACCELERATORS.get(region, frozenset())

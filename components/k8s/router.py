@@ -1,0 +1,220 @@
+"""The hybrid entry point: the LiteLLM proxy on the stack's cluster, in front of the targets `router.order` names,
+configured from their endpoint records (components/routing.py).
+
+`manifests` builds every object as the Kubernetes API takes it; `Router` declares exactly those, so `selfhost
+render` writes the same objects. The keys (the router's master key, each target's key) are files of a Secret the
+proxy reads when it loads its config: neither the ConfigMap nor the pod's environment holds one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_random as random
+import yaml
+
+from .. import routing
+from ..routing import RouterSpec
+from ..targets.base import Endpoint
+from .cluster import MANAGED, ClusterFoundation, declare_object
+from .serving import PORT as SERVING_PORT
+from .serving import PRIVATE_RANGES
+
+CONFIG_DIR = "/etc/litellm"
+IMAGE = "ghcr.io/berriai/litellm-non_root:v1.99.4"
+"""LiteLLM's non-root image (docker/Dockerfile.non_root: user nobody, 65534; entrypoint docker/prod_entrypoint.sh)
+of the version tests/adapter/test_hybrid_router.py runs (`make litellm`). Pin it by digest with `router.image`."""
+NOBODY = 65534
+GRACE_S = 90
+"""SIGTERM to SIGKILL (the LiteLLM Helm chart's default): open streams finish."""
+
+
+@dataclass(frozen=True)
+class RouterArgs:
+    environment: str
+    foundation: ClusterFoundation
+    spec: RouterSpec
+    model_id: str
+    """The Hugging Face id every routed target serves: the name callers ask for."""
+    aliases: tuple[str, ...]
+    """Our short names for the model (the `models[].name`s), also accepted."""
+    backends: Sequence[Endpoint]
+    """The targets, in `order`."""
+    labels: dict[str, str]
+
+
+def config_text(args: RouterArgs, base_urls: Sequence[str]) -> str:
+    """The proxy's config.yaml for the targets at `base_urls` (resolved): keys named by file only."""
+    backends = [routing.Backend(name=e.name, api_base=url, served_model=e.model,
+                                api_key_file=f"{routing.SECRETS_DIR}/{routing.key_file(e.name)}", priority=i)
+                for i, (e, url) in enumerate(zip(args.backends, base_urls, strict=True), start=1)]
+    s = args.spec
+    return yaml.safe_dump(routing.litellm_config(args.model_id, backends, aliases=args.aliases,
+                                                 cooldown_seconds=s.cooldown_seconds, num_retries=s.retries,
+                                                 timeout_seconds=s.timeout_seconds), sort_keys=False)
+
+
+def manifests(args: RouterArgs, config: pulumi.Input[str], secret_data: dict[str, pulumi.Input[str]],
+              config_hash: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """Every object of the router, in apply order."""
+    s, ns, cluster = args.spec, args.spec.namespace_in(args.environment), args.foundation.config
+    name = "router"
+    selector = {"app.kubernetes.io/name": "litellm", "app.kubernetes.io/instance": name}
+    labels = {**args.labels, **MANAGED, **selector, "app.kubernetes.io/component": "router"}
+    meta = lambda object_name, **extra: {"name": object_name, "namespace": ns, "labels": labels, **extra}  # noqa: E731
+    probe = lambda path, **more: {"httpGet": {"path": path, "port": "http"}, "periodSeconds": 10,  # noqa: E731
+                                  "timeoutSeconds": 5, **more}
+    container = {
+        "name": "litellm", "image": s.image or IMAGE, "imagePullPolicy": "IfNotPresent",
+        # The image's entrypoint passes these to `litellm`.
+        "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--host", "0.0.0.0", "--port", str(routing.PORT),
+                 "--telemetry", "False"],
+        "ports": [{"name": "http", "containerPort": routing.PORT, "protocol": "TCP"}],
+        "env": [{"name": k, "value": v} for k, v in {
+            # The model price map from the image, not fetched from GitHub at start; no admin UI (it needs a
+            # database this router does without); no .env file read.
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "DISABLE_ADMIN_UI": "True", "LITELLM_MODE": "PRODUCTION",
+            "LITELLM_LOG": "INFO"}.items()],
+        "resources": {"requests": {"cpu": s.resources.cpu, "memory": s.resources.memory},
+                      "limits": {"cpu": s.resources.cpu, "memory": s.resources.memory}},
+        # The chart's probes: liveness on the process, readiness and start-up on the router being loaded.
+        "startupProbe": probe(routing.READINESS_ROUTE, failureThreshold=30),
+        "readinessProbe": probe(routing.READINESS_ROUTE, failureThreshold=3),
+        "livenessProbe": probe(routing.LIVENESS_ROUTE, failureThreshold=5, periodSeconds=15),
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                            "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+                         {"name": "secrets", "mountPath": routing.SECRETS_DIR, "readOnly": True},
+                         # HOME and the caches of the image (XDG_CACHE_HOME=/app/.cache).
+                         {"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": "/app/.cache"}],
+    }
+    pod = {
+        "serviceAccountName": name, "automountServiceAccountToken": False, "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": GRACE_S,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": NOBODY, "runAsGroup": NOBODY, "fsGroup": NOBODY,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                       "whenUnsatisfiable": "ScheduleAnyway",
+                                       "labelSelector": {"matchLabels": selector}}],
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": "router-config"}},
+            {"name": "secrets", "secret": {"secretName": "router-secrets", "defaultMode": 0o440, "items": [
+                {"key": key, "path": key} for key in (routing.MASTER_KEY_FILE,
+                                                      *(routing.key_file(e.name) for e in args.backends))]}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+            {"name": "cache", "emptyDir": {"sizeLimit": "1Gi"}},
+        ],
+    }
+    order = ",".join(e.name for e in args.backends)
+    out: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
+            **args.labels, **MANAGED, "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": f"v{cluster.version}",
+            "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(name), "automountServiceAccountToken": False},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": meta("router-secrets"), "type": "Opaque",
+         "stringData": secret_data},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("router-config"), "data": {"config.yaml": config}},
+        *network_policies(args, ns, selector, meta),
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta(name),
+         "spec": {"type": "ClusterIP", "selector": selector,
+                  "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": meta(name, annotations={"selfhost.dev/role": "router", "selfhost.dev/route-order": order}),
+         "spec": {"replicas": s.replicas, "selector": {"matchLabels": selector}, "revisionHistoryLimit": 5,
+                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                  "template": {"metadata": {"labels": labels, "annotations": {
+                      # A new config rolls the pods (the proxy reads it at start only).
+                      "selfhost.dev/config-sha256": config_hash}}, "spec": pod}}},
+    ]
+    if s.replicas > 1:
+        out.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta(name),
+                    "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector},
+                             "unhealthyPodEvictionPolicy": "AlwaysAllow"}})
+    if s.ingress:
+        notes = {"cert-manager.io/cluster-issuer": s.ingress.cluster_issuer} if s.ingress.cluster_issuer else {}
+        if s.ingress.class_name == "nginx":
+            # Streams: no buffering, and as long as an attempt may take.
+            timeout = str(int(s.timeout_seconds) + 60)
+            notes |= {"nginx.ingress.kubernetes.io/proxy-buffering": "off",
+                      "nginx.ingress.kubernetes.io/proxy-read-timeout": timeout,
+                      "nginx.ingress.kubernetes.io/proxy-send-timeout": timeout,
+                      "nginx.ingress.kubernetes.io/proxy-body-size": "1m"}
+        out.append({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta(name, annotations=notes),
+                    "spec": {"ingressClassName": s.ingress.class_name,
+                             "tls": [{"hosts": [s.ingress.host], "secretName": s.ingress.tls_secret or "router-tls"}],
+                             "rules": [{"host": s.ingress.host, "http": {"paths": [{
+                                 "path": "/", "pathType": "Prefix",
+                                 "backend": {"service": {"name": name, "port": {"name": "http"}}}}]}}]}})
+    return out
+
+
+def network_policies(args: RouterArgs, ns: str, selector: dict[str, str], meta: Any) -> list[dict[str, Any]]:
+    """Deny everything, then allow callers in (the ingress controller, the configured namespaces) on the proxy's
+    port; out: DNS, our serving pods in the cluster, and HTTPS to public addresses (cloud targets)."""
+    s, cluster = args.spec, args.foundation.config
+    callers = [*s.allow_from_namespaces, *([cluster.ingress_namespace] if s.ingress else [])]
+    in_namespace = lambda name: {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}  # noqa: E731
+    return [
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("default-deny"),
+         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("allow-router"),
+         "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress", "Egress"],
+                  "ingress": [{"from": [in_namespace(n) for n in dict.fromkeys(callers)],
+                               "ports": [{"protocol": "TCP", "port": routing.PORT}]}],
+                  "egress": [
+                      {"to": [{**in_namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                       "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                      # The serving pods of this project's targets on the cluster (each admits the router back).
+                      {"to": [{"namespaceSelector": {"matchLabels": MANAGED},
+                               "podSelector": {"matchLabels": {"app.kubernetes.io/component": "serving"}}}],
+                       "ports": [{"protocol": "TCP", "port": SERVING_PORT}]},
+                      {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}],
+                       "ports": [{"protocol": "TCP", "port": 443}]},
+                  ]}},
+    ]
+
+
+class Router(pulumi.ComponentResource):
+    """The LiteLLM proxy in a Pod Security `restricted` namespace: a generated master key and each target's key
+    in a Secret mounted as files, the config in a ConfigMap (rolled into the pods by its hash), non-root, read-only
+    root, no capabilities, probes on LiteLLM's health routes, spread over nodes with a disruption budget, a
+    default-deny NetworkPolicy with what routing needs, and by config an Ingress with TLS."""
+
+    def __init__(self, name: str, args: RouterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("selfhost:k8s:Router", name, None, opts)
+        missing = [e.name for e in args.backends if e.router_key is None]
+        if missing:
+            raise ValueError(f"routed targets without a key for the router: {missing}")
+        master = random.RandomPassword(f"{name}-master-key", length=48, special=False,
+                                       opts=pulumi.ResourceOptions(parent=self))
+        # LiteLLM's keys start with sk- (its UI and key checks expect it).
+        self.master_key: pulumi.Output[str] = pulumi.Output.secret(master.result.apply(lambda v: f"sk-{v}"))
+        secret_data: dict[str, pulumi.Input[str]] = {routing.MASTER_KEY_FILE: self.master_key}
+        for e in args.backends:
+            assert e.router_key is not None
+            secret_data[routing.key_file(e.name)] = pulumi.Output.secret(e.router_key)
+        urls = [e.router_base_url or e.openai_base_url for e in args.backends]
+        config: pulumi.Output[str] = pulumi.Output.all(*urls).apply(lambda resolved: config_text(args, resolved))
+        digest = config.apply(lambda text: hashlib.sha256(text.encode()).hexdigest())
+        child = pulumi.ResourceOptions(parent=self, provider=args.foundation.provider)
+        declared: dict[str, pulumi.CustomResource] = {}
+        for manifest in manifests(args, config, secret_data, digest):
+            kind, object_name = manifest["kind"], manifest["metadata"]["name"]
+            role = {"Namespace": "namespace", "ServiceAccount": "identity", "Secret": "secrets", "ConfigMap": "config",
+                    "Service": "service", "Deployment": "deployment", "PodDisruptionBudget": "pdb",
+                    "Ingress": "ingress"}.get(kind, object_name)
+            after = list(declared.values()) if kind == "Deployment" else (
+                [declared["namespace"]] if "namespace" in declared else [])
+            options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=after))
+            declared[role] = declare_object(f"{name}-{role}", manifest, options)
+        ns = args.spec.namespace_in(args.environment)
+        self.in_cluster_url = f"http://router.{ns}.svc.cluster.local"
+        self.base_url = f"https://{args.spec.ingress.host}/v1" if args.spec.ingress else f"{self.in_cluster_url}/v1"
+        self.namespace = ns
+        self.register_outputs({"namespace": ns, "baseUrl": self.base_url})
