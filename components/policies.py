@@ -761,7 +761,8 @@ def _k8s_netpol(plan: Plan) -> Iterator[tuple[Resource, str]]:
 
 
 @rule("k8s-image-digest", "Images are pinned by digest, so a node pulls exactly what was built.", "low",
-      "Set the target's imageDigest (tags are content hashes, but a registry may let them move).",
+      "Set the target's imageDigest, or the router's image as name@sha256:... (our tags are content hashes, but a "
+      "registry may let them move).",
       checkov=("CKV_K8S_43",), mandatory=False)
 def _k8s_digest(plan: Plan) -> Iterator[tuple[Resource, str]]:
     for r, pod in _pods(plan):

@@ -23,6 +23,7 @@ from .cost_report import (
     markdown,
     preview_at_ref,
     price_preview,
+    routing_text,
     service_level_text,
     to_json,
     total_usd,
@@ -275,10 +276,7 @@ def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
               f"{u['outputTokensPerRequest']} out tokens, {u['hoursPerDay']:g} busy h/day): "
               f"{usd(report['usdPer1mTokens'])} per 1M tokens")
     if report.get("routing"):
-        share = report["routing"]["burstShare"]
-        out.print("  behind the router, in order: " + " -> ".join(report["routing"]["order"])
-                  + (f"; {share:.0%} of requests past the first (burstShare)" if share else
-                     "; each next one planned for what the ones before cannot serve at their maximum replicas"))
+        out.print(f"  {routing_text(report)}")
     rows = capacity_rows(report)
     for s in report["serving"]:
         r = s["replicas"]

@@ -163,6 +163,8 @@ def markdown(report: dict[str, Any], base: dict[str, Any] | None = None, base_re
                  f"{u['outputTokensPerRequest']} out tokens, {u['hoursPerDay']:g} busy hours/day): "
                  f"**{usd(per_m)} per 1M tokens**.")
     lines.append("")
+    if report.get("routing"):
+        lines += [routing_text(report), ""]
     lines += _capacity_markdown(report)
     if base is not None:
         rows = diff(base, report)
@@ -208,6 +210,16 @@ def service_level_text(report: dict[str, Any]) -> str:
     if level.get("maxTimeToFirstTokenSeconds"):
         parts.append(f"first token <= {level['maxTimeToFirstTokenSeconds']:g} s")
     return " and ".join(parts) or "no service level (saturation)"
+
+
+def routing_text(report: dict[str, Any]) -> str:
+    """How a router splits the load, as planned: each routed endpoint's requests/day."""
+    share = report["routing"]["burstShare"]
+    planned = ", ".join(f"`{s['resource']}` {s['plannedRequestsPerDay']:,.0f}" for s in report["serving"]
+                        if s.get("plannedRequestsPerDay") is not None)
+    how = (f"{share:.0%} of requests past the first (burstShare)" if share else
+           "each next target planned for what the ones before cannot serve at their maximum replicas")
+    return f"Behind the router, in order {' -> '.join(report['routing']['order'])}: {how}; requests/day: {planned}."
 
 
 def capacity_rows(report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

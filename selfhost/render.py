@@ -20,8 +20,8 @@ from components.schema import SECRET_PLACEHOLDER
 from .preview import Preview
 
 # The order kubectl and Helm install kinds in (namespaces and identities first, what selects pods last).
-APPLY_ORDER = ("Namespace", "ServiceAccount", "Secret", "PersistentVolumeClaim", "NetworkPolicy", "Service",
-               "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ScaledObject", "Ingress",
+APPLY_ORDER = ("Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim", "NetworkPolicy",
+               "Service", "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ScaledObject", "Ingress",
                "ServiceMonitor")
 HELM = "kubernetes:helm.sh/v3:Release"
 OURS = ("[0-9][0-9]-*.yaml", "helm-*.values.yaml", "kustomization.yaml", "README.md")

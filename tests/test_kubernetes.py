@@ -169,6 +169,18 @@ def test_rollouts_keep_serving_capacity_and_disruptions_are_bounded(previews, st
     assert claim["spec"]["resources"]["requests"]["storage"].endswith("Gi")
 
 
+def test_the_engine_gets_a_queue_for_keda_to_see_and_past_it_a_429(previews):
+    # vLLM on an L40S runs 256 sequences at once by default (catalog: sizing.engine_limits); the adapter passes it
+    # four KEDA thresholds (5 waiting requests) more, so vllm:num_requests_waiting can rise above the threshold
+    # and scale the Deployment; past that, a key's next request is a 429 (a router's cue to go elsewhere).
+    (gpu,) = deployment(previews, "onprem")["spec"]["template"]["spec"]["containers"]
+    args = gpu["args"]
+    limit = lambda flag: int(args[args.index(flag) + 1])  # noqa: E731
+    assert limit("--max-engine-connections") == limit("--max-concurrency-per-key") == 256 + 4 * 5
+    (cpu,) = deployment(previews, "edge")["spec"]["template"]["spec"]["containers"]
+    assert "--max-engine-connections" not in cpu["args"]  # llama.cpp scales on CPU: the adapter's defaults
+
+
 def test_gpu_scales_on_queue_depth_and_edge_on_cpu(previews):
     (scaled,) = of_kind(previews, "onprem", "ScaledObject")
     trigger = scaled["spec"]["triggers"][0]

@@ -5,6 +5,7 @@ tests/adapter/test_hybrid_router.py."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -128,7 +129,8 @@ def test_keys_are_files_of_a_secret_never_in_the_config_or_the_environment(previ
     # The on-prem target made a key for the router and lets its namespace in.
     keys = [r.name for r in previews[STACK].by_type("random:index/randomPassword:RandomPassword")]
     assert "hybrid-chat-key-router" in keys and "hybrid-router-master-key" in keys
-    (allow,) = [m for m in objects(previews, "hybrid-chat", "NetworkPolicy") if m["metadata"]["name"] == "allow-serving"]
+    (allow,) = [m for m in objects(previews, "hybrid-chat", "NetworkPolicy")
+                if m["metadata"]["name"] == "allow-serving"]
     callers = [f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                for f in allow["spec"]["ingress"][0]["from"]]
     assert callers == ["monitoring", "hybrid-router"]
@@ -148,7 +150,6 @@ def test_the_router_runs_locked_down_and_probed(previews):
     assert deployment["spec"]["replicas"] == 2
     # A new config rolls the pods: its hash is in the pod template.
     (config_map,) = router_objects(previews, "ConfigMap")
-    import hashlib
     assert deployment["spec"]["template"]["metadata"]["annotations"]["selfhost.dev/config-sha256"] == (
         hashlib.sha256(config_map["data"]["config.yaml"].encode()).hexdigest())
     (namespace,) = [m for m in objects(previews, kind="Namespace") if m["metadata"]["name"] == "hybrid-router"]

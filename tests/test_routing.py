@@ -18,9 +18,11 @@ def test_on_prem_first_hugging_face_on_overflow(previews):
     entries = config["model_list"]
     assert [e["model_name"] for e in entries] == ["llama", "llama"]
     assert [e["litellm_params"]["order"] for e in entries] == [1, 2]
-    # Keys are named, never written: the router reads them from its environment.
-    assert all(str(e["litellm_params"]["api_key"]).startswith("os.environ/") for e in entries)
-    assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
+    # Keys are named by file, never written: the router reads them from its mounted Secret.
+    assert [e["litellm_params"]["api_key"] for e in entries] == [
+        "os.environ/oidc/file//run/secrets/selfhost-router/chat.key",
+        "os.environ/oidc/file//run/secrets/selfhost-router/burst-chat.key"]
+    assert config["general_settings"]["master_key"] == "os.environ/oidc/file//run/secrets/selfhost-router/master_key"
 
 
 def test_targets_the_router_cannot_reach_are_refused_with_the_reason(previews):

@@ -50,3 +50,8 @@ POD_SECURITY = {"vllm": "restricted", "llamacpp": "restricted"}
 
 # KEDA's threshold on waiting requests per replica (production-stack's default).
 QUEUE_DEPTH_THRESHOLD = 5
+# How far past its batch a replica's engine may queue, in multiples of the scaling threshold. The adapter passes
+# the engine that many requests beyond vLLM's max_num_seqs (it holds back the rest otherwise, and vLLM's waiting
+# count, which KEDA scales on, would stay at zero), and answers 429 past it: a router's cue to send the request
+# to its next target.
+QUEUE_ALLOWANCE_THRESHOLDS = 4

@@ -17,9 +17,10 @@ import pulumi_random as random
 
 from ..catalog import kubernetes as facts
 from ..catalog.engines import ENGINES, vllm_flags
+from ..catalog.gpus import GPUS
 from ..schema import ModelSpec
 from ..serving_image import IMAGES, PROGRAMS, content_tag, engine_args
-from ..sizing import GPU_MEMORY_UTILIZATION
+from ..sizing import GPU_MEMORY_UTILIZATION, Hardware, engine_limits
 from ..targets.kubernetes import PROBE_PERIOD_S, KubernetesTarget, cpus_of
 from .cluster import MANAGED, ClusterFoundation, declare_object
 
@@ -68,6 +69,15 @@ def gguf_path(model: ModelSpec) -> str:
     return f"{GGUF_DIR}/{model.id.replace('/', '--')}/{model.revision}/{model.file}"
 
 
+def in_flight_limit(target: KubernetesTarget) -> int:
+    """Requests one replica takes at once on a queue-scaled target: vLLM's batch (its default max_num_seqs for
+    the GPU) plus a queue a few scaling thresholds deep, which KEDA sees; more are a 429."""
+    assert target.gpu is not None
+    batch = engine_limits(None, Hardware.of_gpu(GPUS[target.gpu], target.gpu_count)).max_seqs
+    assert batch is not None  # vLLM on a GPU
+    return batch + facts.QUEUE_ALLOWANCE_THRESHOLDS * target.scaling.target_waiting_requests
+
+
 def serving_args(model: ModelSpec, target: KubernetesTarget, startup_s: int) -> list[str]:
     """The adapter's arguments (the image's entrypoint): OpenAI routes on PORT with API keys from the mounted
     Secret, the model under its Hugging Face id (and our name for it as an alias), the engine's flags (joined to
@@ -80,6 +90,9 @@ def serving_args(model: ModelSpec, target: KubernetesTarget, startup_s: int) -> 
         flags = vllm_flags(model.id, model.revision, model.max_context, target.gpu_count, model.quantization,
                            GPU_MEMORY_UTILIZATION, model.kv_cache_dtype)
         engine = ["--engine", "vllm", "--model", model.id, f"--engine-args={engine_args(flags)}"]
+        if target.scaling.metric == "queue-depth":
+            limit = str(in_flight_limit(target))
+            engine += ["--max-engine-connections", limit, "--max-concurrency-per-key", limit]
     return ["openai", *engine, "--model-name", model.id, "--model-aliases", model.name, "--host", "0.0.0.0",
             "--port", str(PORT), "--api-keys-file", f"{SECRETS_DIR}/api_keys", "--drain-seconds", str(DRAIN_S),
             "--engine-startup-timeout-seconds", str(startup_s)]
