@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
 
@@ -279,6 +280,9 @@ class EnvironmentSpec(Protocol):
 
     @property
     def models(self) -> list[ModelSpec]: ...
+
+    @property
+    def targets(self) -> Sequence[TargetSpec]: ...
 
     @property
     def usage(self) -> Usage: ...
