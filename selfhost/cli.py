@@ -238,6 +238,91 @@ def cost(
 
 
 EXIT_UNPRICED = 5
+EXIT_QUOTA_SHORT = 6
+
+
+@app.command()
+def quota(
+    stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or markdown (a pull request comment).")] = "table",
+    check_account: Annotated[bool, typer.Option(
+        "--check", help="Read the account's applied quotas (AWS credentials; Google application-default "
+        "credentials) and say, for each, enough / short by N / unknown.")] = False,
+    project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
+) -> None:
+    """The cloud quotas the stack's previewed plan needs before `pulumi up` can run it: each quota's service, its
+    code or metric, the region, and the amount at the minimum and maximum replicas and during an update (a
+    blue/green SageMaker update runs two fleets; a pool's rollout adds surge instances): SageMaker endpoint
+    instances per type, EC2 vCPUs per instance class on demand and spot, Compute Engine GPUs per region and
+    family, Vertex AI custom-model-serving GPUs. Capacity hints: whether spot spans enough types and zones, and
+    whether the GPU is offered in the region.
+
+    Offline this is the whole answer. With --check it compares with the account. Exit codes: 0 ok; 6 with
+    --check, a quota short of the plan; 2 invalid stack config; 1 no such stack, bad option."""
+    from .quota_report import markdown as quota_markdown
+    from .quota_report import plan_of
+    from .quota_report import to_json as quota_json
+
+    if fmt not in ("table", "json", "markdown"):
+        _fail(f"--format {fmt!r}: allowed: table, json, markdown", EXIT_USAGE)
+    project, stacks = _select(stack, all_stacks, project_dir)
+    runs = _Runs()
+    reports = []
+    for name, preview in runs.previews(project, stacks):
+        quota_plan = plan_of(preview.to_json())
+        statuses = None
+        if check_account:
+            from components.quota_check import check
+
+            statuses = check(quota_plan.needs)
+        reports.append(quota_json(name, quota_plan, statuses))
+    if fmt == "json":
+        sys.stdout.write(json.dumps(reports[0] if not all_stacks and reports else {"stacks": reports}, indent=2)
+                         + "\n")
+    elif fmt == "markdown":
+        for r in reports:
+            sys.stdout.write(quota_markdown(r) + "\n")
+    else:
+        for r in reports:
+            _print_quota(r)
+    short = any((n.get("check") or {}).get("state") == "short" for r in reports for n in r["needs"])
+    raise typer.Exit(max(EXIT_QUOTA_SHORT if short else 0, runs.code))
+
+
+def _print_quota(report: dict[str, Any]) -> None:
+    from .quota_report import amount, quota_label
+
+    if not report["needs"]:
+        out.print(f"{report['stack']}: no cloud quota needed")
+    else:
+        table = Table(title=f"Stack {report['stack']}: quotas needed", title_justify="left")
+        for column in ("service", "quota", "region", "unit", "at min", "at max", "in an update"):
+            table.add_column(column, justify="right" if column.startswith(("at", "in")) else "left")
+        if report["checked"]:
+            table.add_column("limit", justify="right")
+            table.add_column("state")
+        for n in report["needs"]:
+            row = [escape(str(v)) for v in (n["service"], quota_label(n), n["region"], n["unit"],
+                                            amount(n["atMin"]), amount(n["atMax"]), amount(n["atUpdate"]))]
+            if report["checked"]:
+                c = n.get("check") or {}
+                state = c.get("state", "unknown")
+                row += ["unknown" if c.get("limit") is None else amount(c["limit"]),
+                        f"[red]short by {amount(c['shortBy'])}[/]" if state == "short" else
+                        "[green]enough[/]" if state == "enough" else "[yellow]unknown[/]"]
+            table.add_row(*row)
+        out.print(table)
+    for n in report["needs"]:
+        c = n.get("check") or {}
+        if c.get("note") or c.get("increase"):
+            out.print(f"  {escape(n['quotaName'])} ({n['region']}): {escape(c.get('note', ''))}"
+                      + (f" To raise it: {escape(c['increase'])}" if c.get("state") == "short" else ""))
+    for u in report["unknown"]:
+        out.print(f"  [yellow]no quota known[/] for {escape(u)}")
+    for h in report["capacityHints"]:
+        color = "yellow" if h["severity"] == "warning" else "dim"
+        out.print(f"  [{color}]capacity[/] {escape(h['resource'])}: {escape(h['message'])}")
 
 
 def _plot(report: dict[str, Any], path: Path) -> None:

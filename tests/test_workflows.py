@@ -187,6 +187,12 @@ def test_deploy_workflow() -> None:
     assert deploy["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
     assert pulumi["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
     assert set(CREDENTIAL_ACTIONS) <= set(steps)
+    # The quota preflight runs with the cloud credentials, before `pulumi up`.
+    names = [_action(s) or s.get("name") for s in deploy["steps"]]
+    assert names.index("selfhost quota --check") < names.index("pulumi/actions")
+    assert max(names.index(c) for c in CREDENTIAL_ACTIONS if c in names) < names.index("selfhost quota --check")
+    preflight = deploy["steps"][names.index("selfhost quota --check")]
+    assert preflight["run"] == '.venv/bin/selfhost quota "${STACK}" --check'
 
 
 # The scripts, run for real: bash with GitHub's `-e`, in a scratch directory, with stand-ins for what they call.
@@ -264,7 +270,9 @@ def test_plan_comment_has_costs_checks_and_plan_diffs(project: Path, tmp_path: P
         assert f"cost {stack} --base origin/main --format markdown --strict" in calls
         assert f"preview {stack} --base origin/main --format markdown" in calls
         assert f"### cost of `{stack}`" in body and f"### preview of `{stack}`" in body
-    assert body.index("### Policy checks") < body.index("### cost of") < body.index("### preview of")
+    assert "quota --all --format markdown" in calls
+    assert body.index("### Policy checks") < body.index("### Quotas needed") < body.index("### cost of") < (
+        body.index("### preview of"))
     assert _outputs(tmp_path)["failed"] == "0"
     assert (tmp_path / "runner" / "summary").read_text() == body
 

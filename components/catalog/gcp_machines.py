@@ -25,6 +25,19 @@ ACCELERATORS: dict[str, str] = {
     "NVIDIA_H200_141GB": "H200",
 }
 
+# Vertex's enum -> Compute Engine's accelerator type name, the name GPU quotas and `guestAccelerators` use (Compute
+# Engine "GPU machine types", read 2026-12-02).
+GCE_ACCELERATOR_TYPES: dict[str, str] = {
+    "NVIDIA_TESLA_T4": "nvidia-tesla-t4",
+    "NVIDIA_TESLA_V100": "nvidia-tesla-v100",
+    "NVIDIA_L4": "nvidia-l4",
+    "NVIDIA_TESLA_A100": "nvidia-tesla-a100",
+    "NVIDIA_A100_80GB": "nvidia-a100-80gb",
+    "NVIDIA_H100_80GB": "nvidia-h100-80gb",
+    "NVIDIA_H100_MEGA_80GB": "nvidia-h100-mega-80gb",
+    "NVIDIA_H200_141GB": "nvidia-h200-141gb",
+}
+
 # Accelerator-optimized machines come with a fixed GPU type and count.
 FIXED_GPU_MACHINES: dict[str, tuple[str, int]] = {
     **{f"g2-standard-{n}": ("NVIDIA_L4", 1) for n in (4, 8, 12, 16, 32)},

@@ -6,11 +6,12 @@ side by side), its cost rules, and its declaration (components/aws/pool.py, impo
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..catalog.ec2_instances import ec2_instances_in
+from ..catalog.ec2_instances import ec2_instances_in, vcpus
 from ..catalog.engines import FP8_ARCHS
 from ..catalog.models import MODELS
 from ..cost_rules import (
@@ -26,6 +27,7 @@ from ..cost_rules import (
     replica_hours,
     serving_dtypes,
 )
+from ..quotas import CapacityHint, Missing, QuotaCtx, QuotaItem
 from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, no_fp8
 from ..sizing import SAGEMAKER_TIMEOUT_BOUNDS_S, Hardware, startup_timeout_seconds
 from .base import Endpoint, HostShape, TargetKind, target_problem
@@ -126,12 +128,67 @@ def _launch_template(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
                      f"{gib} GiB gp3 per instance (encrypted)")]
 
 
+def _quota(r: Resource, ctx: QuotaCtx) -> list[QuotaItem]:
+    """EC2's vCPU quotas per instance class, on demand and spot, at the group's bounds, counting every instance
+    as the largest type of the pool (Auto Scaling may launch any of them); an instance refresh that may exceed
+    the group (maxHealthyPercentage above 100) adds its surge. And whether spot has types and zones enough to
+    draw on (capacity rebalancing replaces a reclaimed instance from another pool)."""
+    from ..catalog.quotas import ec2_class
+
+    i = r.inputs
+    low, high = int(i.get("minSize", 0)), int(i.get("maxSize", 0))
+    mixed = i.get("mixedInstancesPolicy") or {}
+    dist = mixed.get("instancesDistribution") or {}
+    types = [o["instanceType"] for o in (mixed.get("launchTemplate") or {}).get("overrides") or []
+             if o.get("instanceType")]
+    if not types:
+        template = ctx.sibling(r, "aws:ec2/launchTemplate:LaunchTemplate")
+        types = [t] if template and (t := template.inputs.get("instanceType")) else []
+    base, share = int(dist.get("onDemandBaseCapacity", 0)), int(dist.get("onDemandPercentageAboveBaseCapacity", 100))
+    surge = math.ceil(high * max(0, int(((i.get("instanceRefresh") or {}).get("preferences") or {}).get(
+        "maxHealthyPercentage", 100)) - 100) / 100)
+
+    def split(n: int) -> tuple[int, int]:
+        """(on demand, spot) of `n` instances."""
+        above = max(0, n - base)
+        on_demand = min(n, base) + math.ceil(above * share / 100)
+        return on_demand, n - on_demand
+
+    out: list[QuotaItem] = []
+    (od_low, spot_low), (od_high, spot_high), (od_up, spot_up) = split(low), split(high), split(high + surge)
+    for market, amounts in (("on-demand", (od_low, od_high, od_up)), ("spot", (spot_low, spot_high, spot_up))):
+        if not amounts[1]:
+            continue
+        classes: dict[str, list[int | None]] = {}
+        for t in types:
+            try:
+                classes.setdefault(ec2_class(t, spot=market == "spot"), []).append(vcpus(t))
+            except ValueError:
+                out.append(Missing(f"ec2-vcpus:{market} of {t}", r.name))
+        for cls, sizes in classes.items():
+            if None in sizes:
+                out.append(Missing(f"ec2-vcpus:{market}:{cls} (the vCPUs of a type of {', '.join(types)})", r.name))
+                continue
+            per = max(v for v in sizes if v is not None)
+            out.append(ctx.need(f"ec2-vcpus:{market}:{cls}", r, amounts[0] * per, amounts[1] * per, amounts[2] * per))
+    spot = split(high)[1] > 0
+    zones = len(i.get("vpcZoneIdentifiers") or [])
+    if spot:
+        enough = len(types) >= 2 and zones >= 2
+        out.append(CapacityHint(r.name, "ok" if enough else "warning", (
+            f"spot draws on {len(types)} instance types in {zones} zones ({len(types) * zones} capacity pools)"
+            + ("" if enough else ": with fewer than 2 types or 2 zones, a reclaimed instance may find no "
+               "capacity to come back on; add same-memory types (instanceTypes) or zones"))))
+    return out
+
+
 class AwsPool(TargetKind):
     kind = "aws-pool"
     config = AwsPoolTarget
     platform = "aws"
     summary = "EC2 GPU instance pool (mostly spot) behind an internal Application Load Balancer"
     needs_egress_for_hub = True
+    quota_rules: ClassVar[dict[str, Any]] = {"aws:autoscaling/group:Group": _quota}
     cost_rules: ClassVar[dict[str, Any]] = {
         "aws:autoscaling/group:Group": _group,
         "aws:lb/loadBalancer:LoadBalancer": hourly("aws", "elb", "application-lb-hour", "internal load balancer",

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import pulumi
 
     from ..cost_rules import Rule
+    from ..quotas import QuotaRule
     from ..sizing_options import Host, Lookup
 
 
@@ -161,6 +162,9 @@ class TargetKind(ABC):
     """Resource type -> the rule that prices it, for the types `declare` creates that cost money."""
     free_types: ClassVar[frozenset[str]] = frozenset()
     """Types `declare` creates that cost nothing by themselves."""
+    quota_rules: ClassVar[dict[str, QuotaRule]] = {}
+    """Resource type -> what it needs of the cloud's quotas (components/quotas.py), for the types that hold
+    capacity."""
     engines: ClassVar[tuple[str, ...]] = ("vllm",)
     """The `models[].engine` values it can serve (checked in components/config.py)."""
     needs_egress_for_hub: ClassVar[bool] = False

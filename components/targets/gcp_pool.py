@@ -13,9 +13,11 @@ from pydantic import Field
 
 from ..catalog import gcp_machines
 from ..catalog.engines import FP8_ARCHS
+from ..catalog.gcp_machines import FIXED_GPU_MACHINES, GCE_ACCELERATOR_TYPES, VERTEX_REGION_ACCELERATORS
 from ..catalog.models import model_id_of_label
 from ..cost_rules import Ctx, Estimate, LineItem, Resource, hourly, serving_dtypes
 from ..platforms import gcp_gpu_host, gcp_gpu_machine_items
+from ..quotas import CapacityHint, QuotaCtx, QuotaItem
 from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, no_fp8
 from ..sizing import VERTEX_TIMEOUT_BOUNDS_S, startup_timeout_seconds
 from .base import Endpoint, HostShape, TargetKind, target_problem
@@ -83,12 +85,53 @@ def _boot_disks(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
                      f"{gb} GB balanced persistent disk per VM")]
 
 
+def _quota(r: Resource, ctx: QuotaCtx) -> list[QuotaItem]:
+    """Compute Engine's GPU quota of the template's accelerator in the region (the preemptible one for spot VMs),
+    and the project's GPUs in all regions, at the autoscaler's bounds; a rollout adds the update policy's surge
+    VMs. And whether Vertex's table offers the accelerator in the region at all."""
+    template = ctx.sibling(r, "gcp:compute/instanceTemplate:InstanceTemplate")
+    scaler = ctx.sibling(r, "gcp:compute/regionAutoscaler:RegionAutoscaler")
+    if template is None:
+        return []
+    t = template.inputs
+    machine = str(t.get("machineType", ""))
+    attached = [(a.get("type"), int(a.get("count", 0))) for a in t.get("guestAccelerators") or []]
+    fixed = FIXED_GPU_MACHINES.get(machine)
+    if fixed:
+        accelerator, per_vm = GCE_ACCELERATOR_TYPES[fixed[0]], fixed[1]
+    elif attached:
+        accelerator, per_vm = str(attached[0][0]), attached[0][1]
+    else:
+        return []
+    policy = (scaler.inputs.get("autoscalingPolicy") or {}) if scaler else {}
+    low, high = int(policy.get("minReplicas", 1)), int(policy.get("maxReplicas", 1))
+    surge = int((r.inputs.get("updatePolicy") or {}).get("maxSurgeFixed", 0))
+    scheduling = t.get("scheduling") or {}
+    spot = scheduling.get("provisioningModel") == "SPOT" or bool(scheduling.get("preemptible"))
+    region, project = str(r.inputs.get("region") or ctx.regions.get("gcp", "")), r.inputs.get("project")
+    gpus = (low * per_vm, high * per_vm, (high + surge) * per_vm)
+    out: list[QuotaItem] = [
+        ctx.need(f"gce-gpus:{'spot' if spot else 'on-demand'}:{accelerator}", r, *gpus, region=region,
+                 project=project),
+        ctx.need("gce-gpus-all-regions", r, *gpus, project=project)]
+    enum = next((e for e, name in GCE_ACCELERATOR_TYPES.items() if name == accelerator), None)
+    offered = VERTEX_REGION_ACCELERATORS.get(region)
+    if offered is not None and enum is not None:
+        out.append(CapacityHint(r.name, "ok" if enum in offered else "warning", (
+            f"{accelerator} is offered in {region}; a regional group without distributionPolicyZones may also "
+            "try zones without it (zone-level availability is not in the table)" if enum in offered else
+            f"{accelerator} is not offered in {region} (Vertex AI's accelerators per region): no VM would start")))
+    return out
+
+
 class GcpPool(TargetKind):
     kind = "gcp-pool"
     config = GcpPoolTarget
     platform = "gcp"
     summary = "Compute Engine GPU VM pool (regional MIG, spot by config) behind an internal Application LB"
     needs_egress_for_hub = True
+    quota_rules: ClassVar[dict[str, Any]] = {
+        "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": _quota}
     cost_rules: ClassVar[dict[str, Any]] = {
         "gcp:compute/regionAutoscaler:RegionAutoscaler": _autoscaler,
         "gcp:compute/instanceTemplate:InstanceTemplate": _boot_disks,

@@ -115,6 +115,17 @@ def _endpoint(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     return [item]
 
 
+def _quota(r: Resource, ctx: Any) -> list[Any]:
+    """No cloud quota of ours: Hugging Face runs the hardware. Its own per-namespace limits exist, but no API
+    reports them, so they are named, not checked."""
+    from ..quotas import CapacityHint
+
+    i = r.inputs
+    return [CapacityHint(r.name, "ok", f"{i.get('maxReplica')} x {i.get('instanceType')}-{i.get('instanceSize')} on "
+                         f"{i.get('vendor')} {i.get('region')} draws on the Hugging Face namespace's own GPU limits "
+                         "(no API we use reports them: not checked)")]
+
+
 class HfEndpoint(TargetKind):
     kind = "hf-endpoint"
     config = HfEndpointTarget
@@ -122,6 +133,7 @@ class HfEndpoint(TargetKind):
     summary = "Hugging Face Inference Endpoint (managed, on AWS or Google Cloud hardware run by Hugging Face)"
     engines = ("vllm", "tgi", "llamacpp")
     cost_rules: ClassVar[dict[str, Any]] = {"pulumi-python:dynamic/hf:InferenceEndpoint": _endpoint}
+    quota_rules: ClassVar[dict[str, Any]] = {"pulumi-python:dynamic/hf:InferenceEndpoint": _quota}
 
     def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
         t: HfEndpointTarget = target

@@ -46,6 +46,17 @@ def cost_rules() -> dict[str, Any]:
     return rules
 
 
+def quota_rules() -> dict[str, Any]:
+    """Resource type -> quota rule, from every kind; a type has one owner."""
+    rules: dict[str, Any] = {}
+    for kind in KINDS.values():
+        for token, rule in kind.quota_rules.items():
+            if token in rules:
+                raise ValueError(f"{token} has two quota rules (again by {type(kind).__name__})")
+            rules[token] = rule
+    return rules
+
+
 def free_types() -> frozenset[str]:
     """Resource types that cost nothing by themselves, from every platform and kind."""
     return frozenset().union(*(owner.free_types for owner in _owners()))

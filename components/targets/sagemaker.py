@@ -6,6 +6,7 @@ and its declaration (components/aws/sagemaker.py, imported only when a stack dec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -28,6 +29,7 @@ from ..cost_rules import (
     replica_hours,
     serving_dtypes,
 )
+from ..quotas import QuotaCtx, QuotaItem
 from ..schema import MISSING, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, Usage, no_fp8
 from ..sizing import Hardware, weights_bytes
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
@@ -119,6 +121,27 @@ def _endpoint_config(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     return items
 
 
+def _quota(r: Resource, ctx: QuotaCtx) -> list[QuotaItem]:
+    """Instances of each variant's type, between the autoscaling bounds. A blue/green update (every deployment
+    policy here) brings up a whole new fleet beside the old before it shifts traffic: twice the maximum."""
+    target = ctx.sibling(r, "aws:appautoscaling/target:Target")
+    endpoint = ctx.sibling(r, "aws:sagemaker/endpoint:Endpoint")
+    policy = ((endpoint.inputs if endpoint else {}).get("deploymentConfig") or {})
+    out: list[QuotaItem] = []
+    for variant in r.inputs.get("productionVariants") or []:
+        if not variant.get("instanceType"):
+            continue  # serverless: no instances
+        count = int(variant.get("initialInstanceCount", 1))
+        low, high = ((int(target.inputs.get("minCapacity", count)), int(target.inputs.get("maxCapacity", count)))
+                     if target else (count, count))
+        rolling = (policy.get("rollingUpdatePolicy") or {}).get("maximumBatchSize") or {}
+        update = (2 * high if "blueGreenUpdatePolicy" in policy else
+                  high + (math.ceil(high * rolling["value"] / 100) if rolling.get("type") == "CAPACITY_PERCENT"
+                          else int(rolling.get("value", 0))) if rolling else high)
+        out.append(ctx.need(f"sagemaker-endpoint:{variant['instanceType']}", r, low, high, update))
+    return out
+
+
 class SageMaker(TargetKind):
     kind = "sagemaker"
     config = SageMakerTarget
@@ -136,6 +159,7 @@ class SageMaker(TargetKind):
         "aws:cloudwatch/metricAlarm:MetricAlarm": monthly("aws", "cloudwatch", "alarm", "metric alarm"),
         "aws:cloudwatch/dashboard:Dashboard": monthly("aws", "cloudwatch", "dashboard", "dashboard"),
     }
+    quota_rules: ClassVar[dict[str, Any]] = {"aws:sagemaker/endpointConfiguration:EndpointConfiguration": _quota}
     free_types = frozenset({
         "aws:sagemaker/model:Model", "aws:sagemaker/endpoint:Endpoint", "aws:appautoscaling/target:Target",
         "aws:appautoscaling/policy:Policy", "aws:ec2/securityGroup:SecurityGroup", "aws:cloudwatch/logGroup:LogGroup",

@@ -26,6 +26,7 @@ from ..cost_rules import (
     monthly,
 )
 from ..platforms import gcp_gpu_host, gcp_gpu_machine_items
+from ..quotas import QuotaCtx, QuotaItem
 from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, no_fp8
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
 
@@ -77,6 +78,20 @@ class VertexTarget(Strict):
     Artifact Registry by `pulumi up`."""
 
 
+def _quota(r: Resource, ctx: QuotaCtx) -> list[QuotaItem]:
+    """Vertex AI's custom-model-serving GPU quota of the accelerator in the region (its spot one for spot
+    nodes), at the deployment's replica bounds. (A changed deployment is replaced, not rolled: no surge.)"""
+    resources = r.inputs["deployConfig"]["dedicatedResources"]
+    spec = resources["machineSpec"]
+    if not spec.get("acceleratorType"):
+        return []
+    per_node = int(spec.get("acceleratorCount", 1))
+    low, high = int(resources.get("minReplicaCount", 1)), int(resources.get("maxReplicaCount", 1))
+    kind = "vertex-gpus-spot" if resources.get("spot") else "vertex-gpus"
+    return [ctx.need(f"{kind}:{spec['acceleratorType']}", r, low * per_node, high * per_node,
+                     region=r.inputs.get("location"), project=r.inputs.get("project"))]
+
+
 def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     """Node-hours and GPU-hours of the deployment at the replicas the usage needs, and its PSC endpoint."""
     resources = r.inputs["deployConfig"]["dedicatedResources"]
@@ -125,6 +140,8 @@ class Vertex(TargetKind):
         Limitation("scaling.minReplicas", lambda t: t.scaling.min_replicas == 0, lambda t: 0,
                    "Vertex AI dedicated resources keep at least one replica", "1 or more"),
     )
+    quota_rules: ClassVar[dict[str, Any]] = {
+        "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": _quota}
     cost_rules: ClassVar[dict[str, Any]] = {
         "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": _deployment,
         "gcp:dns/managedZone:ManagedZone": monthly("gcp", "cloud-dns", "zone", "private DNS zone"),

@@ -1,0 +1,132 @@
+"""Quota preflight: the cloud quotas a stack's plan needs, read from the previewed graph (never from the config on
+its own), at its minimum and maximum scale and during an update.
+
+Each platform or target kind that declares capacity registers a rule per resource type (`quota_rules`, as it does
+`cost_rules`); a rule returns `QuotaNeed`s named by the quota table's keys (components/catalog/quotas.py), and
+`needs` sums them per quota and region. `components/quota_check.py` compares them with an account's applied
+quotas (`selfhost quota --check`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .cost_rules import Resource
+
+
+@dataclass(frozen=True)
+class QuotaNeed:
+    """How much of one quota the plan needs, in one region (or globally)."""
+
+    need: str
+    """The quota table's key (components/catalog/data/quotas.csv), e.g. `sagemaker-endpoint:ml.g5.2xlarge`."""
+    platform: str
+    """`aws` or `gcp`."""
+    service: str
+    """`sagemaker`, `ec2`, `compute.googleapis.com`, `aiplatform.googleapis.com`."""
+    quota_name: str
+    quota_code: str | None
+    """AWS Service Quotas code (L-...), or the Compute Engine metric (`NVIDIA_L4_GPUS`); None where unknown."""
+    metric: str | None
+    """Google Cloud's quota metric (`compute.googleapis.com/nvidia_l4_gpus`); None on AWS."""
+    unit: str
+    """`instances`, `vCPUs`, `GPUs`."""
+    region: str
+    """The region the quota applies in, or `global`."""
+    at_min: float
+    at_max: float
+    at_update: float
+    """The most in use while an update rolls out (blue/green fleets, surge instances): at least `at_max`."""
+    resources: tuple[str, ...] = ()
+    """The resources that need it."""
+    project: str | None = None
+    """Google Cloud: the project the quota belongs to."""
+    source: str = ""
+    """Where the quota's name and code were read (the table's source)."""
+
+
+@dataclass(frozen=True)
+class CapacityHint:
+    """Something about the plan that makes capacity harder to get than the quota alone says."""
+
+    resource: str
+    severity: str
+    """`ok`, `warning`."""
+    message: str
+
+
+@dataclass
+class QuotaPlan:
+    needs: list[QuotaNeed] = field(default_factory=list)
+    hints: list[CapacityHint] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    """Resources that need capacity whose quota the table lacks (named, never dropped)."""
+
+
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A resource needs capacity under a quota the table lacks."""
+
+    need: str
+    resource: str
+
+
+QuotaItem = QuotaNeed | CapacityHint | Missing
+QuotaRule = Callable[[Resource, "QuotaCtx"], list[QuotaItem]]
+
+
+@dataclass(frozen=True)
+class QuotaCtx:
+    regions: dict[str, str]
+    """Platform -> the stack's region."""
+    siblings: dict[str | None, list[Resource]]
+
+    def sibling(self, r: Resource, token: str) -> Resource | None:
+        return next((s for s in self.siblings.get(r.component, []) if s.type == token), None)
+
+    def need(self, key: str, r: Resource, at_min: float, at_max: float, at_update: float | None = None,
+             region: str | None = None, project: str | None = None) -> QuotaItem:
+        """The quota `key` of the table, needed by `r` in `region` (default: the platform's)."""
+        from .catalog.quotas import quota_for
+
+        row = quota_for(key)
+        if row is None:
+            return Missing(key, r.name)
+        where = "global" if row.scope == "global" else region or self.regions.get(row.platform, "")
+        return QuotaNeed(key, row.platform, row.service, row.quota_name, row.quota_code, getattr(row, "metric", None),
+                         row.unit, where, at_min, at_max, max(at_max, at_max if at_update is None else at_update),
+                         (r.name,), project, f"{row.source} ({row.as_of})")
+
+
+def plan(resources: Iterable[Resource], regions: dict[str, str]) -> QuotaPlan:
+    """Every quota the resources need, summed per quota, region and project; the capacity hints; and what the
+    table cannot name."""
+    from .targets.registry import quota_rules
+
+    rules = quota_rules()
+    resources = list(resources)
+    siblings: dict[str | None, list[Resource]] = {}
+    for r in resources:
+        siblings.setdefault(r.component, []).append(r)
+    ctx = QuotaCtx(regions, siblings)
+    out = QuotaPlan()
+    summed: dict[tuple[str, str, str | None], QuotaNeed] = {}
+    for r in resources:
+        rule = rules.get(r.type)
+        for item in rule(r, ctx) if rule else []:
+            if isinstance(item, CapacityHint):
+                out.hints.append(item)
+            elif isinstance(item, Missing):
+                out.unknown.append(f"{item.resource}: {item.need}")
+            else:
+                key = (item.need, item.region, item.project)
+                before = summed.get(key)
+                summed[key] = item if before is None else dataclasses.replace(
+                    before, at_min=before.at_min + item.at_min, at_max=before.at_max + item.at_max,
+                    at_update=before.at_update + item.at_update, resources=(*before.resources, *item.resources))
+    out.needs = sorted(summed.values(), key=lambda n: (n.platform, n.service, n.region, n.need))
+    return out
