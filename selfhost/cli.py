@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +16,6 @@ from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
-
-from components.config import ConfigError
 
 from .cost_report import (
     capacity_rows,
@@ -33,7 +33,7 @@ from .cost_report import (
 from .plan_diff import markdown as plan_markdown
 from .plan_diff import plan_diff
 from .plan_diff import text as plan_text
-from .preview import Preview, project_root, run_preview
+from .preview import Preview, project_root
 from .prices import app as prices_app
 from .project import Project, ProjectError, load_project
 from .stage import stage
@@ -150,21 +150,40 @@ def _select(stack: str | None, all_stacks: bool, project_dir: Path | None) -> tu
 
 
 class _Runs:
-    """Previews stack after stack; a stack that fails is reported and remembered in `code`, the others go on."""
+    """Previews the stacks asked for, several at once in worker processes (selfhost/parallel.py; as many as the
+    cores, or SELFHOST_JOBS), handing them back in order; a stack that fails is reported and remembered in `code`,
+    the others go on. While stacks run, a progress line on a terminal's stderr (none when it is not a terminal)."""
 
     def __init__(self) -> None:
         self.code = 0
 
     def previews(self, project: Project, stacks: list[str]) -> Iterator[tuple[str, Preview]]:
-        for name in stacks:
-            try:
-                yield name, run_preview(project, name)
-            except ConfigError as exc:
-                err.print(escape(str(exc)))
-                self.code = max(self.code, EXIT_CONFIG)
-            except ProjectError as exc:
-                err.print(f"error: {escape(str(exc))}")
-                self.code = max(self.code, EXIT_USAGE)
+        from .parallel import StackFailure, preview_stacks
+
+        status = err.status(f"previewing {len(stacks)} stacks") if err.is_terminal and len(stacks) > 1 else None
+        finished: list[str] = []
+
+        def done(stack: str) -> None:
+            finished.append(stack)
+            if status is not None:
+                status.update(f"previewed {len(finished)}/{len(stacks)} stacks (last: {stack})")
+
+        if status is not None:
+            status.start()
+        try:
+            jobs = int(os.environ.get("SELFHOST_JOBS", "0") or 0) or None
+            for name, result in preview_stacks(project, stacks, workers=jobs, on_done=done):
+                if isinstance(result, StackFailure):
+                    if status is not None:
+                        status.stop()
+                    err.print(escape(result.message) if result.kind == "config" else
+                              f"error: {escape(name)}: {escape(result.message)}")
+                    self.code = max(self.code, EXIT_CONFIG if result.kind == "config" else EXIT_USAGE)
+                    continue
+                yield name, result
+        finally:
+            if status is not None:
+                status.stop()
 
 
 def _lookup():
@@ -669,11 +688,35 @@ app.command(**SERVE_SETTINGS)(serve)
 app.command(name="stage")(stage)
 
 
+# Commands that run as long as their user wants (the serving adapter, a weight copy): the collector stays on and
+# the interpreter shuts down as usual.
+LONG_RUNNING = ("serve", "stage")
+
+
 def main() -> None:
+    """The `selfhost` entry point. A preview makes millions of short-lived objects in a few seconds and then
+    exits: the cyclic collector, which re-scans the ever-larger heap, would spend about a third of the run, and
+    tearing the provider SDKs' modules down at exit another second. So for everything but the long-running
+    commands the collector is off, and once the output is flushed the process ends without the teardown."""
+    quick = not (set(sys.argv[1:2]) & set(LONG_RUNNING))
+    if quick:
+        gc.disable()
+    code: int | str | None = 0
     try:
         app()
+    except SystemExit as exc:
+        code = exc.code
     finally:
-        _close_event_loops()
+        if not quick:
+            _close_event_loops()
+    if isinstance(code, str):
+        err.print(code)
+        code = 1
+    if quick:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 0)
+    sys.exit(code)
 
 
 def _close_event_loops() -> None:
