@@ -104,3 +104,26 @@ def test_pool_config_errors():
                for p in found)
     assert any(p.startswith("selfhost-llm:targets[0].machineType: 'n2-standard-8': not a GPU machine type")
                for p in found)
+
+
+def test_the_group_spans_only_zones_that_offer_its_gpu(pool):
+    mig = only(pool, "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager").inputs
+    # g2-standard-8 (L4) is in us-central1-a, -b and -c, not in -f (components/catalog/zones.py, from SkyPilot's
+    # catalog): a group spread over -f too would try to start VMs where there is no L4.
+    assert mig["distributionPolicyZones"] == ["us-central1-a", "us-central1-b", "us-central1-c"]
+    # A regional group's fixed surge must cover every zone.
+    assert mig["updatePolicy"]["maxSurgeFixed"] >= len(mig["distributionPolicyZones"])
+
+
+def test_a_machine_no_zone_of_the_region_offers_is_refused():
+    cfg = {"gcp:project": "acme-test-123", "gcp:region": "us-east4",
+           "selfhost-llm:network": {"nat": "single"},
+           "selfhost-llm:models": [{"name": "qwen", "id": "Qwen/Qwen2.5-1.5B-Instruct", "revision": REV}],
+           "selfhost-llm:targets": [{"kind": "gcp-pool", "name": "chat", "model": "qwen",
+                                     "machineType": "a2-highgpu-1g"}]}
+    with pytest.raises(ConfigError) as info:
+        load_environment("test", as_pulumi(cfg), set())
+    (problem,) = [str(p) for p in info.value.problems if "machineType" in p.path]
+    assert problem.startswith("selfhost-llm:targets[0].machineType: 'a2-highgpu-1g': not offered in any zone of "
+                              "us-east4")
+    assert "g2-standard-8" in problem

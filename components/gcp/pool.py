@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_gcp as gcp
 
-from ..catalog.gcp_machines import PROXY_SUBNET_CIDR
+from ..catalog.gcp_machines import FIXED_GPU_MACHINES, PROXY_SUBNET_CIDR
+from ..catalog.zones import gce_zones
 from ..schema import ModelSpec
 from ..serving_image import PORT, boot_script
 from .foundation import GcpFoundation
@@ -25,6 +26,13 @@ IMAGE_PROJECT = "deeplearning-platform-release"
 BOOT_DISK_GB = 200
 # Network tag the firewall rules open the serving port to.
 SERVING_TAG = "selfhost-serving"
+
+
+def gpu_zones(region: str, machine_type: str) -> tuple[str, ...]:
+    """The zones of `region` that offer `machine_type` with its GPUs (components/catalog/zones.py); () when the
+    table does not know: the group then spreads as Compute Engine chooses."""
+    fixed = FIXED_GPU_MACHINES.get(machine_type)
+    return gce_zones(region, fixed[0], machine_type) if fixed else ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,10 @@ class GpuInstancePool(pulumi.ComponentResource):
             http_health_check=gcp.compute.RegionHealthCheckHttpHealthCheckArgs(port=PORT, request_path=HEALTH_PATH),
             opts=child)
         scaling = target.scaling
+        # Only the zones that offer the machine: a regional group spread over a zone without its GPU fails to
+        # create VMs there. Surge VMs come per zone, so a rollout may add one in each.
+        self.zones = gpu_zones(base.region, target.machine_type)
+        surge = max(3, len(self.zones))
         self.group = gcp.compute.RegionInstanceGroupManager(
             f"{name}-mig", project=base.project, region=base.region, name=args.pool_name,
             base_instance_name=args.pool_name,
@@ -105,9 +117,11 @@ class GpuInstancePool(pulumi.ComponentResource):
             named_ports=[gcp.compute.RegionInstanceGroupManagerNamedPortArgs(name="http", port=PORT)],
             auto_healing_policies=gcp.compute.RegionInstanceGroupManagerAutoHealingPoliciesArgs(
                 health_check=self.health_check.id, initial_delay_sec=args.startup_timeout_seconds),
-            # A new template rolls out one surge VM per zone at a time, never taking serving VMs down first.
+            distribution_policy_zones=list(self.zones) or None,
+            # A new template rolls out surge VMs (at least one per zone, as a regional group requires), never taking
+            # serving VMs down first.
             update_policy=gcp.compute.RegionInstanceGroupManagerUpdatePolicyArgs(
-                type="PROACTIVE", minimal_action="REPLACE", max_surge_fixed=3, max_unavailable_fixed=0),
+                type="PROACTIVE", minimal_action="REPLACE", max_surge_fixed=surge, max_unavailable_fixed=0),
             opts=child)
         gcp.compute.RegionAutoscaler(
             f"{name}-autoscaler", project=base.project, region=base.region, target=self.group.id,

@@ -134,6 +134,7 @@ def _quota(r: Resource, ctx: QuotaCtx) -> list[QuotaItem]:
     the group (maxHealthyPercentage above 100) adds its surge. And whether spot has types and zones enough to
     draw on (capacity rebalancing replaces a reclaimed instance from another pool)."""
     from ..catalog.quotas import ec2_class
+    from ..catalog.zones import ec2_zones
 
     i = r.inputs
     low, high = int(i.get("minSize", 0)), int(i.get("maxSize", 0))
@@ -174,11 +175,18 @@ def _quota(r: Resource, ctx: QuotaCtx) -> list[QuotaItem]:
     spot = split(high)[1] > 0
     zones = len(i.get("vpcZoneIdentifiers") or [])
     if spot:
+        # How many zones of the region offer each type (zone IDs, from the SkyPilot catalog): a type offered in
+        # fewer zones than the group spans adds fewer capacity pools.
+        region = ctx.regions.get("aws", "")
+        offered = {t: len(ec2_zones(region, t)) for t in types}
+        pools = sum(min(n, zones) for n in offered.values()) if any(offered.values()) else len(types) * zones
         enough = len(types) >= 2 and zones >= 2
-        out.append(CapacityHint(r.name, "ok" if enough else "warning", (
-            f"spot draws on {len(types)} instance types in {zones} zones ({len(types) * zones} capacity pools)"
+        thin = [f"{t} ({n} of the region's zones)" for t, n in offered.items() if any(offered.values()) and n < zones]
+        out.append(CapacityHint(r.name, "ok" if enough and not thin else "warning", (
+            f"spot draws on {len(types)} instance types in {zones} zones (about {pools} capacity pools)"
             + ("" if enough else ": with fewer than 2 types or 2 zones, a reclaimed instance may find no "
-               "capacity to come back on; add same-memory types (instanceTypes) or zones"))))
+               "capacity to come back on; add same-memory types (instanceTypes) or zones")
+            + (f"; offered in fewer zones than the group spans: {', '.join(thin)}" if thin else ""))))
     return out
 
 

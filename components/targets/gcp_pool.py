@@ -13,8 +13,9 @@ from pydantic import Field
 
 from ..catalog import gcp_machines
 from ..catalog.engines import FP8_ARCHS
-from ..catalog.gcp_machines import FIXED_GPU_MACHINES, GCE_ACCELERATOR_TYPES, VERTEX_REGION_ACCELERATORS
+from ..catalog.gcp_machines import FIXED_GPU_MACHINES, GCE_ACCELERATOR_TYPES
 from ..catalog.models import model_id_of_label
+from ..catalog.zones import gce_region_zones, gce_zones
 from ..cost_rules import Ctx, Estimate, LineItem, Resource, hourly, serving_dtypes
 from ..platforms import gcp_gpu_host, gcp_gpu_machine_items
 from ..quotas import CapacityHint, QuotaCtx, QuotaItem
@@ -114,13 +115,19 @@ def _quota(r: Resource, ctx: QuotaCtx) -> list[QuotaItem]:
         ctx.need(f"gce-gpus:{'spot' if spot else 'on-demand'}:{accelerator}", r, *gpus, region=region,
                  project=project),
         ctx.need("gce-gpus-all-regions", r, *gpus, project=project)]
-    enum = next((e for e, name in GCE_ACCELERATOR_TYPES.items() if name == accelerator), None)
-    offered = VERTEX_REGION_ACCELERATORS.get(region)
-    if offered is not None and enum is not None:
-        out.append(CapacityHint(r.name, "ok" if enum in offered else "warning", (
-            f"{accelerator} is offered in {region}; a regional group without distributionPolicyZones may also "
-            "try zones without it (zone-level availability is not in the table)" if enum in offered else
-            f"{accelerator} is not offered in {region} (Vertex AI's accelerators per region): no VM would start")))
+    offered, everywhere = gce_zones(region, accelerator, machine), gce_region_zones(region)
+    pinned = tuple(r.inputs.get("distributionPolicyZones") or ())
+    spread = pinned or everywhere
+    missing = [z for z in spread if z not in offered]
+    if not everywhere:
+        out.append(CapacityHint(r.name, "warning", f"no zone table for {region}: whether {machine} ({accelerator}) "
+                                "is offered in every zone the group spans is not known"))
+    elif missing or not offered:
+        out.append(CapacityHint(r.name, "warning", f"{machine} ({accelerator}) is not offered in "
+                                f"{', '.join(missing) or region}, which the group spans: VMs there never start"))
+    else:
+        out.append(CapacityHint(r.name, "ok", f"{machine} ({accelerator}) is offered in every zone the group spans "
+                                f"({', '.join(spread)}{'' if pinned else ': all of the region'})"))
     return out
 
 
@@ -167,6 +174,11 @@ class GcpPool(TargetKind):
               ", ".join(gcp_machines.FIXED_GPU_MACHINES))
             return problems
         accelerator, count = gcp_machines.FIXED_GPU_MACHINES[t.machine_type]
+        region = env.gcp_region or ""
+        if gce_region_zones(region) and not gce_zones(region, accelerator, t.machine_type):
+            offered = sorted({m for m, (a, _) in gcp_machines.FIXED_GPU_MACHINES.items() if gce_zones(region, a, m)})
+            p("machineType", t.machine_type, f"not offered in any zone of {region} (components/catalog/zones.py)",
+              ", ".join(offered) or "another region")
         model = env.model(t.model)
         facts = model.resolved_facts()
         if facts is None:
