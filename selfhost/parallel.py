@@ -2,16 +2,18 @@
 results handed back in the order asked for, whatever finishes first.
 
 A worker is forked after the CLI's own imports and before any Pulumi program has run (no SDK threads or event
-loops exist yet), so it starts warm and imports only the provider SDKs its stacks declare. Stacks are grouped by
-the platforms they stand on and the groups spread over the workers, so each provider SDK (pulumi_gcp alone takes
-about a second to import) is loaded by as few workers as possible. A stack whose preview fails comes back as a
-`StackFailure`, never taking the others with it.
+loops exist yet; a process with other threads previews one stack after another instead), so it starts warm and
+imports only the provider SDKs its stacks declare. Stacks are grouped by the platforms they stand on and the groups
+spread over the workers, so each provider SDK (pulumi_gcp alone takes about a second to import) is loaded by as
+few workers as possible. A stack whose preview fails comes back as a `StackFailure`, never taking the others with
+it.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -37,7 +39,10 @@ def preview_stacks(project: Project, stacks: Sequence[str], workers: int | None 
     the cores this process may run on; 1, or a single stack, previews here, without forking). `on_done(stack)` is
     called as each finishes, in whatever order (a progress line)."""
     workers = min(workers or _cores(), len(stacks))
-    if workers <= 1 or not hasattr(os, "fork"):
+    # A fork copies only the forking thread: in a process with others (a test runner after earlier previews left
+    # the SDK's thread pools running), a lock one of them held stays held in the child forever. The CLI forks
+    # before any preview has run, with one thread.
+    if workers <= 1 or not hasattr(os, "fork") or threading.active_count() > 1:
         for stack in stacks:
             result = _preview(project, stack)
             if on_done:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from selfhost.parallel import StackFailure, groups, preview_stacks
+from selfhost.parallel import groups, preview_stacks
 from selfhost.project import load_project
 
 from .conftest import ROOT
@@ -54,15 +54,49 @@ def test_a_failing_stack_is_reported_and_the_others_still_are(broken_project: Pa
     assert shown == [s for s in stacks if s != "aws-pool"], "every other stack, in order"
 
 
+ORDER_SCRIPT = """
+import sys, threading
+from selfhost.parallel import StackFailure, preview_stacks
+from selfhost.project import load_project
+assert threading.active_count() == 1
+order = ["hf-dev", "aws-pool", "edge", "aws-dev"]
+finished = []
+from pathlib import Path
+results = list(preview_stacks(load_project(Path(sys.argv[1])), order, workers=2, on_done=finished.append))
+assert [name for name, _ in results] == order, results
+assert sorted(finished) == sorted(order)
+failure = dict(results)["aws-pool"]
+assert isinstance(failure, StackFailure) and failure.kind == "config", failure
+assert dict(results)["edge"].stack == "edge"
+print("ok")
+"""
+
+
 def test_results_come_back_in_the_order_asked_for(broken_project: Path):
-    project = load_project(broken_project)
-    order = ["hf-dev", "aws-pool", "edge", "aws-dev"]
-    finished: list[str] = []
-    results = list(preview_stacks(project, order, workers=2, on_done=finished.append))
-    assert [name for name, _ in results] == order and sorted(finished) == sorted(order)
-    failure = dict(results)["aws-pool"]
-    assert isinstance(failure, StackFailure) and failure.kind == "config"
-    assert dict(results)["edge"].stack == "edge"
+    # In a fresh interpreter: this test process has threads (earlier previews' thread pools), where
+    # preview_stacks rightly declines to fork.
+    run = subprocess.run([sys.executable, "-c", ORDER_SCRIPT, str(broken_project)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0 and run.stdout == "ok\n", run.stderr
+
+
+def test_a_process_with_threads_previews_one_stack_after_another(broken_project: Path, monkeypatch):
+    import threading
+
+    import selfhost.parallel as parallel
+
+    def no_fork(*args, **kwargs):
+        raise AssertionError("forked from a process with threads")
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", no_fork)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        results = list(preview_stacks(load_project(broken_project), ["edge", "hf-dev"], workers=2))
+    finally:
+        stop.set()
+    assert [name for name, _ in results] == ["edge", "hf-dev"]
 
 
 def test_stacks_on_the_same_platforms_share_a_worker():
