@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import shlex
 from dataclasses import dataclass
@@ -33,10 +34,21 @@ IMAGES: dict[str, ImageSpec] = {
 PROGRAMS = {"vllm": "/opt/adapter/bin", "llamacpp": "/opt/venv/bin"}
 
 
-def content_tag(root: Path = CONTAINERS) -> str:
+def content_tag(root: Path | None = None) -> str:
     """A tag from the hash of every file of the build context (what `.dockerignore` leaves in): registries keep
     tags immutable, so a new tag appears exactly when what the images are built from changes, and re-running
-    `pulumi up` on the same code builds nothing (a README edit changes no image)."""
+    `pulumi up` on the same code builds nothing (a README edit changes no image). The project's own containers/
+    is hashed once per process (every target of every stack names the tag, and the files do not change under a
+    running preview); another `root` every time."""
+    return _project_tag() if root is None else _hash_tree(root)
+
+
+@functools.cache
+def _project_tag() -> str:
+    return _hash_tree(CONTAINERS)
+
+
+def _hash_tree(root: Path) -> str:
     ignore = root / ".dockerignore"
     patterns = [line.strip() for line in ignore.read_text().splitlines()
                 if line.strip() and not line.startswith("#")] if ignore.is_file() else []
