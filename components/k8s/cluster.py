@@ -42,6 +42,37 @@ def declare_object(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOpt
     return cls(name, **fields, opts=opts)
 
 
+# Addresses that are not the internet: egress to "public addresses" excludes them, so a pod allowed out to the
+# internet reaches nothing else in the cluster's or the site's networks.
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
+
+
+def in_namespace(name: str) -> dict[str, Any]:
+    """A NetworkPolicy peer: every pod of the namespace `name`."""
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def locked_down(meta: Any, allow: str, selector: dict[str, str], callers: list[str], port: int,
+                egress: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A namespace's NetworkPolicies: deny everything, then let the pods `selector` picks take `port` from the
+    `callers` namespaces, and go out to DNS, to `egress` (more rules), and to HTTPS on public addresses."""
+    return [
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("default-deny"),
+         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta(allow),
+         "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress", "Egress"],
+                  "ingress": [{"from": [in_namespace(n) for n in dict.fromkeys(callers)],
+                               "ports": [{"protocol": "TCP", "port": port}]}],
+                  "egress": [
+                      {"to": [{**in_namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                       "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                      *egress,
+                      {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}],
+                       "ports": [{"protocol": "TCP", "port": 443}]},
+                  ]}},
+    ]
+
+
 def labels_of(tags: dict[str, str]) -> dict[str, str]:
     """Kubernetes labels from the environment's tags, in the characters label keys and values allow (alphanumerics,
     '-', '_', '.'; at most 63, starting and ending alphanumeric): a Hugging Face id's '/' becomes '.'."""

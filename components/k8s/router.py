@@ -20,9 +20,8 @@ import yaml
 from .. import routing
 from ..routing import RouterSpec
 from ..targets.base import Endpoint
-from .cluster import MANAGED, ClusterFoundation, declare_object
+from .cluster import MANAGED, ClusterFoundation, declare_object, locked_down
 from .serving import PORT as SERVING_PORT
-from .serving import PRIVATE_RANGES
 
 CONFIG_DIR = "/etc/litellm"
 IMAGE = "ghcr.io/berriai/litellm-non_root:v1.99.4"
@@ -120,7 +119,7 @@ def manifests(args: RouterArgs, config: pulumi.Input[str], secret_data: dict[str
         {"apiVersion": "v1", "kind": "Secret", "metadata": meta("router-secrets"), "type": "Opaque",
          "stringData": secret_data},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("router-config"), "data": {"config.yaml": config}},
-        *network_policies(args, ns, selector, meta),
+        *network_policies(args, selector, meta),
         {"apiVersion": "v1", "kind": "Service", "metadata": meta(name),
          "spec": {"type": "ClusterIP", "selector": selector,
                   "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}},
@@ -154,30 +153,16 @@ def manifests(args: RouterArgs, config: pulumi.Input[str], secret_data: dict[str
     return out
 
 
-def network_policies(args: RouterArgs, ns: str, selector: dict[str, str], meta: Any) -> list[dict[str, Any]]:
+def network_policies(args: RouterArgs, selector: dict[str, str], meta: Any) -> list[dict[str, Any]]:
     """Deny everything, then allow callers in (the ingress controller, the configured namespaces) on the proxy's
     port; out: DNS, our serving pods in the cluster, and HTTPS to public addresses (cloud targets)."""
     s, cluster = args.spec, args.foundation.config
     callers = [*s.allow_from_namespaces, *([cluster.ingress_namespace] if s.ingress else [])]
-    in_namespace = lambda name: {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}  # noqa: E731
-    return [
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("default-deny"),
-         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}},
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("allow-router"),
-         "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress", "Egress"],
-                  "ingress": [{"from": [in_namespace(n) for n in dict.fromkeys(callers)],
-                               "ports": [{"protocol": "TCP", "port": routing.PORT}]}],
-                  "egress": [
-                      {"to": [{**in_namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                       "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
-                      # The serving pods of this project's targets on the cluster (each admits the router back).
-                      {"to": [{"namespaceSelector": {"matchLabels": MANAGED},
-                               "podSelector": {"matchLabels": {"app.kubernetes.io/component": "serving"}}}],
-                       "ports": [{"protocol": "TCP", "port": SERVING_PORT}]},
-                      {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}],
-                       "ports": [{"protocol": "TCP", "port": 443}]},
-                  ]}},
-    ]
+    # The serving pods of this project's targets on the cluster (each admits the router back).
+    serving = {"to": [{"namespaceSelector": {"matchLabels": MANAGED},
+                       "podSelector": {"matchLabels": {"app.kubernetes.io/component": "serving"}}}],
+               "ports": [{"protocol": "TCP", "port": SERVING_PORT}]}
+    return locked_down(meta, "allow-router", selector, callers, routing.PORT, [serving])
 
 
 class Router(pulumi.ComponentResource):

@@ -22,7 +22,7 @@ from ..schema import ModelSpec
 from ..serving_image import IMAGES, PROGRAMS, content_tag, engine_args
 from ..sizing import GPU_MEMORY_UTILIZATION, Hardware, engine_limits
 from ..targets.kubernetes import PROBE_PERIOD_S, KubernetesTarget, cpus_of
-from .cluster import MANAGED, ClusterFoundation, declare_object
+from .cluster import MANAGED, ClusterFoundation, declare_object, locked_down
 
 PORT = 8080
 SECRETS_DIR = "/run/secrets/selfhost"
@@ -33,7 +33,6 @@ GRACE_S = 60
 DRAIN_S = 55
 # Pulumi waits this much longer than the startup probe's budget for a rollout to become ready.
 ROLLOUT_MARGIN_S = 600
-PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
 
 
 @dataclass(frozen=True)
@@ -223,27 +222,13 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
 
 def network_policies(args: ModelServingArgs, selector: dict[str, str], meta: Any) -> list[dict[str, Any]]:
     """Deny everything in the namespace, then allow what serving needs: callers in (the ingress controller,
-    Prometheus, the configured namespaces) on the serving port; DNS; HTTPS to the internet for the Hub."""
+    Prometheus, the configured namespaces, the router) on the serving port; DNS; HTTPS to public addresses for the
+    Hub and its CDN."""
     t, cluster = args.target, args.foundation.config
     callers = [*t.allow_from_namespaces, *([cluster.ingress_namespace] if t.ingress else []),
                *([cluster.monitoring_namespace] if t.service_monitor else []),
                *([args.router_namespace] if args.router_namespace else [])]
-    in_namespace = lambda name: {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}  # noqa: E731
-    return [
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("default-deny"),
-         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}},
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("allow-serving"),
-         "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress", "Egress"],
-                  "ingress": [{"from": [in_namespace(n) for n in dict.fromkeys(callers)],
-                               "ports": [{"protocol": "TCP", "port": PORT}]}],
-                  "egress": [
-                      {"to": [{**in_namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                       "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
-                      # The Hub and its CDN: public addresses only, so nothing else in the cluster's networks.
-                      {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}],
-                       "ports": [{"protocol": "TCP", "port": 443}]},
-                  ]}},
-    ]
+    return locked_down(meta, "allow-serving", selector, callers, PORT, [])
 
 
 def autoscaler(args: ModelServingArgs, meta: Any) -> dict[str, Any]:
