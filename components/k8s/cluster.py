@@ -32,6 +32,13 @@ SNAKE = {"apiVersion": "api_version", "stringData": "string_data", "automountSer
          "automount_service_account_token"}
 
 
+# Kind -> the role that names its resource (`<component>-<role>`); a kind not here goes by its object's name.
+ROLES = {"Namespace": "namespace", "ServiceAccount": "identity", "Secret": "secrets", "ConfigMap": "config",
+         "PersistentVolumeClaim": "model-cache", "Service": "service", "Deployment": "deployment",
+         "PodDisruptionBudget": "pdb", "HorizontalPodAutoscaler": "autoscaler", "ScaledObject": "autoscaler",
+         "Ingress": "ingress", "ServiceMonitor": "monitor"}
+
+
 def declare_object(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
     """Declare one manifest (a dict as the API takes it) with the SDK's class for its kind."""
     cls = KINDS.get((manifest["apiVersion"], manifest["kind"]))

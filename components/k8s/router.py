@@ -20,7 +20,7 @@ import yaml
 from .. import routing
 from ..routing import RouterSpec
 from ..targets.base import Endpoint
-from .cluster import MANAGED, ClusterFoundation, declare_object, locked_down
+from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down
 from .serving import PORT as SERVING_PORT
 
 CONFIG_DIR = "/etc/litellm"
@@ -190,10 +190,8 @@ class Router(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=args.foundation.provider)
         declared: dict[str, pulumi.CustomResource] = {}
         for manifest in manifests(args, config, secret_data, digest):
-            kind, object_name = manifest["kind"], manifest["metadata"]["name"]
-            role = {"Namespace": "namespace", "ServiceAccount": "identity", "Secret": "secrets", "ConfigMap": "config",
-                    "Service": "service", "Deployment": "deployment", "PodDisruptionBudget": "pdb",
-                    "Ingress": "ingress"}.get(kind, object_name)
+            kind = manifest["kind"]
+            role = ROLES.get(kind) or manifest["metadata"]["name"]
             after = list(declared.values()) if kind == "Deployment" else (
                 [declared["namespace"]] if "namespace" in declared else [])
             options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=after))

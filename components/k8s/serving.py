@@ -22,7 +22,7 @@ from ..schema import ModelSpec
 from ..serving_image import IMAGES, PROGRAMS, content_tag, engine_args
 from ..sizing import GPU_MEMORY_UTILIZATION, Hardware, engine_limits
 from ..targets.kubernetes import PROBE_PERIOD_S, KubernetesTarget, cpus_of
-from .cluster import MANAGED, ClusterFoundation, declare_object, locked_down
+from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down
 
 PORT = 8080
 SECRETS_DIR = "/run/secrets/selfhost"
@@ -275,10 +275,6 @@ def ingress(args: ModelServingArgs, meta: Any) -> dict[str, Any]:
                          "backend": {"service": {"name": args.target.name, "port": {"name": "http"}}}}]}}]}}
 
 
-_ROLES = {"Namespace": "namespace", "ServiceAccount": "identity", "Secret": "secrets",
-          "PersistentVolumeClaim": "model-cache", "Service": "service", "Deployment": "deployment",
-          "PodDisruptionBudget": "pdb", "HorizontalPodAutoscaler": "autoscaler", "ScaledObject": "autoscaler",
-          "Ingress": "ingress", "ServiceMonitor": "monitor"}
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -306,7 +302,7 @@ class ModelServing(pulumi.ComponentResource):
         declared: dict[str, pulumi.CustomResource] = {}
         for manifest in manifests(args, secret_data):
             kind = manifest["kind"]
-            role = _ROLES.get(kind) or manifest["metadata"]["name"]
+            role = ROLES.get(kind) or manifest["metadata"]["name"]
             # Everything waits for the namespace; the Deployment for all it refers to (its pods would fail to
             # start without the account, the Secret or the volume) and for the GPU Operator.
             after = [declared["namespace"]] if "namespace" in declared else []
