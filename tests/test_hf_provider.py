@@ -444,3 +444,21 @@ def test_resource_registers_with_the_token_secret(monkeypatch: pytest.MonkeyPatc
     assert sorted(asked["chat"]) == ["token", "url"]
     assert "token" in preview.secret_outputs
     assert resource_options(None).additional_secret_outputs == ["token"]
+
+
+def test_declaring_endpoints_leaves_the_pickler_as_it_was():
+    """pulumi.dynamic wraps the pure-Python pickler's `_batch_setitems` once more per dynamic resource and never
+    unwraps it (about a thousand declarations in one process and every dict pickled there hits RecursionError).
+    Each declaration restores it."""
+    before = pickle._Pickler._batch_setitems, pickle._Pickler.save_dict  # type: ignore[attr-defined]
+
+    def program() -> None:
+        for name in ("a", "b", "c"):
+            HfInferenceEndpoint(name, HfEndpointArgs(
+                namespace=NAMESPACE, name=f"t-{name}", vendor="aws", region="us-east-1", accelerator="gpu",
+                instance_type="nvidia-l4", instance_size="x1", repository="mistralai/Mistral-7B-Instruct-v0.3",
+                token=TOKEN))
+
+    preview = run_program("selfhost-llm", "t", {}, [], program)
+    assert (pickle._Pickler._batch_setitems, pickle._Pickler.save_dict) == before  # type: ignore[attr-defined]
+    assert len(preview.by_type(TYPE_TOKEN)) == 3

@@ -21,8 +21,10 @@ Shapes, from huggingface_hub 2.4.0 (`hf_api.py`, `_inference_endpoints.py`):
 
 from __future__ import annotations
 
+import pickle
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -450,4 +452,22 @@ class HfInferenceEndpoint(dyn.Resource, module="hf", name="InferenceEndpoint"):
     def __init__(self, name: str, args: HfEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         # Outputs must be named in the property bag for the SDK to resolve them onto the resource.
         props = {**args.to_inputs(), "url": None, "status": None}
-        super().__init__(HfEndpointProvider(), name, props, resource_options(opts))
+        with _pickler_kept():
+            super().__init__(HfEndpointProvider(), name, props, resource_options(opts))
+
+
+@contextmanager
+def _pickler_kept() -> Iterator[None]:
+    """The pure-Python pickler's methods as they were, whatever `pulumi.dynamic` does to them.
+
+    `serialize_provider` (pulumi 3.272, dynamic/dynamic.py) patches `pickle._Pickler._batch_setitems` with a sorting
+    wrapper around whatever is there, and restores only `pickle.Pickler`: each dynamic resource a process declares
+    wraps the last wrapper once more. Past about a thousand (a long-lived process: the preview-speed benchmark, a
+    test run) every pickling of a dict there recurses through them all and fails with RecursionError. Restoring
+    them after each declaration keeps the depth at one; the serialized provider is byte-for-byte the same."""
+    pickler: Any = pickle._Pickler  # type: ignore[attr-defined]  # the pure-Python class the SDK patches
+    saved = pickler._batch_setitems, pickler.save_dict
+    try:
+        yield
+    finally:
+        pickler._batch_setitems, pickler.save_dict = saved
