@@ -465,7 +465,7 @@ def _pickler_kept() -> Iterator[None]:
     wraps the last wrapper once more. Past about a thousand (a long-lived process: the preview-speed benchmark, a
     test run) every pickling of a dict there recurses through them all and fails with RecursionError. Restoring
     them after each declaration keeps the depth at one; the serialized provider is byte-for-byte the same."""
-    pickler: Any = pickle._Pickler  # type: ignore[attr-defined]  # the pure-Python class the SDK patches
+    pickler: Any = pickle._Pickler  # the pure-Python class the SDK patches
     saved = pickler._batch_setitems, pickler.save_dict
     try:
         yield
