@@ -450,7 +450,7 @@ def test_declaring_endpoints_leaves_the_pickler_as_it_was():
     """pulumi.dynamic wraps the pure-Python pickler's `_batch_setitems` once more per dynamic resource and never
     unwraps it (about a thousand declarations in one process and every dict pickled there hits RecursionError).
     Each declaration restores it."""
-    before = pickle._Pickler._batch_setitems, pickle._Pickler.save_dict
+    before = pickle._Pickler._batch_setitems, pickle._Pickler.save_dict  # type: ignore[attr-defined]
 
     def program() -> None:
         for name in ("a", "b", "c"):
@@ -460,5 +460,5 @@ def test_declaring_endpoints_leaves_the_pickler_as_it_was():
                 token=TOKEN))
 
     preview = run_program("selfhost-llm", "t", {}, [], program)
-    assert (pickle._Pickler._batch_setitems, pickle._Pickler.save_dict) == before
+    assert (pickle._Pickler._batch_setitems, pickle._Pickler.save_dict) == before  # type: ignore[attr-defined]
     assert len(preview.by_type(TYPE_TOKEN)) == 3
