@@ -20,13 +20,13 @@ Run on demand: `.venv/bin/python benchmarks/preview_speed.py [--old-tree PATH] [
    which one preempted run does not move, and the ratios are ratios of medians.
 3. Scaling. Synthetic projects with N targets of one kind (N = 1, 10, 50, 200), each the one target of a shipped
    stack replicated as t0..tN-1. They are previewed and priced (`run_preview` + `price_preview`, what
-   `selfhost cost` does per stack) in one warm process per tree, which previews N=1 of every kind once, untimed,
-   first: the imports are paid there, outside the measurement, instead of being charged to the smallest size (where
-   they would pass for a high fixed cost and hide how the per-resource cost grows). The measurements of the two
-   trees alternate one by one, for the same reason as above. Every measurement starts after an untimed
-   `gc.collect()`, so it never pays for the garbage of the one before; during it the collector is off (`--gc off`,
-   the default: the CLI's treatment) or on (`--gc on`, to see what the collector's passes over an ever larger heap
-   add as the stack grows).
+   `selfhost cost` does per stack) in a warm process per tree, started afresh each round, which previews N=1 of
+   every kind once, untimed, first: the imports are paid there, outside the measurement, instead of being charged
+   to the smallest size (where they would pass for a high fixed cost and hide how the per-resource cost grows).
+   The measurements of the two trees alternate one by one, for the same reason as above. Every measurement starts
+   after an untimed `gc.collect()`, so it never pays for the garbage of the one before; during it the collector is
+   off (`--gc off`, the default: the CLI's treatment) or on (`--gc on`, to see what the collector's passes over an
+   ever larger heap add as the stack grows).
 
 How to read it: "ms per resource" is a size's median wall-clock time over its resource count. Flat (within 25%
 from 10 to 200 targets) means the cost grows linearly with the stack; a figure rising with N is non-linear growth.
@@ -466,23 +466,28 @@ class Worker:
 def scaling(trees: dict[str, Path], kinds: Sequence[str], sizes: Sequence[int], repeats: int,
             gc_modes: dict[str, str], timeout: float) -> dict[str, Any]:
     """Every tree's measurements, alternating between the trees measurement by measurement; each tree's worker
-    runs with its own collector treatment (`gc_modes[label]`)."""
-    workers = {label: Worker(label, tree, gc_modes[label], timeout) for label, tree in trees.items()}
+    runs with its own collector treatment (`gc_modes[label]`). Each round starts fresh workers: whatever a process
+    accumulates from one declaration to the next (a tree before f9455a4 nests one more pickler wrapper per dynamic
+    resource, and fails past about 1,000) then grows over one round's previews, about what one stack of the largest
+    size brings to a CLI run, and not over the whole benchmark."""
     rows: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
-    try:
-        for kind in kinds:
-            for w in workers.values():
-                w.request(op="prepare", kind=kind, sizes=list(sizes))
-        for r in range(repeats):
-            progress(f"scaling: round {r + 1} of {repeats}")
+    identity: dict[str, dict[str, str]] = {}
+    for r in range(repeats):
+        progress(f"scaling: round {r + 1} of {repeats}")
+        workers = {label: Worker(label, tree, gc_modes[label], timeout) for label, tree in trees.items()}
+        try:
+            for kind in kinds:
+                for w in workers.values():
+                    w.request(op="prepare", kind=kind, sizes=list(sizes))
             for kind in kinds:
                 for n in sizes:
                     for label, w in workers.items():
                         rows[label].append(w.request(op="measure", kind=kind, n=n))
-    finally:
-        for w in workers.values():
-            w.close()
-    return {label: {"identity": workers[label].identity,
+        finally:
+            for w in workers.values():
+                w.close()
+        identity = {label: w.identity for label, w in workers.items()}
+    return {label: {"identity": identity[label],
                     "kinds": {k: summarize_kind([x for x in rows[label] if x["kind"] == k]) for k in kinds}}
             for label in trees}
 
@@ -510,7 +515,7 @@ def print_report(doc: dict[str, Any]) -> None:
     if "old_over_new" in alt:
         print(f"  old cost --all / new: {alt['old_over_new']:.2f}x")
     sc = doc["scaling"]
-    print(f"scaling: median of {sc['repeats']}, one warm process per tree, gc {sc['gc']}")
+    print(f"scaling: median of {sc['repeats']}, a warm process per tree and round, gc {sc['gc']}")
     for label, tree in sc["trees"].items():
         print(f"  [{label}] selfhost: {tree['identity']['selfhost']}")
         for kind, s in tree["kinds"].items():

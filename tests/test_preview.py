@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .conftest import ROOT
 
@@ -159,3 +160,22 @@ def test_secure_config_shows_only_a_placeholder():
 def test_usage_errors(args, code, words):
     run = selfhost(*args)
     assert run.returncode == code and words in run.stderr and "Traceback" not in run.stderr
+
+
+def test_stack_files_read_as_the_pure_python_parser_reads_them(project, monkeypatch):
+    from selfhost import project as reader
+
+    assert reader._LOADER is yaml.CSafeLoader  # PyYAML's wheels carry libyaml: the fast parser is the one in use
+    fast = {stack: reader.stack_config(project, stack) for stack in project.stacks()}
+    monkeypatch.setattr(reader, "_LOADER", yaml.SafeLoader)
+    assert fast == {stack: reader.stack_config(project, stack) for stack in project.stacks()}
+
+
+def test_a_malformed_stack_file_is_named_without_a_traceback(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    (stacks / "Pulumi.broken.yaml").write_text("config:\n  selfhost-llm:environment: [dev\n")
+    run = subprocess.run([SELFHOST, "preview", "broken"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode == 1 and "Pulumi.broken.yaml: not valid YAML" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
