@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console, JustifyMethod
@@ -21,7 +21,7 @@ from .cost_report import (
     capacity_rows,
     diff,
     markdown,
-    preview_at_ref,
+    previews_at_ref,
     price_preview,
     routing_text,
     service_level_text,
@@ -30,6 +30,7 @@ from .cost_report import (
     unit_usd,
     usd,
 )
+from .parallel import StackFailure
 from .plan_diff import markdown as plan_markdown
 from .plan_diff import plan_diff
 from .plan_diff import text as plan_text
@@ -103,7 +104,6 @@ def preview(
     project, stacks = _select(stack, all_stacks, project_dir)
     runs = _Runs()
     previews: list[Preview] = [p for _, p in runs.previews(project, stacks)]
-    code = runs.code
 
     if as_json:
         doc: Any = previews[0].to_json() if not all_stacks and previews else {"stacks": [p.to_json() for p in previews]}
@@ -112,11 +112,19 @@ def preview(
     elif base is not None:
         # The diff replaces the tree: a reviewer (and a pull request comment) wants what changes, and the tree of
         # an unchanged stack is dozens of lines around it. `selfhost preview <env>` still prints the tree.
+        olds = _at_base(project, base, [p.stack for p in previews])
         for p in previews:
-            _print_plan(project, p, base, fmt or "text")
+            old = olds[p.stack]
+            if isinstance(old, StackFailure):
+                runs.fail(p.stack, old)
+                continue
+            change = plan_diff(old, p.to_json(), base, str(project.root))
+            sys.stdout.write(plan_markdown(change) + "\n" if fmt == "markdown" else plan_text(change))
+            sys.stdout.flush()  # before any stack's error lines
     else:
         for p in previews:
             _print_preview(p)
+    code = runs.code
     for p in previews:
         est = price_preview(p.to_json(), _lookup())
         if est.over_budget:
@@ -126,14 +134,13 @@ def preview(
     raise typer.Exit(code)
 
 
-def _print_plan(project: Project, p: Preview, base: str, fmt: str) -> None:
+def _at_base(project: Project, base: str, stacks: list[str]) -> dict[str, dict[str, Any] | StackFailure | None]:
+    """The stacks' graphs at git ref `base` (None where a stack does not exist there, a `StackFailure` where its
+    preview there failed), or exit 1 when the ref cannot be checked out."""
     try:
-        old = preview_at_ref(project.root, base, p.stack)
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        _fail(f"--base {base}: {getattr(exc, 'stderr', '') or exc}", EXIT_USAGE)
-    change = plan_diff(old, p.to_json(), base, str(project.root))
-    sys.stdout.write(plan_markdown(change) + "\n" if fmt == "markdown" else plan_text(change))
-    sys.stdout.flush()  # before the budget check's stderr lines
+        return previews_at_ref(project.root, base, stacks) if stacks else {}
+    except subprocess.CalledProcessError as exc:
+        _fail(f"--base {base}: {exc.stderr or exc}", EXIT_USAGE)
 
 
 def _select(stack: str | None, all_stacks: bool, project_dir: Path | None) -> tuple[Project, list[str]]:
@@ -158,7 +165,7 @@ class _Runs:
         self.code = 0
 
     def previews(self, project: Project, stacks: list[str]) -> Iterator[tuple[str, Preview]]:
-        from .parallel import StackFailure, preview_stacks
+        from .parallel import preview_stacks
 
         status = err.status(f"previewing {len(stacks)} stacks") if err.is_terminal and len(stacks) > 1 else None
         finished: list[str] = []
@@ -176,14 +183,18 @@ class _Runs:
                 if isinstance(result, StackFailure):
                     if status is not None:
                         status.stop()
-                    err.print(escape(result.message) if result.kind == "config" else
-                              f"error: {escape(name)}: {escape(result.message)}")
-                    self.code = max(self.code, EXIT_CONFIG if result.kind == "config" else EXIT_USAGE)
+                    self.fail(name, result)
                     continue
                 yield name, result
         finally:
             if status is not None:
                 status.stop()
+
+    def fail(self, stack: str, failure: StackFailure) -> None:
+        """Report a stack that could not be previewed (here, or with --base at the base ref); the others go on."""
+        err.print(escape(failure.message) if failure.kind == "config" else
+                  f"error: {escape(stack)}: {escape(failure.message)}")
+        self.code = max(self.code, EXIT_CONFIG if failure.kind == "config" else EXIT_USAGE)
 
 
 def _lookup():
@@ -219,18 +230,18 @@ def cost(
         _fail(f"--plot {plot_file}: one stack, into a .svg or .png file", EXIT_USAGE)
     project, stacks = _select(stack, all_stacks, project_dir)
     lookup = _lookup()
+    runs = _Runs()
+    graphs = {name: preview.to_json() for name, preview in runs.previews(project, stacks)}
+    olds = _at_base(project, base, list(graphs)) if base is not None else {}
     reports: list[dict[str, Any]] = []
     bases: list[dict[str, Any] | None] = []  # with --base, one per report
-    runs = _Runs()
-    for name, preview in runs.previews(project, stacks):
-        graph = preview.to_json()
-        report = to_json(name, price_preview(graph, lookup))
-        reports.append(report)
+    for name, graph in graphs.items():
+        old = olds.get(name)
+        if isinstance(old, StackFailure):
+            runs.fail(name, old)
+            continue
+        reports.append(to_json(name, price_preview(graph, lookup)))
         if base is not None:
-            try:
-                old = preview_at_ref(project.root, base, name)
-            except (RuntimeError, subprocess.CalledProcessError) as exc:
-                _fail(f"--base {base}: {getattr(exc, 'stderr', '') or exc}", EXIT_USAGE)
             usage = (graph["outputs"].get("costInputs") or {}).get("usage")
             bases.append(to_json(name, price_preview(old, lookup, usage)) if old else {"items": [], "totals": {
                 "min": 0.0, "expected": 0.0, "max": 0.0}})
@@ -676,7 +687,7 @@ def _fmt(value: Any) -> str:
     return text if len(text) <= 70 else text[:67] + "..."
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     err.print(f"error: {escape(message)}")
     raise typer.Exit(code)
 

@@ -21,6 +21,8 @@ from components.cost import (
 )
 from components.sizing import Throughput
 
+from .parallel import StackFailure
+
 
 def price_preview(graph: dict[str, Any], lookup, usage: dict[str, Any] | None = None) -> Estimate:
     """Price one stack document of `selfhost preview --json`. The usage profile and budget are the stack's own
@@ -258,23 +260,46 @@ def _signed(value: float | None) -> str:
     return ("+" if value > 0 else "-" if value < 0 else "") + usd(abs(value))
 
 
-def preview_at_ref(project_root: Path, ref: str, stack: str) -> dict[str, Any] | None:
-    """`selfhost preview --json` of `stack` as committed at `ref`, run from a temporary git worktree with that
-    commit's own code. None when the stack does not exist there."""
+def previews_at_ref(project_root: Path, ref: str,
+                    stacks: list[str]) -> dict[str, dict[str, Any] | StackFailure | None]:
+    """`selfhost preview --json` of each of `stacks` as committed at `ref`, run from one temporary git worktree
+    with that commit's own code: one process for them all (`preview --all --json` when there are several, its
+    stacks in parallel as ever), not a worktree and an interpreter's start-up per stack. None for a stack that
+    does not exist there. A stack over its budget at `ref` has its graph all the same; one that cannot be previewed
+    there is a `StackFailure` (kind `base`) with what that preview printed, the others going on. Raises
+    CalledProcessError when git cannot check `ref` out."""
     with tempfile.TemporaryDirectory(prefix="selfhost-base-") as tmp:
         tree = Path(tmp) / "tree"
         subprocess.run(["git", "-C", str(project_root), "worktree", "add", "--detach", "--quiet", str(tree), ref],
                        check=True, capture_output=True, text=True)
         try:
-            if not (tree / "stacks" / f"Pulumi.{stack}.yaml").exists():
-                return None
-            env = {**os.environ, "PYTHONPATH": str(tree)}
-            run = subprocess.run([sys.executable, "-m", "selfhost.cli", "preview", stack, "--json", "--project",
-                                  str(tree)], capture_output=True, text=True, cwd=tree, env=env, timeout=600)
-            if run.returncode != 0:
-                raise RuntimeError(f"preview of {stack} at {ref} failed:\n{run.stderr.strip()}")
-            return json.loads(run.stdout)
+            present = [s for s in stacks if (tree / "stacks" / f"Pulumi.{s}.yaml").exists()]
+            graphs: dict[str, dict[str, Any] | StackFailure | None] = dict.fromkeys(stacks)
+            if present:
+                graphs.update(_preview_tree(tree, ref, present))
+            return graphs
         finally:
             subprocess.run(["git", "-C", str(project_root), "worktree", "remove", "--force", str(tree)],
                            capture_output=True, text=True)
 
+
+def _preview_tree(tree: Path, ref: str, stacks: list[str]) -> dict[str, dict[str, Any] | StackFailure]:
+    which = [stacks[0]] if len(stacks) == 1 else ["--all"]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    try:
+        run = subprocess.run([sys.executable, "-m", "selfhost.cli", "preview", *which, "--json", "--project",
+                              str(tree)], capture_output=True, text=True, cwd=tree, env=env, timeout=BASE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return dict.fromkeys(stacks, StackFailure("base", f"its preview at {ref} took over {BASE_TIMEOUT_S} s"))
+    try:
+        doc = json.loads(run.stdout) if run.stdout.strip() else {"stacks": []}
+    except json.JSONDecodeError:
+        doc = {"stacks": []}
+    graphs = {g["stack"]: g for g in doc.get("stacks", [doc])}
+    # The exit code is not the verdict: 3 (over budget) comes with the graph, and under --all, which previews every
+    # stack at `ref` (those this branch deleted too), another stack's failure says nothing of the ones asked for.
+    failure = StackFailure("base", f"its preview at {ref} failed:\n{run.stderr.strip()}")
+    return {s: graphs.get(s, failure) for s in stacks}
+
+
+BASE_TIMEOUT_S = 600  # every stack at the base together: seconds when it works, so only a hang comes near it

@@ -27,7 +27,8 @@ from .project import Project, ProjectError, stack_config
 @dataclass(frozen=True)
 class StackFailure:
     """Why a stack could not be previewed: its config is invalid (`config`), its file is missing or malformed
-    (`project`), or the program raised (`program`, with the traceback)."""
+    (`project`), the program raised (`program`, with the traceback), or, with `--base`, its preview at the base
+    ref failed (`base`)."""
 
     kind: str
     message: str

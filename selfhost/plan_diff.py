@@ -265,7 +265,7 @@ class PlanDiff:
 ORDER: dict[str, int] = {"replace": 0, "may-replace": 1, "update": 2, "create": 3, "delete": 4}
 
 
-# The temporary worktree preview_at_ref (selfhost/cost_report.py) previews the base in: absolute paths in the base
+# The temporary worktree previews_at_ref (selfhost/cost_report.py) previews the base in: absolute paths in the base
 # (a docker build context) start with it where the head's start with the project root.
 BASE_TREE = re.compile(r'(?:/[^/"\\\s]+)*?/selfhost-base-[^/"\\\s]+/tree(?=[/"])')
 

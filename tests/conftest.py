@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,20 @@ def previews(project: Project) -> dict[str, Preview]:
 
 def policy_doc(value) -> dict:
     return json.loads(value) if isinstance(value, str) else value
+
+
+def git_project(tmp_path: Path) -> Path:
+    """A git repository holding the project as it is (code and stacks, not its tests), committed once: a base for
+    `--base`."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".tools", ".git", "__pycache__", "containers",
+                                                              "tests", "benchmarks", ".pytest_cache"))
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    return repo
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+                          check=True, capture_output=True, text=True)

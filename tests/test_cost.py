@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +20,10 @@ from components.catalog.models import MODELS
 from components.cost import HOURS_PER_MONTH, Resource, estimate, resources_from_preview
 from components.schema import Usage
 from components.sizing import Hardware, ServiceLevel, capacity, engine_limits
-from selfhost.cost_report import diff, markdown, preview_at_ref, price_preview, to_json
+from selfhost.cost_report import diff, markdown, previews_at_ref, price_preview, to_json
+from selfhost.parallel import StackFailure
 
-from .conftest import ROOT
+from .conftest import ROOT, git, git_project
 
 GOLDEN = Path(__file__).with_name("golden")
 
@@ -203,20 +204,12 @@ def test_markdown_comment_is_golden(graphs):
 
 def test_diff_between_two_commits(tmp_path, project):
     """`--base`: the stack previewed at an older commit, in a temporary worktree, with that commit's code."""
-    repo = tmp_path / "repo"
-    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".tools", ".git", "__pycache__", "containers",
-                                                              "tests", "benchmarks", ".pytest_cache"))
-    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], check=True, capture_output=True, text=True)  # noqa: E731
-    git("init", "-q")
-    git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", "-A")
-    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "base")
-    stack = repo / "stacks" / "Pulumi.aws-prod.yaml"
-    stack.write_text(stack.read_text().replace("maxReplicas: 4", "maxReplicas: 6")
-                     .replace("nat: per-az", "nat: single"))
-    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qam", "head")
+    repo = git_project(tmp_path)
+    _commit(repo, "aws-prod", lambda text: text.replace("maxReplicas: 4", "maxReplicas: 6")
+            .replace("nat: per-az", "nat: single"))
 
-    base_graph = preview_at_ref(repo, "HEAD~1", "aws-prod")
-    head_graph = preview_at_ref(repo, "HEAD", "aws-prod")
+    base_graph = previews_at_ref(repo, "HEAD~1", ["aws-prod"])["aws-prod"]
+    head_graph = previews_at_ref(repo, "HEAD", ["aws-prod"])["aws-prod"]
     assert base_graph is not None and head_graph is not None
     base = to_json("aws-prod", price_preview(base_graph, fake))
     head = to_json("aws-prod", price_preview(head_graph, fake))
@@ -226,9 +219,49 @@ def test_diff_between_two_commits(tmp_path, project):
     assert len([r for r in removed if "NAT gateway" in r["description"]]) == 2
     assert len([r for r in removed if "IPv4" in r["description"]]) == 2
     assert head["totals"]["max"] - base["totals"]["max"] == pytest.approx(2 * 730 * 1.515 - 2 * 730 * (0.045 + 0.005))
-    assert preview_at_ref(repo, "HEAD", "no-such-stack") is None
+    assert previews_at_ref(repo, "HEAD", ["no-such-stack"]) == {"no-such-stack": None}
     # The worktree is gone afterwards.
-    assert "selfhost-base-" not in git("worktree", "list").stdout
+    assert "selfhost-base-" not in git(repo, "worktree", "list").stdout
+
+
+def _commit(repo: Path, stack: str, edit: Callable[[str], str]) -> None:
+    path = repo / "stacks" / f"Pulumi.{stack}.yaml"
+    path.write_text(edit(path.read_text()))
+    git(repo, "commit", "-qam", f"edit {stack}")
+
+
+def test_the_base_of_several_stacks_is_previewed_once_and_over_budget_still_counts(tmp_path, monkeypatch):
+    """`--all --base`: one worktree and one `preview --all --json` there for every stack, not one per stack. A base
+    over its budget exits 3 with its graph, which is the base all the same; a stack that fails there is a failure
+    of its own, with why, and the others still have their graphs."""
+    import selfhost.cost_report as reader
+
+    repo = git_project(tmp_path)
+    _commit(repo, "aws-dev", lambda text: text.replace("monthlyUsd: 1500", "monthlyUsd: 1"))
+    previews: list[list[str]] = []
+    real_run = subprocess.run
+
+    def run(argv, *args, **kwargs):
+        if "selfhost.cli" in argv:
+            previews.append(argv[argv.index("preview") + 1:])
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(reader.subprocess, "run", run)
+    graphs = previews_at_ref(repo, "HEAD", ["aws-dev", "aws-prod", "new-in-this-branch"])
+    assert previews == [["--all", "--json", "--project", previews[0][-1]]]
+    assert graphs["aws-dev"]["stack"] == "aws-dev" and graphs["aws-prod"]["stack"] == "aws-prod"
+    assert graphs["new-in-this-branch"] is None
+    assert previews_at_ref(repo, "HEAD", ["aws-dev"])["aws-dev"]["stack"] == "aws-dev"
+
+    _commit(repo, "aws-prod", lambda text: text.replace("maxReplicas: 4", "maxReplicas: lots"))
+    graphs = previews_at_ref(repo, "HEAD", ["aws-dev", "onprem"])
+    assert graphs["aws-dev"]["stack"] == "aws-dev" and graphs["onprem"]["stack"] == "onprem"
+    graphs = previews_at_ref(repo, "HEAD", ["aws-dev", "aws-prod"])
+    assert graphs["aws-dev"]["stack"] == "aws-dev"
+    failure = graphs["aws-prod"]
+    assert isinstance(failure, StackFailure) and failure.kind == "base"
+    assert failure.message.startswith("its preview at HEAD failed:") and "maxReplicas" in failure.message
+    assert "selfhost-base-" not in git(repo, "worktree", "list").stdout
 
 
 def test_cost_cli_formats(tmp_path):

@@ -4,7 +4,7 @@ documents, and once end to end against a temporary git repository."""
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +14,7 @@ import yaml
 
 from selfhost.plan_diff import REPLACE_ON_CHANGE, markdown, plan_diff, text
 
-from .conftest import ROOT
+from .conftest import git, git_project
 
 MODEL = "aws:sagemaker/model:Model"
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -86,7 +86,7 @@ def test_nested_paths_json_documents_and_long_values():
 
 
 def test_where_the_base_was_previewed_is_not_a_change():
-    """The base runs in a temporary worktree (selfhost/cost_report.py preview_at_ref): its absolute paths are the
+    """The base runs in a temporary worktree (selfhost/cost_report.py previews_at_ref): its absolute paths are the
     project's."""
     image = lambda root: res("docker-build:index:Image", "image", {"context": {"location": f"{root}/containers"}})  # noqa: E731
     base, head = doc(image("/tmp/selfhost-base-k2j4x/tree")), doc(image("/work/repo"))
@@ -235,14 +235,7 @@ def test_every_rule_cites_its_source():
 
 def test_cli_diff_against_a_commit(tmp_path):
     """`selfhost preview <stack> --base HEAD` in a git repository whose working tree changes the model revision."""
-    repo = tmp_path / "repo"
-    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".tools", ".git", "__pycache__", "containers",
-                                                              "tests", "benchmarks", ".pytest_cache"))
-    git = lambda *a: subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t",  # noqa: E731
-                                     *a], check=True, capture_output=True, text=True)
-    git("init", "-q")
-    git("add", "-A")
-    git("commit", "-qm", "base")
+    repo = git_project(tmp_path)
     stack = repo / "stacks" / "Pulumi.aws-prod.yaml"
     config = yaml.safe_load(stack.read_text())
     old = config["config"]["selfhost-llm:models"][0]["revision"]
@@ -264,7 +257,43 @@ def test_cli_diff_against_a_commit(tmp_path):
             "(by inputs.productionVariants[0].modelName): endpoint configurations are immutable") in out
     assert "update      aws-prod-chat-endpoint  aws:sagemaker/endpoint:Endpoint  (follows aws-prod-chat-config)" in out
     assert "Stack aws-prod" not in out  # the diff replaces the tree
-    assert "selfhost-base-" not in git("worktree", "list").stdout
+    assert "selfhost-base-" not in git(repo, "worktree", "list").stdout
     bad = subprocess.run([selfhost, "preview", "aws-prod", "--format", "markdown", "--project", str(repo)],
                          capture_output=True, text=True, cwd=repo, timeout=300)
     assert bad.returncode == 1 and "allowed with --base" in bad.stderr
+
+
+def test_cli_diff_of_every_stack_against_a_commit(tmp_path):
+    """`--all --base`: every stack's plan and cost change, the base previewed once for them all; a stack that
+    fails at the base is reported as failing, and the others still get theirs."""
+    repo = git_project(tmp_path)
+    onprem = repo / "stacks" / "Pulumi.onprem.yaml"
+    good = onprem.read_text()
+    onprem.write_text(good.replace("maxReplicas: 4", "maxReplicas: lots"))
+    git(repo, "commit", "-qam", "break onprem")
+    onprem.write_text(good)
+    stack = repo / "stacks" / "Pulumi.aws-prod.yaml"
+    stack.write_text(stack.read_text().replace("nat: per-az", "nat: single"))  # two NAT gateways fewer
+    stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (repo / "stacks").glob("Pulumi.*.yaml"))
+
+    # The CLI from the repository itself, as a user runs it in their checkout: the serving image's build context
+    # (and so its tag) is where the code is, and the base's is its worktree's.
+    cli = [sys.executable, "-m", "selfhost.cli"]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    run = subprocess.run([*cli, "preview", "--all", "--base", "HEAD", "--project", str(repo)],
+                         capture_output=True, text=True, cwd=repo, env=env, timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert "error: onprem: its preview at HEAD failed:" in run.stderr and "maxReplicas" in run.stderr
+    plans = [line for line in run.stdout.splitlines() if line.startswith("Plan for ")]
+    assert [p.split()[2] for p in plans] == [s for s in stacks if s != "onprem"]
+    assert all(p.endswith(": no changes") for p in plans if not p.startswith("Plan for aws-prod ")), plans
+    (changed,) = [p for p in plans if p.startswith("Plan for aws-prod ")]
+    assert changed.endswith(" to remove") and not changed.endswith(" 0 to remove"), changed
+
+    run = subprocess.run([*cli, "cost", "--all", "--base", "HEAD~1", "--format", "json", "--project", str(repo)],
+                         capture_output=True, text=True, cwd=repo, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    reports = json.loads(run.stdout)["stacks"]
+    assert [r["stack"] for r in reports] == stacks and all(r["base"] == "HEAD~1" for r in reports)
+    assert [r["stack"] for r in reports if r["diff"]] == ["aws-prod"]
+    assert "selfhost-base-" not in git(repo, "worktree", "list").stdout

@@ -151,8 +151,8 @@ def test_pull_request_workflow() -> None:
     assert _step(doc, "plan", "make preview")["run"] == "make preview"
     build = _step(doc, "plan", "Build the plan comment")
     assert build["env"]["BASE_REF"] == "${{ github.base_ref }}"
-    for command in ('cost "${stack}" --base "${base}" --format markdown --strict', "check --all",
-                    'preview "${stack}" --base "${base}" --format markdown', "preview --help"):
+    for command in ('cost --all --base "${base}" --format markdown --strict', "check --all",
+                    'preview --all --base "${base}" --format markdown', "preview --help"):
         assert command in build["run"], command
 
     # The real preview: only where credentials are configured, OIDC, the policy pack, one comment per stack.
@@ -214,9 +214,11 @@ def _outputs(tmp: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines)
 
 
-# The CLI's stand-in: logs its arguments; `cost`/`preview` print a small report, or fail for the stack in FAIL, or
-# (`cost` of the stack in UNPRICED) report an unpriced item and exit 5 as --strict does, or print PAD bytes;
-# `preview --help` mentions --base when HAS_BASE is 1.
+# The CLI's stand-in: logs its arguments; `cost --all`/`preview --all` print a report per stack file, headed as the
+# real CLI heads them (test_the_workflow_cuts_the_real_reports_at_their_headings), except for the stack in FAIL
+# (an error on stderr, exit 2), with an unpriced item in the cost of the stack in UNPRICED (exit 5, as --strict
+# does, whatever else failed), each report padded with PAD bytes; `preview --help` mentions --base when HAS_BASE
+# is 1; anything else prints a line.
 FAKE_SELFHOST = r"""#!/usr/bin/env bash
 echo "$*" >>"$LOG"
 case "$1 $2" in
@@ -224,20 +226,30 @@ case "$1 $2" in
                     exit 0 ;;
   "check --all") echo "aws-dev: compliant (47 rules; 1 advisories, 0 exemptions)"; echo "x: advisory k8s-image-digest";
                  exit 0 ;;
+  "cost --all" | "preview --all")
+    what="plan"; [ "$1" = cost ] && what="cost estimate"
+    rc=0; unpriced=0
+    for file in stacks/Pulumi.*.yaml; do
+      stack="${file#stacks/Pulumi.}"; stack="${stack%.yaml}"
+      if [ "$stack" = "$FAIL" ]; then echo "Invalid configuration for stack '$stack'" >&2; rc=2; continue; fi
+      echo "### selfhost-llm ${what}: \`$stack\`"
+      if [ "$1" = cost ] && [ "$stack" = "$UNPRICED" ]; then
+        echo "at least \$10.00 + 1 items unpriced"
+        echo "error: $stack: 1 item(s) unpriced (at least \$10.00 + 1 items unpriced): x: no price" >&2; unpriced=1
+      fi
+      [ -n "$PAD" ] && head -c "$PAD" /dev/zero | tr '\0' 'x' && echo
+      echo
+    done
+    [ "$unpriced" = 1 ] && exit 5
+    exit "$rc" ;;
 esac
-if [ "$2" = "$FAIL" ]; then echo "Invalid configuration for stack '$2'" >&2; exit 2; fi
-if [ "$1 $2" = "cost $UNPRICED" ]; then
-  echo "### cost of \`$2\`: at least \$10.00 + 1 items unpriced"
-  echo "error: $2: 1 item(s) unpriced (at least \$10.00 + 1 items unpriced): x: no price" >&2; exit 5
-fi
 echo "### $1 of \`$2\`"
-[ -n "$PAD" ] && head -c "$PAD" /dev/zero | tr '\0' 'x' && echo
 exit 0
 """
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def checkout(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     (root / "stacks").mkdir(parents=True)
     for stack in STACKS:
@@ -261,50 +273,59 @@ def _build(project: Path, tmp: Path, **env: str) -> tuple[subprocess.CompletedPr
     return result, body, log.read_text().splitlines()
 
 
-def test_plan_comment_has_costs_checks_and_plan_diffs(project: Path, tmp_path: Path) -> None:
-    _, body, calls = _build(project, tmp_path)
+def test_plan_comment_has_costs_checks_and_plan_diffs(checkout: Path, tmp_path: Path) -> None:
+    _, body, calls = _build(checkout, tmp_path)
     assert body.startswith(MARKER + "\n"), "the marker first: the next run finds the comment by it"
     assert "Commit `0123456789ab` against `origin/main`" in body
     assert "No mandatory violation in any stack. 1 advisories, 0 exemptions." in body
+    # One command each for every stack: the base branch is previewed once, not once per stack and command.
+    assert [c for c in calls if c.startswith(("cost ", "preview ")) and c != "preview --help"] == [
+        "cost --all --base origin/main --format markdown --strict",
+        "preview --all --base origin/main --format markdown"]
     for stack in STACKS:
-        assert f"cost {stack} --base origin/main --format markdown --strict" in calls
-        assert f"preview {stack} --base origin/main --format markdown" in calls
-        assert f"### cost of `{stack}`" in body and f"### preview of `{stack}`" in body
+        assert f"### selfhost-llm cost estimate: `{stack}`" in body and f"### selfhost-llm plan: `{stack}`" in body
+    parts = sorted(p.name for p in (tmp_path / "runner" / "plan" / "parts").iterdir())
+    assert parts == ["0-check.md", "0-quota.md", *[f"1-cost-{i:02d}-{s}.md" for i, s in enumerate(STACKS, 1)],
+                     *[f"2-plan-{i:02d}-{s}.md" for i, s in enumerate(STACKS, 1)]]
     assert "quota --all --format markdown" in calls
-    assert body.index("### Policy checks") < body.index("### Quotas needed") < body.index("### cost of") < (
-        body.index("### preview of"))
+    assert body.index("### Policy checks") < body.index("### Quotas needed") < body.index(
+        "### selfhost-llm cost estimate") < body.index("### selfhost-llm plan")
     assert _outputs(tmp_path)["failed"] == "0"
     assert (tmp_path / "runner" / "summary").read_text() == body
 
 
-def test_plan_comment_without_preview_base_in_the_cli(project: Path, tmp_path: Path) -> None:
-    _, body, calls = _build(project, tmp_path, HAS_BASE="0")
+def test_plan_comment_without_preview_base_in_the_cli(checkout: Path, tmp_path: Path) -> None:
+    _, body, calls = _build(checkout, tmp_path, HAS_BASE="0")
     assert "this version of the CLI has no `selfhost preview --base`" in body
     assert not [c for c in calls if c.startswith("preview ") and c != "preview --help"]
-    assert all(f"### cost of `{stack}`" in body for stack in STACKS)
+    assert all(f"### selfhost-llm cost estimate: `{stack}`" in body for stack in STACKS)
     assert _outputs(tmp_path)["failed"] == "0"
 
 
-def test_plan_comment_shows_a_failing_stack_and_fails_the_job(project: Path, tmp_path: Path) -> None:
-    _, body, _ = _build(project, tmp_path, FAIL="aws-prod", PREVIEW_OUTCOME="failure")
-    assert "**`selfhost cost aws-prod --base origin/main --format markdown --strict` exited 2:**" in body
-    assert "Invalid configuration for stack 'aws-prod'" in body
+def test_plan_comment_shows_a_failing_stack_and_fails_the_job(checkout: Path, tmp_path: Path) -> None:
+    _, body, _ = _build(checkout, tmp_path, FAIL="aws-prod", PREVIEW_OUTCOME="failure")
+    for command in ("cost --all --base origin/main --format markdown --strict",
+                    "preview --all --base origin/main --format markdown"):
+        assert f"**`selfhost {command}` exited 2.**\nNo report for: aws-prod.\n" in body
+    assert body.count("Invalid configuration for stack 'aws-prod'") == 2
     assert "**`make preview` failed**" in body
-    assert "### cost of `aws-dev`" in body, "the other stacks are still reported"
+    assert "### selfhost-llm cost estimate: `aws-dev`" in body, "the other stacks are still reported"
+    assert "### selfhost-llm cost estimate: `aws-prod`" not in body
     assert _outputs(tmp_path)["failed"] == "1"
 
 
-def test_plan_comment_shows_unpriced_items_and_fails_the_job(project: Path, tmp_path: Path) -> None:
+def test_plan_comment_shows_unpriced_items_and_fails_the_job(checkout: Path, tmp_path: Path) -> None:
     """`selfhost cost --strict` exits 5 when a total is only a lower bound: the report is shown with what is
     unpriced, and the job fails."""
-    _, body, _ = _build(project, tmp_path, UNPRICED="aws-dev")
-    assert "### cost of `aws-dev`: at least $10.00 + 1 items unpriced" in body
+    _, body, _ = _build(checkout, tmp_path, UNPRICED="aws-dev")
+    assert "### selfhost-llm cost estimate: `aws-dev`\nat least $10.00 + 1 items unpriced" in body
     assert "**Unpriced items** (`selfhost cost --strict` exited 5)" in body and "x: no price" in body
+    assert "No report for" not in body
     assert _outputs(tmp_path)["failed"] == "1"
 
 
-def test_plan_comment_fits_in_a_comment(project: Path, tmp_path: Path) -> None:
-    _, body, _ = _build(project, tmp_path, PAD="9000")
+def test_plan_comment_fits_in_a_comment(checkout: Path, tmp_path: Path) -> None:
+    _, body, _ = _build(checkout, tmp_path, PAD="9000")
     summary = (tmp_path / "runner" / "summary").read_text()
     assert len(body) <= 65536 < len(summary), "the job summary has everything, the comment what fits"
     assert "Too long for one comment, left out here:" in body and "2-plan-09-onprem" in body
@@ -355,11 +376,11 @@ needs_jq = pytest.mark.skipif(shutil.which("jq") is None, reason="the stack pick
     ({"KUBERNETES_STACKS": "onprem, edge"}, ["edge", "onprem"]),
     ({"AWS_ROLE_ARN": "arn:aws:iam::1:role/preview", "HAS_BACKEND": "false"}, []),
 ], ids=["aws", "gcp", "kubernetes", "no-backend"])
-def test_pulumi_preview_picks_the_stacks_with_credentials(project: Path, tmp_path: Path, env: dict[str, str],
+def test_pulumi_preview_picks_the_stacks_with_credentials(checkout: Path, tmp_path: Path, env: dict[str, str],
                                                           picked: list[str]) -> None:
     step = next(s for s in _load("pull-request.yml")["jobs"]["pulumi-stacks"]["steps"] if s.get("id") == "pick")
     base = {"AWS_ROLE_ARN": "", "GCP_WORKLOAD_IDENTITY_PROVIDER": "", "KUBERNETES_STACKS": "", "HAS_BACKEND": "true"}
-    result = _bash(step["run"], project, {**base, **env}, tmp_path)
+    result = _bash(step["run"], checkout, {**base, **env}, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(_outputs(tmp_path)["stacks"]) == picked
 
@@ -371,12 +392,34 @@ def test_pulumi_preview_picks_the_stacks_with_credentials(project: Path, tmp_pat
     ({"REQUESTED": "edge", "DEPLOY_STACKS": "aws-dev"}, ["edge"]),
     ({"REQUESTED": "all", "DEPLOY_STACKS": "aws-dev nope"}, None),
 ], ids=["listed", "none-listed", "by-hand", "unknown-stack"])
-def test_deploy_picks_the_listed_stacks(project: Path, tmp_path: Path, env: dict[str, str],
+def test_deploy_picks_the_listed_stacks(checkout: Path, tmp_path: Path, env: dict[str, str],
                                        picked: list[str] | None) -> None:
     step = next(s for s in _load("deploy.yml")["jobs"]["stacks"]["steps"] if s.get("id") == "pick")
-    result = _bash(step["run"], project, env, tmp_path)
+    result = _bash(step["run"], checkout, env, tmp_path)
     if picked is None:
         assert result.returncode == 1 and "No stack nope" in result.stdout
     else:
         assert result.returncode == 0, result.stdout + result.stderr
         assert json.loads(_outputs(tmp_path)["stacks"]) == picked
+
+
+def test_the_workflow_cuts_the_real_reports_at_their_headings(previews) -> None:
+    """The plan job cuts `cost --all` and `preview --all --base` output into one part per stack at each report's
+    heading: the real CLI's reports (the stand-in above only imitates them) start with the heading it looks for."""
+    from selfhost.cost_report import markdown as cost_markdown
+    from selfhost.cost_report import price_preview, to_json
+    from selfhost.plan_diff import markdown as plan_markdown
+    from selfhost.plan_diff import plan_diff
+
+    from .test_cost import fake
+
+    script = _step(_load("pull-request.yml"), "plan", "Build the plan comment")["run"]
+    (awk_regex,) = re.findall(r"^\s*/(\^### selfhost-llm .+)/ \{$", script, re.MULTILINE)
+    heading = re.compile(awk_regex)  # an ERE that Python's re reads alike: no awk-only syntax in it
+    for stack, preview in previews.items():
+        doc = preview.to_json()
+        report = to_json(stack, price_preview(doc, fake))
+        for text in (cost_markdown(report, report, "origin/main"), plan_markdown(plan_diff(doc, doc, "origin/main"))):
+            first, *rest = text.splitlines()
+            assert (m := heading.match(first)) and m.group(0).endswith(f"`{stack}`"), first
+            assert not any(heading.match(line) for line in rest), "one heading per report"
