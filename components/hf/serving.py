@@ -53,15 +53,11 @@ def image_of(model: ModelSpec) -> HfImage:
 
 
 class HfServing(pulumi.ComponentResource):
-    url: pulumi.Output[str]
-    openai_base_url: pulumi.Output[str]
-    endpoint_name: str
-
     def __init__(self, name: str, args: HfServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("selfhost:hf:InferenceEndpoint", name, None, opts)
         t, model = args.target, args.model
         scaling = t.scaling
-        self.endpoint_name = name
+        self.endpoint_name: str = name
         endpoint = HfInferenceEndpoint(f"{name}-endpoint", HfEndpointArgs(
             namespace=args.account.namespace, name=name, vendor=t.vendor, region=t.region, accelerator="gpu",
             instance_type=t.instance_type, instance_size=t.instance_size, repository=model.id, token=args.token,
@@ -70,7 +66,9 @@ class HfServing(pulumi.ComponentResource):
             scale_to_zero_timeout_minutes=scaling.scale_to_zero_after_minutes if scaling.min_replicas == 0 else None,
             wait_timeout_seconds=args.wait_timeout_seconds,
         ), pulumi.ResourceOptions(parent=self))
-        self.url = endpoint.url
+        # Attributes, not class annotations: the SDK resolves a resource class's annotations again on every
+        # registration (see HfInferenceEndpoint).
+        self.url: pulumi.Output[str] = endpoint.url
         # vLLM, TGI and llama.cpp's servers all answer OpenAI's API under /v1.
-        self.openai_base_url = endpoint.url.apply(lambda u: f"{u.rstrip('/')}/v1" if u else "")
+        self.openai_base_url: pulumi.Output[str] = endpoint.url.apply(lambda u: f"{u.rstrip('/')}/v1" if u else "")
         self.register_outputs({"url": self.url, "openaiBaseUrl": self.openai_base_url})
