@@ -22,6 +22,7 @@ from components.cost import (
 from components.sizing import Throughput
 
 from .parallel import StackFailure
+from .project import ProjectError, load_project
 
 
 def price_preview(graph: dict[str, Any], lookup, usage: dict[str, Any] | None = None) -> Estimate:
@@ -273,7 +274,11 @@ def previews_at_ref(project_root: Path, ref: str,
         subprocess.run(["git", "-C", str(project_root), "worktree", "add", "--detach", "--quiet", str(tree), ref],
                        check=True, capture_output=True, text=True)
         try:
-            present = [s for s in stacks if (tree / "stacks" / f"Pulumi.{s}.yaml").exists()]
+            try:
+                at_ref = load_project(tree)
+                present = [s for s in stacks if at_ref.stack_file(s).exists()]
+            except ProjectError:  # no project at `ref` yet: every stack is new
+                present = []
             graphs: dict[str, dict[str, Any] | StackFailure | None] = dict.fromkeys(stacks)
             if present:
                 graphs.update(_preview_tree(tree, ref, present))

@@ -179,3 +179,10 @@ def test_a_malformed_stack_file_is_named_without_a_traceback(tmp_path):
     run = subprocess.run([SELFHOST, "preview", "broken"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert run.returncode == 1 and "Pulumi.broken.yaml: not valid YAML" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_malformed_project_file_is_named_without_a_traceback(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: [selfhost-llm\n")
+    run = subprocess.run([SELFHOST, "preview", "--all"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode == 1 and "Pulumi.yaml: not valid YAML" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
