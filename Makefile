@@ -5,7 +5,8 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV := .venv
-# What `make lint` (and so `make test`, first) checks: ruff over LINT_PATHS, mypy over TYPED, the whole project.
+# What `make lint` (and so `make test`, first) checks: ruff over LINT_PATHS, mypy and pyright over TYPED, the whole
+# project, and import-linter's contracts between the packages (pyproject's [tool.importlinter]).
 # TYPED is the code that runs: the infrastructure side (the program's __main__.py, components, selfhost, the policy
 # pack) and the adapter. One mypy run takes both `__main__.py` files: pyproject's explicit_package_bases names them
 # by their path (`__main__`, `policy.__main__`) instead of both `__main__`.
@@ -19,7 +20,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
-.PHONY: preview test lint venv checkov litellm mermaid clean containers-requirements
+.PHONY: preview test lint venv checkov litellm mermaid pyright clean containers-requirements
 
 # With bytecode writing on, whatever PYTHONDONTWRITEBYTECODE says (set on many CI images and machines, this one too):
 # the preview's install compiles none (see .synced-infra), so the first preview compiles and keeps exactly the modules
@@ -31,9 +32,13 @@ test: $(VENV)/.synced checkov litellm mermaid
 	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/python -m pytest
 
-lint: $(VENV)/.synced
+# pyright with --warnings: a warning fails the lint too (zero findings). Its settings are pyproject's [tool.pyright],
+# whose include is TYPED for an editor or a bare `pyright`; here TYPED, given on the command line, is what it checks.
+lint: $(VENV)/.synced pyright
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/mypy $(TYPED)
+	$(PYRIGHT) --warnings $(TYPED)
+	$(VENV)/bin/lint-imports
 
 venv: $(VENV)/.synced
 
@@ -90,6 +95,22 @@ $(MERMAID_ENV)/.installed: $(MERMAID_DIR)/package.json $(MERMAID_DIR)/package-lo
 	npm ci --prefix $(MERMAID_ENV) --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Pyright, Microsoft's type checker (the npm package, which runs on the machine's Node.js: the PyPI `pyright` wrapper
+# downloads it at run time instead), run by `make lint` in typeCheckingMode standard. Pinned by
+# tests/tools/pyright/package-lock.json.
+PYRIGHT_DIR := tests/tools/pyright
+PYRIGHT_ENV := .tools/pyright
+PYRIGHT := $(PYRIGHT_ENV)/node_modules/.bin/pyright
+
+pyright: $(PYRIGHT_ENV)/.installed
+
+$(PYRIGHT_ENV)/.installed: $(PYRIGHT_DIR)/package.json $(PYRIGHT_DIR)/package-lock.json
+	rm -rf $(PYRIGHT_ENV)
+	mkdir -p $(PYRIGHT_ENV)
+	cp $(PYRIGHT_DIR)/package.json $(PYRIGHT_DIR)/package-lock.json $(PYRIGHT_ENV)/
+	npm ci --prefix $(PYRIGHT_ENV) --no-audit --no-fund --loglevel=error
+	touch $@
+
 SYNC := $(UV) sync --frozen --python "$$(command -v $(PYTHON))"
 
 # The preview needs only the infrastructure side: no test tools, no engine to build (`--inexact` keeps them
@@ -114,4 +135,4 @@ containers-requirements: | $(UV)
 	$(EXPORT_ADAPTER) --extra llamacpp -o containers/llamacpp/requirements.txt > /dev/null
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache
+	rm -rf $(VENV) .tools .pytest_cache .import_linter_cache

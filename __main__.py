@@ -6,9 +6,8 @@ import pulumi
 
 from components.capture import GraphCapture
 from components.catalog.pricing import lookup
-from components.config import from_pulumi_config
+from components.config import from_pulumi_config, stack_secrets
 from components.cost import estimate, summary, with_owner_rates
-from components.schema import StackSecrets
 from components.stack import cost_inputs, declare_environment, regions
 
 env = from_pulumi_config()
@@ -16,10 +15,7 @@ env = from_pulumi_config()
 capture = GraphCapture()
 pulumi.runtime.register_stack_transformation(capture)
 
-config = pulumi.Config()
-secrets = StackSecrets(hf_token=config.get_secret("hfToken") if env.hf_token else None,
-                       kubeconfig=config.get_secret("kubeconfig") if env.kubeconfig else None)
-for key, value in declare_environment(env, secrets).items():
+for key, value in declare_environment(env, stack_secrets(env)).items():
     pulumi.export(key, value)
 
 inputs = cost_inputs(env)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar, Union
 
 import pulumi
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
 from .catalog.engines import ENGINES
 from .catalog.models import MODELS
-from .routing import RouterSpec, router_problems
+from .routing import ROUTER_PLATFORM, RouterSpec, router_problems
 from .schema import (
     MISSING,
     PROJECT,
@@ -31,13 +31,12 @@ from .schema import (
     ModelSpec,
     NetworkConfig,
     Problem,
+    StackSecrets,
     Strict,
     TargetSpec,
     Tier,
     Usage,
 )
-from .targets.hf_endpoint import HfAccount
-from .targets.kubernetes import KubernetesCluster
 from .targets.registry import KINDS, PLATFORMS, kind_of, platform_of
 
 if TYPE_CHECKING:
@@ -45,13 +44,26 @@ if TYPE_CHECKING:
 
 __all__ = ["SECRET_PLACEHOLDER", "ConfigError", "Environment", "Problem", "from_pulumi_config", "load_environment"]
 
-# Keys whose values are secrets: the config model only learns whether they are set.
-SECRET_KEYS = {
-    f"{PROJECT}:hfToken": "set it with `pulumi config set --secret hfToken <token>`",
-    f"{PROJECT}:kubeconfig": "set it with `pulumi config set --secret kubeconfig < ~/.kube/config`",
-}
-# Keys read from other namespaces; everything else must live in the project's namespace.
-PROVIDER_KEYS = {"aws:region": "awsRegion", "gcp:project": "gcpProject", "gcp:region": "gcpRegion"}
+# The stack's own secret (every platform's containers may fetch gated weights with it); each platform adds its own
+# (Platform.secrets). The config model only learns whether they are set.
+HF_TOKEN_KEY = f"{PROJECT}:hfToken"
+
+
+def _full_key(alias: str) -> str:
+    """A settings field's alias as a stack file's key: a provider's own (`aws:region`) or the project's."""
+    return alias if ":" in alias else f"{PROJECT}:{alias}"
+
+
+def secret_config_keys() -> dict[str, str]:
+    """Every secret key the program reads -> how to set it."""
+    return {HF_TOKEN_KEY: "set it with `pulumi config set --secret hfToken <token>`",
+            **{_full_key(key): how for p in PLATFORMS.values() for key, how in p.secrets.items()}}
+
+
+def platform_keys() -> dict[str, tuple[str, str]]:
+    """Every key a platform reads (its settings' aliases, its secrets included) -> (platform, alias)."""
+    return {_full_key(f.alias): (p.name, f.alias) for p in PLATFORMS.values()
+            for f in p.settings.model_fields.values() if f.alias}
 # The discriminated union of targets puts the branch's tag in error locations; users never wrote it.
 TARGET_KINDS = tuple(KINDS)
 
@@ -77,14 +89,7 @@ class Environment(Strict):
     allowed_gpus: list[str] | None = None
     """The GPU types endpoints may run on (catalog names: A10G, L4, ...); the policy pack refuses others. Unset:
     any."""
-    aws_region: str | None = Field(default=None, alias="aws:region")
-    gcp_project: str | None = Field(default=None, alias="gcp:project", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-    gcp_region: str | None = Field(default=None, alias="gcp:region")
     network: NetworkConfig = NetworkConfig()
-    kubernetes: KubernetesCluster | None = None
-    """The cluster `kubernetes` targets run on."""
-    huggingface: HfAccount | None = None
-    """The Hugging Face namespace `hf-endpoint` targets are created in."""
     models: list[ModelSpec] = Field(min_length=1)
     targets: list[Target] = Field(min_length=1)
     router: RouterSpec | None = None
@@ -94,8 +99,12 @@ class Environment(Strict):
     tags: dict[str, str] = {}
     hf_token: bool = False
     """Whether a Hugging Face token is configured. The value itself never enters this model."""
-    kubeconfig: bool = False
-    """Whether a kubeconfig is configured (a secret, for `kubernetes` targets). Its value never enters this model."""
+    _platforms: dict[str, Any] = PrivateAttr(default_factory=dict)
+    """Each platform's parsed settings (Platform.settings), validated with the rest."""
+
+    def settings(self, platform: str) -> Any:
+        """The platform's settings: its config keys, parsed (components/targets/<platform>.py)."""
+        return self._platforms[platform]
 
     @field_validator("allowed_gpus")
     @classmethod
@@ -146,29 +155,40 @@ def load_environment(stack: str, raw: dict[str, Any],
     """Validate `raw` (full config keys, e.g. 'selfhost-llm:models', values as Pulumi passes them: strings,
     objects as JSON text) into an Environment. Raises ConfigError with every problem."""
     problems: list[Problem] = []
-    data: dict[str, Any] = {"stack": stack, "hfToken": False, "kubeconfig": False}
+    secrets, owned = secret_config_keys(), platform_keys()
+    data: dict[str, Any] = {"stack": stack, "hfToken": False}
+    per_platform: dict[str, dict[str, Any]] = {name: {} for name in PLATFORMS}
     for key, value in raw.items():
         namespace, _, short = key.partition(":")
-        if key in SECRET_KEYS:
+        if key in secrets:
             if key not in secret_keys:
-                problems.append(Problem(key, "(plain text, not shown)", "must be a secret", SECRET_KEYS[key]))
-            data[short] = bool(value)
-        elif key in PROVIDER_KEYS:
-            data[key] = value
+                problems.append(Problem(key, "(plain text, not shown)", "must be a secret", secrets[key]))
+            value = bool(value)
+        if key in owned:
+            platform, alias = owned[key]
+            per_platform[platform][alias] = _decode(value) if namespace == PROJECT else value
         elif namespace == PROJECT:
             data[short] = _decode(value)
-        # Keys of other namespaces (aws:profile, gcp:project, ...) belong to their providers.
+        # Keys of other namespaces (aws:profile, ...) belong to their providers.
 
-    env, structural = _validate(data)
+    env, structural = _validate(Environment, data)
     problems += structural
-    if env is not None:
+    settings: dict[str, Any] = {}
+    for name, platform in PLATFORMS.items():
+        settings[name], structural = _validate(platform.settings, per_platform[name])
+        problems += structural
+    if env is not None and all(v is not None for v in settings.values()):
+        env._platforms = settings
         problems += _semantic_problems(env)
     if problems or env is None:  # no Environment comes without a problem
         raise ConfigError(stack, problems)
     return env
 
 
-def _validate(data: dict[str, Any]) -> tuple[Environment | None, list[Problem]]:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validate(model: type[M], data: dict[str, Any]) -> tuple[M | None, list[Problem]]:
     """Validate the structure. An unknown key is reported and then set aside, so the checks across keys still
     run on the rest (dropping it changes no other value); any other structural problem stops there, since
     cross-key checks on a guessed value would mislead."""
@@ -176,10 +196,10 @@ def _validate(data: dict[str, Any]) -> tuple[Environment | None, list[Problem]]:
     problems: list[Problem] = []
     while True:
         try:
-            return Environment.model_validate(data), problems
+            return model.model_validate(data), problems
         except ValidationError as exc:
             errors = exc.errors()
-            problems += [_from_pydantic(e) for e in errors]
+            problems += [_from_pydantic(e, model) for e in errors]
             if any(e["type"] != "extra_forbidden" for e in errors):
                 return None, problems
             for e in errors:
@@ -217,9 +237,9 @@ def _path(loc: tuple) -> str:
     return out
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
+def _model_at(loc: tuple, root: type[BaseModel]) -> type[BaseModel] | None:
     """The model class whose field set applies at `loc` (for listing allowed keys)."""
-    cls: Any = Environment
+    cls: Any = root
     for part in loc:
         if isinstance(part, int) or part in TARGET_KINDS:
             continue
@@ -240,16 +260,20 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return cls
 
 
-def _from_pydantic(err: ErrorDetails) -> Problem:
+def _from_pydantic(err: ErrorDetails, root: type[BaseModel]) -> Problem:
     loc = tuple(err["loc"])
     path = _path(loc)
     kind = err["type"]
     if kind == "extra_forbidden":
-        parent = _model_at(loc[:-1])
-        # Every field has an alias: the models' alias generator gives each its camelCase key.
-        allowed = ", ".join(f.alias for f in parent.model_fields.values()
-                            if f.alias is not None and f.alias not in ("project", "stack")) if parent else None
-        return Problem(path, err["input"], "unknown key", allowed)
+        parent = _model_at(loc[:-1], root)
+        # Every field has an alias: the models' alias generator gives each its camelCase key. At the top, the
+        # platforms' sections of the project's namespace are keys too.
+        keys = [f.alias for f in parent.model_fields.values() if f.alias is not None
+                and f.alias not in ("project", "stack")] if parent else []
+        if parent is Environment:
+            keys += [alias for full, (_, alias) in platform_keys().items()
+                     if full.startswith(f"{PROJECT}:") and full not in secret_config_keys()]
+        return Problem(path, err["input"], "unknown key", ", ".join(keys) if parent else None)
     if kind == "missing":
         return Problem(path, MISSING, "required key is missing")
     if kind == "union_tag_invalid" or kind == "union_tag_not_found":
@@ -259,7 +283,10 @@ def _from_pydantic(err: ErrorDetails) -> Problem:
         expected = err.get("ctx", {}).get("expected", "")
         return Problem(path, err["input"], "not an allowed value", expected)
     if kind == "string_pattern_mismatch":
-        return Problem(path, err["input"], "has the wrong form", _PATTERN_HELP.get(str(loc[-1]), err["ctx"]["pattern"]))
+        parent = _model_at(loc[:-1], root)
+        field = next((f for f in parent.model_fields.values() if f.alias == loc[-1]), None) if parent else None
+        return Problem(path, err["input"], "has the wrong form", _PATTERN_HELP.get(str(loc[-1])) or (
+            field.description if field and field.description else err["ctx"]["pattern"]))
     message = err["msg"].removeprefix("Value error, ")
     return Problem(path, err["input"], message[:1].lower() + message[1:])
 
@@ -269,7 +296,6 @@ _PATTERN_HELP = {
     "revision": "a 40-character lowercase hex commit SHA from the model's Hugging Face repository",
     "id": "a Hugging Face repository id, 'owner/name'",
     "environment": "lowercase letters, digits and '-', starting with a letter, or empty for the stack name",
-    "gcp:project": "a Google Cloud project id: 6-30 lowercase letters, digits and '-', starting with a letter",
 }
 
 
@@ -338,7 +364,7 @@ def _semantic_problems(env: Environment) -> list[Problem]:
         problems += router_problems(env, env.router)
     platforms = {platform_of(t).name: platform_of(t) for t in env.targets}
     if env.router is not None:
-        platforms.setdefault("kubernetes", PLATFORMS["kubernetes"])  # the router runs on the stack's cluster
+        platforms.setdefault(ROUTER_PLATFORM, PLATFORMS[ROUTER_PLATFORM])
     for platform in platforms.values():
         problems += platform.validate(env)
         if env.network.nat not in platform.nat_modes:
@@ -353,6 +379,16 @@ def from_pulumi_config() -> Environment:
 
     raw = {**rc.get_config_env(), **rc.CONFIG.get()}
     secret_keys = set(rc.get_config_secret_keys_env()) | set(rc._SECRET_KEYS.get())
-    wanted = {k: v for k, v in raw.items() if k.startswith(f"{PROJECT}:") or k in PROVIDER_KEYS}
+    owned = platform_keys()
+    wanted = {k: v for k, v in raw.items() if k.startswith(f"{PROJECT}:") or k in owned}
     return load_environment(pulumi.get_stack(), wanted, secret_keys)
 
+
+
+def stack_secrets(env: Environment) -> StackSecrets:
+    """The running stack's secret values (the token if the config says it is set; each platform's that are set),
+    read once, as secret Outputs."""
+    config = pulumi.Config()
+    platform = {key: value for p in PLATFORMS.values() for key in p.secrets
+                if (value := config.get_secret(key)) is not None}
+    return StackSecrets(hf_token=config.get_secret("hfToken") if env.hf_token else None, platform=platform)

@@ -387,3 +387,19 @@ def hourly(provider: str, service: str, sku: str, description: str, note: str = 
     return rule
 
 
+
+
+def with_owner_rates(lookup: Lookup, platforms: Mapping[str, Any]) -> Lookup:
+    """`lookup`, answering for hardware the owner prices (a cluster's `ownerRates`: per GPU-hour and per
+    node-hour, with their basis and date) from those rates; everything else from the price catalog."""
+    from .catalog.pricing import Price
+
+    def find(provider: str, service: str, region: str, sku: str) -> Any:
+        rates = (platforms.get(provider) or {}).get("ownerRates")
+        if rates is None:
+            return lookup(provider, service, region, sku)
+        usd = {"gpu-hour": rates.get("gpuHourUsd"), "node-hour": rates.get("nodeHourUsd"),
+               "cpu-hour": rates.get("cpuHourUsd")}.get(service)
+        return None if usd is None else Price(float(usd), "hour", f"{rates.get('basis')} ({provider}.cost)",
+                                              str(rates.get("asOf")))
+    return find

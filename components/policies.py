@@ -9,13 +9,10 @@ reports an exemption that says why.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Literal
 
 from .aws.tags import ACCESS_LOGS_PURPOSE
@@ -129,16 +126,11 @@ def _budget(plan: Plan) -> Iterator[tuple[None, str]]:
 
 
 def _gpus_of(endpoint: dict[str, Any]) -> set[str]:
-    """The catalog names of the GPUs an endpoint record says it runs on: its host's accelerator (Vertex's enum
-    mapped to the catalog name) and, for pools, every listed instance type's GPU."""
-    from .catalog.ec2_instances import ec2_instances_in
-    from .catalog.gcp_machines import ACCELERATORS
+    """The catalog names of the GPUs an endpoint record says it runs on (its kind reads its record)."""
+    from .targets.registry import KINDS
 
-    host = endpoint.get("host") or {}
-    found = {ACCELERATORS.get(host["accelerator"], host["accelerator"])} if host.get("accelerator") else set()
-    known = ec2_instances_in(str(endpoint.get("region", ""))) if endpoint.get("instanceTypes") else {}
-    found |= {known[t].gpu.name for t in endpoint.get("instanceTypes") or [] if t in known}
-    return found
+    kind = KINDS.get(str(endpoint.get("kind")))
+    return kind.gpus(endpoint) if kind else set()
 
 
 @rule("allowed-gpu-types", "Endpoints run only on the GPU types the environment allows (selfhost-llm:allowedGpus).",
@@ -156,40 +148,22 @@ def _allowed_gpus(plan: Plan) -> Iterator[tuple[None, str]]:
 REQUIRED_TAGS = ("environment", "owner", "managed-by", "project")
 
 
-@cache
-def tag_field(token: str) -> str | None:
-    """Where a resource type takes our tags: AWS `tags`, GCP `labels` / `userLabels`; None if it takes none (and
-    for other providers, whose `tags` and `labels` are something else: docker-build's image names). Read from the
-    provider SDK's own signature, so it is imported here only when the rule runs."""
-    try:
-        pkg, module, name = token.split(":")
-        if pkg not in ("aws", "gcp"):
-            return None
-        mod = importlib.import_module(f"pulumi_{pkg}" + (f".{module.split('/')[0]}" if module != "index" else ""))
-        params = inspect.signature(getattr(mod, name)._internal_init).parameters
-    except (ValueError, ImportError, AttributeError):
-        return None
-    for py, wire in (("tags", "tags"),) if pkg == "aws" else (("labels", "labels"), ("user_labels", "userLabels")):
-        if py in params:
-            return wire
-    return None
-
-
 @rule("environment-tags", "Every taggable resource carries the environment, owner, managed-by and project tags "
       "(labels on Google Cloud and Kubernetes).", "low",
       "Declare the resource with the environment's tags (TargetKind.identity_tags).")
 def _tags(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    from .targets.registry import tag_field
+
     for r in plan.resources:
-        kubernetes = r.type.startswith("kubernetes:") and r.type != "kubernetes:helm.sh/v3:Release"
-        key = "labels" if kubernetes else tag_field(r.type)
-        if key is None:
+        path = tag_field(r.type)  # the resource's platform knows where its tags go
+        if path is None:
             continue
-        tags = (_get(r.inputs, "metadata", "labels") if kubernetes else r.inputs.get(key)) or {}
+        tags = _get(r.inputs, *path) or {}
         if isinstance(tags, list):  # an Auto Scaling group's tags: [{key, value, propagateAtLaunch}]
             tags = {t.get("key"): t.get("value") for t in tags if isinstance(t, dict)}
         missing = [t for t in REQUIRED_TAGS if t not in tags]
         if missing:
-            yield r, f"{key} lack {', '.join(missing)}"
+            yield r, f"{path[-1]} lack {', '.join(missing)}"
 
 
 # ---------------------------------------------------------------------------------------------------------

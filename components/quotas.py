@@ -10,7 +10,7 @@ quotas (`selfhost quota --check`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .cost_rules import Resource
@@ -102,12 +102,9 @@ class QuotaCtx:
                          (r.name,), project, f"{row.source} ({row.as_of})")
 
 
-def plan(resources: Iterable[Resource], regions: dict[str, str]) -> QuotaPlan:
-    """Every quota the resources need, summed per quota, region and project; the capacity hints; and what the
-    table cannot name."""
-    from .targets.registry import quota_rules
-
-    rules = quota_rules()
+def plan(resources: Iterable[Resource], regions: dict[str, str], rules: Mapping[str, QuotaRule]) -> QuotaPlan:
+    """Every quota the resources need by `rules` (resource type -> rule: the registry's), summed per quota, region
+    and project; the capacity hints; and what the table cannot name."""
     resources = list(resources)
     siblings: dict[str | None, list[Resource]] = {}
     for r in resources:

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from .schema import MISSING, PROJECT, Problem, Slug, Strict
-from .targets.kubernetes import DNS_LABEL, Ingress, Resources
+from .catalog.kubernetes import DNS_LABEL
+from .targets.kubernetes import Ingress, Resources
 
 if TYPE_CHECKING:
     from .schema import EnvironmentSpec
@@ -42,6 +43,9 @@ MASTER_KEY_FILE = "master_key"
 # kinds (aws-sigv4, gcp-oauth) need credentials the OpenAI client cannot send.
 ROUTABLE_AUTH = ("api-key", "hf-token")
 IMAGE_REF = r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$"
+
+ROUTER_PLATFORM = "kubernetes"
+"""The router runs on the stack's cluster (the platform whose foundation its component takes)."""
 
 
 def secret_ref(path: str) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol
 
 import pulumi
@@ -43,7 +43,11 @@ class StackSecrets:
     """The stack's secret config values, read once by the program (components never read `pulumi.Config`)."""
 
     hf_token: pulumi.Output[str] | None = None
-    kubeconfig: pulumi.Output[str] | None = None
+    platform: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    """The platforms' own secrets (Platform.secrets), by key: those the stack sets."""
+
+    def get(self, key: str) -> pulumi.Output[str] | None:
+        return self.platform.get(key)
 
 
 class ConfigError(pulumi.RunError):
@@ -267,15 +271,6 @@ class EnvironmentSpec(Protocol):
     def all_tags(self) -> dict[str, str]: ...
 
     @property
-    def aws_region(self) -> str | None: ...
-
-    @property
-    def gcp_project(self) -> str | None: ...
-
-    @property
-    def gcp_region(self) -> str | None: ...
-
-    @property
     def network(self) -> NetworkConfig: ...
 
     @property
@@ -294,17 +289,8 @@ class EnvironmentSpec(Protocol):
     def retention_days(self) -> int: ...
     """How long logs are kept (`logRetentionDays`, else the tier's default)."""
 
-    @property
-    def kubernetes(self) -> Any: ...
-    """The `kubernetes` section (targets.kubernetes.KubernetesCluster), or None."""
-
-    @property
-    def kubeconfig(self) -> bool: ...
-    """Whether a kubeconfig is configured (as a secret)."""
-
-    @property
-    def huggingface(self) -> Any: ...
-    """The `huggingface` section (targets.hf_endpoint.HfAccount), or None."""
+    def settings(self, platform: str) -> Any: ...
+    """A platform's parsed settings (Platform.settings; read them with `Platform.of(env)`)."""
 
     @property
     def hf_token(self) -> bool: ...

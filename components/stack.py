@@ -8,10 +8,8 @@ from typing import Any
 from .config import Environment
 from .schema import StackSecrets
 from .targets.base import Endpoint
+from .routing import ROUTER_PLATFORM
 from .targets.registry import PLATFORMS, kind_of
-
-ROUTER_PLATFORM = "kubernetes"
-"""The router runs on the stack's cluster."""
 
 
 def regions(env: Environment) -> dict[str, str]:

@@ -62,6 +62,7 @@ def plot(chart: dict[str, Any], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
     xs = chart["requestsPerDay"]
@@ -77,8 +78,8 @@ def plot(chart: dict[str, Any], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: compact(v)))
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"${compact(v)}"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: compact(v)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"${compact(v)}"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

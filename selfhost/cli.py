@@ -542,13 +542,17 @@ def size(
     model: Annotated[str, typer.Argument(help="Hugging Face model id (or a unique part of one) from the catalog.")],
     context: Annotated[int, typer.Option(help="Tokens per sequence (prompt + completion) that must fit.")] = 4096,
     concurrency: Annotated[int, typer.Option(help="Sequences at full context that must fit at once.")] = 1,
-    cloud: Annotated[list[str] | None, typer.Option(help="aws, gcp, huggingface, onprem (repeat; default aws and gcp).",
-                                                    show_default="aws, gcp")] = None,
+    cloud: Annotated[list[str] | None, typer.Option(
+        help="A platform to size on (repeat): any registered one (`selfhost platforms`); default every platform "
+             "with list prices.", show_default=False)] = None,
     quantization: Annotated[str, typer.Option(help="none, fp8, int8, awq, gptq, nf4.")] = "none",
-    aws_region: Annotated[str, typer.Option(help="AWS region priced.")] = "us-east-1",
-    gcp_region: Annotated[str, typer.Option(help="Google Cloud region priced.")] = "us-central1",
-    gpu_hour_usd: Annotated[float | None, typer.Option(help="On-prem cost of one GPU-hour.")] = None,
-    node_hour_usd: Annotated[float, typer.Option(help="On-prem cost of one node-hour (power, space, ops).")] = 0.0,
+    region: Annotated[list[str] | None, typer.Option(
+        help="PLATFORM=REGION: the region a platform is priced in (repeat); default its usual one.",
+        show_default=False)] = None,
+    gpu_hour_usd: Annotated[float | None, typer.Option(
+        help="Your cost of one GPU-hour, for platforms of your own hardware (a cluster).")] = None,
+    node_hour_usd: Annotated[float, typer.Option(
+        help="Your cost of the rest of a server for one hour (power, space, ops).")] = 0.0,
     input_tokens: Annotated[int, typer.Option(help="Prompt tokens of a typical request.")] = 500,
     output_tokens: Annotated[int, typer.Option(help="Completion tokens of a typical request.")] = 200,
     min_tokens_per_second: Annotated[float | None, typer.Option(
@@ -571,18 +575,28 @@ def size(
     if len(matches) != 1:
         _fail(f"model {model!r}: {'ambiguous: ' + ', '.join(matches) if matches else 'not in the catalog'}; "
               f"known: {', '.join(MODELS)}", EXIT_USAGE)
-    from components.targets.registry import PLATFORMS
+    from components.targets.registry import PLATFORMS, platform_named, size_problems
 
-    cloud = cloud or ["aws", "gcp"]
-    clouds = (*PLATFORMS, "onprem")
-    bad = [c for c in cloud if c not in clouds]
-    if bad or quantization not in QUANT_BYTES_PER_PARAM:
-        _fail(f"--cloud {bad[0]!r}: allowed: {', '.join(clouds)}" if bad else
-              f"--quantization {quantization!r}: allowed: {', '.join(QUANT_BYTES_PER_PARAM)}", EXIT_USAGE)
-    if "onprem" in cloud and gpu_hour_usd is None:
-        _fail("--cloud onprem needs --gpu-hour-usd (and optionally --node-hour-usd)", EXIT_USAGE)
+    names = [p.name for c in cloud if (p := platform_named(c))] if cloud else [
+        p.name for p in PLATFORMS.values() if not p.owner_rates]
+    bad = [c for c in cloud or [] if platform_named(c) is None]
+    if bad:
+        _fail(f"--cloud {bad[0]!r}: allowed: "
+              f"{', '.join([*PLATFORMS, *(a for p in PLATFORMS.values() for a in p.aliases)])}", EXIT_USAGE)
+    if quantization not in QUANT_BYTES_PER_PARAM:
+        _fail(f"--quantization {quantization!r}: allowed: {', '.join(QUANT_BYTES_PER_PARAM)}", EXIT_USAGE)
+    regions: dict[str, str] = {}
+    for item in region or []:
+        name, _, where = item.partition("=")
+        platform = platform_named(name)
+        if platform is None or not where:
+            _fail(f"--region {item!r}: PLATFORM=REGION, PLATFORM one of {', '.join(PLATFORMS)}", EXIT_USAGE)
+        regions[platform.name] = where
+    rates = {"gpuHourUsd": gpu_hour_usd, "nodeHourUsd": node_hour_usd} if gpu_hour_usd is not None else None
+    for problem in size_problems(names, rates):
+        _fail(problem, EXIT_USAGE)
     model_id = matches[0]
-    candidates = hosts(tuple(cloud), {"aws": aws_region, "gcp": gcp_region}, _lookup(), gpu_hour_usd, node_hour_usd)
+    candidates = hosts(names, regions, _lookup(), rates)
     level = ServiceLevel(min_tokens_per_second or None, max_ttft or None)
     rows = options(MODELS[model_id], quantization, context, concurrency, candidates, input_tokens, output_tokens,
                    level)

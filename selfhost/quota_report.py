@@ -7,14 +7,14 @@ from typing import Any
 
 from components.cost import resources_from_preview
 from components.quotas import QuotaNeed, QuotaPlan, plan
-from components.targets.registry import PLATFORMS
+from components.targets.registry import PLATFORMS, quota_rules
 
 
 def plan_of(graph: dict[str, Any]) -> QuotaPlan:
     """The quota plan of a `selfhost preview --json` stack document, in the regions it exported."""
     outputs = graph.get("outputs") or {}
     regions = {name: outputs[f"{name}Region"] for name in PLATFORMS if outputs.get(f"{name}Region")}
-    return plan(resources_from_preview(graph), regions)
+    return plan(resources_from_preview(graph), regions, quota_rules())
 
 
 def to_json(stack: str, quota_plan: QuotaPlan, statuses: list[Any] | None = None) -> dict[str, Any]:

@@ -68,8 +68,9 @@ CASES = [
     # (id, mutation, secret keys, expected key path, words in the message)
     ("unknown-top-level-key", mutate(**{"selfhost-llm:netwrok": {"nat": "none"}}), (),
      "selfhost-llm:netwrok",
-     "unknown key; allowed: environment, owner, tier, logRetentionDays, allowedGpus, aws:region, gcp:project, "
-     "gcp:region, network"),
+     # The platforms' sections of the project's namespace are keys too; provider keys (aws:region) are not.
+     "unknown key; allowed: environment, owner, tier, logRetentionDays, allowedGpus, network, models, targets, "
+     "router, budget, usage, tags, hfToken, kubernetes, huggingface"),
     ("unknown-nested-key", mutate(**{"selfhost-llm:models/0/quantisation": "awq"}), (),
      "selfhost-llm:models[0].quantisation", "allowed: name, id, revision, engine, quantization"),
     ("kv-cache-on-tgi", mutate(**{"selfhost-llm:models/0/engine": "tgi", "selfhost-llm:models/0/kvCacheDtype": "fp8"}),
@@ -102,7 +103,7 @@ CASES = [
      "selfhost-llm:targets[0].model", "no model with this name; allowed: qwen"),
     ("unknown-target-kind", mutate(**{"selfhost-llm:targets/0/kind": "lambda"}), (),
      "selfhost-llm:targets[0].kind", "unknown target kind"),
-    ("missing-region", mutate(**{"aws:region": None}), (), "aws:region", "required for SageMaker targets"),
+    ("missing-region", mutate(**{"aws:region": None}), (), "aws:region", "required for AWS targets"),
     ("unknown-region", mutate(**{"aws:region": "mars-north-1"}), (), "aws:region", "not known in this region"),
     ("context-beyond-model", mutate(**{"selfhost-llm:models/0/maxContext": 65536}), (),
      "selfhost-llm:models[0].maxContext", "allowed: 1..32768"),
@@ -221,7 +222,7 @@ def test_reads_config_the_way_the_pulumi_engine_passes_it(monkeypatch):
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["selfhost-llm:hfToken"]))
     rc.set_all_config({}, [])
     env = from_pulumi_config()
-    assert env.hf_token and env.aws_region == "us-east-1" and env.models[0].name == "qwen"
+    assert env.hf_token and env.settings("aws").region == "us-east-1" and env.models[0].name == "qwen"
 
 
 def test_unknown_keys_are_reported_with_the_checks_across_keys():
@@ -264,7 +265,7 @@ GCP_CASES = [
      "selfhost-llm:targets[0].acceleratorType", "Vertex AI offers no NVIDIA_TESLA_A100 in us-east4"),
     ("unknown-region", {"gcp:region": "mars-central1"}, "gcp:region",
      "no Vertex AI GPU prediction known in this region"),
-    ("missing-project", {"gcp:project": None}, "gcp:project", "required for Vertex AI targets"),
+    ("missing-project", {"gcp:project": None}, "gcp:project", "required for Google Cloud targets"),
     ("bad-project-id", {"gcp:project": "Acme_Prod"}, "gcp:project",
      "has the wrong form; allowed: a Google Cloud project id"),
     ("does-not-fit-l4", {"selfhost-llm:models/0/id": "Qwen/Qwen2.5-14B-Instruct"},
@@ -295,4 +296,4 @@ def test_invalid_gcp_config_names_the_key(changes, path, words):
 
 def test_gcp_base_is_valid():
     env = load(GCP_BASE)
-    assert env.targets[0].kind == "vertex" and env.gcp_region == "us-central1"
+    assert env.targets[0].kind == "vertex" and env.settings("gcp").region == "us-central1"

@@ -20,8 +20,11 @@ import pytest
 from botocore.exceptions import NoCredentialsError
 from botocore.stub import ANY, Stubber
 
-from components import quota_check
-from components.quota_check import USAGE_UNREPORTED, QuotaStatus, check, check_aws, check_gcp
+from components.aws.online import quotas as aws_quotas
+from components.aws.online.quotas import check_aws
+from components.gcp.online import quotas as gcp_quotas
+from components.gcp.online.quotas import check_gcp
+from components.quota_check import USAGE_UNREPORTED, QuotaStatus, check
 from components.quotas import QuotaNeed
 
 DATA = Path(__file__).parent / "data" / "quotas"
@@ -285,7 +288,7 @@ def test_check_without_aws_credentials_is_unknown(monkeypatch: pytest.MonkeyPatc
 
     [status] = check([aws_need()])
 
-    assert status.state == "unknown" and status.note == quota_check.NO_AWS_CREDENTIALS
+    assert status.state == "unknown" and status.note == aws_quotas.NO_AWS_CREDENTIALS
     assert "--quota-code L-9614C779 --desired-value 2 --region us-east-1" in status.increase
 
 
@@ -479,9 +482,9 @@ def test_check_without_gcp_credentials_is_unknown(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(google.auth, "default", no_credentials)
     google_api = Google()
     with google_api.client() as http:
-        [status] = check([gcp_need()], gcp_http=http)
+        [status] = check([gcp_need()], {"gcp": (http, None)})
 
-    assert status.state == "unknown" and status.note == quota_check.NO_GCP_CREDENTIALS
+    assert status.state == "unknown" and status.note == gcp_quotas.NO_GCP_CREDENTIALS
     assert google_api.requests == []
 
 
@@ -492,7 +495,7 @@ def test_check_dispatches_per_platform_in_order(aws: StubbedSession) -> None:
     other = dataclasses.replace(gcp_need(), platform="azure")
     google = Google()
     with google.client() as http:
-        statuses = check([gcp_need(), aws_need(), other], aws_session=aws, gcp_http=http, gcp_credentials="token")
+        statuses = check([gcp_need(), aws_need(), other], {"aws": aws, "gcp": (http, "token")})
 
     assert [s.need.platform for s in statuses] == ["gcp", "aws", "azure"]
     assert [s.state for s in statuses] == ["enough", "enough", "unknown"]

@@ -9,20 +9,35 @@ import pytest
 from components.catalog.gcp_machines import ACCELERATORS, GCE_ACCELERATOR_TYPES
 from components.catalog.quotas import QUOTAS, QuotaRow, ec2_class, quota_for
 from components.catalog.sagemaker_instances import _SUPPLEMENT_REGIONS, instances_in, known_regions
+from components.targets.registry import PLATFORMS, check_quota_table
 
 AWS_CODE = re.compile(r"^L-[0-9A-F]{8}$")
 GCE_METRIC = re.compile(r"^[A-Z][A-Z0-9_]*_GPUS$|^GPUS_ALL_REGIONS$")
 VERTEX_METRIC = re.compile(r"^aiplatform\.googleapis\.com/custom_model_serving_[a-z0-9_]+_gpus$")
 
-# need kind -> (platform, service, unit, scope)
+# need kind -> (service, unit, scope); the platform is the registered one whose quota_services name the service
 KINDS = {
-    "sagemaker-endpoint": ("aws", "sagemaker", "instances", "region"),
-    "ec2-vcpus": ("aws", "ec2", "vCPUs", "region"),
-    "gce-gpus": ("gcp", "compute.googleapis.com", "GPUs", "region"),
-    "gce-gpus-all-regions": ("gcp", "compute.googleapis.com", "GPUs", "global"),
-    "vertex-gpus": ("gcp", "aiplatform.googleapis.com", "GPUs", "region"),
-    "vertex-gpus-spot": ("gcp", "aiplatform.googleapis.com", "GPUs", "region"),
+    "sagemaker-endpoint": ("sagemaker", "instances", "region"),
+    "ec2-vcpus": ("ec2", "vCPUs", "region"),
+    "gce-gpus": ("compute.googleapis.com", "GPUs", "region"),
+    "gce-gpus-all-regions": ("compute.googleapis.com", "GPUs", "global"),
+    "vertex-gpus": ("aiplatform.googleapis.com", "GPUs", "region"),
+    "vertex-gpus-spot": ("aiplatform.googleapis.com", "GPUs", "region"),
 }
+
+
+def platform_of(service: str) -> str:
+    """The one registered platform whose quota rows are filed under `service`."""
+    (name,) = [p.name for p in PLATFORMS.values() if service in p.quota_services]
+    return name
+
+
+def test_every_row_names_a_registered_platform_and_one_of_its_services():
+    check_quota_table()
+    row = QUOTAS["sagemaker-endpoint:ml.g5.2xlarge"]
+    for bad in ({"platform": "azure"}, {"service": "compute.googleapis.com"}):
+        with pytest.raises(ValueError, match="azure|compute.googleapis.com"):
+            check_quota_table([QuotaRow(**{**row.__dict__, **bad})])
 
 
 def sagemaker_gpu_types() -> set[str]:
@@ -66,7 +81,8 @@ def test_the_ec2_classes_of_gpu_pools_have_rows():
 def test_row_is_well_formed(row: QuotaRow):
     kind = row.need.split(":", 1)[0]
     assert kind in KINDS, row.need
-    assert (row.platform, row.service, row.unit, row.scope) == KINDS[kind]
+    assert (row.service, row.unit, row.scope) == KINDS[kind]
+    assert row.platform == platform_of(row.service)
     assert row.source.strip() and row.quota_name.strip()
     datetime.date.fromisoformat(row.as_of)
     if row.quota_code is None:

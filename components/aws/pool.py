@@ -6,7 +6,6 @@ import base64
 import json
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
@@ -17,10 +16,6 @@ from ..schema import ModelSpec
 from ..serving_image import PORT, boot_script
 from ..sizing import weights_bytes
 from .foundation import AwsFoundation
-
-if TYPE_CHECKING:
-    # Only a type here: the target kind imports this module when it declares, not the other way round.
-    from ..targets.aws_pool import AwsPoolTarget
 
 # The AWS Deep Learning Base GPU AMI (NVIDIA driver, Docker and the NVIDIA container toolkit, the AWS CLI), by
 # its public SSM parameter (AWS DLAMI developer guide, "find-dlami-id"). It mounts local NVMe at /opt/dlami/nvme.
@@ -33,18 +28,39 @@ SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
 
 @dataclass(frozen=True)
+class GroupScaling:
+    """The Auto Scaling group's bounds, and its target tracking on requests per instance."""
+
+    min_replicas: int
+    max_replicas: int
+    requests_per_instance_per_minute: int
+    """The goal: ALBRequestCountPerTarget."""
+
+
+@dataclass(frozen=True)
 class GpuInstancePoolArgs:
     pool_name: str
     """Names the ALB, target group and log group (at most 32 characters for the ALB)."""
     foundation: AwsFoundation
     model: ModelSpec
     facts: ModelFacts
-    target: AwsPoolTarget
     instances: list[Ec2GpuInstance]
     """The pool's instance types, preferred first (from the catalog)."""
     startup_timeout_seconds: int
     hf_token_secret_arn: pulumi.Input[str] | None
     tags: dict[str, str]
+    scaling: GroupScaling
+    on_demand_base: int
+    """Instances that are always on demand; of those above it, `spot_share` are spot."""
+    spot_share: float
+    warm_pool: bool
+    """Stopped instances kept ready to start instead of a mixed instances policy (on demand, one type only)."""
+    certificate_arn: str | None
+    """An ACM certificate: the load balancer listens with TLS on 443; None: HTTP on 80, VPC only."""
+    idle_timeout_seconds: int
+    """Longer than the longest gap between two streamed tokens (a long prefill), or streams are cut."""
+    deregistration_delay_seconds: int
+    """How long a leaving instance (spot interruption, scale-in) keeps its open streams."""
     log_retention_days: int = 30
 
 
@@ -84,11 +100,9 @@ class GpuInstancePool(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuInstancePoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:aws:GpuInstancePool", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        base, target, model, tags = args.foundation, args.target, args.model, args.tags
+        base = args.foundation
         assert base.own_image is not None  # a pool always serves our image: its platform needs include it
-        first = args.instances[0]
-        tls = target.certificate_arn is not None
+        tls = args.certificate_arn is not None
         listen_port = 443 if tls else 80
 
         # Resolved at deploy time and pinned: instance-refresh rollback does not work with an SSM-parameter image
@@ -97,8 +111,27 @@ class GpuInstancePool(pulumi.ComponentResource):
 
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/selfhost/{args.pool_name}", retention_in_days=args.log_retention_days,
-            kms_key_id=base.kms_key_arn, tags=tags, opts=child)
-        self.role = aws.iam.Role(
+            kms_key_id=base.kms_key_arn, tags=args.tags, opts=pulumi.ResourceOptions(parent=self))
+        self.role, profile = self._instance_role(name, args, base.own_image.repository_arn)
+        self.lb_sg, self.instance_sg = self._security_groups(name, args, listen_port)
+        self.launch_template = self._launch_template(name, args, ami.value, base.own_image.ref, profile)
+        self.target_group, self.load_balancer = self._load_balancer(name, args, listen_port)
+        self.group = self._group(name, args)
+
+        scheme = "https" if tls else "http"
+        self.openai_base_url = pulumi.Output.concat(scheme, "://", self.load_balancer.dns_name, "/v1")
+        self.invoke_url = pulumi.Output.concat(self.openai_base_url, "/chat/completions")
+        self.image = base.own_image.ref
+        self.register_outputs({"openaiBaseUrl": self.openai_base_url, "poolName": self.group.name,
+                               "loadBalancerDns": self.load_balancer.dns_name})
+
+    def _instance_role(self, name: str, args: GpuInstancePoolArgs,
+                       repository_arn: pulumi.Input[str]) -> tuple[aws.iam.Role, aws.iam.InstanceProfile]:
+        """The instances' role and profile: pull our image, write their own logs, read the token; Session Manager
+        instead of SSH."""
+        child = pulumi.ResourceOptions(parent=self)
+        base, tags = args.foundation, args.tags
+        role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
@@ -106,7 +139,7 @@ class GpuInstancePool(pulumi.ComponentResource):
         statements: list[dict[str, object]] = [
             {"Sid": "PullOurImage", "Effect": "Allow",
              "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-             "Resource": base.own_image.repository_arn},
+             "Resource": repository_arn},
             # AWS authorizes a registry login against "*" only.
             {"Sid": "LogInToEcr", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
             {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -118,29 +151,43 @@ class GpuInstancePool(pulumi.ComponentResource):
         if args.hf_token_secret_arn is not None:
             statements.append({"Sid": "ReadHfToken", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
                                "Resource": args.hf_token_secret_arn})
-        aws.iam.RolePolicy(f"{name}-policy", role=self.role.id,
+        aws.iam.RolePolicy(f"{name}-policy", role=role.id,
                            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements}),
                            opts=child)
         # Session Manager instead of SSH (AWS's managed policy for the SSM agent).
-        aws.iam.RolePolicyAttachment(f"{name}-ssm", role=self.role.name, policy_arn=SSM_MANAGED_POLICY, opts=child)
-        profile = aws.iam.InstanceProfile(f"{name}-profile", role=self.role.name, tags=tags, opts=child)
+        aws.iam.RolePolicyAttachment(f"{name}-ssm", role=role.name, policy_arn=SSM_MANAGED_POLICY, opts=child)
+        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=tags, opts=child)
+        return role, profile
 
-        self.lb_sg = aws.ec2.SecurityGroup(
+    def _security_groups(self, name: str, args: GpuInstancePoolArgs,
+                         listen_port: int) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
+        """The load balancer's (clients in the VPC in, the instances out) and the instances' (the load balancer
+        in, HTTPS out)."""
+        child = pulumi.ResourceOptions(parent=self)
+        base, tags = args.foundation, args.tags
+        lb_sg = aws.ec2.SecurityGroup(
             f"{name}-lb-sg", vpc_id=base.vpc_id, description=f"{args.pool_name} load balancer: from the VPC only",
             ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=listen_port, to_port=listen_port,
                                                       cidr_blocks=[base.vpc_cidr], description="clients in the VPC")],
             egress=[aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=PORT, to_port=PORT,
                                                     cidr_blocks=[base.vpc_cidr], description="the pool's instances")],
             tags={**tags, "Name": f"{name}-lb-sg"}, opts=child)
-        self.instance_sg = aws.ec2.SecurityGroup(
+        instance_sg = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=base.vpc_id, description=f"{args.pool_name} instances: from the load balancer only",
             ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=PORT, to_port=PORT,
-                                                      security_groups=[self.lb_sg.id], description="the ALB")],
+                                                      security_groups=[lb_sg.id], description="the ALB")],
             egress=[aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
                                                     cidr_blocks=["0.0.0.0/0"],
                                                     description="AWS APIs and the Hugging Face Hub, over HTTPS")],
             tags={**tags, "Name": f"{name}-sg"}, opts=child)
+        return lb_sg, instance_sg
 
+    def _launch_template(self, name: str, args: GpuInstancePoolArgs, ami_id: pulumi.Input[str],
+                         image: pulumi.Input[str], profile: aws.iam.InstanceProfile) -> aws.ec2.LaunchTemplate:
+        """The DLAMI pinned by id, IMDSv2 with hop limit 1, encrypted volumes (a model cache where the type has no
+        local NVMe), no public IP, and the boot script that runs our image."""
+        base, model, tags = args.foundation, args.model, args.tags
+        first = args.instances[0]
         nvme = all(i.has_instance_storage for i in args.instances)
         cache_dir = NVME_MOUNT if nvme else "/var/lib/selfhost"
         volumes = [aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
@@ -152,10 +199,10 @@ class GpuInstancePool(pulumi.ComponentResource):
                 device_name="/dev/sdf", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                     volume_size=cache_volume_gib(args.facts, model.quantization), volume_type="gp3",
                     encrypted="true", kms_key_id=base.kms_key_arn, delete_on_termination="true")))
-        script = pulumi.Output.all(base.own_image.ref, self.log_group.name, args.hf_token_secret_arn).apply(
+        script = pulumi.Output.all(image, self.log_group.name, args.hf_token_secret_arn).apply(
             lambda v: user_data(v[0], base.region, model, first.gpu_count, v[1], v[2], cache_dir, not nvme))
-        self.launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-template", image_id=ami.value, instance_type=first.instance_type,
+        return aws.ec2.LaunchTemplate(
+            f"{name}-template", image_id=ami_id, instance_type=first.instance_type,
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
             # The container reaches no instance credentials (it reads the token as a file), so the smallest hop
             # limit works, and it keeps containers on Docker's bridge network from reaching IMDS at all.
@@ -170,39 +217,50 @@ class GpuInstancePool(pulumi.ComponentResource):
             update_default_version=True,
             tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
                                 for kind in ("instance", "volume")],
-            tags=tags, opts=child)
+            tags=tags, opts=pulumi.ResourceOptions(parent=self))
 
-        self.target_group = aws.lb.TargetGroup(
+    def _load_balancer(self, name: str, args: GpuInstancePoolArgs,
+                       listen_port: int) -> tuple[aws.lb.TargetGroup, aws.lb.LoadBalancer]:
+        """The internal ALB, its listener (TLS with a certificate), and the target group whose health check is
+        the adapter's readiness."""
+        child = pulumi.ResourceOptions(parent=self)
+        base, tags = args.foundation, args.tags
+        tls = args.certificate_arn is not None
+        target_group = aws.lb.TargetGroup(
             f"{name}-tg", name=f"{args.pool_name}"[:32], port=PORT, protocol="HTTP", target_type="instance",
             vpc_id=base.vpc_id,
             # Long enough for a stream in flight to finish when an instance leaves (spot interruption, scale-in).
-            deregistration_delay=target.deregistration_delay_seconds,
+            deregistration_delay=args.deregistration_delay_seconds,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 path=HEALTH_PATH, port=str(PORT), protocol="HTTP", matcher="200", interval=15, timeout=5,
                 healthy_threshold=2, unhealthy_threshold=3),
             tags=tags, opts=child)
-        self.load_balancer = aws.lb.LoadBalancer(
+        load_balancer = aws.lb.LoadBalancer(
             f"{name}-alb", name=f"{args.pool_name}"[:32], internal=True, load_balancer_type="application",
             subnets=base.subnet_ids, security_groups=[self.lb_sg.id], drop_invalid_header_fields=True,
             # Longer than the longest gap between two streamed tokens (a long prefill), or streams are cut.
-            idle_timeout=target.idle_timeout_seconds, tags=tags, opts=child)
+            idle_timeout=args.idle_timeout_seconds, tags=tags, opts=child)
         aws.lb.Listener(
-            f"{name}-listener", load_balancer_arn=self.load_balancer.arn, port=listen_port,
-            protocol="HTTPS" if tls else "HTTP", certificate_arn=target.certificate_arn,
+            f"{name}-listener", load_balancer_arn=load_balancer.arn, port=listen_port,
+            protocol="HTTPS" if tls else "HTTP", certificate_arn=args.certificate_arn,
             ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06" if tls else None,
-            default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward",
-                                                             target_group_arn=self.target_group.arn)],
+            default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)],
             tags=tags, opts=child)
+        return target_group, load_balancer
 
-        scaling = target.scaling
-        on_demand_above = round(100 * (1 - target.spot_share))
+    def _group(self, name: str, args: GpuInstancePoolArgs) -> aws.autoscaling.Group:
+        """The Auto Scaling group over the private subnets (on-demand base, spot above it over every listed type,
+        capacity rebalancing, instance refresh with rollback) and its target tracking on requests per target."""
+        child = pulumi.ResourceOptions(parent=self)
+        scaling = args.scaling
+        on_demand_above = round(100 * (1 - args.spot_share))
         # A version number, never $Latest: refresh rollback needs a fixed one.
         version = self.launch_template.latest_version.apply(str)
         # Warm pools take neither spot nor a mixed instances policy (PutWarmPool API): such a pool is on demand,
         # one type, with stopped instances ready (its config checks say so).
-        warm = target.warm_pool
-        self.group = aws.autoscaling.Group(
-            f"{name}-asg", name=args.pool_name, vpc_zone_identifiers=base.subnet_ids,
+        warm = args.warm_pool
+        group = aws.autoscaling.Group(
+            f"{name}-asg", name=args.pool_name, vpc_zone_identifiers=args.foundation.subnet_ids,
             min_size=scaling.min_replicas, max_size=scaling.max_replicas,
             capacity_rebalance=not warm, health_check_type="ELB",
             health_check_grace_period=args.startup_timeout_seconds, target_group_arns=[self.target_group.arn],
@@ -211,7 +269,7 @@ class GpuInstancePool(pulumi.ComponentResource):
             warm_pool=aws.autoscaling.GroupWarmPoolArgs(pool_state="Stopped", min_size=1) if warm else None,
             mixed_instances_policy=None if warm else aws.autoscaling.GroupMixedInstancesPolicyArgs(
                 instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
-                    on_demand_base_capacity=target.on_demand_base,
+                    on_demand_base_capacity=args.on_demand_base,
                     on_demand_percentage_above_base_capacity=on_demand_above,
                     spot_allocation_strategy="price-capacity-optimized"),
                 launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
@@ -224,21 +282,15 @@ class GpuInstancePool(pulumi.ComponentResource):
                 strategy="Rolling", preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
                     min_healthy_percentage=90, instance_warmup=str(args.startup_timeout_seconds),
                     auto_rollback=True, skip_matching=True)),
-            tags=[aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True) for k, v in tags.items()],
+            tags=[aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True) for k, v in args.tags.items()],
             opts=child)
         aws.autoscaling.Policy(
-            f"{name}-scaling", autoscaling_group_name=self.group.name, policy_type="TargetTrackingScaling",
+            f"{name}-scaling", autoscaling_group_name=group.name, policy_type="TargetTrackingScaling",
             target_tracking_configuration=aws.autoscaling.PolicyTargetTrackingConfigurationArgs(
                 predefined_metric_specification=aws.autoscaling.PolicyTargetTrackingConfigurationPredefinedMetricSpecificationArgs(
                     predefined_metric_type="ALBRequestCountPerTarget",
                     resource_label=pulumi.Output.concat(self.load_balancer.arn_suffix, "/",
                                                         self.target_group.arn_suffix)),
-                target_value=scaling.target_requests_per_instance_per_minute),
+                target_value=scaling.requests_per_instance_per_minute),
             opts=child)
-
-        scheme = "https" if tls else "http"
-        self.openai_base_url = pulumi.Output.concat(scheme, "://", self.load_balancer.dns_name, "/v1")
-        self.invoke_url = pulumi.Output.concat(self.openai_base_url, "/chat/completions")
-        self.image = base.own_image.ref
-        self.register_outputs({"openaiBaseUrl": self.openai_base_url, "poolName": self.group.name,
-                               "loadBalancerDns": self.load_balancer.dns_name})
+        return group

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -11,22 +11,55 @@ from ..catalog.engines import ENGINES, vllm_flags
 from ..catalog.images import ami_for_cuda, ecr_repository_arn, inference_ami
 from ..catalog.models import ModelFacts
 from ..catalog.sagemaker_instances import SageMakerInstance
+from ..catalog.serving import SAGEMAKER_TIMEOUT_BOUNDS_S
 from ..schema import ModelSpec
 from ..serving_image import adapter_environment
-from ..sizing import GPU_MEMORY_UTILIZATION, SAGEMAKER_TIMEOUT_BOUNDS_S, startup_timeout_seconds
+from ..sizing import GPU_MEMORY_UTILIZATION, startup_timeout_seconds
 from .foundation import AwsFoundation
 from .iam import SageMakerExecutionRole, SageMakerExecutionRoleArgs
 from .registry import OwnImage
 from .storage import DATA_CAPTURE_PREFIX, MODELS_PREFIX
 
-if TYPE_CHECKING:
-    # Only a type here: the target kind imports this module when it declares, not the other way round.
-    from ..targets.sagemaker import SageMakerTarget
-
 VARIANT = "AllTraffic"
 # Where SageMaker mounts ModelDataSource content in the container.
 MODEL_DIR = "/opt/ml/model"
 TRAFFIC_ROUTING = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
+
+
+@dataclass(frozen=True)
+class VariantScaling:
+    """The variant's instance count: fixed, or target tracking between the bounds (Application Auto Scaling)."""
+
+    min_replicas: int
+    """Instances at creation and the scaling floor."""
+    max_replicas: int
+    """Above `min_replicas`: target tracking scales between them; equal: a fixed count, no scaling resources."""
+    invocations_per_instance: int
+    """The goal: SageMakerVariantInvocationsPerInstance, invocations per instance per minute."""
+    scale_in_cooldown_seconds: int
+    scale_out_cooldown_seconds: int
+
+
+@dataclass(frozen=True)
+class BlueGreenUpdate:
+    """How an update moves traffic to the new fleet, which comes up beside the old one."""
+
+    traffic_routing: Literal["all-at-once", "canary", "linear"]
+    step_percent: int
+    """Canary size, or linear step, as a percentage of capacity."""
+    wait_seconds: int
+    """Bake time after each traffic shift, watching the rollback alarms."""
+    termination_wait_seconds: int
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    """What the alarms (which also roll deployments back) fire above."""
+
+    p99_latency_ms: int
+    error_rate_5xx_per_minute: int
+    gpu_memory_percent: int
+    """Per GPU: the alarm multiplies it by the instance's GPUs (the metric is summed over them)."""
 
 
 @dataclass(frozen=True)
@@ -36,19 +69,25 @@ class SageMakerEndpointArgs:
     foundation: AwsFoundation
     model: ModelSpec
     facts: ModelFacts
-    target: SageMakerTarget
     instance: SageMakerInstance
     image_uri: str
-    """The engine's managed image; with `target.image: selfhost`, the foundation's own image serves instead."""
+    """The engine's managed image; with `own_image`, ours serves instead."""
     hf_token: pulumi.Output[str] | None
     tags: dict[str, str]
+    network_isolation: bool
+    """No network for the container at all (weights from S3 only)."""
+    scaling: VariantScaling
+    deployment: BlueGreenUpdate
+    alarms: AlarmThresholds
+    capture_percent: int | None
+    """Share of requests whose input and output are stored in the bucket under data-capture/; None: no capture."""
+    own_image: OwnImage | None = None
+    """Our image (the foundation's, containers/vllm) in place of `image_uri`."""
+    startup_timeout_seconds: int | None = None
+    """ContainerStartupHealthCheckTimeoutInSeconds; None: sized from the model, within SageMaker's bounds."""
     log_retention_days: int = 30
     weights_ready: list[pulumi.Resource] = field(default_factory=list)
     """What puts `source: s3` weights in the bucket (the staging job): the model waits for it."""
-
-    @property
-    def own_image(self) -> OwnImage | None:
-        return self.foundation.own_image if self.target.image == "selfhost" else None
 
 
 def weights_prefix(model: ModelSpec) -> str:
@@ -110,59 +149,94 @@ class SageMakerEndpoint(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SageMakerEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:aws:SageMakerEndpoint", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        model, target, instance = args.model, args.target, args.instance
         ep = args.endpoint_name
-        isolated = target.isolation(model)
-        from_s3 = model.source == "s3"
         own = args.own_image
         image: pulumi.Input[str] = own.ref if own else args.image_uri
+        capture_prefix = f"{DATA_CAPTURE_PREFIX}/{ep}"
 
+        self.security_group = self._security_group(name, args)
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/sagemaker/Endpoints/{ep}", retention_in_days=args.log_retention_days,
+            kms_key_id=args.foundation.kms_key_arn, tags=args.tags, opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.role = self._execution_role(name, args, capture_prefix)
+        self.model = self._model(name, args, image)
+        self.startup_timeout_seconds = args.startup_timeout_seconds or startup_timeout_seconds(
+            args.facts, args.model.quantization, args.model.source, SAGEMAKER_TIMEOUT_BOUNDS_S)
+        self.config = self._endpoint_config(name, args, capture_prefix)
+        self.alarms = self._alarms(name, args)
+        self.endpoint = self._endpoint(name, args)
+        self._autoscaling(name, args.scaling, args.tags)
+        self.dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard", dashboard_name=ep, dashboard_body=json.dumps(_dashboard(ep, args.foundation.region)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.endpoint_name = self.endpoint.name
+        self.endpoint_arn = self.endpoint.arn
+        self.invoke_url = pulumi.Output.format(
+            "https://runtime.sagemaker.{0}.amazonaws.com/endpoints/{1}/invocations", args.foundation.region,
+            self.endpoint.name)
+        self.image_uri = image
+        self.register_outputs({
+            "endpointName": self.endpoint_name,
+            "endpointArn": self.endpoint_arn,
+            "invokeUrl": self.invoke_url,
+            "roleArn": self.role.arn,
+            "image": self.image_uri,
+        })
+
+    def _security_group(self, name: str, args: SageMakerEndpointArgs) -> aws.ec2.SecurityGroup:
+        """HTTPS out only: to the VPC's interface endpoints and the S3 gateway, and through NAT to the Hub when
+        the container downloads from it."""
         egress = [aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
                                                   cidr_blocks=[args.foundation.vpc_cidr],
                                                   description="AWS service endpoints"),
                   aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
                                                   prefix_list_ids=[args.foundation.s3_prefix_list_id],
                                                   description="S3 gateway")]
-        if not from_s3:
+        if args.model.source != "s3":
             egress.append(aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
                                                           cidr_blocks=["0.0.0.0/0"],
                                                           description="Hugging Face Hub through NAT"))
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=args.foundation.vpc_id, description=f"SageMaker endpoint {ep}: HTTPS egress only",
-            egress=egress, tags={**args.tags, "Name": f"{name}-sg"}, opts=child,
+        return aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=args.foundation.vpc_id,
+            description=f"SageMaker endpoint {args.endpoint_name}: HTTPS egress only",
+            egress=egress, tags={**args.tags, "Name": f"{name}-sg"}, opts=pulumi.ResourceOptions(parent=self),
         )
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/sagemaker/Endpoints/{ep}", retention_in_days=args.log_retention_days,
-            kms_key_id=args.foundation.kms_key_arn, tags=args.tags, opts=child,
-        )
-        capture = target.data_capture
-        capture_prefix = f"{DATA_CAPTURE_PREFIX}/{ep}"
-        self.role = SageMakerExecutionRole(
+
+    def _execution_role(self, name: str, args: SageMakerEndpointArgs, capture_prefix: str) -> SageMakerExecutionRole:
+        """The role SageMaker runs the endpoint as, scoped to exactly what this endpoint reads and writes."""
+        from_s3 = args.model.source == "s3"
+        own = args.own_image
+        return SageMakerExecutionRole(
             f"{name}-execution",
             SageMakerExecutionRoleArgs(
                 region=args.foundation.region, account_id=args.foundation.account_id,
                 bucket_arn=args.foundation.bucket_arn,
-                read_prefix=weights_prefix(model) if from_s3 else None,
-                write_prefix=capture_prefix if capture.enabled else None,
+                read_prefix=weights_prefix(args.model) if from_s3 else None,
+                write_prefix=capture_prefix if args.capture_percent is not None else None,
                 ecr_repository_arn=own.repository_arn if own else ecr_repository_arn(args.image_uri),
                 log_group_arn=self.log_group.arn,
                 kms_key_arn=args.foundation.kms_key_arn,
                 secret_arn=args.foundation.hf_token_secret_arn if not from_s3 else None,
                 subnet_ids=args.foundation.subnet_ids, security_group_id=self.security_group.id, tags=args.tags,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _model(self, name: str, args: SageMakerEndpointArgs, image: pulumi.Input[str]) -> aws.sagemaker.Model:
+        """The container (image, engine environment, S3 weights when staged there) in the private subnets."""
         model_data = None
-        if from_s3:
+        if args.model.source == "s3":
             model_data = aws.sagemaker.ModelPrimaryContainerModelDataSourceArgs(s3_data_sources=[
                 aws.sagemaker.ModelPrimaryContainerModelDataSourceS3DataSourceArgs(
-                    s3_uri=pulumi.Output.format("s3://{0}/{1}/", args.foundation.bucket_name, weights_prefix(model)),
+                    s3_uri=pulumi.Output.format("s3://{0}/{1}/", args.foundation.bucket_name,
+                                                weights_prefix(args.model)),
                     s3_data_type="S3Prefix", compression_type="None",
                 )
             ])
-        self.model = aws.sagemaker.Model(
+        return aws.sagemaker.Model(
             f"{name}-model",
             execution_role_arn=self.role.arn,
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
@@ -170,65 +244,75 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             ),
             vpc_config=aws.sagemaker.ModelVpcConfigArgs(subnets=args.foundation.subnet_ids,
                                                         security_group_ids=[self.security_group.id]),
-            enable_network_isolation=isolated,
+            enable_network_isolation=args.network_isolation,
             tags=args.tags,
             # The role's policy must exist before SageMaker validates the image and VPC access with it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role, *args.weights_ready]),
         )
 
-        self.startup_timeout_seconds = target.startup_timeout_seconds or startup_timeout_seconds(
-            args.facts, model.quantization, model.source, SAGEMAKER_TIMEOUT_BOUNDS_S)
-        self.config = aws.sagemaker.EndpointConfiguration(
+    def _endpoint_config(self, name: str, args: SageMakerEndpointArgs,
+                         capture_prefix: str) -> aws.sagemaker.EndpointConfiguration:
+        """One production variant with the sized start-up timeout, data capture, KMS where the instance allows."""
+        own = args.own_image
+        from_s3 = args.model.source == "s3"
+        return aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
             production_variants=[aws.sagemaker.EndpointConfigurationProductionVariantArgs(
                 variant_name=VARIANT,
                 model_name=self.model.name,
-                instance_type=target.instance_type,
-                initial_instance_count=target.scaling.min_replicas,
+                instance_type=args.instance.instance_type,
+                initial_instance_count=args.scaling.min_replicas,
                 container_startup_health_check_timeout_in_seconds=self.startup_timeout_seconds,
                 model_data_download_timeout_in_seconds=self.startup_timeout_seconds if from_s3 else None,
                 # Pin a host driver new enough for the image's CUDA instead of the family's default.
                 inference_ami_version=ami_for_cuda(own.spec.cuda) if own else inference_ami(args.image_uri),
             )],
             # Instance types with local NVMe storage encrypt it in hardware; SageMaker rejects a KmsKeyId there.
-            kms_key_arn=None if instance.has_instance_storage else args.foundation.kms_key_arn,
+            kms_key_arn=None if args.instance.has_instance_storage else args.foundation.kms_key_arn,
             data_capture_config=aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
                 enable_capture=True,
-                initial_sampling_percentage=capture.sampling_percent,
+                initial_sampling_percentage=args.capture_percent,
                 destination_s3_uri=pulumi.Output.format("s3://{0}/{1}", args.foundation.bucket_name, capture_prefix),
                 kms_key_id=args.foundation.kms_key_arn,
                 capture_options=[aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode=m)
                                  for m in ("Input", "Output")],
                 capture_content_type_header=aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureContentTypeHeaderArgs(
                     json_content_types=["application/json"]),
-            ) if capture.enabled else None,
+            ) if args.capture_percent is not None else None,
             tags=args.tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _alarms(self, name: str, args: SageMakerEndpointArgs) -> list[aws.cloudwatch.MetricAlarm]:
+        """Latency, 5xx errors and GPU memory of the variant; deployments roll back on any of them."""
+        ep, thresholds = args.endpoint_name, args.alarms
         dims = {"EndpointName": ep, "VariantName": VARIANT}
         alarm_specs = {
             # ModelLatency is in microseconds.
             "p99-latency": _AlarmSpec(namespace="AWS/SageMaker", metric_name="ModelLatency", extended_statistic="p99",
-                                      threshold=target.alarms.p99_latency_ms * 1000),
+                                      threshold=thresholds.p99_latency_ms * 1000),
             "5xx-errors": _AlarmSpec(namespace="AWS/SageMaker", metric_name="Invocation5XXErrors", statistic="Sum",
-                                     threshold=target.alarms.error_rate_5xx_per_minute),
+                                     threshold=thresholds.error_rate_5xx_per_minute),
             # GPUMemoryUtilization runs 0-100 per GPU, summed over the instance's GPUs.
             "gpu-memory": _AlarmSpec(namespace="/aws/sagemaker/Endpoints", metric_name="GPUMemoryUtilization",
                                      statistic="Average",
-                                     threshold=target.alarms.gpu_memory_percent * instance.gpu_count),
+                                     threshold=thresholds.gpu_memory_percent * args.instance.gpu_count),
         }
-        self.alarms = [
+        return [
             aws.cloudwatch.MetricAlarm(
                 f"{name}-alarm-{role}", name=f"{ep}-{role}",
                 alarm_description=f"{ep}: {spec['metric_name']} above {spec['threshold']}; rolls back deployments",
                 comparison_operator="GreaterThanThreshold", period=60, evaluation_periods=5, datapoints_to_alarm=3,
-                treat_missing_data="notBreaching", dimensions=dims, tags=args.tags, opts=child, **spec,
+                treat_missing_data="notBreaching", dimensions=dims, tags=args.tags,
+                opts=pulumi.ResourceOptions(parent=self), **spec,
             )
             for role, spec in alarm_specs.items()
         ]
 
-        deploy = target.deployment
+    def _endpoint(self, name: str, args: SageMakerEndpointArgs) -> aws.sagemaker.Endpoint:
+        """The endpoint, updated blue/green: the new fleet comes up beside the old, traffic moves as configured,
+        and an alarm during the bake time rolls it back."""
+        deploy = args.deployment
         routing = TRAFFIC_ROUTING[deploy.traffic_routing]
         # Canary size and linear step are the same percentage of capacity, each in its own argument type.
         canary = aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs(
@@ -236,9 +320,9 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         linear = (
             aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSizeArgs(
                 type="CAPACITY_PERCENT", value=deploy.step_percent) if routing == "LINEAR" else None)
-        self.endpoint = aws.sagemaker.Endpoint(
+        return aws.sagemaker.Endpoint(
             f"{name}-endpoint",
-            name=ep,
+            name=args.endpoint_name,
             endpoint_config_name=self.config.name,
             deployment_config=aws.sagemaker.EndpointDeploymentConfigArgs(
                 blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
@@ -259,50 +343,34 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
         )
 
-        scaling = target.scaling
-        if scaling.max_replicas > scaling.min_replicas:
-            scaling_target = aws.appautoscaling.Target(
-                f"{name}-scaling-target",
-                service_namespace="sagemaker",
-                resource_id=pulumi.Output.format("endpoint/{0}/variant/{1}", self.endpoint.name, VARIANT),
-                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-                min_capacity=scaling.min_replicas, max_capacity=scaling.max_replicas,
-                tags=args.tags, opts=child,
-            )
-            aws.appautoscaling.Policy(
-                f"{name}-scaling-policy",
-                policy_type="TargetTrackingScaling",
-                service_namespace=scaling_target.service_namespace,
-                resource_id=scaling_target.resource_id,
-                scalable_dimension=scaling_target.scalable_dimension,
-                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                    target_value=scaling.target_invocations_per_instance,
-                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                        predefined_metric_type="SageMakerVariantInvocationsPerInstance"),
-                    scale_in_cooldown=scaling.scale_in_cooldown_seconds,
-                    scale_out_cooldown=scaling.scale_out_cooldown_seconds,
-                ),
-                opts=child,
-            )
-
-        self.dashboard = aws.cloudwatch.Dashboard(
-            f"{name}-dashboard", dashboard_name=ep, dashboard_body=json.dumps(_dashboard(ep, args.foundation.region)),
+    def _autoscaling(self, name: str, scaling: VariantScaling, tags: dict[str, str]) -> None:
+        """Target tracking on invocations per instance, when the bounds leave room to scale."""
+        if scaling.max_replicas <= scaling.min_replicas:
+            return
+        child = pulumi.ResourceOptions(parent=self)
+        scaling_target = aws.appautoscaling.Target(
+            f"{name}-scaling-target",
+            service_namespace="sagemaker",
+            resource_id=pulumi.Output.format("endpoint/{0}/variant/{1}", self.endpoint.name, VARIANT),
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=scaling.min_replicas, max_capacity=scaling.max_replicas,
+            tags=tags, opts=child,
+        )
+        aws.appautoscaling.Policy(
+            f"{name}-scaling-policy",
+            policy_type="TargetTrackingScaling",
+            service_namespace=scaling_target.service_namespace,
+            resource_id=scaling_target.resource_id,
+            scalable_dimension=scaling_target.scalable_dimension,
+            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                target_value=scaling.invocations_per_instance,
+                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                    predefined_metric_type="SageMakerVariantInvocationsPerInstance"),
+                scale_in_cooldown=scaling.scale_in_cooldown_seconds,
+                scale_out_cooldown=scaling.scale_out_cooldown_seconds,
+            ),
             opts=child,
         )
-
-        self.endpoint_name = self.endpoint.name
-        self.endpoint_arn = self.endpoint.arn
-        self.invoke_url = pulumi.Output.format(
-            "https://runtime.sagemaker.{0}.amazonaws.com/endpoints/{1}/invocations", args.foundation.region,
-            self.endpoint.name)
-        self.image_uri = image
-        self.register_outputs({
-            "endpointName": self.endpoint_name,
-            "endpointArn": self.endpoint_arn,
-            "invokeUrl": self.invoke_url,
-            "roleArn": self.role.arn,
-            "image": self.image_uri,
-        })
 
 
 def _dashboard(endpoint: str, region: str) -> dict:

@@ -18,6 +18,13 @@
 
 from __future__ import annotations
 
+# Kubernetes API value forms (kubernetes.io/docs/concepts/overview/working-with-objects/names; resource quantities):
+# names, and quantities as our config fields take them (plain or milli CPUs, binary or decimal bytes).
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"  # and at most 253 long
+CPU_QUANTITY = r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$"
+BYTES_QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"
+
 SUPPORTED_VERSIONS = tuple(f"1.{minor}" for minor in range(29, 38))
 
 GPU_OPERATOR_REPO = "https://helm.ngc.nvidia.com/nvidia"

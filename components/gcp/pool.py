@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_gcp as gcp
@@ -15,10 +14,6 @@ from ..schema import ModelSpec
 from ..serving_image import PORT, boot_script
 from .foundation import GcpFoundation
 from .network import HEALTH_CHECK_RANGES
-
-if TYPE_CHECKING:
-    # Only a type here: the target kind imports this module when it declares, not the other way round.
-    from ..targets.gcp_pool import GcpPoolTarget
 
 HEALTH_PATH = "/health"
 # Deep Learning VM images (NVIDIA driver, Docker, the NVIDIA container toolkit, gcloud) live in this project.
@@ -36,12 +31,28 @@ def gpu_zones(region: str, machine_type: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class GroupScaling:
+    """The managed instance group's bounds, and the load balancer's rate per VM the autoscaler holds at 80%."""
+
+    min_replicas: int
+    max_replicas: int
+    requests_per_second_per_instance: float
+
+
+@dataclass(frozen=True)
 class GpuInstancePoolArgs:
     pool_name: str
     foundation: GcpFoundation
     model: ModelSpec
-    target: GcpPoolTarget
+    machine_type: str
+    """A GPU machine type with its GPUs attached (a2, a3, g2, ...)."""
     gpu_count: int
+    image_family: str
+    """A Deep Learning VM image family (IMAGE_PROJECT): its newest image when declared, pinned."""
+    spot: bool
+    scaling: GroupScaling
+    backend_timeout_seconds: int
+    """How long the load balancer waits for a whole response: longer than the longest stream."""
     startup_timeout_seconds: int
     labels: dict[str, str]
 
@@ -68,18 +79,18 @@ class GpuInstancePool(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuInstancePoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:gcp:GpuInstancePool", name, None, opts)
-        base, target, labels = args.foundation, args.target, args.labels
+        base, labels = args.foundation, args.labels
         assert base.own_image is not None and base.proxy_subnet is not None  # the kind's platform needs
         needs = base.apis.needs("compute.googleapis.com")
         child = pulumi.ResourceOptions(parent=self, depends_on=needs)
 
-        image = gcp.compute.get_image_output(family=target.image_family, project=IMAGE_PROJECT,
+        image = gcp.compute.get_image_output(family=args.image_family, project=IMAGE_PROJECT,
                                              opts=pulumi.InvokeOutputOptions(parent=self))
         script = pulumi.Output.all(base.own_image, base.hf_token_secret_id).apply(
             lambda v: startup_script(v[0], base.project, args.model, args.gpu_count, v[1]))
         self.template = gcp.compute.InstanceTemplate(
             f"{name}-template", project=base.project, name_prefix=f"{args.pool_name}-"[:37],
-            machine_type=target.machine_type, region=base.region, tags=[SERVING_TAG], labels=labels,
+            machine_type=args.machine_type, region=base.region, tags=[SERVING_TAG], labels=labels,
             disks=[gcp.compute.InstanceTemplateDiskArgs(
                 # The family's newest image now, pinned by self link: a new image is a deliberate update.
                 source_image=image.self_link, boot=True, auto_delete=True, disk_size_gb=BOOT_DISK_GB,
@@ -90,9 +101,9 @@ class GpuInstancePool(pulumi.ComponentResource):
                 email=base.service_account_email, scopes=["https://www.googleapis.com/auth/cloud-platform"]),
             scheduling=gcp.compute.InstanceTemplateSchedulingArgs(
                 # GPU VMs cannot live-migrate; spot allows nothing else either.
-                on_host_maintenance="TERMINATE", automatic_restart=not target.spot, preemptible=target.spot,
-                provisioning_model="SPOT" if target.spot else "STANDARD",
-                instance_termination_action="DELETE" if target.spot else None),
+                on_host_maintenance="TERMINATE", automatic_restart=not args.spot, preemptible=args.spot,
+                provisioning_model="SPOT" if args.spot else "STANDARD",
+                instance_termination_action="DELETE" if args.spot else None),
             # Secure Boot stays off: the image's NVIDIA kernel modules are not signed for it.
             shielded_instance_config=gcp.compute.InstanceTemplateShieldedInstanceConfigArgs(
                 enable_secure_boot=False, enable_vtpm=True, enable_integrity_monitoring=True),
@@ -104,10 +115,10 @@ class GpuInstancePool(pulumi.ComponentResource):
             healthy_threshold=2, unhealthy_threshold=3,
             http_health_check=gcp.compute.RegionHealthCheckHttpHealthCheckArgs(port=PORT, request_path=HEALTH_PATH),
             opts=child)
-        scaling = target.scaling
+        scaling = args.scaling
         # Only the zones that offer the machine: a regional group spread over a zone without its GPU fails to
         # create VMs there. Surge VMs come per zone, so a rollout may add one in each.
-        self.zones = gpu_zones(base.region, target.machine_type)
+        self.zones = gpu_zones(base.region, args.machine_type)
         surge = max(3, len(self.zones))
         self.group = gcp.compute.RegionInstanceGroupManager(
             f"{name}-mig", project=base.project, region=base.region, name=args.pool_name,
@@ -136,10 +147,10 @@ class GpuInstancePool(pulumi.ComponentResource):
             f"{name}-backend", project=base.project, region=base.region, protocol="HTTP", port_name="http",
             load_balancing_scheme="INTERNAL_MANAGED", health_checks=self.health_check.id,
             # The default 30 s would cut every stream longer than that.
-            timeout_sec=target.backend_timeout_seconds, connection_draining_timeout_sec=300,
+            timeout_sec=args.backend_timeout_seconds, connection_draining_timeout_sec=300,
             backends=[gcp.compute.RegionBackendServiceBackendArgs(
                 group=self.group.instance_group, balancing_mode="RATE", capacity_scaler=1.0,
-                max_rate_per_instance=scaling.target_requests_per_second_per_instance)],
+                max_rate_per_instance=scaling.requests_per_second_per_instance)],
             log_config=gcp.compute.RegionBackendServiceLogConfigArgs(enable=True, sample_rate=0.1),
             opts=child)
         url_map = gcp.compute.RegionUrlMap(f"{name}-urls", project=base.project, region=base.region,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Literal
 
 import pulumi
 import pulumi_command as command
@@ -11,14 +11,11 @@ import pulumi_gcp as gcp
 
 from ..catalog.engines import ENGINES, as_arguments, vllm_flags
 from ..catalog.models import ModelFacts
+from ..catalog.serving import VERTEX_TIMEOUT_BOUNDS_S
 from ..schema import ModelSpec
 from ..serving_image import adapter_environment
-from ..sizing import GPU_MEMORY_UTILIZATION, VERTEX_TIMEOUT_BOUNDS_S, startup_timeout_seconds
+from ..sizing import GPU_MEMORY_UTILIZATION, startup_timeout_seconds
 from .foundation import GcpFoundation
-
-if TYPE_CHECKING:
-    # Only a type here: the target kind imports this module when it declares, not the other way round.
-    from ..targets.vertex import VertexTarget
 
 PORT = 8080
 DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"
@@ -40,23 +37,50 @@ LOGGING_API = "bigquery.googleapis.com"
 
 
 @dataclass(frozen=True)
+class DedicatedResources:
+    """The machines the model is deployed on, and how many (the deployment's dedicatedResources)."""
+
+    machine_type: str
+    accelerator_type: str
+    """Vertex's accelerator enum, e.g. NVIDIA_L4."""
+    accelerator_count: int
+    """GPUs per replica: the engine's tensor-parallel size."""
+    min_replicas: int
+    max_replicas: int
+    target_duty_cycle_percent: int
+    """Autoscaling goal: GPU duty cycle (DUTY_CYCLE_METRIC)."""
+    spot: bool
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    p99_latency_ms: int
+    errors_per_minute: int
+
+
+@dataclass(frozen=True)
 class VertexEndpointArgs:
     endpoint_name: str
     foundation: GcpFoundation
     model: ModelSpec
     facts: ModelFacts
-    target: VertexTarget
     hf_token: pulumi.Output[str] | None
     labels: dict[str, str]
-
-    @property
-    def own_image(self) -> pulumi.Output[str] | None:
-        """Our image by digest (components/gcp/registry.py) instead of Google's Model Garden vLLM image."""
-        return self.foundation.own_image if self.target.image == "selfhost" else None
+    resources: DedicatedResources
+    endpoint: Literal["dedicated", "private"]
+    """`dedicated`: a dedicated public DNS name (IAM-authenticated). `private`: Private Service Connect into the
+    environment's VPC, no public path."""
+    alerts: AlertThresholds
+    request_log_sampling_rate: float | None = None
+    """Share of requests and responses logged to a BigQuery dataset (they hold user prompts); None: no logging."""
+    own_image: pulumi.Output[str] | None = None
+    """Our image by digest (components/gcp/registry.py) instead of Google's Model Garden vLLM image."""
+    startup_timeout_seconds: int | None = None
+    """None: sized from the model, within Vertex's bounds."""
 
     @property
     def depends_on(self) -> list[pulumi.Resource]:
-        logging = (LOGGING_API,) if self.target.request_logging.enabled else ()
+        logging = (LOGGING_API,) if self.request_log_sampling_rate is not None else ()
         return self.foundation.apis.needs(*APIS, *logging)
 
 
@@ -65,8 +89,8 @@ class VertexEndpointArgs:
 ROUTES = {"managed": ("/generate", "/ping"), "selfhost": ("/predict", "/health")}
 
 
-def engine_flags(model: ModelSpec, target: VertexTarget) -> list[tuple[str, str]]:
-    return vllm_flags(model.id, model.revision, model.max_context, target.accelerator_count, model.quantization,
+def engine_flags(model: ModelSpec, gpus: int) -> list[tuple[str, str]]:
+    return vllm_flags(model.id, model.revision, model.max_context, gpus, model.quantization,
                       GPU_MEMORY_UTILIZATION, model.kv_cache_dtype)
 
 
@@ -78,11 +102,64 @@ class VertexEndpoint(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: VertexEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:gcp:VertexEndpoint", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        model, target, base = args.model, args.target, args.foundation
+        base = args.foundation
+        self.startup_timeout_seconds = args.startup_timeout_seconds or startup_timeout_seconds(
+            args.facts, args.model.quantization, "hub", VERTEX_TIMEOUT_BOUNDS_S)
+        private = args.endpoint == "private"
+
+        depends = list(args.depends_on)
+        if private:
+            depends.append(self._psc_policy(name, args))
+        self.image, container = self._container(args)
+        self.deployment = self._deployment(name, args, container, depends)
+
+        self.endpoint_id = self.deployment.endpoint
+        self.resource_name = pulumi.Output.format("projects/{0}/locations/{1}/endpoints/{2}", base.project,
+                                                  base.region, self.endpoint_id)
+        # Dedicated and PSC endpoints answer on the endpoint's own DNS name (Vertex AI "dedicated endpoints").
+        self.host = pulumi.Output.format("{0}.{1}-{2}.prediction.vertexai.goog", self.endpoint_id, base.region,
+                                         base.project_number)
+        self.predict_url = pulumi.Output.format("https://{0}/v1/{1}:predict", self.host, self.resource_name)
+        self.openai_base_url = pulumi.Output.format("https://{0}/v1beta1/{1}", self.host, self.resource_name)
+
+        self.private_ip = None
+        if private:
+            self.private_ip = self.deployment.endpoint_config.apply(_psc_address)
+            self._private_dns(name, args, self.private_ip)
+
+        self.request_log_dataset = None
+        if args.request_log_sampling_rate is not None:
+            self.request_log_dataset = self._request_logging(name, args)
+
+        self.alert_policies = self._alerts(name, args)
+        self.dashboard = gcp.monitoring.Dashboard(
+            f"{name}-dashboard", project=base.project,
+            dashboard_json=self.endpoint_id.apply(lambda eid: json.dumps(_dashboard(args.endpoint_name, eid))),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+        )
+        self.register_outputs({
+            "endpointId": self.endpoint_id,
+            "resourceName": self.resource_name,
+            "predictUrl": self.predict_url,
+            "openaiBaseUrl": self.openai_base_url,
+        })
+
+    def _psc_policy(self, name: str, args: VertexEndpointArgs) -> gcp.networkconnectivity.ServiceConnectionPolicy:
+        """PSC automation creates the endpoint's forwarding rule in our subnet under this policy."""
+        base = args.foundation
+        return gcp.networkconnectivity.ServiceConnectionPolicy(
+            f"{name}-psc-policy", project=base.project, location=base.region, name=f"{args.endpoint_name}-vertex",
+            service_class="gcp-vertexai", network=base.network_id,
+            psc_config=gcp.networkconnectivity.ServiceConnectionPolicyPscConfigArgs(subnetworks=[base.subnet_id]),
+            labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+        )
+
+    def _container(self, args: VertexEndpointArgs) -> tuple[
+            pulumi.Input[str], gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecArgs]:
+        """The serving image, and its container: Google's vLLM image with the engine's flags as its arguments, or
+        our adapter (which starts the engine with the same flags); probes sized for the model."""
+        model, gpus = args.model, args.resources.accelerator_count
         engine = ENGINES[model.engine]
-        self.startup_timeout_seconds = target.startup_timeout_seconds or startup_timeout_seconds(
-            args.facts, model.quantization, "hub", VERTEX_TIMEOUT_BOUNDS_S)
         predict_route, health_route = ROUTES["selfhost" if args.own_image is not None else "managed"]
         probe = gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecStartupProbeHttpGetArgs(
             path=health_route, port=PORT)
@@ -90,67 +167,64 @@ class VertexEndpoint(pulumi.ComponentResource):
         if args.own_image is not None:
             # Our adapter starts the engine with the same flags Google's image takes as its arguments.
             image, commands, container_args = args.own_image, None, ["vertex"]
-            envs = adapter_environment(model.id, engine_flags(model, target))
+            envs = adapter_environment(model.id, engine_flags(model, gpus))
         else:
             # The config lets only engines with a Vertex image (vllm) onto Vertex targets.
             assert engine.vertex_image is not None
             image, commands, container_args = engine.vertex_image, ["python", "-m", "vllm.entrypoints.api_server"], \
-                ["--host=0.0.0.0", f"--port={PORT}", *as_arguments(engine_flags(model, target))]
+                ["--host=0.0.0.0", f"--port={PORT}", *as_arguments(engine_flags(model, gpus))]
             envs = {"MODEL_ID": model.id, "DEPLOY_SOURCE": "pulumi"}
-        private = target.endpoint == "private"
+        return image, gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecArgs(
+            image_uri=image,
+            commands=commands,
+            args=container_args,
+            envs=[gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecEnvArgs(name=k, value=v)
+                  for k, v in envs.items()],
+            ports=[gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecPortArgs(
+                container_port=PORT)],
+            predict_route=predict_route,
+            health_route=health_route,
+            shared_memory_size_mb=str(SHM_MB_PER_GPU * gpus),
+            deployment_timeout=f"{self.startup_timeout_seconds}s",
+            # Loading takes minutes: the startup probe allows the sized time, then health checks take over.
+            startup_probe=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecStartupProbeArgs(
+                http_get=probe, period_seconds=PROBE_PERIOD_S, timeout_seconds=5,
+                failure_threshold=math.ceil(self.startup_timeout_seconds / PROBE_PERIOD_S)),
+            health_probe=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecHealthProbeArgs(
+                http_get=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecHealthProbeHttpGetArgs(
+                    path=health_route, port=PORT),
+                period_seconds=PROBE_PERIOD_S, timeout_seconds=5, failure_threshold=3),
+        )
 
-        depends = list(args.depends_on)
-        if private:
-            # PSC automation creates the endpoint's forwarding rule in our subnet under this policy.
-            depends.append(gcp.networkconnectivity.ServiceConnectionPolicy(
-                f"{name}-psc-policy", project=base.project, location=base.region, name=f"{args.endpoint_name}-vertex",
-                service_class="gcp-vertexai", network=base.network_id,
-                psc_config=gcp.networkconnectivity.ServiceConnectionPolicyPscConfigArgs(subnetworks=[base.subnet_id]),
-                labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
-            ))
-
-        self.deployment = gcp.vertex.AiEndpointWithModelGardenDeployment(
+    def _deployment(self, name: str, args: VertexEndpointArgs,
+                    container: gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecArgs,
+                    depends: list[pulumi.Resource]) -> gcp.vertex.AiEndpointWithModelGardenDeployment:
+        """The model deployed from its Hugging Face id on dedicated machines, autoscaled on GPU duty cycle, behind
+        a dedicated endpoint or Private Service Connect."""
+        base, machines = args.foundation, args.resources
+        private = args.endpoint == "private"
+        return gcp.vertex.AiEndpointWithModelGardenDeployment(
             f"{name}-deployment",
             project=base.project,
             location=base.region,
-            hugging_face_model_id=model.id,
+            hugging_face_model_id=args.model.id,
             model_config=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigArgs(
                 model_display_name=args.endpoint_name,
                 hugging_face_access_token=args.hf_token,
                 hugging_face_cache_enabled=True,
-                container_spec=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecArgs(
-                    image_uri=image,
-                    commands=commands,
-                    args=container_args,
-                    envs=[gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecEnvArgs(name=k, value=v)
-                          for k, v in envs.items()],
-                    ports=[gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecPortArgs(
-                        container_port=PORT)],
-                    predict_route=predict_route,
-                    health_route=health_route,
-                    shared_memory_size_mb=str(SHM_MB_PER_GPU * target.accelerator_count),
-                    deployment_timeout=f"{self.startup_timeout_seconds}s",
-                    # Loading takes minutes: the startup probe allows the sized time, then health checks take over.
-                    startup_probe=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecStartupProbeArgs(
-                        http_get=probe, period_seconds=PROBE_PERIOD_S, timeout_seconds=5,
-                        failure_threshold=math.ceil(self.startup_timeout_seconds / PROBE_PERIOD_S)),
-                    health_probe=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecHealthProbeArgs(
-                        http_get=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecHealthProbeHttpGetArgs(
-                            path=health_route, port=PORT),
-                        period_seconds=PROBE_PERIOD_S, timeout_seconds=5, failure_threshold=3),
-                ),
+                container_spec=container,
             ),
             deploy_config=gcp.vertex.AiEndpointWithModelGardenDeploymentDeployConfigArgs(
                 dedicated_resources=gcp.vertex.AiEndpointWithModelGardenDeploymentDeployConfigDedicatedResourcesArgs(
                     machine_spec=gcp.vertex.AiEndpointWithModelGardenDeploymentDeployConfigDedicatedResourcesMachineSpecArgs(
-                        machine_type=target.machine_type, accelerator_type=target.accelerator_type,
-                        accelerator_count=target.accelerator_count),
-                    min_replica_count=target.scaling.min_replicas,
-                    max_replica_count=target.scaling.max_replicas,
+                        machine_type=machines.machine_type, accelerator_type=machines.accelerator_type,
+                        accelerator_count=machines.accelerator_count),
+                    min_replica_count=machines.min_replicas,
+                    max_replica_count=machines.max_replicas,
                     autoscaling_metric_specs=[
                         gcp.vertex.AiEndpointWithModelGardenDeploymentDeployConfigDedicatedResourcesAutoscalingMetricSpecArgs(
-                            metric_name=DUTY_CYCLE_METRIC, target=target.scaling.target_duty_cycle_percent)],
-                    spot=target.spot,
+                            metric_name=DUTY_CYCLE_METRIC, target=machines.target_duty_cycle_percent)],
+                    spot=machines.spot,
                 ),
             ),
             endpoint_config=gcp.vertex.AiEndpointWithModelGardenDeploymentEndpointConfigArgs(
@@ -165,47 +239,36 @@ class VertexEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
 
-        self.image = image
-        self.endpoint_id = self.deployment.endpoint
-        self.resource_name = pulumi.Output.format("projects/{0}/locations/{1}/endpoints/{2}", base.project,
-                                                  base.region, self.endpoint_id)
-        # Dedicated and PSC endpoints answer on the endpoint's own DNS name (Vertex AI "dedicated endpoints").
-        self.host = pulumi.Output.format("{0}.{1}-{2}.prediction.vertexai.goog", self.endpoint_id, base.region,
-                                         base.project_number)
-        self.predict_url = pulumi.Output.format("https://{0}/v1/{1}:predict", self.host, self.resource_name)
-        self.openai_base_url = pulumi.Output.format("https://{0}/v1beta1/{1}", self.host, self.resource_name)
+    def _private_dns(self, name: str, args: VertexEndpointArgs, address: pulumi.Output[str]) -> None:
+        """Inside the VPC the endpoint's name must resolve to its forwarding rule."""
+        base = args.foundation
+        zone = gcp.dns.ManagedZone(
+            f"{name}-dns", project=base.project, name=f"{args.endpoint_name}-vertex",
+            dns_name=pulumi.Output.format("{0}-{1}.prediction.vertexai.goog.", base.region, base.project_number),
+            visibility="private", description="Private Service Connect names of Vertex AI endpoints",
+            private_visibility_config=gcp.dns.ManagedZonePrivateVisibilityConfigArgs(
+                networks=[gcp.dns.ManagedZonePrivateVisibilityConfigNetworkArgs(network_url=base.network_id)]),
+            labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+        )
+        gcp.dns.RecordSet(
+            f"{name}-dns-record", project=base.project, managed_zone=zone.name,
+            name=pulumi.Output.format("{0}.", self.host), type="A", ttl=300, rrdatas=[address],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
-        self.private_ip = None
-        if private:
-            self.private_ip = self.deployment.endpoint_config.apply(_psc_address)
-            # Inside the VPC the endpoint's name must resolve to its forwarding rule.
-            zone = gcp.dns.ManagedZone(
-                f"{name}-dns", project=base.project, name=f"{args.endpoint_name}-vertex",
-                dns_name=pulumi.Output.format("{0}-{1}.prediction.vertexai.goog.", base.region, base.project_number),
-                visibility="private", description="Private Service Connect names of Vertex AI endpoints",
-                private_visibility_config=gcp.dns.ManagedZonePrivateVisibilityConfigArgs(
-                    networks=[gcp.dns.ManagedZonePrivateVisibilityConfigNetworkArgs(network_url=base.network_id)]),
-                labels=args.labels, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
-            )
-            gcp.dns.RecordSet(
-                f"{name}-dns-record", project=base.project, managed_zone=zone.name,
-                name=pulumi.Output.format("{0}.", self.host), type="A", ttl=300, rrdatas=[self.private_ip], opts=child,
-            )
-
-        self.request_log_dataset = None
-        if target.request_logging.enabled:
-            self.request_log_dataset = self._request_logging(name, args)
-
+    def _alerts(self, name: str, args: VertexEndpointArgs) -> list[gcp.monitoring.AlertPolicy]:
+        """p99 latency and errors of the endpoint, above the configured thresholds."""
+        base = args.foundation
         filter_base = pulumi.Output.format(
             'resource.type = "aiplatform.googleapis.com/Endpoint" AND resource.labels.endpoint_id = "{0}"',
             self.endpoint_id)
         alerts = {
             "latency": ("p99 prediction latency", "aiplatform.googleapis.com/prediction/online/prediction_latencies",
-                        "ALIGN_PERCENTILE_99", target.alarms.p99_latency_ms),
+                        "ALIGN_PERCENTILE_99", args.alerts.p99_latency_ms),
             "errors": ("prediction errors per second", "aiplatform.googleapis.com/prediction/online/error_count",
-                       "ALIGN_RATE", target.alarms.errors_per_minute / 60),
+                       "ALIGN_RATE", args.alerts.errors_per_minute / 60),
         }
-        self.alert_policies = [
+        return [
             gcp.monitoring.AlertPolicy(
                 f"{name}-alert-{key}", project=base.project, display_name=f"{args.endpoint_name}: {title}",
                 combiner="OR", severity="ERROR", user_labels=args.labels,
@@ -219,23 +282,13 @@ class VertexEndpoint(pulumi.ComponentResource):
                     ),
                 )],
                 documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
-                    content=f"Vertex AI endpoint {args.endpoint_name} ({model.id}): {title} is above {threshold:g}.",
+                    content=f"Vertex AI endpoint {args.endpoint_name} ({args.model.id}): {title} is above "
+                            f"{threshold:g}.",
                     mime_type="text/markdown"),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
             )
             for key, (title, metric, aligner, threshold) in alerts.items()
         ]
-        self.dashboard = gcp.monitoring.Dashboard(
-            f"{name}-dashboard", project=base.project,
-            dashboard_json=self.endpoint_id.apply(lambda eid: json.dumps(_dashboard(args.endpoint_name, eid))),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
-        )
-        self.register_outputs({
-            "endpointId": self.endpoint_id,
-            "resourceName": self.resource_name,
-            "predictUrl": self.predict_url,
-            "openaiBaseUrl": self.openai_base_url,
-        })
 
 
     def _request_logging(self, name: str, args: VertexEndpointArgs) -> gcp.bigquery.Dataset:
@@ -255,7 +308,7 @@ class VertexEndpoint(pulumi.ComponentResource):
         url = pulumi.Output.format("https://{0}-aiplatform.googleapis.com/v1/{1}"
                                    "?updateMask=predict_request_response_logging_config", base.region,
                                    self.resource_name)
-        rate = args.target.request_logging.sampling_rate
+        rate = args.request_log_sampling_rate
         destination = pulumi.Output.format("bq://{0}.{1}", base.project, dataset.dataset_id)
         body = lambda enabled: pulumi.Output.json_dumps({"predictRequestResponseLoggingConfig": {  # noqa: E731
             "enabled": enabled, "samplingRate": rate, "bigqueryDestination": {"outputUri": destination}}})

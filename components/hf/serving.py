@@ -8,7 +8,7 @@ passes the token as a secret that stays encrypted in the state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 
@@ -35,12 +35,23 @@ class HfFoundation:
 @dataclass(frozen=True)
 class HfServingArgs:
     account: HfFoundation
-    target: Any
-    """The hf-endpoint target's config (components/targets/hf_endpoint.py)."""
     model: ModelSpec
     token: pulumi.Input[str]
     framework: str
     wait_timeout_seconds: int
+    vendor: Literal["aws", "gcp"]
+    """The cloud Hugging Face runs the endpoint on."""
+    region: str
+    instance_type: str
+    """Hugging Face's instance type, e.g. nvidia-l4."""
+    instance_size: str
+    """e.g. x1 (the GPU count)."""
+    task: str
+    endpoint_type: Literal["private", "authenticated", "public"]
+    min_replicas: int
+    """0: the endpoint sleeps after `scale_to_zero_after_minutes` without requests."""
+    max_replicas: int
+    scale_to_zero_after_minutes: int | None
 
 
 def image_of(model: ModelSpec) -> HfImage:
@@ -55,15 +66,15 @@ def image_of(model: ModelSpec) -> HfImage:
 class HfServing(pulumi.ComponentResource):
     def __init__(self, name: str, args: HfServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("selfhost:hf:InferenceEndpoint", name, None, opts)
-        t, model = args.target, args.model
-        scaling = t.scaling
+        model = args.model
         self.endpoint_name: str = name
         endpoint = HfInferenceEndpoint(f"{name}-endpoint", HfEndpointArgs(
-            namespace=args.account.namespace, name=name, vendor=t.vendor, region=t.region, accelerator="gpu",
-            instance_type=t.instance_type, instance_size=t.instance_size, repository=model.id, token=args.token,
-            revision=model.revision, task=t.task, framework=args.framework, image=image_of(model),
-            type=t.endpoint_type, min_replica=scaling.min_replicas, max_replica=scaling.max_replicas,
-            scale_to_zero_timeout_minutes=scaling.scale_to_zero_after_minutes if scaling.min_replicas == 0 else None,
+            namespace=args.account.namespace, name=name, vendor=args.vendor, region=args.region, accelerator="gpu",
+            instance_type=args.instance_type, instance_size=args.instance_size, repository=model.id,
+            token=args.token, revision=model.revision, task=args.task, framework=args.framework,
+            image=image_of(model), type=args.endpoint_type, min_replica=args.min_replicas,
+            max_replica=args.max_replicas,
+            scale_to_zero_timeout_minutes=args.scale_to_zero_after_minutes if args.min_replicas == 0 else None,
             wait_timeout_seconds=args.wait_timeout_seconds,
         ), pulumi.ResourceOptions(parent=self))
         # Attributes, not class annotations: the SDK resolves a resource class's annotations again on every

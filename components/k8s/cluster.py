@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from ..catalog import kubernetes as facts
-from ..targets.kubernetes import KubernetesCluster
 
 # Labels every object we create carries (the Kubernetes recommended labels).
 MANAGED = {"app.kubernetes.io/part-of": "selfhost-llm", "app.kubernetes.io/managed-by": "pulumi"}
@@ -88,10 +87,48 @@ def labels_of(tags: dict[str, str]) -> dict[str, str]:
     return {clean(k): clean(v) for k, v in tags.items()}
 
 
+class GpuOperatorConfig(Protocol):
+    """The GPU Operator's settings, as the cluster reads them."""
+
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def version(self) -> str:
+        """The chart version, pinned."""
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def driver(self) -> bool:
+        """Let the operator install the NVIDIA driver."""
+
+
+class ClusterConfig(Protocol):
+    """What the cluster and the objects declared on it read of the stack's `kubernetes` section: the config model
+    (components/targets/) satisfies it, and this package imports no config model."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def context(self) -> str | None:
+        """A context of the deploying machine's kubeconfig, when no kubeconfig secret is given."""
+    @property
+    def version(self) -> str:
+        """The Kubernetes minor version, e.g. 1.31: the namespaces enforce Pod Security at it."""
+    @property
+    def gpu_operator(self) -> GpuOperatorConfig: ...
+    @property
+    def ingress_namespace(self) -> str: ...
+    @property
+    def monitoring_namespace(self) -> str: ...
+    @property
+    def prometheus_url(self) -> str | None:
+        """The Prometheus KEDA queries for queue-depth autoscaling."""
+
+
 @dataclass(frozen=True)
 class ClusterFoundation:
     name: str
-    config: KubernetesCluster
+    config: ClusterConfig
     provider: k8s.Provider
     gpu_operator: k8s.helm.v3.Release | None = None
     """The GPU Operator release, when the stack installs it: GPU workloads wait for it."""
@@ -102,7 +139,7 @@ class Cluster(pulumi.ComponentResource):
     and the NVIDIA GPU Operator as a pinned Helm release in its own namespace, whose Pod Security level is
     `privileged`: its driver, container toolkit and device plugin daemonsets run privileged with host paths."""
 
-    def __init__(self, name: str, config: KubernetesCluster, kubeconfig: pulumi.Output[str] | None, gpu: bool,
+    def __init__(self, name: str, config: ClusterConfig, kubeconfig: pulumi.Output[str] | None, gpu: bool,
                  labels: dict[str, str], opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:k8s:Cluster", name, None, opts)
         # Server-side apply (the provider's default) lets the autoscalers own `replicas` without a fight.
@@ -125,7 +162,7 @@ class Cluster(pulumi.ComponentResource):
         self.register_outputs({"gpuOperator": self.gpu_operator.status if self.gpu_operator else None})
 
 
-def declare_cluster(env: str, config: KubernetesCluster, kubeconfig: pulumi.Output[str] | None, gpu: bool,
+def declare_cluster(env: str, config: ClusterConfig, kubeconfig: pulumi.Output[str] | None, gpu: bool,
                     tags: dict[str, str]) -> tuple[ClusterFoundation, dict[str, object]]:
     cluster = Cluster(f"{env}-{config.name}", config, kubeconfig, gpu, labels_of(tags))
     return (ClusterFoundation(config.name, config, cluster.provider, cluster.gpu_operator),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_random as random
@@ -19,7 +19,6 @@ import yaml
 
 from .. import routing
 from ..routing import RouterSpec
-from ..targets.base import Endpoint
 from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down
 from .serving import PORT as SERVING_PORT
 
@@ -32,6 +31,23 @@ GRACE_S = 90
 """SIGTERM to SIGKILL (the LiteLLM Helm chart's default): open streams finish."""
 
 
+class RoutedTarget(Protocol):
+    """What the router reads of a target's endpoint record (the stack passes its `Endpoint`s): where to reach it,
+    the model it serves, and the key it takes from the router."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def openai_base_url(self) -> pulumi.Input[str] | None: ...
+    @property
+    def router_base_url(self) -> pulumi.Input[str] | None:
+        """Where the router reaches it, when not at `openai_base_url` (a Service inside the cluster)."""
+    @property
+    def router_key(self) -> pulumi.Output[str] | None: ...
+
+
 @dataclass(frozen=True)
 class RouterArgs:
     environment: str
@@ -41,7 +57,7 @@ class RouterArgs:
     """The Hugging Face id every routed target serves: the name callers ask for."""
     aliases: tuple[str, ...]
     """Our short names for the model (the `models[].name`s), also accepted."""
-    backends: Sequence[Endpoint]
+    backends: Sequence[RoutedTarget]
     """The targets, in `order`."""
     labels: dict[str, str]
 

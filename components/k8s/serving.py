@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_random as random
@@ -18,10 +18,10 @@ import pulumi_random as random
 from ..catalog import kubernetes as facts
 from ..catalog.engines import ENGINES, vllm_flags
 from ..catalog.gpus import GPUS
+from ..catalog.serving import PROBE_PERIOD_S, cpus_of
 from ..schema import ModelSpec
 from ..serving_image import IMAGES, PROGRAMS, content_tag, engine_args
 from ..sizing import GPU_MEMORY_UTILIZATION, Hardware, engine_limits
-from ..targets.kubernetes import PROBE_PERIOD_S, KubernetesTarget, cpus_of
 from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down
 
 PORT = 8080
@@ -36,15 +36,76 @@ ROLLOUT_MARGIN_S = 600
 
 
 @dataclass(frozen=True)
+class ContainerResources:
+    cpu: str
+    """CPU request and limit of the serving container, a Kubernetes quantity ("8", "3500m")."""
+    memory: str
+    """Memory request and limit ("32Gi"); /dev/shm, a Memory volume, counts in it."""
+
+
+@dataclass(frozen=True)
+class ServingScaling:
+    metric: Literal["queue-depth", "cpu"]
+    """`queue-depth`: KEDA on the engine's waiting requests (vLLM); `cpu`: an HPA on CPU use (llama.cpp)."""
+    min_replicas: int
+    max_replicas: int
+    target_waiting_requests: int
+    target_cpu_percent: int
+
+
+@dataclass(frozen=True)
+class CacheVolume:
+    """The model-cache volume the replicas share."""
+
+    size: str
+    access_mode: Literal["ReadWriteMany", "ReadWriteOnce"]
+    storage_class: str | None
+    """None: the cluster's default class."""
+
+
+@dataclass(frozen=True)
+class IngressRoute:
+    """An Ingress with TLS in front of the Service."""
+
+    host: str
+    class_name: str
+    cluster_issuer: str | None
+    """A cert-manager ClusterIssuer that issues the certificate; or `tls_secret` names an existing one."""
+    tls_secret: str | None
+
+
+@dataclass(frozen=True)
 class ModelServingArgs:
     environment: str
     foundation: ClusterFoundation
     model: ModelSpec
-    target: KubernetesTarget
+    name: str
+    """The target's name: the Service, the Deployment and the objects beside them are named after it."""
     namespace: str
-    startup_timeout_seconds: int
-    cache_size: str
+    registry: str
+    """Where our serving images are pushed."""
+    image_digest: str | None
+    """Our image by digest; None: by the content tag of containers/."""
+    gpu: str | None
+    """The nodes' GPU (a catalog name); None: CPU-only."""
+    gpu_count: int
+    cpu_type: str | None
+    """For CPU-only targets: the nodes' CPU (components/catalog/cpus.py), for the cost estimate."""
+    resources: ContainerResources
+    node_selector: dict[str, str]
+    tolerations: tuple[dict[str, str], ...]
+    """As the pod spec takes them."""
+    scaling: ServingScaling
+    cache: CacheVolume
     shm_size: str
+    ingress: IngressRoute | None
+    service_monitor: bool
+    """A Prometheus Operator ServiceMonitor for the adapter's and the engine's metrics."""
+    allow_from_namespaces: tuple[str, ...]
+    """Namespaces whose pods may call the Service (the NetworkPolicy denies everyone else)."""
+    api_keys: tuple[str, ...]
+    """Ids of the API keys the OpenAI routes accept; each key is generated and kept as a secret."""
+    startup_timeout_seconds: int
     labels: dict[str, str]
     """The environment's tags as labels, on every object."""
     hf_token: pulumi.Output[str] | None
@@ -56,11 +117,11 @@ class ModelServingArgs:
 ROUTER_KEY = "router"
 
 
-def image_ref(target: KubernetesTarget, engine: str) -> str:
+def image_ref(args: ModelServingArgs, engine: str) -> str:
     """Our image for the engine in the target's registry: by digest when given, else by the content tag of
     containers/ (what `selfhost render` tells to build and push)."""
-    repo = f"{target.registry}/{IMAGES[engine].name}"
-    return f"{repo}@{target.image_digest}" if target.image_digest else f"{repo}:{content_tag()}"
+    repo = f"{args.registry}/{IMAGES[engine].name}"
+    return f"{repo}@{args.image_digest}" if args.image_digest else f"{repo}:{content_tag()}"
 
 
 def gguf_path(model: ModelSpec) -> str:
@@ -68,33 +129,34 @@ def gguf_path(model: ModelSpec) -> str:
     return f"{GGUF_DIR}/{model.id.replace('/', '--')}/{model.revision}/{model.file}"
 
 
-def in_flight_limit(target: KubernetesTarget) -> int:
+def in_flight_limit(args: ModelServingArgs) -> int:
     """Requests one replica takes at once on a queue-scaled target: vLLM's batch (its default max_num_seqs for
     the GPU) plus a queue a few scaling thresholds deep, which KEDA sees; more are a 429."""
-    assert target.gpu is not None
-    batch = engine_limits(None, Hardware.of_gpu(GPUS[target.gpu], target.gpu_count)).max_seqs
+    assert args.gpu is not None
+    batch = engine_limits(None, Hardware.of_gpu(GPUS[args.gpu], args.gpu_count)).max_seqs
     assert batch is not None  # vLLM on a GPU
-    return batch + facts.QUEUE_ALLOWANCE_THRESHOLDS * target.scaling.target_waiting_requests
+    return batch + facts.QUEUE_ALLOWANCE_THRESHOLDS * args.scaling.target_waiting_requests
 
 
-def serving_args(model: ModelSpec, target: KubernetesTarget, startup_s: int) -> list[str]:
+def serving_args(args: ModelServingArgs) -> list[str]:
     """The adapter's arguments (the image's entrypoint): OpenAI routes on PORT with API keys from the mounted
     Secret, the model under its Hugging Face id (and our name for it as an alias), the engine's flags (joined to
     their option with '=': a value starting with '--' is not taken for an option)."""
+    model = args.model
     if ENGINES[model.engine].gguf:
-        threads = max(1, math.floor(cpus_of(target.resources.cpu)))
+        threads = max(1, math.floor(cpus_of(args.resources.cpu)))
         engine = ["--engine", "llamacpp", "--model", gguf_path(model),
                   f"--engine-args=--n_ctx {model.max_context} --n_threads {threads}"]
     else:
-        flags = vllm_flags(model.id, model.revision, model.max_context, target.gpu_count, model.quantization,
+        flags = vllm_flags(model.id, model.revision, model.max_context, args.gpu_count, model.quantization,
                            GPU_MEMORY_UTILIZATION, model.kv_cache_dtype)
         engine = ["--engine", "vllm", "--model", model.id, f"--engine-args={engine_args(flags)}"]
-        if target.scaling.metric == "queue-depth":
-            limit = str(in_flight_limit(target))
+        if args.scaling.metric == "queue-depth":
+            limit = str(in_flight_limit(args))
             engine += ["--max-engine-connections", limit, "--max-concurrency-per-key", limit]
     return ["openai", *engine, "--model-name", model.id, "--model-aliases", model.name, "--host", "0.0.0.0",
             "--port", str(PORT), "--api-keys-file", f"{SECRETS_DIR}/api_keys", "--drain-seconds", str(DRAIN_S),
-            "--engine-startup-timeout-seconds", str(startup_s)]
+            "--engine-startup-timeout-seconds", str(args.startup_timeout_seconds)]
 
 
 def _environment(model: ModelSpec, token: bool) -> list[dict[str, str]]:
@@ -108,33 +170,27 @@ def _environment(model: ModelSpec, token: bool) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in env.items()]
 
 
-def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]]) -> list[dict[str, Any]]:
-    """Every object of the target, in apply order."""
-    t, model, ns, cluster = args.target, args.model, args.namespace, args.foundation.config
+def pod_spec(args: ModelServingArgs, image: str, token: bool, selector: dict[str, str]) -> dict[str, Any]:
+    """The serving pod: our image non-root with a read-only root and no capabilities, probes sized from the model,
+    the model cache, the Secret's files and /dev/shm mounted, spread over nodes; for llama.cpp, an init container
+    that fetches the GGUF file first."""
+    model, name = args.model, args.name
     engine = "llamacpp" if ENGINES[model.engine].gguf else "vllm"
-    name = t.name
-    selector = {"app.kubernetes.io/name": "selfhost-serving", "app.kubernetes.io/instance": name}
-    labels = {**args.labels, **MANAGED, **selector, "app.kubernetes.io/component": "serving"}
-    meta = lambda object_name, **extra: {"name": object_name, "namespace": ns, "labels": labels, **extra}  # noqa: E731
-    image = image_ref(t, engine)
-    token = "hf_token" in secret_data
-    level = facts.POD_SECURITY[engine]
-
     container_security = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
                           "capabilities": {"drop": ["ALL"]}}
     mounts = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": CACHE_DIR},
               {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True}]
-    limits: dict[str, Any] = {"cpu": t.resources.cpu, "memory": t.resources.memory}
-    if t.gpu:
-        limits[facts.GPU_RESOURCE] = str(t.gpu_count)
+    limits: dict[str, Any] = {"cpu": args.resources.cpu, "memory": args.resources.memory}
+    if args.gpu:
+        limits[facts.GPU_RESOURCE] = str(args.gpu_count)
     probe = lambda path, **more: {"httpGet": {"path": path, "port": "http"}, "periodSeconds": PROBE_PERIOD_S,  # noqa: E731
                                   "timeoutSeconds": 5, **more}
     serving = {
         "name": "serving", "image": image, "imagePullPolicy": "IfNotPresent",
-        "args": serving_args(model, t, args.startup_timeout_seconds),
+        "args": serving_args(args),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "env": _environment(model, token),
-        "resources": {"requests": {"cpu": t.resources.cpu, "memory": t.resources.memory}, "limits": limits},
+        "resources": {"requests": {"cpu": args.resources.cpu, "memory": args.resources.memory}, "limits": limits},
         # Start-up gets the whole sized budget (download, load, warm-up); then readiness takes a replica out of
         # the Service while its engine is down or restarting, and liveness restarts only a hung adapter (the
         # adapter restarts a broken engine itself).
@@ -157,14 +213,14 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
             "securityContext": container_security, "volumeMounts": mounts,
         })
-    pod = {
+    return {
         "serviceAccountName": name, "automountServiceAccountToken": False, "enableServiceLinks": False,
         "terminationGracePeriodSeconds": GRACE_S,
         "securityContext": {"runAsNonRoot": True, "runAsUser": facts.APP_UID, "runAsGroup": facts.APP_UID,
                             "fsGroup": facts.APP_UID, "fsGroupChangePolicy": "OnRootMismatch",
                             "seccompProfile": {"type": "RuntimeDefault"}},
-        **({"nodeSelector": dict(t.node_selector)} if t.node_selector else {}),
-        **({"tolerations": [tol.model_dump(exclude_none=True) for tol in t.tolerations]} if t.tolerations else {}),
+        **({"nodeSelector": dict(args.node_selector)} if args.node_selector else {}),
+        **({"tolerations": [dict(tol) for tol in args.tolerations]} if args.tolerations else {}),
         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
                                        "whenUnsatisfiable": "ScheduleAnyway",
                                        "labelSelector": {"matchLabels": selector}}],
@@ -178,11 +234,23 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
                                            "items": secret_items}},
         ],
     }
+
+
+def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]]) -> list[dict[str, Any]]:
+    """Every object of the target, in apply order."""
+    model, ns, cluster, cache = args.model, args.namespace, args.foundation.config, args.cache
+    engine = "llamacpp" if ENGINES[model.engine].gguf else "vllm"
+    name = args.name
+    selector = {"app.kubernetes.io/name": "selfhost-serving", "app.kubernetes.io/instance": name}
+    labels = {**args.labels, **MANAGED, **selector, "app.kubernetes.io/component": "serving"}
+    meta = lambda object_name, **extra: {"name": object_name, "namespace": ns, "labels": labels, **extra}  # noqa: E731
+    level = facts.POD_SECURITY[engine]
+    pod = pod_spec(args, image_ref(args, engine), "hf_token" in secret_data, selector)
     annotations = {"selfhost.dev/model": model.id, "selfhost.dev/engine": model.engine,
                    "selfhost.dev/quantization": model.quantization,
                    **({"selfhost.dev/kv-cache": model.kv_cache_dtype} if model.kv_cache_dtype != "auto" else {}),
-                   **({"selfhost.dev/gpu": t.gpu} if t.gpu else {}),
-                   **({"selfhost.dev/cpu": t.cpu_type} if t.cpu_type else {}),
+                   **({"selfhost.dev/gpu": args.gpu} if args.gpu else {}),
+                   **({"selfhost.dev/cpu": args.cpu_type} if args.cpu_type else {}),
                    "pulumi.com/timeoutSeconds": str(args.startup_timeout_seconds + ROLLOUT_MARGIN_S)}
     out: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
@@ -193,8 +261,8 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
         {"apiVersion": "v1", "kind": "Secret", "metadata": meta(f"{name}-secrets"), "type": "Opaque",
          "stringData": secret_data},
         {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta(f"{name}-model-cache"),
-         "spec": {"accessModes": [t.model_cache.access_mode], "resources": {"requests": {"storage": args.cache_size}},
-                  **({"storageClassName": t.model_cache.storage_class} if t.model_cache.storage_class else {})}},
+         "spec": {"accessModes": [cache.access_mode], "resources": {"requests": {"storage": cache.size}},
+                  **({"storageClassName": cache.storage_class} if cache.storage_class else {})}},
         *network_policies(args, selector, meta),
         {"apiVersion": "v1", "kind": "Service", "metadata": meta(name),
          "spec": {"type": "ClusterIP", "selector": selector,
@@ -211,9 +279,9 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
                   "unhealthyPodEvictionPolicy": "AlwaysAllow"}},
         autoscaler(args, meta),
     ]
-    if t.ingress:
-        out.append(ingress(args, meta))
-    if t.service_monitor:
+    if args.ingress:
+        out.append(ingress(args, args.ingress, meta))
+    if args.service_monitor:
         out.append({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": meta(name),
                     "spec": {"selector": {"matchLabels": selector}, "namespaceSelector": {"matchNames": [ns]},
                              "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}]}})
@@ -224,9 +292,9 @@ def network_policies(args: ModelServingArgs, selector: dict[str, str], meta: Any
     """Deny everything in the namespace, then allow what serving needs: callers in (the ingress controller,
     Prometheus, the configured namespaces, the router) on the serving port; DNS; HTTPS to public addresses for the
     Hub and its CDN."""
-    t, cluster = args.target, args.foundation.config
-    callers = [*t.allow_from_namespaces, *([cluster.ingress_namespace] if t.ingress else []),
-               *([cluster.monitoring_namespace] if t.service_monitor else []),
+    cluster = args.foundation.config
+    callers = [*args.allow_from_namespaces, *([cluster.ingress_namespace] if args.ingress else []),
+               *([cluster.monitoring_namespace] if args.service_monitor else []),
                *([args.router_namespace] if args.router_namespace else [])]
     return locked_down(meta, "allow-serving", selector, callers, PORT, [])
 
@@ -234,18 +302,18 @@ def network_policies(args: ModelServingArgs, selector: dict[str, str], meta: Any
 def autoscaler(args: ModelServingArgs, meta: Any) -> dict[str, Any]:
     """GPU targets scale on queue depth: KEDA on the engine's waiting requests (vllm:num_requests_waiting, which the
     adapter's /metrics passes on), as vLLM's production stack does. CPU targets: an HPA on CPU use."""
-    t, s = args.target, args.target.scaling
-    target_ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": t.name}
+    s = args.scaling
+    target_ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": args.name}
     # Scale down slowly: a replica takes minutes to come back.
     down = {"scaleDown": {"stabilizationWindowSeconds": 300}}
     if s.metric == "cpu":
-        return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta(t.name),
+        return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta(args.name),
                 "spec": {"scaleTargetRef": target_ref, "minReplicas": s.min_replicas, "maxReplicas": s.max_replicas,
                          "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
                              "type": "Utilization", "averageUtilization": s.target_cpu_percent}}}],
                          "behavior": down}}
-    query = f'sum(vllm:num_requests_waiting{{namespace="{args.namespace}",service="{t.name}"}})'
-    return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": meta(t.name),
+    query = f'sum(vllm:num_requests_waiting{{namespace="{args.namespace}",service="{args.name}"}})'
+    return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": meta(args.name),
             "spec": {"scaleTargetRef": target_ref, "minReplicaCount": s.min_replicas, "maxReplicaCount": s.max_replicas,
                      "pollingInterval": 15, "cooldownPeriod": 300,
                      "advanced": {"horizontalPodAutoscalerConfig": {"behavior": down}},
@@ -254,9 +322,7 @@ def autoscaler(args: ModelServingArgs, meta: Any) -> dict[str, Any]:
                          "threshold": str(s.target_waiting_requests)}}]}}
 
 
-def ingress(args: ModelServingArgs, meta: Any) -> dict[str, Any]:
-    spec = args.target.ingress
-    assert spec is not None
+def ingress(args: ModelServingArgs, spec: IngressRoute, meta: Any) -> dict[str, Any]:
     notes = {}
     if spec.cluster_issuer:
         notes["cert-manager.io/cluster-issuer"] = spec.cluster_issuer
@@ -267,14 +333,12 @@ def ingress(args: ModelServingArgs, meta: Any) -> dict[str, Any]:
                   "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
                   "nginx.ingress.kubernetes.io/proxy-body-size": "1m"}
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": meta(args.target.name, annotations=notes),
+            "metadata": meta(args.name, annotations=notes),
             "spec": {"ingressClassName": spec.class_name,
-                     "tls": [{"hosts": [spec.host], "secretName": spec.tls_secret or f"{args.target.name}-tls"}],
+                     "tls": [{"hosts": [spec.host], "secretName": spec.tls_secret or f"{args.name}-tls"}],
                      "rules": [{"host": spec.host, "http": {"paths": [{
                          "path": "/", "pathType": "Prefix",
-                         "backend": {"service": {"name": args.target.name, "port": {"name": "http"}}}}]}}]}}
-
-
+                         "backend": {"service": {"name": args.name, "port": {"name": "http"}}}}]}}]}}
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -287,8 +351,7 @@ class ModelServing(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:k8s:ModelServing", name, None, opts)
-        t = args.target
-        ids = [*t.api_keys, *([ROUTER_KEY] if args.router_namespace and ROUTER_KEY not in t.api_keys else [])]
+        ids = [*args.api_keys, *([ROUTER_KEY] if args.router_namespace and ROUTER_KEY not in args.api_keys else [])]
         keys = {key: random.RandomPassword(f"{name}-key-{key}", length=48, special=False,
                                            opts=pulumi.ResourceOptions(parent=self)).result for key in ids}
         lines: pulumi.Output[str] = pulumi.Output.all(*keys.values()).apply(
@@ -297,7 +360,7 @@ class ModelServing(pulumi.ComponentResource):
         secret_data: dict[str, pulumi.Input[str]] = {"api_keys": keys_file}
         if args.hf_token is not None:
             secret_data["hf_token"] = pulumi.Output.secret(args.hf_token)
-        depends = [args.foundation.gpu_operator] if args.foundation.gpu_operator and t.gpu else []
+        depends = [args.foundation.gpu_operator] if args.foundation.gpu_operator and args.gpu else []
         child = pulumi.ResourceOptions(parent=self, provider=args.foundation.provider)
         declared: dict[str, pulumi.CustomResource] = {}
         for manifest in manifests(args, secret_data):
@@ -311,10 +374,10 @@ class ModelServing(pulumi.ComponentResource):
             options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=after))
             declared[role] = declare_object(f"{name}-{role}", manifest, options)
         self.namespace = args.namespace
-        self.service_name = t.name
-        self.in_cluster_url = f"http://{t.name}.{args.namespace}.svc.cluster.local"
-        self.base_url = f"https://{t.ingress.host}/v1" if t.ingress else f"{self.in_cluster_url}/v1"
-        self.image = image_ref(t, "llamacpp" if ENGINES[args.model.engine].gguf else "vllm")
+        self.service_name = args.name
+        self.in_cluster_url = f"http://{args.name}.{args.namespace}.svc.cluster.local"
+        self.base_url = f"https://{args.ingress.host}/v1" if args.ingress else f"{self.in_cluster_url}/v1"
+        self.image = image_ref(args, "llamacpp" if ENGINES[args.model.engine].gguf else "vllm")
         self.api_keys = pulumi.Output.secret(keys)
         self.router_key: pulumi.Output[str] | None = (pulumi.Output.secret(keys[ROUTER_KEY])
                                                       if args.router_namespace else None)

@@ -7,6 +7,7 @@ side by side), its cost rules, and its declaration (components/aws/pool.py, impo
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -30,6 +31,7 @@ from ..cost_rules import (
 from ..quotas import CapacityHint, Missing, QuotaCtx, QuotaItem
 from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, no_fp8
 from ..sizing import SAGEMAKER_TIMEOUT_BOUNDS_S, Hardware, startup_timeout_seconds
+from .aws import AWS
 from .base import Endpoint, HostShape, TargetKind, target_problem
 
 if TYPE_CHECKING:
@@ -206,8 +208,6 @@ class AwsPool(TargetKind):
     free_types = frozenset({
         "aws:lb/targetGroup:TargetGroup", "aws:lb/listener:Listener", "aws:autoscaling/policy:Policy",
         "aws:iam/instanceProfile:InstanceProfile", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-        "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy", "aws:ec2/securityGroup:SecurityGroup",
-        "aws:cloudwatch/logGroup:LogGroup",
     })
 
     def platform_needs(self, target: Any) -> frozenset[str]:
@@ -226,17 +226,17 @@ class AwsPool(TargetKind):
         if t.warm_pool and len(t.instance_types) > 1:
             p("instanceTypes", t.instance_types, "a warm pool cannot be used with a mixed instances policy "
               "(Auto Scaling PutWarmPool): one instance type", t.instance_types[0])
-        if env.aws_region is None:
-            return [*problems, Problem("aws:region", MISSING, "required for aws-pool targets",
-                                       "an AWS region, e.g. us-east-1")]
-        offered = ec2_instances_in(env.aws_region)
+        region = AWS.of(env).region
+        if region is None:
+            return problems  # the platform's problem
+        offered = ec2_instances_in(region)
         if not offered:
-            return [*problems, Problem("aws:region", env.aws_region, "no EC2 GPU instance types known in this region",
+            return [*problems, Problem("aws:region", region, "no EC2 GPU instance types known in this region",
                                        ", ".join(sorted({"us-east-1", "us-west-2", "eu-west-1"})))]
         known = [offered.get(i) for i in t.instance_types]
         for j, (itype, inst) in enumerate(zip(t.instance_types, known, strict=True)):
             if inst is None:
-                p(f"instanceTypes[{j}]", itype, f"not an EC2 GPU instance type in {env.aws_region}", ", ".join(offered))
+                p(f"instanceTypes[{j}]", itype, f"not an EC2 GPU instance type in {region}", ", ".join(offered))
         if any(i is None for i in known):
             return problems
         first = known[0]
@@ -259,7 +259,7 @@ class AwsPool(TargetKind):
               ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
         return problems + self.fit_problems(env, index, t, facts, "instanceTypes[0]", first.instance_type,
                                             first.gpu_count, first.total_gpu_memory_gib, first.instance_type,
-                                            env.aws_region)
+                                            region)
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
@@ -293,6 +293,10 @@ class AwsPool(TargetKind):
     def auth(self, target: Any) -> str:
         # The internal load balancer answers only inside the VPC; with a certificate, over TLS.
         return "vpc-only" if target.certificate_arn is None else "vpc-only-tls"
+
+    def gpus(self, record: Mapping[str, Any]) -> set[str]:
+        known = ec2_instances_in(str(record.get("region", "")))
+        return super().gpus(record) | {known[t].gpu.name for t in record.get("instanceTypes") or [] if t in known}
 
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
         from ..sizing_options import Host

@@ -16,7 +16,8 @@ validation, sizing, cost and policy never load them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     import pulumi
 
     from ..cost_rules import Rule
+    from ..mocking import MockCallCtx, MockFn
     from ..quotas import QuotaRule
     from ..sizing_options import Host, Lookup
 
@@ -109,15 +111,60 @@ class Endpoint:
         }
 
 
+class NoSettings(Strict):
+    """A platform that reads no config keys of its own."""
+
+
 class Platform(ABC):
-    """A cloud (or cluster, or hub) that target kinds stand on, and the foundation they share there."""
+    """A cloud (or cluster, or hosted service) that target kinds stand on: everything about it lives in its one
+    module (components/targets/<platform>.py) and is read from the registry; nothing else names a platform.
+    Subclasses set the class attributes and implement the methods; the defaults are what a platform gets when it
+    says nothing."""
 
     name: ClassVar[str]
-    """`aws`, `gcp`, ...: the key prices and regions are filed under."""
+    """`aws`, `gcp`, ...: the key prices, regions, quotas and stack outputs are filed under."""
+    title: ClassVar[str]
+    """How people name it (`AWS`, `Google Cloud`): in help texts and errors."""
+    settings: ClassVar[type[Strict]] = NoSettings
+    """Its config keys, as one model whose fields' aliases are the keys as a stack file writes them: a provider's
+    own key (`aws:region`, `gcp:project`) or a section of the project's namespace (`kubernetes`). Validated with
+    the rest of the config, errors at the same key paths; read back with `of(env)`."""
+    secrets: ClassVar[dict[str, str]] = {}
+    """Secret keys of the project's namespace it reads (`kubeconfig`) -> how to set one. The config learns only
+    whether each is set (its settings model has a bool field of that alias); the program reads the value."""
+    packages: ClassVar[tuple[str, ...]] = ()
+    """The Pulumi packages whose resource types it owns (`aws`): their mocks, tag field, Terraform-plan mapping
+    and replacement rules are its own."""
+    default_region: ClassVar[str | None] = None
+    """Where `selfhost size` prices its hosts unless told (None: its kinds' hosts need no region)."""
+    regions: ClassVar[tuple[str, ...]] = ()
+    """The regions its price rows cover (`selfhost prices refresh` refreshes these by default)."""
+    price_file: ClassVar[Path | None] = None
+    """Its list prices (components/catalog/pricing's CSV format, every row with `provider` = `name`)."""
+    owner_rates: ClassVar[bool] = False
+    """Its hardware is the owner's, priced at rates the owner states (`selfhost size --gpu-hour-usd`), not a list."""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    """Other names `selfhost size --cloud` accepts for it."""
+    login: ClassVar[str] = ""
+    """What a deploy needs to reach it (the workflow's credentials), for the docs and `selfhost platforms`."""
+    quota_services: ClassVar[tuple[str, ...]] = ()
+    """The services its rows of the quota table (components/catalog/data/quotas.csv) are filed under (`sagemaker`,
+    `ec2`): a row naming the platform with another service is an error (`registry.check_quota_table`)."""
+    price_sources: ClassVar[tuple[str, ...]] = ()
+    """The `selfhost prices refresh` options its `refresh_prices` reads, by their keys in its `options` (the
+    command's parameter names, `aws_offers`): one given on the command line selects the platform for the refresh."""
     cost_rules: ClassVar[dict[str, Rule]] = {}
     """Resource type -> the rule that prices it, for the foundation's resources that cost money."""
     free_types: ClassVar[frozenset[str]] = frozenset()
     """Resource types of the foundation that cost nothing by themselves."""
+    nat_modes: ClassVar[tuple[str, ...]] = ("none", "single", "per-az")
+    """The `network.nat` values it can build."""
+    nat_problem: ClassVar[str] = ""
+    """Why the other values cannot be built."""
+
+    def of(self, env: EnvironmentSpec) -> Any:
+        """Its parsed settings in `env` (an instance of `settings`)."""
+        return env.settings(self.name)
 
     @abstractmethod
     def region(self, env: EnvironmentSpec) -> str | None:
@@ -127,10 +174,10 @@ class Platform(ABC):
     def declare(self, env: EnvironmentSpec, needs: frozenset[str], secrets: StackSecrets
                 ) -> tuple[Any, dict[str, Any]]:
         """Declare the foundation, with what its targets `need` (TargetKind.platform_needs), and return it with
-        its stack outputs (the region first, as `<platform>Region`: the cost engine reads it)."""
+        its stack outputs (the region first, as `<platform>Region`)."""
 
     def validate(self, env: EnvironmentSpec) -> list[Problem]:
-        """Problems of the platform's own config, once per stack that has targets on it."""
+        """Problems of the platform's own config, once per stack that has targets on it (or a router on it)."""
         return []
 
     def cost_inputs(self, env: EnvironmentSpec) -> dict[str, Any]:
@@ -138,10 +185,69 @@ class Platform(ABC):
         `costInputs` stack output under the platform's name."""
         return {}
 
-    nat_modes: ClassVar[tuple[str, ...]] = ("none", "single", "per-az")
-    """The `network.nat` values it can build."""
-    nat_problem: ClassVar[str] = ""
-    """Why the other values cannot be built."""
+    def tag_field(self, token: str) -> tuple[str, ...] | None:
+        """Where a resource of type `token` (one of its packages) carries the environment's tags, as a path into
+        its inputs (`("tags",)`, `("metadata", "labels")`); None if it takes none."""
+        return None
+
+    def mocks(self) -> Mapping[str, MockFn]:
+        """Resource type -> what its provider computes for one (components/mocking.py), for the offline preview;
+        also `mock_calls` for its provider functions. Imported only when a preview runs."""
+        return {}
+
+    def mock_call(self, token: str, args: Mapping[str, Any], ctx: MockCallCtx) -> dict[str, Any] | None:
+        """The result its provider function `token` returns under the offline preview; None: not mocked."""
+        return None
+
+    def mock_location(self, config: Mapping[str, str]) -> tuple[str, str]:
+        """The (region, project) its mocks fabricate values in, from the stack's raw config."""
+        return self.default_region or "", ""
+
+    def terraform(self) -> tuple[Mapping[str, Any], Mapping[str, str], Mapping[str, str]]:
+        """For `selfhost export`: Pulumi type -> TfType (components/terraform.py); Terraform provider name -> its
+        registry address; and the types with no Terraform resource -> why (the honest "not mapped" list)."""
+        return {}, {}, {}
+
+    def replacement_rules(self) -> tuple[Mapping[str, Any], tuple[tuple[str, Any], ...]]:
+        """For the plan diff (`selfhost preview --base`): type -> `components.replacement.Rule` (which inputs
+        replace the resource), and (type prefix, Rule) fallbacks."""
+        return {}, ()
+
+    def quota_reader(self) -> QuotaReader | None:
+        """Reads the cloud's quotas and usage for `selfhost quota --check` (online; imported only then)."""
+        return None
+
+    def refresh_prices(self, regions: Sequence[str], options: Mapping[str, Any]) -> list[Any] | None:
+        """Regenerates its price rows from the provider's machine-readable source (online; `selfhost prices
+        refresh`): a `components.catalog.pricing.refresh.Result` (rows and warnings) per source read, for the
+        `regions` asked (its `regions` unless told). `options`: the command's sources by parameter name (its
+        `price_sources` among them, None where not given) and `today` (a datetime.date, the rows' as-of where the
+        source gives none). None where it has no refresh."""
+        return None
+
+
+def provider_tag_field(token: str, sdk: str, fields: tuple[tuple[str, str], ...]) -> tuple[str, ...] | None:
+    """The first of `fields` ((Python name, input key) pairs) that the resource class of `token` in the provider
+    SDK `sdk` (`pulumi_aws`) takes: read from the SDK's own signature, so the SDK is imported only when asked."""
+    import importlib
+    import inspect
+
+    try:
+        _, module, name = token.split(":")
+        mod = importlib.import_module(sdk + (f".{module.split('/')[0]}" if module != "index" else ""))
+        params = inspect.signature(getattr(mod, name)._internal_init).parameters
+    except (ValueError, ImportError, AttributeError):
+        return None
+    return next(((wire,) for py, wire in fields if py in params), None)
+
+
+class QuotaReader(ABC):
+    """One platform's reader of quotas and their usage (components/quota_check.py asks it)."""
+
+    @abstractmethod
+    def check(self, needs: Sequence[Any], client: Any = None) -> list[Any]:
+        """A `quota_check.QuotaStatus` per need, in order; `client` stands in for the platform's API client or
+        credentials (tests), else the environment's are used."""
 
 
 class TargetKind(ABC):
@@ -189,6 +295,12 @@ class TargetKind(ABC):
     @abstractmethod
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
         """Every host shape it can serve on in `region`, with its price per replica-hour where known."""
+
+    def gpus(self, record: Mapping[str, Any]) -> set[str]:
+        """The catalog names of the GPUs one of its endpoint records (`Endpoint.output()`, as the plan holds it)
+        runs on: what the policy pack checks against `allowedGpus`. Default: the host's accelerator."""
+        accelerator = str((record.get("host") or {}).get("accelerator") or "")
+        return {accelerator} if accelerator else set()
 
     def platform_needs(self, target: Any) -> frozenset[str]:
         """What the target asks of its platform's foundation: `own-image` (our serving image in the platform's

@@ -7,6 +7,7 @@ side by side), its cost rules, and its declaration (components/gcp/pool.py, impo
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -17,7 +18,7 @@ from ..catalog.gcp_machines import FIXED_GPU_MACHINES, GCE_ACCELERATOR_TYPES
 from ..catalog.models import model_id_of_label
 from ..catalog.zones import gce_region_zones, gce_zones
 from ..cost_rules import Ctx, Estimate, LineItem, Resource, hourly, serving_dtypes
-from ..platforms import gcp_gpu_host, gcp_gpu_machine_items
+from .gcp import GCP, gcp_gpu_host, gcp_gpu_machine_items
 from ..quotas import CapacityHint, QuotaCtx, QuotaItem
 from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, no_fp8
 from ..sizing import VERTEX_TIMEOUT_BOUNDS_S, startup_timeout_seconds
@@ -150,8 +151,7 @@ class GcpPool(TargetKind):
         "gcp:compute/regionHealthCheck:RegionHealthCheck",
         "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
         "gcp:compute/regionBackendService:RegionBackendService", "gcp:compute/regionUrlMap:RegionUrlMap",
-        "gcp:compute/regionTargetHttpProxy:RegionTargetHttpProxy", "gcp:compute/firewall:Firewall",
-        "gcp:compute/subnetwork:Subnetwork",
+        "gcp:compute/regionTargetHttpProxy:RegionTargetHttpProxy",
     })
 
     def platform_needs(self, target: Any) -> frozenset[str]:
@@ -161,10 +161,7 @@ class GcpPool(TargetKind):
         t: GcpPoolTarget = target
         problems: list[Problem] = []
         p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
-        for key, value in (("gcp:project", env.gcp_project), ("gcp:region", env.gcp_region)):
-            if value is None:
-                problems.append(Problem(key, MISSING, "required for gcp-pool targets",
-                                        "a project id" if key == "gcp:project" else "a Compute Engine region"))
+        region = GCP.of(env).region  # its absence is the platform's problem
         if ipaddress.ip_network(env.network.cidr).overlaps(ipaddress.ip_network(gcp_machines.PROXY_SUBNET_CIDR)):
             problems.append(Problem(f"{PROJECT}:network.cidr", env.network.cidr,
                                     f"overlaps the proxy-only subnet {gcp_machines.PROXY_SUBNET_CIDR} an internal "
@@ -174,7 +171,7 @@ class GcpPool(TargetKind):
               ", ".join(gcp_machines.FIXED_GPU_MACHINES))
             return problems
         accelerator, count = gcp_machines.FIXED_GPU_MACHINES[t.machine_type]
-        region = env.gcp_region or ""
+        region = region or ""
         if gce_region_zones(region) and not gce_zones(region, accelerator, t.machine_type):
             offered = sorted({m for m, (a, _) in gcp_machines.FIXED_GPU_MACHINES.items() if gce_zones(region, a, m)})
             p("machineType", t.machine_type, f"not offered in any zone of {region} (components/catalog/zones.py)",
@@ -189,7 +186,7 @@ class GcpPool(TargetKind):
               ", ".join(m for m, (a, _) in gcp_machines.FIXED_GPU_MACHINES.items()
                         if gcp_machines.host(m, a, 1).gpu.arch in FP8_ARCHS))
         return problems + self.fit_problems(env, index, t, facts, "machineType", t.machine_type, count,
-                                            host.total_gpu_memory_gib, t.machine_type, env.gcp_region)
+                                            host.total_gpu_memory_gib, t.machine_type, region)
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
@@ -217,6 +214,10 @@ class GcpPool(TargetKind):
 
     def auth(self, target: Any) -> str:
         return "vpc-only"  # none: the internal load balancer answers only inside the VPC
+
+    def gpus(self, record: Mapping[str, Any]) -> set[str]:
+        accelerator = str((record.get("host") or {}).get("accelerator") or "")
+        return {gcp_machines.ACCELERATORS.get(accelerator, accelerator)} if accelerator else set()
 
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
         return [gcp_gpu_host(self.kind, f"{machine} ({label})", machine, accelerator, count, region, lookup,

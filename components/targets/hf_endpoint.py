@@ -33,11 +33,6 @@ FRAMEWORK = "pytorch"
 STARTUP_BOUNDS_S = (60, 7200)
 
 
-class HfAccount(Strict):
-    namespace: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-    """The Hugging Face user or organization the endpoints are created (and billed) under."""
-
-
 class HfScaling(Strict):
     min_replicas: int = Field(default=0, ge=0, le=20)
     """0: the endpoint scales to zero after `scaleToZeroAfterMinutes` without requests (then a request waits for a

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from ..catalog import kubernetes as facts_k8s
+from ..catalog.kubernetes import BYTES_QUANTITY, CPU_QUANTITY, DNS_LABEL, DNS_SUBDOMAIN
 from ..catalog.cpus import CPUS
 from ..catalog.engines import ENGINES, FP8_ARCHS
 from ..catalog.gpus import GPUS
@@ -35,17 +36,13 @@ from ..cost_rules import (
 from ..schema import MISSING, PROJECT, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, does_not_fit, no_fp8
 from ..sizing import GIB, Fit, Hardware, startup_timeout_seconds, weights_bytes
 from .base import Endpoint, HostShape, TargetKind, target_problem
+from .cluster import CLUSTER, KubernetesCluster
 
 if TYPE_CHECKING:
     import pulumi
 
     from ..sizing_options import Host, Lookup
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"  # and at most 253 long
-# Kubernetes resource quantities as these fields take them: plain or milli CPUs, binary or decimal bytes.
-CPU_QUANTITY = r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$"
-BYTES_QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"
 _BYTES = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 GPU_COUNTS = (1, 2, 4, 8)
 # Startup budget of a CPU engine: the GGUF file is already on the volume (an init container fetched it), so only
@@ -71,50 +68,6 @@ def gib(n_bytes: float) -> str:
 
 # ---------------------------------------------------------------------------------------------------------
 # Config: the cluster (platform) and the target
-
-
-class OwnerRates(Strict):
-    """What an hour of the owner's hardware costs: amortised purchase, power, cooling, space, support."""
-
-    gpu_hour_usd: float = Field(ge=0)
-    """One GPU for one hour."""
-    node_hour_usd: float = Field(default=0.0, ge=0)
-    """The rest of one replica's server for one hour (CPU, memory, its share of the chassis); for a CPU-only
-    replica, all of it."""
-    cpu_hour_usd: float | None = Field(default=None, ge=0)
-    """One CPU core of the cluster's general-purpose nodes for one hour: what the router's pods cost."""
-    basis: str = Field(default="owner's rate", min_length=1, max_length=200)
-    """How the rates were worked out, shown as their source in cost reports."""
-    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
-    """When (ISO date)."""
-
-
-class GpuOperator(Strict):
-    enabled: bool = False
-    version: str = Field(default=facts_k8s.GPU_OPERATOR_VERSION, pattern=r"^v\d+\.\d+\.\d+$")
-    """The chart version, pinned."""
-    namespace: str = Field(default="gpu-operator", pattern=DNS_LABEL)
-    driver: bool = True
-    """Let the operator install the NVIDIA driver; false where the nodes already have one."""
-
-
-class KubernetesCluster(Strict):
-    """The `kubernetes` section: the cluster every `kubernetes` target of the stack runs on."""
-
-    name: Slug
-    """The cluster's name in outputs and cost reports."""
-    context: str | None = Field(default=None, min_length=1, max_length=253)
-    """A context of the kubeconfig file on the machine that runs `pulumi up`; or set `kubeconfig` (a secret)."""
-    version: str = Field(pattern=r"^1\.\d{1,2}$")
-    """The cluster's Kubernetes minor version, e.g. 1.31: manifests are checked against its API schemas."""
-    cost: OwnerRates
-    gpu_operator: GpuOperator = GpuOperator()
-    ingress_namespace: str = Field(default="ingress-nginx", pattern=DNS_LABEL)
-    """Where the ingress controller runs: the only namespace allowed in to an Ingress-fronted target."""
-    monitoring_namespace: str = Field(default="monitoring", pattern=DNS_LABEL)
-    """Where Prometheus runs: allowed to scrape /metrics."""
-    prometheus_url: str | None = Field(default=None, pattern=r"^https?://[\w.-]+(:\d+)?(/.*)?$")
-    """The Prometheus KEDA queries for queue-depth autoscaling."""
 
 
 class Toleration(Strict):
@@ -313,13 +266,18 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
 # The kind
 
 
-def onprem_hosts(gpu_hour_usd: float | None, node_hour_usd: float, source: str) -> list[Host]:
-    """GPU servers of every catalog GPU at 1, 2, 4 and 8 GPUs, priced at the given rates (`selfhost size`)."""
+def owned_hosts(region: str, lookup: Lookup) -> list[Host]:
+    """GPU servers of every catalog GPU at 1, 2, 4 and 8 GPUs, priced at the owner's rates where `lookup` knows
+    them (`selfhost size --cloud kubernetes --gpu-hour-usd`; a cluster's `cost` in a stack)."""
     from ..catalog.pricing import Price
     from ..sizing_options import Host
 
-    return [Host("onprem", "kubernetes", f"{count} x {gpu.name}", "on-prem", gpu, count, gpu.memory_gib * count,
-                 None if gpu_hour_usd is None else Price(gpu_hour_usd * count + node_hour_usd, "hour", source, ""))
+    gpu_hour = lookup("kubernetes", "gpu-hour", region, "gpu")
+    node_hour = lookup("kubernetes", "node-hour", region, "node")
+    return [Host("kubernetes", "kubernetes", f"{count} x {gpu.name}", region or "on-prem", gpu, count,
+                 gpu.memory_gib * count,
+                 None if gpu_hour is None else Price(gpu_hour.usd * count + (node_hour.usd if node_hour else 0.0),
+                                                     "hour", gpu_hour.source, gpu_hour.as_of))
             for gpu in GPUS.values() for count in GPU_COUNTS]
 
 
@@ -331,8 +289,7 @@ class Kubernetes(TargetKind):
     engines = ("vllm", "llamacpp")
     cost_rules: ClassVar[dict[str, Any]] = {"kubernetes:apps/v1:Deployment": _deployment}
     free_types = frozenset({
-        "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:Secret",
-        "kubernetes:core/v1:ConfigMap",
+        "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:Secret", "kubernetes:core/v1:ConfigMap",
         "kubernetes:core/v1:Service", "kubernetes:core/v1:PersistentVolumeClaim",
         "kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
         "kubernetes:networking.k8s.io/v1:Ingress", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
@@ -347,7 +304,7 @@ class Kubernetes(TargetKind):
         t: KubernetesTarget = target
         problems: list[Problem] = []
         p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
-        cluster: KubernetesCluster | None = env.kubernetes  # its absence is the platform's problem
+        cluster: KubernetesCluster | None = CLUSTER.of(env).cluster  # its absence is the platform's problem
         model = env.model(t.model)
         engine = ENGINES[model.engine]
         if model.source != "hub":
@@ -453,4 +410,4 @@ class Kubernetes(TargetKind):
         return "api-key"  # our adapter's API keys
 
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
-        return onprem_hosts(None, 0.0, "")
+        return owned_hosts(region, lookup)

@@ -32,6 +32,7 @@ from ..cost_rules import (
 from ..quotas import QuotaCtx, QuotaItem
 from ..schema import MISSING, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, Usage, no_fp8
 from ..sizing import Hardware, weights_bytes
+from .aws import AWS
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
 
 if TYPE_CHECKING:
@@ -162,8 +163,7 @@ class SageMaker(TargetKind):
     quota_rules: ClassVar[dict[str, Any]] = {"aws:sagemaker/endpointConfiguration:EndpointConfiguration": _quota}
     free_types = frozenset({
         "aws:sagemaker/model:Model", "aws:sagemaker/endpoint:Endpoint", "aws:appautoscaling/target:Target",
-        "aws:appautoscaling/policy:Policy", "aws:ec2/securityGroup:SecurityGroup", "aws:cloudwatch/logGroup:LogGroup",
-        "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",
+        "aws:appautoscaling/policy:Policy",
     })
 
     def platform_needs(self, target: Any) -> frozenset[str]:
@@ -174,15 +174,16 @@ class SageMaker(TargetKind):
         t: SageMakerTarget = target
         problems: list[Problem] = []
         p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
-        if env.aws_region is None:
-            return [Problem("aws:region", MISSING, "required for SageMaker targets", "an AWS region, e.g. us-east-1")]
-        offered = instances_in(env.aws_region)
+        region = AWS.of(env).region
+        if region is None:
+            return []  # the platform's problem
+        offered = instances_in(region)
         if not offered:
-            return [Problem("aws:region", env.aws_region, "SageMaker GPU hosting is not known in this region",
+            return [Problem("aws:region", region, "SageMaker GPU hosting is not known in this region",
                             ", ".join(known_regions()))]
         model = env.model(t.model)
-        if env.aws_region not in image_regions(model.engine):
-            problems.append(Problem("aws:region", env.aws_region, f"no SageMaker image for engine '{model.engine}' "
+        if region not in image_regions(model.engine):
+            problems.append(Problem("aws:region", region, f"no SageMaker image for engine '{model.engine}' "
                                     f"(used by targets[{index}]) in this region",
                                     ", ".join(image_regions(model.engine))))
         if model.source == "hub" and t.isolation(model):
@@ -190,7 +191,7 @@ class SageMaker(TargetKind):
               "isolation blocks", "false, or set the model's source: s3")
         instance = offered.get(t.instance_type)
         if instance is None:
-            p("instanceType", t.instance_type, f"not a SageMaker GPU instance type in {env.aws_region}",
+            p("instanceType", t.instance_type, f"not a SageMaker GPU instance type in {region}",
               ", ".join(offered))
             return problems
         facts = model.resolved_facts()
@@ -201,7 +202,7 @@ class SageMaker(TargetKind):
               ", ".join(k for k, v in offered.items() if v.gpu.arch in FP8_ARCHS))
         return problems + self.fit_problems(env, index, t, facts, "instanceType", t.instance_type,
                                             instance.gpu_count, instance.total_gpu_memory_gib, t.instance_type,
-                                            env.aws_region)
+                                            region)
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:

@@ -7,6 +7,7 @@ and its declaration (components/gcp/vertex.py, imported only when a stack declar
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -25,7 +26,7 @@ from ..cost_rules import (
     known,
     monthly,
 )
-from ..platforms import gcp_gpu_host, gcp_gpu_machine_items
+from .gcp import GCP, gcp_gpu_host, gcp_gpu_machine_items
 from ..quotas import QuotaCtx, QuotaItem
 from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, no_fp8
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
@@ -161,11 +162,7 @@ class Vertex(TargetKind):
         t: VertexTarget = target
         problems: list[Problem] = []
         p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
-        for key, value in (("gcp:project", env.gcp_project), ("gcp:region", env.gcp_region)):
-            if value is None:
-                problems.append(Problem(key, MISSING, "required for Vertex AI targets",
-                                        "a project id" if key == "gcp:project"
-                                        else ", ".join(gcp_machines.VERTEX_REGION_ACCELERATORS)))
+        region = GCP.of(env).region  # its absence is the platform's problem
         model = env.model(t.model)
         allowed = gcp_machines.allowed_accelerators(t.machine_type)
         if not allowed:
@@ -183,17 +180,17 @@ class Vertex(TargetKind):
               f"{t.machine_type} takes {t.accelerator_type} only in these counts",
               ", ".join(map(str, allowed[t.accelerator_type])))
             return problems
-        if env.gcp_region is not None:
-            offered = gcp_machines.VERTEX_REGION_ACCELERATORS.get(env.gcp_region)
+        if region is not None:
+            offered = gcp_machines.VERTEX_REGION_ACCELERATORS.get(region)
             if offered is None:
-                problems.append(Problem("gcp:region", env.gcp_region,
+                problems.append(Problem("gcp:region", region,
                                         "no Vertex AI GPU prediction known in this region",
                                         ", ".join(gcp_machines.VERTEX_REGION_ACCELERATORS)))
             elif t.accelerator_type not in offered:
                 regions = [r for r, accs in gcp_machines.VERTEX_REGION_ACCELERATORS.items()
                            if t.accelerator_type in accs]
                 p("acceleratorType", t.accelerator_type,
-                  f"Vertex AI offers no {t.accelerator_type} in {env.gcp_region}",
+                  f"Vertex AI offers no {t.accelerator_type} in {region}",
                   f"{', '.join(sorted(offered))}; or regions {', '.join(regions)}")
         facts = model.resolved_facts()
         if facts is None:
@@ -204,7 +201,7 @@ class Vertex(TargetKind):
               ", ".join(a for a, g in gcp_machines.ACCELERATORS.items() if GPUS[g].arch in FP8_ARCHS))
         return problems + self.fit_problems(env, index, t, facts, "machineType", t.machine_type, t.accelerator_count,
                                             gpu_host.total_gpu_memory_gib,
-                                            f"{t.accelerator_count} x {t.accelerator_type}", env.gcp_region)
+                                            f"{t.accelerator_count} x {t.accelerator_type}", region)
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
@@ -235,6 +232,10 @@ class Vertex(TargetKind):
 
     def auth(self, target: Any) -> str:
         return "gcp-oauth"  # an IAM access token for the endpoint
+
+    def gpus(self, record: Mapping[str, Any]) -> set[str]:
+        accelerator = str((record.get("host") or {}).get("accelerator") or "")
+        return {gcp_machines.ACCELERATORS.get(accelerator, accelerator)} if accelerator else set()
 
     def hosts(self, region: str, lookup: Lookup) -> list[Host]:
         offered = gcp_machines.VERTEX_REGION_ACCELERATORS.get(region, frozenset())

@@ -64,7 +64,9 @@ from pathlib import Path
 from typing import Any
 
 DATA_DIR = Path(__file__).parent / "data"
-PROVIDERS = ("aws", "gcp", "huggingface")
+# Provider -> its price file: each platform registers its own (components/targets/registry.py), so a new
+# platform's prices are read without an edit here.
+FILES: dict[str, Path] = {}
 UNITS = frozenset({"hour", "GB-month", "GB", "month", "10k-requests", "1M-requests"})
 FIELDS = ("provider", "service", "region", "sku", "usd", "unit", "source", "as_of", "confidence")
 CONFIDENCE = ("list", "high", "medium", "low")
@@ -159,11 +161,20 @@ def write_rows(path: Path, rows: list[PriceRow]) -> None:
                              r.confidence])
 
 
-def load(data_dir: Path = DATA_DIR) -> dict[Key, PriceRow]:
-    """Every row of every provider file in `data_dir`; a key given twice is an error, not a silent override."""
+def register(provider: str, path: Path) -> None:
+    """Read `provider`'s prices from `path` (a platform's `price_file`)."""
+    if FILES.get(provider, path) != path:
+        raise ValueError(f"prices of {provider!r} are registered twice: {FILES[provider]} and {path}")
+    FILES[provider] = path
+    _table.cache_clear()
+
+
+def load(data_dir: Path | None = None) -> dict[Key, PriceRow]:
+    """Every row of every registered provider's file (or of `<provider>.csv` in `data_dir`); a key given twice is
+    an error, not a silent override."""
     table: dict[Key, PriceRow] = {}
-    for provider in PROVIDERS:
-        path = data_dir / f"{provider}.csv"
+    for provider, registered in FILES.items():
+        path = registered if data_dir is None else data_dir / registered.name
         if not path.exists():
             continue
         for row in read_rows(path):

@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from . import DATA_DIR, PROVIDERS, PriceRow, check_row, load, write_rows
+from . import DATA_DIR, FILES, PriceRow, check_row, load, write_rows
 
 AWS_BASE = "https://pricing.us-east-1.amazonaws.com"
 GCP_BASE = "https://cloudbilling.googleapis.com"
@@ -505,7 +505,7 @@ def merge_and_write(rows: list[PriceRow], out: Path) -> dict[str, int]:
         check_row(row)
     merged = {**load(out), **{r.key: r for r in rows}}
     counts = {}
-    for provider in PROVIDERS:
+    for provider in FILES:
         provider_rows = [r for r in merged.values() if r.provider == provider]
         if provider_rows:
             write_rows(out / f"{provider}.csv", provider_rows)

@@ -391,7 +391,7 @@ class Adapter:
         try:
             async with asyncio.timeout(self.s.engine_timeout_seconds):
                 response = await self.upstream.request(method, path, content)
-                answer = await response.read()
+                status, answer = response.status, await response.read()
         except TimeoutError:
             raise ApiError(504, f"engine did not answer within {self.s.engine_timeout_seconds:g} s") from None
         except UpstreamError:
@@ -400,9 +400,9 @@ class Adapter:
         finally:
             if response is not None:
                 response.close()
-        if response.status >= 300:
-            raise engine_error(response.status, answer, self.engine.spec.refusals)
-        return response.status, answer
+        if status >= 300:
+            raise engine_error(status, answer, self.engine.spec.refusals)
+        return status, answer
 
     async def _unary(self, reply: Reply, call: Call, path: str, content: bytes) -> None:
         self._require_engine()

@@ -323,6 +323,7 @@ class Engine:
             async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
                 response = await self._probe.request("GET", self.spec.health_path)
                 await response.read()
+                status = response.status
         except TimeoutError:
             return Probe.SLOW
         except UpstreamError:
@@ -330,7 +331,7 @@ class Engine:
         finally:
             if response is not None:
                 response.close()
-        return Probe.OK if response.status < 500 else Probe.BROKEN
+        return Probe.OK if status < 500 else Probe.BROKEN
 
     async def _kill(self) -> None:
         process, self.process = self.process, None

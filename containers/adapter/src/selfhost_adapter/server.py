@@ -76,8 +76,11 @@ def guarded_protocol(limits: HeadLimits, on_refuse: Callable[[str], None]) -> ty
 
         def _feed(self, piece: bytes) -> bool:
             """uvicorn's own data_received, for one piece; False once the connection is done for."""
+            parser = self.parser
+            if parser is None:  # uvicorn's connection_lost drops the parser: the connection is gone
+                return False
             try:
-                self.parser.feed_data(piece)
+                parser.feed_data(piece)
             except httptools.HttpParserCallbackError as exc:
                 if isinstance(exc.__context__, _Refuse):
                     self._refuse(exc.__context__)

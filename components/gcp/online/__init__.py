@@ -1,0 +1,2 @@
+"""What the `gcp` platform reads from Google Cloud's APIs, online: quotas (`selfhost quota --check`) and list prices
+(`selfhost prices refresh`). Imported only by those commands, through the platform (components/targets/gcp.py)."""

@@ -1,0 +1,36 @@
+"""Resource types no one platform owns: the tools every platform's foundation may use (docker-build's image build
+and push, the command provider's local commands). They cost nothing by themselves, have no Terraform resource,
+and their mocks answer as those providers do. The registry reads this like a platform's tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class SharedTypes:
+    name = "shared"
+    packages = ("docker-build", "command")
+    cost_rules: Mapping[str, Any] = {}
+    free_types = frozenset({"docker-build:index:Image"})
+
+    def mocks(self) -> Mapping[str, Any]:
+        from ..mocking import SHARED_RESOURCES
+
+        return SHARED_RESOURCES
+
+    def terraform(self) -> tuple[Mapping[str, Any], Mapping[str, str], Mapping[str, str]]:
+        return {}, {}, {
+            "docker-build:index:Image": "an image build and push at deploy time; Terraform has no resource of that "
+                                        "model",
+            "command:local:Command": "a local command run at deploy time (Terraform: a provisioner, which scanners "
+                                     "skip)"}
+
+    def replacement_rules(self) -> tuple[Mapping[str, Any], tuple[tuple[str, Any], ...]]:
+        return {}, ()
+
+    def tag_field(self, token: str) -> tuple[str, ...] | None:
+        return None  # docker-build's `tags` are image names, not labels
+
+
+SHARED = SharedTypes()
