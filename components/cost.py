@@ -11,7 +11,7 @@ unknown: the item shows no amount and the totals say how many items they leave o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .cost_rules import (
@@ -25,13 +25,15 @@ from .cost_rules import (
     Lookup,
     Resource,
     Serving,
+    with_owner_rates,
 )
 from .schema import Usage
+from .sizing import Throughput
 from .targets.registry import KINDS, PLATFORMS, cost_rules, free_types
 
 __all__ = ["CAPTURE_BYTES_PER_TOKEN", "DAYS_PER_MONTH", "HOURS_PER_MONTH", "NOT_ESTIMATED", "UNKNOWN", "Estimate",
            "LineItem", "Resource", "Serving", "estimate", "estimate_from_outputs", "total_text",
-           "resources_from_preview", "summary", "with_owner_rates"]
+           "resources_from_preview", "to_json"]
 
 RULES = cost_rules()
 FREE = free_types()
@@ -108,32 +110,23 @@ class _RoutedLoad:
         self.left -= min(self.assigned, capacity) if done else 0.0
 
 
-def estimate_from_outputs(resources: Iterable[Resource], outputs: dict[str, Any], lookup: Lookup,
+def regions_of(outputs: Mapping[str, Any]) -> dict[str, str]:
+    """Platform -> the stack's region, from the `<platform>Region` outputs its foundation exported."""
+    return {name: outputs[f"{name}Region"] for name in PLATFORMS if outputs.get(f"{name}Region")}
+
+
+def estimate_from_outputs(resources: Iterable[Resource], outputs: Mapping[str, Any], lookup: Lookup,
                           usage: dict[str, Any] | None = None) -> Estimate:
-    """Price `resources` with the regions, usage profile, budget and owner's rates the stack exported
-    (`awsRegion`, `gcpRegion`, `costInputs`); `usage` overrides the profile (to compare two commits at the same
-    load)."""
+    """The one estimate of a stack: `resources` (a captured graph: the program's own capture for its
+    `costEstimate` output, a preview's graph for `selfhost cost`, `check` and `--base`, the engine's at policy
+    time for the policy pack) priced with the inputs the stack exports in `outputs`: each platform's region
+    (`awsRegion`, `gcpRegion`, ...) and `costInputs` (usage profile, budget, owner's rates, routing). Every
+    caller goes through here, so they all price alike. `usage` overrides the profile (to compare two commits at
+    the same load)."""
     inputs = outputs.get("costInputs") or {}
-    regions = {name: outputs[f"{name}Region"] for name in PLATFORMS if outputs.get(f"{name}Region")}
-    return estimate(resources, regions, Usage.from_wire(usage or inputs.get("usage")),
+    return estimate(resources, regions_of(outputs), Usage.from_wire(usage or inputs.get("usage")),
                     with_owner_rates(lookup, inputs.get("platforms") or {}), inputs.get("budgetMonthlyUsd"),
                     inputs.get("routing"))
-
-
-def with_owner_rates(lookup: Lookup, platforms: dict[str, Any]) -> Lookup:
-    """`lookup`, answering for hardware the owner prices (a cluster's `ownerRates`: per GPU-hour and per
-    node-hour, with their basis and date) from those rates; everything else from the price catalog."""
-    from .catalog.pricing import Price
-
-    def find(provider: str, service: str, region: str, sku: str) -> Any:
-        rates = (platforms.get(provider) or {}).get("ownerRates")
-        if rates is None:
-            return lookup(provider, service, region, sku)
-        usd = {"gpu-hour": rates.get("gpuHourUsd"), "node-hour": rates.get("nodeHourUsd"),
-               "cpu-hour": rates.get("cpuHourUsd")}.get(service)
-        return None if usd is None else Price(float(usd), "hour", f"{rates.get('basis')} ({provider}.cost)",
-                                              str(rates.get("asOf")))
-    return find
 
 
 def resources_from_preview(graph: dict[str, Any]) -> list[Resource]:
@@ -143,24 +136,82 @@ def resources_from_preview(graph: dict[str, Any]) -> list[Resource]:
             for r in graph["resources"] if r.get("custom", True)]
 
 
-def total_text(usd: float, unpriced: int) -> str:
-    """A monthly total as it may be shown: never a partial sum passed off as the whole."""
-    text = f"${usd:,.2f}"
+def total_text(usd: float, unpriced: int, money: Callable[[float], str] = lambda v: f"${v:,.2f}") -> str:
+    """A monthly total as it may be shown, the only writer of one: never a partial sum passed off as the whole
+    ("at least $X + N items unpriced"). `money` formats the amount (a table rounds to whole dollars)."""
+    text = money(usd)
     return f"at least {text} + {unpriced} item{'s' * (unpriced != 1)} unpriced" if unpriced else text
 
 
-def summary(est: Estimate) -> dict[str, Any]:
-    """The short form the program exports as its `costEstimate` output."""
+def to_json(stack: str | None, est: Estimate, *, full: bool = True) -> dict[str, Any]:
+    """The one serialization of an estimate. In full: `selfhost cost --format json`, and what the table and the
+    pull request comment are written from. With `full=False`, its headline only (no stack name, line items,
+    capacity or charts): the program's `costEstimate` output, what `pulumi preview` and `selfhost preview` show
+    and the budget check of `selfhost preview` reads. Totals are in cents and $ per 1M tokens to 4 places, the
+    same in both. `budget.withinBudget` is None while a total that is under the budget is only a lower bound."""
     low, expected, high = est.total()
     unpriced = est.unpriced_count()
-    out: dict[str, Any] = {
-        "monthlyUsd": {"min": round(low, 2), "expected": round(expected, 2), "max": round(high, 2)},
+    per_1m = est.usd_per_1m_tokens
+    budget = est.budget_monthly_usd
+    headline: dict[str, Any] = {
+        "hoursPerMonth": HOURS_PER_MONTH,
+        "totals": {"min": round(low, 2), "expected": round(expected, 2), "max": round(high, 2)},
         "total": total_text(expected, unpriced),
         "complete": not unpriced,
         "unpricedItems": unpriced,
-        "usdPer1mTokens": None if est.usd_per_1m_tokens is None else round(est.usd_per_1m_tokens, 4),
+        "usdPer1mTokens": None if per_1m is None else round(per_1m, 4),
+        "budget": None if budget is None else {
+            "monthlyUsd": budget, "withinBudget": False if est.over_budget else None if unpriced else True},
     }
-    if est.budget_monthly_usd is not None:
-        out["budgetMonthlyUsd"] = est.budget_monthly_usd
-        out["withinBudget"] = not est.over_budget
-    return out
+    if not full:
+        return headline
+    u = est.usage
+    return {
+        "stack": stack,
+        **headline,
+        "usage": {"hoursPerDay": u.hours_per_day, "requestsPerDay": u.requests_per_day,
+                  "inputTokensPerRequest": u.input_tokens_per_request,
+                  "outputTokensPerRequest": u.output_tokens_per_request, "tokensPerMonth": u.tokens_per_month},
+        "unknownItems": len(est.unknown),
+        "items": [_item_json(i) for i in est.items],
+        "freeResources": len(est.free),
+        "unpricedTypes": sorted(set(est.unpriced)),
+        "notEstimated": list(NOT_ESTIMATED),
+        "serviceLevel": {"minTokensPerSecondPerStream": u.min_tokens_per_second_per_stream,
+                         "maxTimeToFirstTokenSeconds": u.max_time_to_first_token_seconds},
+        "serving": [_serving_json(s, u.input_tokens_per_request + u.output_tokens_per_request) for s in est.serving],
+        "apiComparison": est.api_comparison(),
+        "chart": est.chart(),
+        "routing": {"order": est.route, "burstShare": est.burst_share} if est.route else None,
+    }
+
+
+def _serving_json(s: Serving, tokens_per_request: int) -> dict[str, Any]:
+    cap = s.plan.capacity
+
+    def point(t: Throughput | None) -> dict[str, Any] | None:
+        if t is None:
+            return None
+        per_1m = (s.replica_usd_per_hour / (t.requests_per_s * 3600 * tokens_per_request) * 1e6
+                  if s.replica_usd_per_hour is not None and t.requests_per_s else None)
+        return {"concurrency": t.concurrency, "tokensPerSecondPerStream": t.decode_tokens_per_s_per_stream,
+                "timeToFirstTokenSeconds": t.ttft_s, "outputTokensPerSecond": t.output_tokens_per_s,
+                "requestsPerSecond": t.requests_per_s, "usdPer1mTokens": per_1m}
+
+    return {"resource": s.resource, "model": s.model,
+            "replicas": dict(zip(("min", "expected", "max"), s.replicas, strict=True)),
+            "replicaRequestsPerSecond": s.replica_requests_per_s, "replicasNeeded": s.needed_replicas,
+            "replicaUsdPerHour": s.replica_usd_per_hour, "plannedRequestsPerDay": s.planned_requests_per_day,
+            "serviceLevelMet": cap.service_level_met if cap else None,
+            "atServiceLevel": point(cap.at_service_level if cap else None),
+            "saturation": point(cap.saturation if cap else None),
+            "saturationLimit": cap.limit if cap else None}
+
+
+def _item_json(i: LineItem) -> dict[str, Any]:
+    monthly = i.monthly
+    return {"resource": i.resource, "type": i.type, "component": i.component, "description": i.description,
+            "unit": i.unit, "quantity": dict(zip(("min", "expected", "max"), i.quantity, strict=True)),
+            "unitUsd": i.unit_usd,
+            "monthlyUsd": dict(zip(("min", "expected", "max"), monthly, strict=True)) if monthly else None,
+            "source": i.source, "confidence": i.confidence, "note": i.note}

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from .aws.tags import ACCESS_LOGS_PURPOSE
 from .catalog.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL, FORBIDDEN_ROLES
 from .catalog.sagemaker_instances import INSTANCE_STORAGE_FAMILIES
-from .cost import Estimate, Resource
+from .cost import Estimate, Resource, total_text
 
 Severity = Literal["critical", "high", "medium", "low"]
 # A token's own shape (Hugging Face `hf_...`, OpenAI-style `sk-...`), or a token variable given a value.
@@ -121,8 +121,10 @@ def _budget(plan: Plan) -> Iterator[tuple[None, str]]:
     est = plan.estimate
     if est is not None and est.over_budget:
         low, expected, high = est.total()
-        yield None, (f"expected monthly cost ${expected:,.2f} (min ${low:,.2f}, max ${high:,.2f}) is over the "
-                     f"budget ${est.budget_monthly_usd:,.2f} (selfhost-llm:budget.monthlyUsd)")
+        unpriced = est.unpriced_count()
+        yield None, (f"expected monthly cost {total_text(expected, unpriced)} (min {total_text(low, unpriced)}, "
+                     f"max {total_text(high, unpriced)}) is over the budget ${est.budget_monthly_usd:,.2f} "
+                     "(selfhost-llm:budget.monthlyUsd)")
 
 
 def _gpus_of(endpoint: dict[str, Any]) -> set[str]:

@@ -23,7 +23,7 @@ class QuotaNeed:
     need: str
     """The quota table's key (components/catalog/data/quotas.csv), e.g. `sagemaker-endpoint:ml.g5.2xlarge`."""
     platform: str
-    """`aws` or `gcp`."""
+    """The `Platform.name` whose quota it is (the quota table's `platform`)."""
     service: str
     """`sagemaker`, `ec2`, `compute.googleapis.com`, `aiplatform.googleapis.com`."""
     quota_name: str

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from .schema import MISSING, PROJECT, Problem, Slug, Strict
 from .catalog.kubernetes import DNS_LABEL
+from .schema import MISSING, PROJECT, Problem, Slug, Strict
 from .targets.kubernetes import Ingress, Resources
 
 if TYPE_CHECKING:

@@ -9,6 +9,10 @@ from .catalog.engines import QUANT_BYTES_PER_PARAM
 from .catalog.gpus import Gpu
 from .catalog.models import ModelFacts
 
+# Re-exported: the bounds `startup_timeout_seconds` is called with (kinds and components read them from the catalog).
+from .catalog.serving import SAGEMAKER_TIMEOUT_BOUNDS_S as SAGEMAKER_TIMEOUT_BOUNDS_S
+from .catalog.serving import VERTEX_TIMEOUT_BOUNDS_S as VERTEX_TIMEOUT_BOUNDS_S
+
 GIB = 1024**3
 
 # vLLM's default --gpu-memory-utilization; TGI and LMI reserve a similar share.
@@ -25,10 +29,6 @@ LOAD_BYTES_PER_S = 1e9
 # Engine warm-up after loading: memory profiling, CUDA graph capture, first compile.
 WARMUP_S = 180
 SAFETY_FACTOR = 1.5
-# ContainerStartupHealthCheckTimeoutInSeconds (SageMaker ProductionVariant API reference).
-SAGEMAKER_TIMEOUT_BOUNDS_S = (60, 3600)
-# What a Vertex target's startupTimeoutSeconds admits (components/targets/vertex.py).
-VERTEX_TIMEOUT_BOUNDS_S = (60, 7200)
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from .config import Environment
+from .routing import ROUTER_PLATFORM
 from .schema import StackSecrets
 from .targets.base import Endpoint
-from .routing import ROUTER_PLATFORM
 from .targets.registry import PLATFORMS, kind_of
-
-
-def regions(env: Environment) -> dict[str, str]:
-    """Platform -> region of the environment, as the cost engine keys prices."""
-    return {name: region for name, platform in PLATFORMS.items() if (region := platform.region(env))}
 
 
 def cost_inputs(env: Environment) -> dict[str, Any]:

@@ -29,10 +29,11 @@ def _stack_outputs(args: StackValidationArgs) -> dict:
 
 def _policy(rule: policies.Rule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        resources = _resources(args)
-        estimate = estimate_from_outputs(resources, _stack_outputs(args), lookup) if rule.id == "monthly-budget" \
-            else None
-        for finding in rule.run(policies.Plan(resources, estimate, _stack_outputs(args))):
+        resources, outputs = _resources(args), _stack_outputs(args)
+        # The budget rule prices the plan as the program's `costEstimate` and `selfhost cost` do: the one
+        # estimate function, on this graph, with the inputs the stack exports.
+        estimate = estimate_from_outputs(resources, outputs, lookup) if rule.id == "monthly-budget" else None
+        for finding in rule.run(policies.Plan(resources, estimate, outputs)):
             if finding.exempt is None:  # exemptions are the platform's, not a violation (`selfhost check` lists them)
                 report(f"{finding.resource or 'stack'}: {finding.message}. Fix: {rule.fix}", None)
 

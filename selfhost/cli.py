@@ -16,10 +16,13 @@ from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
+from typer.core import TyperCommand
 
 from .cost_report import (
+    budget_state,
     capacity_rows,
     diff,
+    diff_cells,
     markdown,
     previews_at_ref,
     price_preview,
@@ -49,25 +52,18 @@ EXIT_CONFIG = 2
 EXIT_USAGE = 1
 EXIT_BUDGET = 3
 
-# The inputs worth a glance per resource type in the tree (the full set is in --json).
-SUMMARY: dict[str, tuple[str, ...]] = {
-    "aws:ec2/vpc:Vpc": ("cidrBlock",),
-    "aws:ec2/subnet:Subnet": ("availabilityZone", "cidrBlock"),
-    "aws:ec2/vpcEndpoint:VpcEndpoint": ("serviceName", "vpcEndpointType"),
-    "aws:ec2/flowLog:FlowLog": ("trafficType",),
-    "aws:kms/key:Key": ("enableKeyRotation",),
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
-        "rules[0].applyServerSideEncryptionByDefault.sseAlgorithm",),
-    "aws:s3/bucketVersioning:BucketVersioning": ("versioningConfiguration.status",),
-    "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "threshold"),
-    "aws:sagemaker/model:Model": ("primaryContainer.image", "enableNetworkIsolation"),
-    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": (
-        "productionVariants[0].instanceType", "productionVariants[0].initialInstanceCount",
-        "productionVariants[0].containerStartupHealthCheckTimeoutInSeconds"),
-    "aws:sagemaker/endpoint:Endpoint": ("name",),
-    "aws:appautoscaling/target:Target": ("minCapacity", "maxCapacity"),
-}
+
+class _UsageExits1(TyperCommand):
+    """`preview`, `cost`, `check`: a usage error (an unknown option, a value of the wrong type, a missing
+    argument) exits 1, as their help says, not with click's 2, which is their invalid stack config."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as exc:
+            if getattr(exc, "exit_code", None) == 2:  # click's UsageError, whatever its kind
+                setattr(exc, "exit_code", EXIT_USAGE)  # noqa: B010 (TyperException's type has no exit_code)
+            raise
 
 
 @app.callback()
@@ -75,7 +71,7 @@ def _root() -> None:
     """Preview, cost and size the environments in stacks/, with no cloud account and no Pulumi CLI."""
 
 
-@app.command()
+@app.command(cls=_UsageExits1)
 def preview(
     stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Preview every stack in stacks/.")] = False,
@@ -94,8 +90,9 @@ def preview(
     (secrets never shown), and which changes replace a resource rather than update it, with a warning where that
     loses data, causes downtime or changes an address.
 
-    Exit codes: 0 ok; 2 invalid stack config (every problem listed); 3 expected monthly cost above the stack's
-    budget.monthlyUsd; 1 no such stack or project, or a --base that cannot be previewed.
+    Exit codes (the highest that applies): 0 ok; 2 invalid stack config (every problem listed); 3 expected monthly
+    cost above the stack's budget.monthlyUsd (the program's costEstimate output, shown under Outputs); 1 no such
+    stack or project, a bad option, or a --base that cannot be previewed.
     """
     if fmt is not None and (base is None or fmt not in ("text", "markdown")):
         _fail(f"--format {fmt!r}: allowed with --base: text, markdown", EXIT_USAGE)
@@ -124,14 +121,20 @@ def preview(
     else:
         for p in previews:
             _print_preview(p)
-    code = runs.code
-    for p in previews:
-        est = price_preview(p.to_json(), _lookup())
-        if est.over_budget:
-            err.print(f"error: stack '{p.stack}': expected monthly cost {usd(est.total()[1])} is over its budget "
-                      f"{usd(est.budget_monthly_usd)} (selfhost-llm:budget.monthlyUsd); see `selfhost cost {p.stack}`")
-            code = max(code, EXIT_BUDGET)
+    # The budget verdict is the program's own estimate, its `costEstimate` output: what `pulumi preview` shows.
+    code = max([runs.code, *(_over_budget(p.stack, p.outputs.get("costEstimate"), f"; see `selfhost cost {p.stack}`")
+                             for p in previews)])
     raise typer.Exit(code)
+
+
+def _over_budget(stack: str, estimate: dict[str, Any] | None, hint: str = "") -> int:
+    """EXIT_BUDGET, with an error line, when `estimate` (a `cost` report, or the program's `costEstimate` output:
+    one serializer writes both) puts the expected monthly cost over the stack's budget; else 0."""
+    if estimate is None or budget_state(estimate) != "over":
+        return 0
+    err.print(f"error: stack '{stack}': expected monthly cost {escape(total_usd(estimate, 'expected'))} is over its "
+              f"budget {usd(estimate['budget']['monthlyUsd'])} (selfhost-llm:budget.monthlyUsd){hint}")
+    return EXIT_BUDGET
 
 
 def _at_base(project: Project, base: str, stacks: list[str]) -> dict[str, dict[str, Any] | StackFailure | None]:
@@ -203,7 +206,7 @@ def _lookup():
     return lookup
 
 
-@app.command()
+@app.command(cls=_UsageExits1)
 def cost(
     stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")] = False,
@@ -222,8 +225,9 @@ def cost(
     With --base, the same stack is previewed at that git ref (in a temporary worktree, with that commit's code)
     and the report shows what the change adds, removes and changes, at the current usage profile.
 
-    A total never hides what it cannot price: "at least $X + N unpriced". Exit codes: 0 ok; 5 with --strict,
-    an unpriced item; 3 over budget; 2 invalid stack config; 1 no such stack, bad option."""
+    A total never hides what it cannot price: "at least $X + N items unpriced". Exit codes (the highest that
+    applies): 0 ok; 5 with --strict, an unpriced item; 3 expected monthly cost above the stack's budget.monthlyUsd;
+    2 invalid stack config; 1 no such stack, bad option."""
     if fmt not in ("table", "json", "markdown"):
         _fail(f"--format {fmt!r}: allowed: table, json, markdown", EXIT_USAGE)
     if plot_file is not None and (all_stacks or plot_file.suffix not in (".svg", ".png")):
@@ -257,14 +261,15 @@ def cost(
     else:
         for r, b in zip(reports, bases or [None] * len(reports), strict=True):
             _print_cost(r, b, base)
+    code = max([runs.code, *(_over_budget(r["stack"], r) for r in reports)])
     incomplete = [r for r in reports if r["unpricedItems"]]
     if strict and incomplete:
         for r in incomplete:
             err.print(f"error: {r['stack']}: {r['unpricedItems']} item(s) unpriced ({escape(r['total'])}): "
                       + "; ".join(escape(f"{i['resource']}: {i['note']}") for i in r["items"] if i["unitUsd"] is None)
                       + "".join(f"; no cost rule for {t}" for t in r["unpricedTypes"]))
-        raise typer.Exit(max(EXIT_UNPRICED, runs.code))
-    raise typer.Exit(runs.code)
+        code = max(code, EXIT_UNPRICED)
+    raise typer.Exit(code)
 
 
 EXIT_UNPRICED = 5
@@ -409,28 +414,30 @@ def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
         out.print(f"  service level: {service_level_text(report)}"
                   + ("" if all(s.get("serviceLevelMet") is not False for s in report["serving"])
                      else " [yellow](not met even at one stream: planned at one)[/]"))
-    if report.get("budget"):
-        b = report["budget"]
-        state = "within" if b["withinBudget"] else "[red]over[/]"
-        out.print(f"Budget {usd(b['monthlyUsd'])}/month: {state}")
+    state = budget_state(report)
+    if state:
+        verdict = {"within": "within", "over": "[red]over[/]"}.get(state, f"[yellow]not known[/] "
+                                                                           f"({escape(report['total'])})")
+        out.print(f"Budget {usd(report['budget']['monthlyUsd'])}/month: {verdict}")
     for a in report["apiComparison"]:
         even = a["breakEvenRequestsPerDay"]
         out.print(f"  vs {a['provider']} {a['model']}: {usd(a['monthlyUsd'])}/month for the same tokens; "
                   + (f"break-even at {even:,.0f} requests/day ({a['breakEvenNote']})" if even is not None
                      else f"no break-even: {a['breakEvenNote']}"))
     if base is not None:
-        out.print(f"[bold]Change against {base_ref}[/]: expected {usd(base['totals']['expected'])} -> "
-                  f"{usd(report['totals']['expected'])}")
+        out.print(f"[bold]Change against {base_ref}[/]: expected {total_usd(base, 'expected')} -> "
+                  f"{total_usd(report, 'expected')}")
         for row in diff(base, report):
+            before, after, delta = diff_cells(row)
             out.print(f"  {row['change']:8} {escape(row['resource'])}: {escape(row['description'])} "
-                      f"{usd(row['beforeUsd'])} -> {usd(row['afterUsd'])}")
+                      f"{before} -> {after} ({delta})")
     out.print()
 
 
 EXIT_POLICY = 4
 
 
-@app.command()
+@app.command(cls=_UsageExits1)
 def check(
     stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")] = False,
@@ -438,8 +445,8 @@ def check(
 ) -> None:
     """Run the policy pack's rules (components/policies.py) on the previewed plan, offline: each violation with
     the resource, the rule's severity, its Checkov id and the fix; advisories; and where a platform makes a rule
-    impossible, the exemption and why. Exit codes: 0 no mandatory violation; 4 violations; 2 invalid config;
-    1 no such stack."""
+    impossible, the exemption and why. Exit codes (the highest that applies): 0 no mandatory violation; 4
+    violations; 2 invalid config; 1 no such stack, bad option."""
     from components.cost import resources_from_preview
     from components.policies import BY_ID, RULES
     from components.policies import check as run_rules
@@ -464,6 +471,57 @@ def check(
                   f"{len(report.exemptions)} exemptions)")
         code = max(code, 0 if report.passed else EXIT_POLICY)
     raise typer.Exit(max(code, runs.code))
+
+
+@app.command()
+def platforms(
+    stack: Annotated[str | None, typer.Argument(
+        help="Stack name: stacks/Pulumi.<stack>.yaml (default: every registered platform).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as a JSON list.")] = False,
+    project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
+) -> None:
+    """The registered platforms: each one's name, title, default region and what a deploy needs to reach it (its
+    login), and whether `selfhost quota --check` reads its quotas. With a stack, only the platforms its config
+    uses (its targets' kinds stand on, and the cluster its router runs on), each with the stack's region there:
+    the deploy workflow picks its login steps from `selfhost platforms <stack> --json`. Offline: the config alone,
+    no preview. Exit codes: 0 ok; 2 invalid stack config; 1 no such stack."""
+    from components.config import load_environment
+    from components.routing import ROUTER_PLATFORM
+    from components.schema import ConfigError
+    from components.targets.registry import PLATFORMS, kind_of
+
+    from .project import stack_config
+
+    env = None
+    if stack is not None:
+        project, _ = _select(stack, False, project_dir)
+        try:
+            config, secret_keys = stack_config(project, stack)
+            env = load_environment(stack, config, set(secret_keys))
+        except ProjectError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        except ConfigError as exc:
+            err.print(escape(str(exc)))
+            raise typer.Exit(EXIT_CONFIG) from None
+    used = set(PLATFORMS) if env is None else (
+        {kind_of(t).platform for t in env.targets} | ({ROUTER_PLATFORM} if env.router else set()))
+    rows: list[dict[str, Any]] = [
+        {"name": p.name, "title": p.title, "defaultRegion": p.default_region, "login": p.login,
+         "quotaCheck": p.quota_reader() is not None, **({"region": p.region(env)} if env is not None else {})}
+        for p in PLATFORMS.values() if p.name in used]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if not rows:
+        out.print(f"{escape(stack or '')}: no platform (no targets and no router)")
+        return
+    table = Table("platform", "title", "region" if env is not None else "default region", "quota check", "login",
+                  title=f"Stack {escape(stack)}: platforms used" if stack else "Platforms", title_justify="left")
+    for r in rows:
+        region = r["region"] if env is not None else r["defaultRegion"]
+        table.add_row(r["name"], escape(r["title"]), escape(region or "-"), "yes" if r["quotaCheck"] else "no",
+                      escape(r["login"]))
+    out.print(table)
 
 
 @app.command()
@@ -650,6 +708,9 @@ def _level_text(level: Any) -> str:
 
 
 def _print_preview(p: Preview) -> None:
+    from components.targets.registry import summary_fields
+
+    summary = summary_fields()  # the inputs worth a glance per resource type (the full set is in --json)
     custom = [r for r in p.resources if r.custom]
     out.print(f"[bold]Stack {p.stack}[/] ({p.project}): {len(custom)} resources in "
               f"{len(p.resources) - len(custom)} components")
@@ -663,7 +724,7 @@ def _print_preview(p: Preview) -> None:
     def add(node: Tree, parent: str | None) -> None:
         for r in children.get(parent, []):
             label = f"{escape(r.name)} [dim]{escape(r.type)}[/]"
-            details = [f"{k.split('.')[-1].split('[')[0]}={_fmt(_get(r.inputs, k))}" for k in SUMMARY.get(r.type, ())
+            details = [f"{k.split('.')[-1].split('[')[0]}={_fmt(_get(r.inputs, k))}" for k in summary.get(r.type, ())
                        if _get(r.inputs, k) is not None]
             if r.secret_paths:
                 details.append(f"secret: {', '.join(r.secret_paths)}")

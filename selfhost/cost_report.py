@@ -10,86 +10,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from components.cost import (
-    NOT_ESTIMATED,
-    Estimate,
-    LineItem,
-    Serving,
-    estimate_from_outputs,
-    resources_from_preview,
-    total_text,
-)
-from components.sizing import Throughput
+from components.cost import Estimate, estimate_from_outputs, resources_from_preview, total_text
+from components.cost import to_json as to_json  # the one serializer, with the engine (the program exports it too)
 
 from .parallel import StackFailure
 from .project import ProjectError, load_project
 
 
 def price_preview(graph: dict[str, Any], lookup, usage: dict[str, Any] | None = None) -> Estimate:
-    """Price one stack document of `selfhost preview --json`. The usage profile and budget are the stack's own
-    (its `costInputs` output) unless `usage` overrides them (to compare two commits at the same load)."""
+    """Price one stack document of `selfhost preview --json` with the one estimate function
+    (`components.cost.estimate_from_outputs`). The usage profile and budget are the stack's own (its `costInputs`
+    output) unless `usage` overrides them (to compare two commits at the same load)."""
     return estimate_from_outputs(resources_from_preview(graph), graph.get("outputs", {}), lookup, usage)
-
-
-def to_json(stack: str, est: Estimate) -> dict[str, Any]:
-    low, expected, high = est.total()
-    u = est.usage
-    return {
-        "stack": stack,
-        "hoursPerMonth": 730,
-        "usage": {"hoursPerDay": u.hours_per_day, "requestsPerDay": u.requests_per_day,
-                  "inputTokensPerRequest": u.input_tokens_per_request,
-                  "outputTokensPerRequest": u.output_tokens_per_request, "tokensPerMonth": u.tokens_per_month},
-        "totals": {"min": low, "expected": expected, "max": high},
-        "total": total_text(expected, est.unpriced_count()),
-        "complete": not est.unpriced_count(),
-        "unpricedItems": est.unpriced_count(),
-        "unknownItems": len(est.unknown),
-        "items": [_item_json(i) for i in est.items],
-        "freeResources": len(est.free),
-        "unpricedTypes": sorted(set(est.unpriced)),
-        "notEstimated": list(NOT_ESTIMATED),
-        "serviceLevel": {"minTokensPerSecondPerStream": u.min_tokens_per_second_per_stream,
-                         "maxTimeToFirstTokenSeconds": u.max_time_to_first_token_seconds},
-        "serving": [_serving_json(s, u.input_tokens_per_request + u.output_tokens_per_request) for s in est.serving],
-        "usdPer1mTokens": est.usd_per_1m_tokens,
-        "apiComparison": est.api_comparison(),
-        "chart": est.chart(),
-        "routing": {"order": est.route, "burstShare": est.burst_share} if est.route else None,
-        "budget": {"monthlyUsd": est.budget_monthly_usd, "withinBudget": not est.over_budget}
-        if est.budget_monthly_usd is not None else None,
-    }
-
-
-def _serving_json(s: Serving, tokens_per_request: int) -> dict[str, Any]:
-    cap = s.plan.capacity
-
-    def point(t: Throughput | None) -> dict[str, Any] | None:
-        if t is None:
-            return None
-        per_1m = (s.replica_usd_per_hour / (t.requests_per_s * 3600 * tokens_per_request) * 1e6
-                  if s.replica_usd_per_hour is not None and t.requests_per_s else None)
-        return {"concurrency": t.concurrency, "tokensPerSecondPerStream": t.decode_tokens_per_s_per_stream,
-                "timeToFirstTokenSeconds": t.ttft_s, "outputTokensPerSecond": t.output_tokens_per_s,
-                "requestsPerSecond": t.requests_per_s, "usdPer1mTokens": per_1m}
-
-    return {"resource": s.resource, "model": s.model,
-            "replicas": dict(zip(("min", "expected", "max"), s.replicas, strict=True)),
-            "replicaRequestsPerSecond": s.replica_requests_per_s, "replicasNeeded": s.needed_replicas,
-            "replicaUsdPerHour": s.replica_usd_per_hour, "plannedRequestsPerDay": s.planned_requests_per_day,
-            "serviceLevelMet": cap.service_level_met if cap else None,
-            "atServiceLevel": point(cap.at_service_level if cap else None),
-            "saturation": point(cap.saturation if cap else None),
-            "saturationLimit": cap.limit if cap else None}
-
-
-def _item_json(i: LineItem) -> dict[str, Any]:
-    monthly = i.monthly
-    return {"resource": i.resource, "type": i.type, "component": i.component, "description": i.description,
-            "unit": i.unit, "quantity": dict(zip(("min", "expected", "max"), i.quantity, strict=True)),
-            "unitUsd": i.unit_usd,
-            "monthlyUsd": dict(zip(("min", "expected", "max"), monthly, strict=True)) if monthly else None,
-            "source": i.source, "confidence": i.confidence, "note": i.note}
 
 
 def usd(value: float | None) -> str:
@@ -110,10 +42,28 @@ def unit_usd(value: float | None, confidence: str = "list") -> str:
 
 
 def total_usd(report: dict[str, Any], which: str) -> str:
-    """A total cell: "at least $X + N unpriced" while anything is unpriced."""
-    text = usd(report["totals"][which])
-    n = report.get("unpricedItems", 0)
-    return f"at least {text} + {n} unpriced" if n else text
+    """A total of a report (or of a `costEstimate` output) as a table shows it: "at least $X + N items unpriced"
+    while anything is unpriced (components.cost.total_text writes it)."""
+    return total_text(report["totals"][which], report.get("unpricedItems", 0), usd)
+
+
+def budget_state(report: dict[str, Any]) -> str | None:
+    """The budget verdict of a report (or a `costEstimate` output): "within", "over", or "not known" while the
+    total is a lower bound under the budget; None without a budget."""
+    budget = report.get("budget")
+    return None if not budget else {True: "within", False: "over"}.get(budget["withinBudget"], "not known")
+
+
+NONE = "none"
+"""What a cost diff shows for the side where an item does not exist (before an added one, after a removed one):
+never "unknown", which is an item that exists and has no price."""
+
+
+def diff_cells(row: dict[str, Any]) -> tuple[str, str, str]:
+    """A `diff` row's before, after and change as text and markdown show them."""
+    before = NONE if row["change"] == "added" else usd(row["beforeUsd"])
+    after = NONE if row["change"] == "removed" else usd(row["afterUsd"])
+    return before, after, _signed(row["deltaUsd"])
 
 
 def diff(base: dict[str, Any] | None, head: dict[str, Any]) -> list[dict[str, Any]]:
@@ -145,9 +95,12 @@ def markdown(report: dict[str, Any], base: dict[str, Any] | None = None, base_re
               f"{total_usd(report, 'max')} |"]
     if base is not None:
         bt = base["totals"]
-        lines.append(f"| {base_ref or 'base'} | {usd(bt['min'])} | {usd(bt['expected'])} | {usd(bt['max'])} |")
-        lines.append(f"| **Change** | {_signed(t['min'] - bt['min'])} | {_signed(t['expected'] - bt['expected'])} "
-                     f"| {_signed(t['max'] - bt['max'])} |")
+        # A change between two totals is only known when both are whole.
+        whole = not unknown and not base.get("unpricedItems")
+        lines.append(f"| {base_ref or 'base'} | {total_usd(base, 'min')} | {total_usd(base, 'expected')} | "
+                     f"{total_usd(base, 'max')} |")
+        lines.append("| **Change** | " + " | ".join(_signed(t[k] - bt[k] if whole else None)
+                                                   for k in ("min", "expected", "max")) + " |")
     lines.append("")
     if unknown:
         lines.append(f"**Incomplete: {report['total']}.** {unknown} item(s) have no known price; the totals are "
@@ -156,10 +109,12 @@ def markdown(report: dict[str, Any], base: dict[str, Any] | None = None, base_re
     if derived:
         lines.append(f"{len(derived)} item(s) are priced from derived figures (no first-party price was reachable): "
                      "each says its confidence and its source gives the derivation.")
-    budget = report.get("budget")
-    if budget:
-        verdict = "within" if budget["withinBudget"] else "**over**"
-        lines.append(f"Budget {usd(budget['monthlyUsd'])}/month: expected cost is {verdict} budget.")
+    state = budget_state(report)
+    if state:
+        budget = usd(report["budget"]["monthlyUsd"])
+        lines.append(f"Budget {budget}/month: expected cost is {'**over**' if state == 'over' else state} budget."
+                     if state != "not known" else
+                     f"Budget {budget}/month: not known whether the expected cost ({report['total']}) is within it.")
     u = report["usage"]
     per_m = report["usdPer1mTokens"]
     lines.append(f"At {u['requestsPerDay']:,} requests/day ({u['inputTokensPerRequest']} in + "
@@ -174,8 +129,8 @@ def markdown(report: dict[str, Any], base: dict[str, Any] | None = None, base_re
         lines += [f"#### Change against `{base_ref or 'base'}`", ""]
         if rows:
             lines += ["| change | resource | item | before | after | delta |", "|---|---|---|---:|---:|---:|"]
-            lines += [f"| {r['change']} | `{r['resource']}` | {r['description']} | {usd(r['beforeUsd'])} | "
-                      f"{usd(r['afterUsd'])} | {_signed(r['deltaUsd'])} |" for r in rows]
+            lines += [f"| {r['change']} | `{r['resource']}` | {r['description']} | " + " | ".join(diff_cells(r)) + " |"
+                      for r in rows]
         else:
             lines.append("No cost change.")
         lines.append("")

@@ -5,12 +5,12 @@ the scanners a team already runs on Terraform plans read a Pulumi stack's plan: 
 What comes out is Terraform's format 1.2 (developer.hashicorp.com/terraform/internals/json-format): `planned_values`
 with each resource's address, type, name, provider and values; `resource_changes` with a create for each;
 `configuration` with the providers and, per resource, the references between resources. Each Pulumi type maps to
-the Terraform resource type of the same cloud object (TYPES below, a data table): Pulumi's AWS and Google Cloud
-providers are bridged from Terraform's, so an input is the Terraform argument in camelCase, with two differences
-this undoes: a nested block that holds at most one item is an object (Terraform: a list of one), and a repeatable
-block has a plural name (`rules`; Terraform: `rule`). Kubernetes objects come in the Kubernetes API's shape and map
-to the Terraform kubernetes provider's `*_v1` resources the same way (`containers` -> `container` blocks, every
-object a block). Map arguments (tags, labels, annotations, ...) keep their keys.
+the Terraform resource type of the same cloud object: each platform says which, and which Terraform provider that
+is (`Platform.terraform()`: components/<platform>/terraform.py, in components/terraform.py's terms), and the
+registry merges them (components/targets/registry.py `terraform()`). A provider bridged from Terraform's takes each
+Terraform argument in camelCase, with two differences this undoes: a nested block that holds at most one item is an
+object (Terraform: a list of one), and a repeatable block has a plural name (`rules`; Terraform: `rule`), which the
+type's `renames` map back. Map arguments (tags, labels, annotations, ...) keep their keys.
 
 References: where an input is a value the provider computes for a resource this one depends on (an id, an ARN, an
 auto-generated name), Terraform would not know it at plan time: the value is left out of `values`, marked in
@@ -22,29 +22,25 @@ Secrets: the preview already replaces every secret with "[secret]"; those stay a
 `sensitive_values`. Values only the provider computes (the mocks' ids, ARNs, generated passwords) are never written.
 
 Types with no Terraform resource (the Pulumi program's own provider objects, Docker builds, local commands) are
-not written: NOT_MAPPED says why, and the document lists them under `selfhost_export.not_mapped`.
+not written: their owner's "not mapped" table says why, and the document lists them under
+`selfhost_export.not_mapped`.
+
+TYPES, PROVIDERS and NOT_MAPPED, read from this module, are the registry's merged tables.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from components.schema import SECRET_PLACEHOLDER, UNKNOWN
+from components.targets import registry
+from components.terraform import TfType
 
 FORMAT_VERSION = "1.2"
 # The Terraform release whose `terraform show -json` output this follows (plan format 1.2); scanners require the key.
 TERRAFORM_VERSION = "1.9.8"
-PROVIDERS = {
-    "aws": "registry.terraform.io/hashicorp/aws",
-    "google": "registry.terraform.io/hashicorp/google",
-    "kubernetes": "registry.terraform.io/hashicorp/kubernetes",
-    "helm": "registry.terraform.io/hashicorp/helm",
-    "random": "registry.terraform.io/hashicorp/random",
-}
 # Map arguments in every provider: their keys are data (tag names, label keys), kept as they are.
 MAPS = frozenset({"tags", "tags_all", "labels", "annotations", "match_labels", "node_selector", "limits", "requests"})
 # The outputs a resource is referred to by, besides its id (Pulumi's names; Terraform's are their snake_case).
@@ -52,185 +48,13 @@ IDENTITY_OUTPUTS = ("arn", "bucket", "keyId", "name", "selfLink", "selfLinkUniqu
                     "instanceGroup")
 
 
-@dataclass(frozen=True)
-class TfType:
-    """How one Pulumi type becomes a Terraform resource."""
-
-    type: str
-    renames: Mapping[str, str] = field(default_factory=dict)
-    """Pulumi input (snake_case) -> Terraform argument, at any depth: the plural names of repeatable blocks."""
-    maps: frozenset[str] = frozenset()
-    """Map arguments of this type besides MAPS."""
-    drop: frozenset[str] = frozenset()
-    """Top-level inputs Terraform has no argument for (snake_case)."""
-    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-    """Reshapes the Pulumi inputs first, where a rename is not enough."""
-    manifest: bool = False
-    """kubernetes_manifest: the whole object, as the Kubernetes API has it, is the `manifest` argument."""
-
-    @property
-    def provider(self) -> str:
-        return self.type.split("_", 1)[0]
-
-
-def _helm(inputs: dict[str, Any]) -> dict[str, Any]:
-    """helm_release: the chart repository is an argument of its own, the values a list of YAML documents."""
-    out = {k: v for k, v in inputs.items() if k not in ("repositoryOpts", "values", "compat")}
-    if repo := (inputs.get("repositoryOpts") or {}).get("repo"):
-        out["repository"] = repo
-    if "values" in inputs:
-        out["values"] = [json.dumps(inputs["values"], sort_keys=True)]  # JSON is YAML
-    return out
-
-
-# The Kubernetes API's lists of objects that the Terraform provider has as repeated blocks of a singular name.
-_POD = {"containers": "container", "init_containers": "init_container", "volumes": "volume",
-        "volume_mounts": "volume_mount", "ports": "port", "tolerations": "toleration",
-        "topology_spread_constraints": "topology_spread_constraint", "http_headers": "http_header",
-        "readiness_gates": "readiness_gate", "sysctls": "sysctl", "node_selector_terms": "node_selector_term"}
-_K8S_DROP = frozenset({"api_version", "kind"})
-_S3_RULES = {"rules": "rule"}
-
-TYPES: dict[str, TfType] = {
-    # AWS: S3
-    "aws:s3/bucket:Bucket": TfType("aws_s3_bucket", {
-        "rules": "rule", "lifecycle_rules": "lifecycle_rule", "cors_rules": "cors_rule", "grants": "grant"}),
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": TfType(
-        "aws_s3_bucket_server_side_encryption_configuration", _S3_RULES),
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": TfType("aws_s3_bucket_public_access_block"),
-    "aws:s3/bucketVersioning:BucketVersioning": TfType("aws_s3_bucket_versioning"),
-    "aws:s3/bucketLogging:BucketLogging": TfType("aws_s3_bucket_logging", {"target_grants": "target_grant"}),
-    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": TfType(
-        "aws_s3_bucket_lifecycle_configuration", {"rules": "rule", "transitions": "transition",
-                                                  "noncurrent_version_transitions": "noncurrent_version_transition"}),
-    "aws:s3/bucketPolicy:BucketPolicy": TfType("aws_s3_bucket_policy"),
-    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": TfType("aws_s3_bucket_ownership_controls"),
-    # AWS: keys, logs, secrets, images
-    "aws:kms/key:Key": TfType("aws_kms_key"),
-    "aws:kms/alias:Alias": TfType("aws_kms_alias"),
-    "aws:cloudwatch/logGroup:LogGroup": TfType("aws_cloudwatch_log_group"),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": TfType(
-        "aws_cloudwatch_metric_alarm", {"metric_queries": "metric_query"}, maps=frozenset({"dimensions"})),
-    "aws:cloudwatch/dashboard:Dashboard": TfType("aws_cloudwatch_dashboard"),
-    "aws:secretsmanager/secret:Secret": TfType("aws_secretsmanager_secret", {"replicas": "replica"}),
-    "aws:secretsmanager/secretVersion:SecretVersion": TfType("aws_secretsmanager_secret_version"),
-    "aws:ecr/repository:Repository": TfType(
-        "aws_ecr_repository", {"encryption_configurations": "encryption_configuration"}),
-    "aws:ecr/lifecyclePolicy:LifecyclePolicy": TfType("aws_ecr_lifecycle_policy"),
-    # AWS: network
-    "aws:ec2/vpc:Vpc": TfType("aws_vpc"),
-    "aws:ec2/subnet:Subnet": TfType("aws_subnet"),
-    "aws:ec2/flowLog:FlowLog": TfType("aws_flow_log"),
-    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": TfType("aws_default_security_group"),
-    "aws:ec2/securityGroup:SecurityGroup": TfType("aws_security_group"),
-    "aws:ec2/vpcEndpoint:VpcEndpoint": TfType("aws_vpc_endpoint", {"dns_entries": "dns_entry"}),
-    "aws:ec2/internetGateway:InternetGateway": TfType("aws_internet_gateway"),
-    "aws:ec2/natGateway:NatGateway": TfType("aws_nat_gateway"),
-    "aws:ec2/eip:Eip": TfType("aws_eip"),
-    "aws:ec2/routeTable:RouteTable": TfType("aws_route_table", {"routes": "route"}),
-    "aws:ec2/routeTableAssociation:RouteTableAssociation": TfType("aws_route_table_association"),
-    "aws:lb/loadBalancer:LoadBalancer": TfType("aws_lb", {"subnet_mappings": "subnet_mapping"}),
-    "aws:lb/listener:Listener": TfType("aws_lb_listener", {"default_actions": "default_action"}),
-    "aws:lb/targetGroup:TargetGroup": TfType("aws_lb_target_group"),
-    # AWS: compute, scaling, identity
-    "aws:ec2/launchTemplate:LaunchTemplate": TfType("aws_launch_template"),
-    "aws:autoscaling/group:Group": TfType("aws_autoscaling_group", {
-        "tags": "tag", "vpc_zone_identifiers": "vpc_zone_identifier", "overrides": "override"}),
-    "aws:autoscaling/policy:Policy": TfType("aws_autoscaling_policy"),
-    "aws:appautoscaling/target:Target": TfType("aws_appautoscaling_target"),
-    "aws:appautoscaling/policy:Policy": TfType("aws_appautoscaling_policy"),
-    "aws:iam/role:Role": TfType("aws_iam_role", {"inline_policies": "inline_policy"}),
-    "aws:iam/rolePolicy:RolePolicy": TfType("aws_iam_role_policy"),
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": TfType("aws_iam_role_policy_attachment"),
-    "aws:iam/instanceProfile:InstanceProfile": TfType("aws_iam_instance_profile"),
-    # AWS: SageMaker
-    "aws:sagemaker/model:Model": TfType(
-        "aws_sagemaker_model", {"containers": "container"}, maps=frozenset({"environment"})),
-    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": TfType("aws_sagemaker_endpoint_configuration"),
-    "aws:sagemaker/endpoint:Endpoint": TfType("aws_sagemaker_endpoint"),
-    # Google Cloud
-    "gcp:storage/bucket:Bucket": TfType("google_storage_bucket", {"lifecycle_rules": "lifecycle_rule"}),
-    "gcp:bigquery/dataset:Dataset": TfType("google_bigquery_dataset", {"accesses": "access"}),
-    "gcp:compute/instanceTemplate:InstanceTemplate": TfType("google_compute_instance_template", {
-        "disks": "disk", "network_interfaces": "network_interface", "access_configs": "access_config",
-        "alias_ip_ranges": "alias_ip_range", "guest_accelerators": "guest_accelerator"},
-        maps=frozenset({"metadata", "resource_manager_tags"})),
-    "gcp:compute/firewall:Firewall": TfType("google_compute_firewall", {"allows": "allow", "denies": "deny"}),
-    "gcp:compute/network:Network": TfType("google_compute_network"),
-    "gcp:compute/subnetwork:Subnetwork": TfType(
-        "google_compute_subnetwork", {"secondary_ip_ranges": "secondary_ip_range"}),
-    "gcp:compute/router:Router": TfType("google_compute_router"),
-    "gcp:compute/routerNat:RouterNat": TfType("google_compute_router_nat", {
-        "subnetworks": "subnetwork", "source_ip_ranges_to_nats": "source_ip_ranges_to_nat"}),
-    "gcp:compute/forwardingRule:ForwardingRule": TfType("google_compute_forwarding_rule"),
-    "gcp:compute/regionAutoscaler:RegionAutoscaler": TfType("google_compute_region_autoscaler", {"metrics": "metric"}),
-    "gcp:compute/regionBackendService:RegionBackendService": TfType(
-        "google_compute_region_backend_service", {"backends": "backend"}),
-    "gcp:compute/regionHealthCheck:RegionHealthCheck": TfType("google_compute_region_health_check"),
-    "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": TfType(
-        "google_compute_region_instance_group_manager", {"versions": "version", "named_ports": "named_port"}),
-    "gcp:compute/regionTargetHttpProxy:RegionTargetHttpProxy": TfType("google_compute_region_target_http_proxy"),
-    "gcp:compute/regionUrlMap:RegionUrlMap": TfType("google_compute_region_url_map", {
-        "host_rules": "host_rule", "path_matchers": "path_matcher", "path_rules": "path_rule"}),
-    "gcp:dns/managedZone:ManagedZone": TfType("google_dns_managed_zone"),
-    "gcp:dns/recordSet:RecordSet": TfType("google_dns_record_set"),
-    "gcp:kms/keyRing:KeyRing": TfType("google_kms_key_ring"),
-    "gcp:kms/cryptoKey:CryptoKey": TfType("google_kms_crypto_key"),
-    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": TfType("google_kms_crypto_key_iam_member"),
-    "gcp:secretmanager/secret:Secret": TfType("google_secret_manager_secret"),
-    "gcp:secretmanager/secretVersion:SecretVersion": TfType("google_secret_manager_secret_version"),
-    "gcp:secretmanager/secretIamBinding:SecretIamBinding": TfType("google_secret_manager_secret_iam_binding"),
-    "gcp:artifactregistry/repository:Repository": TfType("google_artifact_registry_repository"),
-    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": TfType(
-        "google_artifact_registry_repository_iam_member"),
-    "gcp:projects/iAMMember:IAMMember": TfType("google_project_iam_member"),
-    "gcp:projects/service:Service": TfType("google_project_service"),
-    "gcp:projects/serviceIdentity:ServiceIdentity": TfType("google_project_service_identity"),
-    "gcp:serviceaccount/account:Account": TfType("google_service_account"),
-    "gcp:monitoring/alertPolicy:AlertPolicy": TfType("google_monitoring_alert_policy", maps=frozenset({"user_labels"})),
-    "gcp:monitoring/dashboard:Dashboard": TfType("google_monitoring_dashboard"),
-    "gcp:networkconnectivity/serviceConnectionPolicy:ServiceConnectionPolicy": TfType(
-        "google_network_connectivity_service_connection_policy"),
-    "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": TfType(
-        "google_vertex_ai_endpoint_with_model_garden_deployment", {"envs": "env", "commands": "command"}),
-    # Kubernetes
-    "kubernetes:apps/v1:Deployment": TfType("kubernetes_deployment_v1", _POD, drop=_K8S_DROP),
-    "kubernetes:apps/v1:StatefulSet": TfType("kubernetes_stateful_set_v1", _POD, drop=_K8S_DROP),
-    "kubernetes:apps/v1:DaemonSet": TfType("kubernetes_daemon_set_v1", _POD, drop=_K8S_DROP),
-    "kubernetes:core/v1:Pod": TfType("kubernetes_pod_v1", _POD, drop=_K8S_DROP),
-    "kubernetes:core/v1:Namespace": TfType("kubernetes_namespace_v1", drop=_K8S_DROP),
-    "kubernetes:core/v1:Service": TfType("kubernetes_service_v1", {"ports": "port"}, maps=frozenset({"selector"}),
-                                         drop=_K8S_DROP),
-    "kubernetes:core/v1:ServiceAccount": TfType(
-        "kubernetes_service_account_v1", {"secrets": "secret", "image_pull_secrets": "image_pull_secret"},
-        drop=_K8S_DROP),
-    "kubernetes:core/v1:Secret": TfType("kubernetes_secret_v1", {"string_data": "data"},
-                                        maps=frozenset({"data", "binary_data"}), drop=_K8S_DROP),
-    "kubernetes:core/v1:ConfigMap": TfType("kubernetes_config_map_v1", maps=frozenset({"data", "binary_data"}),
-                                           drop=_K8S_DROP),
-    "kubernetes:core/v1:PersistentVolumeClaim": TfType("kubernetes_persistent_volume_claim_v1", drop=_K8S_DROP),
-    "kubernetes:networking.k8s.io/v1:Ingress": TfType(
-        "kubernetes_ingress_v1", {"rules": "rule", "paths": "path"}, drop=_K8S_DROP),
-    "kubernetes:networking.k8s.io/v1:NetworkPolicy": TfType("kubernetes_network_policy_v1", drop=_K8S_DROP),
-    "kubernetes:policy/v1:PodDisruptionBudget": TfType("kubernetes_pod_disruption_budget_v1", drop=_K8S_DROP),
-    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": TfType(
-        "kubernetes_horizontal_pod_autoscaler_v2", {"metrics": "metric", "policies": "policy"}, drop=_K8S_DROP),
-    # Custom resources: Terraform's kubernetes_manifest holds any object as it is.
-    "kubernetes:keda.sh/v1alpha1:ScaledObject": TfType("kubernetes_manifest", manifest=True),
-    "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": TfType("kubernetes_manifest", manifest=True),
-    "kubernetes:helm.sh/v3:Release": TfType("helm_release", adapt=_helm),
-    "random:index/randomPassword:RandomPassword": TfType("random_password"),
-}
-
-NOT_MAPPED: dict[str, str] = {
-    "pulumi:providers:kubernetes": "a provider configuration (its kubeconfig is a secret), not a resource",
-    "pulumi:providers:aws": "a provider configuration, not a resource",
-    "pulumi:providers:gcp": "a provider configuration, not a resource",
-    "docker-build:index:Image": "an image build and push at deploy time; Terraform has no resource of that model",
-    "command:local:Command": "a local command run at deploy time (Terraform: a provisioner, which scanners skip)",
-    "pulumi-python:dynamic/hf:InferenceEndpoint": "a Hugging Face Inference Endpoint, managed by our dynamic "
-                                                  "provider: there is no Terraform provider for it",
-}
+def __getattr__(name: str) -> Any:
+    """TYPES (Pulumi type -> TfType), PROVIDERS (Terraform provider -> its registry address) and NOT_MAPPED (type
+    -> why it has no Terraform resource): the registry's merged tables, as they are now."""
+    tables = dict(zip(("TYPES", "PROVIDERS", "NOT_MAPPED"), registry.terraform(), strict=True))
+    if name in tables:
+        return tables[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -348,14 +172,16 @@ def _sensitive(value: Any) -> Any:
 
 def terraform_plan(graph: dict[str, Any]) -> Export:
     """The preview graph (`selfhost preview --json`) as a Terraform plan JSON document."""
+    types, provider_addresses, reasons = registry.terraform()
     resources = [r for r in graph["resources"] if r.get("custom")]
     addresses: dict[str, str] = {}
     not_mapped: list[dict[str, str]] = []
     for r in resources:
-        t = TYPES.get(r["type"])
+        t = types.get(r["type"])
         if t is None:
             not_mapped.append({"urn": r["urn"], "type": r["type"],
-                               "reason": NOT_MAPPED.get(r["type"], "no Terraform type in selfhost/export.py TYPES")})
+                               "reason": reasons.get(r["type"], "no Terraform type in its platform's table "
+                                                                "(Platform.terraform)")})
             continue
         taken = set(addresses.values())
         addresses[r["urn"]] = f"{t.type}.{_address_name(r['name'], taken, t.type)}"
@@ -369,7 +195,7 @@ def terraform_plan(graph: dict[str, Any]) -> Export:
         address = addresses.get(r["urn"])
         if address is None:
             continue
-        t = TYPES[r["type"]]
+        t = types[r["type"]]
         tf_type, name = address.split(".", 1)
         refs: dict[str, list[str]] = {}
         for dep in r.get("dependencies") or []:
@@ -378,14 +204,14 @@ def terraform_plan(graph: dict[str, Any]) -> Export:
         values, expressions, unknown = _unknowns(convert(r["inputs"], t), refs, MAPS | t.maps)
         sensitive = _sensitive(values)
         head = {"address": address, "mode": "managed", "type": tf_type, "name": name,
-                "provider_name": PROVIDERS[t.provider]}
+                "provider_name": provider_addresses[t.provider]}
         planned.append({**head, "schema_version": 0, "values": values, "sensitive_values": sensitive})
         changes.append({**head, "change": {
             "actions": ["create"], "before": None, "after": values, "after_unknown": {"id": True, **unknown},
             "before_sensitive": False, "after_sensitive": sensitive}})
         config.append({"address": address, "mode": "managed", "type": tf_type, "name": name,
                        "provider_config_key": t.provider, "expressions": expressions, "schema_version": 0})
-        providers[t.provider] = {"name": t.provider, "full_name": PROVIDERS[t.provider]}
+        providers[t.provider] = {"name": t.provider, "full_name": provider_addresses[t.provider]}
 
     document = {
         "format_version": FORMAT_VERSION,

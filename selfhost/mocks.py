@@ -49,19 +49,12 @@ class Recorded:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
-def mock_for(token: str, table: dict[str, MockFn]) -> MockFn | None:
-    """The mock of a resource type in a merged table: its own entry, else the longest prefix key (one ending in
-    ':') it starts with."""
-    if token in table:
-        return table[token]
-    prefixes = [key for key in table if key.endswith(":") and token.startswith(key)]
-    return table[max(prefixes, key=len)] if prefixes else None
-
-
 class PreviewMocks(Mocks):
     def __init__(self, config: dict[str, str]):
         self.config = config
         self.table = registry.mocks()
+        # Keys ending in ':' cover every type they start with (components/mocking.py): the longest first.
+        self.prefixes = sorted((key for key in self.table if key.endswith(":")), key=len, reverse=True)
         self.memo: dict[str, Any] = {}
         """Per preview: what the platforms' mocks keep between resources (Ctx.memo)."""
         self.unmocked: set[str] = set()
@@ -77,10 +70,16 @@ class PreviewMocks(Mocks):
             self._locations[token] = owner.mock_location(self.config) if owner is not None else ("", "")
         return self._locations[token]
 
+    def mock_for(self, token: str) -> MockFn | None:
+        """A resource type's mock: its own entry, else the longest prefix key it starts with."""
+        if token in self.table:
+            return self.table[token]
+        return next((self.table[key] for key in self.prefixes if token.startswith(key)), None)
+
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
         if not args.custom:
             return "", {}
-        make = mock_for(args.typ, self.table)
+        make = self.mock_for(args.typ)
         if make is None:
             self.unmocked.add(args.typ)
             return f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:8]}", dict(args.inputs)

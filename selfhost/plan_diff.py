@@ -7,9 +7,11 @@ are matched by URN. Inputs are compared in the provider's wire format, flattened
 `inputs.spec.template.spec.containers[0].image`. Secret values never appear: the preview holds only a marker for
 them, so a changed secret is not even visible here.
 
-The offline preview has no provider to ask whether a change replaces a resource, so REPLACE_ON_CHANGE below says
-it per resource type, from the provider's own source, each entry cited. A type not in the table shows as
-`update?`: the real `pulumi preview` against the stack decides.
+The offline preview has no provider to ask whether a change replaces a resource, so each platform says it per
+resource type of its packages, from the provider's own source, each rule cited (`Platform.replacement_rules()`:
+components/<platform>/replacement.py, in components/replacement.py's terms); the registry merges them
+(components/targets/registry.py `replacement_rules()`). A type with no rule shows as `update?`: the real
+`pulumi preview` against the stack decides.
 """
 
 from __future__ import annotations
@@ -19,194 +21,39 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from components.replacement import EVERY, PROVIDER, PROVIDER_PREFIX, Rule
 from components.schema import SECRET_PLACEHOLDER
+from components.targets import registry
 
 Effect = Literal["replace", "may-replace", "update", "unknown"]
 Action = Literal["create", "delete", "update", "replace", "may-replace"]
 
-EVERY = "*"  # a key matching every input path
-
-
-@dataclass(frozen=True)
-class Rule:
-    """When a provider replaces a resource of one type rather than updating it in place."""
-
-    replace: tuple[str, ...] = ()
-    """Input paths (as the preview's secretInputs write them: `a.b[0].c`) whose change forces a replacement;
-    a key covers every path below it. EVERY: all inputs (an immutable resource)."""
-    maybe: tuple[str, ...] = ()
-    """Paths whose change may force one: the provider decides from values or state the preview lacks."""
-    except_: tuple[str, ...] = ()
-    """With EVERY: the inputs that still update in place (tags)."""
-    complete: bool = True
-    """The source lists every replace-on-change input: any other change is an in-place update. False: other
-    changes show as `update?`."""
-    risk: str | None = None
-    """Why a user would not want this replaced (data loss, downtime, a new address): a warning when it is."""
-    removal: str | None = None
-    """Why its removal hurts: a warning when it is removed."""
-    note: str | None = None
-    """What a replacement means for this type."""
-    updates: tuple[tuple[str, str], ...] = ()
-    """(path, what an in-place change of it does)."""
-    source: str = ""
-
-
-_TF_AWS = "terraform-provider-aws internal/service/"
-# Why a Terraform provider's ForceNew is a Pulumi replacement: said once, under the sources in a PR comment.
-_BRIDGE = ("pulumi-aws and pulumi-gcp bridge the Terraform providers: pulumi-terraform-bridge's Diff turns a "
-           "ForceNew attribute into a replacement")
-_META = ("metadata.name", "metadata.namespace")
-_K8S = ("pulumi-kubernetes provider/pkg/provider/diff.go forceNewProperties: metadata.name and metadata.namespace "
-        "for every kind")
-_AWS_TAGS = ("tags", "tagsAll")
-# pulumi-aws v7 adds a per-resource `region` input; it is not in the sources read here, and a resource cannot
-# move between regions in place, so its change is a "may".
-_REGION = ("region",)
-
-REPLACE_ON_CHANGE: dict[str, Rule] = {
-    "aws:sagemaker/model:Model": Rule(
-        replace=(EVERY,), except_=_AWS_TAGS,
-        note="a SageMaker model cannot be changed: a new one is created under a new name, and the endpoint "
-             "configuration naming it is replaced with it",
-        source=f"{_TF_AWS}sagemaker/model.go: every argument but tags is ForceNew (primary_container.*, "
-               "execution_role_arn, vpc_config, enable_network_isolation, name...)"),
-    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": Rule(
-        replace=(EVERY,), except_=_AWS_TAGS,
-        risk="endpoint configurations are immutable: a new one is created and the endpoint is updated to it, a "
-             "blue/green deployment (SageMaker provisions the new fleet beside the old one: instance quota for "
-             "both, traffic shifted per the endpoint's deploymentConfig)",
-        source=f"{_TF_AWS}sagemaker/endpoint_configuration.go: every argument but tags is ForceNew "
-               "(production_variants.*, data_capture_config, kms_key_arn...)"),
-    "aws:sagemaker/endpoint:Endpoint": Rule(
-        replace=("name", "deploymentConfig.autoRollbackConfiguration"), maybe=_REGION,
-        risk="downtime: a replaced endpoint is a new endpoint; requests fail until it is InService (with a fixed "
-             "name the old one must be deleted first)",
-        removal="downtime: the endpoint stops serving",
-        updates=(("endpointConfigName", "SageMaker moves the endpoint to the new configuration in place: a "
-                                        "blue/green deployment per its deploymentConfig"),),
-        source=f"{_TF_AWS}sagemaker/endpoint.go: name and deployment_config.auto_rollback_configuration are "
-               "ForceNew; endpoint_config_name and the rest of deployment_config call UpdateEndpoint"),
-    "aws:s3/bucket:Bucket": Rule(
-        replace=("bucket", "bucketPrefix", "objectLockEnabled"), maybe=_REGION,
-        risk="data loss and a new address: the new bucket is empty and has another name; the objects stay in the "
-             "old one, which is deleted",
-        removal="data loss: the bucket and its objects go",
-        source="terraform-provider-aws website/docs/r/s3_bucket.html.markdown: bucket, bucket_prefix and "
-               "object_lock_enabled are 'Forces new resource'"),
-    "aws:kms/key:Key": Rule(
-        replace=("customerMasterKeySpec", "keyUsage", "multiRegion", "customKeyStoreId", "xksKeyId"), maybe=_REGION,
-        risk="data loss: what the old key encrypted (objects, secrets, logs) decrypts only with it, and a replaced "
-             "key is scheduled for deletion",
-        removal="data loss: what the key encrypted cannot be decrypted once its deletion window ends",
-        source=f"{_TF_AWS}kms/key.go: custom_key_store_id, customer_master_key_spec, key_usage, multi_region and "
-               "xks_key_id are ForceNew"),
-    "aws:ec2/vpc:Vpc": Rule(
-        replace=("cidrBlock", "ipv4IpamPoolId", "ipv4NetmaskLength"), maybe=_REGION,
-        risk="downtime and new addresses: the subnets, endpoints and gateways in the VPC are recreated with it",
-        removal="downtime: everything in the VPC loses its network",
-        source=f"{_TF_AWS}ec2/vpc_.go: cidr_block, ipv4_ipam_pool_id and ipv4_netmask_length are ForceNew"),
-    "aws:ec2/subnet:Subnet": Rule(
-        replace=("availabilityZone", "availabilityZoneId", "cidrBlock", "ipv4IpamPoolId", "ipv4NetmaskLength",
-                 "ipv6IpamPoolId", "ipv6Native", "ipv6NetmaskLength", "outpostArn", "vpcId"),
-        # ForceNewIf: only when the subnet was created with assignIpv6AddressOnCreation.
-        maybe=("ipv6CidrBlock", *_REGION),
-        risk="downtime and new addresses: the network interfaces in the subnet (endpoints, NAT, instances) are "
-             "recreated",
-        removal="downtime: what runs in the subnet loses its network",
-        source=f"{_TF_AWS}ec2/vpc_subnet.go: availability_zone(_id), cidr_block, the IPAM and IPv6 options, "
-               "outpost_arn and vpc_id are ForceNew, ipv6_cidr_block by a ForceNewIf"),
-    "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": Rule(
-        replace=(EVERY,),
-        risk="downtime and a new address: a new endpoint with a new id is deployed; clients of the old one fail",
-        removal="downtime: the endpoint stops serving",
-        source="magic-modules mmv1/products/vertexai/EndpointWithModelGardenDeployment.yaml: `immutable: true` "
-               "for the whole resource (every argument ForceNew in terraform-provider-google)"),
-    "gcp:bigquery/dataset:Dataset": Rule(
-        replace=("datasetId", "location", "project", "externalDatasetReference"),
-        risk="data loss: the dataset's tables go with it (or the replacement fails while they exist)",
-        removal="data loss: the dataset's tables go with it (or the removal fails while they exist)",
-        source="magic-modules mmv1/products/bigquery/Dataset.yaml: datasetReference.datasetId, location and "
-               "externalDatasetReference are immutable, and project is ForceNew in every generated resource"),
-    "gcp:compute/instanceTemplate:InstanceTemplate": Rule(
-        replace=(EVERY,),
-        note="instance templates are immutable: a new one is created and the instance group manager rolls its "
-             "VMs to it per its update policy",
-        source="terraform-provider-google website/docs/r/compute_instance_template.html.markdown: 'Instance "
-               "Templates cannot be updated after creation'"),
-    # Kubernetes: the provider's own table (not bridged). Server-side apply does not change it.
-    "kubernetes:apps/v1:Deployment": Rule(
-        replace=(*_META, "spec.selector"),
-        risk="downtime: the Deployment is recreated rather than rolled (every pod at once)",
-        source=f"{_K8S}; spec.selector for apps/v1 Deployment"),
-    "kubernetes:core/v1:PersistentVolumeClaim": Rule(
-        # The whole spec: storageClassName, accessModes, resources (a size change too), selector, volumeName.
-        replace=(*_META, "spec"),
-        risk="data loss: the new claim is a new, empty volume (a model cache downloads the weights again)",
-        removal="data loss: the volume goes with the claim (per its reclaim policy)",
-        source=f"{_K8S}; .spec and everything in it for core/v1 PersistentVolumeClaim"),
-    "kubernetes:core/v1:Namespace": Rule(
-        replace=_META,
-        risk="data loss and downtime: deleting a namespace deletes every object in it",
-        removal="data loss and downtime: every object in the namespace is deleted with it",
-        source=_K8S),
-    "kubernetes:core/v1:Secret": Rule(
-        replace=(*_META, "type", "stringData", "data"),
-        note="its values are secret: a change to them does not show in this diff",
-        source=f"{_K8S}; .type, .stringData and .data for core/v1 Secret"),
-    "kubernetes:core/v1:ConfigMap": Rule(replace=(*_META, "data", "binaryData"),
-                                         source=f"{_K8S}; .data and .binaryData for core/v1 ConfigMap"),
-    "kubernetes:core/v1:Service": Rule(
-        replace=(*_META, "spec.clusterIP"), risk="a new address: the Service gets a new cluster IP",
-        source=f"{_K8S}; .spec.clusterIP for core/v1 Service"),
-    "kubernetes:apps/v1:StatefulSet": Rule(
-        replace=(*_META, "spec.podManagementPolicy", "spec.revisionHistoryLimit", "spec.selector", "spec.serviceName",
-                 "spec.volumeClaimTemplates"),
-        risk="downtime: the StatefulSet is recreated rather than rolled",
-        source=f"{_K8S}; five spec fields for apps/v1 StatefulSet"),
-    "kubernetes:batch/v1:Job": Rule(
-        replace=(*_META, "spec.completions", "spec.parallelism", "spec.selector", "spec.template"),
-        source=f"{_K8S}; four spec fields for batch/v1 Job"),
-    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": Rule(replace=(*_META, "roleRef"),
-                                                               source=f"{_K8S}; .roleRef for RoleBinding"),
-    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": Rule(
-        replace=(*_META, "roleRef"), source=f"{_K8S}; .roleRef for ClusterRoleBinding"),
-    "kubernetes:storage.k8s.io/v1:StorageClass": Rule(
-        replace=(*_META, "parameters", "provisioner"), source=f"{_K8S}; .parameters and .provisioner for StorageClass"),
-    "kubernetes:core/v1:ResourceQuota": Rule(replace=(*_META, "spec.scopes"),
-                                             source=f"{_K8S}; .spec.scopes for core/v1 ResourceQuota"),
-    # The provider lists many more fields of these (a Pod's spec, a volume's sources): not copied here.
-    "kubernetes:core/v1:Pod": Rule(replace=_META, complete=False, source=_K8S),
-    "kubernetes:core/v1:PersistentVolume": Rule(replace=_META, complete=False, source=_K8S),
-    "pulumi:providers:kubernetes": Rule(
-        replace=("clusterIdentifier",),
-        # Replaced when the kubeconfig, context or cluster points at another cluster, which the provider reads
-        # from the kubeconfig itself: a secret here.
-        maybe=("kubeconfig", "context", "cluster"), complete=False,
-        risk="every Kubernetes object this provider manages may be replaced with it (volumes lose their data)",
-        source="pulumi-kubernetes provider/pkg/provider/provider_diffconfig_test.go (DiffConfig): a change of "
-               "clusterIdentifier replaces the provider; kubeconfig, context or cluster replace it when the target "
-               "cluster differs"),
-}
-
-# Prefix rules, for the types not listed above.
-PREFIX_RULES: tuple[tuple[str, Rule], ...] = (
-    # Helm releases are the provider's own resource, not a Kubernetes object: not covered by its table.
-    ("kubernetes:helm.sh/", Rule(complete=False)),
-    # Every other kind: diff.go lists nothing more for it (custom resources included), so the rest updates in
-    # place (the API server may still refuse a change to a field it holds immutable: an error, not a replacement).
-    ("kubernetes:", Rule(replace=_META, source=_K8S)),
-    ("pulumi:providers:", Rule(
-        maybe=(EVERY,), complete=False,
-        risk="every resource this provider manages may be replaced with it",
-        source="a provider's configuration change can replace the provider; the offline preview cannot tell")),
-)
-
 
 def rule_for(type_: str) -> Rule | None:
-    if type_ in REPLACE_ON_CHANGE:
-        return REPLACE_ON_CHANGE[type_]
-    return next((rule for prefix, rule in PREFIX_RULES if type_.startswith(prefix)), None)
+    """The type's own rule, else the longest prefix rule it starts with (its platform's), else, for an explicit
+    provider, the generic one."""
+    exact, prefixes = registry.replacement_rules()
+    if type_ in exact:
+        return exact[type_]
+    rule = next((rule for prefix, rule in prefixes if type_.startswith(prefix)), None)
+    return PROVIDER if rule is None and type_.startswith(PROVIDER_PREFIX) else rule
+
+
+def _deletes_first(type_: str) -> bool:
+    """Its provider deletes one of that type before creating its replacement (Platform.deletes_before_replace)."""
+    owner = registry.owner_of_type(type_)
+    return owner is not None and owner.deletes_before_replace(type_)
+
+
+def _notes(types: list[str]) -> list[str]:
+    """What the owners of these types say once under the sources (Platform.replacement_note), each once."""
+    notes: list[str] = []
+    for t in types:
+        owner = registry.owner_of_type(t)
+        note = owner.replacement_note(t) if owner is not None else None
+        if note and note not in notes:
+            notes.append(note)
+    return notes
 
 
 @dataclass(frozen=True)
@@ -448,7 +295,7 @@ def _assess(c: ResourceChange, resources: dict[str, dict[str, Any]]) -> None:
         c.notes.append("protected: `pulumi up` refuses to delete it, so the update fails until `protect` is "
                        "lifted")
     r = resources.get(c.urn)
-    if c.action == "replace" and r and not c.type.startswith("kubernetes:") and _keeps_id(r):
+    if c.action == "replace" and r and not _deletes_first(c.type) and _keeps_id(r):
         c.notes.append("its name is fixed: Pulumi creates the replacement before it deletes the old one (unless "
                        "the resource sets deleteBeforeReplace), and the two may not share the name")
     rule = rule_for(c.type)
@@ -457,7 +304,7 @@ def _assess(c: ResourceChange, resources: dict[str, dict[str, Any]]) -> None:
     if c.action in ("replace", "may-replace"):
         c.why = rule.risk or rule.note
         c.risky = c.risky or rule.risk is not None
-        if c.type.startswith("pulumi:providers:"):
+        if c.type.startswith(PROVIDER_PREFIX):
             users = sum(x.get("provider") == c.urn for x in resources.values())
             c.notes.append(f"{users} resources use this provider")
     elif c.action == "delete":
@@ -510,7 +357,7 @@ def text(d: PlanDiff) -> str:
         lines += [f"      {n}" for n in c.notes]
     if any(not c.known for c in d.changes):
         lines.append("update?: the type, or one of its changed inputs, is not in the replacement table "
-                     "(selfhost/plan_diff.py); `pulumi preview` decides")
+                     "(components/*/replacement.py); `pulumi preview` decides")
     return "\n".join(lines) + "\n"
 
 
@@ -538,11 +385,11 @@ def markdown(d: PlanDiff) -> str:
     if used:
         lines += ["<details><summary>Why these are replacements</summary>", ""]
         lines += [f"- `{t}`: {_md(rule.source)}" for t in used if (rule := rule_for(t)) and rule.source]
-        if any(t.startswith(("aws:", "gcp:")) for t in used):
-            lines.append(f"- {_md(_BRIDGE)}")
+        lines += [f"- {_md(note)}" for note in _notes(used)]
         lines += ["", "</details>", ""]
-    lines.append("<sub>Replacements per resource type from selfhost/plan_diff.py (each cited there); `update?`: not "
-                 "in it, the real `pulumi preview` decides. Secret values are never shown or compared.</sub>")
+    lines.append("<sub>Replacements per resource type from its platform's table (components/*/replacement.py, each "
+                 "cited there); `update?`: not in it, the real `pulumi preview` decides. Secret values are never shown "
+                 "or compared.</sub>")
     return "\n".join(lines) + "\n"
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,84 +15,86 @@ from rich.table import Table
 
 from components.catalog import api_prices
 from components.catalog.pricing import DATA_DIR, PriceRow, load
-from components.catalog.pricing.hf import PRICING_URL, parse_pricing, read_pricing
-from components.catalog.pricing.refresh import (
-    AWS_BASE,
-    DEFAULT_REGIONS,
-    SPOT_URL,
-    gcp_api_fetch,
-    gcp_dir_fetch,
-    merge_and_write,
-    refresh_aws,
-    refresh_gcp,
-    refresh_spot,
-    split_regions,
-)
+from components.catalog.pricing.refresh import merge_and_write
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 # Wide when piped: a cropped source column would hide where a number comes from.
 out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
+# The refresh command's parameters that are not a platform's source (Platform.price_sources): the rest are handed
+# to every platform's refresh as its `options`.
+_NOT_SOURCES = ("regions", "out_dir", "api_prices_source", "api_prices_out", "sources")
+
 
 @app.command()
 def refresh(
     ctx: typer.Context,
-    aws_offers: Annotated[str, typer.Option(
-        help="AWS Price List bulk API base URL, or a directory with the same layout "
-             "(offers/v1.0/aws/{Offer}/current/{region}/index.json).")] = AWS_BASE,
+    aws_offers: Annotated[str | None, typer.Option(
+        help="AWS Price List bulk API base URL (default: https://pricing.us-east-1.amazonaws.com), or a directory "
+             "with the same layout (offers/v1.0/aws/{Offer}/current/{region}/index.json).")] = None,
     gcp_api_key: Annotated[str | None, typer.Option(
         envvar="GCP_BILLING_API_KEY", help="API key for the Cloud Billing Catalog API.")] = None,
     gcp_skus: Annotated[Path | None, typer.Option(
         help="Directory of recorded Cloud Billing pages (v1/services.json, v1/services/{id}/skus[@token].json), "
              "used instead of the API.")] = None,
-    regions: Annotated[str, typer.Option(help="Comma-separated AWS and GCP regions.")] = ",".join(DEFAULT_REGIONS),
+    regions: Annotated[str | None, typer.Option(
+        help="Comma-separated regions to refresh, each PLATFORM=REGION (aws=ap-south-1) or a region one "
+             "platform's price rows cover (us-east-1). Refreshed: the platforms named here and those whose source "
+             "options are given (in the regions their rows cover unless named here); with neither, every "
+             "platform.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory of the price files to update.")] = DATA_DIR,
     aws_spot: Annotated[str | None, typer.Option(
-        help=f"EC2 Spot prices: {SPOT_URL} (the JSON the EC2 Spot pricing page loads, no credentials) or a recorded "
-             "copy; 'none' skips them. Default: that URL with an --aws-offers URL, DIR/spot.json with a directory.")
+        help="EC2 Spot prices: https://website.spot.ec2.aws.a2z.com/spot.json (the JSON the EC2 Spot pricing page "
+             "loads, no credentials) or a recorded copy; 'none' skips them. Default: that URL with an --aws-offers "
+             "URL, DIR/spot.json with a directory.")
     ] = None,
     api_prices_source: Annotated[str | None, typer.Option(
         "--api-prices", metavar="SOURCE",
         help="Also regenerate the pay-per-token API price snapshot from LiteLLM's price map: a path to a "
              "model_prices_and_context_window*.json, its URL, or 'default' (the litellm package `make litellm` "
-             "installs in .tools/litellm, else the upstream file on GitHub). Given without --aws-offers, "
-             "--gcp-skus, --gcp-api-key or --regions, only the snapshot is refreshed.")] = None,
+             "installs in .tools/litellm, else the upstream file on GitHub). Given without --regions or a "
+             "platform's source option, only the snapshot is refreshed.")] = None,
     api_prices_out: Annotated[Path, typer.Option(
         help="The API price snapshot to write.")] = api_prices.SNAPSHOT,
     hf_pricing: Annotated[str | None, typer.Option(
         "--hf-pricing", metavar="SOURCE",
-        help="Also re-read Hugging Face Inference Endpoints prices from their published page: its Markdown's URL "
-             "(default: the documentation's support/pricing.md on GitHub) or a local copy. Given without the "
-             "cloud options, only those rows are refreshed.")] = None,
+        help="Hugging Face Inference Endpoints prices from their published page: its Markdown's URL ('default': "
+             "the documentation's support/pricing.md on GitHub) or a local copy. Given without --regions or the "
+             "other platforms' options, only those rows are refreshed.")] = None,
+    sources: Annotated[list[str] | None, typer.Option(
+        "--source", metavar="KEY=VALUE",
+        help="A platform's source by its key (repeat): for a platform with no option of its own here, the keys its "
+             "refresh reads (Platform.price_sources); giving one selects it, as the options above do.")] = None,
 ) -> None:
-    """Re-read prices from the AWS Price List, the GCP Cloud Billing Catalog and Hugging Face's published table,
-    and update the price files."""
-    if api_prices_source is not None or hf_pricing is not None:
+    """Re-read prices from each platform's official machine-readable sources (the AWS Price List and EC2 Spot
+    feed, the GCP Cloud Billing Catalog, Hugging Face's published table) and update the price files."""
+    from components.targets.registry import PLATFORMS
+
+    if api_prices_source is not None:
+        refresh_api_prices(api_prices_source, api_prices_out)
+    # By name: typer's click is its own copy, whose ParameterSource is not click's.
+    given = {name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"}
+    extra = dict(_source(item) for item in sources or [])
+    given |= set(extra)
+    asked = regions_by_platform(regions, PLATFORMS) if "regions" in given and regions is not None else {}
+    for platform in PLATFORMS.values():
+        if platform.name not in asked and set(platform.price_sources) & given:
+            asked[platform.name] = list(platform.regions)
+    if not asked:
         if api_prices_source is not None:
-            refresh_api_prices(api_prices_source, api_prices_out)
-        if hf_pricing is not None:
-            refresh_hf_prices(PRICING_URL if hf_pricing == "default" else hf_pricing, out_dir)
-        cloud_options = ("aws_offers", "gcp_api_key", "gcp_skus", "regions")
-        given = [getattr(ctx.get_parameter_source(name), "name", None) for name in cloud_options]
-        if "COMMANDLINE" not in given:
             return
-    aws_regions, gcp_regions = split_regions([r.strip() for r in regions.split(",") if r.strip()])
-    results = [refresh_aws(aws_offers, aws_regions)] if aws_regions else []
-    if aws_regions and aws_spot != "none":
-        spot = aws_spot or (SPOT_URL if aws_offers.startswith(("https://", "http://")) else
-                            str(Path(aws_offers) / "spot.json"))
-        if spot.startswith(("https://", "http://")) or Path(spot).exists():
-            results.append(refresh_spot(spot, aws_regions, datetime.date.today()))
-        else:
-            err.print(f"EC2 Spot skipped: no {escape(spot)} (give --aws-spot).")
-    if gcp_regions:
-        if gcp_skus is not None:
-            results.append(refresh_gcp(gcp_dir_fetch(gcp_skus), gcp_regions, datetime.date.today()))
-        elif gcp_api_key:
-            results.append(refresh_gcp(gcp_api_fetch(gcp_api_key), gcp_regions, datetime.date.today()))
-        else:
-            err.print("GCP skipped: no --gcp-api-key (or GCP_BILLING_API_KEY) and no --gcp-skus.")
+        asked = {name: list(platform.regions) for name, platform in PLATFORMS.items()}
+    options: dict[str, Any] = {**{k: v for k, v in ctx.params.items() if k not in _NOT_SOURCES}, **extra}
+    options["today"] = datetime.date.today()
+    results = []
+    for name, platform_regions in asked.items():
+        got = PLATFORMS[name].refresh_prices(platform_regions, options)
+        if got is None:
+            if "regions" in given:
+                err.print(f"{escape(PLATFORMS[name].title)}: no price refresh")
+            continue
+        results += got
     for result in results:
         for warning in result.warnings:
             err.print(f"warning: {escape(warning)}")
@@ -110,14 +113,49 @@ def refresh(
     out.print(f"Wrote {out_dir}: " + ", ".join(f"{p} {n} rows" for p, n in totals.items()))
 
 
+def _source(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise typer.BadParameter(f"{item}: give KEY=VALUE", param_hint="--source")
+    return key.strip(), value
+
+
+def regions_by_platform(text: str, platforms: Mapping[str, Any]) -> dict[str, list[str]]:
+    """`--regions`: platform name -> its regions asked, in the order given. An item is PLATFORM=REGION, or a region
+    that exactly one platform's `regions` lists (BadParameter otherwise)."""
+    asked: dict[str, list[str]] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, region = item.partition("=")
+        if sep:
+            name, region = name.strip(), region.strip()
+            if name not in platforms:
+                raise typer.BadParameter(f"{item}: no platform {name!r}; platforms: {', '.join(platforms)}",
+                                         param_hint="--regions")
+        else:
+            region = item
+            listing = [p.name for p in platforms.values() if region in p.regions]
+            if len(listing) != 1:
+                why = "no platform's price rows cover it" if not listing else f"{', '.join(listing)} all list it"
+                raise typer.BadParameter(f"{item}: {why}: name its platform, PLATFORM={item} (platforms: "
+                                         f"{', '.join(listing or platforms)})", param_hint="--regions")
+            (name,) = listing
+        if region not in asked.setdefault(name, []):
+            asked[name].append(region)
+    return asked
+
+
 @app.command("list")
 def list_prices(
-    provider: Annotated[str | None, typer.Option(help="aws or gcp.")] = None,
+    provider: Annotated[str | None, typer.Option(help="A platform's name (`selfhost platforms`).")] = None,
     region: Annotated[str | None, typer.Option()] = None,
     service: Annotated[str | None, typer.Option(help="e.g. ec2, sagemaker-hosting, gce-gpu.")] = None,
     data_dir: Annotated[Path, typer.Option(hidden=True)] = DATA_DIR,
 ) -> None:
     """Print the price rows, with their source and as-of date."""
+    import components.targets.registry  # noqa: F401 - the platforms register their price files
+
     rows: list[PriceRow] = sorted(
         (r for r in load(data_dir).values()
          if (provider is None or r.provider == provider)
@@ -133,20 +171,6 @@ def list_prices(
                       escape(r.source))
     out.print(table)
     out.print(f"{len(rows)} rows")
-
-
-def refresh_hf_prices(source: str, out_dir: Path) -> None:
-    """`refresh --hf-pricing`: Hugging Face's published GPU instance rates -> data/huggingface.csv."""
-    try:
-        rows = parse_pricing(read_pricing(source), source, datetime.date.today().isoformat())
-    except OSError as e:
-        err.print(f"Hugging Face prices not refreshed: {escape(str(e))}")
-        raise typer.Exit(1) from e
-    if not rows:
-        err.print(f"Hugging Face prices not refreshed: no GPU Instances table in {escape(source)}")
-        raise typer.Exit(1)
-    merge_and_write(rows, out_dir)
-    out.print(f"Wrote {out_dir}/huggingface.csv: {len(rows)} GPU instance rates from {escape(source)}")
 
 
 def refresh_api_prices(source: str, path: Path) -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.cost import resources_from_preview
+from components.cost import regions_of, resources_from_preview
 from components.quotas import QuotaNeed, QuotaPlan, plan
-from components.targets.registry import PLATFORMS, quota_rules
+from components.targets.registry import quota_rules
 
 
 def plan_of(graph: dict[str, Any]) -> QuotaPlan:
     """The quota plan of a `selfhost preview --json` stack document, in the regions it exported."""
-    outputs = graph.get("outputs") or {}
-    regions = {name: outputs[f"{name}Region"] for name in PLATFORMS if outputs.get(f"{name}Region")}
-    return plan(resources_from_preview(graph), regions, quota_rules())
+    return plan(resources_from_preview(graph), regions_of(graph.get("outputs") or {}), quota_rules())
 
 
 def to_json(stack: str, quota_plan: QuotaPlan, statuses: list[Any] | None = None) -> dict[str, Any]:

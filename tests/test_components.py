@@ -10,7 +10,14 @@ from pydantic import ValidationError
 
 from components.aws.foundation import AwsFoundation
 from components.aws.network import Network, NetworkArgs
-from components.aws.sagemaker import SageMakerEndpoint, SageMakerEndpointArgs, container_environment
+from components.aws.sagemaker import (
+    AlarmThresholds,
+    BlueGreenUpdate,
+    SageMakerEndpoint,
+    SageMakerEndpointArgs,
+    VariantScaling,
+    container_environment,
+)
 from components.catalog.images import sagemaker_image
 from components.catalog.sagemaker_instances import instances_in
 from components.schema import ModelSpec
@@ -56,10 +63,21 @@ def _endpoint_args(source: str, isolation: bool | None = None, instance: str = "
         region="us-east-1", account_id="123456789012", vpc_id="vpc-0123456789abcdef0", vpc_cidr="10.0.0.0/16",
         subnet_ids=["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"], s3_prefix_list_id="pl-63a5400a",
         bucket_name="artifacts", bucket_arn="arn:aws:s3:::artifacts", kms_key_arn=KEY)
+    # The values the kind's `declare` passes, from the target's config (its defaults here).
+    s, d, a = target.scaling, target.deployment, target.alarms
     return SageMakerEndpointArgs(
-        endpoint_name="t-chat", foundation=foundation, model=model, facts=model.resolved_facts(), target=target,
+        endpoint_name="t-chat", foundation=foundation, model=model, facts=model.resolved_facts(),
         instance=instances_in("us-east-1")[instance], image_uri=sagemaker_image(engine, "us-east-1"), hf_token=None,
-        tags=TAGS,
+        tags=TAGS, network_isolation=target.isolation(model),
+        scaling=VariantScaling(min_replicas=s.min_replicas, max_replicas=s.max_replicas,
+                               invocations_per_instance=s.target_invocations_per_instance,
+                               scale_in_cooldown_seconds=s.scale_in_cooldown_seconds,
+                               scale_out_cooldown_seconds=s.scale_out_cooldown_seconds),
+        deployment=BlueGreenUpdate(traffic_routing=d.traffic_routing, step_percent=d.step_percent,
+                                   wait_seconds=d.wait_seconds, termination_wait_seconds=d.termination_wait_seconds),
+        alarms=AlarmThresholds(p99_latency_ms=a.p99_latency_ms, error_rate_5xx_per_minute=a.error_rate_5xx_per_minute,
+                               gpu_memory_percent=a.gpu_memory_percent),
+        capture_percent=target.data_capture.sampling_percent if target.data_capture.enabled else None,
     )
 
 
@@ -108,5 +126,9 @@ def test_component_args_are_frozen():
     args = _endpoint_args("hub")
     with pytest.raises(dataclasses.FrozenInstanceError):
         args.endpoint_name = "other"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        args.scaling.max_replicas = 9
+    target = SageMakerTarget.model_validate({"kind": "sagemaker", "name": "chat", "model": "mistral",
+                                             "instanceType": "ml.g5.2xlarge"})
     with pytest.raises(ValidationError, match="frozen"):
-        copy.copy(args.target).name = "other"
+        copy.copy(target).name = "other"

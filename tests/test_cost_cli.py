@@ -1,8 +1,10 @@
-"""`selfhost size`, `selfhost check`, the budget guard, the policy pack and the in-program estimate, end to end."""
+"""`selfhost size`, `selfhost check`, the policy pack, the in-program estimate and the cost diff, end to end.
+Every command's exit codes, the budget's among them: tests/test_exit_codes.py."""
 
 from __future__ import annotations
 
 import copy
+import io
 import json
 import runpy
 import subprocess
@@ -13,7 +15,8 @@ import pytest
 import yaml
 
 from components.catalog.pricing import lookup
-from selfhost.cost_report import price_preview
+from components.cost import to_json
+from selfhost.cost_report import diff, markdown, price_preview
 
 from .conftest import ROOT
 
@@ -84,25 +87,21 @@ def test_check_passes_on_every_stack():
     assert run.stdout.count("compliant") == len(list((ROOT / "stacks").glob("Pulumi.*.yaml")))
 
 
-def test_over_budget_fails_preview_and_check(tmp_path):
-    project = project_with(tmp_path, "aws-prod", lambda c: c.update({"selfhost-llm:budget": {"monthlyUsd": 500}}))
-    run = selfhost("preview", "aws-prod", "--project", str(project))
-    assert run.returncode == 3
-    assert "expected monthly cost $1,352 is over its budget $500.00" in run.stderr
-    run = selfhost("check", "aws-prod", "--project", str(project))
-    assert run.returncode == 4 and "monthly-budget" in run.stdout
-
-
 def test_cost_estimate_is_a_stack_output(previews):
-    """The program prices what it declares (values known at declaration) so `pulumi preview` shows it."""
+    """The program prices what it declares (values known at declaration) so `pulumi preview` shows it: the same
+    function and serializer as `selfhost cost`, so its output is the headline of the cost report, figure for
+    figure, though it priced its own capture and `cost` the previewed graph."""
     for name, p in previews.items():
         estimate = p.outputs["costEstimate"]
         graph = price_preview(p.to_json(), lookup)
-        assert estimate["monthlyUsd"]["min"] == pytest.approx(graph.total()[0], abs=0.01), name
+        report = to_json(name, graph)
+        assert estimate == to_json(None, graph, full=False) == {k: report[k] for k in estimate}, name
+        assert estimate["totals"]["min"] == pytest.approx(graph.total()[0], abs=0.01), name
         assert estimate["unpricedItems"] == graph.unpriced_count() == 0, name
         assert estimate["complete"] is True and estimate["total"] == f"${graph.total()[1]:,.2f}", name
     prod = previews["aws-prod"].outputs["costEstimate"]
-    assert prod["budgetMonthlyUsd"] == 8000 and prod["withinBudget"] is True
+    assert prod["budget"] == {"monthlyUsd": 8000, "withinBudget": True}
+    assert set(prod) == {"hoursPerMonth", "totals", "total", "complete", "unpricedItems", "usdPer1mTokens", "budget"}
     assert previews["aws-prod"].outputs["costInputs"]["usage"]["requestsPerDay"] == 10_000
 
 
@@ -156,20 +155,25 @@ def test_policy_pack_runs_offline_on_the_graph(previews, monkeypatch):
 
 def test_an_unpriced_item_makes_every_total_a_lower_bound_and_strict_fail(tmp_path):
     """aws-dev moved to a region the price table has no rows for (ap-south-1): every format says "at least",
-    none presents the partial sum as the total, and --strict (for CI) exits 5 naming what is unpriced."""
+    none presents the partial sum as the total (nor a budget it is under as kept), and --strict (for CI) exits 5
+    naming what is unpriced."""
     project = project_with(tmp_path, "aws-dev", lambda c: c.update({"aws:region": "ap-south-1"}))
     table = selfhost("cost", "aws-dev", "--project", str(project))
     assert table.returncode == 0, table.stderr
-    assert "at least $" in table.stdout and "unpriced" in table.stdout
+    assert "at least $" in table.stdout and "items unpriced" in table.stdout
+    assert "Budget $1,500/month: not known (at least $" in table.stdout
     doc = json.loads(selfhost("cost", "aws-dev", "--format", "json", "--project", str(project)).stdout)
     n = doc["unpricedItems"]
     assert n > 0 and doc["complete"] is False
     assert doc["total"] == f"at least ${doc['totals']['expected']:,.2f} + {n} items unpriced"
     assert doc["usdPer1mTokens"] is None and doc["chart"] is None  # no per-token figure from a partial total
+    assert doc["budget"] == {"monthlyUsd": 1500, "withinBudget": None}  # under it by a lower bound: not known
     md = selfhost("cost", "aws-dev", "--format", "markdown", "--project", str(project)).stdout
-    assert f"+ {n} unpriced" in md and "**Incomplete:" in md
+    assert f"+ {n} items unpriced |" in md and "**Incomplete:" in md
+    assert "not known whether the expected cost (at least $" in md and "within budget" not in md
     preview = json.loads(selfhost("preview", "aws-dev", "--json", "--project", str(project)).stdout)
     estimate = preview["outputs"]["costEstimate"]
+    assert {k: doc[k] for k in estimate} == estimate  # the program's headline is the report's
     assert estimate["complete"] is False and estimate["total"].startswith("at least $")
     strict = selfhost("cost", "aws-dev", "--strict", "--project", str(project))
     assert strict.returncode == 5
@@ -183,3 +187,56 @@ def test_every_shipped_stack_is_fully_priced():
     docs = json.loads(run.stdout)["stacks"]
     assert docs and all(d["complete"] and d["unpricedItems"] == 0 for d in docs)
     assert all(d["usdPer1mTokens"] is not None for d in docs)
+
+
+def _diff_reports(previews) -> tuple[dict, dict]:
+    """aws-dev's report as a base and a head that adds one item, removes another, loses the price of a third
+    and changes the price of a fourth."""
+    base = to_json("aws-dev", price_preview(previews["aws-dev"].to_json(), lookup))
+    head = copy.deepcopy(base)
+    items = head["items"]
+    added = {**items[0], "resource": "aws-dev-new", "monthlyUsd": {"min": 5.0, "expected": 5.0, "max": 5.0}}
+    one_each = list({i["resource"]: i for i in reversed(items) if i["monthlyUsd"]}.values())
+    removed, unpriced, repriced = one_each[:3]  # three resources, each with one priced item here
+    items.remove(removed)
+    unpriced.update(unitUsd=None, monthlyUsd=None)
+    repriced["monthlyUsd"] = {k: v + 1 for k, v in repriced["monthlyUsd"].items()}
+    items.append(added)
+    head.update(unpricedItems=1, total="at least ...")
+    return base, head
+
+
+def test_cost_diff_says_none_for_what_does_not_exist_and_unknown_for_no_price(previews, monkeypatch):
+    """`cost --base`: the side of an added or removed item where it does not exist is "none", in the text and the
+    markdown alike; "unknown" is only ever a missing price (and the change it leaves unknown)."""
+    from rich.console import Console
+
+    import selfhost.cli as cli
+
+    base, head = _diff_reports(previews)
+    rows = {r["change"] + ":" + r["resource"]: r for r in diff(base, head)}
+    removed = next(k for k in rows if k.startswith("removed:"))
+    unpriced = next(k for k, r in rows.items() if r["change"] == "changed" and r["afterUsd"] is None)
+    assert rows["added:aws-dev-new"]["beforeUsd"] is None and rows["added:aws-dev-new"]["deltaUsd"] == 5.0
+    assert rows[removed]["afterUsd"] is None and rows[removed]["deltaUsd"] < 0
+    assert rows[unpriced]["deltaUsd"] is None
+
+    md = {line.split(" | ")[1].strip("`"): line for line in markdown(head, base, "origin/main").splitlines()
+          if line.startswith(("| added", "| removed", "| changed"))}
+    assert md["aws-dev-new"].endswith("| none | $5.00 | +$5.00 |")
+    assert "| none |" in md[rows[removed]["resource"]] and "unknown" not in md[rows[removed]["resource"]]
+    assert md[rows[unpriced]["resource"]].endswith("| unknown | unknown |")
+    assert {line for line in md.values() if "none" in line} == {md["aws-dev-new"], md[rows[removed]["resource"]]}
+
+    text = io.StringIO()
+    monkeypatch.setattr(cli, "out", Console(file=text, width=240, highlight=False))
+    cli._print_cost(head, base, "origin/main")
+    lines = {line.split(":")[0].split()[-1]: line for line in text.getvalue().splitlines()
+             if line.startswith(("  added", "  removed", "  changed"))}
+    assert lines["aws-dev-new"].endswith("none -> $5.00 (+$5.00)")
+    assert " -> none (-$" in lines[rows[removed]["resource"]]
+    assert lines[rows[unpriced]["resource"]].endswith(" -> unknown (unknown)")
+    assert {line for line in lines.values() if "none" in line} == {lines["aws-dev-new"],
+                                                                   lines[rows[removed]["resource"]]}
+    # The totals' change is not known while the head's total is a lower bound.
+    assert "| **Change** | unknown | unknown | unknown |" in markdown(head, base, "origin/main")

@@ -63,7 +63,8 @@ def _config(doc: dict[str, Any], address: str) -> dict[str, Any]:
 def test_every_type_the_stacks_declare_is_mapped_or_said_why_not(previews: dict[str, Preview]) -> None:
     declared = {r.type for p in previews.values() for r in p.resources if r.custom}
     unknown = declared - set(TYPES) - set(NOT_MAPPED)
-    assert not unknown, f"add these to selfhost/export.py TYPES (or NOT_MAPPED, with why): {sorted(unknown)}"
+    assert not unknown, (f"add these to their platform's TYPES (components/<platform>/terraform.py), or NOT_MAPPED "
+                         f"with why: {sorted(unknown)}")
     assert {t.provider for t in TYPES.values()} <= set(PROVIDERS)
     for stack, p in previews.items():
         export = terraform_plan(p.to_json())

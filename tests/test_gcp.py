@@ -9,7 +9,7 @@ from components.catalog.iam import FORBIDDEN_ROLES, PROJECT_ROLES
 from components.gcp.apis import ProjectApis, ProjectApisArgs
 from components.gcp.foundation import GcpFoundation
 from components.gcp.network import HEALTH_CHECK_RANGES, Network, NetworkArgs
-from components.gcp.vertex import VertexEndpoint, VertexEndpointArgs
+from components.gcp.vertex import AlertThresholds, DedicatedResources, VertexEndpoint, VertexEndpointArgs
 from components.schema import SECRET_PLACEHOLDER, ModelSpec
 from components.targets.vertex import VertexTarget
 from selfhost.preview import run_program
@@ -177,9 +177,16 @@ def test_dedicated_endpoint_needs_no_psc_or_dns():
             network_id="projects/acme-test/global/networks/n",
             subnet_id="projects/acme-test/regions/europe-west4/subnetworks/s", service_account_email="sa@x",
             kms_key_id="projects/acme-test/locations/europe-west4/keyRings/r/cryptoKeys/k")
-        VertexEndpoint("e", VertexEndpointArgs(endpoint_name="t-chat", foundation=foundation, model=model,
-                                               facts=model.resolved_facts(), target=target, hf_token=None,
-                                               labels=LABELS))
+        VertexEndpoint("e", VertexEndpointArgs(
+            endpoint_name="t-chat", foundation=foundation, model=model, facts=model.resolved_facts(), hf_token=None,
+            labels=LABELS, endpoint=target.endpoint,
+            resources=DedicatedResources(
+                machine_type=target.machine_type, accelerator_type=target.accelerator_type,
+                accelerator_count=target.accelerator_count, min_replicas=target.scaling.min_replicas,
+                max_replicas=target.scaling.max_replicas,
+                target_duty_cycle_percent=target.scaling.target_duty_cycle_percent, spot=target.spot),
+            alerts=AlertThresholds(p99_latency_ms=target.alarms.p99_latency_ms,
+                                   errors_per_minute=target.alarms.errors_per_minute)))
 
     p = run(program)
     (deployment,) = p.by_type(GARDEN)

@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from selfhost.plan_diff import REPLACE_ON_CHANGE, markdown, plan_diff, text
+from components.targets.registry import replacement_rules
+from selfhost.plan_diff import markdown, plan_diff, text
 
 from .conftest import git, git_project
 
@@ -228,7 +229,7 @@ def test_markdown_comment_puts_warnings_first_and_cites_its_sources():
 
 
 def test_every_rule_cites_its_source():
-    for type_, rule in REPLACE_ON_CHANGE.items():
+    for type_, rule in replacement_rules()[0].items():
         assert rule.source, type_
         assert rule.replace or rule.maybe, type_
 

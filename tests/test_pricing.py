@@ -11,20 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from components.aws.online.prices import SPOT_URL, parse_aws_offer, refresh_aws
 from components.catalog import pricing
 from components.catalog.gcp_machines import ACCELERATORS, FIXED_GPU_MACHINES
 from components.catalog.pricing import DATA_DIR, PriceRow, lookup, read_rows, table, write_rows
-from components.catalog.pricing.refresh import (
-    SPOT_URL,
-    gcp_dir_fetch,
-    gcp_pages,
-    gcp_unit_price,
-    parse_aws_offer,
-    read_machine_shapes,
-    refresh_aws,
-    refresh_gcp,
-)
 from components.catalog.sagemaker_instances import instances_in
+from components.gcp.online.prices import gcp_dir_fetch, gcp_pages, gcp_unit_price, read_machine_shapes, refresh_gcp
 from selfhost.prices import app
 
 SAMPLES = Path(__file__).parent / "data" / "pricing"
@@ -346,6 +338,27 @@ def test_refresh_command_without_any_source_writes_nothing(tmp_path: Path):
     assert result.exit_code == 1
     assert "GCP skipped" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_refresh_regions_name_their_platforms():
+    import typer
+
+    from components.targets.registry import PLATFORMS
+    from selfhost.prices import regions_by_platform
+
+    assert regions_by_platform("us-east-1, gcp=asia-east1,us-central1,us-east-1", PLATFORMS) == {
+        "aws": ["us-east-1"], "gcp": ["asia-east1", "us-central1"]}
+    for bad, why in (("ap-south-1", "PLATFORM=ap-south-1"), ("azure=eastus", "no platform 'azure'")):
+        with pytest.raises(typer.BadParameter, match=re.escape(why)):
+            regions_by_platform(bad, PLATFORMS)
+
+
+def test_refresh_command_reads_a_platform_source_given_by_key(tmp_path: Path):
+    result = run("refresh", "--source", f"aws_offers={AWS_OFFERS}", "--source", "aws_spot=none",
+                 "--regions", "aws=us-east-1", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert {k[0] for k in pricing.load(tmp_path)} == {"aws"}  # only the platform named
+    assert run("refresh", "--source", "no-equals-sign").exit_code == 2
 
 
 def test_list_command_filters():

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from components.catalog import pricing
-from components.catalog.ec2_instances import ec2_instances_in
-from components.catalog.pricing import lookup, table, write_rows
-from components.catalog.pricing.refresh import (
+from components.aws.online.prices import (
     SPOT_URL,
     parse_aws_offer,
     parse_spot_json,
     refresh_aws,
     refresh_spot,
 )
+from components.catalog import pricing
+from components.catalog.ec2_instances import ec2_instances_in
+from components.catalog.pricing import lookup, table, write_rows
 from components.catalog.sagemaker_instances import UNSUPPORTED_FAMILIES, family_of, instances_in
 from selfhost.prices import app
 

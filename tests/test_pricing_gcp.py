@@ -16,7 +16,7 @@ from components.catalog.gcp_machines import (
     VERTEX_REGION_ACCELERATORS,
 )
 from components.catalog.pricing import Price, PriceRow, least_confident, lookup, table
-from components.catalog.pricing.refresh import gcp_dir_fetch, read_machine_shapes, refresh_gcp
+from components.gcp.online.prices import gcp_dir_fetch, read_machine_shapes, refresh_gcp
 
 REGIONS = ("us-central1", "europe-west4")
 PAGES = Path(__file__).parent / "data" / "pricing" / "gcp" / "services-2026-12"

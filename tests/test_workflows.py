@@ -423,3 +423,49 @@ def test_the_workflow_cuts_the_real_reports_at_their_headings(previews) -> None:
             first, *rest = text.splitlines()
             assert (m := heading.match(first)) and m.group(0).endswith(f"`{stack}`"), first
             assert not any(heading.match(line) for line in rest), "one heading per report"
+
+
+def _needs_platform(condition: str) -> set[str]:
+    """The platforms a step's `if:` runs it for, as `contains(fromJSON(steps.platforms.outputs.names), '<name>')`."""
+    return set(re.findall(r"contains\(fromJSON\(steps\.platforms\.outputs\.names\), '([\w-]+)'\)", condition))
+
+
+@needs_jq
+@pytest.mark.parametrize("stack", STACKS)
+def test_deploy_logs_in_to_the_platforms_the_stack_uses(tmp_path: Path, stack: str) -> None:
+    """The deploy job asks `selfhost platforms <stack> --json` (the real CLI, on the real stack file) which platforms
+    the stack uses, and each login step runs for its platform only: not by the stack's name."""
+    from components.config import load_environment
+    from components.routing import ROUTER_PLATFORM
+    from components.targets.registry import PLATFORMS, kind_of
+    from selfhost.project import load_project, stack_config
+
+    deploy = _load("deploy.yml")["jobs"]["deploy"]
+    names = [_action(s) or s.get("name") for s in deploy["steps"]]
+    step = deploy["steps"][names.index("selfhost platforms")]
+    assert step["id"] == "platforms" and step["env"]["STACK"] == "${{ matrix.stack }}"
+    assert names.index("make preview") < names.index("selfhost platforms") < min(
+        names.index(c) for c in CREDENTIAL_ACTIONS)
+    result = _bash(step["run"], ROOT, {"STACK": stack}, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    outputs = _outputs(tmp_path)
+    used = json.loads(outputs["names"])
+
+    config, secret_keys = stack_config(load_project(ROOT), stack)
+    env = load_environment(stack, config, set(secret_keys))
+    expected = {kind_of(t).platform for t in env.targets} | ({ROUTER_PLATFORM} if env.router else set())
+    assert used == [name for name in PLATFORMS if name in expected]
+    assert outputs["quota_check"] == json.dumps(any(PLATFORMS[n].quota_reader() is not None for n in used))
+    for name in used:  # the log says what each login needs
+        assert f"{PLATFORMS[name].title}: {PLATFORMS[name].login}" in result.stdout
+
+    # Every login step names the platforms it is for; none is picked by the stack's name.
+    logins = {"aws-actions/configure-aws-credentials": "aws", "google-github-actions/auth": "gcp",
+              "Kubeconfig": "kubernetes"}
+    for key, platform in logins.items():
+        condition = str(deploy["steps"][names.index(key)]["if"])
+        assert "matrix.stack" not in condition, key
+        assert _needs_platform(condition) == {platform}, key
+        assert platform in PLATFORMS
+    preflight = deploy["steps"][names.index("selfhost quota --check")]
+    assert preflight["if"] == "steps.platforms.outputs.quota_check == 'true'"

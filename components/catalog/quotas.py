@@ -109,6 +109,19 @@ def _load(path: Path = DATA) -> dict[str, QuotaRow]:
 
 
 QUOTAS: dict[str, QuotaRow] = _load()
+_FILES: set[Path] = {DATA}
+
+
+def register(path: Path) -> None:
+    """Add a platform's own rows (Platform.quota_file); a need listed twice is an error, not an override."""
+    if path in _FILES:
+        return
+    rows = _load(path)
+    twice = sorted(set(rows) & set(QUOTAS))
+    if twice:
+        raise ValueError(f"{path}: {twice[0]} is already in the quota table")
+    QUOTAS.update(rows)
+    _FILES.add(path)
 
 
 def quota_for(need: str) -> QuotaRow | None:

@@ -95,11 +95,13 @@ class GpuOperatorConfig(Protocol):
     @property
     def version(self) -> str:
         """The chart version, pinned."""
+        ...
     @property
     def namespace(self) -> str: ...
     @property
     def driver(self) -> bool:
         """Let the operator install the NVIDIA driver."""
+        ...
 
 
 class ClusterConfig(Protocol):
@@ -111,9 +113,11 @@ class ClusterConfig(Protocol):
     @property
     def context(self) -> str | None:
         """A context of the deploying machine's kubeconfig, when no kubeconfig secret is given."""
+        ...
     @property
     def version(self) -> str:
         """The Kubernetes minor version, e.g. 1.31: the namespaces enforce Pod Security at it."""
+        ...
     @property
     def gpu_operator(self) -> GpuOperatorConfig: ...
     @property
@@ -123,6 +127,7 @@ class ClusterConfig(Protocol):
     @property
     def prometheus_url(self) -> str | None:
         """The Prometheus KEDA queries for queue-depth autoscaling."""
+        ...
 
 
 @dataclass(frozen=True)

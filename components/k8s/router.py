@@ -44,6 +44,7 @@ class RoutedTarget(Protocol):
     @property
     def router_base_url(self) -> pulumi.Input[str] | None:
         """Where the router reaches it, when not at `openai_base_url` (a Service inside the cluster)."""
+        ...
     @property
     def router_key(self) -> pulumi.Output[str] | None: ...
 

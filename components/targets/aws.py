@@ -117,6 +117,16 @@ class Aws(Platform):
 
         return RULES, PREFIXES
 
+    def replacement_note(self, token: str) -> str | None:
+        from ..aws.replacement import NOTE
+
+        return NOTE if token.split(":", 1)[0] in self.packages else None
+
+    def summary_fields(self) -> Mapping[str, tuple[str, ...]]:
+        from ..aws.summary import FIELDS
+
+        return FIELDS
+
     def quota_reader(self) -> Any:
         from ..aws.online.quotas import AwsQuotaReader
 

@@ -15,6 +15,7 @@ from pydantic import Field
 from ..catalog.ec2_instances import ec2_instances_in, vcpus
 from ..catalog.engines import FP8_ARCHS
 from ..catalog.models import MODELS
+from ..catalog.serving import SAGEMAKER_TIMEOUT_BOUNDS_S
 from ..cost_rules import (
     HOURS_PER_MONTH,
     Ctx,
@@ -29,8 +30,8 @@ from ..cost_rules import (
     serving_dtypes,
 )
 from ..quotas import CapacityHint, Missing, QuotaCtx, QuotaItem
-from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, no_fp8
-from ..sizing import SAGEMAKER_TIMEOUT_BOUNDS_S, Hardware, startup_timeout_seconds
+from ..schema import EnvironmentSpec, Problem, Slug, Strict, no_fp8
+from ..sizing import Hardware, startup_timeout_seconds
 from .aws import AWS
 from .base import Endpoint, HostShape, TargetKind, target_problem
 
@@ -263,7 +264,7 @@ class AwsPool(TargetKind):
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
-        from ..aws.pool import GpuInstancePool, GpuInstancePoolArgs
+        from ..aws.pool import GpuInstancePool, GpuInstancePoolArgs, GroupScaling
 
         t: AwsPoolTarget = target
         model = env.model(t.model)
@@ -274,9 +275,15 @@ class AwsPool(TargetKind):
         startup = t.startup_timeout_seconds or startup_timeout_seconds(facts, model.quantization, "hub",
                                                                        SAGEMAKER_TIMEOUT_BOUNDS_S)
         pool = GpuInstancePool(f"{env.name}-{t.name}", GpuInstancePoolArgs(
-            pool_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts, target=t,
+            pool_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
             instances=instances, startup_timeout_seconds=startup,
             hf_token_secret_arn=foundation.hf_token_secret_arn, tags=self.identity_tags(env, t),
+            scaling=GroupScaling(
+                min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas,
+                requests_per_instance_per_minute=t.scaling.target_requests_per_instance_per_minute),
+            on_demand_base=t.on_demand_base, spot_share=t.spot_share, warm_pool=t.warm_pool,
+            certificate_arn=t.certificate_arn, idle_timeout_seconds=t.idle_timeout_seconds,
+            deregistration_delay_seconds=t.deregistration_delay_seconds,
             log_retention_days=foundation.log_retention_days))
         first = instances[0]
         return Endpoint(

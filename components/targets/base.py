@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..catalog.models import ModelFacts
@@ -147,6 +147,9 @@ class Platform(ABC):
     """Other names `selfhost size --cloud` accepts for it."""
     login: ClassVar[str] = ""
     """What a deploy needs to reach it (the workflow's credentials), for the docs and `selfhost platforms`."""
+    quota_file: ClassVar[Path | None] = None
+    """Its rows of the quota table (components/catalog/quotas.py's CSV format), where they are not in the shipped
+    table (components/catalog/data/quotas.csv)."""
     quota_services: ClassVar[tuple[str, ...]] = ()
     """The services its rows of the quota table (components/catalog/data/quotas.csv) are filed under (`sagemaker`,
     `ec2`): a row naming the platform with another service is an error (`registry.check_quota_table`)."""
@@ -212,6 +215,23 @@ class Platform(ABC):
         """For the plan diff (`selfhost preview --base`): type -> `components.replacement.Rule` (which inputs
         replace the resource), and (type prefix, Rule) fallbacks."""
         return {}, ()
+
+    def replacement_note(self, token: str) -> str | None:
+        """For the plan diff's pull request comment: what to say once, under the sources its rules cite, when a
+        resource of type `token` (one of its packages) is replaced (why its provider's rules are replacements: a
+        provider bridged from Terraform's replaces on a ForceNew argument); None (the default): nothing."""
+        return None
+
+    def deletes_before_replace(self, token: str) -> bool:
+        """Its provider deletes a resource of type `token` whose name is fixed before it creates the replacement
+        (pulumi-kubernetes does, for Kubernetes objects), so the two never clash on the name. False (the default):
+        Pulumi creates the replacement first, and the plan diff notes that a fixed name may clash."""
+        return False
+
+    def summary_fields(self) -> Mapping[str, tuple[str, ...]]:
+        """For `selfhost preview`'s tree: resource type -> the input paths (`rules[0].sseAlgorithm`) worth a glance
+        beside a resource of that type (the full set is in --json); default none."""
+        return {}
 
     def quota_reader(self) -> QuotaReader | None:
         """Reads the cloud's quotas and usage for `selfhost quota --check` (online; imported only then)."""

@@ -142,5 +142,9 @@ class Cluster(Platform):
 
         return RULES, PREFIXES
 
+    def deletes_before_replace(self, token: str) -> bool:
+        # pulumi-kubernetes replaces an object with a fixed metadata.name delete-first (the API allows one name).
+        return token.startswith("kubernetes:")
+
 
 CLUSTER = Cluster()

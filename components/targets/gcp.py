@@ -16,7 +16,19 @@ from pydantic import Field
 from ..catalog import gcp_machines
 from ..catalog.models import MODELS
 from ..catalog.pricing import DATA_DIR as PRICE_DATA
-from ..cost_rules import Ctx, Estimate, LineItem, Lookup, Plan, Resource, Serving, hourly, monthly, plan_replicas, replica_hours
+from ..cost_rules import (
+    Ctx,
+    Estimate,
+    LineItem,
+    Lookup,
+    Plan,
+    Resource,
+    Serving,
+    hourly,
+    monthly,
+    plan_replicas,
+    replica_hours,
+)
 from ..schema import MISSING, EnvironmentSpec, Problem, StackSecrets, Strict
 from ..sizing import Hardware
 from .base import Platform, provider_tag_field
@@ -144,6 +156,11 @@ class Gcp(Platform):
         from ..gcp.replacement import PREFIXES, RULES
 
         return RULES, PREFIXES
+
+    def replacement_note(self, token: str) -> str | None:
+        from ..gcp.replacement import NOTE
+
+        return NOTE if token.split(":", 1)[0] in self.packages else None
 
     def quota_reader(self) -> Any:
         from ..gcp.online.quotas import GcpQuotaReader

@@ -16,13 +16,14 @@ from ..catalog import gcp_machines
 from ..catalog.engines import FP8_ARCHS
 from ..catalog.gcp_machines import FIXED_GPU_MACHINES, GCE_ACCELERATOR_TYPES
 from ..catalog.models import model_id_of_label
+from ..catalog.serving import VERTEX_TIMEOUT_BOUNDS_S
 from ..catalog.zones import gce_region_zones, gce_zones
 from ..cost_rules import Ctx, Estimate, LineItem, Resource, hourly, serving_dtypes
-from .gcp import GCP, gcp_gpu_host, gcp_gpu_machine_items
 from ..quotas import CapacityHint, QuotaCtx, QuotaItem
-from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, no_fp8
-from ..sizing import VERTEX_TIMEOUT_BOUNDS_S, startup_timeout_seconds
+from ..schema import PROJECT, EnvironmentSpec, Problem, Slug, Strict, no_fp8
+from ..sizing import startup_timeout_seconds
 from .base import Endpoint, HostShape, TargetKind, target_problem
+from .gcp import GCP, gcp_gpu_host, gcp_gpu_machine_items
 
 if TYPE_CHECKING:
     import pulumi
@@ -191,7 +192,7 @@ class GcpPool(TargetKind):
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
         from ..gcp.foundation import labels_of
-        from ..gcp.pool import GpuInstancePool, GpuInstancePoolArgs
+        from ..gcp.pool import GpuInstancePool, GpuInstancePoolArgs, GroupScaling
 
         t: GcpPoolTarget = target
         model = env.model(t.model)
@@ -202,8 +203,11 @@ class GcpPool(TargetKind):
                                                                        VERTEX_TIMEOUT_BOUNDS_S)
         labels = labels_of(self.identity_tags(env, t))
         pool = GpuInstancePool(f"{env.name}-{t.name}", GpuInstancePoolArgs(
-            pool_name=f"{env.name}-{t.name}", foundation=foundation, model=model, target=t, gpu_count=count,
-            startup_timeout_seconds=startup, labels=labels))
+            pool_name=f"{env.name}-{t.name}", foundation=foundation, model=model, machine_type=t.machine_type,
+            gpu_count=count, image_family=t.image_family, spot=t.spot,
+            scaling=GroupScaling(min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas,
+                                 requests_per_second_per_instance=t.scaling.target_requests_per_second_per_instance),
+            backend_timeout_seconds=t.backend_timeout_seconds, startup_timeout_seconds=startup, labels=labels))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
             invoke_url=pool.invoke_url, openai_base_url=pool.openai_base_url, auth=self.auth(t),

@@ -177,8 +177,10 @@ class HfEndpoint(TargetKind):
         startup = t.startup_timeout_seconds or startup_timeout_seconds(facts, model.quantization, "hub",
                                                                        STARTUP_BOUNDS_S)
         serving = HfServing(f"{env.name}-{t.name}", HfServingArgs(
-            account=foundation, target=t, model=model, token=hf_token, framework=FRAMEWORK,
-            wait_timeout_seconds=startup))
+            account=foundation, model=model, token=hf_token, framework=FRAMEWORK, wait_timeout_seconds=startup,
+            vendor=t.vendor, region=t.region, instance_type=t.instance_type, instance_size=t.instance_size,
+            task=t.task, endpoint_type=t.endpoint_type, min_replicas=t.scaling.min_replicas,
+            max_replicas=t.scaling.max_replicas, scale_to_zero_after_minutes=t.scaling.scale_to_zero_after_minutes))
         host = instances(t.vendor)[f"{t.instance_type}-{t.instance_size}"]
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=f"{t.vendor}/{t.region}", model=model.id,

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from ..catalog import kubernetes as facts_k8s
-from ..catalog.kubernetes import BYTES_QUANTITY, CPU_QUANTITY, DNS_LABEL, DNS_SUBDOMAIN
 from ..catalog.cpus import CPUS
 from ..catalog.engines import ENGINES, FP8_ARCHS
 from ..catalog.gpus import GPUS
+from ..catalog.kubernetes import BYTES_QUANTITY, CPU_QUANTITY, DNS_LABEL, DNS_SUBDOMAIN
 from ..catalog.models import MODELS
+from ..catalog.serving import cpus_of
 from ..cost_rules import (
     HOURS_PER_MONTH,
     Ctx,
@@ -49,16 +50,11 @@ GPU_COUNTS = (1, 2, 4, 8)
 # loading (mmap) and a first evaluation remain.
 CPU_WARMUP_S = 30
 STARTUP_BOUNDS_S = (60, 7200)
-PROBE_PERIOD_S = 10
 
 
 def bytes_of(quantity: str) -> float:
     number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", quantity).groups()  # type: ignore[union-attr]
     return float(number) * _BYTES[unit]
-
-
-def cpus_of(quantity: str) -> float:
-    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
 
 
 def gib(n_bytes: float) -> str:
@@ -382,18 +378,40 @@ class Kubernetes(TargetKind):
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
         from ..k8s.cluster import labels_of
-        from ..k8s.serving import ModelServing, ModelServingArgs
+        from ..k8s.serving import (
+            CacheVolume,
+            ContainerResources,
+            IngressRoute,
+            ModelServing,
+            ModelServingArgs,
+            ServingScaling,
+        )
 
         t: KubernetesTarget = target
         model = env.model(t.model)
         facts = model.resolved_facts()
         assert facts is not None  # validated
         startup = t.startup_timeout_seconds or startup_budget(model, facts)
+        s, cache, ingress = t.scaling, t.model_cache, t.ingress
         serving = ModelServing(f"{env.name}-{t.name}", ModelServingArgs(
-            environment=env.name, foundation=foundation, model=model, target=t,
-            namespace=t.namespace or f"{env.name}-{t.name}", startup_timeout_seconds=startup,
-            cache_size=t.model_cache.size or gib(cache_bytes(model, facts)),
-            shm_size=shm_size(t), labels=labels_of(self.identity_tags(env, t)), hf_token=hf_token,
+            environment=env.name, foundation=foundation, model=model, name=t.name,
+            namespace=t.namespace or f"{env.name}-{t.name}", registry=t.registry, image_digest=t.image_digest,
+            gpu=t.gpu, gpu_count=t.gpu_count, cpu_type=t.cpu_type,
+            resources=ContainerResources(cpu=t.resources.cpu, memory=t.resources.memory),
+            node_selector=dict(t.node_selector),
+            tolerations=tuple(tol.model_dump(exclude_none=True) for tol in t.tolerations),
+            scaling=ServingScaling(metric=s.metric, min_replicas=s.min_replicas, max_replicas=s.max_replicas,
+                                   target_waiting_requests=s.target_waiting_requests,
+                                   target_cpu_percent=s.target_cpu_percent),
+            cache=CacheVolume(size=cache.size or gib(cache_bytes(model, facts)), access_mode=cache.access_mode,
+                              storage_class=cache.storage_class),
+            shm_size=shm_size(t),
+            ingress=IngressRoute(host=ingress.host, class_name=ingress.class_name,
+                                 cluster_issuer=ingress.cluster_issuer, tls_secret=ingress.tls_secret)
+            if ingress else None,
+            service_monitor=t.service_monitor, allow_from_namespaces=tuple(t.allow_from_namespaces),
+            api_keys=tuple(t.api_keys), startup_timeout_seconds=startup,
+            labels=labels_of(self.identity_tags(env, t)), hf_token=hf_token,
             router_namespace=env.router.namespace_in(env.name) if env.routed(t.name) else None))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.name, model=model.id,

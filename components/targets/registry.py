@@ -8,11 +8,14 @@ Every table keyed by resource type has one owner per type, or the merge raises n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import importlib
+import os
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
 from ..catalog import pricing
+from ..catalog import quotas as quota_table
 from ..sizing_options import Host, Lookup
 from .aws import AWS
 from .aws_pool import AwsPool
@@ -41,6 +44,8 @@ def register(*items: Platform | TargetKind) -> None:
             PLATFORMS[item.name] = item
             if item.price_file is not None:
                 pricing.register(item.name, item.price_file)
+            if item.quota_file is not None:
+                quota_table.register(item.quota_file)
         else:
             if item.kind in KINDS:
                 raise ValueError(f"kind {item.kind!r} is registered twice")
@@ -141,6 +146,12 @@ def replacement_rules() -> tuple[dict[str, Any], tuple[tuple[str, Any], ...]]:
     return exact, tuple(sorted(prefixes.items(), key=lambda kv: -len(kv[0])))
 
 
+@cache
+def summary_fields() -> dict[str, tuple[str, ...]]:
+    """Type -> the inputs `selfhost preview` shows beside a resource of that type, from every platform."""
+    return _merge(((o, o.summary_fields()) for o in _type_owners()), "summary fields")
+
+
 def owner_of_type(token: str) -> Any | None:
     """The platform (or the shared tools) whose package the resource type belongs to."""
     best, length = None, -1
@@ -177,7 +188,8 @@ def check_quota_table(rows: Iterable[Any] | None = None) -> None:
 
 
 def _clear() -> None:
-    for table in (cost_rules, quota_rules, free_types, mocks, terraform, replacement_rules, tag_field):
+    for table in (cost_rules, quota_rules, free_types, mocks, terraform, replacement_rules, tag_field,
+                  summary_fields):
         table.cache_clear()
 
 
@@ -208,6 +220,20 @@ def size_problems(clouds: Iterable[str], owner_rates: Mapping[str, float] | None
             for name in clouds if PLATFORMS[name].owner_rates and not (owner_rates or {}).get("gpuHourUsd")]
 
 
-Declare = Callable[..., Any]
+PLUGINS_VARIABLE = "SELFHOST_PLUGINS"
+"""Python modules (comma-separated) imported after the shipped platforms and kinds: each registers its own with
+one `register(...)` call. How a team adds a platform or kind of its own without editing this project (the
+program, the policy pack and every `selfhost` command read the same variable)."""
+
+
+def _load_plugins() -> None:
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_VARIABLE, "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ImportError(f"{PLUGINS_VARIABLE}: cannot import {module!r} ({exc}); allowed: importable "
+                              "module names, comma-separated") from exc
+
 
 register(AWS, GCP, CLUSTER, HUGGINGFACE, SageMaker(), Vertex(), AwsPool(), GcpPool(), Kubernetes(), HfEndpoint())
+_load_plugins()

@@ -30,7 +30,7 @@ from ..cost_rules import (
     serving_dtypes,
 )
 from ..quotas import QuotaCtx, QuotaItem
-from ..schema import MISSING, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, Usage, no_fp8
+from ..schema import EnvironmentSpec, ModelSpec, Problem, Slug, Strict, Usage, no_fp8
 from ..sizing import Hardware, weights_bytes
 from .aws import AWS
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
@@ -206,7 +206,13 @@ class SageMaker(TargetKind):
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
-        from ..aws.sagemaker import SageMakerEndpoint, SageMakerEndpointArgs
+        from ..aws.sagemaker import (
+            AlarmThresholds,
+            BlueGreenUpdate,
+            SageMakerEndpoint,
+            SageMakerEndpointArgs,
+            VariantScaling,
+        )
         from ..catalog.images import sagemaker_image
 
         t: SageMakerTarget = target
@@ -220,11 +226,26 @@ class SageMaker(TargetKind):
 
             staged = [ModelStaging(f"{env.name}-{t.name}-weights", ModelStagingArgs(
                 foundation=foundation, model=model, hf_token=hf_token)).job]
+        scaling, deploy, alarms = t.scaling, t.deployment, t.alarms
         endpoint = SageMakerEndpoint(f"{env.name}-{t.name}", SageMakerEndpointArgs(
             endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
-            target=t, instance=instance, image_uri=sagemaker_image(model.engine, foundation.region),
-            hf_token=hf_token, tags=self.identity_tags(env, t), log_retention_days=foundation.log_retention_days,
-            weights_ready=staged,
+            instance=instance, image_uri=sagemaker_image(model.engine, foundation.region),
+            hf_token=hf_token, tags=self.identity_tags(env, t), network_isolation=t.isolation(model),
+            scaling=VariantScaling(
+                min_replicas=scaling.min_replicas, max_replicas=scaling.max_replicas,
+                invocations_per_instance=scaling.target_invocations_per_instance,
+                scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
+                scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds),
+            deployment=BlueGreenUpdate(
+                traffic_routing=deploy.traffic_routing, step_percent=deploy.step_percent,
+                wait_seconds=deploy.wait_seconds, termination_wait_seconds=deploy.termination_wait_seconds),
+            alarms=AlarmThresholds(
+                p99_latency_ms=alarms.p99_latency_ms, error_rate_5xx_per_minute=alarms.error_rate_5xx_per_minute,
+                gpu_memory_percent=alarms.gpu_memory_percent),
+            capture_percent=t.data_capture.sampling_percent if t.data_capture.enabled else None,
+            own_image=foundation.own_image if t.image == "selfhost" else None,
+            startup_timeout_seconds=t.startup_timeout_seconds,
+            log_retention_days=foundation.log_retention_days, weights_ready=staged,
         ))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,

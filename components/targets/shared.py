@@ -29,6 +29,22 @@ class SharedTypes:
     def replacement_rules(self) -> tuple[Mapping[str, Any], tuple[tuple[str, Any], ...]]:
         return {}, ()
 
+    # The rest of the Platform contract the engines read from a type's owner, as a platform that says nothing.
+    def mock_call(self, token: str, args: Mapping[str, Any], ctx: Any) -> dict[str, Any] | None:
+        return None
+
+    def mock_location(self, config: Mapping[str, str]) -> tuple[str, str]:
+        return "", ""
+
+    def replacement_note(self, token: str) -> str | None:
+        return None
+
+    def deletes_before_replace(self, token: str) -> bool:
+        return False
+
+    def summary_fields(self) -> Mapping[str, tuple[str, ...]]:
+        return {}
+
     def tag_field(self, token: str) -> tuple[str, ...] | None:
         return None  # docker-build's `tags` are image names, not labels
 

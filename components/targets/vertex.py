@@ -26,10 +26,10 @@ from ..cost_rules import (
     known,
     monthly,
 )
-from .gcp import GCP, gcp_gpu_host, gcp_gpu_machine_items
 from ..quotas import QuotaCtx, QuotaItem
-from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, no_fp8
+from ..schema import EnvironmentSpec, Problem, Slug, Strict, no_fp8
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
+from .gcp import GCP, gcp_gpu_host, gcp_gpu_machine_items
 
 if TYPE_CHECKING:
     import pulumi
@@ -206,7 +206,7 @@ class Vertex(TargetKind):
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
         from ..gcp.foundation import labels_of
-        from ..gcp.vertex import VertexEndpoint, VertexEndpointArgs
+        from ..gcp.vertex import AlertThresholds, DedicatedResources, VertexEndpoint, VertexEndpointArgs
 
         t: VertexTarget = target
         model = env.model(t.model)
@@ -214,7 +214,18 @@ class Vertex(TargetKind):
         assert facts is not None  # validation reports a model without facts
         endpoint = VertexEndpoint(f"{env.name}-{t.name}", VertexEndpointArgs(
             endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
-            target=t, hf_token=hf_token, labels=labels_of(self.identity_tags(env, t)),
+            hf_token=hf_token, labels=labels_of(self.identity_tags(env, t)),
+            resources=DedicatedResources(
+                machine_type=t.machine_type, accelerator_type=t.accelerator_type,
+                accelerator_count=t.accelerator_count, min_replicas=t.scaling.min_replicas,
+                max_replicas=t.scaling.max_replicas, target_duty_cycle_percent=t.scaling.target_duty_cycle_percent,
+                spot=t.spot),
+            endpoint=t.endpoint,
+            alerts=AlertThresholds(p99_latency_ms=t.alarms.p99_latency_ms,
+                                   errors_per_minute=t.alarms.errors_per_minute),
+            request_log_sampling_rate=t.request_logging.sampling_rate if t.request_logging.enabled else None,
+            own_image=foundation.own_image if t.image == "selfhost" else None,
+            startup_timeout_seconds=t.startup_timeout_seconds,
         ))
         details: dict[str, Any] = {"endpointId": endpoint.endpoint_id, "resourceName": endpoint.resource_name,
                                    "serviceAccount": foundation.service_account_email}
