@@ -165,8 +165,8 @@ def load_environment(stack: str, raw: dict[str, Any],
                 problems.append(Problem(key, "(plain text, not shown)", "must be a secret", secrets[key]))
             value = bool(value)
         if key in owned:
-            platform, alias = owned[key]
-            per_platform[platform][alias] = _decode(value) if namespace == PROJECT else value
+            owner, alias = owned[key]
+            per_platform[owner][alias] = _decode(value) if namespace == PROJECT else value
         elif namespace == PROJECT:
             data[short] = _decode(value)
         # Keys of other namespaces (aws:profile, ...) belong to their providers.
@@ -174,8 +174,8 @@ def load_environment(stack: str, raw: dict[str, Any],
     env, structural = _validate(Environment, data)
     problems += structural
     settings: dict[str, Any] = {}
-    for name, platform in PLATFORMS.items():
-        settings[name], structural = _validate(platform.settings, per_platform[name])
+    for name, platform_ in PLATFORMS.items():
+        settings[name], structural = _validate(platform_.settings, per_platform[name])
         problems += structural
     if env is not None and all(v is not None for v in settings.values()):
         env._platforms = settings
