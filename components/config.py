@@ -286,7 +286,7 @@ def _from_pydantic(err: ErrorDetails, root: type[BaseModel]) -> Problem:
         parent = _model_at(loc[:-1], root)
         field = next((f for f in parent.model_fields.values() if f.alias == loc[-1]), None) if parent else None
         return Problem(path, err["input"], "has the wrong form", _PATTERN_HELP.get(str(loc[-1])) or (
-            field.description if field and field.description else err["ctx"]["pattern"]))
+            field.description if field and field.description else (err.get("ctx") or {}).get("pattern")))
     message = err["msg"].removeprefix("Value error, ")
     return Problem(path, err["input"], message[:1].lower() + message[1:])
 

@@ -10,8 +10,11 @@ quotas (`selfhost quota --check`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from .cost_rules import Resource
 
@@ -127,3 +130,80 @@ def plan(resources: Iterable[Resource], regions: dict[str, str], rules: Mapping[
                     at_update=before.at_update + item.at_update, resources=(*before.resources, *item.resources))
     out.needs = sorted(summed.values(), key=lambda n: (n.platform, n.service, n.region, n.need))
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A need against the quota an account has (what a platform's reader returns: components/<platform>/online/quotas.py)
+
+State = Literal["enough", "short", "unknown"]
+
+# Units counted in whole items: a shortfall of 2.5 GPUs is a request for 3.
+WHOLE_UNITS = {"instances", "GPUs", "vCPUs"}
+USAGE_UNREPORTED = "usage not reported by this API: enough only if nothing else uses it"
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    """One need against the quota the account has."""
+
+    need: QuotaNeed
+    limit: float | None
+    """The applied quota (math.inf where unlimited); None where it could not be read."""
+    usage: float | None
+    """In use now, where the API reports it; None where it does not (the Cloud Quotas API) or could not be read."""
+    state: State
+    short_by: float
+    """How much more the plan needs during an update (its peak, `at_update`), over what is free; 0 when enough."""
+    note: str = ""
+    increase: str = ""
+    """The console page and the CLI command that request the value the plan needs; empty when enough."""
+
+
+def evaluate(need: QuotaNeed, limit: float, usage: float | None, notes: Sequence[str] = (),
+             increase: Callable[[float | None], str] | None = None) -> QuotaStatus:
+    """The status of `need` under `limit` with `usage` in use (None: not known, so the whole limit counts as
+    free and the note says so). `increase(usage)` writes the instructions when the plan does not fit."""
+    notes = list(notes)
+    if math.isinf(limit):
+        return QuotaStatus(need, limit, usage, "enough", 0.0, "; ".join(["unlimited", *notes]))
+    free = limit - (usage or 0.0)
+    short = _whole(need, need.at_update - free)
+    if usage is None:
+        notes.insert(0, USAGE_UNREPORTED)
+    if short > 0 and need.at_max <= free:
+        notes.append(f"fits at max ({_num(need.at_max)}) but not during an update (peak {_num(need.at_update)})")
+    state: State = "short" if short > 0 else "enough"
+    text = increase(usage) if increase and state == "short" else ""
+    return QuotaStatus(need, limit, usage, state, short, "; ".join(notes), text)
+
+
+def desired(need: QuotaNeed, usage: float | None) -> int:
+    """The quota value the plan needs: what is in use plus its own peak, in whole units."""
+    return math.ceil((usage or 0.0) + need.at_update - 1e-9)
+
+
+# ------------------------------------------------------------------------------------------------------ helpers
+
+
+def unknown(need: QuotaNeed, note: str, increase: str = "") -> QuotaStatus:
+    """The status of a need that could not be read: `note` says why, `increase` how to ask all the same."""
+    return QuotaStatus(need, None, None, "unknown", 0.0, note, increase)
+
+
+def _whole(need: QuotaNeed, amount: float) -> float:
+    if amount <= 1e-9:
+        return 0.0
+    return float(math.ceil(amount - 1e-9)) if need.unit in WHOLE_UNITS else amount
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+class QuotaReader(ABC):
+    """One platform's reader of quotas and their usage (components/quota_check.py asks it)."""
+
+    @abstractmethod
+    def check(self, needs: Sequence[Any], client: Any = None) -> list[Any]:
+        """A `quota_check.QuotaStatus` per need, in order; `client` stands in for the platform's API client or
+        credentials (tests), else the environment's are used."""

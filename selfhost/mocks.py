@@ -104,24 +104,24 @@ class RecordingMonitor(MockMonitor):
     """The mock monitor, also keeping each registration as the engine would see it: parent, dependencies,
     options and inputs, with secret inputs redacted and their paths noted."""
 
-    mocks: PreviewMocks
-
     def __init__(self, mocks: PreviewMocks):
         super().__init__(mocks)
+        # The base class keeps them as `Mocks`; ours, with the per-registration state, under their own type.
+        self.preview_mocks = mocks
         self.recorded: dict[str, Recorded] = {}
 
     def RegisterResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
-        self.mocks.current.urn = urn
-        self.mocks.current.computed = {}
+        self.preview_mocks.current.urn = urn
+        self.preview_mocks.current.computed = {}
         response = super().RegisterResource(request)
         inputs, secrets = redact(json_format.MessageToDict(request.object))
         self.recorded[urn] = Recorded(
             urn=urn, type=request.type, name=request.name, parent=request.parent or None, custom=request.custom,
             inputs=inputs, secret_paths=secrets, dependencies=sorted(set(request.dependencies)),
-            protect=bool(request.protect), id=response.id, computed=dict(self.mocks.current.computed),
+            protect=bool(request.protect), id=response.id, computed=dict(self.preview_mocks.current.computed),
             # A provider reference is `<urn>::<id>`.
             provider=request.provider.rsplit("::", 1)[0],
         )

@@ -17,8 +17,7 @@ import pulumi
 import pulumi_random as random
 import yaml
 
-from .. import routing
-from ..routing import RouterSpec
+from .. import litellm as routing
 from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down
 from .serving import PORT as SERVING_PORT
 
@@ -49,11 +48,35 @@ class RoutedTarget(Protocol):
     def router_key(self) -> pulumi.Output[str] | None: ...
 
 
+class RouterOptions(Protocol):
+    """What the router component reads of the stack's `router` section (components/routing.py RouterSpec)."""
+
+    @property
+    def image(self) -> str | None: ...
+    @property
+    def replicas(self) -> int: ...
+    @property
+    def resources(self) -> Any: ...
+    """`cpu` and `memory`, requests and limits."""
+    @property
+    def ingress(self) -> Any: ...
+    """`host`, `className`, `clusterIssuer` or `tlsSecret`, as a kubernetes target's; None: inside the cluster."""
+    @property
+    def allow_from_namespaces(self) -> Sequence[str]: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def cooldown_seconds(self) -> float: ...
+    @property
+    def timeout_seconds(self) -> float: ...
+    def namespace_in(self, environment: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class RouterArgs:
     environment: str
     foundation: ClusterFoundation
-    spec: RouterSpec
+    spec: RouterOptions
     model_id: str
     """The Hugging Face id every routed target serves: the name callers ask for."""
     aliases: tuple[str, ...]

@@ -7,7 +7,7 @@ Pure: the provider SDK, the components, the mocks and the online readers are imp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -52,6 +52,7 @@ class Aws(Platform):
     packages = ("aws",)
     default_region = "us-east-1"
     regions = ("us-east-1", "us-west-2", "eu-west-1")
+    online = "components.aws.online"
     price_file = PRICE_DATA / "aws.csv"
     login = "an IAM role assumed through GitHub's OIDC provider (secret AWS_ROLE_ARN)"
     quota_services = ("sagemaker", "ec2")
@@ -126,16 +127,6 @@ class Aws(Platform):
         from ..aws.summary import FIELDS
 
         return FIELDS
-
-    def quota_reader(self) -> Any:
-        from ..aws.online.quotas import AwsQuotaReader
-
-        return AwsQuotaReader()
-
-    def refresh_prices(self, regions: Sequence[str], options: Mapping[str, Any]) -> list[Any] | None:
-        from ..aws.online.prices import refresh
-
-        return refresh(regions, options)
 
     def declare(self, env: EnvironmentSpec, needs: frozenset[str], secrets: StackSecrets
                 ) -> tuple[Any, dict[str, Any]]:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from ..cost_rules import Rule
     from ..mocking import MockCallCtx, MockFn
-    from ..quotas import QuotaRule
+    from ..quotas import QuotaReader, QuotaRule
     from ..sizing_options import Host, Lookup
 
 
@@ -233,17 +233,32 @@ class Platform(ABC):
         beside a resource of that type (the full set is in --json); default none."""
         return {}
 
+    online: ClassVar[str | None] = None
+    """The module of what it reads from its provider's APIs (`components.aws.online`): `QuotaReader`, a
+    `QuotaReader` subclass, and `refresh_prices(regions, options)`, either optional. Named, not imported: only
+    `selfhost quota --check` and `selfhost prices refresh` load it (the program and the policy pack never reach the
+    network or need credentials; `make lint`'s import contracts keep it so) [none]."""
+
+    def _online(self, name: str) -> Any:
+        if self.online is None:
+            return None
+        import importlib
+
+        return getattr(importlib.import_module(self.online), name, None)
+
     def quota_reader(self) -> QuotaReader | None:
-        """Reads the cloud's quotas and usage for `selfhost quota --check` (online; imported only then)."""
-        return None
+        """Reads the cloud's quotas and usage for `selfhost quota --check` (online's `QuotaReader`)."""
+        reader = self._online("QuotaReader")
+        return reader() if reader is not None else None
 
     def refresh_prices(self, regions: Sequence[str], options: Mapping[str, Any]) -> list[Any] | None:
-        """Regenerates its price rows from the provider's machine-readable source (online; `selfhost prices
-        refresh`): a `components.catalog.pricing.refresh.Result` (rows and warnings) per source read, for the
-        `regions` asked (its `regions` unless told). `options`: the command's sources by parameter name (its
-        `price_sources` among them, None where not given) and `today` (a datetime.date, the rows' as-of where the
-        source gives none). None where it has no refresh."""
-        return None
+        """Regenerates its price rows from the provider's machine-readable source (online's `refresh_prices`;
+        `selfhost prices refresh`): a `components.catalog.pricing.refresh.Result` (rows and warnings) per source
+        read, for the `regions` asked (its `regions` unless told). `options`: the command's sources by parameter
+        name (its `price_sources` among them, None where not given) and `today` (a datetime.date, the rows' as-of
+        where the source gives none). None where it has no refresh."""
+        refresh = self._online("refresh_prices")
+        return refresh(regions, options) if refresh is not None else None
 
 
 def provider_tag_field(token: str, sdk: str, fields: tuple[tuple[str, str], ...]) -> tuple[str, ...] | None:
@@ -259,15 +274,6 @@ def provider_tag_field(token: str, sdk: str, fields: tuple[tuple[str, str], ...]
     except (ValueError, ImportError, AttributeError):
         return None
     return next(((wire,) for py, wire in fields if py in params), None)
-
-
-class QuotaReader(ABC):
-    """One platform's reader of quotas and their usage (components/quota_check.py asks it)."""
-
-    @abstractmethod
-    def check(self, needs: Sequence[Any], client: Any = None) -> list[Any]:
-        """A `quota_check.QuotaStatus` per need, in order; `client` stands in for the platform's API client or
-        credentials (tests), else the environment's are used."""
 
 
 class TargetKind(ABC):

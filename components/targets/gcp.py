@@ -8,7 +8,7 @@ Pure: the provider SDK, the components, the mocks and the online readers are imp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
@@ -91,6 +91,7 @@ class Gcp(Platform):
     packages = ("gcp",)
     default_region = "us-central1"
     regions = ("us-central1", "europe-west4")
+    online = "components.gcp.online"
     price_file = PRICE_DATA / "gcp.csv"
     login = ("a service account through Workload Identity Federation (secrets GCP_WORKLOAD_IDENTITY_PROVIDER, "
              "GCP_SERVICE_ACCOUNT)")
@@ -161,16 +162,6 @@ class Gcp(Platform):
         from ..gcp.replacement import NOTE
 
         return NOTE if token.split(":", 1)[0] in self.packages else None
-
-    def quota_reader(self) -> Any:
-        from ..gcp.online.quotas import GcpQuotaReader
-
-        return GcpQuotaReader()
-
-    def refresh_prices(self, regions: Sequence[str], options: Mapping[str, Any]) -> list[Any] | None:
-        from ..gcp.online.prices import refresh
-
-        return refresh(regions, options)
 
     def declare(self, env: EnvironmentSpec, needs: frozenset[str], secrets: StackSecrets
                 ) -> tuple[Any, dict[str, Any]]:

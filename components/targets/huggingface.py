@@ -7,7 +7,7 @@ Pure: the dynamic provider and its mocks are imported only when used.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
@@ -35,6 +35,7 @@ class HuggingFace(Platform):
     packages = ("pulumi-python:dynamic/hf",)
     default_region = "all"  # `selfhost size` lists every vendor's instances
     regions = ("all",)
+    online = "components.hf.online"
     price_file = PRICE_DATA / "huggingface.csv"
     login = "the stack's `hfToken` secret (a token with write access to the namespace's endpoints)"
     price_sources = ("hf_pricing",)
@@ -68,10 +69,6 @@ class HuggingFace(Platform):
         return {}, {}, {"pulumi-python:dynamic/hf:InferenceEndpoint": "a Hugging Face Inference Endpoint, managed "
                         "by our dynamic provider: there is no Terraform provider for it"}
 
-    def refresh_prices(self, regions: Sequence[str], options: Mapping[str, Any]) -> list[Any] | None:
-        from ..catalog.pricing.hf import refresh
-
-        return refresh(options)
 
 
 HUGGINGFACE = HuggingFace()

@@ -54,7 +54,9 @@ def register(*items: Platform | TargetKind) -> None:
                                  f"registered: {', '.join(PLATFORMS)}")
             KINDS[item.kind] = item
     _clear()
-    cost_rules(), quota_rules(), free_types()
+    # Every table keyed by type is merged now, so a second owner of a type stops the registration here.
+    for table in (cost_rules, quota_rules, free_types, mocks, terraform, replacement_rules, summary_fields):
+        table()
 
 
 def kind_of(target: Any) -> TargetKind:

@@ -16,9 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ...quota_check import QuotaStatus, desired, evaluate, unknown
-from ...quotas import QuotaNeed
-from ...targets.base import QuotaReader
+from ...quotas import QuotaNeed, QuotaReader, QuotaStatus, desired, evaluate, unknown
 
 NO_AWS_CREDENTIALS = "no credentials: run with AWS credentials (a profile, `aws sso login`, or the environment)"
 # CloudWatch's AWS/Usage metrics are published every minute; the peak of the last hour is the usage, so that a

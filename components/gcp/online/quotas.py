@@ -15,9 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from ...quota_check import QuotaStatus, desired, evaluate, unknown
-from ...quotas import QuotaNeed
-from ...targets.base import QuotaReader
+from ...quotas import QuotaNeed, QuotaReader, QuotaStatus, desired, evaluate, unknown
 
 NO_GCP_CREDENTIALS = "no credentials: run `gcloud auth application-default login` (or set a service account)"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
