@@ -116,15 +116,6 @@ class Environment(Strict):
             raise ValueError(f"unknown GPU {unknown[0]!r}; known: {', '.join(GPUS)}")
         return v
 
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, v: dict[str, str]) -> dict[str, str]:
-        for key, value in v.items():
-            if key.lower().startswith("aws:") or not 1 <= len(key) <= 128 or len(value) > 256:
-                raise ValueError(f"tag {key!r}: keys are 1-128 characters, not starting with 'aws:'; "
-                                 "values at most 256")
-        return v
-
     @property
     def name(self) -> str:
         return self.environment or self.stack
@@ -367,6 +358,8 @@ def _semantic_problems(env: Environment) -> list[Problem]:
         platforms.setdefault(ROUTER_PLATFORM, PLATFORMS[ROUTER_PLATFORM])
     for platform in platforms.values():
         problems += platform.validate(env)
+        problems += [Problem(f"{PROJECT}:tags", {key: env.tags[key]}, message)
+                     for key, message in platform.tag_problems(env.tags)]
         if env.network.nat not in platform.nat_modes:
             p("network.nat", env.network.nat, platform.nat_problem, ", ".join(platform.nat_modes))
     return problems

@@ -633,16 +633,34 @@ def size(
     if len(matches) != 1:
         _fail(f"model {model!r}: {'ambiguous: ' + ', '.join(matches) if matches else 'not in the catalog'}; "
               f"known: {', '.join(MODELS)}", EXIT_USAGE)
+    if quantization not in QUANT_BYTES_PER_PARAM:
+        _fail(f"--quantization {quantization!r}: allowed: {', '.join(QUANT_BYTES_PER_PARAM)}", EXIT_USAGE)
+    rates = {"gpuHourUsd": gpu_hour_usd, "nodeHourUsd": node_hour_usd} if gpu_hour_usd is not None else None
+    names, regions = _size_platforms(cloud, region, rates)
+    model_id = matches[0]
+    candidates = hosts(names, regions, _lookup(), rates)
+    level = ServiceLevel(min_tokens_per_second or None, max_ttft or None)
+    rows = options(MODELS[model_id], quantization, context, concurrency, candidates, input_tokens, output_tokens,
+                   level)
+
+    if as_json:
+        _size_json(rows, level)
+    else:
+        _size_table(rows, level, f"{model_id}: {context} tokens x {concurrency}, {quantization}; requests of "
+                                 f"{input_tokens} in + {output_tokens} out", limit)
+
+
+def _size_platforms(cloud: list[str] | None, region: list[str] | None, rates: dict[str, float] | None
+                    ) -> tuple[list[str], dict[str, str]]:
+    """The platforms `selfhost size` prices (every one with list prices unless told) and their regions."""
     from components.targets.registry import PLATFORMS, platform_named, size_problems
 
-    names = [p.name for c in cloud if (p := platform_named(c))] if cloud else [
-        p.name for p in PLATFORMS.values() if not p.owner_rates]
     bad = [c for c in cloud or [] if platform_named(c) is None]
     if bad:
         _fail(f"--cloud {bad[0]!r}: allowed: "
               f"{', '.join([*PLATFORMS, *(a for p in PLATFORMS.values() for a in p.aliases)])}", EXIT_USAGE)
-    if quantization not in QUANT_BYTES_PER_PARAM:
-        _fail(f"--quantization {quantization!r}: allowed: {', '.join(QUANT_BYTES_PER_PARAM)}", EXIT_USAGE)
+    names = [p.name for c in cloud if (p := platform_named(c))] if cloud else [
+        p.name for p in PLATFORMS.values() if not p.owner_rates]
     regions: dict[str, str] = {}
     for item in region or []:
         name, _, where = item.partition("=")
@@ -650,36 +668,33 @@ def size(
         if platform is None or not where:
             _fail(f"--region {item!r}: PLATFORM=REGION, PLATFORM one of {', '.join(PLATFORMS)}", EXIT_USAGE)
         regions[platform.name] = where
-    rates = {"gpuHourUsd": gpu_hour_usd, "nodeHourUsd": node_hour_usd} if gpu_hour_usd is not None else None
     for problem in size_problems(names, rates):
         _fail(problem, EXIT_USAGE)
-    model_id = matches[0]
-    candidates = hosts(names, regions, _lookup(), rates)
-    level = ServiceLevel(min_tokens_per_second or None, max_ttft or None)
-    rows = options(MODELS[model_id], quantization, context, concurrency, candidates, input_tokens, output_tokens,
-                   level)
+    return names, regions
 
+
+def _size_json(rows: list[Any], level: Any) -> None:
     def point(o: Any, t: Any) -> dict[str, Any] | None:
         return None if t is None else {
             "concurrency": t.concurrency, "tokensPerSecondPerStream": t.decode_tokens_per_s_per_stream,
             "timeToFirstTokenSeconds": t.ttft_s, "outputTokensPerSecond": t.output_tokens_per_s,
             "requestsPerSecond": t.requests_per_s, "usdPer1mTokens": o.usd_per_1m_tokens(t)}
 
-    if as_json:
-        sys.stdout.write(json.dumps({"serviceLevel": {"minTokensPerSecondPerStream": level.min_stream_tokens_per_s,
-                                                      "maxTimeToFirstTokenSeconds": level.max_ttft_s},
-                                     "options": [{
-            "cloud": o.host.cloud, "target": o.host.target, "host": o.host.name, "region": o.host.region,
-            "gpus": f"{o.host.gpu_count} x {o.host.gpu.name}", "requiredGib": o.fit.required_gib,
-            "availableGib": o.fit.available_gib, "marginGib": o.fit.margin_gib,
-            "serviceLevelMet": o.capacity.service_level_met if o.capacity else None,
-            "atServiceLevel": point(o, o.at_service_level), "saturation": point(o, o.saturation),
-            "usdPerHour": o.host.usd_per_hour, "priceSource": o.host.price_source,
-            "priceConfidence": o.host.price.confidence if o.host.price else None,
-        } for o in rows]}, indent=2) + "\n")
-        return
-    table = Table(title=f"{model_id}: {context} tokens x {concurrency}, {quantization}; "
-                        f"requests of {input_tokens} in + {output_tokens} out")
+    sys.stdout.write(json.dumps({"serviceLevel": {"minTokensPerSecondPerStream": level.min_stream_tokens_per_s,
+                                                  "maxTimeToFirstTokenSeconds": level.max_ttft_s},
+                                 "options": [{
+        "cloud": o.host.cloud, "target": o.host.target, "host": o.host.name, "region": o.host.region,
+        "gpus": f"{o.host.gpu_count} x {o.host.gpu.name}", "requiredGib": o.fit.required_gib,
+        "availableGib": o.fit.available_gib, "marginGib": o.fit.margin_gib,
+        "serviceLevelMet": o.capacity.service_level_met if o.capacity else None,
+        "atServiceLevel": point(o, o.at_service_level), "saturation": point(o, o.saturation),
+        "usdPerHour": o.host.usd_per_hour, "priceSource": o.host.price_source,
+        "priceConfidence": o.host.price.confidence if o.host.price else None,
+    } for o in rows]}, indent=2) + "\n")
+
+
+def _size_table(rows: list[Any], level: Any, title: str, limit: int) -> None:
+    table = Table(title=title)
     for col in ("target", "host", "region", "GPU memory need/usable", "streams SL/sat", "tok/s/stream",
                 "out tok/s SL/sat", "$/hour", "$/1M SL", "$/1M sat"):
         table.add_column(col, justify="left" if col in ("target", "host", "region") else "right")

@@ -68,17 +68,37 @@ def test_size_ranks_feasible_hosts_cheapest_first():
     assert "ml.g5.2xlarge" not in {r["host"] for r in tight}
 
 
-def test_size_on_prem_and_errors():
-    run = selfhost("size", "Llama-3.1-8B", "--cloud", "onprem", "--gpu-hour-usd", "0.9", "--node-hour-usd", "0.4",
+@pytest.mark.parametrize("cloud", ["kubernetes", "onprem"])
+def test_size_on_your_own_cluster_and_errors(cloud):
+    run = selfhost("size", "Llama-3.1-8B", "--cloud", cloud, "--gpu-hour-usd", "0.9", "--node-hour-usd", "0.4",
                    "--json")
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)["options"]
     one_l4 = next(r for r in rows if r["host"] == "1 x L4")
-    assert one_l4["usdPerHour"] == pytest.approx(1.3)
-    assert selfhost("size", "Llama-3.1-8B", "--cloud", "onprem").returncode == 1
+    assert one_l4["usdPerHour"] == pytest.approx(1.3) and one_l4["cloud"] == "kubernetes"
+    assert one_l4["priceSource"].startswith("configured $/GPU-hour and $/node-hour")
+    # Without the owner's rate there is nothing to price it at: said, not an empty table.
+    unpriced = selfhost("size", "Llama-3.1-8B", "--cloud", cloud)
+    assert unpriced.returncode == 1 and "--cloud kubernetes is priced at the owner's rates" in unpriced.stderr
     bad = selfhost("size", "no-such-model")
     assert bad.returncode == 1 and "not in the catalog" in bad.stderr
     assert "ambiguous" in selfhost("size", "Qwen2.5").stderr
+
+
+def test_size_prices_each_platform_in_its_region_and_lists_the_platforms():
+    def regions(*args):
+        run = selfhost("size", "Llama-3.1-8B", "--cloud", "aws", *args, "--json")
+        assert run.returncode == 0, run.stderr
+        return {r["region"] for r in json.loads(run.stdout)["options"]}
+
+    assert regions() == {"us-east-1"} and regions("--region", "aws=eu-west-1") == {"eu-west-1"}
+    default = {r["cloud"] for r in json.loads(selfhost("size", "Llama-3.1-8B", "--json").stdout)["options"]}
+    assert default == {"aws", "gcp", "huggingface"}  # every platform with list prices; not the owner-rated cluster
+    for args, said in ((("--cloud", "azure"), "--cloud 'azure': allowed: aws, gcp, kubernetes, huggingface, onprem"),
+                       (("--region", "mars=1"), "--region 'mars=1': PLATFORM=REGION"),
+                       (("--region", "aws"), "--region 'aws': PLATFORM=REGION")):
+        run = selfhost("size", "Llama-3.1-8B", *args)
+        assert run.returncode == 1 and said in run.stderr, run.stderr
 
 
 def test_check_passes_on_every_stack():

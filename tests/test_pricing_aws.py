@@ -32,7 +32,7 @@ TODAY = datetime.date(2026, 12, 2)
 # None remain: ml.g5n.xlarge (no such type) and ml.p5e.48xlarge (Capacity Blocks only, no on-demand price) are no
 # longer accepted, nor g6/g6e/p4de/p5 in eu-west-1 where EC2 does not offer them (sagemaker_instances.py says why).
 KNOWN_GAPS: dict[tuple[str, str], set[str]] = {}
-NETWORK_KEYS = [  # what the AWS cost rules look up (components/platforms.py, components/targets/*.py)
+NETWORK_KEYS = [  # what the AWS cost rules look up (components/targets/*.py)
     ("nat-gateway", "hour"), ("nat-gateway", "data"), ("vpc-endpoint", "interface-az-hour"), ("public-ipv4", "hour"),
     ("s3", "standard"), ("kms", "key"), ("secretsmanager", "secret"), ("cloudwatch", "alarm"),
     ("cloudwatch", "dashboard"), ("elb", "application-lb-hour"), ("elb", "application-lb-lcu-hour"), ("ebs", "gp3")]

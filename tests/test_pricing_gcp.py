@@ -30,7 +30,7 @@ CYCLENERD = "Cyclenerd/google-cloud-pricing-cost-calculator@fd66b26ff84fee5cdd94
 # and spot) come from the Cloud Billing extract in CYCLENERD, H200 from second-hand copies of its SKU (medium), the rest
 # derived (low).
 KNOWN_GAPS: set[tuple[str, str, str]] = set()
-NETWORK_KEYS = {  # what the GCP cost rules look up (components/platforms.py, components/targets/*.py)
+NETWORK_KEYS = {  # what the GCP cost rules look up (components/targets/*.py)
     ("pd-balanced", "gb-month"), ("cloud-nat", "gateway-hour"), ("psc-endpoint", "hour"),
     ("bigquery", "active-storage"), ("load-balancer", "forwarding-rule-hour"), ("kms", "key-version"),
     ("secret-manager", "version"), ("cloud-dns", "zone")}

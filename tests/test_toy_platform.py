@@ -153,7 +153,8 @@ def test_a_second_owner_of_a_type_is_refused_at_registration() -> None:
 
 
 def test_no_file_outside_its_package_names_it() -> None:
+    # Code and data only: the docs point to the package as the example it is.
     named = subprocess.run(["git", "grep", "-l", "-i", "toycloud\\|toy-gpu\\|toy_platform", "--", ".",
-                            ":!tests/toy_platform", ":!tests/test_toy_platform.py", ":!docs/target-kinds.md"],
+                            ":!tests/toy_platform", ":!tests/test_toy_platform.py", ":!*.md"],
                            capture_output=True, text=True, cwd=ROOT)
     assert named.returncode == 1 and named.stdout == "", named.stdout

@@ -92,6 +92,12 @@ class Aws(Platform):
                             "an AWS region, e.g. us-east-1")]
         return []
 
+    def tag_problems(self, tags: Mapping[str, str]) -> list[tuple[str, str]]:
+        # AWS tag limits (Tagging AWS resources, "Tag naming limits and requirements"): `aws:` is reserved.
+        return [(key, f"tag {key!r}: keys are 1-128 characters, not starting with 'aws:'; values at most 256")
+                for key, value in tags.items()
+                if key.lower().startswith("aws:") or not 1 <= len(key) <= 128 or len(value) > 256]
+
     def tag_field(self, token: str) -> tuple[str, ...] | None:
         return provider_tag_field(token, "pulumi_aws", (("tags", "tags"),))
 

@@ -188,6 +188,11 @@ class Platform(ABC):
         `costInputs` stack output under the platform's name."""
         return {}
 
+    def tag_problems(self, tags: Mapping[str, str]) -> list[tuple[str, str]]:
+        """(key, why) for each of the environment's `tags` its resources cannot carry (its provider's limits on
+        tag keys and values), checked once per stack that stands on it [none]."""
+        return []
+
     def tag_field(self, token: str) -> tuple[str, ...] | None:
         """Where a resource of type `token` (one of its packages) carries the environment's tags, as a path into
         its inputs (`("tags",)`, `("metadata", "labels")`); None if it takes none."""
