@@ -27,7 +27,10 @@ from .conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "graph"
 SELFHOST = str(Path(sys.executable).with_name("selfhost"))
-STACKS = ("aws-dev", "aws-prod", "gcp-prod", "aws-pool", "gcp-pool", "onprem", "edge", "hf-dev", "hybrid")
+# Every shipped stack (stacks/Pulumi.<stack>.yaml): a new one needs its golden copy, taken once with
+# SELFHOST_UPDATE_GOLDEN=1 (below), or it fails here.
+STACKS = tuple(sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+                      for p in (ROOT / "stacks").glob("Pulumi.*.yaml")))
 KEPT = ("type", "parent", "custom", "protect", "dependencies", "inputs", "secretInputs")
 
 # (stack, urn or "*", input path prefix) -> why it differs from the golden copy.
@@ -83,6 +86,7 @@ def test_the_resource_graph_is_the_golden_one(stack: str) -> None:
     path = GOLDEN / f"{stack}.json"
     if os.environ.get("SELFHOST_UPDATE_GOLDEN") == "1":
         path.write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
+    assert path.exists(), f"no golden copy of {stack}: take it with SELFHOST_UPDATE_GOLDEN=1 (see the docstring)"
     golden = json.loads(path.read_text())
     found = differences(stack, golden, now)
     assert not found, f"{len(found)} differences from the golden graph:\n" + "\n".join(found[:40])

@@ -7,7 +7,7 @@ Pure: the provider SDK, the components, the mocks and the online readers are imp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -133,6 +133,21 @@ class Aws(Platform):
         from ..aws.summary import FIELDS
 
         return FIELDS
+
+    def policy_rules(self) -> Sequence[Any]:
+        from ..aws.policies import RULES
+
+        return RULES
+
+    def boot_scripts(self) -> Mapping[str, Any]:
+        from ..aws.policies import BOOT_SCRIPTS
+
+        return BOOT_SCRIPTS
+
+    def container_environments(self) -> Mapping[str, Any]:
+        from ..aws.policies import CONTAINER_ENVIRONMENTS
+
+        return CONTAINER_ENVIRONMENTS
 
     def declare(self, env: EnvironmentSpec, needs: frozenset[str], secrets: StackSecrets
                 ) -> tuple[Any, dict[str, Any]]:

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
     from ..cost_rules import Rule
     from ..mocking import MockCallCtx, MockFn
+    from ..policy import BootScript, ContainerEnvironment
+    from ..policy import Rule as PolicyRule
     from ..quotas import QuotaReader, QuotaRule
     from ..sizing_options import Host, Lookup
 
@@ -236,6 +238,24 @@ class Platform(ABC):
     def summary_fields(self) -> Mapping[str, tuple[str, ...]]:
         """For `selfhost preview`'s tree: resource type -> the input paths (`rules[0].sseAlgorithm`) worth a glance
         beside a resource of that type (the full set is in --json); default none."""
+        return {}
+
+    def policy_rules(self) -> Sequence[PolicyRule]:
+        """Its policy rules (components/policy.py `Rule`s, declared in components/<platform>/policies.py, which this
+        imports only when asked): `selfhost check` and the policy pack run them after the generic ones
+        (components/policies.py), each platform's in registry order. A rule id has one owner: the registry refuses
+        an id two platforms declare [none]."""
+        return ()
+
+    def boot_scripts(self) -> Mapping[str, BootScript]:
+        """For the generic rule `secrets-not-in-user-data`: resource type (one of its packages) -> how to read the
+        script a resource of that type runs at boot from its inputs, as the machine sees it (decoded) [none]."""
+        return {}
+
+    def container_environments(self) -> Mapping[str, ContainerEnvironment]:
+        """For the generic rule `secrets-not-in-container-env`: resource type (one of its packages) -> how to read
+        the (name, value) environment variables of the containers a resource of that type runs, from its inputs,
+        where anyone allowed to describe the resource reads them [none]."""
         return {}
 
     online: ClassVar[str | None] = None

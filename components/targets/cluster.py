@@ -8,7 +8,7 @@ GPU-hour and node-hour price it (`cost_inputs`), the same way the clouds' list p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -141,6 +141,11 @@ class Cluster(Platform):
         from ..k8s.replacement import PREFIXES, RULES
 
         return RULES, PREFIXES
+
+    def policy_rules(self) -> Sequence[Any]:
+        from ..k8s.policies import RULES
+
+        return RULES
 
     def deletes_before_replace(self, token: str) -> bool:
         # pulumi-kubernetes replaces an object with a fixed metadata.name delete-first (the API allows one name).

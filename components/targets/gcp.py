@@ -8,7 +8,7 @@ Pure: the provider SDK, the components, the mocks and the online readers are imp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
@@ -162,6 +162,16 @@ class Gcp(Platform):
         from ..gcp.replacement import NOTE
 
         return NOTE if token.split(":", 1)[0] in self.packages else None
+
+    def policy_rules(self) -> Sequence[Any]:
+        from ..gcp.policies import RULES
+
+        return RULES
+
+    def boot_scripts(self) -> Mapping[str, Any]:
+        from ..gcp.policies import BOOT_SCRIPTS
+
+        return BOOT_SCRIPTS
 
     def declare(self, env: EnvironmentSpec, needs: frozenset[str], secrets: StackSecrets
                 ) -> tuple[Any, dict[str, Any]]:

@@ -7,7 +7,7 @@ Pure: the dynamic provider and its mocks are imported only when used.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import Field
@@ -64,6 +64,11 @@ class HuggingFace(Platform):
         from ..hf.mocks import RESOURCES
 
         return RESOURCES
+
+    def policy_rules(self) -> Sequence[Any]:
+        from ..hf.policies import RULES
+
+        return RULES
 
     def terraform(self) -> tuple[Mapping[str, Any], Mapping[str, str], Mapping[str, str]]:
         return {}, {}, {"pulumi-python:dynamic/hf:InferenceEndpoint": "a Hugging Face Inference Endpoint, managed "

@@ -1,9 +1,10 @@
 """The one list of target kinds and platforms, and the tables merged from them. Add a kind or a platform with one
 call (`register`; the shipped ones are listed below) and nothing else changes: config sections and choices, error
-texts, `selfhost size`, prices, cost, quota and replacement rules, mocks, tag fields, Terraform-plan types and
-stack outputs all read this registry.
+texts, `selfhost size`, prices, cost, quota and replacement rules, policy rules, mocks, tag fields, Terraform-plan
+types and stack outputs all read this registry.
 
-Every table keyed by resource type has one owner per type, or the merge raises naming both.
+Every table keyed by resource type has one owner per type, and every policy rule id one platform, or the merge raises
+naming both.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import importlib
 import os
 from collections.abc import Iterable, Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalog import pricing
 from ..catalog import quotas as quota_table
@@ -29,6 +30,10 @@ from .kubernetes import Kubernetes
 from .sagemaker import SageMaker
 from .shared import SHARED
 from .vertex import Vertex
+
+if TYPE_CHECKING:
+    from ..policy import BootScript, ContainerEnvironment
+    from ..policy import Rule as PolicyRule
 
 PLATFORMS: dict[str, Platform] = {}
 KINDS: dict[str, TargetKind] = {}
@@ -55,7 +60,8 @@ def register(*items: Platform | TargetKind) -> None:
             KINDS[item.kind] = item
     _clear()
     # Every table keyed by type is merged now, so a second owner of a type stops the registration here.
-    for table in (cost_rules, quota_rules, free_types, mocks, terraform, replacement_rules, summary_fields):
+    for table in (cost_rules, quota_rules, free_types, mocks, terraform, replacement_rules, summary_fields,
+                  policy_rules, boot_scripts, container_environments):
         table()
 
 
@@ -81,12 +87,14 @@ def _type_owners() -> tuple[Any, ...]:
     return (*PLATFORMS.values(), SHARED)
 
 
-def _merge(tables: Iterable[tuple[Any, Mapping[str, Any]]], what: str) -> dict[str, Any]:
+def _merge(tables: Iterable[tuple[Any, Mapping[str, Any] | Iterable[tuple[str, Any]]]], what: str) -> dict[str, Any]:
+    """One table from every owner's (a mapping, or (key, value) pairs where one owner may repeat a key); a key two
+    owners give (or one, twice) raises, naming both."""
     merged: dict[str, Any] = {}
     owner_of: dict[str, str] = {}
     for owner, table in tables:
         name = getattr(owner, "kind", None) or owner.name
-        for key, value in table.items():
+        for key, value in (table.items() if isinstance(table, Mapping) else table):
             if key in merged:
                 raise ValueError(f"{key} has two {what}: {owner_of[key]} and {name}")
             merged[key], owner_of[key] = value, name
@@ -154,6 +162,25 @@ def summary_fields() -> dict[str, tuple[str, ...]]:
     return _merge(((o, o.summary_fields()) for o in _type_owners()), "summary fields")
 
 
+@cache
+def policy_rules() -> dict[str, PolicyRule]:
+    """Rule id -> policy rule, from every platform, in registry order (each platform's in its own order);
+    components/policies.py puts the generic rules before them."""
+    return _merge(((p, [(r.id, r) for r in p.policy_rules()]) for p in PLATFORMS.values()), "policy rules")
+
+
+@cache
+def boot_scripts() -> dict[str, BootScript]:
+    """Type -> how to read the boot script a resource of that type runs, from every platform."""
+    return _merge(((p, p.boot_scripts()) for p in PLATFORMS.values()), "boot script readers")
+
+
+@cache
+def container_environments() -> dict[str, ContainerEnvironment]:
+    """Type -> how to read its containers' environment variables, from every platform."""
+    return _merge(((p, p.container_environments()) for p in PLATFORMS.values()), "container environment readers")
+
+
 def owner_of_type(token: str) -> Any | None:
     """The platform (or the shared tools) whose package the resource type belongs to."""
     best, length = None, -1
@@ -191,7 +218,7 @@ def check_quota_table(rows: Iterable[Any] | None = None) -> None:
 
 def _clear() -> None:
     for table in (cost_rules, quota_rules, free_types, mocks, terraform, replacement_rules, tag_field,
-                  summary_fields):
+                  summary_fields, policy_rules, boot_scripts, container_environments):
         table.cache_clear()
 
 

@@ -1,0 +1,134 @@
+"""Google Cloud's policy rules: IAM roles, customer-managed encryption (BigQuery, Secret Manager, Artifact
+Registry), Cloud KMS rotation, Compute Engine VMs (external IPs, Shielded VM, OS Login), subnets and firewall rules.
+`Gcp.policy_rules` (components/targets/gcp.py) hands them to the registry; components/policies.py runs them after
+the generic rules.
+
+Also what the generic rule `secrets-not-in-user-data` asks of the platform: where its resources carry a boot
+script (`BOOT_SCRIPTS`).
+
+Pure: no provider SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..catalog.iam import FORBIDDEN_ROLES
+from ..cost_rules import Resource
+from ..policy import OPEN, BootScript, Finding, Plan, Rule, dig, rule_decorator, truthy
+
+RULES: list[Rule] = []
+rule = rule_decorator(RULES)
+
+
+@rule("gcp-no-basic-roles", "No basic roles (owner, editor, viewer) and no identity administration are granted.",
+      "critical", "Grant the predefined role that covers the need, on the one resource it concerns.")
+def _basic_roles(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for r in plan.resources:
+        if r.type.startswith("gcp:") and "iAM" in r.type and r.inputs.get("role") in FORBIDDEN_ROLES:
+            yield r, f"grants {r.inputs['role']}"
+
+
+@rule("gcp-bigquery-cmek", "BigQuery datasets (logged prompts and responses) are encrypted with the environment's "
+      "Cloud KMS key.", "high", "Set defaultEncryptionConfiguration.kmsKeyName to the environment key.",
+      checkov=("CKV_GCP_81",))
+def _bigquery_cmek(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for dataset in plan.of("gcp:bigquery/dataset:Dataset"):
+        if not dig(dataset.inputs, "defaultEncryptionConfiguration", "kmsKeyName"):
+            yield dataset, "encrypted with a Google-managed key only"
+
+
+@rule("gcp-secret-cmek", "Secret Manager secrets are encrypted with the environment's Cloud KMS key in every "
+      "replica.", "high", "Use user-managed replication with customerManagedEncryption.kmsKeyName on each replica.")
+def _secret_cmek(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for secret in plan.of("gcp:secretmanager/secret:Secret"):
+        replicas = dig(secret.inputs, "replication", "userManaged", "replicas") or [{}]
+        if not all(dig(r, "customerManagedEncryption", "kmsKeyName") for r in replicas):
+            yield secret, "a replica is encrypted with a Google-managed key only"
+
+
+@rule("gcp-artifact-registry-cmek", "Image repositories are encrypted with the environment's Cloud KMS key.",
+      "medium", "Set the repository's kmsKeyName.", checkov=("CKV_GCP_84",))
+def _registry_cmek(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for repo in plan.of("gcp:artifactregistry/repository:Repository"):
+        if not repo.inputs.get("kmsKeyName"):
+            yield repo, "encrypted with a Google-managed key only"
+
+
+@rule("gcp-kms-rotation", "Cloud KMS keys rotate at least every 90 days.", "medium",
+      "Set rotationPeriod to 7776000s or less.", checkov=("CKV_GCP_43",))
+def _gcp_rotation(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for key in plan.of("gcp:kms/cryptoKey:CryptoKey"):
+        period = str(key.inputs.get("rotationPeriod") or "")
+        if not period.endswith("s") or float(period[:-1]) > 90 * 86_400:
+            yield key, f"rotation period {period or 'unset'}"
+
+
+@rule("gcp-no-external-ip", "Serving VMs get no external IP address.", "high",
+      "Leave accessConfigs out of the template's network interfaces; reach the Hub through Cloud NAT.",
+      checkov=("CKV_GCP_40",))
+def _gcp_external_ip(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for template in plan.of("gcp:compute/instanceTemplate:InstanceTemplate"):
+        if any(nic.get("accessConfigs") for nic in template.inputs.get("networkInterfaces") or []):
+            yield template, "its VMs get an external IP address"
+
+
+@rule("gcp-shielded-vm", "VMs boot as Shielded VMs with vTPM and integrity monitoring.", "medium",
+      "Set shieldedInstanceConfig.enableVtpm and enableIntegrityMonitoring.", checkov=("CKV_GCP_39",))
+def _shielded(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for template in plan.of("gcp:compute/instanceTemplate:InstanceTemplate"):
+        config = template.inputs.get("shieldedInstanceConfig") or {}
+        if not (truthy(config.get("enableVtpm")) and truthy(config.get("enableIntegrityMonitoring"))):
+            yield template, "not a Shielded VM with vTPM and integrity monitoring"
+
+
+@rule("gcp-os-login", "VMs use OS Login and refuse project-wide SSH keys.", "high",
+      "Set metadata enable-oslogin and block-project-ssh-keys to TRUE.", checkov=("CKV_GCP_32", "CKV_GCP_34"))
+def _os_login(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for template in plan.of("gcp:compute/instanceTemplate:InstanceTemplate"):
+        meta = template.inputs.get("metadata") or {}
+        for key in ("enable-oslogin", "block-project-ssh-keys"):
+            if not truthy(meta.get(key)):
+                yield template, f"metadata {key} is not TRUE"
+
+
+@rule("gcp-subnet-private-and-logged", "Subnets reach Google APIs privately and log their flows.", "medium",
+      "Set privateIpGoogleAccess: true and a logConfig.", checkov=("CKV_GCP_26", "CKV_GCP_74"))
+def _gcp_subnet(plan: Plan) -> Iterator[tuple[Resource, str] | Finding]:
+    for subnet in plan.of("gcp:compute/subnetwork:Subnetwork"):
+        if subnet.inputs.get("purpose") in ("REGIONAL_MANAGED_PROXY", "GLOBAL_MANAGED_PROXY"):
+            yield Finding("gcp-subnet-private-and-logged", subnet.name, "no flow logs, no Private Google Access",
+                          exempt="a proxy-only subnet carries no VMs: Google Cloud accepts neither setting on it")
+            continue
+        if not truthy(subnet.inputs.get("privateIpGoogleAccess")):
+            yield subnet, "no Private Google Access"
+        if not subnet.inputs.get("logConfig"):
+            yield subnet, "no flow logs"
+
+
+@rule("gcp-no-open-ingress", "No firewall rule admits the internet (0.0.0.0/0), and none opens port 22.",
+      "critical", "Admit only Google's health-check and proxy ranges or the VPC; use IAP or OS Login for access.",
+      checkov=("CKV_GCP_2", "CKV_GCP_106"))
+def _gcp_ingress(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for fw in plan.of("gcp:compute/firewall:Firewall"):
+        if fw.inputs.get("direction", "INGRESS") != "INGRESS" or not fw.inputs.get("allows"):
+            continue
+        if set(OPEN) & set(fw.inputs.get("sourceRanges") or []):
+            yield fw, "admits the internet"
+        for allow in fw.inputs.get("allows") or []:
+            all_ports = allow.get("protocol") in ("tcp", "all") and not allow.get("ports")
+            if "22" in (allow.get("ports") or []) or all_ports:
+                yield fw, "opens port 22"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the generic rules read
+
+
+def _startup_script(inputs: dict[str, Any]) -> Any:
+    """An instance template's startup script (its `startup-script` metadata)."""
+    return dig(inputs, "metadata", "startup-script") or ""
+
+
+BOOT_SCRIPTS: dict[str, BootScript] = {"gcp:compute/instanceTemplate:InstanceTemplate": _startup_script}
