@@ -54,7 +54,7 @@ class Aws(Platform):
     regions = ("us-east-1", "us-west-2", "eu-west-1")
     online = "components.aws.online"
     price_file = PRICE_DATA / "aws.csv"
-    login = "an IAM role assumed through GitHub's OIDC provider (secret AWS_ROLE_ARN)"
+    login = "an IAM role assumed through GitHub's OIDC provider (repository variables AWS_ROLE_ARN, AWS_REGION)"
     quota_services = ("sagemaker", "ec2")
     price_sources = ("aws_offers", "aws_spot")
     cost_rules: ClassVar[dict[str, Any]] = {

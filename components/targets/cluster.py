@@ -79,7 +79,8 @@ class Cluster(Platform):
     packages = ("kubernetes", "random")
     owner_rates = True
     aliases = ("onprem",)
-    login = "the `kubeconfig` secret of the stack, or a context of the runner's kubeconfig"
+    login = ("the stack's `kubeconfig` secret, or a context of the runner's kubeconfig (the repository secret "
+             "KUBECONFIG)")
     nat_modes = ("none", "single", "per-az")  # the cluster's egress is its own; `network` does not apply
     free_types = frozenset({"kubernetes:helm.sh/v3:Release", "kubernetes:core/v1:Namespace"})
 

@@ -93,8 +93,8 @@ class Gcp(Platform):
     regions = ("us-central1", "europe-west4")
     online = "components.gcp.online"
     price_file = PRICE_DATA / "gcp.csv"
-    login = ("a service account through Workload Identity Federation (secrets GCP_WORKLOAD_IDENTITY_PROVIDER, "
-             "GCP_SERVICE_ACCOUNT)")
+    login = ("a service account through Workload Identity Federation (repository variables "
+             "GCP_WORKLOAD_IDENTITY_PROVIDER, GCP_SERVICE_ACCOUNT)")
     quota_services = ("compute.googleapis.com", "aiplatform.googleapis.com")
     price_sources = ("gcp_api_key", "gcp_skus")
     nat_modes = ("none", "single")
