@@ -2,7 +2,8 @@
 `HuggingFace.policy_rules` (components/targets/huggingface.py) hands it to the registry; components/policies.py
 runs it after the generic rules.
 
-Pure: no provider SDK, nor the dynamic provider (only the resource type its endpoints have).
+Pure: it reads only the resource type its endpoints have. (Importing it runs components/hf/__init__.py, which
+loads the dynamic provider and `huggingface_hub`; the registry's merged mocks have loaded them already.)
 """
 
 from __future__ import annotations

@@ -87,14 +87,14 @@ def _type_owners() -> tuple[Any, ...]:
     return (*PLATFORMS.values(), SHARED)
 
 
-def _merge(tables: Iterable[tuple[Any, Mapping[str, Any] | Iterable[tuple[str, Any]]]], what: str) -> dict[str, Any]:
-    """One table from every owner's (a mapping, or (key, value) pairs where one owner may repeat a key); a key two
-    owners give (or one, twice) raises, naming both."""
+def _merge(tables: Iterable[tuple[Any, Mapping[str, Any] | list[tuple[str, Any]]]], what: str) -> dict[str, Any]:
+    """One table from every owner's (a mapping, or a list of (key, value) pairs, where one owner may repeat a key);
+    a key two owners give (or one, twice) raises, naming both."""
     merged: dict[str, Any] = {}
     owner_of: dict[str, str] = {}
     for owner, table in tables:
         name = getattr(owner, "kind", None) or owner.name
-        for key, value in (table.items() if isinstance(table, Mapping) else table):
+        for key, value in (table if isinstance(table, list) else table.items()):
             if key in merged:
                 raise ValueError(f"{key} has two {what}: {owner_of[key]} and {name}")
             merged[key], owner_of[key] = value, name
