@@ -64,6 +64,8 @@ def platform_keys() -> dict[str, tuple[str, str]]:
     """Every key a platform reads (its settings' aliases, its secrets included) -> (platform, alias)."""
     return {_full_key(f.alias): (p.name, f.alias) for p in PLATFORMS.values()
             for f in p.settings.model_fields.values() if f.alias}
+
+
 # The discriminated union of targets puts the branch's tag in error locations; users never wrote it.
 TARGET_KINDS = tuple(KINDS)
 

@@ -149,6 +149,12 @@ class Platform(ABC):
     """Other names `selfhost size --cloud` accepts for it."""
     login: ClassVar[str] = ""
     """What a deploy needs to reach it (the workflow's credentials), for the docs and `selfhost platforms`."""
+    online: ClassVar[str | None] = None
+    """The module of what it reads from its provider's APIs (`components.aws.online`): `QuotaReader`, a
+    `QuotaReader` subclass, and `refresh_prices(regions, options)`, either optional. Named, not imported: only
+    `selfhost quota --check` and `selfhost prices refresh` load it (the program and the policy pack never reach the
+    network or need credentials; `make lint`'s import contracts keep it so) [none]."""
+
     quota_file: ClassVar[Path | None] = None
     """Its rows of the quota table (components/catalog/quotas.py's CSV format), where they are not in the shipped
     table (components/catalog/data/quotas.csv)."""
@@ -201,8 +207,8 @@ class Platform(ABC):
         return None
 
     def mocks(self) -> Mapping[str, MockFn]:
-        """Resource type -> what its provider computes for one (components/mocking.py), for the offline preview;
-        also `mock_calls` for its provider functions. Imported only when a preview runs."""
+        """Resource type (or `<package>:`, a whole package) -> what its provider computes for one
+        (components/mocking.py), for the offline preview; its provider functions answer through `mock_call`."""
         return {}
 
     def mock_call(self, token: str, args: Mapping[str, Any], ctx: MockCallCtx) -> dict[str, Any] | None:
@@ -257,12 +263,6 @@ class Platform(ABC):
         the (name, value) environment variables of the containers a resource of that type runs, from its inputs,
         where anyone allowed to describe the resource reads them [none]."""
         return {}
-
-    online: ClassVar[str | None] = None
-    """The module of what it reads from its provider's APIs (`components.aws.online`): `QuotaReader`, a
-    `QuotaReader` subclass, and `refresh_prices(regions, options)`, either optional. Named, not imported: only
-    `selfhost quota --check` and `selfhost prices refresh` load it (the program and the policy pack never reach the
-    network or need credentials; `make lint`'s import contracts keep it so) [none]."""
 
     def _online(self, name: str) -> Any:
         if self.online is None:
