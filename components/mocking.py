@@ -64,6 +64,10 @@ class MockCallCtx:
     project: str = ""
 
 
+def _pem(label: str, body: str) -> str:
+    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n"
+
+
 # The tools every platform's foundation may use (components/targets/shared.py owns their types).
 SHARED_RESOURCES: dict[str, MockFn] = {
     # A local command's id is random; its output is what the command printed (the API's JSON, not kept).
@@ -72,4 +76,16 @@ SHARED_RESOURCES: dict[str, MockFn] = {
     "docker-build:index:Image": lambda c: (lambda digest: (digest, {
         "digest": digest, "ref": f"{str((c.inputs.get('tags') or [''])[0]).split(':')[0]}@{digest}"}))(
         f"sha256:{c.hex(64, 'digest')}"),
+    # The tls provider computes keys and certificates locally (components/tls.py): PEM-shaped placeholders here.
+    "tls:index/privateKey:PrivateKey": lambda c: (c.hex(40), {
+        "privateKeyPem": _pem("EC PRIVATE KEY", c.hex(64, "key")), "publicKeyPem": _pem("PUBLIC KEY", c.hex(64, "pub")),
+        "publicKeyFingerprintSha256": f"SHA256:{c.hex(43, 'fp')}"}),
+    "tls:index/selfSignedCert:SelfSignedCert": lambda c: (str(int(c.hex(16, "serial"), 16)), {
+        "certPem": _pem("CERTIFICATE", c.hex(64, "cert")), "readyForRenewal": False,
+        "validityStartTime": "2026-01-01T00:00:00Z", "validityEndTime": "2036-01-01T00:00:00Z"}),
+    "tls:index/certRequest:CertRequest": lambda c: (c.hex(40), {
+        "certRequestPem": _pem("CERTIFICATE REQUEST", c.hex(64, "csr"))}),
+    "tls:index/locallySignedCert:LocallySignedCert": lambda c: (str(int(c.hex(16, "serial"), 16)), {
+        "certPem": _pem("CERTIFICATE", c.hex(64, "cert")), "readyForRenewal": False,
+        "validityStartTime": "2026-01-01T00:00:00Z", "validityEndTime": "2027-01-01T00:00:00Z"}),
 }

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 IMAGE_REF = r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$"
 
+DIGEST_HELP = ("the image pinned by digest, <name>:<tag>@sha256:<64 hex>: `docker buildx imagetools inspect "
+               "ghcr.io/berriai/litellm-non_root:<tag>` (or `crane digest ...`) prints the digest of the tag")
+
 ROUTER_PLATFORM = "kubernetes"
 """The router runs on the stack's cluster (the platform whose foundation its component takes)."""
 
@@ -64,8 +67,9 @@ class RouterSpec(Strict):
     """For the cost estimate: the share of requests the targets after the first serve. Unset: what the first
     cannot serve at its maximum replicas at the usage's service level."""
     image: str | None = Field(default=None, pattern=IMAGE_REF)
-    """The LiteLLM proxy image, e.g. pinned by digest. Default: LiteLLM's non-root image of the version the tests
-    run (components/k8s/router.py IMAGE)."""
+    """The LiteLLM proxy image, e.g. pinned by digest (required in a `production` tier stack: DIGEST_HELP says how
+    to find it). Default: LiteLLM's non-root image of the version the tests run (components/k8s/router.py IMAGE),
+    by tag."""
     resources: Resources = Resources(cpu="1", memory="2Gi")
     """CPU and memory of each replica (request and limit)."""
 
@@ -89,11 +93,13 @@ def router_problems(env: EnvironmentSpec, router: RouterSpec) -> list[Problem]:
         if target is None:
             p(f"order[{i}]", name, "no target with this name", ", ".join(targets))
             continue
-        auth = kind_of(target).auth(target)
-        if auth not in ROUTABLE_AUTH:
-            p(f"order[{i}]", name, f"a {target.kind} target authenticates with {auth}, which the router on the "
-              "cluster cannot reach or speak", "kubernetes targets, and hf-endpoint targets of endpointType "
-              "authenticated")
+        kind = kind_of(target)
+        auth = kind.auth(target)
+        if auth not in ROUTABLE_AUTH or not kind.reachable_by_router:
+            why = ("answers only inside its cloud network" if not kind.reachable_by_router
+                   else f"authenticates with {auth}")
+            p(f"order[{i}]", name, f"a {target.kind} target {why}, which the router on the cluster cannot reach "
+              "or speak", "kubernetes targets, and hf-endpoint targets of endpointType authenticated")
         if any(m.name == target.model for m in env.models):  # else that target's own problem
             models.add(env.model(target.model).id)
     if len(models) > 1:
@@ -105,6 +111,9 @@ def router_problems(env: EnvironmentSpec, router: RouterSpec) -> list[Problem]:
     if router.ingress and not (router.ingress.cluster_issuer or router.ingress.tls_secret):
         p("ingress.clusterIssuer", MISSING, "an Ingress without TLS would carry API keys in clear text",
           "a cert-manager ClusterIssuer, or ingress.tlsSecret")
+    if env.tier == "production" and "@sha256:" not in (router.image or ""):
+        p("image", router.image or MISSING, "a production stack runs every image by digest, so each node pulls the "
+          "very image that was tested (a tag can move)", DIGEST_HELP)
     if not router.ingress and not router.allow_from_namespaces:
         p("allowFromNamespaces", [], "nothing could reach the router: its NetworkPolicy admits only an Ingress "
           "controller and these namespaces", "namespaces of the callers, or set ingress")

@@ -85,23 +85,53 @@ def adapter_environment(model_id: str, flags: list[tuple[str, str]]) -> dict[str
 PORT = 8080
 SHM = "16g"
 TOKEN_FILE = "/run/selfhost/hf_token"
+API_KEYS_FILE = "/run/selfhost/api_keys"
+TLS_CERT_FILE = "/run/selfhost/tls.crt"
+TLS_KEY_FILE = "/run/selfhost/tls.key"
 
 
 def boot_script(image: str, model: ModelSpec, gpus: int, cache_dir: str, *, prepare: list[str],
-                fetch_token: str | None, login: str, log_options: list[str]) -> str:
+                fetch_token: str | None, login: str, log_options: list[str], fetch_keys: str | None = None,
+                tls: bool = False, container_uid: int = 0) -> str:
     """A GPU VM's boot script, the same on every cloud: `prepare` the cache, fetch the Hugging Face token with
     the VM's own identity into a root-only file in memory (`fetch_token` prints it; the token is never in this
     script, the template or the container's environment: the container reads it as a mounted file), `login`
-    to the registry, and run the adapter in front of vLLM with the engine catalog's flags."""
+    to the registry, and run the adapter in front of vLLM with the engine catalog's flags.
+
+    `fetch_keys`: a command that prints the callers' API keys file (`<id>:<key>` lines, the adapter's
+    `--api-keys-file` format), run with the VM's own identity; its output goes to a root-only file in memory
+    (/run/selfhost/api_keys, umask 077), mounted read-only into the container, which is told its path
+    (SELFHOST_API_KEYS_FILE): the keys are never in this script, the template or the container's environment.
+    None: the adapter takes no keys. `tls`: make a self-signed ECDSA P-256 key and certificate on the VM at boot
+    (openssl, into /run/selfhost, root-only), mounted read-only, so the adapter serves HTTPS
+    (SELFHOST_TLS_CERT_FILE / SELFHOST_TLS_KEY_FILE) to a load balancer that does not verify backends: the key
+    never leaves the VM. `container_uid`: the user the image runs as (APP_UID; 0: root): the files it reads are
+    handed to it, still unreadable to any other user."""
     env = {**adapter_environment(model.id, vllm_flags(model.id, model.revision, model.max_context, gpus,
                                                       model.quantization, GPU_MEMORY_UTILIZATION,
                                                       model.kv_cache_dtype)),
            "HF_HOME": "/cache", "SELFHOST_PORT": str(PORT)}
     lines = ["#!/bin/bash", "set -euo pipefail", *prepare, "install -d -m 700 /run/selfhost"]
     token_mount = []
+    if fetch_token is not None or fetch_keys is not None or tls:
+        lines.append("umask 077")
     if fetch_token is not None:
-        lines += ["umask 077", f"{fetch_token} > {TOKEN_FILE}"]
+        lines.append(f"{fetch_token} > {TOKEN_FILE}")
         token_mount = [f"-v {TOKEN_FILE}:/run/secrets/hf_token:ro", "-e HF_TOKEN_PATH=/run/secrets/hf_token"]
+    if fetch_keys is not None:
+        lines.append(f"{fetch_keys} > {API_KEYS_FILE}")
+        token_mount += [f"-v {API_KEYS_FILE}:/run/secrets/api_keys:ro",
+                        "-e SELFHOST_API_KEYS_FILE=/run/secrets/api_keys"]
+    if tls:
+        lines.append(f"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 "
+                     f"-subj /CN=selfhost-instance -keyout {TLS_KEY_FILE} -out {TLS_CERT_FILE}")
+        token_mount += [f"-v {TLS_CERT_FILE}:/run/secrets/tls.crt:ro", f"-v {TLS_KEY_FILE}:/run/secrets/tls.key:ro",
+                        "-e SELFHOST_TLS_CERT_FILE=/run/secrets/tls.crt",
+                        "-e SELFHOST_TLS_KEY_FILE=/run/secrets/tls.key"]
+    owned = [f for f, wanted in ((TOKEN_FILE, fetch_token), (API_KEYS_FILE, fetch_keys), (TLS_CERT_FILE, tls),
+                                 (TLS_KEY_FILE, tls)) if wanted]
+    if container_uid and owned:
+        lines.append(f"chown {container_uid}:{container_uid} {' '.join(owned)}")
     lines += [login, " ".join([
         "docker run -d --name selfhost --restart unless-stopped --gpus all", f"--shm-size {SHM}",
         f"-p {PORT}:{PORT}", f"-v {cache_dir}/hf:/cache", *token_mount,

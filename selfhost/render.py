@@ -22,7 +22,7 @@ from .preview import Preview
 # The order kubectl and Helm install kinds in (namespaces and identities first, what selects pods last).
 APPLY_ORDER = ("Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim", "NetworkPolicy",
                "Service", "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ScaledObject", "Ingress",
-               "ServiceMonitor")
+               "ServiceMonitor", "PrometheusRule")
 HELM = "kubernetes:helm.sh/v3:Release"
 OURS = ("[0-9][0-9]-*.yaml", "helm-*.values.yaml", "kustomization.yaml", "README.md")
 
@@ -181,10 +181,11 @@ def _readme(stack: str, r: Rendered, listed: list[str]) -> str:
             lines += [f"- `{k}`: {_key_help(k)}" for k in s["keys"]]
         lines.append("")
         step += 1
-    crds = sorted({f.split("-")[1] for f in listed if f.split("-")[1] in ("scaledobject", "servicemonitor")})
+    crds = sorted({f.split("-")[1] for f in listed
+                   if f.split("-")[1] in ("scaledobject", "servicemonitor", "prometheusrule")})
     if crds:
         lines += [f"Custom resources here ({', '.join(crds)}) need their operators in the cluster: KEDA for "
-                  "ScaledObject, the Prometheus Operator for ServiceMonitor.", ""]
+                  "ScaledObject, the Prometheus Operator for ServiceMonitor and PrometheusRule.", ""]
     lines += [f"{step}. Everything: `kubectl apply -k .` (or the files in order: "
               f"`for f in $(ls [0-9][0-9]-*.yaml); do kubectl apply -f $f; done`).", ""]
     return "\n".join(lines)

@@ -7,15 +7,17 @@ is valid); `supported_versions()` lists the minor versions it can check against.
   Ingress, ...) go through `kubernetes_validate` in strict mode: the OpenAPI schemas it ships for every minor
   version, with unknown fields an error. It stops at the first violation, so a built-in manifest yields at most one
   problem at a time.
-- The two custom resources, KEDA's ScaledObject (keda.sh/v1alpha1) and the Prometheus Operator's ServiceMonitor
-  (monitoring.coreos.com/v1), go through `jsonschema` against the `openAPIV3Schema` of their published CRDs, stored
-  in tests/data/crds/ (see its README.md for where each came from). The CRD schema is turned into JSON Schema the
-  way the API server reads it: unknown fields are errors (as with `kubectl apply --validate=strict`) except under
-  `x-kubernetes-preserve-unknown-fields`, `x-kubernetes-int-or-string` takes an integer or a string, `nullable`
-  takes null, `x-kubernetes-list-type: set` and `map` forbid duplicates, integer formats int32/int64 are range
-  checked, and the object's `metadata` is checked as the version's ObjectMeta (as the API server does). Each
+- The three custom resources, KEDA's ScaledObject (keda.sh/v1alpha1) and the Prometheus Operator's ServiceMonitor
+  and PrometheusRule (monitoring.coreos.com/v1), go through `jsonschema` against the `openAPIV3Schema` of their
+  published CRDs, stored in tests/data/crds/ (see its README.md for where each came from). The CRD schema is turned
+  into JSON Schema the way the API server reads it: unknown fields are errors (as with `kubectl apply
+  --validate=strict`) except under `x-kubernetes-preserve-unknown-fields`, `x-kubernetes-int-or-string` takes an
+  integer or a string, `nullable` takes null, `x-kubernetes-list-type: set` and `map` forbid duplicates, integer
+  formats int32/int64 are range checked, a pattern's `(?i)` (Go's RE2 takes it after `^`, Python only first) moves
+  to the front, and the object's `metadata` is checked as the version's ObjectMeta (as the API server does). Each
   `x-kubernetes-validations` (CEL) rule is evaluated by a Python equivalent written below for that exact rule;
-  a stored schema with a rule or an `x-kubernetes-*` extension this module does not know fails loudly when loaded.
+  a stored schema with a rule, an `x-kubernetes-*` extension or a pattern this module does not know fails loudly
+  when loaded.
 - Anything else (another apiVersion or kind, or a built-in one the chosen version does not serve) raises
   `UnknownSchemaError`: a manifest is never passed unchecked.
 
@@ -44,6 +46,7 @@ CRD_DIR = Path(__file__).resolve().parent / "data" / "crds"
 CRD_SCHEMAS: dict[tuple[str, str], Path] = {
     ("keda.sh/v1alpha1", "ScaledObject"): CRD_DIR / "keda.sh_v1alpha1_scaledobject.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): CRD_DIR / "monitoring.coreos.com_v1_servicemonitor.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): CRD_DIR / "monitoring.coreos.com_v1_prometheusrule.json",
 }
 
 
@@ -182,6 +185,19 @@ _CEL_RULES: dict[str, Callable[[Any], bool]] = {
 }
 
 
+def _python_pattern(pattern: str, where: str) -> str:
+    """A CRD's pattern (Go's RE2 syntax, as the API server reads it) in Python's: RE2 takes a flag group such as
+    `(?i)` anywhere and applies it to the rest of the expression, Python only at its start. The PrometheusRule
+    schema has `^(?i)(abort|warn)?$`: `^` matches the same either way, so the flag moves to the front."""
+    if pattern.startswith("^(?i)"):
+        pattern = "(?i)^" + pattern[len("^(?i)"):]
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise UnsupportedSchemaError(f"{where}: pattern {pattern!r} is not one Python reads ({error})") from error
+    return pattern
+
+
 def _to_json_schema(node: Mapping[str, Any], where: str) -> dict[str, Any]:
     """One node of a structural CRD schema (OpenAPI v3) as the JSON Schema (draft 4) that checks it strictly."""
     unknown = sorted(key for key in node if key.startswith("x-kubernetes-") and key not in _KNOWN_EXTENSIONS)
@@ -193,6 +209,8 @@ def _to_json_schema(node: Mapping[str, Any], where: str) -> dict[str, Any]:
                 f"{where}: CEL rule {rule.get('rule')!r} has no Python equivalent in tests/k8s_schemas.py _CEL_RULES"
             )
     out = {key: value for key, value in node.items() if key not in ("description", "default", "nullable")}
+    if isinstance(node.get("pattern"), str):
+        out["pattern"] = _python_pattern(node["pattern"], where)
     if "properties" in node:
         out["properties"] = {
             name: _to_json_schema(child, f"{where}.{name}") for name, child in node["properties"].items()

@@ -30,6 +30,11 @@ def only(p, token):
     return r
 
 
+def named(p, name):
+    (r,) = [r for r in p.resources if r.name == name]
+    return r
+
+
 def test_the_launch_template_pins_the_dlami_and_requires_imdsv2(pool):
     template = only(pool, "aws:ec2/launchTemplate:LaunchTemplate")
     inputs = template.inputs
@@ -48,12 +53,12 @@ def test_the_launch_template_pins_the_dlami_and_requires_imdsv2(pool):
 def test_the_token_is_read_at_boot_never_written_into_the_template(pool):
     template = only(pool, "aws:ec2/launchTemplate:LaunchTemplate")
     script = base64.b64decode(template.inputs["userData"]).decode()
-    secret = only(pool, "aws:secretsmanager/secret:Secret").computed["arn"]
+    secret = named(pool, "aws-pool-hf-token-secret").computed["arn"]
     assert f"aws secretsmanager get-secret-value --region us-east-1 --secret-id {secret}" in script
     assert "HF_TOKEN=" not in script and "-e HF_TOKEN_PATH=/run/secrets/hf_token" in script
     assert template.secret_paths == []
-    version = only(pool, "aws:secretsmanager/secretVersion:SecretVersion")
-    assert version.secret_paths == ["secretString"]
+    for version in pool.by_type("aws:secretsmanager/secretVersion:SecretVersion"):
+        assert version.secret_paths == ["secretString"]
     # The engine's flags come from the engine catalog, the same ones every target uses.
     assert "--max-model-len 8192" in script and "--revision 0e9e39f249a16976918f6564b8830bc894c89659" in script
     image = only(pool, "docker-build:index:Image")
@@ -67,8 +72,8 @@ def test_no_port_22_no_public_ingress_lb_from_the_vpc_only(pool):
             assert not (rule["fromPort"] <= 22 <= rule["toPort"]), g.name
             assert "0.0.0.0/0" not in rule.get("cidrBlocks", []), g.name
     lb_sg, instance_sg = groups["aws-pool-chat-lb-sg"], groups["aws-pool-chat-sg"]
-    assert lb_sg.inputs["ingress"] == [{"protocol": "tcp", "fromPort": 80, "toPort": 80, "cidrBlocks": ["10.30.0.0/16"],
-                                        "description": "clients in the VPC"}]
+    assert lb_sg.inputs["ingress"] == [{"protocol": "tcp", "fromPort": 443, "toPort": 443,
+                                        "cidrBlocks": ["10.30.0.0/16"], "description": "clients in the VPC"}]
     [rule] = instance_sg.inputs["ingress"]
     assert rule["securityGroups"] == [lb_sg.id] and lb_sg.id.startswith("sg-")
     assert (rule["fromPort"], rule["toPort"]) == (8080, 8080) and "cidrBlocks" not in rule
@@ -100,13 +105,11 @@ def test_the_internal_load_balancer_keeps_streams(pool):
     tg = only(pool, "aws:lb/targetGroup:TargetGroup").inputs
     assert tg["healthCheck"]["path"] == "/health" and tg["healthCheck"]["matcher"] == "200"
     assert tg["deregistrationDelay"] == 300 and tg["port"] == 8080
-    listener = only(pool, "aws:lb/listener:Listener").inputs
-    assert (listener["port"], listener["protocol"]) == (80, "HTTP")  # no certificate configured: VPC only
     policy = only(pool, "aws:autoscaling/policy:Policy").inputs["targetTrackingConfiguration"]
     assert policy["predefinedMetricSpecification"]["predefinedMetricType"] == "ALBRequestCountPerTarget"
     chat = pool.outputs["endpoints"]["chat"]
-    assert chat["kind"] == "aws-pool" and chat["auth"] == "vpc-only"
-    assert chat["openaiBaseUrl"].startswith("http://internal-") and chat["openaiBaseUrl"].endswith("/v1")
+    assert chat["kind"] == "aws-pool" and chat["auth"] == "api-key"
+    assert chat["openaiBaseUrl"].startswith("https://internal-") and chat["openaiBaseUrl"].endswith("/v1")
     assert chat["poolName"] == "aws-pool-chat"
 
 
@@ -115,7 +118,9 @@ def test_the_instance_role_names_exactly_what_it_touches(pool):
     by_sid = {s["Sid"]: s for s in policy_doc(policy.inputs["policy"])["Statement"]}
     repo = only(pool, "aws:ecr/repository:Repository").computed["arn"]
     assert by_sid["PullOurImage"]["Resource"] == repo
-    assert by_sid["ReadHfToken"]["Resource"] == only(pool, "aws:secretsmanager/secret:Secret").computed["arn"]
+    assert by_sid["ReadHfToken"]["Resource"] == named(pool, "aws-pool-hf-token-secret").computed["arn"]
+    assert by_sid["ReadApiKeys"] == {"Sid": "ReadApiKeys", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                                     "Resource": named(pool, "aws-pool-chat-api-keys").computed["arn"]}
     logs = next(g for g in pool.by_type("aws:cloudwatch/logGroup:LogGroup") if g.name == "aws-pool-chat-logs")
     assert by_sid["WriteOwnLogs"]["Resource"] == logs.computed["arn"] + ":*"
     assert by_sid["LogInToEcr"]["Resource"] == "*" and by_sid["LogInToEcr"]["Action"] == "ecr:GetAuthorizationToken"
@@ -220,3 +225,174 @@ def test_a_warm_pool_takes_one_instance_type():
     assert found == ["selfhost-llm:targets[0].instanceTypes: [\"g6.xlarge\", \"g5.xlarge\"]: a warm pool cannot be "
                      "used with a mixed instances policy (Auto Scaling PutWarmPool): one instance type; allowed: "
                      "g6.xlarge"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# TLS, access logs and API keys (issue 25)
+
+
+def run_pool(project, edit=lambda t: None, **config: str):
+    """The aws-pool stack previewed with `edit` applied to its target and `config` (stack keys) set."""
+    import json
+    import runpy
+
+    from selfhost.preview import run_program
+    from selfhost.project import stack_config
+
+    cfg, secret_keys = stack_config(project, "aws-pool")
+    targets = json.loads(cfg["selfhost-llm:targets"])
+    for t in targets:
+        edit(t)
+    cfg["selfhost-llm:targets"] = json.dumps(targets)
+    cfg.update({f"selfhost-llm:{k}": v for k, v in config.items()})
+    return run_program(project.name, "aws-pool", cfg, secret_keys,
+                       lambda: runpy.run_path(str(project.root / "__main__.py"), run_name="__main__"))
+
+
+def test_the_load_balancer_listens_with_https_only_tls_1_2_and_up(pool):
+    (listener,) = pool.by_type("aws:lb/listener:Listener")
+    inputs = listener.inputs
+    assert (inputs["port"], inputs["protocol"]) == (443, "HTTPS")
+    assert inputs["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    # No certificate given: the stack's CA issued one for the load balancer's name, imported into ACM.
+    acm = only(pool, "aws:acm/certificate:Certificate")
+    assert inputs["certificateArn"] == acm.computed["arn"] and acm.computed["arn"].startswith("arn:aws:acm:us-east-1:")
+    assert acm.secret_paths == ["privateKey"]
+    lb = only(pool, "aws:lb/loadBalancer:LoadBalancer")
+    issued = named(pool, "aws-pool-chat-ca-alb-csr").inputs
+    assert issued["dnsNames"] == [lb.computed["dnsName"]] and issued["subject"]["commonName"] == lb.computed["dnsName"]
+    ca = named(pool, "aws-pool-chat-ca-cert").inputs
+    assert ca["isCaCertificate"] is True and ca["allowedUses"] == ["cert_signing", "crl_signing"]
+    assert ca["validityPeriodHours"] == 10 * 365 * 24
+    cert = named(pool, "aws-pool-chat-ca-alb-cert").inputs
+    assert "server_auth" in cert["allowedUses"] and cert["validityPeriodHours"] == 365 * 24
+    assert cert["earlyRenewalHours"] > 0
+    for key in pool.by_type("tls:index/privateKey:PrivateKey"):
+        assert (key.inputs["algorithm"], key.inputs["ecdsaCurve"]) == ("ECDSA", "P256")
+    # Private keys reach other resources only as secrets.
+    assert named(pool, "aws-pool-chat-ca-alb-cert").secret_paths == ["caPrivateKeyPem"]
+    assert named(pool, "aws-pool-chat-ca-cert").secret_paths == ["privateKeyPem"]
+    assert named(pool, "aws-pool-chat-ca-alb-csr").secret_paths == ["privateKeyPem"]
+    assert acm.inputs["certificateChain"] == named(pool, "aws-pool-chat-ca-cert").computed["certPem"]
+    chat = pool.outputs["endpoints"]["chat"]
+    assert chat["caCertificate"] == acm.inputs["certificateChain"]
+
+
+def test_the_target_group_and_its_health_check_speak_https(pool):
+    tg = only(pool, "aws:lb/targetGroup:TargetGroup").inputs
+    assert (tg["protocol"], tg["port"]) == ("HTTPS", 8080)
+    assert tg["healthCheck"]["protocol"] == "HTTPS" and tg["healthCheck"]["path"] == "/health"
+    script = base64.b64decode(only(pool, "aws:ec2/launchTemplate:LaunchTemplate").inputs["userData"]).decode()
+    # The instance makes its own key and certificate at boot, root-only, mounted read-only.
+    lines = script.splitlines()
+    openssl = next(i for i, line in enumerate(lines) if line.startswith("openssl req -x509"))
+    assert lines.index("umask 077") < openssl and lines.index("install -d -m 700 /run/selfhost") < openssl
+    assert "-keyout /run/selfhost/tls.key -out /run/selfhost/tls.crt" in lines[openssl]
+    assert "-v /run/selfhost/tls.key:/run/secrets/tls.key:ro" in script
+    assert "-e SELFHOST_TLS_CERT_FILE=/run/secrets/tls.crt -e SELFHOST_TLS_KEY_FILE=/run/secrets/tls.key" in script
+
+
+def test_the_load_balancer_logs_requests_into_the_access_log_bucket(pool):
+    lb = only(pool, "aws:lb/loadBalancer:LoadBalancer").inputs
+    bucket = named(pool, "aws-pool-artifacts-access-logs-bucket")
+    assert lb["accessLogs"] == {"bucket": bucket.computed["bucket"], "prefix": "alb/aws-pool-chat", "enabled": True}
+    assert lb["dropInvalidHeaderFields"] is True
+    assert lb["enableDeletionProtection"] is False  # a staging stack
+    # ELB log delivery may write there (us-east-1: the ELB account), under the prefix, for this account only.
+    policy = policy_doc(named(pool, "aws-pool-artifacts-access-logs-policy").inputs["policy"])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["AlbAccessLogs"]["Principal"] == {"AWS": "arn:aws:iam::127311923021:root"}
+    assert by_sid["AlbAccessLogs"]["Resource"] == f"{bucket.computed['arn']}/alb/*/AWSLogs/123456789012/*"
+    assert by_sid["AlbAccessLogs"]["Action"] == "s3:PutObject"
+
+
+def test_stacks_without_a_pool_admit_no_load_balancer_logs(previews):
+    policy = next(r for r in previews["aws-prod"].resources if r.name == "aws-prod-artifacts-access-logs-policy")
+    assert "AlbAccessLogs" not in {s["Sid"] for s in policy_doc(policy.inputs["policy"])["Statement"]}
+
+
+def test_deletion_protection_in_the_production_tier(project):
+    p = run_pool(project, tier="production")
+    assert only(p, "aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is True
+
+
+def test_api_keys_live_in_secrets_manager_never_in_the_template_or_container(pool):
+    secret = named(pool, "aws-pool-chat-api-keys")
+    key = only(pool, "aws:kms/key:Key").computed["arn"]
+    assert secret.inputs["kmsKeyId"] == key
+    version = named(pool, "aws-pool-chat-api-keys-version")
+    assert version.inputs["secretId"] == secret.id and version.secret_paths == ["secretString"]
+    (password,) = pool.by_type("random:index/randomPassword:RandomPassword")
+    assert password.name == "aws-pool-chat-key-default" and password.inputs["length"] >= 32
+    template = only(pool, "aws:ec2/launchTemplate:LaunchTemplate")
+    script = base64.b64decode(template.inputs["userData"]).decode()
+    arn = secret.computed["arn"]
+    lines = script.splitlines()
+    # Pinned to the secret's version: new keys make a new launch template version, which the refresh rolls out.
+    fetch = f"aws secretsmanager get-secret-value --region us-east-1 --secret-id {arn} --version-id " \
+            f"{version.computed['versionId']} --query SecretString --output text > /run/selfhost/api_keys"
+    assert fetch in lines and lines.index("umask 077") < lines.index(fetch)
+    assert ("-v /run/selfhost/api_keys:/run/secrets/api_keys:ro -e SELFHOST_API_KEYS_FILE=/run/secrets/api_keys"
+            in script)
+    assert password.computed["result"] not in script and template.secret_paths == []
+    chat = pool.outputs["endpoints"]["chat"]
+    assert chat["auth"] == "api-key" and chat["apiKeys"] == "[secret]"
+    assert "endpoints.chat.apiKeys" in pool.secret_outputs
+    # The policy pack's secrets rules hold: nothing secret in user data, the template or a container's environment.
+    from components.policies import check
+
+    report = check(resources_from_preview(pool.to_json()), None, pool.outputs)
+    assert not report.violations
+
+
+def test_each_api_key_id_gets_its_own_key(project):
+    p = run_pool(project, lambda t: t.update(apiKeys=["app", "batch"]))
+    assert sorted(r.name for r in p.by_type("random:index/randomPassword:RandomPassword")) == [
+        "aws-pool-chat-key-app", "aws-pool-chat-key-batch"]
+    assert len([r for r in p.resources if r.name == "aws-pool-chat-api-keys"]) == 1
+
+
+def test_a_given_certificate_is_used_instead_of_the_stacks_ca(project):
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+    p = run_pool(project, lambda t: t.update(tls={"certificateArn": arn}))
+    assert only(p, "aws:lb/listener:Listener").inputs["certificateArn"] == arn
+    assert not p.by_type("aws:acm/certificate:Certificate")
+    assert not [r for r in p.resources if r.type.startswith("tls:")]
+    assert "caCertificate" not in p.outputs["endpoints"]["chat"]
+
+
+def test_a_certificate_arn_must_be_an_acm_arn():
+    [problem] = pool_problems(tls={"certificateArn": "arn:aws:iam::123456789012:server-certificate/x"})
+    assert problem.startswith("selfhost-llm:targets[0].tls.certificateArn:")
+
+
+def test_the_load_balancer_rules_read_the_plan(pool, project):
+    from components.policies import RULES
+    from components.policy import Plan
+
+    by_id = {r.id: r for r in RULES}
+    items = resources_from_preview(pool.to_json())
+    staging = by_id["aws-lb-deletion-protection"].run(Plan(items, outputs=pool.outputs))
+    assert [f.exempt is not None for f in staging] == [True]  # staging: reported, not a violation
+    prod = run_pool(project, tier="production")
+    assert by_id["aws-lb-deletion-protection"].run(Plan(resources_from_preview(prod.to_json()),
+                                                        outputs=prod.outputs)) == []
+    unprotected = [r if r.type != "aws:lb/loadBalancer:LoadBalancer" else
+                   type(r)(**{**r.__dict__, "inputs": {**r.inputs, "enableDeletionProtection": False}})
+                   for r in resources_from_preview(prod.to_json())]
+    [finding] = by_id["aws-lb-deletion-protection"].run(Plan(unprotected, outputs=prod.outputs))
+    assert finding.exempt is None and "production" in finding.message
+    # Secrets rotate by configuration: every secret is reported, with why, never a violation.
+    rotation = by_id["aws-secret-rotation"].run(Plan(items, outputs=pool.outputs))
+    assert sorted(f.resource for f in rotation) == ["aws-pool-chat-api-keys", "aws-pool-hf-token-secret"]
+    assert all(f.exempt for f in rotation)
+    # A target group that checks health over HTTP is caught, as is a TLS policy that admits TLS 1.0.
+    def changed(token, change):
+        return [r if r.type != token else type(r)(**{**r.__dict__, "inputs": change(dict(r.inputs))}) for r in items]
+
+    http_check = changed("aws:lb/targetGroup:TargetGroup",
+                         lambda i: {**i, "healthCheck": {**i["healthCheck"], "protocol": "HTTP"}})
+    assert by_id["aws-lb-https"].run(Plan(http_check))
+    old_tls = changed("aws:lb/listener:Listener", lambda i: {**i, "sslPolicy": "ELBSecurityPolicy-2016-08"})
+    [finding] = by_id["aws-lb-https"].run(Plan(old_tls))
+    assert "below TLS 1.2" in finding.message

@@ -74,6 +74,31 @@ def service_monitor() -> dict[str, Any]:
     }
 
 
+def prometheus_rule() -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "llm", "namespace": "llm"},
+        "spec": {
+            "groups": [
+                {
+                    "name": "llm",
+                    "partial_response_strategy": "WARN",
+                    "rules": [
+                        {
+                            "alert": "QueueBacklog",
+                            "expr": "max(vllm:num_requests_waiting) > 10",
+                            "for": "10m",
+                            "labels": {"severity": "warning"},
+                            "annotations": {"summary": "{{ $value }} waiting"},
+                        }
+                    ],
+                }
+            ]
+        },
+    }
+
+
 # --- built-in kinds -----------------------------------------------------------------------------------------------
 
 
@@ -249,6 +274,28 @@ def test_service_monitor_pattern_and_int_or_string() -> None:
     assert problems(manifest, VERSION) == [
         "spec.endpoints[0].targetPort: 1.5 is not valid under any of the given schemas"
     ]
+
+
+def test_valid_prometheus_rule_passes() -> None:
+    # Its schema's Go pattern `^(?i)(abort|warn)?$` (case-insensitive) is read as the API server reads it.
+    assert problems(prometheus_rule(), VERSION) == []
+
+
+def test_prometheus_rule_misspelt_or_mistyped_fields_fail() -> None:
+    manifest = prometheus_rule()
+    rule = manifest["spec"]["groups"][0]["rules"][0]
+    rule["annotation"] = rule.pop("annotations")
+    rule["for"] = "10 minutes"
+    found = problems(manifest, VERSION)
+    assert found[0] == "spec.groups[0].rules[0].annotation: unknown field"
+    assert found[1].startswith("spec.groups[0].rules[0].for: '10 minutes' does not match")
+    manifest = prometheus_rule()
+    manifest["spec"]["groups"][0]["partial_response_strategy"] = "ignore"
+    [problem] = problems(manifest, VERSION)
+    assert problem.startswith("spec.groups[0].partial_response_strategy: 'ignore' does not match")
+    manifest = prometheus_rule()
+    manifest["spec"]["groups"].append({"name": "llm", "rules": []})  # a list map keyed by name
+    assert problems(manifest, VERSION) == ["spec.groups[1]: duplicate entry (name='llm'), as item 0"]
 
 
 def test_custom_resource_unknown_top_level_field_and_metadata_are_checked() -> None:

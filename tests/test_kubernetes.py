@@ -64,7 +64,8 @@ def test_every_manifest_validates_against_the_clusters_schemas(previews, stack):
     assert {name: p for name, p in found.items() if p} == {}
     kinds = {m["kind"] for m in objects(previews, stack)}
     # Custom resources are checked against their published CRDs (tests/data/crds), not skipped.
-    expected = {"ScaledObject", "ServiceMonitor"} if stack == "onprem" else {"HorizontalPodAutoscaler"}
+    expected = ({"ScaledObject", "ServiceMonitor", "PrometheusRule", "ConfigMap"} if stack == "onprem"
+                else {"HorizontalPodAutoscaler"})
     assert expected <= kinds
 
 

@@ -124,6 +124,14 @@ CASES: dict[str, tuple[str, Callable[[list[Resource]], list[Resource]]]] = {
             lambda i: i.update(encryptionConfigurations=[{"encryptionType": "AES256"}]),
         ),
     ),
+    "aws-lb-https": (
+        "aws-pool",
+        lambda p: mutate(p, "aws:lb/listener:Listener", lambda i: i.update(protocol="HTTP", port=80)),
+    ),
+    "aws-lb-access-logs": (
+        "aws-pool",
+        lambda p: mutate(p, "aws:lb/loadBalancer:LoadBalancer", lambda i: i.pop("accessLogs")),
+    ),
     "aws-imdsv2": (
         "aws-pool",
         lambda p: mutate(p, TEMPLATE_AWS, lambda i: i["metadataOptions"].update(httpTokens="optional")),
@@ -215,6 +223,10 @@ CASES: dict[str, tuple[str, Callable[[list[Resource]], list[Resource]]]] = {
         "gcp-prod",
         lambda p: mutate(p, "gcp:compute/subnetwork:Subnetwork", lambda i: i.pop("logConfig")),
     ),
+    "gcp-lb-https": ("gcp-pool", lambda p: mutate(p, "gcp:compute/regionBackendService:RegionBackendService",
+                                                  lambda i: i.update(protocol="HTTP"))),
+    "gcp-lb-logging": ("gcp-pool", lambda p: mutate(p, "gcp:compute/regionBackendService:RegionBackendService",
+                                                    lambda i: i["logConfig"].update(sampleRate=0.1))),
     "gcp-no-open-ingress": (
         "gcp-pool",
         lambda p: mutate(
@@ -290,7 +302,10 @@ def test_there_are_at_least_25_rules_each_described_with_a_fix():
 
 def test_every_rule_is_tested_here():
     special = {"monthly-budget", "aws-sagemaker-kms", "aws-sagemaker-network-isolation", "k8s-image-digest",
-               "aws-log-retention-production", "secrets-not-in-outputs", "allowed-gpu-types"}
+               "k8s-image-digest-production", "aws-log-retention-production", "secrets-not-in-outputs",
+               "allowed-gpu-types",
+               # Production only, or exempt by design: tests/test_aws_pool.py tests them.
+               "aws-lb-deletion-protection", "aws-secret-rotation"}
     assert set(BY_ID) == set(CASES) | special
 
 

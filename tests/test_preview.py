@@ -140,7 +140,7 @@ def test_every_kind_writes_the_same_endpoint_keys(all_json):
                                                        "requestLogDataset", "poolName", "loadBalancerDns",
                                                        "instanceTypes", "spot", "namespace", "service", "inClusterUrl",
                                                        "apiKeys", "endpointType", "scaleToZeroAfterMinutes",
-                                                       "routerBaseUrl"))
+                                                       "routerBaseUrl", "caCertificate"))
             for stack in all_json["stacks"] for endpoint in stack["outputs"]["endpoints"].values()}
     assert keys == {frozenset({"kind", "platform", "region", "model", "invokeUrl", "openaiBaseUrl", "auth", "host",
                                "replicas", "image", "startupTimeoutSeconds"})}

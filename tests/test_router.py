@@ -220,6 +220,24 @@ def test_a_target_the_router_cannot_reach_is_refused_with_the_reason():
     assert any("serve different models" in str(p) for p in info.value.problems), info.value.problems
 
 
+def test_a_pool_speaks_api_keys_but_answers_only_in_its_vpc_and_is_refused():
+    """The GPU pools take API keys now (issue 25), but on an internal load balancer in the stack's cloud network,
+    which the router on the cluster is outside of: the order naming one is refused at the config check, before
+    anything is declared, not when the stack is declared."""
+    raw, secret_keys = config_with()
+    targets = json.loads(raw["selfhost-llm:targets"])
+    targets.append({"kind": "aws-pool", "name": "pool", "model": targets[0]["model"],
+                    "instanceTypes": ["g6e.xlarge"]})
+    raw["selfhost-llm:targets"] = json.dumps(targets)
+    raw["aws:region"] = "us-east-1"
+    raw["selfhost-llm:router"] = json.dumps({**json.loads(raw["selfhost-llm:router"]), "order": ["chat", "pool"]})
+    with pytest.raises(ConfigError) as info:
+        load_environment(STACK, raw, secret_keys)
+    refused = [str(p) for p in info.value.problems if str(p).startswith("selfhost-llm:router.order[1]")]
+    assert refused and "aws-pool target answers only inside its cloud network" in refused[0], \
+        info.value.problems
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Cost of the mix
 

@@ -36,11 +36,14 @@ class AwsFoundation:
     hf_token_secret_arn: pulumi.Input[str] | None = None
     own_image: OwnImage | None = None
     """Our serving image in ECR, when a target asked for it."""
+    access_log_bucket: pulumi.Input[str] = ""
+    """The access-log bucket's name (SSE-S3); it admits load balancer access logs when a target asked for them."""
 
 
 def declare_foundation(name: str, region: str, network: NetworkConfig, tags: dict[str, str],
                        hf_token: pulumi.Output[str] | None, log_retention_days: int, own_image: bool,
-                       extra_endpoints: tuple[str, ...] = ()) -> tuple[AwsFoundation, dict[str, object]]:
+                       extra_endpoints: tuple[str, ...] = (), lb_access_logs: bool = False
+                       ) -> tuple[AwsFoundation, dict[str, object]]:
     """Declare the foundation; return it and its stack outputs."""
     account_id = aws.get_caller_identity().account_id
     zones = network.availability_zones or aws.get_availability_zones(state="available").names[: network.az_count]
@@ -52,7 +55,8 @@ def declare_foundation(name: str, region: str, network: NetworkConfig, tags: dic
         extra_endpoints=extra_endpoints,
     ))
     store = ArtifactStore(f"{name}-artifacts", ArtifactStoreArgs(kms_key_arn=key.arn, tags=tags,
-                                                                 access_log_days=max(365, log_retention_days)),
+                                                                 access_log_days=max(365, log_retention_days),
+                                                                 lb_logs_region=region if lb_access_logs else None),
                           account_id=account_id)
     secret = (HfTokenSecret(f"{name}-hf-token", HfTokenSecretArgs(token=hf_token, kms_key_arn=key.arn, tags=tags))
               if hf_token is not None else None)
@@ -65,7 +69,7 @@ def declare_foundation(name: str, region: str, network: NetworkConfig, tags: dic
     foundation = AwsFoundation(
         region=region, account_id=account_id, vpc_id=net.vpc_id, vpc_cidr=network.cidr, subnet_ids=net.subnet_ids,
         s3_prefix_list_id=net.s3_endpoint.prefix_list_id, bucket_name=store.bucket_name, bucket_arn=store.bucket_arn,
-        kms_key_arn=key.arn, log_retention_days=log_retention_days,
+        kms_key_arn=key.arn, log_retention_days=log_retention_days, access_log_bucket=store.access_log_bucket,
         hf_token_secret_arn=secret.arn if secret else None, own_image=own,
     )
     outputs: dict[str, object] = {

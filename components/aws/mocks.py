@@ -196,6 +196,9 @@ RESOURCES: dict[str, MockFn] = {
     "aws:lb/listener:Listener": lambda c: (lambda arn: (arn, {"arn": arn}))(
         _arn(c, "elasticloadbalancing", f"listener/app/{c.name[:24]}/{c.hex(16)}/{c.hex(16, 'l')}")),
     "aws:autoscaling/group:Group": _auto_scaling_group,
+    # An imported certificate: ACM's ARN, its domain from the certificate (not parsed here).
+    "aws:acm/certificate:Certificate": lambda c: (lambda arn: (arn, {
+        "arn": arn, "status": "ISSUED", "type": "IMPORTED"}))(_arn(c, "acm", f"certificate/{c.uuid()}")),
     "aws:autoscaling/policy:Policy": lambda c: (lambda n: (n, {"name": n, "arn": _arn(c,
         "autoscaling", f"scalingPolicy:{c.uuid()}:autoScalingGroupName/{c.inputs.get('autoscalingGroupName')}"
                        f":policyName/{n}")}))(c.autoname("name")),

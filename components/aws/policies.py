@@ -49,7 +49,8 @@ def _s3_kms(plan: Plan) -> Iterator[tuple[Resource, str] | Finding]:
         if _access_logs(bucket) and default and default.get("sseAlgorithm") == "AES256":
             yield Finding("aws-s3-kms", bucket.name, "encrypted with S3-managed keys", exempt=(
                 "S3 server access logging delivers only to buckets whose default encryption is SSE-S3, not a KMS key "
-                "(S3 user guide, server access logging)"))
+                "(S3 user guide, server access logging), and so does load balancer access logging (ELB user guide: "
+                "SSE-S3 is the only server-side encryption it supports)"))
         elif not default or default.get("sseAlgorithm") != "aws:kms" or not default.get("kmsMasterKeyId"):
             yield bucket, "not encrypted by default with a customer-managed KMS key"
 
@@ -307,6 +308,62 @@ def _lb_internal(plan: Plan) -> Iterator[tuple[Resource, str]]:
     for lb in plan.of("aws:lb/loadBalancer:LoadBalancer"):
         if not truthy(lb.inputs.get("internal")):
             yield lb, "faces the internet"
+
+
+# TLS 1.2 and up (Elastic Load Balancing's security policies whose names say so; FIPS and PQ variants included).
+TLS12_POLICIES = ("ELBSecurityPolicy-TLS13-1-2", "ELBSecurityPolicy-TLS-1-2", "ELBSecurityPolicy-FS-1-2",
+                  "ELBSecurityPolicy-TLS13-1-3")
+
+
+@rule("aws-lb-https", "Load balancers take HTTPS only, TLS 1.2 and up, and speak HTTPS to their targets.", "high",
+      "Listen with protocol HTTPS, a certificate and sslPolicy ELBSecurityPolicy-TLS13-1-2-2021-06; give target "
+      "groups and their health checks protocol HTTPS.", checkov=("CKV_AWS_2", "CKV_AWS_103", "CKV_AWS_378",
+                                                                  "CKV2_AWS_20"))
+def _lb_https(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for listener in plan.of("aws:lb/listener:Listener"):
+        if listener.inputs.get("protocol") != "HTTPS":
+            yield listener, f"listens with {listener.inputs.get('protocol') or 'HTTP'}"
+        elif not str(listener.inputs.get("sslPolicy") or "").startswith(TLS12_POLICIES):
+            yield listener, f"TLS policy {listener.inputs.get('sslPolicy')} admits versions below TLS 1.2"
+    for group in plan.of("aws:lb/targetGroup:TargetGroup"):
+        protocols = {group.inputs.get("protocol"), dig(group.inputs, "healthCheck", "protocol")}
+        if protocols != {"HTTPS"}:
+            yield group, "speaks HTTP to its targets (traffic or health checks)"
+
+
+@rule("aws-lb-access-logs", "Load balancers log every request into the environment's access-log bucket.", "medium",
+      "Set accessLogs {bucket: the access-log bucket, enabled: true}.", checkov=("CKV_AWS_91",))
+def _lb_access_logs(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for lb in plan.of("aws:lb/loadBalancer:LoadBalancer"):
+        logs = lb.inputs.get("accessLogs") or {}
+        if not logs.get("bucket") or not truthy(logs.get("enabled")):
+            yield lb, "its requests are not logged"
+
+
+@rule("aws-lb-deletion-protection", "Production load balancers are protected from deletion.", "medium",
+      "Leave the production tier to turn enableDeletionProtection on.", checkov=("CKV_AWS_150",))
+def _lb_deletion_protection(plan: Plan) -> Iterator[tuple[Resource, str] | Finding]:
+    for lb in plan.of("aws:lb/loadBalancer:LoadBalancer"):
+        if truthy(lb.inputs.get("enableDeletionProtection")):
+            continue
+        if plan.production:
+            yield lb, "not protected from deletion in a production environment"
+        else:
+            yield Finding("aws-lb-deletion-protection", lb.name, "not protected from deletion", exempt=(
+                "not a production environment: a development or staging stack is torn down with `pulumi destroy`"))
+
+
+@rule("aws-secret-rotation", "Secrets Manager secrets are rotated.", "medium",
+      "Rotate by configuration: new apiKeys ids (the instances read the new keys on the group's instance refresh); "
+      "a new hfToken (`pulumi config set --secret hfToken`).", checkov=("CKV2_AWS_57",))
+def _secret_rotation(plan: Plan) -> Iterator[Finding]:
+    for secret in plan.of("aws:secretsmanager/secret:Secret"):
+        if plan.beside(secret, "aws:secretsmanager/secretRotation:SecretRotation"):
+            continue
+        yield Finding("aws-secret-rotation", secret.name, "no rotation schedule", exempt=(
+            "rotated by a configuration change and `pulumi up`, not by a rotation Lambda: callers' API keys by new "
+            "apiKeys ids (the group's instance refresh boots instances that read them), the Hugging Face token on "
+            "the Hub by its owner"))
 
 
 # ---------------------------------------------------------------------------------------------------------

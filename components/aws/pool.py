@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from ..catalog.ec2_instances import Ec2GpuInstance
 from ..catalog.models import ModelFacts
 from ..schema import ModelSpec
 from ..serving_image import PORT, boot_script
 from ..sizing import weights_bytes
+from ..tls import PrivateCa, PrivateCaArgs
 from .foundation import AwsFoundation
 
 # The AWS Deep Learning Base GPU AMI (NVIDIA driver, Docker and the NVIDIA container toolkit, the AWS CLI), by
@@ -25,6 +27,11 @@ ROOT_VOLUME_GIB = 100
 # Our adapter's readiness route: 200 once the engine has loaded the model.
 HEALTH_PATH = "/health"
 SSM_MANAGED_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+# TLS 1.2 and 1.3 only (Elastic Load Balancing, "Security policies for your Application Load Balancer").
+SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+LISTEN_PORT = 443
+# Where the load balancers of a stack write their access logs in its access-log bucket (storage.ALB_LOGS_PREFIX).
+ALB_LOGS_PREFIX = "alb"
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,14 @@ class GpuInstancePoolArgs:
     warm_pool: bool
     """Stopped instances kept ready to start instead of a mixed instances policy (on demand, one type only)."""
     certificate_arn: str | None
-    """An ACM certificate: the load balancer listens with TLS on 443; None: HTTP on 80, VPC only."""
+    """An ACM certificate for the load balancer's HTTPS listener; None: the stack's private CA issues one for the
+    load balancer's DNS name, imported into ACM (callers trust `ca_certificate_pem`)."""
+    api_keys: tuple[str, ...]
+    """The callers' key ids: one generated key each, in one Secrets Manager secret the instances read at boot."""
+    deletion_protection: bool
+    """The load balancer's deletion protection (the production tier)."""
+    access_log_bucket: pulumi.Input[str]
+    """The stack's access-log bucket (SSE-S3, with the ELB log delivery policy): the load balancer's access logs."""
     idle_timeout_seconds: int
     """Longer than the longest gap between two streamed tokens (a long prefill), or streams are cut."""
     deregistration_delay_seconds: int
@@ -70,17 +84,25 @@ def cache_volume_gib(facts: ModelFacts, quantization: str) -> int:
     return int(2 * weights_bytes(facts, quantization) / 2**30) + 20
 
 
+def _get_secret(region: str, arn: str, version: str | None = None) -> str:
+    pinned = f" --version-id {shlex.quote(version)}" if version else ""
+    return (f"aws secretsmanager get-secret-value --region {region} --secret-id {shlex.quote(arn)}{pinned} "
+            "--query SecretString --output text")
+
+
 def user_data(image: str, region: str, model: ModelSpec, gpus: int, log_group: str, secret_arn: str | None,
-              cache_dir: str, mount_cache: bool) -> str:
-    """The boot script (serving_image.boot_script) with the instance role: the token from Secrets Manager, our
-    image from ECR, logs to CloudWatch."""
+              cache_dir: str, mount_cache: bool, keys_secret_arn: str | None = None,
+              keys_version: str | None = None) -> str:
+    """The boot script (serving_image.boot_script) with the instance role: the token and the callers' keys from
+    Secrets Manager, our image from ECR, logs to CloudWatch, and the instance's own certificate for the load
+    balancer's HTTPS to it. The keys are read at `keys_version`: new keys make a new launch template version,
+    which the group's instance refresh rolls out."""
     return boot_script(
         image, model, gpus, cache_dir,
         prepare=[*([f"mkfs -t xfs /dev/nvme1n1 && mkdir -p {cache_dir} && mount /dev/nvme1n1 {cache_dir}"]
                    if mount_cache else []), f"mkdir -p {cache_dir}/hf && chmod 700 {cache_dir}/hf"],
-        fetch_token=None if secret_arn is None else (
-            f"aws secretsmanager get-secret-value --region {region} --secret-id {shlex.quote(secret_arn)} "
-            "--query SecretString --output text"),
+        fetch_token=None if secret_arn is None else _get_secret(region, secret_arn),
+        fetch_keys=None if keys_secret_arn is None else _get_secret(region, keys_secret_arn, keys_version), tls=True,
         login=f"aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin "
               f"{image.split('/')[0]}",
         log_options=["--log-driver awslogs", f"--log-opt awslogs-region={region}",
@@ -88,8 +110,15 @@ def user_data(image: str, region: str, model: ModelSpec, gpus: int, log_group: s
                      "--log-opt awslogs-stream=$(cat /var/lib/cloud/data/instance-id)"])
 
 
+def keys_file(ids: list[str], values: list[str]) -> str:
+    """The adapter's `--api-keys-file`: one `<id>:<key>` line per caller (as Kubernetes targets write it)."""
+    return "".join(f"{key}:{value}\n" for key, value in zip(ids, values, strict=True))
+
+
 class GpuInstancePool(pulumi.ComponentResource):
-    """GPU instances of one memory class, mostly spot, serving our image behind an internal load balancer.
+    """GPU instances of one memory class, mostly spot, serving our image behind an internal load balancer that
+    takes HTTPS only (TLS 1.2+, the given certificate or one from the stack's private CA), logs every request and
+    speaks HTTPS to the instances (each makes its own certificate at boot), and the callers' API keys.
 
     Launch template (the DLAMI pinned by id, IMDSv2 with hop limit 1, encrypted volumes, no public IP, an instance
     profile scoped to its repository, secret and log group, reachable by SSM Session Manager, no SSH), an Auto
@@ -102,9 +131,6 @@ class GpuInstancePool(pulumi.ComponentResource):
         super().__init__("selfhost:aws:GpuInstancePool", name, None, opts)
         base = args.foundation
         assert base.own_image is not None  # a pool always serves our image: its platform needs include it
-        tls = args.certificate_arn is not None
-        listen_port = 443 if tls else 80
-
         # Resolved at deploy time and pinned: instance-refresh rollback does not work with an SSM-parameter image
         # id or $Latest (Auto Scaling API, RefreshPreferences).
         ami = aws.ssm.get_parameter_output(name=AMI_PARAMETER, opts=pulumi.InvokeOutputOptions(parent=self))
@@ -112,18 +138,36 @@ class GpuInstancePool(pulumi.ComponentResource):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/selfhost/{args.pool_name}", retention_in_days=args.log_retention_days,
             kms_key_id=base.kms_key_arn, tags=args.tags, opts=pulumi.ResourceOptions(parent=self))
+        self.keys_secret, self.keys_version, self.api_keys = self._api_keys(name, args)
         self.role, profile = self._instance_role(name, args, base.own_image.repository_arn)
-        self.lb_sg, self.instance_sg = self._security_groups(name, args, listen_port)
+        self.lb_sg, self.instance_sg = self._security_groups(name, args, LISTEN_PORT)
         self.launch_template = self._launch_template(name, args, ami.value, base.own_image.ref, profile)
-        self.target_group, self.load_balancer = self._load_balancer(name, args, listen_port)
+        self.ca_certificate_pem: pulumi.Output[str] | None = None
+        self.target_group, self.load_balancer = self._load_balancer(name, args, LISTEN_PORT)
         self.group = self._group(name, args)
 
-        scheme = "https" if tls else "http"
-        self.openai_base_url = pulumi.Output.concat(scheme, "://", self.load_balancer.dns_name, "/v1")
+        self.openai_base_url = pulumi.Output.concat("https://", self.load_balancer.dns_name, "/v1")
         self.invoke_url = pulumi.Output.concat(self.openai_base_url, "/chat/completions")
         self.image = base.own_image.ref
         self.register_outputs({"openaiBaseUrl": self.openai_base_url, "poolName": self.group.name,
                                "loadBalancerDns": self.load_balancer.dns_name})
+
+    def _api_keys(self, name: str, args: GpuInstancePoolArgs) -> tuple[
+            aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion, pulumi.Output[dict[str, str]]]:
+        """One generated key per caller id, all in one secret (the environment key) the instances read at boot:
+        rotating is a config change (new ids) and the group's instance refresh."""
+        child = pulumi.ResourceOptions(parent=self)
+        ids = list(args.api_keys)
+        keys = {key: random.RandomPassword(f"{name}-key-{key}", length=48, special=False, opts=child).result
+                for key in ids}
+        lines: pulumi.Output[str] = pulumi.Output.all(*keys.values()).apply(lambda values: keys_file(ids, values))
+        keys_secret: pulumi.Output[str] = pulumi.Output.secret(lines)
+        secret = aws.secretsmanager.Secret(
+            f"{name}-api-keys", description=f"{args.pool_name}: the callers' API keys (<id>:<key> lines)",
+            kms_key_id=args.foundation.kms_key_arn, recovery_window_in_days=7, tags=args.tags, opts=child)
+        version = aws.secretsmanager.SecretVersion(f"{name}-api-keys-version", secret_id=secret.id,
+                                                   secret_string=keys_secret, opts=child)
+        return secret, version, pulumi.Output.secret(pulumi.Output.all(**keys))
 
     def _instance_role(self, name: str, args: GpuInstancePoolArgs,
                        repository_arn: pulumi.Input[str]) -> tuple[aws.iam.Role, aws.iam.InstanceProfile]:
@@ -151,6 +195,8 @@ class GpuInstancePool(pulumi.ComponentResource):
         if args.hf_token_secret_arn is not None:
             statements.append({"Sid": "ReadHfToken", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
                                "Resource": args.hf_token_secret_arn})
+        statements.append({"Sid": "ReadApiKeys", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                           "Resource": self.keys_secret.arn})
         aws.iam.RolePolicy(f"{name}-policy", role=role.id,
                            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements}),
                            opts=child)
@@ -199,8 +245,9 @@ class GpuInstancePool(pulumi.ComponentResource):
                 device_name="/dev/sdf", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                     volume_size=cache_volume_gib(args.facts, model.quantization), volume_type="gp3",
                     encrypted="true", kms_key_id=base.kms_key_arn, delete_on_termination="true")))
-        script = pulumi.Output.all(image, self.log_group.name, args.hf_token_secret_arn).apply(
-            lambda v: user_data(v[0], base.region, model, first.gpu_count, v[1], v[2], cache_dir, not nvme))
+        script = pulumi.Output.all(image, self.log_group.name, args.hf_token_secret_arn, self.keys_secret.arn,
+                                   self.keys_version.version_id).apply(
+            lambda v: user_data(v[0], base.region, model, first.gpu_count, v[1], v[2], cache_dir, not nvme, v[3], v[4]))
         return aws.ec2.LaunchTemplate(
             f"{name}-template", image_id=ami_id, instance_type=first.instance_type,
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
@@ -221,29 +268,43 @@ class GpuInstancePool(pulumi.ComponentResource):
 
     def _load_balancer(self, name: str, args: GpuInstancePoolArgs,
                        listen_port: int) -> tuple[aws.lb.TargetGroup, aws.lb.LoadBalancer]:
-        """The internal ALB, its listener (TLS with a certificate), and the target group whose health check is
-        the adapter's readiness."""
+        """The internal ALB (access logs, deletion protection by tier), its HTTPS listener (TLS 1.2+; the given
+        certificate, or one the stack's CA issues for its DNS name, imported into ACM), and the HTTPS target group
+        whose health check is the adapter's readiness (the ALB does not verify the instances' certificates)."""
         child = pulumi.ResourceOptions(parent=self)
         base, tags = args.foundation, args.tags
-        tls = args.certificate_arn is not None
         target_group = aws.lb.TargetGroup(
-            f"{name}-tg", name=f"{args.pool_name}"[:32], port=PORT, protocol="HTTP", target_type="instance",
+            f"{name}-tg", name=f"{args.pool_name}"[:32], port=PORT, protocol="HTTPS", target_type="instance",
             vpc_id=base.vpc_id,
             # Long enough for a stream in flight to finish when an instance leaves (spot interruption, scale-in).
             deregistration_delay=args.deregistration_delay_seconds,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
-                path=HEALTH_PATH, port=str(PORT), protocol="HTTP", matcher="200", interval=15, timeout=5,
+                path=HEALTH_PATH, port=str(PORT), protocol="HTTPS", matcher="200", interval=15, timeout=5,
                 healthy_threshold=2, unhealthy_threshold=3),
             tags=tags, opts=child)
         load_balancer = aws.lb.LoadBalancer(
             f"{name}-alb", name=f"{args.pool_name}"[:32], internal=True, load_balancer_type="application",
             subnets=base.subnet_ids, security_groups=[self.lb_sg.id], drop_invalid_header_fields=True,
             # Longer than the longest gap between two streamed tokens (a long prefill), or streams are cut.
-            idle_timeout=args.idle_timeout_seconds, tags=tags, opts=child)
+            idle_timeout=args.idle_timeout_seconds,
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(
+                bucket=args.access_log_bucket, prefix=f"{ALB_LOGS_PREFIX}/{args.pool_name}", enabled=True),
+            enable_deletion_protection=args.deletion_protection, tags=tags, opts=child)
+        certificate_arn: pulumi.Input[str]
+        if args.certificate_arn is not None:
+            certificate_arn = args.certificate_arn
+        else:
+            ca = PrivateCa(f"{name}-ca", PrivateCaArgs(common_name=f"selfhost-llm {args.pool_name} internal CA",
+                                                       tags=tags), opts=child)
+            issued = ca.issue("alb", [load_balancer.dns_name])
+            # Imported certificates are not renewed by ACM: the CA's early renewal replaces it on a `pulumi up`.
+            certificate_arn = aws.acm.Certificate(
+                f"{name}-certificate", private_key=issued.private_key_pem, certificate_body=issued.cert_pem,
+                certificate_chain=ca.certificate_pem, tags=tags, opts=child).arn
+            self.ca_certificate_pem = ca.certificate_pem
         aws.lb.Listener(
             f"{name}-listener", load_balancer_arn=load_balancer.arn, port=listen_port,
-            protocol="HTTPS" if tls else "HTTP", certificate_arn=args.certificate_arn,
-            ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06" if tls else None,
+            protocol="HTTPS", certificate_arn=certificate_arn, ssl_policy=SSL_POLICY,
             default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)],
             tags=tags, opts=child)
         return target_group, load_balancer

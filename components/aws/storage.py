@@ -10,6 +10,18 @@ from .tags import ACCESS_LOGS_PURPOSE
 # Where things live in the bucket. The SageMaker role is granted exactly these prefixes.
 MODELS_PREFIX = "models"
 DATA_CAPTURE_PREFIX = "data-capture"
+# Where load balancers write their access logs in the access-log bucket (`alb/<pool>/AWSLogs/<account>/...`).
+ALB_LOGS_PREFIX = "alb"
+# Elastic Load Balancing's account per region that opened before August 2022: the principal of access log
+# delivery there (ELB user guide, "Enable access logs for your Application Load Balancer", step 2); regions
+# opened since take the log delivery service principal.
+ELB_ACCOUNTS = {
+    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
+    "us-west-2": "797873946194", "eu-west-1": "156460612806", "eu-central-1": "054676820928",
+    "eu-west-2": "652711504416", "eu-west-3": "009996457667", "eu-north-1": "897822967062",
+    "ap-northeast-1": "582318560864", "ap-southeast-1": "114774131450", "ap-southeast-2": "783225319266",
+    "ap-south-1": "718504428378", "ca-central-1": "985666609251", "sa-east-1": "507241528517",
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,8 @@ class ArtifactStoreArgs:
     """How long the bucket's access logs (who read or wrote what) are kept."""
     incomplete_upload_days: int = 7
     """Parts of multipart uploads that never completed (an interrupted weights upload) are removed after this."""
+    lb_logs_region: str | None = None
+    """The region of load balancers whose access logs the access-log bucket admits (ALB_LOGS_PREFIX); None: none."""
 
 
 
@@ -31,10 +45,12 @@ class ArtifactStoreArgs:
 class AccessLogBucket(pulumi.ComponentResource):
     """Where S3 writes the artifacts bucket's server access logs: never public, TLS only, written only by the
     S3 logging service for that one bucket, expiring after the retention period. Encrypted with S3-managed keys:
-    server access logging cannot deliver to a bucket whose default encryption is a KMS key."""
+    server access logging cannot deliver to a bucket whose default encryption is a KMS key, and ALB access
+    logging only to SSE-S3 (ELB user guide: "the only server-side encryption option supported is SSE-S3").
+    With `lb_logs_region`, ELB log delivery may write under ALB_LOGS_PREFIX too, for this account only."""
 
     def __init__(self, name: str, source_bucket_arn: pulumi.Input[str], account_id: pulumi.Input[str], days: int,
-                 tags: dict[str, str], opts: pulumi.ResourceOptions | None = None):
+                 tags: dict[str, str], opts: pulumi.ResourceOptions | None = None, lb_logs_region: str | None = None):
         super().__init__("selfhost:aws:AccessLogBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=False,
@@ -71,11 +87,21 @@ class AccessLogBucket(pulumi.ComponentResource):
                      "Resource": pulumi.Output.concat(self.bucket.arn, "/*"),
                      "Condition": {"ArnLike": {"aws:SourceArn": source_bucket_arn},
                                    "StringEquals": {"aws:SourceAccount": account_id}}},
+                    *([_elb_log_delivery(self.bucket.arn, account_id, lb_logs_region)] if lb_logs_region else []),
                 ],
             }),
             opts=child,
         )
         self.register_outputs({"bucket": self.bucket.bucket})
+
+
+def _elb_log_delivery(arn: pulumi.Output[str], account_id: pulumi.Input[str], region: str) -> dict[str, object]:
+    """Load balancer access log delivery, under ALB_LOGS_PREFIX, for this account's load balancers only."""
+    elb = ELB_ACCOUNTS.get(region)
+    principal = ({"AWS": f"arn:aws:iam::{elb}:root"} if elb
+                 else {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"})
+    return {"Sid": "AlbAccessLogs", "Effect": "Allow", "Principal": principal, "Action": "s3:PutObject",
+            "Resource": pulumi.Output.concat(arn, f"/{ALB_LOGS_PREFIX}/*/AWSLogs/", account_id, "/*")}
 
 
 def _deny_insecure(arn: pulumi.Output[str]) -> dict[str, object]:
@@ -148,9 +174,10 @@ class ArtifactStore(pulumi.ComponentResource):
             opts=child,
         )
         logs = AccessLogBucket(f"{name}-access-logs", self.bucket.arn, account_id, args.access_log_days, args.tags,
-                               opts=child)
+                               opts=child, lb_logs_region=args.lb_logs_region)
         aws.s3.BucketLogging(f"{name}-access-logging", bucket=self.bucket.id, target_bucket=logs.bucket.id,
                              target_prefix="artifacts/", opts=child)
         self.bucket_name = self.bucket.bucket
         self.bucket_arn = self.bucket.arn
+        self.access_log_bucket = logs.bucket.bucket
         self.register_outputs({"bucket": self.bucket_name, "arn": self.bucket_arn})

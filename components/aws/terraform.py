@@ -53,6 +53,7 @@ TYPES: dict[str, TfType] = {
     "aws:lb/loadBalancer:LoadBalancer": TfType("aws_lb", {"subnet_mappings": "subnet_mapping"}),
     "aws:lb/listener:Listener": TfType("aws_lb_listener", {"default_actions": "default_action"}),
     "aws:lb/targetGroup:TargetGroup": TfType("aws_lb_target_group"),
+    "aws:acm/certificate:Certificate": TfType("aws_acm_certificate"),
     # compute, scaling, identity
     "aws:ec2/launchTemplate:LaunchTemplate": TfType("aws_launch_template"),
     "aws:autoscaling/group:Group": TfType("aws_autoscaling_group", {

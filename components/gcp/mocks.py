@@ -17,6 +17,8 @@ from ..mocking import Ctx, MockCallCtx, MockFn
 SUBNETS = "gcp:subnets"
 """The preview's memo (Ctx.memo) key: network id -> its subnetwork's CIDR, for values providers allocate from a
 subnet (PSC addresses)."""
+SUBNET_RANGES = "gcp:subnet-ranges"
+"""The preview's memo key: subnetwork id -> its CIDR, for internal addresses reserved in a subnetwork."""
 
 
 def project_number(project: str) -> str:
@@ -84,7 +86,28 @@ def _subnetwork(c: Ctx) -> tuple[str, dict]:
     """A subnetwork; its range is kept for the addresses providers later take from it (PSC forwarding rules)."""
     made = _subnetwork_of(c)
     c.memo.setdefault(SUBNETS, {})[c.inputs["network"]] = c.inputs["ipCidrRange"]
+    c.memo.setdefault(SUBNET_RANGES, {})[made[0]] = c.inputs["ipCidrRange"]
     return made
+
+
+def _internal_address(c: Ctx) -> tuple[str, dict]:
+    """A reserved address: an internal one is taken from its subnetwork's range (past Google's reserved first
+    two), unless given."""
+    made = _gcp("projects/{project}/regions/{region}/addresses/{name}", self_link=True)(c)
+    cidr = c.memo.get(SUBNET_RANGES, {}).get(c.inputs.get("subnetwork", ""), "10.0.0.0/24")
+    chosen = str(ipaddress.ip_network(cidr)[2 + int(c.hex(4, "ip"), 16) % 200])
+    return made[0], {**made[1], "address": c.inputs.get("address") or chosen,
+                     "creationTimestamp": "2026-11-29T00:00:00.000-08:00", "users": []}
+
+
+def _ssl_certificate(c: Ctx) -> tuple[str, dict]:
+    """A self-managed certificate, named from its prefix as the provider does (a unique suffix of 26 digits)."""
+    project, region = c.inputs.get("project", c.project), c.inputs.get("region", c.region)
+    name = c.inputs.get("name") or f"{c.inputs.get('namePrefix', c.name + '-')}{_digits(c, 26, 'crt')}"
+    rid = f"projects/{project}/regions/{region}/sslCertificates/{name}"
+    return rid, {"name": name, "project": project, "selfLink": f"https://www.googleapis.com/compute/v1/{rid}",
+                 "certificateId": int(_digits(c, 18, "cert")), "expireTime": "2027-11-29T00:00:00.000-08:00",
+                 "creationTimestamp": "2026-11-29T00:00:00.000-08:00"}
 
 
 RESOURCES: dict[str, MockFn] = {
@@ -161,10 +184,25 @@ RESOURCES: dict[str, MockFn] = {
                                                   self_link=True),
     "gcp:compute/regionTargetHttpProxy:RegionTargetHttpProxy": _gcp(
         "projects/{project}/regions/{region}/targetHttpProxies/{name}", self_link=True),
-    # An internal forwarding rule takes an address from its subnet (mocked from the subnet's range).
+    "gcp:compute/regionTargetHttpsProxy:RegionTargetHttpsProxy": _gcp(
+        "projects/{project}/regions/{region}/targetHttpsProxies/{name}", self_link=True,
+        proxyId=lambda c, _: int(_digits(c, 18, "proxy"))),
+    "gcp:compute/regionSslCertificate:RegionSslCertificate": _ssl_certificate,
+    "gcp:compute/regionSslPolicy:RegionSslPolicy": _gcp(
+        "projects/{project}/regions/{region}/sslPolicies/{name}", self_link=True,
+        fingerprint=lambda c, _: c.hex(12, "fp"),
+        enabledFeatures=lambda c, _: ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                                      "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                                      "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+                                      "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                                      "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"]),
+    "gcp:compute/address:Address": _internal_address,
+    # An internal forwarding rule takes its reserved address, or one from its subnet (mocked from the subnet's
+    # range).
     "gcp:compute/forwardingRule:ForwardingRule": _gcp(
         "projects/{project}/regions/{region}/forwardingRules/{name}", self_link=True,
-        ipAddress=lambda c, _: f"10.{int(c.hex(2, 'a'), 16) % 200}.0.{int(c.hex(2, 'b'), 16) % 250 + 2}"),
+        ipAddress=lambda c, _: c.inputs.get("ipAddress")
+        or f"10.{int(c.hex(2, 'a'), 16) % 200}.0.{int(c.hex(2, 'b'), 16) % 250 + 2}"),
     "gcp:monitoring/dashboard:Dashboard": lambda c: (
         f"projects/{project_number(c.inputs.get('project', c.project))}/dashboards/{c.uuid()}", {}),
 }

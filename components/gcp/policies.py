@@ -1,5 +1,6 @@
 """Google Cloud's policy rules: IAM roles, customer-managed encryption (BigQuery, Secret Manager, Artifact
-Registry), Cloud KMS rotation, Compute Engine VMs (external IPs, Shielded VM, OS Login), subnets and firewall rules.
+Registry), Cloud KMS rotation, Compute Engine VMs (external IPs, Shielded VM, OS Login), subnets and firewall rules,
+Application Load Balancers (HTTPS end to end, TLS 1.2 and up, every request logged).
 `Gcp.policy_rules` (components/targets/gcp.py) hands them to the registry; components/policies.py runs them after
 the generic rules.
 
@@ -120,6 +121,44 @@ def _gcp_ingress(plan: Plan) -> Iterator[tuple[Resource, str]]:
             all_ports = allow.get("protocol") in ("tcp", "all") and not allow.get("ports")
             if "22" in (allow.get("ports") or []) or all_ports:
                 yield fw, "opens port 22"
+
+
+# Load balancers Google's managed proxies run (Application Load Balancers): their backend services' schemes.
+MANAGED_SCHEMES = ("INTERNAL_MANAGED", "EXTERNAL_MANAGED")
+
+
+@rule("gcp-lb-https", "Application Load Balancers take HTTPS only, TLS 1.2 and up, and speak HTTPS to their "
+      "backends.", "high", "Use a RegionTargetHttpsProxy with an sslPolicy whose minTlsVersion is TLS_1_2 (or "
+      "TLS_1_3); give backend services protocol HTTPS and HTTPS health checks.")
+def _gcp_lb_https(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for proxy in plan.of("gcp:compute/regionTargetHttpProxy:RegionTargetHttpProxy"):
+        yield proxy, "listens with plain HTTP"
+    for proxy in plan.of("gcp:compute/regionTargetHttpsProxy:RegionTargetHttpsProxy"):
+        if not proxy.inputs.get("sslPolicy"):
+            yield proxy, "no SSL policy: TLS 1.0 and 1.1 are admitted"
+    for policy in plan.of("gcp:compute/regionSslPolicy:RegionSslPolicy"):
+        if policy.inputs.get("minTlsVersion") not in ("TLS_1_2", "TLS_1_3"):
+            yield policy, f"admits {policy.inputs.get('minTlsVersion') or 'TLS_1_0'}"
+    for backend in plan.of("gcp:compute/regionBackendService:RegionBackendService"):
+        if backend.inputs.get("loadBalancingScheme") in MANAGED_SCHEMES and backend.inputs.get("protocol") not in (
+                "HTTPS", "HTTP2"):
+            yield backend, f"speaks {backend.inputs.get('protocol') or 'HTTP'} to its backends"
+    for check in plan.of("gcp:compute/regionHealthCheck:RegionHealthCheck"):
+        if check.inputs.get("httpHealthCheck"):
+            yield check, "checks over plain HTTP"
+
+
+@rule("gcp-lb-logging", "Application Load Balancers log every request.", "medium",
+      "Set the backend service's logConfig: enable true, sampleRate 1.0.")
+def _gcp_lb_logging(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for backend in plan.of("gcp:compute/regionBackendService:RegionBackendService"):
+        if backend.inputs.get("loadBalancingScheme") not in MANAGED_SCHEMES:
+            continue
+        config = backend.inputs.get("logConfig") or {}
+        if not truthy(config.get("enable")):
+            yield backend, "request logging off"
+        elif float(config.get("sampleRate", 1.0)) < 1.0:
+            yield backend, f"logs a sample of requests only ({config.get('sampleRate')})"
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -32,6 +32,24 @@ RULES: dict[str, Rule] = {
              "VMs to it per its update policy",
         source="terraform-provider-google website/docs/r/compute_instance_template.html.markdown: 'Instance "
                "Templates cannot be updated after creation'"),
+    "gcp:compute/forwardingRule:ForwardingRule": Rule(
+        replace=(EVERY,), except_=("target", "labels", "allowGlobalAccess", "allowPscGlobalAccess"),
+        risk="downtime, and a new address unless the rule takes a reserved one: the load balancer stops answering "
+             "while its rule is recreated",
+        source="magic-modules mmv1/products/compute/ForwardingRule.yaml: `immutable: true` for the resource; only "
+               "target (setTarget), labels (setLabels), allowGlobalAccess and allowPscGlobalAccess (PATCH) have an "
+               "update_url"),
+    "gcp:compute/address:Address": Rule(
+        replace=(EVERY,), except_=("labels",),
+        risk="a new address: callers (and the certificate issued for it) name the old one",
+        removal="callers lose the address the load balancer answered at",
+        source="magic-modules mmv1/products/compute/Address.yaml: `immutable: true`; only labels (setLabels) have "
+               "an update_url"),
+    "gcp:compute/regionSslCertificate:RegionSslCertificate": Rule(
+        replace=(EVERY,),
+        note="certificates are immutable: a new one (a new name from the prefix) is created and attached to the "
+             "proxy before the old one is deleted",
+        source="magic-modules mmv1/products/compute/RegionSslCertificate.yaml: `immutable: true` (no update_url)"),
 }
 
 PREFIXES: tuple[tuple[str, Rule], ...] = ()

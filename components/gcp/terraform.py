@@ -32,6 +32,10 @@ TYPES: dict[str, TfType] = {
     "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": TfType(
         "google_compute_region_instance_group_manager", {"versions": "version", "named_ports": "named_port"}),
     "gcp:compute/regionTargetHttpProxy:RegionTargetHttpProxy": TfType("google_compute_region_target_http_proxy"),
+    "gcp:compute/regionTargetHttpsProxy:RegionTargetHttpsProxy": TfType("google_compute_region_target_https_proxy"),
+    "gcp:compute/regionSslCertificate:RegionSslCertificate": TfType("google_compute_region_ssl_certificate"),
+    "gcp:compute/regionSslPolicy:RegionSslPolicy": TfType("google_compute_region_ssl_policy"),
+    "gcp:compute/address:Address": TfType("google_compute_address"),
     "gcp:compute/regionUrlMap:RegionUrlMap": TfType("google_compute_region_url_map", {
         "host_rules": "host_rule", "path_matchers": "path_matcher", "path_rules": "path_rule"}),
     "gcp:dns/managedZone:ManagedZone": TfType("google_dns_managed_zone"),

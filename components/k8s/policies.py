@@ -152,12 +152,27 @@ def _k8s_netpol(plan: Plan) -> Iterator[tuple[Resource, str]]:
             yield r, "its namespace has no default-deny NetworkPolicy"
 
 
-@rule("k8s-image-digest", "Images are pinned by digest, so a node pulls exactly what was built.", "low",
-      "Set the target's imageDigest, or the router's image as name@sha256:... (our tags are content hashes, but a "
-      "registry may let them move).",
-      checkov=("CKV_K8S_43",), mandatory=False)
-def _k8s_digest(plan: Plan) -> Iterator[tuple[Resource, str]]:
+def _unpinned(plan: Plan) -> Iterator[tuple[Resource, str]]:
     for r, pod in _pods(plan):
         for c in _containers(pod):
             if "@sha256:" not in str(c.get("image", "")):
                 yield r, f"container {c.get('name')} image {c.get('image')} is pinned by tag, not digest"
+
+
+_DIGEST_FIX = ("Set the target's imageDigest (the digest the push printed), or the router's image as "
+               "name@sha256:... (`docker buildx imagetools inspect <image>:<tag>` prints it).")
+
+
+@rule("k8s-image-digest", "Images are pinned by digest, so a node pulls exactly what was built (below the "
+      "production tier: advisory; our tags are content hashes, but a registry may let them move).", "low",
+      _DIGEST_FIX, checkov=("CKV_K8S_43",), mandatory=False)
+def _k8s_digest(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    if not plan.production:
+        yield from _unpinned(plan)
+
+
+@rule("k8s-image-digest-production", "Production stacks run every image by digest.", "high", _DIGEST_FIX,
+      checkov=("CKV_K8S_43",))
+def _k8s_digest_production(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    if plan.production:
+        yield from _unpinned(plan)

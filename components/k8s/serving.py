@@ -23,6 +23,7 @@ from ..schema import ModelSpec
 from ..serving_image import IMAGES, PROGRAMS, content_tag, engine_args
 from ..sizing import GPU_MEMORY_UTILIZATION, Hardware, engine_limits
 from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down
+from .observability import AlertThresholds, Observed, dashboard_config_map, prometheus_rule
 
 PORT = 8080
 SECRETS_DIR = "/run/secrets/selfhost"
@@ -112,9 +113,15 @@ class ModelServingArgs:
     router_namespace: str | None = None
     """Where the stack's router runs, when it routes to this target: it may call the Service, with a key of its
     own (`router`)."""
+    dashboards_namespace: str | None = None
+    """Where the Grafana dashboards' ConfigMap goes (the target's namespace or the monitoring one); None: none."""
+    alerts: AlertThresholds | None = None
+    """A PrometheusRule with these thresholds; None: none."""
 
 
 ROUTER_KEY = "router"
+SERVING_ROLES = {**ROLES, "ConfigMap": "dashboards", "PrometheusRule": "alerts"}
+"""Kind -> the role that names its resource here (the one ConfigMap of a target holds its dashboards)."""
 
 
 def image_ref(args: ModelServingArgs, engine: str) -> str:
@@ -285,6 +292,11 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
         out.append({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": meta(name),
                     "spec": {"selector": {"matchLabels": selector}, "namespaceSelector": {"matchNames": [ns]},
                              "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}]}})
+    observed = Observed(name, ns, engine, ENGINES[model.engine].max_streams or 1)
+    if args.dashboards_namespace:
+        out.append(dashboard_config_map(observed, args.dashboards_namespace, labels))
+    if args.alerts:
+        out.append(prometheus_rule(observed, args.alerts, meta(name)))
     return out
 
 
@@ -347,7 +359,7 @@ class ModelServing(pulumi.ComponentResource):
     Deployment of our image (non-root, read-only root, no capabilities, seccomp RuntimeDefault, probes sized from
     the model, rolling updates that never drop below the serving replicas), a Service, a PodDisruptionBudget, a
     default-deny NetworkPolicy with the allow rules serving needs, an autoscaler, and by config an Ingress with
-    TLS and a ServiceMonitor."""
+    TLS, a ServiceMonitor, Grafana dashboards (a ConfigMap) and alerts (a PrometheusRule)."""
 
     def __init__(self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:k8s:ModelServing", name, None, opts)
@@ -365,7 +377,7 @@ class ModelServing(pulumi.ComponentResource):
         declared: dict[str, pulumi.CustomResource] = {}
         for manifest in manifests(args, secret_data):
             kind = manifest["kind"]
-            role = ROLES.get(kind) or manifest["metadata"]["name"]
+            role = SERVING_ROLES.get(kind) or manifest["metadata"]["name"]
             # Everything waits for the namespace; the Deployment for all it refers to (its pods would fail to
             # start without the account, the Secret or the volume) and for the GPU Operator.
             after = [declared["namespace"]] if "namespace" in declared else []

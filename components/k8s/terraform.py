@@ -62,6 +62,7 @@ TYPES: dict[str, TfType] = {
     # Custom resources: Terraform's kubernetes_manifest holds any object as it is.
     "kubernetes:keda.sh/v1alpha1:ScaledObject": TfType("kubernetes_manifest", manifest=True),
     "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": TfType("kubernetes_manifest", manifest=True),
+    "kubernetes:monitoring.coreos.com/v1:PrometheusRule": TfType("kubernetes_manifest", manifest=True),
     "kubernetes:helm.sh/v3:Release": TfType("helm_release", adapt=_helm),
     "random:index/randomPassword:RandomPassword": TfType("random_password"),
 }

@@ -157,7 +157,7 @@ class Aws(Platform):
         assert region is not None  # validated: its targets require aws:region
         return declare_foundation(env.name, region, env.network, env.all_tags,
                                   secrets.hf_token, log_retention_days=env.retention_days,
-                                  own_image="own-image" in needs,
+                                  own_image="own-image" in needs, lb_access_logs="lb-access-logs" in needs,
                                   extra_endpoints=tuple(sorted(n.removeprefix("endpoint:") for n in needs
                                                                if n.startswith("endpoint:"))))
 

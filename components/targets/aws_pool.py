@@ -48,6 +48,13 @@ class PoolScaling(Strict):
     """Target tracking goal: ALBRequestCountPerTarget, requests per instance per minute."""
 
 
+class PoolTls(Strict):
+    certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+$")
+    """An ACM certificate (yours, for a name of yours) for the load balancer's HTTPS listener; without one, the
+    stack's private CA issues a certificate for the load balancer's DNS name, imported into ACM, and the endpoint
+    record gives the CA certificate (`caCertificate`) callers trust."""
+
+
 class AwsPoolTarget(Strict):
     kind: Literal["aws-pool"]
     name: Slug
@@ -63,8 +70,11 @@ class AwsPoolTarget(Strict):
     warm_pool: bool = False
     """Keep stopped instances ready to start: on demand and one instance type only (Auto Scaling refuses warm pools
     for spot and for mixed instances policies)."""
-    certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+$")
-    """An ACM certificate: the load balancer then listens with TLS on 443; without one, HTTP on 80, VPC only."""
+    tls: PoolTls = PoolTls()
+    """The load balancer listens with HTTPS only, on 443 (TLS 1.2+)."""
+    api_keys: list[Slug] = Field(default=["default"], min_length=1, max_length=50)
+    """Caller key ids: one generated key each (the endpoint record's `apiKeys`, a secret); rotate by changing the
+    ids (the group's instance refresh then boots instances that read the new keys)."""
     idle_timeout_seconds: int = Field(default=300, ge=60, le=4000)
     """Load balancer idle timeout: longer than the longest gap between two streamed tokens (a long prefill)."""
     deregistration_delay_seconds: int = Field(default=300, ge=0, le=3600)
@@ -198,6 +208,8 @@ class AwsPool(TargetKind):
     config = AwsPoolTarget
     platform = "aws"
     summary = "EC2 GPU instance pool (mostly spot) behind an internal Application Load Balancer"
+    # An internal load balancer in the stack's VPC: the cluster's router is outside it.
+    reachable_by_router = False
     needs_egress_for_hub = True
     quota_rules: ClassVar[dict[str, Any]] = {"aws:autoscaling/group:Group": _quota}
     cost_rules: ClassVar[dict[str, Any]] = {
@@ -208,11 +220,14 @@ class AwsPool(TargetKind):
     }
     free_types = frozenset({
         "aws:lb/targetGroup:TargetGroup", "aws:lb/listener:Listener", "aws:autoscaling/policy:Policy",
+        # ACM: imported certificates cost nothing (ACM pricing: only private CA certificates are charged).
+        "aws:acm/certificate:Certificate",
         "aws:iam/instanceProfile:InstanceProfile", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     })
 
     def platform_needs(self, target: Any) -> frozenset[str]:
-        return frozenset({"own-image"})
+        # The load balancer's access logs go to the access-log bucket, whose policy then admits ELB log delivery.
+        return frozenset({"own-image", "lb-access-logs"})
 
     def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
         t: AwsPoolTarget = target
@@ -282,9 +297,21 @@ class AwsPool(TargetKind):
                 min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas,
                 requests_per_instance_per_minute=t.scaling.target_requests_per_instance_per_minute),
             on_demand_base=t.on_demand_base, spot_share=t.spot_share, warm_pool=t.warm_pool,
-            certificate_arn=t.certificate_arn, idle_timeout_seconds=t.idle_timeout_seconds,
+            certificate_arn=t.tls.certificate_arn, api_keys=tuple(t.api_keys),
+            deletion_protection=env.tier == "production", access_log_bucket=foundation.access_log_bucket,
+            idle_timeout_seconds=t.idle_timeout_seconds,
             deregistration_delay_seconds=t.deregistration_delay_seconds,
             log_retention_days=foundation.log_retention_days))
+        import pulumi
+
+        from ..aws.pool_monitoring import PoolMonitoring, PoolMonitoringArgs
+
+        PoolMonitoring(f"{env.name}-{t.name}-monitoring", PoolMonitoringArgs(
+            pool_name=f"{env.name}-{t.name}", region=foundation.region,
+            load_balancer_arn_suffix=pool.load_balancer.arn_suffix,
+            target_group_arn_suffix=pool.target_group.arn_suffix,
+            group_name=pool.group.name, log_group_name=pool.log_group.name, tags=self.identity_tags(env, t),
+            min_instances=t.scaling.min_replicas), opts=pulumi.ResourceOptions(parent=pool))
         first = instances[0]
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
@@ -294,12 +321,13 @@ class AwsPool(TargetKind):
             min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas, image=pool.image,
             startup_timeout_seconds=startup,
             details={"poolName": pool.group.name, "loadBalancerDns": pool.load_balancer.dns_name,
-                     "instanceTypes": list(t.instance_types)},
+                     "instanceTypes": list(t.instance_types), "apiKeys": pool.api_keys,
+                     **({"caCertificate": pool.ca_certificate_pem} if pool.ca_certificate_pem is not None else {})},
         )
 
     def auth(self, target: Any) -> str:
-        # The internal load balancer answers only inside the VPC; with a certificate, over TLS.
-        return "vpc-only" if target.certificate_arn is None else "vpc-only-tls"
+        # Our adapter's API keys, over HTTPS, on a load balancer that answers only inside the VPC.
+        return "api-key"
 
     def gpus(self, record: Mapping[str, Any]) -> set[str]:
         known = ec2_instances_in(str(record.get("region", "")))

@@ -324,6 +324,9 @@ class TargetKind(ABC):
     capacity."""
     engines: ClassVar[tuple[str, ...]] = ("vllm",)
     """The `models[].engine` values it can serve (checked in components/config.py)."""
+    reachable_by_router: ClassVar[bool] = True
+    """The router on the stack's cluster can reach its endpoint over the network (False: an internal load balancer
+    in a cloud network the cluster is not part of, as the GPU pools' are), if it speaks the target's `auth`."""
     needs_egress_for_hub: ClassVar[bool] = False
     """Its containers download `source: hub` weights themselves, from inside the environment's network (so the
     network needs internet egress); False where the platform fetches them (Vertex Model Garden)."""

@@ -38,6 +38,18 @@ class GcpPoolScaling(Strict):
     """The load balancer's rate per VM that the autoscaler holds at 80%."""
 
 
+SSL_CERTIFICATE = (r"^(https://www\.googleapis\.com/compute/(v1|beta)/)?projects/[a-z][-a-z0-9.:]{4,61}[a-z0-9]"
+                   r"/regions/[a-z]+-[a-z]+[0-9]+/sslCertificates/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+"""A regional SSL certificate by self link or id."""
+
+
+class GcpPoolTls(Strict):
+    certificate: str | None = Field(default=None, pattern=SSL_CERTIFICATE)
+    """A regional SSL certificate (Compute Engine, in the stack's region) the load balancer presents, by self link
+    or id (projects/P/regions/R/sslCertificates/N); None: the stack's private CA issues one for the load balancer's
+    address, and the endpoint record carries the CA certificate callers trust (`caCertificate`)."""
+
+
 class GcpPoolTarget(Strict):
     kind: Literal["gcp-pool"]
     name: Slug
@@ -56,6 +68,10 @@ class GcpPoolTarget(Strict):
     """Override the sized autohealing initial delay (download, load and warm-up of the model)."""
     image: Literal["selfhost"] = "selfhost"
     """Pools serve our image: the adapter in front of vLLM."""
+    tls: GcpPoolTls = GcpPoolTls()
+    """The load balancer listens with TLS on 443 (HTTPS to the VMs too): the certificate it presents."""
+    api_keys: list[Slug] = Field(default=["default"], min_length=1, max_length=50)
+    """Caller ids: one generated API key each (the endpoint record's `apiKeys`, secrets), in Secret Manager."""
 
 
 def _autoscaler(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
@@ -138,6 +154,8 @@ class GcpPool(TargetKind):
     config = GcpPoolTarget
     platform = "gcp"
     summary = "Compute Engine GPU VM pool (regional MIG, spot by config) behind an internal Application LB"
+    # An internal load balancer in the stack's VPC: the cluster's router is outside it.
+    reachable_by_router = False
     needs_egress_for_hub = True
     quota_rules: ClassVar[dict[str, Any]] = {
         "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": _quota}
@@ -152,7 +170,9 @@ class GcpPool(TargetKind):
         "gcp:compute/regionHealthCheck:RegionHealthCheck",
         "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
         "gcp:compute/regionBackendService:RegionBackendService", "gcp:compute/regionUrlMap:RegionUrlMap",
-        "gcp:compute/regionTargetHttpProxy:RegionTargetHttpProxy",
+        "gcp:compute/regionTargetHttpsProxy:RegionTargetHttpsProxy",
+        "gcp:compute/regionSslCertificate:RegionSslCertificate", "gcp:compute/regionSslPolicy:RegionSslPolicy",
+        "gcp:compute/address:Address",  # an internal address: no charge
     })
 
     def platform_needs(self, target: Any) -> frozenset[str]:
@@ -173,6 +193,12 @@ class GcpPool(TargetKind):
             return problems
         accelerator, count = gcp_machines.FIXED_GPU_MACHINES[t.machine_type]
         region = region or ""
+        cert_region = t.tls.certificate.split("/regions/")[1].split("/")[0] if t.tls.certificate else region
+        if cert_region != region:
+            p("tls.certificate", t.tls.certificate, f"a certificate in {cert_region}: the load balancer is in {region}",
+              f"a regional SSL certificate in {region}")
+        if len(set(t.api_keys)) != len(t.api_keys):
+            p("apiKeys", t.api_keys, "names a caller twice", "distinct caller ids")
         if gce_region_zones(region) and not gce_zones(region, accelerator, t.machine_type):
             offered = sorted({m for m, (a, _) in gcp_machines.FIXED_GPU_MACHINES.items() if gce_zones(region, a, m)})
             p("machineType", t.machine_type, f"not offered in any zone of {region} (components/catalog/zones.py)",
@@ -207,17 +233,28 @@ class GcpPool(TargetKind):
             gpu_count=count, image_family=t.image_family, spot=t.spot,
             scaling=GroupScaling(min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas,
                                  requests_per_second_per_instance=t.scaling.target_requests_per_second_per_instance),
-            backend_timeout_seconds=t.backend_timeout_seconds, startup_timeout_seconds=startup, labels=labels))
+            backend_timeout_seconds=t.backend_timeout_seconds, startup_timeout_seconds=startup, labels=labels,
+            api_keys=tuple(t.api_keys), certificate=t.tls.certificate, tags=env.all_tags))
+        import pulumi
+
+        from ..gcp.pool_monitoring import PoolMonitoring, PoolMonitoringArgs
+
+        PoolMonitoring(f"{env.name}-{t.name}-monitoring", PoolMonitoringArgs(
+            pool_name=f"{env.name}-{t.name}", project=foundation.project, region=foundation.region,
+            forwarding_rule_name=pool.forwarding_rule.name, labels=labels, min_instances=t.scaling.min_replicas,
+            model_id=model.id, depends_on=foundation.apis.needs("monitoring.googleapis.com")),
+            opts=pulumi.ResourceOptions(parent=pool))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
             invoke_url=pool.invoke_url, openai_base_url=pool.openai_base_url, auth=self.auth(t),
             host=HostShape(t.machine_type, accelerator, count), min_replicas=t.scaling.min_replicas,
             max_replicas=t.scaling.max_replicas, image=pool.image, startup_timeout_seconds=startup,
-            details={"poolName": pool.group.name, "spot": t.spot},
+            details={"poolName": pool.group.name, "spot": t.spot, "apiKeys": pool.api_keys,
+                     **({"caCertificate": pool.ca_certificate} if pool.ca_certificate is not None else {})},
         )
 
     def auth(self, target: Any) -> str:
-        return "vpc-only"  # none: the internal load balancer answers only inside the VPC
+        return "api-key"  # our adapter's API keys, over TLS; the internal load balancer answers only in the VPC
 
     def gpus(self, record: Mapping[str, Any]) -> set[str]:
         accelerator = str((record.get("host") or {}).get("accelerator") or "")

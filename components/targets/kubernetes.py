@@ -42,6 +42,7 @@ from .cluster import CLUSTER, KubernetesCluster
 if TYPE_CHECKING:
     import pulumi
 
+    from ..k8s.observability import AlertThresholds
     from ..sizing_options import Host, Lookup
 
 _BYTES = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -106,6 +107,47 @@ class Ingress(Strict):
     tls_secret: str | None = Field(default=None, pattern=DNS_SUBDOMAIN, max_length=253)
 
 
+class Dashboards(Strict):
+    """Grafana dashboards of the target (an overview; on vLLM also the KV cache) in a ConfigMap labelled
+    `grafana_dashboard: "1"`, which kube-prometheus-stack's Grafana sidecar loads."""
+
+    namespace: Literal["target", "monitoring"] = "target"
+    """Where the ConfigMap goes: the target's namespace (for a sidecar that searches every namespace, as
+    kube-prometheus-stack's does since its chart 45.12.0: `searchNamespace: ALL`), or the cluster's
+    `monitoringNamespace` (for a sidecar that searches only Grafana's own)."""
+
+
+class Alerts(Strict):
+    """Alerting rules of the target (a Prometheus Operator PrometheusRule in its namespace), each firing after its
+    condition held `forMinutes`. A llama.cpp target has no engine series: its latency alert is on the adapter's
+    request duration, its queue alert on the adapter's requests in flight, and it has no KV-cache alert."""
+
+    error_rate_percent: float = Field(default=5, gt=0, le=100)
+    """Share of the OpenAI routes' requests answered 5xx over 5 minutes."""
+    ttft_p95_seconds: float | None = Field(default=None, gt=0, le=600)
+    """vLLM: the 95th percentile of the time to first token over 5 minutes. Default: the usage's
+    `maxTimeToFirstTokenSeconds` (2 s when it has none)."""
+    request_p95_seconds: float | None = Field(default=None, gt=0, le=3600)
+    """llama.cpp: the 95th percentile of the adapter's request duration over 5 minutes. Default: the usage's
+    `maxTimeToFirstTokenSeconds` plus its `outputTokensPerRequest` at `minTokensPerSecondPerStream`."""
+    queue_depth: int | None = Field(default=None, ge=1, le=10_000)
+    """Requests waiting on the busiest replica. Default: twice `scaling.targetWaitingRequests` on vLLM (the
+    autoscaler is not keeping up: at maxReplicas, or replicas not starting); 4 on llama.cpp."""
+    kv_cache_percent: float = Field(default=90, gt=0, le=100)
+    """vLLM: KV-cache use on the fullest replica (past it, requests wait or are preempted)."""
+    restarts_per_hour: int = Field(default=2, ge=0, le=100)
+    """Container restarts (kube-state-metrics) or engine restarts by the adapter in an hour, more than which
+    alert."""
+    for_minutes: int = Field(default=10, ge=1, le=1440)
+
+
+DEFAULT_TTFT_S = 2.0
+DEFAULT_CPU_QUEUE = 4
+DIGEST_HELP = ("the digest the push printed (`docker buildx build ... --push --metadata-file build.json`: its "
+               "`containerimage.digest`), or `docker buildx imagetools inspect <registry>/<image>:<tag>`; as "
+               "sha256:<64 hex>")
+
+
 class KubernetesTarget(Strict):
     kind: Literal["kubernetes"]
     name: Slug
@@ -130,6 +172,10 @@ class KubernetesTarget(Strict):
     ingress: Ingress | None = None
     service_monitor: bool = False
     """A Prometheus Operator ServiceMonitor for the adapter's and the engine's metrics."""
+    dashboards: Dashboards | None = None
+    """Grafana dashboards (`{}` for the defaults); unset: none. Needs `serviceMonitor`."""
+    alerts: Alerts | None = None
+    """Alerting rules (`{}` for the default thresholds); unset: none. Needs `serviceMonitor`."""
     allow_from_namespaces: list[str] = Field(default=[], max_length=50)
     """Namespaces whose pods may call the Service (the NetworkPolicy denies everyone else)."""
     api_keys: list[Slug] = Field(default=["default"], min_length=1, max_length=50)
@@ -137,7 +183,7 @@ class KubernetesTarget(Strict):
     registry: str = Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*$")
     """Where our serving images are pushed (`selfhost render` prints the build commands)."""
     image_digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
-    """Pin the image by digest (else the content tag of containers/)."""
+    """Pin the image by digest (else the content tag of containers/); required in a `production` tier stack."""
     startup_timeout_seconds: int | None = Field(default=None, ge=60, le=7200)
     """The startup probe's budget; default sized from the model (download, load, warm-up)."""
     image: Literal["selfhost"] = "selfhost"
@@ -183,6 +229,24 @@ def shm_size(target: KubernetesTarget) -> str:
 
 def shm_bytes(target: KubernetesTarget) -> float:
     return bytes_of(shm_size(target))
+
+
+def alert_thresholds(env: EnvironmentSpec, t: KubernetesTarget) -> AlertThresholds:
+    """The target's `alerts` with their defaults resolved from the usage and the scaling config."""
+    from ..k8s.observability import AlertThresholds
+
+    a = t.alerts
+    assert a is not None
+    usage = env.usage
+    ttft = usage.max_time_to_first_token_seconds or DEFAULT_TTFT_S
+    decode = (usage.output_tokens_per_request / usage.min_tokens_per_second_per_stream
+              if usage.min_tokens_per_second_per_stream else 60.0)
+    gguf = ENGINES[env.model(t.model).engine].gguf
+    return AlertThresholds(
+        error_rate=a.error_rate_percent / 100, ttft_p95_seconds=a.ttft_p95_seconds or ttft,
+        request_p95_seconds=a.request_p95_seconds or round(ttft + decode, 1),
+        queue_depth=a.queue_depth or (DEFAULT_CPU_QUEUE if gguf else 2 * t.scaling.target_waiting_requests),
+        kv_cache_use=a.kv_cache_percent / 100, restarts_per_hour=a.restarts_per_hour, for_minutes=a.for_minutes)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -290,6 +354,7 @@ class Kubernetes(TargetKind):
         "kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
         "kubernetes:networking.k8s.io/v1:Ingress", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
         "kubernetes:keda.sh/v1alpha1:ScaledObject", "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+        "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
         "random:index/randomPassword:RandomPassword",
     })
 
@@ -336,6 +401,13 @@ class Kubernetes(TargetKind):
                                         "the Prometheus URL, e.g. http://prometheus-operated.monitoring:9090"))
             if not t.service_monitor:
                 p("serviceMonitor", False, "queue-depth scaling needs the engine's metrics scraped", "true")
+        for section, present in (("dashboards", t.dashboards), ("alerts", t.alerts)):
+            if present is not None and not t.service_monitor:
+                p(section, present.model_dump(by_alias=True), f"{section} read the adapter's and the engine's "
+                  "metrics, which only a ServiceMonitor has scraped", "serviceMonitor: true, or unset it")
+        if env.tier == "production" and t.image_digest is None:
+            p("imageDigest", MISSING, "a production stack runs every image by digest, so a node pulls exactly what "
+              "was built and tested (a tag can move)", DIGEST_HELP)
         if not t.ingress and not t.allow_from_namespaces and not env.routed(t.name):
             p("allowFromNamespaces", [], "nothing could reach the model: the NetworkPolicy admits only an Ingress "
               "controller and these namespaces", "namespaces of the callers, or set ingress, or route to it")
@@ -393,9 +465,10 @@ class Kubernetes(TargetKind):
         assert facts is not None  # validated
         startup = t.startup_timeout_seconds or startup_budget(model, facts)
         s, cache, ingress = t.scaling, t.model_cache, t.ingress
+        namespace, cluster = t.namespace or f"{env.name}-{t.name}", foundation.config
         serving = ModelServing(f"{env.name}-{t.name}", ModelServingArgs(
             environment=env.name, foundation=foundation, model=model, name=t.name,
-            namespace=t.namespace or f"{env.name}-{t.name}", registry=t.registry, image_digest=t.image_digest,
+            namespace=namespace, registry=t.registry, image_digest=t.image_digest,
             gpu=t.gpu, gpu_count=t.gpu_count, cpu_type=t.cpu_type,
             resources=ContainerResources(cpu=t.resources.cpu, memory=t.resources.memory),
             node_selector=dict(t.node_selector),
@@ -410,6 +483,9 @@ class Kubernetes(TargetKind):
                                  cluster_issuer=ingress.cluster_issuer, tls_secret=ingress.tls_secret)
             if ingress else None,
             service_monitor=t.service_monitor, allow_from_namespaces=tuple(t.allow_from_namespaces),
+            dashboards_namespace=None if t.dashboards is None else (
+                namespace if t.dashboards.namespace == "target" else cluster.monitoring_namespace),
+            alerts=None if t.alerts is None else alert_thresholds(env, t),
             api_keys=tuple(t.api_keys), startup_timeout_seconds=startup,
             labels=labels_of(self.identity_tags(env, t)), hf_token=hf_token,
             router_namespace=env.router.namespace_in(env.name) if env.routed(t.name) else None))

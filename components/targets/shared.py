@@ -1,6 +1,7 @@
 """Resource types no one platform owns: the tools every platform's foundation may use (docker-build's image build
-and push, the command provider's local commands). They cost nothing by themselves, have no Terraform resource,
-and their mocks answer as those providers do. The registry reads this like a platform's tables."""
+and push, the command provider's local commands, the tls provider's keys and certificates: components/tls.py). They
+cost nothing by themselves, the first two have no Terraform resource (tls has hashicorp/tls's), and their mocks
+answer as those providers do. The registry reads this like a platform's tables."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 
 class SharedTypes:
     name = "shared"
-    packages = ("docker-build", "command")
+    packages = ("docker-build", "command", "tls")
     cost_rules: Mapping[str, Any] = {}
-    free_types = frozenset({"docker-build:index:Image"})
+    free_types = frozenset({"docker-build:index:Image", "tls:index/privateKey:PrivateKey",
+                            "tls:index/selfSignedCert:SelfSignedCert", "tls:index/certRequest:CertRequest",
+                            "tls:index/locallySignedCert:LocallySignedCert"})
 
     def mocks(self) -> Mapping[str, Any]:
         from ..mocking import SHARED_RESOURCES
@@ -20,7 +23,14 @@ class SharedTypes:
         return SHARED_RESOURCES
 
     def terraform(self) -> tuple[Mapping[str, Any], Mapping[str, str], Mapping[str, str]]:
-        return {}, {}, {
+        from ..terraform import TfType
+
+        return {
+            "tls:index/privateKey:PrivateKey": TfType("tls_private_key"),
+            "tls:index/selfSignedCert:SelfSignedCert": TfType("tls_self_signed_cert"),
+            "tls:index/certRequest:CertRequest": TfType("tls_cert_request"),
+            "tls:index/locallySignedCert:LocallySignedCert": TfType("tls_locally_signed_cert"),
+        }, {"tls": "registry.terraform.io/hashicorp/tls"}, {
             "docker-build:index:Image": "an image build and push at deploy time; Terraform has no resource of that "
                                         "model",
             "command:local:Command": "a local command run at deploy time (Terraform: a provisioner, which scanners "
@@ -46,7 +56,7 @@ class SharedTypes:
         return {}
 
     def tag_field(self, token: str) -> tuple[str, ...] | None:
-        return None  # docker-build's `tags` are image names, not labels
+        return None  # docker-build's `tags` are image names, not labels; tls resources live in state, unlabeled
 
 
 SHARED = SharedTypes()

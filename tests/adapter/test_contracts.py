@@ -405,3 +405,13 @@ def test_streamed_pieces_are_counted_without_parsing(payload: bytes, counted: in
     assert relay.feed(b"data:" + payload + b"\n\n") == b"data:" + payload + b"\n\n"
     relay.finish()
     assert call.completion_tokens == counted
+
+
+def test_the_stall_window_is_a_setting() -> None:
+    external = ["--engine", "external", "--engine-url", "http://127.0.0.1:1"]
+    assert parse_settings(external, {}).engine_stall_seconds == 12.0
+    assert parse_settings(external, {"SELFHOST_ENGINE_STALL_SECONDS": "4.5"}).engine_stall_seconds == 4.5
+    assert parse_settings([*external, "--engine-stall-seconds", "6"], {"SELFHOST_ENGINE_STALL_SECONDS": "4"}) \
+        .engine_stall_seconds == 6.0
+    with pytest.raises(SettingsError, match="engine_stall_seconds: must be positive"):
+        parse_settings([*external, "--engine-stall-seconds", "0"], {})

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import Running, auth, log_of, metric, start_adapter, stop_process, wait_until
+from .conftest import KEYS, Running, auth, log_of, metric, start_adapter, stop_process, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +58,17 @@ def rss_kib(pid: int) -> int:
 COMPLETION = {"prompt": "x", "max_tokens": 2}
 
 
+def dechunk(data: bytes) -> bytes:
+    """A whole chunked body, decoded (raises if it was cut short)."""
+    out = b""
+    while True:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return out
+        out, data = out + data[:size], data[size + 2:]
+
+
 # --- 2. half-sent bodies -----------------------------------------------------------------------------------------
 
 def test_half_sent_bodies_hold_no_slot_and_get_408(guarded: Running) -> None:
@@ -75,6 +86,51 @@ def test_half_sent_bodies_hold_no_slot_and_get_408(guarded: Running) -> None:
     for answer in answers:
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert b"connection: close" in answer.lower() and b'"code": "request_timeout"' in answer
+
+
+# --- bodies over the cap, announced by Content-Length (issue 25) --------------------------------------------------
+
+BODY_ROUTES = ["/invocations", "/invocations-response-stream", "/predict", "/v1/chat/completions", "/v1/completions"]
+OVER_CAP = 4 << 20  # the llama fixture's cap is 64 KiB: this is more than the kernel buffers between us
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES)
+def test_a_body_over_the_cap_with_a_length_is_a_readable_413(llama: Running, route: str) -> None:
+    """The 413 is answered from the Content-Length before the body is read; the connection used to be closed
+    with the body unread, which the kernel answers with a reset: a client that sends its whole body before
+    reading (the raw socket here) got a broken pipe or `Connection reset by peer`, never the answer, from 1 MiB
+    on. httpx copes either way (it reads the answer after a failed write), and must go on getting it."""
+    r = httpx.post(llama.url + route, content=b"x" * OVER_CAP, headers={"content-type": "application/json",
+                                                                          **auth()}, timeout=30)
+    assert r.status_code == 413, r.text
+    assert r.json()["error"]["code"] == "request_too_large" and r.headers["connection"] == "close"
+    # A raw client that sends it all, then reads: the whole answer, then a clean end (no reset).
+    sock = connect(llama, post_head(route, OVER_CAP, f"authorization: Bearer {KEYS['team-a']}\r\n"))
+    sock.sendall(b"x" * OVER_CAP)
+    answer = read_answer(sock, 10)
+    sock.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        body = dechunk(body)
+    assert head.startswith(b"HTTP/1.1 413") and json.loads(body)["error"]["code"] == "request_too_large", answer
+
+
+def test_a_client_that_reads_the_413_before_sending_gets_it_and_an_endless_body_is_cut(llama: Running) -> None:
+    """A client that waits for an early answer (curl, Expect-less) reads the 413 at once; one that goes on
+    sending a body of a gigabyte is cut off after a bounded amount."""
+    sock = connect(llama, post_head("/invocations", 1 << 30))
+    sock.settimeout(5)
+    started = time.monotonic()
+    first = sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 413") and time.monotonic() - started < 2, first
+    sent = 0
+    with pytest.raises(OSError):  # BrokenPipe or ConnectionReset, once the server has had enough
+        while sent < 256 << 20:
+            sock.sendall(b"x" * (1 << 20))
+            sent += 1 << 20
+    sock.close()
+    assert sent <= 64 << 20, f"the server read {sent >> 20} MiB of an unwanted body"
+    assert httpx.get(llama.url + "/health", timeout=5).status_code == 200
 
 
 # --- 3. request heads: size, field count, time -----------------------------------------------------------------

@@ -56,7 +56,8 @@ def pieces(text: str) -> list[str]:
 
 
 class Pinger(threading.Thread):
-    """Asks /ping every half second, as SageMaker does, until stopped (bounded: at most 10 minutes)."""
+    """Asks /ping and /health every half second, as SageMaker, load balancers and Kubernetes do, until stopped
+    (bounded: at most 10 minutes). A busy engine must never be taken for a frozen one (issue 25): all 200."""
 
     def __init__(self, running: Running) -> None:
         super().__init__(daemon=True)
@@ -67,10 +68,11 @@ class Pinger(threading.Thread):
     def run(self) -> None:
         deadline = time.monotonic() + 600
         while not self.done.is_set() and time.monotonic() < deadline:
-            try:
-                self.statuses.append(httpx.get(self.running.url + "/ping", timeout=2).status_code)
-            except httpx.HTTPError:
-                self.statuses.append(0)
+            for route in ("/ping", "/health"):
+                try:
+                    self.statuses.append(httpx.get(self.running.url + route, timeout=2).status_code)
+                except httpx.HTTPError:
+                    self.statuses.append(0)
             self.done.wait(0.5)
 
 
@@ -133,8 +135,14 @@ def test_32_concurrent_long_requests_over_three_contracts_none_cut(busy: Running
         r = httpx.post(busy.url + path, json=body, headers=headers, timeout=300)
         return path, r.status_code, r.text, time.monotonic() - started
 
-    with ThreadPoolExecutor(32) as pool:
-        answers = list(pool.map(one, range(32)))
+    pinger = Pinger(busy)
+    pinger.start()
+    try:
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(one, range(32)))
+    finally:
+        pinger.done.set()
+        pinger.join(5)
     for path, status, text, _ in answers:
         assert status == 200, (path, text[:300])
         if path == "/v1/chat/completions":
@@ -153,3 +161,4 @@ def test_32_concurrent_long_requests_over_three_contracts_none_cut(busy: Running
     assert slowest >= 30, f"the slowest answer took {slowest:.1f} s: the load was not long"
     assert metric(busy, "selfhost_engine_starts") == 1.0
     assert not [e for e in busy.access_log() if e["status"] != 200]
+    assert len(pinger.statuses) >= 60 and set(pinger.statuses) == {200}, pinger.statuses  # never stalled

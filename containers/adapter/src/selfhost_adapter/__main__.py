@@ -17,7 +17,7 @@ import uvicorn
 
 from .app import Adapter
 from .server import HeadLimits, Server, guarded_protocol
-from .settings import SettingsError, parse_settings
+from .settings import SettingsError, parse_settings, tls_context
 
 KEEP_ALIVE_SECONDS = 75  # longer than the idle timeouts of the load balancers in front (60 s on AWS)
 
@@ -46,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         # On SIGTERM: stop accepting, let in-flight requests finish for this long, then stop the engine.
         # uvicorn annotates it `int | None` but only passes it to asyncio.wait_for, which takes a float.
         timeout_graceful_shutdown=settings.drain_seconds,  # type: ignore[arg-type]
-        backlog=2048)
+        backlog=2048,
+        # HTTPS with the given certificate (TLS 1.2 at least); without one, plain HTTP as before.
+        ssl_context_factory=(lambda config, default: tls_context(settings)) if settings.tls_cert_file else None)
     Server(config, on_drain=adapter.begin_drain).run()
 
 

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import contracts as c
-from .engines import Engine
-from .errors import ERRORS, ApiError, client_gone, draining
+from .engines import Engine, State
+from .errors import ERRORS, ApiError, client_gone, draining, engine_stalled
 from .keys import KeyRing
 from .settings import Settings
 from .upstream import Interrupted, Response, UpstreamError
@@ -114,6 +114,7 @@ class Adapter:
         self.usage = usage or Usage(settings.log_prompts)
         self.usage.engine_up.set_function(lambda: float(self.engine.ready))
         self.usage.engine_starts.set_function(lambda: float(self.engine.starts))
+        self.engine.on_state = self._engine_state
         self.renames = dict(self.engine.spec.renames)
         self.rules = c.Rules(settings.max_tokens_cap, settings.resolved_model_name(),
                              frozenset(settings.model_aliases))
@@ -226,6 +227,17 @@ class Adapter:
                     stop.set_result(draining())
 
         asyncio.get_running_loop().call_later(max(0.0, self.s.drain_seconds - DRAIN_MARGIN_SECONDS), cut)
+
+    def _engine_state(self, state: State) -> None:
+        """A stalled engine answers nothing: the requests waiting on it are answered 503 now (streams already
+        started end with an error event) rather than at the client's timeout or the engine timeout."""
+        if state is not State.STALLED:
+            return
+        waiting = [stop for stop in self.open if not stop.done()]
+        if waiting:
+            log.warning("engine stalled: %d requests waiting on it are answered 503", len(waiting))
+        for stop in waiting:
+            stop.set_result(engine_stalled())
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -364,6 +376,8 @@ class Adapter:
 
     def _require_engine(self) -> None:
         if not self.engine.ready:
+            if self.engine.state is State.STALLED:
+                raise engine_stalled()
             raise ApiError(503, f"engine {self.engine.state.value}: not ready to answer")
 
     async def _until_stopped(self, reply: Reply, work: Awaitable[T]) -> T:

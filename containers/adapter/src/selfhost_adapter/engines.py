@@ -92,6 +92,10 @@ ENGINES: dict[str, EngineSpec] = {
 class State(StrEnum):
     STARTING = "starting"
     READY = "ready"
+    STALLED = "stalled"
+    """Running, but neither answering its health check nor sending a byte for `engine_stall_seconds`: frozen
+    (a hung driver, a deadlock, SIGSTOP). Out of rotation (503) until it answers again; restarted only after
+    `engine_timeout_seconds` of that."""
     DOWN = "down"
     STOPPED = "stopped"
 
@@ -104,6 +108,7 @@ class Probe(Enum):
 
 HEALTH_INTERVAL_SECONDS = 2.0
 PROBE_TIMEOUT_SECONDS = 2.0
+MIN_PROBE_SECONDS = 0.05
 BROKEN_CHECKS_TO_RESTART = 3
 STARTUP_POLL_SECONDS = 0.1
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
@@ -157,6 +162,7 @@ class Engine:
         self._scrape = Upstream(self.base_url)
         self._scrape_refused = False
         self.on_state: Callable[[State], None] = lambda state: None
+        """Told of every change of `state` (the adapter answers the requests waiting on a stalled engine)."""
 
     @property
     def ready(self) -> bool:
@@ -277,16 +283,23 @@ class Engine:
         return False
 
     async def _watch(self) -> None:
-        """Return when the engine has died, is broken, or is stuck; never because it is busy."""
+        """Return when the engine has died, is broken, or is stuck; never because it is busy.
+
+        A probe every HEALTH_INTERVAL_SECONDS (a slow probe, which has waited PROBE_TIMEOUT_SECONDS already, is
+        followed by the next at once). An engine quiet (no health answer, no byte on any connection) for
+        `engine_stall_seconds` is STALLED, out of rotation until it answers again; quiet for
+        `engine_timeout_seconds`, it is restarted."""
         broken = 0
         last_ok = time.monotonic()
-        stall_seconds = self.settings.engine_timeout_seconds
+        stall_seconds = self.settings.engine_stall_seconds
+        stuck_seconds = self.settings.engine_timeout_seconds
+        wait = HEALTH_INTERVAL_SECONDS
         while True:
             waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._suspect.wait())]
             if self.process:
                 waits.append(asyncio.ensure_future(self.process.wait()))
             try:
-                await asyncio.wait(waits, timeout=HEALTH_INTERVAL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             finally:  # also when stop() cancels the supervisor here: no wait is left pending on a closed loop
                 for task in waits:
                     task.cancel()
@@ -295,11 +308,20 @@ class Engine:
                 return
             suspected = self._suspect.is_set()
             self._suspect.clear()
-            probe = await self._check()
+            sent = time.monotonic()
+            # A probe ends no later than the stall deadline, so a stall is seen when it is due, not a probe after.
+            due = max(last_ok, self.upstream.last_byte_monotonic) + stall_seconds - sent
+            timeout = PROBE_TIMEOUT_SECONDS if self.state is State.STALLED else \
+                min(PROBE_TIMEOUT_SECONDS, max(due, MIN_PROBE_SECONDS))
+            probe = await self._check(timeout)
             now = time.monotonic()
+            # The next probe one interval after this one was sent; after a slow one (which has waited), at once.
+            wait = 0.0 if probe is Probe.SLOW else max(0.0, HEALTH_INTERVAL_SECONDS - (now - sent))
             if probe is Probe.OK:
                 broken, last_ok = 0, now
-                self._set(State.READY)  # also ends a suspicion that proved wrong
+                if self.state is State.STALLED:
+                    log.warning("engine answers again: back in rotation")
+                self._set(State.READY)  # also ends a suspicion, or a stall, that proved wrong
                 continue
             if probe is Probe.BROKEN:
                 broken += 1
@@ -312,15 +334,20 @@ class Engine:
                 continue
             broken = 0
             quiet = now - max(last_ok, self.upstream.last_byte_monotonic)
-            if quiet >= stall_seconds:
+            if quiet >= stuck_seconds:
                 log.error("engine stuck: no health answer and nothing sent for %.0f s (%d requests open)", quiet,
                           self.upstream.active)
                 return
+            if quiet >= stall_seconds and self.state is not State.STALLED:
+                log.error("engine stalled: no health answer and nothing sent for %.1f s (%d requests open); out "
+                          "of rotation until it answers, restarted after %.0f s", quiet, self.upstream.active,
+                          stuck_seconds)
+                self._set(State.STALLED)
 
-    async def _check(self) -> Probe:
+    async def _check(self, timeout_seconds: float | None = None) -> Probe:
         response = None
         try:
-            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            async with asyncio.timeout(timeout_seconds or PROBE_TIMEOUT_SECONDS):
                 response = await self._probe.request("GET", self.spec.health_path)
                 await response.read()
                 status = response.status

@@ -56,3 +56,7 @@ def client_gone() -> ApiError:
 
 def draining() -> ApiError:
     return ApiError(503, "this server is shutting down: send the request again", code="shutting_down")
+
+
+def engine_stalled() -> ApiError:
+    return ApiError(503, "the engine has stopped answering (stalled): send the request again", code="engine_stalled")

@@ -6,6 +6,12 @@ headers together are capped in bytes and in fields (431) and must arrive within 
 request's first byte (408); a new connection that sends nothing is closed after the keep-alive timeout, as an
 idle kept-alive one already is. Such a request never reaches the app: it is answered here, in the app's
 error shape, counted in `selfhost_rejected_requests_total`, and its connection closed.
+
+A connection closed while the client may still be sending (a body over the limit refused from its
+Content-Length, a head refused halfway) is closed gently: closing a socket with unread bytes makes the kernel
+answer with a reset, which destroys the response before the client has read it. The answer goes out, the
+sending side is shut (where the transport can: not under TLS), and what the client still sends is read and
+dropped, up to LINGER_MAX_BYTES and LINGER_SECONDS, or until it closes its side.
 """
 
 from __future__ import annotations
@@ -20,6 +26,22 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .errors import ApiError
+
+LINGER_SECONDS = 5.0
+LINGER_MAX_BYTES = 16 << 20
+
+
+class _CycleTransport:
+    """The transport as one request's response cycle sees it: the connection's own `write` and `is_closing`
+    (bound once: no cost per write), and a `close` that lets the protocol close gently."""
+
+    __slots__ = ("write", "is_closing", "get_extra_info", "close")
+
+    def __init__(self, transport: asyncio.Transport, close: Callable[[], None]) -> None:
+        self.write = transport.write
+        self.is_closing = transport.is_closing
+        self.get_extra_info = transport.get_extra_info
+        self.close = close
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,8 @@ def guarded_protocol(limits: HeadLimits, on_refuse: Callable[[str], None]) -> ty
             self._in_head = True
             self._head_bytes = 0
             self._head_timer: asyncio.TimerHandle | None = None
+            self._linger: asyncio.TimerHandle | None = None
+            self._linger_bytes = 0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -53,9 +77,16 @@ def guarded_protocol(limits: HeadLimits, on_refuse: Callable[[str], None]) -> ty
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_timer()
+            if self._linger is not None:
+                self._linger.cancel()
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self._linger is not None:  # answered and closing: the rest of the request is dropped unread
+                self._linger_bytes += len(data)
+                if self._linger_bytes > LINGER_MAX_BYTES:
+                    self.transport.close()
+                return
             self._unset_keepalive_if_required()
             while data:
                 if self._in_head:
@@ -102,7 +133,10 @@ def guarded_protocol(limits: HeadLimits, on_refuse: Callable[[str], None]) -> ty
             self._in_head = False
             if len(self.headers) > limits.max_fields:
                 raise _Refuse(431, "too_many_headers", f"more than {limits.max_fields} header fields")
+            before = self.cycle
             super().on_headers_complete()
+            if self.cycle is not before:  # a new request's cycle (an upgrade makes none)
+                self.cycle.transport = _CycleTransport(self.transport, self._close_gently)  # type: ignore[assignment]
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
@@ -128,7 +162,24 @@ def guarded_protocol(limits: HeadLimits, on_refuse: Callable[[str], None]) -> ty
                 body = ApiError(refusal.status, str(refusal)).body()
                 self.transport.write(STATUS_LINE[refusal.status] + b"content-type: application/json\r\n"
                                      b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
-            self.transport.close()
+                self._close_gently()
+            else:  # that response is cut: its writer must not find the connection half-closed
+                self.transport.close()
+
+        def _close_gently(self) -> None:
+            """Close the connection; if the client may still be sending (a request not wholly read), only
+            after it has had the time to read the answer (see the module's docstring)."""
+            transport = self.transport
+            if transport.is_closing() or self._linger is not None:
+                return
+            if self._in_head and not self._head_bytes:  # the request was read whole, nothing follows it
+                transport.close()
+                return
+            self.pipeline.clear()
+            self._linger = self.loop.call_later(LINGER_SECONDS, transport.close)
+            if transport.can_write_eof():
+                transport.write_eof()
+            self.flow.resume_reading()  # uvicorn stops reading a body the app does not take
 
     return GuardedHttpToolsProtocol
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,11 @@ class Settings:
     engine_timeout_seconds: float = 300.0
     """Longest wait for a whole non-streamed answer, or for the next piece of a stream: then 504. An engine that
     neither answers its health check nor sends anything for this long is stuck, and is restarted."""
+    engine_stall_seconds: float = 12.0
+    """An engine that neither answers its health check (asked every 2 s) nor sends a byte for this long is
+    frozen (a hung driver, a deadlock), not busy: `/ping`, `/health` and readiness answer 503, requests waiting
+    on it and new ones get 503 with Retry-After, until it answers again. It is restarted only after
+    `engine_timeout_seconds`. A busy engine answers its health check at once, so it is never taken for one."""
     max_engine_connections: int = 256
     """Engine requests open at once, over all callers; more wait their turn (a Vertex or TGI request fans out
     into one engine call per instance)."""
@@ -81,6 +87,10 @@ class Settings:
     max_concurrency_per_key: int = 256
     """Requests one API key may have in flight at once; one more is a 429. Requests without a key (SageMaker,
     Vertex) share one budget. 256 is vLLM's default batch (max_num_seqs): more would only queue in the engine."""
+    tls_cert_file: str = ""
+    """PEM certificate (chain) to serve HTTPS with, TLS 1.2 at least; with `tls_key_file`. Unset: plain HTTP."""
+    tls_key_file: str = ""
+    """PEM private key of `tls_cert_file`."""
     log_prompts: bool = False
     """Write prompt text to the access log (off: only counts and ids are logged)."""
     drain_seconds: float = 25.0
@@ -135,6 +145,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("engine_startup_timeout_seconds", ("SELFHOST_ENGINE_STARTUP_TIMEOUT_SECONDS",), float,
          "longest engine start"),
     Knob("engine_timeout_seconds", ("SELFHOST_ENGINE_TIMEOUT_SECONDS",), float, "engine answer timeout (504)"),
+    Knob("engine_stall_seconds", ("SELFHOST_ENGINE_STALL_SECONDS",), float,
+         "engine silent this long is out of rotation (503)"),
     Knob("max_engine_connections", ("SELFHOST_MAX_ENGINE_CONNECTIONS",), int, "engine requests open at once"),
     Knob("api_keys_file", ("SELFHOST_API_KEYS_FILE",), str, "file of key-id:secret lines"),
     Knob("max_body_bytes", ("SELFHOST_MAX_BODY_BYTES",), int, "request body limit (413)"),
@@ -144,6 +156,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("header_timeout_seconds", ("SELFHOST_HEADER_TIMEOUT_SECONDS",), float, "time to send headers (408)"),
     Knob("max_tokens_cap", ("SELFHOST_MAX_TOKENS_CAP",), int, "max_tokens cap (422 above it)"),
     Knob("max_concurrency_per_key", ("SELFHOST_MAX_CONCURRENCY_PER_KEY",), int, "in-flight limit per key (429)"),
+    Knob("tls_cert_file", ("SELFHOST_TLS_CERT_FILE",), str, "serve HTTPS with this PEM certificate"),
+    Knob("tls_key_file", ("SELFHOST_TLS_KEY_FILE",), str, "PEM private key of --tls-cert-file"),
     Knob("log_prompts", ("SELFHOST_LOG_PROMPTS",), _bool, "log prompt text"),
     Knob("drain_seconds", ("SELFHOST_DRAIN_SECONDS",), float, "graceful drain on SIGTERM"),
     Knob("health_route", ("AIP_HEALTH_ROUTE",), str, "Vertex health route"),
@@ -205,7 +219,7 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
 def _check(s: Settings) -> list[str]:
     positive = ("max_body_bytes", "max_tokens_cap", "max_concurrency_per_key", "engine_timeout_seconds",
                 "engine_startup_timeout_seconds", "max_engine_connections", "body_timeout_seconds",
-                "max_header_bytes", "max_headers", "header_timeout_seconds")
+                "max_header_bytes", "max_headers", "header_timeout_seconds", "engine_stall_seconds")
     problems = [f"{name}: must be positive, got {getattr(s, name)}" for name in positive if getattr(s, name) <= 0]
     problems += [f"{name}: must be a path starting with '/', got {getattr(s, name)!r}"
                  for name in ("health_route", "predict_route") if not getattr(s, name).startswith("/")]
@@ -217,4 +231,22 @@ def _check(s: Settings) -> list[str]:
         problems.append(f"model: {s.resolved_model()!r} is neither a .gguf file nor a folder holding one")
     if s.api_keys_file and not Path(s.api_keys_file).is_file():
         problems.append(f"api_keys_file: {s.api_keys_file!r} is not a file")
+    if bool(s.tls_cert_file) != bool(s.tls_key_file):
+        problems.append("tls_cert_file and tls_key_file: give both or neither")
+    tls_files = [f"{name}: {getattr(s, name)!r} is not a file" for name in ("tls_cert_file", "tls_key_file")
+                 if getattr(s, name) and not Path(getattr(s, name)).is_file()]
+    problems += tls_files
+    if s.tls_cert_file and s.tls_key_file and not tls_files:
+        try:
+            tls_context(s)
+        except (ssl.SSLError, OSError) as exc:
+            problems.append(f"tls_cert_file, tls_key_file: not a certificate and its key: {exc}")
     return problems
+
+
+def tls_context(s: Settings) -> ssl.SSLContext:
+    """The server's TLS context: TLS 1.2 at least, the certificate chain and key of the settings."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(s.tls_cert_file, s.tls_key_file)
+    return context
