@@ -396,3 +396,11 @@ def test_the_load_balancer_rules_read_the_plan(pool, project):
     old_tls = changed("aws:lb/listener:Listener", lambda i: {**i, "sslPolicy": "ELBSecurityPolicy-2016-08"})
     [finding] = by_id["aws-lb-https"].run(Plan(old_tls))
     assert "below TLS 1.2" in finding.message
+
+
+def test_the_alarm_thresholds_come_from_the_config(project):
+    """`alarms` in the target's config sets what the pool's CloudWatch alarms fire at (defaults: PoolAlarms)."""
+    preview = run_pool(project, lambda t: t.update(alarms={"target5xxPercent": 2.5, "p95ResponseSeconds": 45}))
+    alarms = {a.inputs["name"]: a.inputs for a in preview.by_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert alarms["aws-pool-chat-target-5xx-rate"]["threshold"] == 2.5
+    assert alarms["aws-pool-chat-p95-response-time"]["threshold"] == 45

@@ -342,3 +342,20 @@ def test_render_writes_the_dashboards_and_the_rule(tmp_path, previews):
     readme = (tmp_path / "README.md").read_text()
     assert "PrometheusRule" in readme and "docker buildx build" not in readme  # by digest: nothing to build
     assert Path(tmp_path / "kustomization.yaml").exists()
+
+
+def test_the_clusters_monitoring_labels_reach_the_service_monitor_and_the_rule():
+    """kube-prometheus-stack's Prometheus selects ServiceMonitors and PrometheusRules by its Helm release's label:
+    the cluster's `monitoringLabels` go on both, and on nothing else."""
+    import runpy
+
+    from selfhost.preview import run_program
+
+    root = Path(__file__).parents[1]
+    raw, secrets = edge_config("onprem", **{"cluster.monitoringLabels": {"release": "kube-prometheus-stack"}})
+    preview = run_program("selfhost-llm", "onprem", raw, sorted(secrets),
+                          lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__"))
+    selected = {r.type.rsplit(":", 1)[-1]: r.inputs["metadata"]["labels"].get("release") for r in preview.resources
+                if r.type.startswith("kubernetes:") and "metadata" in r.inputs}
+    assert selected["ServiceMonitor"] == selected["PrometheusRule"] == "kube-prometheus-stack"
+    assert selected["Deployment"] is None and selected["Service"] is None

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from components.aws.pool_monitoring import GRID_COLUMNS, PoolAlarmThresholds
-from components.gcp.pool_monitoring import BACKEND_LATENCIES, GROUP_SIZE, REQUESTS, PoolAlertThresholds
+from components.aws.pool_monitoring import GRID_COLUMNS
+from components.gcp.pool_monitoring import BACKEND_LATENCIES, GROUP_SIZE, REQUESTS
+from components.targets.aws_pool import PoolAlarms
+from components.targets.gcp_pool import PoolAlerts
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 CW_DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
@@ -153,7 +155,7 @@ def test_the_pool_alarms_watch_5xx_rate_latency_and_host_health(aws_pool):
     alb = only(aws_pool, "aws:lb/loadBalancer:LoadBalancer").computed["arnSuffix"]
     tg = only(aws_pool, "aws:lb/targetGroup:TargetGroup").computed["arnSuffix"]
     dims = {"LoadBalancer": alb, "TargetGroup": tg}
-    t = PoolAlarmThresholds()
+    t = PoolAlarms()  # the config's defaults: the shipped stack sets none
     alarms = {a.inputs["name"]: a.inputs for a in under(aws_pool, "aws-pool-chat-monitoring", ALARM)}
     assert set(alarms) == {"aws-pool-chat-target-5xx-rate", "aws-pool-chat-p95-response-time",
                            "aws-pool-chat-unhealthy-hosts", "aws-pool-chat-no-healthy-host"}
@@ -308,7 +310,7 @@ def test_the_dashboard_charts_the_internal_load_balancers_metrics_and_the_groups
 
 def test_the_alert_policies_watch_5xx_ratio_latency_and_the_groups_vms(gcp_pool):
     rule = only(gcp_pool, "gcp:compute/forwardingRule:ForwardingRule").computed["name"]
-    t = PoolAlertThresholds()
+    t = PoolAlerts()  # the config's defaults: the shipped stack sets none
     policies = {p.inputs["displayName"]: p.inputs for p in under(gcp_pool, "gcp-pool-chat-monitoring", POLICY)}
     assert set(policies) == {"gcp-pool-chat: 5xx ratio", "gcp-pool-chat: backend latency p95",
                              "gcp-pool-chat: no VMs"}

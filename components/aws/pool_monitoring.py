@@ -19,7 +19,7 @@ count to read.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -34,8 +34,8 @@ GRID_COLUMNS = 24
 
 @dataclass(frozen=True)
 class PoolAlarmThresholds:
-    """What the pool's alarms fire at: the defaults live here, one place (the kind's config has no `alarms`
-    section for pools yet; SageMaker's SageMakerAlarms is the model when it gets one).
+    """What the pool's alarms fire at (the defaults are the kind's config's, `alarms`:
+    components/targets/aws_pool.py PoolAlarms), and why those defaults:
 
     - 5xx: the share of requests a target answered with a 5xx, in percent, over a minute, 3 minutes of 5 (the
       SageMaker alarms' evaluation). 5% is the usual page-worthy error budget burn for an online API.
@@ -49,10 +49,10 @@ class PoolAlarmThresholds:
       scales to zero has no healthy host by design.
     """
 
-    target_5xx_percent: float = 5.0
-    p95_response_seconds: float = 20.0
-    unhealthy_minutes: int = 10
-    no_healthy_minutes: int = 3
+    target_5xx_percent: float
+    p95_response_seconds: float
+    unhealthy_minutes: int
+    no_healthy_minutes: int
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class PoolMonitoringArgs:
     tags: dict[str, str]
     min_instances: int
     """The group's minimum: 0 leaves out the no-healthy-host alarm."""
-    thresholds: PoolAlarmThresholds = field(default_factory=PoolAlarmThresholds)
+    thresholds: PoolAlarmThresholds
 
 
 class PoolMonitoring(pulumi.ComponentResource):

@@ -43,8 +43,8 @@ COLUMNS = 12
 
 @dataclass(frozen=True)
 class PoolAlertThresholds:
-    """What the pool's alert policies fire at: the defaults live here, one place (the kind's config has no
-    `alarms` section for pools yet; Vertex's VertexAlarms is the model when it gets one).
+    """What the pool's alert policies fire at (the defaults are the kind's config's, `alerts`:
+    components/targets/gcp_pool.py PoolAlerts), and why those defaults:
 
     - 5xx ratio: the share of the load balancer's responses in class 500 (the backends' and its own 503s when
       no backend is healthy), over 5 minutes. 5% as on AWS (components/aws/pool_monitoring.py).
@@ -54,9 +54,9 @@ class PoolAlertThresholds:
       keeps at least one VM.
     """
 
-    error_ratio: float = 0.05
-    p95_backend_latency_ms: int = 20_000
-    no_vms_minutes: int = 5
+    error_ratio: float
+    p95_backend_latency_ms: int
+    no_vms_minutes: int
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class PoolMonitoringArgs:
     min_instances: int
     """The group's minimum: 0 leaves out the no-VMs alert."""
     model_id: str
-    thresholds: PoolAlertThresholds = field(default_factory=PoolAlertThresholds)
+    thresholds: PoolAlertThresholds
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """The Monitoring API's enablement."""
 

@@ -4,6 +4,7 @@ Operator."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -124,6 +125,8 @@ class ClusterConfig(Protocol):
     def ingress_namespace(self) -> str: ...
     @property
     def monitoring_namespace(self) -> str: ...
+    @property
+    def monitoring_labels(self) -> Mapping[str, str]: ...
     @property
     def prometheus_url(self) -> str | None:
         """The Prometheus KEDA queries for queue-depth autoscaling."""

@@ -288,15 +288,17 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
     ]
     if args.ingress:
         out.append(ingress(args, args.ingress, meta))
+    # The cluster's Prometheus finds our ServiceMonitor and PrometheusRule by its selector's labels.
+    selected = {**meta(name), "labels": {**meta(name)["labels"], **args.foundation.config.monitoring_labels}}
     if args.service_monitor:
-        out.append({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": meta(name),
+        out.append({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": selected,
                     "spec": {"selector": {"matchLabels": selector}, "namespaceSelector": {"matchNames": [ns]},
                              "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}]}})
     observed = Observed(name, ns, engine, ENGINES[model.engine].max_streams or 1)
     if args.dashboards_namespace:
         out.append(dashboard_config_map(observed, args.dashboards_namespace, labels))
     if args.alerts:
-        out.append(prometheus_rule(observed, args.alerts, meta(name)))
+        out.append(prometheus_rule(observed, args.alerts, selected))
     return out
 
 

@@ -55,6 +55,19 @@ class PoolTls(Strict):
     record gives the CA certificate (`caCertificate`) callers trust."""
 
 
+class PoolAlarms(Strict):
+    """What the pool's CloudWatch alarms fire at (components/aws/pool_monitoring.py says why these defaults)."""
+
+    target_5xx_percent: float = Field(default=5.0, gt=0, le=100, alias="target5xxPercent")
+    """The share of requests the instances answer with a 5xx, in percent, over a minute (3 minutes of 5)."""
+    p95_response_seconds: float = Field(default=20.0, gt=0, le=4000)
+    """ALB TargetResponseTime p95, seconds."""
+    unhealthy_minutes: int = Field(default=10, ge=1, le=1440)
+    """Minutes in a row with any target failing its health check."""
+    no_healthy_minutes: int = Field(default=3, ge=1, le=1440)
+    """Minutes in a row with no healthy target (declared when minReplicas >= 1)."""
+
+
 class AwsPoolTarget(Strict):
     kind: Literal["aws-pool"]
     name: Slug
@@ -77,6 +90,7 @@ class AwsPoolTarget(Strict):
     ids (the group's instance refresh then boots instances that read the new keys)."""
     idle_timeout_seconds: int = Field(default=300, ge=60, le=4000)
     """Load balancer idle timeout: longer than the longest gap between two streamed tokens (a long prefill)."""
+    alarms: PoolAlarms = PoolAlarms()
     deregistration_delay_seconds: int = Field(default=300, ge=0, le=3600)
     """How long a leaving instance keeps its open streams."""
     startup_timeout_seconds: int | None = Field(default=None, ge=60, le=3600)
@@ -304,14 +318,16 @@ class AwsPool(TargetKind):
             log_retention_days=foundation.log_retention_days))
         import pulumi
 
-        from ..aws.pool_monitoring import PoolMonitoring, PoolMonitoringArgs
+        from ..aws.pool_monitoring import PoolAlarmThresholds, PoolMonitoring, PoolMonitoringArgs
 
         PoolMonitoring(f"{env.name}-{t.name}-monitoring", PoolMonitoringArgs(
             pool_name=f"{env.name}-{t.name}", region=foundation.region,
             load_balancer_arn_suffix=pool.load_balancer.arn_suffix,
             target_group_arn_suffix=pool.target_group.arn_suffix,
             group_name=pool.group.name, log_group_name=pool.log_group.name, tags=self.identity_tags(env, t),
-            min_instances=t.scaling.min_replicas), opts=pulumi.ResourceOptions(parent=pool))
+            min_instances=t.scaling.min_replicas, thresholds=PoolAlarmThresholds(
+                t.alarms.target_5xx_percent, t.alarms.p95_response_seconds, t.alarms.unhealthy_minutes,
+                t.alarms.no_healthy_minutes)), opts=pulumi.ResourceOptions(parent=pool))
         first = instances[0]
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,

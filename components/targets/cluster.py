@@ -59,6 +59,10 @@ class KubernetesCluster(Strict):
     """Where the ingress controller runs: the only namespace allowed in to an Ingress-fronted target."""
     monitoring_namespace: str = Field(default="monitoring", pattern=DNS_LABEL)
     """Where Prometheus runs: allowed to scrape /metrics."""
+    monitoring_labels: dict[str, str] = Field(default={}, max_length=10)
+    """Labels the cluster's Prometheus selects ServiceMonitors and PrometheusRules by, put on ours: a
+    kube-prometheus-stack install selects `release: <its Helm release>` unless its `*SelectorNilUsesHelmValues` are
+    false, e.g. {release: kube-prometheus-stack}."""
     prometheus_url: str | None = Field(default=None, pattern=r"^https?://[\w.-]+(:\d+)?(/.*)?$")
     """The Prometheus KEDA queries for queue-depth autoscaling."""
 

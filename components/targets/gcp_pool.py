@@ -50,6 +50,18 @@ class GcpPoolTls(Strict):
     address, and the endpoint record carries the CA certificate callers trust (`caCertificate`)."""
 
 
+class PoolAlerts(Strict):
+    """What the pool's Cloud Monitoring alert policies fire at (components/gcp/pool_monitoring.py says why these
+    defaults)."""
+
+    error_ratio: float = Field(default=0.05, gt=0, le=1)
+    """The share of the load balancer's responses in class 500, over 5 minutes."""
+    p95_backend_latency_ms: int = Field(default=20_000, ge=100, le=3_600_000)
+    """Backend latency p95 (to the response's last byte), milliseconds."""
+    no_vms_minutes: int = Field(default=5, ge=1, le=1440)
+    """Minutes with the group below 1 VM (declared when minReplicas >= 1)."""
+
+
 class GcpPoolTarget(Strict):
     kind: Literal["gcp-pool"]
     name: Slug
@@ -72,6 +84,7 @@ class GcpPoolTarget(Strict):
     """The load balancer listens with TLS on 443 (HTTPS to the VMs too): the certificate it presents."""
     api_keys: list[Slug] = Field(default=["default"], min_length=1, max_length=50)
     """Caller ids: one generated API key each (the endpoint record's `apiKeys`, secrets), in Secret Manager."""
+    alerts: PoolAlerts = PoolAlerts()
 
 
 def _autoscaler(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
@@ -237,12 +250,14 @@ class GcpPool(TargetKind):
             api_keys=tuple(t.api_keys), certificate=t.tls.certificate, tags=env.all_tags))
         import pulumi
 
-        from ..gcp.pool_monitoring import PoolMonitoring, PoolMonitoringArgs
+        from ..gcp.pool_monitoring import PoolAlertThresholds, PoolMonitoring, PoolMonitoringArgs
 
         PoolMonitoring(f"{env.name}-{t.name}-monitoring", PoolMonitoringArgs(
             pool_name=f"{env.name}-{t.name}", project=foundation.project, region=foundation.region,
             forwarding_rule_name=pool.forwarding_rule.name, labels=labels, min_instances=t.scaling.min_replicas,
-            model_id=model.id, depends_on=foundation.apis.needs("monitoring.googleapis.com")),
+            model_id=model.id, depends_on=foundation.apis.needs("monitoring.googleapis.com"),
+            thresholds=PoolAlertThresholds(t.alerts.error_ratio, t.alerts.p95_backend_latency_ms,
+                                           t.alerts.no_vms_minutes)),
             opts=pulumi.ResourceOptions(parent=pool))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,

@@ -24,6 +24,7 @@ from ..cost_rules import (
     Plan,
     Resource,
     Serving,
+    flat,
     monthly,
     plan_replicas,
     replica_hours,
@@ -122,6 +123,15 @@ def _endpoint_config(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     return items
 
 
+def _alarm(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
+    """CloudWatch bills an alarm per metric it watches: a metric-math alarm (metricQueries) pays for each metric in
+    its expression (CloudWatch pricing, "Alarms": metric math alarms are charged per metric)."""
+    queries = r.inputs.get("metricQueries") or []
+    metrics = sum(1 for q in queries if isinstance(q, dict) and q.get("metric")) or 1
+    return [ctx.item(r, "aws", "cloudwatch", "alarm", "alarm metric", flat(metrics),
+                     "metric alarm" if metrics == 1 else f"metric-math alarm over {metrics} metrics")]
+
+
 def _quota(r: Resource, ctx: QuotaCtx) -> list[QuotaItem]:
     """Instances of each variant's type, between the autoscaling bounds. A blue/green update (every deployment
     policy here) brings up a whole new fleet beside the old before it shifts traffic: twice the maximum."""
@@ -157,7 +167,7 @@ class SageMaker(TargetKind):
     )
     cost_rules: ClassVar[dict[str, Any]] = {
         "aws:sagemaker/endpointConfiguration:EndpointConfiguration": _endpoint_config,
-        "aws:cloudwatch/metricAlarm:MetricAlarm": monthly("aws", "cloudwatch", "alarm", "metric alarm"),
+        "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
         "aws:cloudwatch/dashboard:Dashboard": monthly("aws", "cloudwatch", "dashboard", "dashboard"),
     }
     quota_rules: ClassVar[dict[str, Any]] = {"aws:sagemaker/endpointConfiguration:EndpointConfiguration": _quota}
