@@ -37,7 +37,7 @@ from .schema import (
     Tier,
     Usage,
 )
-from .targets.registry import KINDS, PLATFORMS, kind_of, platform_of
+from .targets.registry import KINDS, PLATFORMS, kind_of
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -137,6 +137,12 @@ class Environment(Strict):
 
     def routed(self, target: str) -> bool:
         return self.router is not None and target in self.router.order
+
+    @property
+    def platforms_used(self) -> tuple[str, ...]:
+        """The platforms the stack stands on, as its targets first name them, then the router's cluster."""
+        used = [kind_of(t).platform for t in self.targets] + ([ROUTER_PLATFORM] if self.router else [])
+        return tuple(dict.fromkeys(used))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -355,10 +361,7 @@ def _semantic_problems(env: Environment) -> list[Problem]:
         problems += kind.validate(env, i, t)
     if env.router is not None:
         problems += router_problems(env, env.router)
-    platforms = {platform_of(t).name: platform_of(t) for t in env.targets}
-    if env.router is not None:
-        platforms.setdefault(ROUTER_PLATFORM, PLATFORMS[ROUTER_PLATFORM])
-    for platform in platforms.values():
+    for platform in (PLATFORMS[name] for name in env.platforms_used):
         problems += platform.validate(env)
         problems += [Problem(f"{PROJECT}:tags", {key: env.tags[key]}, message)
                      for key, message in platform.tag_problems(env.tags)]

@@ -14,19 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from .catalog.kubernetes import DNS_LABEL
-from .litellm import (  # noqa: F401  (the router's proxy config, re-exported: routing.PORT, ...)
-    LIVENESS_ROUTE,
-    MASTER_KEY_FILE,
-    PORT,
-    READINESS_ROUTE,
-    ROUTABLE_AUTH,
-    SECRETS_DIR,
-    Backend,
-    backends_from_endpoints,
-    key_file,
-    litellm_config,
-    secret_ref,
-)
+from .litellm import ROUTABLE_AUTH
 from .schema import MISSING, PROJECT, Problem, Slug, Strict
 from .targets.kubernetes import Ingress, Resources
 

@@ -16,9 +16,8 @@ def cost_inputs(env: Environment) -> dict[str, Any]:
     """What the cost engine needs beside the resources: the usage profile, the budget and the platforms' own
     inputs (an owner's rates), as a stack output, so `selfhost cost` reads them from the previewed graph like
     everything else."""
-    used = {kind_of(t).platform for t in env.targets} | ({ROUTER_PLATFORM} if env.router else set())
     platforms = {name: inputs for name, platform in PLATFORMS.items()
-                 if name in used and (inputs := platform.cost_inputs(env))}
+                 if name in env.platforms_used and (inputs := platform.cost_inputs(env))}
     routing = {"routing": {
         # The order the router tries the targets in, by their components' names (the cost engine plans the
         # first for the load, the next for what it cannot serve), and the share of requests the user expects

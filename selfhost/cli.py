@@ -486,9 +486,8 @@ def platforms(
     the deploy workflow picks its login steps from `selfhost platforms <stack> --json`. Offline: the config alone,
     no preview. Exit codes: 0 ok; 2 invalid stack config; 1 no such stack."""
     from components.config import load_environment
-    from components.routing import ROUTER_PLATFORM
     from components.schema import ConfigError
-    from components.targets.registry import PLATFORMS, kind_of
+    from components.targets.registry import PLATFORMS
 
     from .project import stack_config
 
@@ -503,8 +502,7 @@ def platforms(
         except ConfigError as exc:
             err.print(escape(str(exc)))
             raise typer.Exit(EXIT_CONFIG) from None
-    used = set(PLATFORMS) if env is None else (
-        {kind_of(t).platform for t in env.targets} | ({ROUTER_PLATFORM} if env.router else set()))
+    used = set(PLATFORMS) if env is None else set(env.platforms_used)
     rows: list[dict[str, Any]] = [
         {"name": p.name, "title": p.title, "defaultRegion": p.default_region, "login": p.login,
          "quotaCheck": p.quota_reader() is not None, **({"region": p.region(env)} if env is not None else {})}

@@ -11,7 +11,7 @@ import json
 import pytest
 import yaml
 
-from components import routing
+from components import litellm
 from components.catalog.pricing import lookup
 from components.config import ConfigError, load_environment
 from components.cost import estimate_from_outputs, resources_from_preview
@@ -106,14 +106,14 @@ def test_the_config_comes_from_the_endpoint_records_on_prem_first(previews):
     # The last resort is never cooled down; the base is, after a failure.
     assert deployments[1]["model_info"]["cooldown_time"] == 0 and deployments[0]["model_info"]["allowed_fails"] == 1
     # The same config the generator writes for the records (what the proxy test runs).
-    backends = routing.backends_from_endpoints(records, ["chat", "burst"])
-    assert routing.litellm_config("meta-llama/Llama-3.1-8B-Instruct", backends, aliases=["llama-8b"]) == config
+    backends = litellm.backends_from_endpoints(records, ["chat", "burst"])
+    assert litellm.litellm_config("meta-llama/Llama-3.1-8B-Instruct", backends, aliases=["llama-8b"]) == config
 
 
 def test_keys_are_files_of_a_secret_never_in_the_config_or_the_environment(previews):
     config = generated_config(previews)
     refs = [d["litellm_params"]["api_key"] for d in config["model_list"]] + [config["general_settings"]["master_key"]]
-    assert refs == [routing.secret_ref(f"{routing.SECRETS_DIR}/{name}") for name in
+    assert refs == [litellm.secret_ref(f"{litellm.SECRETS_DIR}/{name}") for name in
                     ("chat.key", "burst.key", "master_key")]
     (secret,) = router_objects(previews, "Secret")
     (resource,) = [r for r in previews[STACK].by_type("kubernetes:core/v1:Secret") if r.name == "hybrid-router-secrets"]
@@ -125,7 +125,7 @@ def test_keys_are_files_of_a_secret_never_in_the_config_or_the_environment(previ
     (volume,) = [v for v in pod["volumes"] if "secret" in v]
     assert volume["secret"]["secretName"] == secret["metadata"]["name"]
     assert [i["key"] for i in volume["secret"]["items"]] == ["master_key", "chat.key", "burst.key"]
-    assert {"mountPath": routing.SECRETS_DIR, "name": "secrets", "readOnly": True} in container["volumeMounts"]
+    assert {"mountPath": litellm.SECRETS_DIR, "name": "secrets", "readOnly": True} in container["volumeMounts"]
     # The on-prem target made a key for the router and lets its namespace in.
     keys = [r.name for r in previews[STACK].by_type("random:index/randomPassword:RandomPassword")]
     assert "hybrid-chat-key-router" in keys and "hybrid-router-master-key" in keys
@@ -145,8 +145,8 @@ def test_the_router_runs_locked_down_and_probed(previews):
     assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                     "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
     assert pod["securityContext"]["runAsUser"] == 65534 and pod["automountServiceAccountToken"] is False
-    assert c["readinessProbe"]["httpGet"]["path"] == routing.READINESS_ROUTE
-    assert c["livenessProbe"]["httpGet"]["path"] == routing.LIVENESS_ROUTE
+    assert c["readinessProbe"]["httpGet"]["path"] == litellm.READINESS_ROUTE
+    assert c["livenessProbe"]["httpGet"]["path"] == litellm.LIVENESS_ROUTE
     assert deployment["spec"]["replicas"] == 2
     # A new config rolls the pods: its hash is in the pod template.
     (config_map,) = router_objects(previews, "ConfigMap")

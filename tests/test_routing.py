@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.routing import backends_from_endpoints, litellm_config
+from components.litellm import backends_from_endpoints, litellm_config
 
 
 def test_on_prem_first_hugging_face_on_overflow(previews):

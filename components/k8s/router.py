@@ -17,7 +17,7 @@ import pulumi
 import pulumi_random as random
 import yaml
 
-from .. import litellm as routing
+from .. import litellm
 from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down
 from .serving import PORT as SERVING_PORT
 
@@ -88,11 +88,11 @@ class RouterArgs:
 
 def config_text(args: RouterArgs, base_urls: Sequence[str]) -> str:
     """The proxy's config.yaml for the targets at `base_urls` (resolved): keys named by file only."""
-    backends = [routing.Backend(name=e.name, api_base=url, served_model=e.model,
-                                api_key_file=f"{routing.SECRETS_DIR}/{routing.key_file(e.name)}", priority=i)
+    backends = [litellm.Backend(name=e.name, api_base=url, served_model=e.model,
+                                api_key_file=f"{litellm.SECRETS_DIR}/{litellm.key_file(e.name)}", priority=i)
                 for i, (e, url) in enumerate(zip(args.backends, base_urls, strict=True), start=1)]
     s = args.spec
-    return yaml.safe_dump(routing.litellm_config(args.model_id, backends, aliases=args.aliases,
+    return yaml.safe_dump(litellm.litellm_config(args.model_id, backends, aliases=args.aliases,
                                                  cooldown_seconds=s.cooldown_seconds, num_retries=s.retries,
                                                  timeout_seconds=s.timeout_seconds), sort_keys=False)
 
@@ -110,9 +110,9 @@ def manifests(args: RouterArgs, config: pulumi.Input[str], secret_data: dict[str
     container = {
         "name": "litellm", "image": s.image or IMAGE, "imagePullPolicy": "IfNotPresent",
         # The image's entrypoint passes these to `litellm`.
-        "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--host", "0.0.0.0", "--port", str(routing.PORT),
+        "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--host", "0.0.0.0", "--port", str(litellm.PORT),
                  "--telemetry", "False"],
-        "ports": [{"name": "http", "containerPort": routing.PORT, "protocol": "TCP"}],
+        "ports": [{"name": "http", "containerPort": litellm.PORT, "protocol": "TCP"}],
         "env": [{"name": k, "value": v} for k, v in {
             # The model price map from the image, not fetched from GitHub at start; no admin UI (it needs a
             # database this router does without); no .env file read.
@@ -121,13 +121,13 @@ def manifests(args: RouterArgs, config: pulumi.Input[str], secret_data: dict[str
         "resources": {"requests": {"cpu": s.resources.cpu, "memory": s.resources.memory},
                       "limits": {"cpu": s.resources.cpu, "memory": s.resources.memory}},
         # The chart's probes: liveness on the process, readiness and start-up on the router being loaded.
-        "startupProbe": probe(routing.READINESS_ROUTE, failureThreshold=30),
-        "readinessProbe": probe(routing.READINESS_ROUTE, failureThreshold=3),
-        "livenessProbe": probe(routing.LIVENESS_ROUTE, failureThreshold=5, periodSeconds=15),
+        "startupProbe": probe(litellm.READINESS_ROUTE, failureThreshold=30),
+        "readinessProbe": probe(litellm.READINESS_ROUTE, failureThreshold=3),
+        "livenessProbe": probe(litellm.LIVENESS_ROUTE, failureThreshold=5, periodSeconds=15),
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
                             "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-                         {"name": "secrets", "mountPath": routing.SECRETS_DIR, "readOnly": True},
+                         {"name": "secrets", "mountPath": litellm.SECRETS_DIR, "readOnly": True},
                          # HOME and the caches of the image (XDG_CACHE_HOME=/app/.cache).
                          {"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": "/app/.cache"}],
     }
@@ -143,8 +143,8 @@ def manifests(args: RouterArgs, config: pulumi.Input[str], secret_data: dict[str
         "volumes": [
             {"name": "config", "configMap": {"name": "router-config"}},
             {"name": "secrets", "secret": {"secretName": "router-secrets", "defaultMode": 0o440, "items": [
-                {"key": key, "path": key} for key in (routing.MASTER_KEY_FILE,
-                                                      *(routing.key_file(e.name) for e in args.backends))]}},
+                {"key": key, "path": key} for key in (litellm.MASTER_KEY_FILE,
+                                                      *(litellm.key_file(e.name) for e in args.backends))]}},
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
             {"name": "cache", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
@@ -202,7 +202,7 @@ def network_policies(args: RouterArgs, selector: dict[str, str], meta: Any) -> l
     serving = {"to": [{"namespaceSelector": {"matchLabels": MANAGED},
                        "podSelector": {"matchLabels": {"app.kubernetes.io/component": "serving"}}}],
                "ports": [{"protocol": "TCP", "port": SERVING_PORT}]}
-    return locked_down(meta, "allow-router", selector, callers, routing.PORT, [serving])
+    return locked_down(meta, "allow-router", selector, callers, litellm.PORT, [serving])
 
 
 class Router(pulumi.ComponentResource):
@@ -220,10 +220,10 @@ class Router(pulumi.ComponentResource):
                                        opts=pulumi.ResourceOptions(parent=self))
         # LiteLLM's keys start with sk- (its UI and key checks expect it).
         self.master_key: pulumi.Output[str] = pulumi.Output.secret(master.result.apply(lambda v: f"sk-{v}"))
-        secret_data: dict[str, pulumi.Input[str]] = {routing.MASTER_KEY_FILE: self.master_key}
+        secret_data: dict[str, pulumi.Input[str]] = {litellm.MASTER_KEY_FILE: self.master_key}
         for e in args.backends:
             assert e.router_key is not None
-            secret_data[routing.key_file(e.name)] = pulumi.Output.secret(e.router_key)
+            secret_data[litellm.key_file(e.name)] = pulumi.Output.secret(e.router_key)
         urls = [e.router_base_url or e.openai_base_url for e in args.backends]
         config: pulumi.Output[str] = pulumi.Output.all(*urls).apply(lambda resolved: config_text(args, resolved))
         digest = config.apply(lambda text: hashlib.sha256(text.encode()).hexdigest())

@@ -112,7 +112,7 @@ class Aws(Platform):
         return call(token, args, ctx)
 
     def mock_location(self, config: Mapping[str, str]) -> tuple[str, str]:
-        return config.get("aws:region", "us-east-1"), ""
+        return config.get("aws:region", self.default_region or ""), ""
 
     def terraform(self) -> tuple[Mapping[str, Any], Mapping[str, str], Mapping[str, str]]:
         from ..aws.terraform import NOT_MAPPED, PROVIDERS, TYPES

@@ -146,7 +146,7 @@ class Gcp(Platform):
         return call(token, args, ctx)
 
     def mock_location(self, config: Mapping[str, str]) -> tuple[str, str]:
-        return config.get("gcp:region", "us-central1"), config.get("gcp:project", "")
+        return config.get("gcp:region", self.default_region or ""), config.get("gcp:project", "")
 
     def terraform(self) -> tuple[Mapping[str, Any], Mapping[str, str], Mapping[str, str]]:
         from ..gcp.terraform import NOT_MAPPED, PROVIDERS, TYPES

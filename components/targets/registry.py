@@ -69,10 +69,6 @@ def kind_of(target: Any) -> TargetKind:
     return KINDS[target.kind]
 
 
-def platform_of(target: Any) -> Platform:
-    return PLATFORMS[kind_of(target).platform]
-
-
 def platform_named(name: str) -> Platform | None:
     """The platform of that name or alias (`selfhost size --cloud`)."""
     return PLATFORMS.get(name) or next((p for p in PLATFORMS.values() if name in p.aliases), None)

@@ -27,7 +27,7 @@ import httpx
 import pytest
 import yaml
 
-from components.routing import (
+from components.litellm import (
     MASTER_KEY_FILE,
     READINESS_ROUTE,
     ROUTABLE_AUTH,
