@@ -17,9 +17,10 @@ from typing import Any
 
 from .cost import Estimate, Resource, total_text
 from .policy import Finding, Plan, Rule, Severity, dig, rule_decorator
-from .targets.registry import KINDS, boot_scripts, container_environments, policy_rules, tag_field
+from .targets.registry import KINDS, boot_scripts, container_environments, policy_rules, scanner_notes, tag_field
 
-__all__ = ["BY_ID", "GENERIC_RULES", "RULES", "Finding", "Plan", "Report", "Rule", "Severity", "check"]
+__all__ = ["BY_ID", "GENERIC_RULES", "RULES", "SCANNER_NOTES", "Finding", "Plan", "Report", "Rule", "Severity",
+           "check", "explain"]
 
 # A token's own shape (Hugging Face `hf_...`, OpenAI-style `sk-...`), or a token variable given a value.
 _TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}|\bsk-[A-Za-z0-9_-]{20,}|\b(HF_TOKEN|HUGGING_FACE_HUB_TOKEN)=[^\s/]")
@@ -153,6 +154,24 @@ BY_ID = {r.id: r for r in RULES}
 if len(BY_ID) != len(RULES):  # the registry refuses an id two platforms declare; here, a generic one's again
     _ids = [r.id for r in RULES]
     raise ValueError(f"two policy rules share an id: {', '.join(sorted({i for i in _ids if _ids.count(i) > 1}))}")
+
+
+SCANNER_NOTES: dict[str, str] = scanner_notes()
+"""Checkov check id -> why its findings stand though no rule reports them (`Platform.scanner_notes`)."""
+
+
+def explain(check_id: str, resource: str, report: Report) -> tuple[str, str]:
+    """Why Checkov's `check_id` fails `resource` (its Pulumi name), as (verdict, why): a rule of ours that names the
+    check reports it there (a violation, an advisory, or an exemption the platform forces), or a platform's scanner
+    note; else ("unexplained", ...)."""
+    for verdict, findings in (("violation", report.violations), ("advisory", report.advisories),
+                              ("exempt", report.exemptions)):
+        for f in findings:
+            if f.resource == resource and check_id in BY_ID[f.rule].checkov:
+                return verdict, f"{f.rule}: {f.exempt or f.message}"
+    if check_id in SCANNER_NOTES:
+        return "noted", SCANNER_NOTES[check_id]
+    return "unexplained", "no rule of ours reports it here and no platform notes it"
 
 
 def check(resources: list[Resource], estimate: Estimate | None, outputs: dict[str, Any] | None = None) -> Report:

@@ -441,17 +441,31 @@ EXIT_POLICY = 4
 def check(
     stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")] = False,
+    checkov: Annotated[Path | None, typer.Option(
+        "--checkov", help="A Checkov JSON report (`-o json`) of the stacks' exports, each written as "
+        "<stack>.json by `selfhost export`: say why each failed check stands.")] = None,
     project_dir: Annotated[Path | None, typer.Option("--project", help="Project root (holds Pulumi.yaml).")] = None,
 ) -> None:
     """Run the policy pack's rules (components/policies.py) on the previewed plan, offline: each violation with
     the resource, the rule's severity, its Checkov id and the fix; advisories; and where a platform makes a rule
-    impossible, the exemption and why. Exit codes (the highest that applies): 0 no mandatory violation; 4
-    violations; 2 invalid config; 1 no such stack, bad option."""
+    impossible, the exemption and why. With --checkov, each check Checkov failed on the stack's export, and why it
+    stands: the rule of ours that reports it there, or the platform's note (a check not adopted, a scanner limit);
+    a finding nothing explains is "unexplained". Exit codes (the highest that applies): 0 no mandatory violation
+    (and no unexplained Checkov finding); 4 violations or unexplained findings; 2 invalid config; 1 no such stack,
+    bad option, unreadable report."""
     from components.cost import resources_from_preview
-    from components.policies import BY_ID, RULES
+    from components.policies import BY_ID, RULES, explain
     from components.policies import check as run_rules
 
+    from .export import checkov_failures, terraform_plan
+
     project, stacks = _select(stack, all_stacks, project_dir)
+    scanned: dict[str, list[tuple[str, str]]] | None = None
+    if checkov is not None:
+        try:
+            scanned = checkov_failures(checkov.read_text())
+        except (OSError, ValueError) as exc:
+            _fail(f"--checkov {checkov}: {exc}", EXIT_USAGE)
     runs = _Runs()
     code = 0
     for name, preview in runs.previews(project, stacks):
@@ -470,6 +484,28 @@ def check(
         out.print(f"{name}: {verdict} ({len(RULES)} rules; {len(report.advisories)} advisories, "
                   f"{len(report.exemptions)} exemptions)")
         code = max(code, 0 if report.passed else EXIT_POLICY)
+        if scanned is None:
+            continue
+        export = terraform_plan(graph)
+        if not export.addresses:
+            out.print(f"{name}: nothing for Checkov to scan (no resource of it has a Terraform type)")
+            continue
+        if name not in scanned:
+            out.print(f"{name}: [yellow]not in the Checkov report[/] (scan `selfhost export {name} --out "
+                      f"{name}.json`)")
+            continue
+        name_of = {address: urn.rsplit("::", 1)[-1] for urn, address in export.addresses.items()}
+        unexplained = 0
+        for check_id, address in scanned[name]:
+            why_label, why = explain(check_id, name_of.get(address, address), report)
+            unexplained += why_label == "unexplained"
+            colour = "red" if why_label in ("unexplained", "violation") else "dim"
+            # One line each, never wrapped: the plan job's summary reads them.
+            out.print(f"{name}: checkov {check_id} {escape(address)}: [{colour}]{why_label}[/]: {escape(why)}",
+                      soft_wrap=True)
+        failed = len(scanned[name])
+        out.print(f"{name}: Checkov failed {failed} check{'' if failed == 1 else 's'}, {unexplained} unexplained")
+        code = max(code, EXIT_POLICY if unexplained else 0)
     raise typer.Exit(max(code, runs.code))
 
 

@@ -25,13 +25,16 @@ Types with no Terraform resource (the Pulumi program's own provider objects, Doc
 not written: their owner's "not mapped" table says why, and the document lists them under
 `selfhost_export.not_mapped`.
 
-TYPES, PROVIDERS and NOT_MAPPED, read from this module, are the registry's merged tables.
+TYPES, PROVIDERS and NOT_MAPPED, read from this module, are the registry's merged tables. `checkov_failures` reads
+the scanner's report back for `selfhost check --checkov`, which says why each finding stands.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from components.schema import SECRET_PLACEHOLDER, UNKNOWN
@@ -230,3 +233,27 @@ def terraform_plan(graph: dict[str, Any]) -> Export:
         },
     }
     return Export(document, addresses, not_mapped)
+
+
+def checkov_failures(report: str) -> dict[str, list[tuple[str, str]]]:
+    """A Checkov JSON report (`checkov -o json`: one framework's object, or a list of them) as stack -> the
+    (check id, resource address) pairs it failed, the stack being the scanned file's name (`<stack>.json`); a
+    stack it checked and failed nothing has an empty list."""
+    try:
+        doc = json.loads(report)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    reports = doc if isinstance(doc, list) else [doc]
+    if not all(isinstance(r, dict) and "results" in r for r in reports):
+        raise ValueError("not a Checkov JSON report (no `results`): write it with `checkov -o json`")
+    failed: dict[str, list[tuple[str, str]]] = {}
+    for r in reports:
+        for state in ("passed_checks", "failed_checks"):
+            for c in r["results"].get(state) or []:
+                stack = Path(c["file_path"]).name.removesuffix(".json")
+                failed.setdefault(stack, [])
+                if state == "failed_checks":
+                    failed[stack].append((c["check_id"], c["resource"]))
+    for stack in failed:
+        failed[stack].sort()
+    return failed

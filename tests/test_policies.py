@@ -340,7 +340,10 @@ def test_sagemaker_kms_knows_the_nvme_exception(previews):
 def test_network_isolation_applies_to_weights_from_s3(previews):
     plan = resources(previews, "aws-dev")
     model = "aws:sagemaker/model:Model"
-    assert findings("aws-sagemaker-network-isolation", plan) == []  # from the Hub: it needs the network
+    # From the Hub: it needs the network, reported as an exemption that says how to isolate it.
+    assert findings("aws-sagemaker-network-isolation", plan) == []
+    (exempt,) = BY_ID["aws-sagemaker-network-isolation"].run(Plan(plan))
+    assert exempt.exempt and "selfhost stage" in exempt.exempt
     from_s3 = mutate(
         plan,
         model,
@@ -351,7 +354,7 @@ def test_network_isolation_applies_to_weights_from_s3(previews):
     )
     assert findings("aws-sagemaker-network-isolation", from_s3)
     isolated = mutate(from_s3, model, lambda i: i.update(enableNetworkIsolation=True))
-    assert findings("aws-sagemaker-network-isolation", isolated) == []
+    assert BY_ID["aws-sagemaker-network-isolation"].run(Plan(isolated)) == []
 
 
 def test_image_digest_is_advisory_and_a_digest_passes(previews):
@@ -402,7 +405,9 @@ def test_production_keeps_logs_a_year(previews):
     short = mutate(plan, "aws:cloudwatch/logGroup:LogGroup", lambda i: i.update(retentionInDays=90))
     (finding,) = rule.run(Plan(short, outputs=p.outputs))
     assert "90 days in a production environment" in finding.message
-    assert rule.run(Plan(short, outputs={"tier": "development"})) == []  # a dev stack may keep less
+    # A dev stack may keep less: an exemption the tier states, not a violation.
+    (exempt,) = rule.run(Plan(short, outputs={"tier": "development"}))
+    assert exempt.exempt and "not a production environment" in exempt.exempt
 
 
 def test_the_access_log_bucket_is_exempt_from_kms_and_says_why(previews):

@@ -290,6 +290,36 @@ def test_the_dashboard_json_has_the_fields_monitoring_defines(gcp_pool):
     assert kinds == {"xyChart", "alertChart", "text"}
 
 
+def _without_defaults(value: Any) -> Any:
+    """JSON as protobuf writes it back: fields at their proto3 default (0, "", false, empty) left out."""
+    if isinstance(value, dict):
+        kept = {k: _without_defaults(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (0, "", False, [], {}) or v is True}
+    if isinstance(value, list):
+        return [_without_defaults(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("stack", ["gcp-pool", "gcp-prod"])
+def test_every_google_cloud_dashboard_parses_as_the_apis_dashboard_message(previews, stack):
+    """The body as Cloud Monitoring's own schema has it: google.monitoring.dashboard.v1.Dashboard (the published
+    protos, google-cloud-monitoring-dashboards), parsed strictly (an unknown field, a wrong type or enum value is
+    an error), and written back to the same JSON: nothing we wrote was dropped."""
+    from google.cloud.monitoring_dashboard_v1 import Dashboard
+    from google.protobuf import json_format
+
+    bodies = [json.loads(d.inputs["dashboardJson"]) for d in previews[stack].by_type(GCP_DASHBOARD)]
+    assert bodies
+    for body in bodies:
+        message = Dashboard.pb(Dashboard())
+        json_format.ParseDict(body, message)  # raises on anything the schema does not define
+        assert json_format.MessageToDict(message) == _without_defaults(body)
+    wrong = json.loads(json.dumps(bodies[0]))
+    wrong["mosaicLayout"]["tiles"][0]["widget"]["xyChart"] = {"dataSet": []}
+    with pytest.raises(json_format.ParseError, match="dataSet"):
+        json_format.ParseDict(wrong, Dashboard.pb(Dashboard()))
+
+
 def test_the_dashboard_charts_the_internal_load_balancers_metrics_and_the_groups_size(gcp_pool):
     body = json.loads(only(gcp_pool, GCP_DASHBOARD).inputs["dashboardJson"])
     rule = only(gcp_pool, "gcp:compute/forwardingRule:ForwardingRule").computed["name"]

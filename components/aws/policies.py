@@ -139,12 +139,17 @@ def _log_retention(plan: Plan) -> Iterator[tuple[Resource, str]]:
 
 @rule("aws-log-retention-production", "Production log groups keep logs for at least a year.", "medium",
       "Leave logRetentionDays to the production tier's default (365) or set 365 or more.", checkov=("CKV_AWS_338",))
-def _log_retention_production(plan: Plan) -> Iterator[tuple[Resource, str]]:
-    if not plan.production:
-        return
+def _log_retention_production(plan: Plan) -> Iterator[tuple[Resource, str] | Finding]:
     for group in plan.of("aws:cloudwatch/logGroup:LogGroup"):
-        if int(group.inputs.get("retentionInDays") or 0) < 365:
-            yield group, f"keeps logs {group.inputs.get('retentionInDays')} days in a production environment"
+        days = int(group.inputs.get("retentionInDays") or 0)
+        if days >= 365:
+            continue
+        if plan.production:
+            yield group, f"keeps logs {days} days in a production environment"
+        else:
+            yield Finding("aws-log-retention-production", group.name, f"keeps logs {days} days", exempt=(
+                "not a production environment: below production, logs are kept for the tier's default period or "
+                "logRetentionDays, what debugging needs; a year is the production tier's"))
 
 
 @rule("aws-secret-kms", "Secrets Manager secrets are encrypted with a customer-managed KMS key.", "high",
@@ -269,13 +274,19 @@ def _sagemaker_vpc(plan: Plan) -> Iterator[tuple[Resource, str]]:
 
 
 @rule("aws-sagemaker-network-isolation", "A SageMaker model whose weights come from S3 runs with network "
-      "isolation: the container reaches nothing.", "high", "Set enableNetworkIsolation: true (models[].source: s3).")
-def _sagemaker_isolation(plan: Plan) -> Iterator[tuple[Resource, str]]:
+      "isolation: the container reaches nothing.", "high", "Set enableNetworkIsolation: true (models[].source: s3).",
+      checkov=("CKV_AWS_370",))
+def _sagemaker_isolation(plan: Plan) -> Iterator[tuple[Resource, str] | Finding]:
     for model in plan.of("aws:sagemaker/model:Model"):
-        from_s3 = bool(dig(model.inputs, "primaryContainer", "modelDataSource") or
-                       dig(model.inputs, "primaryContainer", "modelDataUrl"))
-        if from_s3 and not truthy(model.inputs.get("enableNetworkIsolation")):
+        if truthy(model.inputs.get("enableNetworkIsolation")):
+            continue
+        if dig(model.inputs, "primaryContainer", "modelDataSource") or dig(model.inputs, "primaryContainer",
+                                                                             "modelDataUrl"):
             yield model, "weights come from S3 but the container may reach the network"
+        else:
+            yield Finding("aws-sagemaker-network-isolation", model.name, "not network-isolated", exempt=(
+                "the container downloads its weights from the Hugging Face Hub at start, which isolation forbids; "
+                "stage them to S3 (`selfhost stage`, models[].source: s3) to isolate it"))
 
 
 @rule("aws-iam-no-wildcard-actions", "IAM policies name their actions: no wildcards.", "critical",
@@ -390,3 +401,14 @@ def _model_environment(inputs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
 
 BOOT_SCRIPTS: dict[str, BootScript] = {"aws:ec2/launchTemplate:LaunchTemplate": _user_data}
 CONTAINER_ENVIRONMENTS: dict[str, ContainerEnvironment] = {"aws:sagemaker/model:Model": _model_environment}
+
+SCANNER_NOTES: dict[str, str] = {
+    "CKV2_AWS_62": "not adopted: S3 event notifications; nothing consumes the buckets' events (`selfhost stage` "
+                   "writes the weights, AWS services the logs)",
+    "CKV_AWS_144": "not adopted: S3 cross-region replication; the weights are a copy of the Hub's, staged again "
+                   "from it, and the access logs stay in the environment's region",
+    "CKV2_AWS_5": "a scanner limit: Checkov's list of resources that attach a security group lacks "
+                  "aws_sagemaker_model, whose vpc_config attaches a SageMaker target's group, so it fails those "
+                  "groups (and only those: the pools' groups, attached by launch templates, pass)",
+}
+"""Checkov's checks no rule of ours adopts or the scanner misreads (`Platform.scanner_notes`)."""

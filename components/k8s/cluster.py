@@ -54,6 +54,15 @@ def declare_object(name: str, manifest: dict[str, Any], opts: pulumi.ResourceOpt
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
 
 
+def pulled(image: str) -> dict[str, Any]:
+    """A container's image and pull policy. By digest, the image cannot change: the policy is left to Kubernetes's
+    default for digests (IfNotPresent) rather than written, so scanners that read an explicit policy as "not
+    Always" (Checkov's Terraform CKV_K8S_15) see what the cluster does. By tag, IfNotPresent, written: a node
+    restarts its pods from its cache when the registry is away (an edge site offline); the tag moving under it is
+    what the digest rules (k8s-image-digest) report."""
+    return {"image": image} if "@sha256:" in image else {"image": image, "imagePullPolicy": "IfNotPresent"}
+
+
 def in_namespace(name: str) -> dict[str, Any]:
     """A NetworkPolicy peer: every pod of the namespace `name`."""
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}

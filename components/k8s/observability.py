@@ -97,7 +97,6 @@ def _dashboard(t: Observed, uid: str, title: str, description: str, panels: list
         {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus", "hide": 0,
          "current": {}, "options": [], "refresh": 1},
         {"name": "namespace", "label": "Namespace", "type": "query", "datasource": DATASOURCE, "hide": 0,
-         "definition": "label_values(selfhost_engine_ready, namespace)",
          "query": {"query": "label_values(selfhost_engine_ready, namespace)", "refId": "namespace"},
          "current": {"text": t.namespace, "value": t.namespace}, "options": [], "refresh": 2, "includeAll": False,
          "multi": False, "sort": 1},
@@ -105,7 +104,7 @@ def _dashboard(t: Observed, uid: str, title: str, description: str, panels: list
     if t.engine == "vllm":
         query = 'label_values(vllm:num_requests_running{namespace="$namespace"}, model_name)'
         variables.append({"name": "model", "label": "Model", "type": "query", "datasource": DATASOURCE, "hide": 0,
-                          "definition": query, "query": {"query": query, "refId": "model"},
+                          "query": {"query": query, "refId": "model"},
                           "current": {"text": "All", "value": "$__all"}, "options": [], "refresh": 2,
                           "includeAll": True, "allValue": ".*", "multi": False, "sort": 1})
     return {

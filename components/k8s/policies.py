@@ -165,14 +165,14 @@ _DIGEST_FIX = ("Set the target's imageDigest (the digest the push printed), or t
 
 @rule("k8s-image-digest", "Images are pinned by digest, so a node pulls exactly what was built (below the "
       "production tier: advisory; our tags are content hashes, but a registry may let them move).", "low",
-      _DIGEST_FIX, checkov=("CKV_K8S_43",), mandatory=False)
+      _DIGEST_FIX, checkov=("CKV_K8S_43", "CKV_K8S_15"), mandatory=False)
 def _k8s_digest(plan: Plan) -> Iterator[tuple[Resource, str]]:
     if not plan.production:
         yield from _unpinned(plan)
 
 
 @rule("k8s-image-digest-production", "Production stacks run every image by digest.", "high", _DIGEST_FIX,
-      checkov=("CKV_K8S_43",))
+      checkov=("CKV_K8S_43", "CKV_K8S_15"))
 def _k8s_digest_production(plan: Plan) -> Iterator[tuple[Resource, str]]:
     if plan.production:
         yield from _unpinned(plan)

@@ -18,7 +18,7 @@ import pulumi_random as random
 import yaml
 
 from .. import litellm
-from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down
+from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down, pulled
 from .serving import PORT as SERVING_PORT
 
 CONFIG_DIR = "/etc/litellm"
@@ -108,7 +108,7 @@ def manifests(args: RouterArgs, config: pulumi.Input[str], secret_data: dict[str
     probe = lambda path, **more: {"httpGet": {"path": path, "port": "http"}, "periodSeconds": 10,  # noqa: E731
                                   "timeoutSeconds": 5, **more}
     container = {
-        "name": "litellm", "image": s.image or IMAGE, "imagePullPolicy": "IfNotPresent",
+        "name": "litellm", **pulled(s.image or IMAGE),
         # The image's entrypoint passes these to `litellm`.
         "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--host", "0.0.0.0", "--port", str(litellm.PORT),
                  "--telemetry", "False"],

@@ -22,7 +22,7 @@ from ..catalog.serving import PROBE_PERIOD_S, cpus_of
 from ..schema import ModelSpec
 from ..serving_image import IMAGES, PROGRAMS, content_tag, engine_args
 from ..sizing import GPU_MEMORY_UTILIZATION, Hardware, engine_limits
-from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down
+from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down, pulled
 from .observability import AlertThresholds, Observed, dashboard_config_map, prometheus_rule
 
 PORT = 8080
@@ -193,7 +193,7 @@ def pod_spec(args: ModelServingArgs, image: str, token: bool, selector: dict[str
     probe = lambda path, **more: {"httpGet": {"path": path, "port": "http"}, "periodSeconds": PROBE_PERIOD_S,  # noqa: E731
                                   "timeoutSeconds": 5, **more}
     serving = {
-        "name": "serving", "image": image, "imagePullPolicy": "IfNotPresent",
+        "name": "serving", **pulled(image),
         "args": serving_args(args),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "env": _environment(model, token),
@@ -213,7 +213,7 @@ def pod_spec(args: ModelServingArgs, image: str, token: bool, selector: dict[str
     if engine == "llamacpp":
         fetch = ["--repo", model.id, "--revision", model.revision, "--file", str(model.file), "--dir", GGUF_DIR]
         init.append({
-            "name": "fetch-model", "image": image, "imagePullPolicy": "IfNotPresent",
+            "name": "fetch-model", **pulled(image),
             "command": [f"{PROGRAMS[engine]}/selfhost-fetch"],
             "args": fetch + (["--sha256", model.sha256] if model.sha256 else []),
             "env": _environment(model, token),

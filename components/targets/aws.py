@@ -139,6 +139,11 @@ class Aws(Platform):
 
         return RULES
 
+    def scanner_notes(self) -> Mapping[str, str]:
+        from ..aws.policies import SCANNER_NOTES
+
+        return SCANNER_NOTES
+
     def boot_scripts(self) -> Mapping[str, Any]:
         from ..aws.policies import BOOT_SCRIPTS
 

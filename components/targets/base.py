@@ -253,6 +253,12 @@ class Platform(ABC):
         an id two platforms declare [none]."""
         return ()
 
+    def scanner_notes(self) -> Mapping[str, str]:
+        """Checkov check id -> why its findings on this platform's resources stand though no rule of ours reports
+        them: a check the project does not adopt, or what the scanner misreads and on which resources. With the
+        rules' exemptions and advisories, what explains every finding `selfhost check --checkov` reads [none]."""
+        return {}
+
     def boot_scripts(self) -> Mapping[str, BootScript]:
         """For the generic rule `secrets-not-in-user-data`: resource type (one of its packages) -> how to read the
         script a resource of that type runs at boot from its inputs, as the machine sees it (decoded) [none]."""

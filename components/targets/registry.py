@@ -61,7 +61,7 @@ def register(*items: Platform | TargetKind) -> None:
     _clear()
     # Every table keyed by type is merged now, so a second owner of a type stops the registration here.
     for table in (cost_rules, quota_rules, free_types, mocks, terraform, replacement_rules, summary_fields,
-                  policy_rules, boot_scripts, container_environments):
+                  policy_rules, scanner_notes, boot_scripts, container_environments):
         table()
 
 
@@ -166,6 +166,12 @@ def policy_rules() -> dict[str, PolicyRule]:
 
 
 @cache
+def scanner_notes() -> dict[str, str]:
+    """Checkov check id -> why its findings stand though no rule reports them, from every platform."""
+    return _merge(((p, p.scanner_notes()) for p in PLATFORMS.values()), "scanner notes")
+
+
+@cache
 def boot_scripts() -> dict[str, BootScript]:
     """Type -> how to read the boot script a resource of that type runs, from every platform."""
     return _merge(((p, p.boot_scripts()) for p in PLATFORMS.values()), "boot script readers")
@@ -214,7 +220,7 @@ def check_quota_table(rows: Iterable[Any] | None = None) -> None:
 
 def _clear() -> None:
     for table in (cost_rules, quota_rules, free_types, mocks, terraform, replacement_rules, tag_field,
-                  summary_fields, policy_rules, boot_scripts, container_environments):
+                  summary_fields, policy_rules, scanner_notes, boot_scripts, container_environments):
         table.cache_clear()
 
 
