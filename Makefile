@@ -66,19 +66,28 @@ $(CHECKOV_ENV)/.installed-$(CHECKOV_VERSION): | $(UV)
 # of cost previews come from: `selfhost prices refresh --api-prices` snapshots it and tests/test_api_prices.py checks
 # the snapshot against it. A tool env of its own for the same reason as Checkov: its importlib-metadata>=8 cannot
 # coexist with sagemaker-core's <7 in one environment. With its `proxy` extra it is also the hybrid router, run for
-# real by tests/adapter/test_hybrid_router.py as `$(LITELLM_ENV)/bin/litellm --config FILE --port P`. The marker
-# names the version and the extras, so an env installed without them is rebuilt.
+# real by tests/adapter/test_hybrid_router.py and test_cloud_router.py as `$(LITELLM_ENV)/bin/litellm --config FILE
+# --port P`. The cloud routers need what LiteLLM's proxy image adds to the package: boto3 (SageMaker; already a
+# dependency of litellm itself, >=1.43.1), google-auth and google-cloud-aiplatform (Vertex: litellm's vertex_ai
+# routes import `vertexai` and take google-auth's default credentials) and prometheus-client (its `prometheus`
+# callback). The image's own pins for v1.99.4 (its requirements.txt) could not be read here, so these are the
+# versions PyPI resolved with litellm 1.99.4 at CHECKOV_AS_OF. The marker names the version, the extras and these
+# packages' versions, so an env installed without them is rebuilt.
 LITELLM_VERSION := 1.99.4
 LITELLM_EXTRAS := proxy
+LITELLM_CLOUD := google-auth==2.63.1 google-cloud-aiplatform==2.7.0 prometheus-client==0.26.0
 LITELLM_ENV := .tools/litellm
+LITELLM_NOTHING :=
+LITELLM_CLOUD_TAG := $(subst $(LITELLM_NOTHING) ,+,$(subst ==,-,$(LITELLM_CLOUD)))
+LITELLM_MARKER := $(LITELLM_ENV)/.installed-$(LITELLM_VERSION)-$(LITELLM_EXTRAS)-$(LITELLM_CLOUD_TAG)
 
-litellm: $(LITELLM_ENV)/.installed-$(LITELLM_VERSION)-$(LITELLM_EXTRAS)
+litellm: $(LITELLM_MARKER)
 
-$(LITELLM_ENV)/.installed-$(LITELLM_VERSION)-$(LITELLM_EXTRAS): | $(UV)
+$(LITELLM_MARKER): | $(UV)
 	rm -rf $(LITELLM_ENV)
 	$(UV) venv --quiet --python "$$(command -v $(PYTHON))" $(LITELLM_ENV)
 	$(UV) pip install --quiet --compile-bytecode --python $(LITELLM_ENV)/bin/python \
-		--exclude-newer $(CHECKOV_AS_OF) "litellm[$(LITELLM_EXTRAS)]==$(LITELLM_VERSION)"
+		--exclude-newer $(CHECKOV_AS_OF) "litellm[$(LITELLM_EXTRAS)]==$(LITELLM_VERSION)" $(LITELLM_CLOUD)
 	touch $@
 
 # Mermaid's own parser under jsdom (Node.js and npm, the machine's), with which tests/test_charts.py checks the

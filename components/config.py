@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_valid
 
 from .catalog.engines import ENGINES
 from .catalog.models import MODELS
-from .routing import ROUTER_PLATFORM, RouterSpec, router_problems
+from .routing import RouterSpec, router_platform, router_problems
 from .schema import (
     MISSING,
     PROJECT,
@@ -139,9 +139,14 @@ class Environment(Strict):
         return self.router is not None and target in self.router.order
 
     @property
+    def router_platform(self) -> str | None:
+        """Where the router runs (components/routing.py router_platform), or None without one."""
+        return router_platform(self, self.router) if self.router is not None else None
+
+    @property
     def platforms_used(self) -> tuple[str, ...]:
-        """The platforms the stack stands on, as its targets first name them, then the router's cluster."""
-        used = [kind_of(t).platform for t in self.targets] + ([ROUTER_PLATFORM] if self.router else [])
+        """The platforms the stack stands on, as its targets first name them, then the router's."""
+        used = [kind_of(t).platform for t in self.targets] + ([self.router_platform] if self.router_platform else [])
         return tuple(dict.fromkeys(used))
 
 

@@ -299,6 +299,10 @@ class EnvironmentSpec(Protocol):
     def router(self) -> Any: ...
     """The `router` section (routing.RouterSpec), or None."""
 
+    @property
+    def router_platform(self) -> str | None: ...
+    """Where the router runs, or None without one."""
+
     def routed(self, target: str) -> bool: ...
     """Whether the router sends requests to the target."""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from .config import Environment
-from .routing import ROUTER_PLATFORM
 from .schema import StackSecrets
 from .targets.base import Endpoint
 from .targets.registry import PLATFORMS, kind_of
@@ -28,21 +27,29 @@ def cost_inputs(env: Environment) -> dict[str, Any]:
             **({"platforms": platforms} if platforms else {}), **routing}
 
 
-def declare_router(env: Environment, cluster: Any, backends: list[Endpoint]) -> dict[str, object]:
-    """The router on the stack's cluster (validated: there is one) and its stack output: where callers reach it,
-    the model they ask for, the order it tries the targets in, and its master key (a secret)."""
-    from .k8s.cluster import labels_of
-    from .k8s.router import Router, RouterArgs
+def declare_router(env: Environment, foundation: Any, backends: list[Endpoint]) -> dict[str, object]:
+    """The router on its platform (validated: it hosts routers and reaches every backend) and its stack output,
+    the same keys on every platform: where callers reach it, the model they ask for, the order it tries the
+    targets in, how callers authenticate, and their keys (secrets)."""
+    from .router import ADMIN, router_runtime
 
-    assert env.router is not None
+    assert env.router is not None and env.router_platform is not None
+    platform = PLATFORMS[env.router_platform]
+    runtime, keys = router_runtime(env, backends)
+    endpoint = platform.declare_router(env, foundation, runtime)
+    generated = {who: endpoint.keys[secret] for who, secret in keys.items()}
     model = backends[0].model
-    aliases = tuple(dict.fromkeys(m.name for m in env.models if m.id == model))
-    router = Router(f"{env.name}-router", RouterArgs(
-        environment=env.name, foundation=cluster, spec=env.router, model_id=model, aliases=aliases, backends=backends,
-        labels=labels_of(env.all_tags)))
-    return {"openaiBaseUrl": router.base_url, "inClusterUrl": router.in_cluster_url, "model": model,
-            "aliases": list(aliases), "order": [b.name for b in backends], "namespace": router.namespace,
-            "auth": "api-key", "masterKey": router.master_key}
+    return {"platform": platform.name, "openaiBaseUrl": endpoint.base_url, "model": model,
+            "aliases": list(dict.fromkeys(m.name for m in env.models if m.id == model)),
+            "order": [b.name for b in backends], "auth": "api-key",
+            "callerKeys": {who: key for who, key in generated.items() if who != ADMIN}, "adminKey": generated[ADMIN],
+            **endpoint.details}
+
+
+def router_needs(env: Environment) -> frozenset[str]:
+    """What the router's platform's foundation must have for it (`Platform.router_needs`)."""
+    platform = PLATFORMS[env.router_platform] if env.router_platform else None
+    return (platform.router_needs or frozenset()) if platform else frozenset()
 
 
 def declare_environment(env: Environment, secrets: StackSecrets) -> dict[str, object]:
@@ -54,19 +61,19 @@ def declare_environment(env: Environment, secrets: StackSecrets) -> dict[str, ob
         targets = [t for t in env.targets if kind_of(t).platform == name]
         if not targets:
             continue
-        needs = frozenset().union(*(kind_of(t).platform_needs(t) for t in targets))
+        needs = frozenset().union(*(kind_of(t).platform_needs(t) for t in targets),
+                                  router_needs(env) if env.router_platform == name else frozenset())
         foundations[name], foundation_outputs = platform.declare(env, needs, secrets)
         outputs.update(foundation_outputs)
         for target in targets:
             endpoints[target.name] = kind_of(target).declare(env, target, foundations[name], secrets.hf_token)
     outputs["endpoints"] = {name: endpoint.output() for name, endpoint in endpoints.items()}
-    if env.router is not None:
-        if ROUTER_PLATFORM not in foundations:  # a cluster that runs only the router
-            foundations[ROUTER_PLATFORM], foundation_outputs = PLATFORMS[ROUTER_PLATFORM].declare(env, frozenset(),
-                                                                                                secrets)
+    if env.router is not None and env.router_platform is not None:
+        where = env.router_platform
+        if where not in foundations:  # a platform that runs only the router
+            foundations[where], foundation_outputs = PLATFORMS[where].declare(env, router_needs(env), secrets)
             outputs.update(foundation_outputs)
-        outputs["router"] = declare_router(env, foundations[ROUTER_PLATFORM],
-                                           [endpoints[n] for n in env.router.order])
+        outputs["router"] = declare_router(env, foundations[where], [endpoints[n] for n in env.router.order])
     if env.allowed_gpus is not None:
         # What the policy pack checks the endpoints against (it reads the plan, not the config).
         outputs["policyInputs"] = {"allowedGpus": env.allowed_gpus}

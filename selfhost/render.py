@@ -142,14 +142,18 @@ def _mounted_keys(objects: list[dict[str, Any]], secret_meta: dict[str, Any]) ->
 KEY_HELP = {
     "hf_token": "the Hugging Face token, alone in the file",
     "api_keys": "one `key-id:secret` line per API key (e.g. `apps:$(openssl rand -hex 24)`)",
-    "master_key": "the router's own key, which its callers send (e.g. `sk-$(openssl rand -hex 24)`), alone in the "
-                  "file with no newline",
+    "master_key": "the router's admin key (its metrics and admin routes, never a model; e.g. "
+                  "`sk-$(openssl rand -hex 24)`), alone in the file with no newline",
 }
+CALLER_KEY_HELP = ("that caller's own key, which it sends to the router (e.g. `sk-$(openssl rand -hex 24)`), alone in "
+                   "the file with no newline")
 ROUTED_KEY_HELP = ("the key the router presents to that target: the secret of its `router` line in the target's "
                    "api_keys, or the Hugging Face token for an Inference Endpoint; alone in the file, no newline")
 
 
 def _key_help(key: str) -> str:
+    if key.startswith("caller-") and key.endswith(".key"):  # litellm.caller_key_file
+        return CALLER_KEY_HELP
     return KEY_HELP.get(key, ROUTED_KEY_HELP if key.endswith(".key") else "see the stack config")
 
 

@@ -40,6 +40,9 @@ def git_project(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".tools", ".git", "__pycache__", "containers",
                                                               "tests", "benchmarks", ".pytest_cache"))
+    # The router's auth module is read by the program (components/litellm.py), unlike the images' sources.
+    shutil.copytree(ROOT / "containers" / "router", repo / "containers" / "router",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     git(repo, "init", "-q")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "base")

@@ -306,9 +306,26 @@ def test_the_load_balancer_logs_requests_into_the_access_log_bucket(pool):
     assert by_sid["AlbAccessLogs"]["Action"] == "s3:PutObject"
 
 
-def test_stacks_without_a_pool_admit_no_load_balancer_logs(previews):
-    policy = next(r for r in previews["aws-prod"].resources if r.name == "aws-prod-artifacts-access-logs-policy")
-    assert "AlbAccessLogs" not in {s["Sid"] for s in policy_doc(policy.inputs["policy"])["Statement"]}
+def test_stacks_without_a_load_balancer_admit_no_load_balancer_logs(previews):
+    """The access-log bucket admits ELB log delivery exactly where the stack has a load balancer (a pool's, or the
+    router's on aws-prod), which logs there."""
+    admitting = {}
+    for stack, p in previews.items():
+        policies = [r for r in p.resources if r.name == f"{stack}-artifacts-access-logs-policy"]
+        if not policies:
+            continue
+        (policy,) = policies
+        sids = {s["Sid"] for s in policy_doc(policy.inputs["policy"])["Statement"]}
+        admitting[stack] = "AlbAccessLogs" in sids
+        assert admitting[stack] == bool(p.by_type("aws:lb/loadBalancer:LoadBalancer")), stack
+    assert admitting["aws-dev"] is False and admitting["aws-prod"] is admitting["aws-pool"] is True
+    # aws-prod's one load balancer is its router's, logging under its own prefix of that bucket.
+    prod = previews["aws-prod"]
+    bucket = named(prod, "aws-prod-artifacts-access-logs-bucket")
+    (lb,) = prod.by_type("aws:lb/loadBalancer:LoadBalancer")
+    assert lb.name == "aws-prod-router-alb"
+    assert lb.inputs["accessLogs"] == {"bucket": bucket.computed["bucket"], "prefix": "alb/aws-prod-router",
+                                       "enabled": True}
 
 
 def test_deletion_protection_in_the_production_tier(project):

@@ -47,6 +47,9 @@ FAKE = {
     ("aws", "cloudwatch", "alarm"): P(0.10, "month"),
     ("aws", "cloudwatch", "dashboard"): P(3.00, "month"),
     ("aws", "s3", "standard"): P(0.023, "GB-month"),
+    ("aws", "fargate", "linux-x86-vcpu-hour"): P(0.04048),
+    ("aws", "fargate", "linux-x86-gb-hour"): P(0.004445),
+    ("aws", "elb", "application-lb-hour"): P(0.0225),
     ("gcp", "vertex-prediction", "g2-standard-12"): P(1.0),
     ("gcp", "vertex-prediction-gpu", "NVIDIA_L4"): P(0.7),
     ("gcp", "psc-endpoint", "hour"): P(0.01),
@@ -54,6 +57,8 @@ FAKE = {
     ("gcp", "secret-manager", "version"): P(0.06, "month"),
     ("gcp", "kms", "key-version"): P(0.06, "month"),
     ("gcp", "bigquery", "active-storage"): P(0.02, "GB-month"),
+    ("gcp", "cloud-run", "cpu-instance"): P(0.0648),
+    ("gcp", "cloud-run", "memory-instance"): P(0.00675),
 }
 
 
@@ -79,14 +84,35 @@ def test_aws_prod_by_hand(graphs):
     # Six interface endpoints in three zones.
     endpoints = [i for i in est.items if i.type.endswith("VpcEndpoint")]
     assert len(endpoints) == 6 and sum(i.monthly[1] for i in endpoints) == pytest.approx(6 * 3 * 730 * 0.01)
-    # Key, secret, three alarms, one dashboard.
-    fixed = 1.0 + 0.40 + 3 * 0.10 + 3.00
+    # The router (router: replicas 2, maxReplicas 4) on Fargate: tasks of 1 vCPU and 2 GB (the router's default
+    # resources). The default load (10,000 requests/day: 0.12 req/s) needs one task of 20 req/s, so the minimum of
+    # 2 runs all month; at most 4.
+    router = [i for i in est.items if i.component == "aws-prod-router"]
+    vcpu = by[("Service", "1")]
+    assert vcpu.component == "aws-prod-router" and vcpu.quantity == pytest.approx((2 * 730, 2 * 730, 4 * 730))
+    assert vcpu.monthly == pytest.approx((2 * 730 * 0.04048, 2 * 730 * 0.04048, 4 * 730 * 0.04048))
+    gb = by[("Service", "2")]
+    assert gb.monthly == pytest.approx((2 * 730 * 2 * 0.004445, 2 * 730 * 2 * 0.004445, 4 * 730 * 2 * 0.004445))
+    # Its internal load balancer all month (LCU-hours not estimated).
+    alb = [i for i in router if i.type.endswith("LoadBalancer")]
+    assert len(alb) == 1 and alb[0].monthly == pytest.approx((730 * 0.0225,) * 3)
+    # Its four secrets (master key, the keys of callers support-bot and batch, the tasks' TLS key) and four alarms
+    # over five metrics (no healthy host, unhealthy hosts, p95 response time, and the 5xx rate: metric math over
+    # 2 metrics).
+    assert sum(i.quantity[1] for i in router if i.type.endswith("Secret")) == 4
+    assert sum(i.quantity[1] for i in router if i.type.endswith("MetricAlarm")) == 5
+    assert len(router) == 2 + 1 + 4 + 4
+    fargate_task = 730 * (0.04048 + 2 * 0.004445)  # one task, all month
+    # Key, secrets (the Hub token's and the router's 4), alarms (the endpoint's 3, the router's 5 metrics), one
+    # dashboard.
+    fixed = 1.0 + 5 * 0.40 + (3 + 5) * 0.10 + 3.00
     # The staged weights (7.25B parameters in bf16: 14.5 GB) and data capture at 5%: 10,000 x 30 x 0.05 requests
     # x 700 tokens x 8 bytes = 0.084 GB.
     s3 = next(i for i in est.items if i.type.endswith("s3/bucket:Bucket") and i.quantity[1])
     assert s3.quantity[1] == pytest.approx(14.5 + 0.084)
-    expected = 730 * 1.515 + 3 * 730 * 0.045 + 3 * 730 * 0.005 + 6 * 3 * 730 * 0.01 + fixed + 14.584 * 0.023
-    assert est.total() == pytest.approx((expected, expected, expected + 3 * 730 * 1.515))
+    expected = (730 * 1.515 + 3 * 730 * 0.045 + 3 * 730 * 0.005 + 6 * 3 * 730 * 0.01 + fixed + 14.584 * 0.023
+                + 2 * fargate_task + 730 * 0.0225)
+    assert est.total() == pytest.approx((expected, expected, expected + 3 * 730 * 1.515 + 2 * fargate_task))
     assert est.unknown == [] and est.unpriced == []
 
 
@@ -156,7 +182,8 @@ def test_unknown_price_is_unknown_never_zero(graphs):
 def test_vertex_by_hand(graphs):
     est = price_preview(graphs["gcp-prod"], fake)
     by = {i.description.split(" ")[0]: i for i in est.items}
-    node, gpu = by["g2-standard-12"], by["1"]
+    node = by["g2-standard-12"]
+    (gpu,) = [i for i in est.items if i.description == "1 x NVIDIA_L4 per node"]
     assert node.monthly == pytest.approx((730 * 1.0, 730 * 1.0, 3 * 730 * 1.0))
     assert gpu.monthly == pytest.approx((730 * 0.7, 730 * 0.7, 3 * 730 * 0.7))
     psc = next(i for i in est.items if "Private Service Connect" in i.description)
@@ -165,6 +192,21 @@ def test_vertex_by_hand(graphs):
     assert key.monthly == pytest.approx((0.06, 0.06, 0.06))
     bq = next(i for i in est.items if i.type.endswith("Dataset"))
     assert bq.quantity[1] == pytest.approx(10_000 * 30 * 0.05 * 700 * 8 / 1e9)
+    # The router (router: replicas 1, maxReplicas 3) on Cloud Run: instances of 1 vCPU and 2 GiB (the router's
+    # default resources), CPU always allocated (instance-based billing: every second an instance lives). The default
+    # load (10,000 requests/day: 0.12 req/s, each held 2 s + 200 tokens / 10 tokens/s = 22 s: 2.5 in flight) fits
+    # one instance of 80 requests, the minimum, all month; at most 3.
+    cpu, memory = (i for i in est.items if i.type == "gcp:cloudrunv2/service:Service")
+    assert cpu.component == memory.component == "gcp-prod-router"
+    assert cpu.monthly == pytest.approx((730 * 0.0648, 730 * 0.0648, 3 * 730 * 0.0648))
+    assert memory.monthly == pytest.approx((730 * 2 * 0.00675, 730 * 2 * 0.00675, 3 * 730 * 2 * 0.00675))
+    # Secret versions: the Hub token's and the router's 3 (master key, callers support-bot and batch).
+    versions = [i for i in est.items if i.type.endswith("SecretVersion")]
+    assert len([i for i in versions if i.component == "gcp-prod-router"]) == 3 and len(versions) == 4
+    run = 730 * (0.0648 + 2 * 0.00675)  # one instance, all month
+    # Node, GPU, PSC endpoint, key, 4 secret versions, the private DNS zone, the logged requests, the router.
+    expected = 730 * 1.0 + 730 * 0.7 + 730 * 0.01 + 0.06 + 4 * 0.06 + 0.20 + bq.quantity[1] * 0.02 + run
+    assert est.total() == pytest.approx((expected, expected, expected + 2 * 730 * (1.0 + 0.7) + 2 * run))
     assert est.unknown == [] and est.unpriced == []
 
 
@@ -205,12 +247,14 @@ def test_markdown_comment_is_golden(graphs):
 def test_diff_between_two_commits(tmp_path, project):
     """`--base`: the stack previewed at an older commit, in a temporary worktree, with that commit's code."""
     repo = git_project(tmp_path)
-    _commit(repo, "aws-prod", lambda text: text.replace("maxReplicas: 4", "maxReplicas: 6")
+    # The endpoint's maximum only (targets[0].scaling): the router's `maxReplicas: 4` stays.
+    endpoint_max = "maxReplicas: {}\n        targetInvocationsPerInstance"
+    _commit(repo, "aws-prod", lambda text: _once(text, endpoint_max.format(4), endpoint_max.format(6))
             .replace("nat: per-az", "nat: single"))
 
     base_graph = previews_at_ref(repo, "HEAD~1", ["aws-prod"])["aws-prod"]
     head_graph = previews_at_ref(repo, "HEAD", ["aws-prod"])["aws-prod"]
-    assert base_graph is not None and head_graph is not None
+    assert isinstance(base_graph, dict) and isinstance(head_graph, dict), (base_graph, head_graph)
     base = to_json("aws-prod", price_preview(base_graph, fake))
     head = to_json("aws-prod", price_preview(head_graph, fake))
     rows = diff(base, head)
@@ -222,6 +266,11 @@ def test_diff_between_two_commits(tmp_path, project):
     assert previews_at_ref(repo, "HEAD", ["no-such-stack"]) == {"no-such-stack": None}
     # The worktree is gone afterwards.
     assert "selfhost-base-" not in git(repo, "worktree", "list").stdout
+
+
+def _once(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
 
 
 def _commit(repo: Path, stack: str, edit: Callable[[str], str]) -> None:

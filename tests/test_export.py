@@ -125,10 +125,20 @@ def test_the_export_has_terraforms_plan_shape(previews: dict[str, Preview]) -> N
         r["address"] for r in doc["configuration"]["root_module"]["resources"]]
     for r, c in zip(planned, changes, strict=True):
         assert r["mode"] == "managed" and r["address"] == f"{r['type']}.{r['name']}"
-        assert r["provider_name"] == PROVIDERS["aws"]
+        assert r["provider_name"] == PROVIDERS[r["type"].split("_")[0]]
         assert c["change"]["actions"] == ["create"] and c["change"]["before"] is None
         assert c["change"]["after"] == r["values"] and c["change"]["after_unknown"]["id"] is True
-    assert doc["configuration"]["provider_config"] == {"aws": {"name": "aws", "full_name": PROVIDERS["aws"]}}
+    # AWS, and for the router its generated keys (random) and its own CA (tls): nothing else.
+    assert {r["provider_name"] for r in planned} == {PROVIDERS[p] for p in ("aws", "random", "tls")}
+    assert sorted(r["address"] for r in planned if not r["type"].startswith("aws_")) == sorted(
+        [f"random_password.aws-prod-router-selfhost-router-{k}" for k in ("master-key", "caller-support-bot-key",
+                                                                         "caller-batch-key")]
+        + [f"tls_private_key.aws-prod-router-ca-{k}" for k in ("key", "alb-key", "tasks-key")]
+        + ["tls_self_signed_cert.aws-prod-router-ca-cert"]
+        + [f"tls_cert_request.aws-prod-router-ca-{k}-csr" for k in ("alb", "tasks")]
+        + [f"tls_locally_signed_cert.aws-prod-router-ca-{k}-cert" for k in ("alb", "tasks")])
+    assert doc["configuration"]["provider_config"] == {
+        p: {"name": p, "full_name": PROVIDERS[p]} for p in ("aws", "random", "tls")}
     assert [m["type"] for m in doc["selfhost_export"]["not_mapped"]] == ["command:local:Command"]
 
     key = "aws_kms_key.aws-prod-key"

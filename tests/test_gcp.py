@@ -16,6 +16,24 @@ from selfhost.preview import run_program
 
 GARDEN = "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"
 LABELS = {"environment": "t", "owner": "o", "managed-by": "pulumi", "project": "selfhost-llm"}
+ROUTER = "selfhost:gcp:Router"
+
+
+def in_component(p, component_type: str) -> set[str]:
+    """The URNs of the resources inside the components of `component_type`, at any depth."""
+    urns, size = {r.urn for r in p.resources if r.type == component_type}, -1
+    while size != len(urns):
+        size = len(urns)
+        urns |= {r.urn for r in p.resources if r.parent in urns}
+    return urns
+
+
+def split(p, token: str) -> tuple[list, list]:
+    """The resources of type `token`: those of the serving target (and the stack's foundation), and the
+    router's (its own account, secrets, alerts, ...)."""
+    router = in_component(p, ROUTER)
+    found = p.by_type(token)
+    return [r for r in found if r.urn not in router], [r for r in found if r.urn in router]
 
 
 @pytest.fixture
@@ -66,17 +84,29 @@ def test_no_basic_roles_and_project_grants_only_where_nothing_narrower_exists(pr
 
 
 def test_hf_secret_is_readable_only_by_the_serving_account(gcp_prod):
-    (account,) = gcp_prod.by_type("gcp:serviceaccount/account:Account")
-    (binding,) = gcp_prod.by_type("gcp:secretmanager/secretIamBinding:SecretIamBinding")
+    (account,), (router_account,) = split(gcp_prod, "gcp:serviceaccount/account:Account")
+    (binding,), router_bindings = split(gcp_prod, "gcp:secretmanager/secretIamBinding:SecretIamBinding")
     assert binding.inputs["role"] == "roles/secretmanager.secretAccessor"
     assert binding.inputs["members"] == [account.computed["member"]]
     assert [r for r in gcp_prod.resources if "secretIamMember" in r.type or "secretIamPolicy" in r.type] == []
-    (version,) = gcp_prod.by_type("gcp:secretmanager/secretVersion:SecretVersion")
+    (version,), router_versions = split(gcp_prod, "gcp:secretmanager/secretVersion:SecretVersion")
     assert version.secret_paths == ["secretData"] and version.inputs["secretData"] == SECRET_PLACEHOLDER
-    (secret,) = gcp_prod.by_type("gcp:secretmanager/secret:Secret")
+    (secret,), router_secrets = split(gcp_prod, "gcp:secretmanager/secret:Secret")
     replicas = secret.inputs["replication"]["userManaged"]["replicas"]
     key = "projects/acme-llm-prod/locations/us-central1/keyRings/gcp-prod-cmek-ring/cryptoKeys/gcp-prod-cmek-key"
     assert replicas == [{"location": "us-central1", "customerManagedEncryption": {"kmsKeyName": key}}]
+    # The router's keys (master and callers'): each its own secret, as encrypted, readable by the router's own
+    # account only; the router's account never reads the Hugging Face token.
+    assert router_account.computed["member"] != account.computed["member"]
+    assert len(router_secrets) == len(router_versions) == len(router_bindings) == 3
+    assert {b.inputs["secretId"] for b in router_bindings} == {s.inputs["secretId"] for s in router_secrets}
+    for b in router_bindings:
+        assert b.inputs["role"] == "roles/secretmanager.secretAccessor"
+        assert b.inputs["members"] == [router_account.computed["member"]]
+    for v in router_versions:
+        assert v.secret_paths == ["secretData"] and v.inputs["secretData"] == SECRET_PLACEHOLDER
+    for s in router_secrets:
+        assert s.inputs["replication"]["userManaged"]["replicas"] == replicas
 
 
 def test_token_reaches_vertex_only_as_a_secret(gcp_prod):
@@ -118,24 +148,41 @@ def test_resources_wait_for_their_apis(gcp_prod):
     assert services["aiplatform.googleapis.com"] in deployment.dependencies
     (vpc,) = gcp_prod.by_type("gcp:compute/network:Network")
     assert services["compute.googleapis.com"] in vpc.dependencies
-    (secret,) = gcp_prod.by_type("gcp:secretmanager/secret:Secret")
-    assert services["secretmanager.googleapis.com"] in secret.dependencies
-    (account,) = gcp_prod.by_type("gcp:serviceaccount/account:Account")
-    assert services["iam.googleapis.com"] in account.dependencies
+    (secret,), router_secrets = split(gcp_prod, "gcp:secretmanager/secret:Secret")
+    for s in (secret, *router_secrets):
+        assert services["secretmanager.googleapis.com"] in s.dependencies, s.name
+    (account,), (router_account,) = split(gcp_prod, "gcp:serviceaccount/account:Account")
+    for a in (account, router_account):
+        assert services["iam.googleapis.com"] in a.dependencies, a.name
+    # The router: its Cloud Run service and its Artifact Registry (remote) repository.
+    (), (service,) = split(gcp_prod, "gcp:cloudrunv2/service:Service")
+    assert services["run.googleapis.com"] in service.dependencies
+    (), (repository,) = split(gcp_prod, "gcp:artifactregistry/repository:Repository")
+    assert services["artifactregistry.googleapis.com"] in repository.dependencies
     assert all(not s.inputs["disableOnDestroy"] for s in gcp_prod.by_type("gcp:projects/service:Service"))
 
 
 def test_alerts_on_latency_and_errors_and_a_dashboard(gcp_prod):
     endpoint_id = gcp_prod.outputs["endpoints"]["chat"]["endpointId"]
+    policies, router_policies = split(gcp_prod, "gcp:monitoring/alertPolicy:AlertPolicy")
     metrics = set()
-    for policy in gcp_prod.by_type("gcp:monitoring/alertPolicy:AlertPolicy"):
+    for policy in policies:
         condition = policy.inputs["conditions"][0]["conditionThreshold"]
         assert f'resource.labels.endpoint_id = "{endpoint_id}"' in condition["filter"]
         metrics.add(condition["filter"].split('metric.type = "')[1].rstrip('"'))
     assert metrics == {"aiplatform.googleapis.com/prediction/online/prediction_latencies",
                        "aiplatform.googleapis.com/prediction/online/error_count"}
-    (dashboard,) = gcp_prod.by_type("gcp:monitoring/dashboard:Dashboard")
+    (dashboard,), (router_dashboard,) = split(gcp_prod, "gcp:monitoring/dashboard:Dashboard")
     assert endpoint_id in dashboard.inputs["dashboardJson"]
+    # The router's own: latency and the share of 5xx of its Cloud Run service, and its dashboard.
+    (), (service,) = split(gcp_prod, "gcp:cloudrunv2/service:Service")
+    router_metrics = set()
+    for policy in router_policies:
+        condition = policy.inputs["conditions"][0]["conditionThreshold"]
+        assert f'resource.labels.service_name = "{service.computed["name"]}"' in condition["filter"]
+        router_metrics.add(condition["filter"].split('metric.type = "')[1].split('"')[0])
+    assert router_metrics == {"run.googleapis.com/request_latencies", "run.googleapis.com/request_count"}
+    assert service.computed["name"] in router_dashboard.inputs["dashboardJson"]
 
 
 def test_gcp_outputs(gcp_prod):

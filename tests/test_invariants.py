@@ -48,6 +48,23 @@ def artifacts(p, token: str) -> list:
     return [r for r in p.by_type(token) if "-artifacts-" in r.name and "-access-logs-" not in r.name]
 
 
+def in_component(p, component_type: str) -> set[str]:
+    """The URNs of the resources inside the components of `component_type`, at any depth."""
+    urns, size = {r.urn for r in p.resources if r.type == component_type}, -1
+    while size != len(urns):
+        size = len(urns)
+        urns |= {r.urn for r in p.resources if r.parent in urns}
+    return urns
+
+
+def split(p, token: str, component_type: str = "selfhost:aws:Router") -> tuple[list, list]:
+    """The resources of type `token`: those outside the router (the serving target, the stack's foundation),
+    and the router's own."""
+    router = in_component(p, component_type)
+    found = p.by_type(token)
+    return [r for r in found if r.urn not in router], [r for r in found if r.urn in router]
+
+
 def stacks(previews):
     return list(previews.values())
 
@@ -197,10 +214,11 @@ def test_no_wildcard_iam(previews):
 def test_sagemaker_role_names_exact_resources(previews):
     p = previews["aws-prod"]
     (bucket,) = artifacts(p, "aws:s3/bucket:Bucket")
-    (secret,) = p.by_type("aws:secretsmanager/secret:Secret")
+    (secret,), router_secrets = split(p, "aws:secretsmanager/secret:Secret")
     (key,) = p.by_type("aws:kms/key:Key")
     (endpoint,) = p.by_type("aws:sagemaker/endpoint:Endpoint")
-    policy = next(rp for rp in p.by_type("aws:iam/rolePolicy:RolePolicy") if "execution" in rp.name)
+    policies, router_policies = split(p, "aws:iam/rolePolicy:RolePolicy")
+    (policy,) = [rp for rp in policies if "execution" in rp.name]
     by_sid = {s["Sid"]: s for s in policy_doc(policy.inputs["policy"])["Statement"]}
     # The weights are staged in the bucket: the role reads exactly that revision's prefix, and not the token
     # (only the staging job on the deploying machine uses it).
@@ -214,18 +232,44 @@ def test_sagemaker_role_names_exact_resources(previews):
     assert by_sid["WriteDataCapture"]["Resource"] == (
         f"{bucket.computed['arn']}/data-capture/{endpoint.inputs['name']}/*")
 
+    # The router's roles name exact resources too: its execution role reads its own secrets (and not the token),
+    # decrypts with the stack's key and writes its own log group; its task role invokes the endpoint it routes to.
+    by_name = {rp.name: {s["Sid"]: s for s in policy_doc(rp.inputs["policy"])["Statement"]}
+               for rp in router_policies}
+    assert set(by_name) == {"aws-prod-router-execution-policy", "aws-prod-router-task-policy"}
+    execution, task = by_name["aws-prod-router-execution-policy"], by_name["aws-prod-router-task-policy"]
+    _, (log_group,) = split(p, "aws:cloudwatch/logGroup:LogGroup")
+    assert set(execution) == {"ReadRouterSecrets", "DecryptWithStackKey", "WriteOwnLogs"}
+    assert sorted(execution["ReadRouterSecrets"]["Resource"]) == sorted(s.computed["arn"] for s in router_secrets)
+    assert len(router_secrets) == 4 and secret.computed["arn"] not in json.dumps(execution)
+    assert execution["DecryptWithStackKey"]["Resource"] == key.computed["arn"]
+    assert execution["WriteOwnLogs"]["Resource"] == f"{log_group.computed['arn']}:*"
+    assert set(task) == {"InvokeRoutedEndpoints"}
+    assert task["InvokeRoutedEndpoints"]["Resource"] == [
+        f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{endpoint.inputs['name']}"]
+
 
 def test_hf_token_is_only_ever_a_secret(previews):
     p = previews["aws-prod"]
-    (version,) = p.by_type("aws:secretsmanager/secretVersion:SecretVersion")
+    router = in_component(p, "selfhost:aws:Router")
+    (version,), _ = split(p, "aws:secretsmanager/secretVersion:SecretVersion")
     assert version.secret_paths == ["secretString"] and version.inputs["secretString"] == SECRET_PLACEHOLDER
     # The staging job takes it as a secret environment variable; the serving model never sees it.
     (job,) = p.by_type("command:local:Command")
     assert job.secret_paths == ["environment.HF_TOKEN"] and job.inputs["environment"]["HF_TOKEN"] == SECRET_PLACEHOLDER
     (model,) = p.by_type("aws:sagemaker/model:Model")
     assert model.secret_paths == [] and "HF_TOKEN" not in model.inputs["primaryContainer"]["environment"]
-    assert all(not r.secret_paths for r in p.resources if r not in (version, job))
-    assert p.secret_outputs == []
+    assert all(not r.secret_paths for r in p.resources if r not in (version, job) and r.urn not in router)
+    # The router's secrets are its own (its generated keys, its TLS key), none from the token: nothing of the
+    # router depends on the token's secret or the job that uses it.
+    router_secrets = {(r.type.split(":")[-1], tuple(r.secret_paths)) for r in p.resources
+                      if r.urn in router and r.secret_paths}
+    assert router_secrets == {
+        ("SecretVersion", ("secretString",)), ("Certificate", ("privateKey",)), ("CertRequest", ("privateKeyPem",)),
+        ("LocallySignedCert", ("caPrivateKeyPem",)), ("SelfSignedCert", ("privateKeyPem",))}
+    assert all(version.urn not in r.dependencies and job.urn not in r.dependencies
+               and version.parent not in r.dependencies for r in p.resources if r.urn in router)
+    assert sorted(p.secret_outputs) == ["router.adminKey", "router.callerKeys.batch", "router.callerKeys.support-bot"]
 
 
 def test_a_real_token_value_reaches_the_secret_but_never_the_preview(project, capsys):
@@ -245,8 +289,12 @@ def test_a_real_token_value_reaches_the_secret_but_never_the_preview(project, ca
 
     preview = run_program(project.name, "aws-prod", config, secret_keys, program)
     seen = pulumi.runtime.settings.SETTINGS.monitor.resources  # the mock engine's own state
-    (stored,) = [r.state["secretString"] for r in seen.values() if "secretsmanager/secretVersion" in r.urn]
+    versions = [r for r in seen.values() if "secretsmanager/secretVersion" in r.urn]
+    (stored,) = [r.state["secretString"] for r in versions if "selfhost:aws:HfTokenSecret$" in r.urn]
     assert stored == {SPECIAL_SIG: SECRET_SIG, "value": canary}  # delivered, and still wrapped as a secret
+    # The router's secret versions (its own keys) are other secrets: the token is in none of them.
+    others = [r for r in versions if "selfhost:aws:HfTokenSecret$" not in r.urn]
+    assert len(others) == 4 and all(canary not in repr(r.state) for r in others)
     assert canary not in json.dumps(preview.to_json())
     _print_preview(preview)
     assert canary not in capsys.readouterr().out
@@ -279,16 +327,26 @@ def test_blue_green_with_alarm_rollback_and_autoscaling(previews):
     deploy = endpoint.inputs["deploymentConfig"]
     routing = deploy["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
     assert routing["type"] == "CANARY" and routing["canarySize"] == {"type": "CAPACITY_PERCENT", "value": 25}
-    alarm_names = {a.inputs["name"] for a in p.by_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    alarms, router_alarms = split(p, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    alarm_names = {a.inputs["name"] for a in alarms}
     assert {a["alarmName"] for a in deploy["autoRollbackConfiguration"]["alarms"]} == alarm_names
-    assert {a.inputs["metricName"] for a in p.by_type("aws:cloudwatch/metricAlarm:MetricAlarm")} == {
+    assert {a.inputs["metricName"] for a in alarms} == {
         "ModelLatency", "Invocation5XXErrors", "GPUMemoryUtilization"}
-    (target,) = p.by_type("aws:appautoscaling/target:Target")
+    # The router's alarms (on its load balancer) are its own, not the endpoint's rollback alarms.
+    assert {a.inputs["name"] for a in router_alarms} == {
+        "aws-prod-router-no-healthy-host", "aws-prod-router-p95-response-time", "aws-prod-router-target-5xx-rate",
+        "aws-prod-router-unhealthy-hosts"}
+    (target,), (router_target,) = split(p, "aws:appautoscaling/target:Target")
     assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (1, 4)
     assert target.inputs["resourceId"] == "endpoint/aws-prod-chat/variant/AllTraffic"
-    (policy,) = p.by_type("aws:appautoscaling/policy:Policy")
+    (policy,), (router_policy,) = split(p, "aws:appautoscaling/policy:Policy")
     spec = policy.inputs["targetTrackingScalingPolicyConfiguration"]
     assert spec["predefinedMetricSpecification"]["predefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+    # The router's service scales on its tasks' CPU, between the stack's router replicas and maxReplicas.
+    assert (router_target.inputs["minCapacity"], router_target.inputs["maxCapacity"]) == (2, 4)
+    assert router_target.inputs["resourceId"] == "service/aws-prod-router/aws-prod-router"
+    router_spec = router_policy.inputs["targetTrackingScalingPolicyConfiguration"]
+    assert router_spec["predefinedMetricSpecification"]["predefinedMetricType"] == "ECSServiceAverageCPUUtilization"
     # A fixed-size endpoint gets no scaling resources.
     assert previews["aws-dev"].by_type("aws:appautoscaling/target:Target") == []
 

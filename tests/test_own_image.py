@@ -12,6 +12,16 @@ from selfhost.preview import run_program
 from selfhost.project import stack_config
 
 
+def outside_router(p, token: str) -> list:
+    """The resources of type `token` outside the stack's router (its component and what it holds)."""
+    router = {r.urn for r in p.resources if r.type in ("selfhost:aws:Router", "selfhost:gcp:Router")}
+    size = -1
+    while size != len(router):
+        size = len(router)
+        router |= {r.urn for r in p.resources if r.parent in router}
+    return [r for r in p.by_type(token) if r.urn not in router]
+
+
 def run_stack(project, stack: str, edit, section: str = "targets") -> object:
     """The stack previewed with `edit` applied to each entry of its `section` (targets or models)."""
     config, secret_keys = stack_config(project, stack)
@@ -46,10 +56,12 @@ def test_sagemaker_uses_our_image_from_ecr_by_digest(project):
     assert env["SELFHOST_ENGINE"] == "vllm" and env["HF_MODEL_ID"] == "/opt/ml/model"
     assert "--revision" not in env["SELFHOST_ENGINE_ARGS"] and "--max-model-len 8192" in env["SELFHOST_ENGINE_ARGS"]
     assert "SM_VLLM_MODEL" not in env and "HF_TOKEN" not in env
-    # The role may pull from our repository, and from nothing else.
-    policy = next(r for r in p.by_type("aws:iam/rolePolicy:RolePolicy") if "execution" in r.name)
+    # The role may pull from our repository, and from nothing else; the router's roles never do.
+    (policy,) = [r for r in outside_router(p, "aws:iam/rolePolicy:RolePolicy") if "execution" in r.name]
     arn = repo.computed["arn"]
     assert f'"Resource": "{arn}"' in policy.inputs["policy"]
+    router_policies = [r for r in p.by_type("aws:iam/rolePolicy:RolePolicy") if r.name.startswith("aws-prod-router-")]
+    assert len(router_policies) == 2 and all(arn not in r.inputs["policy"] for r in router_policies)
     (config,) = p.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
     assert config.inputs["productionVariants"][0]["inferenceAmiVersion"] == "al2023-ami-sagemaker-inference-gpu-4-1"
     assert p.outputs["endpoints"]["chat"]["image"] == container["image"]
@@ -57,10 +69,11 @@ def test_sagemaker_uses_our_image_from_ecr_by_digest(project):
 
 def test_vertex_uses_our_image_from_artifact_registry(project):
     p = run_stack(project, "gcp-prod", lambda t: t.update(image="selfhost"))
-    (repo,) = p.by_type("gcp:artifactregistry/repository:Repository")
+    # Ours, beside the router's (a remote repository of LiteLLM's registry).
+    (repo,) = outside_router(p, "gcp:artifactregistry/repository:Repository")
     assert repo.inputs["format"] == "DOCKER" and repo.inputs["dockerConfig"] == {"immutableTags": True}
     (reader,) = p.by_type("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
-    (account,) = p.by_type("gcp:serviceaccount/account:Account")
+    (account,) = outside_router(p, "gcp:serviceaccount/account:Account")
     assert reader.inputs["role"] == "roles/artifactregistry.reader"
     assert reader.inputs["member"] == account.computed["member"]
     (image,) = p.by_type("docker-build:index:Image")

@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from components.config import load_environment
-from components.routing import ROUTER_PLATFORM
 from components.targets.registry import PLATFORMS, kind_of
 from selfhost.cli import app
 from selfhost.project import load_project, stack_config
@@ -47,7 +46,7 @@ def test_a_stack_lists_the_platforms_its_config_uses(stack: str):
     rows = json.loads(result.stdout)
     config, secret_keys = stack_config(load_project(ROOT), stack)
     env = load_environment(stack, config, set(secret_keys))
-    used = {kind_of(t).platform for t in env.targets} | ({ROUTER_PLATFORM} if env.router else set())
+    used = {kind_of(t).platform for t in env.targets} | ({env.router_platform} if env.router_platform else set())
     assert rows and [r["name"] for r in rows] == [name for name in PLATFORMS if name in used]
     assert all(r["region"] == PLATFORMS[r["name"]].region(env) for r in rows)
 

@@ -38,6 +38,15 @@ def counts(stack: dict) -> dict[str, int]:
     return dict(collections.Counter(r["type"] for r in stack["resources"]))
 
 
+def router_counts(stack: dict, component_type: str) -> dict[str, int]:
+    """`counts` of the router's resources alone: its component and everything under it."""
+    urns, size = {r["urn"] for r in stack["resources"] if r["type"] == component_type}, -1
+    while size != len(urns):
+        size = len(urns)
+        urns |= {r["urn"] for r in stack["resources"] if r["parent"] in urns}
+    return dict(collections.Counter(r["type"] for r in stack["resources"] if r["urn"] in urns))
+
+
 def test_aws_dev_plan(all_json):
     dev = next(s for s in all_json["stacks"] if s["stack"] == "aws-dev")
     assert counts(dev) == {
@@ -81,9 +90,23 @@ def test_aws_prod_plan(all_json):
     prod = next(s for s in all_json["stacks"] if s["stack"] == "aws-prod")
     c = counts(prod)
     assert c["aws:ec2/natGateway:NatGateway"] == 3 and c["aws:ec2/subnet:Subnet"] == 6
-    assert c["aws:appautoscaling/target:Target"] == 1 and c["aws:appautoscaling/policy:Policy"] == 1
-    assert c["aws:secretsmanager/secret:Secret"] == 1 and c["aws:secretsmanager/secretVersion:SecretVersion"] == 1
-    assert len(prod["resources"]) == 78
+    # The endpoint's scaling and the token's secret; the router's scaling and its four secrets (master key, two
+    # callers' keys, its tasks' TLS key).
+    assert c["aws:appautoscaling/target:Target"] == 2 and c["aws:appautoscaling/policy:Policy"] == 2
+    assert c["aws:secretsmanager/secret:Secret"] == 5 and c["aws:secretsmanager/secretVersion:SecretVersion"] == 5
+    assert len(prod["resources"]) == 119
+    # The router (ECS Fargate behind an internal HTTPS load balancer, with its own CA): 41 of them.
+    assert router_counts(prod, "selfhost:aws:Router") == {
+        "selfhost:aws:Router": 1, "aws:ecs/cluster:Cluster": 1, "aws:ecs/taskDefinition:TaskDefinition": 1,
+        "aws:ecs/service:Service": 1, "aws:appautoscaling/target:Target": 1, "aws:appautoscaling/policy:Policy": 1,
+        "aws:lb/loadBalancer:LoadBalancer": 1, "aws:lb/listener:Listener": 1, "aws:lb/targetGroup:TargetGroup": 1,
+        "aws:acm/certificate:Certificate": 1, "aws:ec2/securityGroup:SecurityGroup": 2,
+        "aws:iam/role:Role": 2, "aws:iam/rolePolicy:RolePolicy": 2, "aws:cloudwatch/logGroup:LogGroup": 1,
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 4, "aws:secretsmanager/secret:Secret": 4,
+        "aws:secretsmanager/secretVersion:SecretVersion": 4, "random:index/randomPassword:RandomPassword": 3,
+        "selfhost:tls:PrivateCa": 1, "tls:index/privateKey:PrivateKey": 3, "tls:index/selfSignedCert:SelfSignedCert": 1,
+        "tls:index/certRequest:CertRequest": 2, "tls:index/locallySignedCert:LocallySignedCert": 2,
+    }
     model = next(r for r in prod["resources"] if r["type"] == "aws:sagemaker/model:Model")
     # Weights staged in the bucket: the DLC loads the folder SageMaker downloads them to; no token in the model.
     assert model["inputs"]["primaryContainer"]["environment"]["SM_VLLM_MODEL"] == "/opt/ml/model"
@@ -99,11 +122,23 @@ def test_aws_prod_plan(all_json):
 def test_gcp_prod_plan(all_json):
     gcp = next(s for s in all_json["stacks"] if s["stack"] == "gcp-prod")
     c = counts(gcp)
-    assert c["gcp:projects/service:Service"] == 11 and c["selfhost:gcp:VertexEndpoint"] == 1
+    # 12 APIs: the router's Cloud Run (run.googleapis.com) among them.
+    assert c["gcp:projects/service:Service"] == 12 and c["selfhost:gcp:VertexEndpoint"] == 1
+    assert any(r["inputs"].get("service") == "run.googleapis.com" for r in gcp["resources"])
     assert c["gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"] == 1
-    assert c["gcp:monitoring/alertPolicy:AlertPolicy"] == 2 and c["gcp:monitoring/dashboard:Dashboard"] == 1
+    # The endpoint's two alerts and dashboard, and the router's.
+    assert c["gcp:monitoring/alertPolicy:AlertPolicy"] == 4 and c["gcp:monitoring/dashboard:Dashboard"] == 2
     assert c["gcp:bigquery/dataset:Dataset"] == 1 and c["command:local:Command"] == 1
-    assert len(gcp["resources"]) == 42
+    assert len(gcp["resources"]) == 66
+    # The router (Cloud Run, pulling LiteLLM's image through a remote repository): 23 of them.
+    assert router_counts(gcp, "selfhost:gcp:Router") == {
+        "selfhost:gcp:Router": 1, "gcp:cloudrunv2/service:Service": 1, "gcp:artifactregistry/repository:Repository": 1,
+        "gcp:serviceaccount/account:Account": 1, "gcp:projects/iAMMember:IAMMember": 2,
+        "gcp:projects/iAMCustomRole:IAMCustomRole": 1, "gcp:vertex/aiEndpointIamMember:AiEndpointIamMember": 1,
+        "gcp:secretmanager/secret:Secret": 3, "gcp:secretmanager/secretVersion:SecretVersion": 3,
+        "gcp:secretmanager/secretIamBinding:SecretIamBinding": 3, "random:index/randomPassword:RandomPassword": 3,
+        "gcp:monitoring/alertPolicy:AlertPolicy": 2, "gcp:monitoring/dashboard:Dashboard": 1,
+    }
     chat = gcp["outputs"]["endpoints"]["chat"]
     assert (chat["kind"], chat["platform"], chat["auth"]) == ("vertex", "gcp", "gcp-oauth")
     assert chat["host"] == {"instance": "g2-standard-12", "accelerator": "NVIDIA_L4", "acceleratorCount": 1}

@@ -35,7 +35,8 @@ KNOWN_GAPS: dict[tuple[str, str], set[str]] = {}
 NETWORK_KEYS = [  # what the AWS cost rules look up (components/targets/*.py)
     ("nat-gateway", "hour"), ("nat-gateway", "data"), ("vpc-endpoint", "interface-az-hour"), ("public-ipv4", "hour"),
     ("s3", "standard"), ("kms", "key"), ("secretsmanager", "secret"), ("cloudwatch", "alarm"),
-    ("cloudwatch", "dashboard"), ("elb", "application-lb-hour"), ("elb", "application-lb-lcu-hour"), ("ebs", "gp3")]
+    ("cloudwatch", "dashboard"), ("elb", "application-lb-hour"), ("elb", "application-lb-lcu-hour"), ("ebs", "gp3"),
+    ("fargate", "linux-x86-vcpu-hour"), ("fargate", "linux-x86-gb-hour")]
 
 
 def price(*key: str) -> pricing.Price:
@@ -101,6 +102,19 @@ def test_network_rows():
     for region in ("us-west-2", "eu-west-1"):
         kms = price("kms", region, "key")
         assert (kms.usd, kms.confidence) == (1.0, "list") and kms.source.startswith("https://aws.amazon.com/kms/pricing/")
+
+
+def test_fargate_rows_match_the_figures_they_cite():
+    """Fargate Linux/x86 in us-east-1 is read off infracost's golden output: quantity x 730 h x price, rounded to
+    cents as the golden prints it; the other regions copy it (derived, low confidence) and say so."""
+    for sku, quantity in (("linux-x86-vcpu-hour", 2), ("linux-x86-gb-hour", 4)):
+        row = price("fargate", "us-east-1", sku)
+        quoted = re.search(r"\$(\d+\.\d\d)'", row.source)
+        assert quoted, row.source
+        assert round(quantity * 730 * row.usd, 2) == float(quoted[1]) and row.confidence == "list", sku
+        for region in ("us-west-2", "eu-west-1"):
+            other = price("fargate", region, sku)
+            assert other.usd == row.usd and other.confidence == "low" and other.source.startswith("derived:")
 
 
 # ---------------------------------------------------------------- derived rows

@@ -19,10 +19,12 @@ VERTEX_METRIC = re.compile(r"^aiplatform\.googleapis\.com/custom_model_serving_[
 KINDS = {
     "sagemaker-endpoint": ("sagemaker", "instances", "region"),
     "ec2-vcpus": ("ec2", "vCPUs", "region"),
+    "fargate-vcpus": ("fargate", "vCPUs", "region"),
     "gce-gpus": ("compute.googleapis.com", "GPUs", "region"),
     "gce-gpus-all-regions": ("compute.googleapis.com", "GPUs", "global"),
     "vertex-gpus": ("aiplatform.googleapis.com", "GPUs", "region"),
     "vertex-gpus-spot": ("aiplatform.googleapis.com", "GPUs", "region"),
+    "cloud-run-cpu": ("run.googleapis.com", "milli-vCPUs", "region"),
 }
 
 
@@ -94,6 +96,8 @@ def test_row_is_well_formed(row: QuotaRow):
     elif row.service == "compute.googleapis.com":
         assert GCE_METRIC.match(row.quota_code), row.quota_code
         assert row.metric == f"compute.googleapis.com/{row.quota_code.lower()}"
+    elif row.service == "run.googleapis.com":
+        assert row.quota_code == "run.googleapis.com/cpu_allocation" and row.metric == row.quota_code
     else:
         assert VERTEX_METRIC.match(row.quota_code), row.quota_code
         assert row.metric == row.quota_code
@@ -112,6 +116,8 @@ def test_known_codes():
     assert QUOTAS["ec2-vcpus:on-demand:G"].quota_code == "L-DB2E81BA"
     assert QUOTAS["ec2-vcpus:on-demand:P"].quota_code == "L-417A185B"
     assert QUOTAS["ec2-vcpus:on-demand:G"].quota_name == "Running On-Demand G and VT instances"
+    assert QUOTAS["fargate-vcpus:on-demand"].quota_code == "L-3032A538"
+    assert QUOTAS["fargate-vcpus:on-demand"].quota_name == "Fargate On-Demand vCPU resource count"
     assert QUOTAS["gce-gpus:spot:nvidia-l4"].quota_code == "PREEMPTIBLE_NVIDIA_L4_GPUS"
     assert QUOTAS["gce-gpus-all-regions"].metric == "compute.googleapis.com/gpus_all_regions"
     assert QUOTAS["vertex-gpus:NVIDIA_L4"].quota_code == (

@@ -31,12 +31,19 @@ def bounds(n: QuotaNeed) -> tuple[float, float, float]:
 def test_sagemaker_needs_its_instances_and_twice_the_fleet_for_a_blue_green_update(previews):
     found = needs(previews, "aws-prod")
     n = found.pop("sagemaker-endpoint:ml.g5.2xlarge")
+    router = found.pop("fargate-vcpus:on-demand")
     assert not found
     assert (n.platform, n.service, n.unit, n.region) == ("aws", "sagemaker", "instances", "us-east-1")
     assert n.quota_name == "ml.g5.2xlarge for endpoint usage"
     # 1..4 replicas; a blue/green (canary) update brings up a second fleet of the same size beside the first.
     assert bounds(n) == (1, 4, 8)
     assert n.resources == ("aws-prod-chat-config",) and n.source
+    # The router on Fargate: 2..4 tasks of 1 vCPU; a deployment starts a new set beside the old (maximumPercent
+    # 200).
+    assert (router.platform, router.service, router.unit, router.region) == ("aws", "fargate", "vCPUs", "us-east-1")
+    assert router.quota_name == "Fargate On-Demand vCPU resource count" and router.quota_code == "L-3032A538"
+    assert bounds(router) == (2, 4, 8)
+    assert router.resources == ("aws-prod-router-service",) and router.source
 
 
 def test_an_ec2_pool_needs_vcpus_on_demand_for_its_base_and_spot_above_it(previews):
@@ -64,9 +71,17 @@ def test_a_gce_pool_needs_preemptible_gpus_in_its_region_and_in_all_regions(prev
 
 
 def test_vertex_needs_its_custom_model_serving_gpus(previews):
-    (n,) = needs(previews, "gcp-prod").values()
-    assert n.need == "vertex-gpus:NVIDIA_L4" and n.service == "aiplatform.googleapis.com"
+    found = needs(previews, "gcp-prod")
+    n = found.pop("vertex-gpus:NVIDIA_L4")
+    router = found.pop("cloud-run-cpu")
+    assert not found
+    assert n.service == "aiplatform.googleapis.com" and n.resources == ("gcp-prod-chat-deployment",)
     assert (bounds(n), n.region, n.project) == ((1, 3, 3), "us-central1", "acme-llm-prod")
+    # The router on Cloud Run: 1..3 instances of 1 vCPU; a new revision's minimum starts beside the old one's.
+    assert (router.service, router.unit, router.quota_name) == (
+        "run.googleapis.com", "milli-vCPUs", "CpuAllocPerProjectRegion")
+    assert (bounds(router), router.region, router.project) == ((1000, 3000, 4000), "us-central1", "acme-llm-prod")
+    assert router.resources == ("gcp-prod-router-service",)
 
 
 @pytest.mark.parametrize("stack", ["onprem", "edge", "hf-dev", "hybrid"])
@@ -88,8 +103,12 @@ def test_two_targets_on_one_quota_are_summed(previews):
         if copy.get("parent"):
             copy["parent"] += "-b"
         twice["resources"].append(copy)
-    (n,) = plan_of(twice).needs
+    summed = {n.need: n for n in plan_of(twice).needs}
+    n, router = summed.pop("sagemaker-endpoint:ml.g5.2xlarge"), summed.pop("fargate-vcpus:on-demand")
+    assert not summed
     assert bounds(n) == (2, 8, 16) and n.resources == ("aws-prod-chat-config", "aws-prod-chat-config-b")
+    assert bounds(router) == (4, 8, 16)
+    assert router.resources == ("aws-prod-router-service", "aws-prod-router-service-b")
 
 
 def test_the_pull_request_section_lists_each_quota_with_its_amounts(previews):
@@ -109,8 +128,11 @@ def test_the_cli_reports_every_stack_in_every_format():
     assert run.returncode == 0, run.stderr
     stacks = {s["stack"]: s for s in json.loads(run.stdout)["stacks"]}
     assert set(stacks) >= {"aws-prod", "aws-pool", "gcp-pool", "gcp-prod", "onprem"}
-    (n,) = stacks["aws-prod"]["needs"]
+    found = {n["need"]: n for n in stacks["aws-prod"]["needs"]}
+    assert set(found) == {"sagemaker-endpoint:ml.g5.2xlarge", "fargate-vcpus:on-demand"}
+    n, router = found["sagemaker-endpoint:ml.g5.2xlarge"], found["fargate-vcpus:on-demand"]
     assert (n["atMin"], n["atMax"], n["atUpdate"], "check" in n) == (1, 4, 8, False)
+    assert (router["atMin"], router["atMax"], router["atUpdate"], "check" in router) == (2, 4, 8, False)
     assert stacks["aws-prod"]["checked"] is False
     table = selfhost("quota", "aws-pool")
     assert table.returncode == 0 and "Running On-Demand G and VT instances" in table.stdout
@@ -127,9 +149,10 @@ def test_check_without_credentials_says_unknown_and_how_to_get_them():
                          capture_output=True, text=True, timeout=600, env={**env, "HOME": "/nonexistent"})
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
-    (n,) = report["needs"]
-    assert report["checked"] is True and n["check"]["state"] == "unknown"
-    assert "no credentials" in n["check"]["note"]
+    assert {n["need"] for n in report["needs"]} == {"sagemaker-endpoint:ml.g5.2xlarge", "fargate-vcpus:on-demand"}
+    assert report["checked"] is True
+    for n in report["needs"]:  # the router's Fargate quota as the endpoint's: unknown without credentials
+        assert n["check"]["state"] == "unknown" and "no credentials" in n["check"]["note"], n["need"]
 
 
 def test_a_short_quota_fails_the_check_with_exit_6(monkeypatch):

@@ -84,12 +84,13 @@ def test_the_router_is_one_component_of_the_stack(previews):
     children = [r for r in p.resources if r.parent == component.urn]
     assert {r.name for r in children} == {f"hybrid-router-{role}" for role in (
         "namespace", "identity", "secrets", "config", "default-deny", "allow-router", "service", "deployment", "pdb",
-        "ingress", "master-key")}
+        "ingress", "master-key", "caller-default-key")}
     router = p.outputs["router"]
-    assert router["openaiBaseUrl"] == "https://llm.dc1.example.internal/v1"
+    assert router["openaiBaseUrl"] == "https://llm.dc1.example.internal/v1" and router["platform"] == "kubernetes"
     assert (router["model"], router["aliases"], router["order"]) == (
         "meta-llama/Llama-3.1-8B-Instruct", ["llama-8b"], ["chat", "burst"])
-    assert router["masterKey"] == "[secret]"
+    # Each caller's key, and the admin key (the proxy's master key: metrics and admin routes, no model).
+    assert router["callerKeys"] == {"default": "[secret]"} and router["adminKey"] == "[secret]"
 
 
 def test_the_config_comes_from_the_endpoint_records_on_prem_first(previews):
@@ -107,14 +108,17 @@ def test_the_config_comes_from_the_endpoint_records_on_prem_first(previews):
     assert deployments[1]["model_info"]["cooldown_time"] == 0 and deployments[0]["model_info"]["allowed_fails"] == 1
     # The same config the generator writes for the records (what the proxy test runs).
     backends = litellm.backends_from_endpoints(records, ["chat", "burst"])
-    assert litellm.litellm_config("meta-llama/Llama-3.1-8B-Instruct", backends, aliases=["llama-8b"]) == config
+    assert litellm.litellm_config("meta-llama/Llama-3.1-8B-Instruct", backends, aliases=["llama-8b"],
+                                  callers=[litellm.Caller("default")]) == config
 
 
 def test_keys_are_files_of_a_secret_never_in_the_config_or_the_environment(previews):
     config = generated_config(previews)
-    refs = [d["litellm_params"]["api_key"] for d in config["model_list"]] + [config["general_settings"]["master_key"]]
+    settings = config["general_settings"]
+    refs = [d["litellm_params"]["api_key"] for d in config["model_list"]] + [
+        settings["master_key"], settings["selfhost_callers"]["default"]["key"]]
     assert refs == [litellm.secret_ref(f"{litellm.SECRETS_DIR}/{name}") for name in
-                    ("chat.key", "burst.key", "master_key")]
+                    ("chat.key", "burst.key", "master_key", "caller-default.key")]
     (secret,) = router_objects(previews, "Secret")
     (resource,) = [r for r in previews[STACK].by_type("kubernetes:core/v1:Secret") if r.name == "hybrid-router-secrets"]
     assert resource.secret_paths == ["stringData"]
@@ -124,7 +128,8 @@ def test_keys_are_files_of_a_secret_never_in_the_config_or_the_environment(previ
     assert not any("valueFrom" in e for e in container["env"]) and "envFrom" not in container
     (volume,) = [v for v in pod["volumes"] if "secret" in v]
     assert volume["secret"]["secretName"] == secret["metadata"]["name"]
-    assert [i["key"] for i in volume["secret"]["items"]] == ["master_key", "chat.key", "burst.key"]
+    assert [i["key"] for i in volume["secret"]["items"]] == ["chat.key", "burst.key", "caller-default.key",
+                                                            "master_key"]
     assert {"mountPath": litellm.SECRETS_DIR, "name": "secrets", "readOnly": True} in container["volumeMounts"]
     # The on-prem target made a key for the router and lets its namespace in.
     keys = [r.name for r in previews[STACK].by_type("random:index/randomPassword:RandomPassword")]
@@ -150,8 +155,11 @@ def test_the_router_runs_locked_down_and_probed(previews):
     assert deployment["spec"]["replicas"] == 2
     # A new config rolls the pods: its hash is in the pod template.
     (config_map,) = router_objects(previews, "ConfigMap")
+    data = config_map["data"]
     assert deployment["spec"]["template"]["metadata"]["annotations"]["selfhost.dev/config-sha256"] == (
-        hashlib.sha256(config_map["data"]["config.yaml"].encode()).hexdigest())
+        hashlib.sha256((data["config.yaml"] + data[f"{litellm.ROUTER_MODULE}.py"]).encode()).hexdigest())
+    # The auth module sits next to the config, where the proxy imports it from.
+    assert data[f"{litellm.ROUTER_MODULE}.py"] == litellm.router_module_text()
     (namespace,) = [m for m in objects(previews, kind="Namespace") if m["metadata"]["name"] == "hybrid-router"]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     (ingress,) = router_objects(previews, "Ingress")
@@ -177,14 +185,19 @@ def test_the_shipped_config_is_valid():
 @pytest.mark.parametrize(("changes", "path", "words"), [
     ({"router.order": ["chat", "nope"]}, "selfhost-llm:router.order[1]", "no target with this name"),
     ({"router.order": ["chat", "chat"]}, "selfhost-llm:router.order", "names a target twice"),
-    ({"router.order": ["chat"]}, "selfhost-llm:router.order", "at least 2"),
+    ({"router.order": []}, "selfhost-llm:router.order", "at least 1"),
+    ({"router.callers": [{"id": "web"}, {"id": "web"}]}, "selfhost-llm:router.callers", "names a caller twice"),
+    ({"router.maxReplicas": 4}, "selfhost-llm:router.maxReplicas", "a router on kubernetes does not read it"),
+    ({"router.platform": "huggingface"}, "selfhost-llm:router.platform", "no router runs there"),
+    ({"router.allowedCidrs": ["0.0.0.0/0"]}, "selfhost-llm:router.allowedCidrs", "the whole internet"),
     ({"targets[1].endpointType": "private"}, "selfhost-llm:router.order[1]", "authenticates with aws-privatelink"),
     ({"router.ingress": None, "router.allowFromNamespaces": []}, "selfhost-llm:router.allowFromNamespaces",
      "nothing could reach the router"),
     ({"router.ingress.clusterIssuer": None}, "selfhost-llm:router.ingress.clusterIssuer", "clear text"),
     ({"router.burstShare": 1.5}, "selfhost-llm:router.burstShare", "less than 1"),
     ({"router.image": "litellm latest"}, "selfhost-llm:router.image", "wrong form"),
-    ({"selfhost-llm:kubernetes": None, "targets[0]": None}, "selfhost-llm:kubernetes", "and the router"),
+    # Without its cluster, the router would run where its first target is: Hugging Face hosts no router.
+    ({"selfhost-llm:kubernetes": None, "targets[0]": None}, "selfhost-llm:router.platform", "no router runs there"),
 ])
 def test_invalid_router_config_names_the_key(changes, path, words):
     if "targets[0]" in changes:  # the cluster gone, its target with it: only the router still needs one
@@ -234,7 +247,7 @@ def test_a_pool_speaks_api_keys_but_answers_only_in_its_vpc_and_is_refused():
     with pytest.raises(ConfigError) as info:
         load_environment(STACK, raw, secret_keys)
     refused = [str(p) for p in info.value.problems if str(p).startswith("selfhost-llm:router.order[1]")]
-    assert refused and "aws-pool target answers only inside its cloud network" in refused[0], \
+    assert refused and "cannot call this aws-pool target: it answers only inside its cloud network" in refused[0], \
         info.value.problems
 
 

@@ -436,7 +436,6 @@ def test_deploy_logs_in_to_the_platforms_the_stack_uses(tmp_path: Path, stack: s
     """The deploy job asks `selfhost platforms <stack> --json` (the real CLI, on the real stack file) which platforms
     the stack uses, and each login step runs for its platform only: not by the stack's name."""
     from components.config import load_environment
-    from components.routing import ROUTER_PLATFORM
     from components.targets.registry import PLATFORMS, kind_of
     from selfhost.project import load_project, stack_config
 
@@ -453,7 +452,7 @@ def test_deploy_logs_in_to_the_platforms_the_stack_uses(tmp_path: Path, stack: s
 
     config, secret_keys = stack_config(load_project(ROOT), stack)
     env = load_environment(stack, config, set(secret_keys))
-    expected = {kind_of(t).platform for t in env.targets} | ({ROUTER_PLATFORM} if env.router else set())
+    expected = {kind_of(t).platform for t in env.targets} | ({env.router_platform} if env.router_platform else set())
     assert used == [name for name in PLATFORMS if name in expected]
     assert outputs["quota_check"] == json.dumps(any(PLATFORMS[n].quota_reader() is not None for n in used))
     for name in used:  # the log says what each login needs

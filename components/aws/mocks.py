@@ -132,6 +132,28 @@ def _auto_scaling_group(c: Ctx) -> tuple[str, dict]:
     return name, {"name": name, "arn": arn}
 
 
+def _ecs_cluster(c: Ctx) -> tuple[str, dict]:
+    """Its id is its ARN (terraform-provider-aws sets the cluster's id to the ARN CreateCluster returns)."""
+    name = c.autoname("name")
+    arn = _arn(c, "ecs", f"cluster/{name}")
+    return arn, {"name": name, "arn": arn}
+
+
+def _ecs_task_definition(c: Ctx) -> tuple[str, dict]:
+    """A new family's first revision: the id is the family, the ARN ends in `:<revision>`."""
+    family = str(c.inputs.get("family") or c.name)
+    plain = _arn(c, "ecs", f"task-definition/{family}")
+    return family, {"arn": f"{plain}:1", "arnWithoutRevision": plain, "revision": 1}
+
+
+def _ecs_service(c: Ctx) -> tuple[str, dict]:
+    """Its id is its ARN, in the long format (`service/<cluster>/<service>`, the default since 2021)."""
+    name = c.autoname("name")
+    cluster = str(c.inputs.get("cluster") or "default").rsplit("/", 1)[-1]
+    arn = _arn(c, "ecs", f"service/{cluster}/{name}")
+    return arn, {"name": name, "arn": arn}
+
+
 # Resource type token -> (id, provider-computed outputs). Inputs are echoed back as outputs, as providers do.
 RESOURCES: dict[str, MockFn] = {
     "aws:kms/key:Key": _kms_key,
@@ -196,6 +218,9 @@ RESOURCES: dict[str, MockFn] = {
     "aws:lb/listener:Listener": lambda c: (lambda arn: (arn, {"arn": arn}))(
         _arn(c, "elasticloadbalancing", f"listener/app/{c.name[:24]}/{c.hex(16)}/{c.hex(16, 'l')}")),
     "aws:autoscaling/group:Group": _auto_scaling_group,
+    "aws:ecs/cluster:Cluster": _ecs_cluster,
+    "aws:ecs/taskDefinition:TaskDefinition": _ecs_task_definition,
+    "aws:ecs/service:Service": _ecs_service,
     # An imported certificate: ACM's ARN, its domain from the certificate (not parsed here).
     "aws:acm/certificate:Certificate": lambda c: (lambda arn: (arn, {
         "arn": arn, "status": "ISSUED", "type": "IMPORTED"}))(_arn(c, "acm", f"certificate/{c.uuid()}")),

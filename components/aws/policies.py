@@ -1,6 +1,6 @@
 """AWS's policy rules: S3 buckets, KMS keys, log groups, Secrets Manager, ECR, EC2 (metadata service, public IPs,
-volumes, security groups, VPCs), SageMaker, IAM and load balancers. `Aws.policy_rules` (components/targets/aws.py)
-hands them to the registry; components/policies.py runs them after the generic rules.
+volumes, security groups, VPCs), SageMaker, IAM, load balancers and ECS on Fargate. `Aws.policy_rules`
+(components/targets/aws.py) hands them to the registry; components/policies.py runs them after the generic rules.
 
 Also what two generic rules ask of the platform: where its resources carry a boot script (`BOOT_SCRIPTS`, for
 `secrets-not-in-user-data`) and a container's environment (`CONTAINER_ENVIRONMENTS`, for
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -373,8 +374,133 @@ def _secret_rotation(plan: Plan) -> Iterator[Finding]:
             continue
         yield Finding("aws-secret-rotation", secret.name, "no rotation schedule", exempt=(
             "rotated by a configuration change and `pulumi up`, not by a rotation Lambda: callers' API keys by new "
-            "apiKeys ids (the group's instance refresh boots instances that read them), the Hugging Face token on "
-            "the Hub by its owner"))
+            "apiKeys ids (the group's instance refresh boots instances that read them), the router's keys by new "
+            "caller ids or a replaced key (its task definition pins each secret's version, so the service rolls its "
+            "tasks onto the new one), the Hugging Face token on the Hub by its owner"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ECS on Fargate (the router, components/aws/router.py)
+
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+SECRET_REFERENCE = re.compile(r"^arn:aws[\w-]*:(secretsmanager|ssm):[a-z0-9-]+:\d{12}:(secret:|parameter/)")
+PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+
+
+def _containers(task: Resource) -> list[dict[str, Any]]:
+    """A task definition's container definitions (its `containerDefinitions`, a JSON text); a list with the
+    text itself when it cannot be read (a secret value makes the whole text secret: the preview shows [secret])."""
+    text = task.inputs.get("containerDefinitions")
+    try:
+        parsed = json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, list):
+        return [{"name": "?", "environment": [{"name": "containerDefinitions", "value": str(text)}]}]
+    return [c for c in parsed if isinstance(c, dict)]
+
+
+@rule("aws-ecs-read-only-root", "ECS containers run with a read-only root file system (the writable places are "
+      "task-scoped volumes).", "medium", "Set readonlyRootFilesystem: true and mount volumes where the process writes.",
+      checkov=("CKV_AWS_336",))
+def _ecs_read_only(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for task in plan.of(TASK_DEFINITION):
+        for c in _containers(task):
+            if not truthy(c.get("readonlyRootFilesystem")):
+                yield task, f"container {c.get('name')} can write its root file system"
+
+
+@rule("aws-ecs-non-root", "ECS containers run as a named non-root user; root only in an init container that "
+      "holds no capability and finishes before the others start.", "high",
+      "Set the container's user to a non-root uid:gid (LiteLLM's non-root image: 65534:65534).")
+def _ecs_non_root(plan: Plan) -> Iterator[tuple[Resource, str] | Finding]:
+    for task in plan.of(TASK_DEFINITION):
+        containers = _containers(task)
+        awaited = {d.get("containerName") for c in containers for d in c.get("dependsOn") or []
+                   if d.get("condition") == "SUCCESS"}
+        for c in containers:
+            user = str(c.get("user") or "").split(":")[0]
+            if user not in ("", "0", "root"):
+                continue
+            name = c.get("name")
+            if (not truthy(c.get("essential", True)) and name in awaited
+                    and dig(c, "linuxParameters", "capabilities", "drop") == ["ALL"]):
+                yield Finding("aws-ecs-non-root", task.name, f"init container {name} runs as root", exempt=(
+                    "it opens the task's volumes for the non-root containers (Fargate creates bind mounts owned by "
+                    "root, mode 755: aws/containers-roadmap#938) with no capability at all, and exits before they "
+                    "start (dependsOn SUCCESS)"))
+            else:
+                yield task, f"container {name} runs as {'root' if user else 'the image user (unstated)'}"
+
+
+@rule("aws-ecs-no-privilege", "ECS containers get no privileges: not privileged, no added Linux capabilities, no "
+      "host process namespace.", "high", "Set privileged: false, drop ALL capabilities, add none; leave pidMode unset.",
+      checkov=("CKV_AWS_334", "CKV_AWS_335"))
+def _ecs_no_privilege(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for task in plan.of(TASK_DEFINITION):
+        if task.inputs.get("pidMode") == "host" or task.inputs.get("ipcMode") == "host":
+            yield task, "its containers share the host's process or IPC namespace"
+        for c in _containers(task):
+            added = dig(c, "linuxParameters", "capabilities", "add") or []
+            if truthy(c.get("privileged")) or added:
+                yield task, f"container {c.get('name')} is privileged or adds capabilities {added}"
+
+
+@rule("aws-ecs-secrets-by-reference", "ECS containers take secrets by reference only: `secrets[].valueFrom` names a "
+      "Secrets Manager secret or SSM parameter, and no plain variable holds a private key.", "critical",
+      "Keep the value in Secrets Manager (encrypted with the environment key) and name its ARN in secrets[].valueFrom.")
+def _ecs_secrets(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for task in plan.of(TASK_DEFINITION):
+        for c in _containers(task):
+            for s in c.get("secrets") or []:
+                if not SECRET_REFERENCE.match(str(s.get("valueFrom") or "")):
+                    yield task, (f"secret {s.get('name')} of container {c.get('name')} is not a Secrets Manager "
+                                 "or SSM ARN")
+            for e in c.get("environment") or []:
+                if PRIVATE_KEY.search(str(e.get("value") or "")):
+                    yield task, f"variable {e.get('name')} of container {c.get('name')} holds a private key"
+
+
+@rule("aws-ecs-separate-roles", "An ECS task's role (what its code may call) is not its execution role (what ECS "
+      "needs to start it).", "medium", "Give the task definition a taskRoleArn apart from its executionRoleArn.",
+      checkov=("CKV_AWS_249",))
+def _ecs_roles(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for task in plan.of(TASK_DEFINITION):
+        execution, role = task.inputs.get("executionRoleArn"), task.inputs.get("taskRoleArn")
+        if execution and execution == role:
+            yield task, "its code runs with the execution role, which reads every secret the task starts with"
+
+
+@rule("aws-ecs-no-public-ip", "ECS services run in private subnets without public IP addresses.", "high",
+      "Set networkConfiguration.assignPublicIp: false and the private subnets.", checkov=("CKV_AWS_333",))
+def _ecs_public_ip(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for service in plan.of("aws:ecs/service:Service"):
+        if truthy(dig(service.inputs, "networkConfiguration", "assignPublicIp")):
+            yield service, "its tasks get public IP addresses"
+
+
+@rule("aws-ecs-fargate-latest", "Fargate services run the current platform version (LATEST).", "low",
+      "Set platformVersion: LATEST (or leave it unset).", checkov=("CKV_AWS_332",))
+def _ecs_platform(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for service in plan.of("aws:ecs/service:Service"):
+        version = service.inputs.get("platformVersion")
+        if service.inputs.get("launchType") == "FARGATE" and version not in (None, "LATEST"):
+            yield service, f"pinned to platform version {version}, which stops getting fixes once retired"
+
+
+@rule("aws-ecs-cluster-observability", "ECS clusters collect Container Insights metrics and log ECS Exec sessions, "
+      "encrypted with a customer-managed key.", "low",
+      "Set the containerInsights setting to enabled, and configuration.executeCommandConfiguration with the "
+      "environment key and a log group.", checkov=("CKV_AWS_65", "CKV_AWS_223", "CKV_AWS_224"))
+def _ecs_cluster(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for cluster in plan.of("aws:ecs/cluster:Cluster"):
+        settings = {s.get("name"): s.get("value") for s in cluster.inputs.get("settings") or []}
+        if settings.get("containerInsights") not in ("enabled", "enhanced"):
+            yield cluster, "Container Insights is off"
+        exec_config = dig(cluster.inputs, "configuration", "executeCommandConfiguration") or {}
+        if not exec_config.get("kmsKeyId") or exec_config.get("logging") != "OVERRIDE" or not truthy(
+                dig(exec_config, "logConfiguration", "cloudWatchEncryptionEnabled")):
+            yield cluster, "ECS Exec sessions are not logged to an encrypted log group with the environment key"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -399,8 +525,17 @@ def _model_environment(inputs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         yield from (container.get("environment") or {}).items()
 
 
+def _task_environment(inputs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The plain environment variables of an ECS task definition's containers (which ecs:DescribeTaskDefinition
+    shows); `secrets` are ARNs, read by `aws-ecs-secrets-by-reference`."""
+    for c in _containers(Resource(TASK_DEFINITION, "", None, inputs)):
+        for e in c.get("environment") or []:
+            yield str(e.get("name")), e.get("value")
+
+
 BOOT_SCRIPTS: dict[str, BootScript] = {"aws:ec2/launchTemplate:LaunchTemplate": _user_data}
-CONTAINER_ENVIRONMENTS: dict[str, ContainerEnvironment] = {"aws:sagemaker/model:Model": _model_environment}
+CONTAINER_ENVIRONMENTS: dict[str, ContainerEnvironment] = {"aws:sagemaker/model:Model": _model_environment,
+                                                           TASK_DEFINITION: _task_environment}
 
 SCANNER_NOTES: dict[str, str] = {
     "CKV2_AWS_62": "not adopted: S3 event notifications; nothing consumes the buckets' events (`selfhost stage` "

@@ -90,48 +90,59 @@ class PoolMonitoring(pulumi.ComponentResource):
                                "alarmNames": [a.name for a in self.alarms]})
 
     def _alarms(self, name: str, args: PoolMonitoringArgs) -> list[aws.cloudwatch.MetricAlarm]:
-        child = pulumi.ResourceOptions(parent=self)
-        t, pool = args.thresholds, args.pool_name
-        lb = {"LoadBalancer": args.load_balancer_arn_suffix}
-        tg = {"TargetGroup": args.target_group_arn_suffix, **lb}
+        return alb_alarms(self, name, args.pool_name, args.load_balancer_arn_suffix, args.target_group_arn_suffix,
+                          args.tags, args.thresholds, args.min_instances)
 
-        def alarm(role: str, description: str, **kwargs: Any) -> aws.cloudwatch.MetricAlarm:
-            return aws.cloudwatch.MetricAlarm(
-                f"{name}-alarm-{role}", name=f"{pool}-{role}", alarm_description=f"{pool}: {description}",
-                tags=args.tags, opts=child, **kwargs)
 
-        def query(qid: str, metric: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
-            return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                id=qid, return_data=False, metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-                    namespace=ALB, metric_name=metric, dimensions=tg, period=60, stat="Sum"))
 
-        alarms = [
-            # Metric math: a 5xx rate, not a count, so the threshold holds at any traffic. No requests, no data:
-            # not breaching (the no-healthy-host alarm covers a pool that answers nothing).
-            alarm("target-5xx-rate", f"targets answer more than {t.target_5xx_percent:g}% of requests with a 5xx",
-                  comparison_operator="GreaterThanThreshold", threshold=t.target_5xx_percent,
-                  evaluation_periods=5, datapoints_to_alarm=3, treat_missing_data="notBreaching",
-                  metric_queries=[
-                      query("errors", "HTTPCode_Target_5XX_Count"), query("requests", "RequestCount"),
-                      aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                          id="rate", expression="100 * FILL(errors, 0) / requests",
-                          label="Target 5xx (% of requests)", return_data=True)]),
-            alarm("p95-response-time", f"target response time p95 above {t.p95_response_seconds:g} s",
-                  namespace=ALB, metric_name="TargetResponseTime", dimensions=tg, extended_statistic="p95",
-                  period=60, comparison_operator="GreaterThanThreshold", threshold=t.p95_response_seconds,
-                  evaluation_periods=5, datapoints_to_alarm=3, treat_missing_data="notBreaching"),
-            alarm("unhealthy-hosts", f"a target has failed its readiness check for {t.unhealthy_minutes} minutes",
-                  namespace=ALB, metric_name="UnHealthyHostCount", dimensions=tg, statistic="Maximum", period=60,
-                  comparison_operator="GreaterThanThreshold", threshold=0, evaluation_periods=t.unhealthy_minutes,
-                  datapoints_to_alarm=t.unhealthy_minutes, treat_missing_data="notBreaching"),
-        ]
-        if args.min_instances >= 1:
-            alarms.append(alarm(
-                "no-healthy-host", "no healthy target: the load balancer answers every request with a 503",
-                namespace=ALB, metric_name="HealthyHostCount", dimensions=tg, statistic="Minimum", period=60,
-                comparison_operator="LessThanThreshold", threshold=1, evaluation_periods=t.no_healthy_minutes,
-                datapoints_to_alarm=t.no_healthy_minutes, treat_missing_data="breaching"))
-        return alarms
+def alb_alarms(parent: pulumi.Resource, name: str, pool: str, load_balancer_arn_suffix: pulumi.Input[str],
+               target_group_arn_suffix: pulumi.Input[str], tags: dict[str, str], t: PoolAlarmThresholds,
+               min_instances: int) -> list[aws.cloudwatch.MetricAlarm]:
+    """The alarms of the targets behind one load balancer's target group (a pool's instances, the router's tasks),
+    children of `parent` named `<name>-alarm-<role>`, their CloudWatch names `<pool>-<role>`: target 5xx rate, p95
+    response time, unhealthy hosts and, when at least one target is always kept (`min_instances`), no healthy
+    host."""
+    child = pulumi.ResourceOptions(parent=parent)
+    lb = {"LoadBalancer": load_balancer_arn_suffix}
+    tg = {"TargetGroup": target_group_arn_suffix, **lb}
+
+    def alarm(role: str, description: str, **kwargs: Any) -> aws.cloudwatch.MetricAlarm:
+        return aws.cloudwatch.MetricAlarm(
+            f"{name}-alarm-{role}", name=f"{pool}-{role}", alarm_description=f"{pool}: {description}",
+            tags=tags, opts=child, **kwargs)
+
+    def query(qid: str, metric: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+        return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+            id=qid, return_data=False, metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                namespace=ALB, metric_name=metric, dimensions=tg, period=60, stat="Sum"))
+
+    alarms = [
+        # Metric math: a 5xx rate, not a count, so the threshold holds at any traffic. No requests, no data:
+        # not breaching (the no-healthy-host alarm covers a pool that answers nothing).
+        alarm("target-5xx-rate", f"targets answer more than {t.target_5xx_percent:g}% of requests with a 5xx",
+              comparison_operator="GreaterThanThreshold", threshold=t.target_5xx_percent,
+              evaluation_periods=5, datapoints_to_alarm=3, treat_missing_data="notBreaching",
+              metric_queries=[
+                  query("errors", "HTTPCode_Target_5XX_Count"), query("requests", "RequestCount"),
+                  aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                      id="rate", expression="100 * FILL(errors, 0) / requests",
+                      label="Target 5xx (% of requests)", return_data=True)]),
+        alarm("p95-response-time", f"target response time p95 above {t.p95_response_seconds:g} s",
+              namespace=ALB, metric_name="TargetResponseTime", dimensions=tg, extended_statistic="p95",
+              period=60, comparison_operator="GreaterThanThreshold", threshold=t.p95_response_seconds,
+              evaluation_periods=5, datapoints_to_alarm=3, treat_missing_data="notBreaching"),
+        alarm("unhealthy-hosts", f"a target has failed its readiness check for {t.unhealthy_minutes} minutes",
+              namespace=ALB, metric_name="UnHealthyHostCount", dimensions=tg, statistic="Maximum", period=60,
+              comparison_operator="GreaterThanThreshold", threshold=0, evaluation_periods=t.unhealthy_minutes,
+              datapoints_to_alarm=t.unhealthy_minutes, treat_missing_data="notBreaching"),
+    ]
+    if min_instances >= 1:
+        alarms.append(alarm(
+            "no-healthy-host", "no healthy target: the load balancer answers every request with a 503",
+            namespace=ALB, metric_name="HealthyHostCount", dimensions=tg, statistic="Minimum", period=60,
+            comparison_operator="LessThanThreshold", threshold=1, evaluation_periods=t.no_healthy_minutes,
+            datapoints_to_alarm=t.no_healthy_minutes, treat_missing_data="breaching"))
+    return alarms
 
 
 def dashboard_body(pool: str, region: str, lb: str, tg: str, group: str, log_group: str,

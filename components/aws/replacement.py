@@ -70,6 +70,28 @@ RULES: dict[str, Rule] = {
         removal="downtime: what runs in the subnet loses its network",
         source=f"{_TF_AWS}ec2/vpc_subnet.go: availability_zone(_id), cidr_block, the IPAM and IPv6 options, "
                "outpost_arn and vpc_id are ForceNew, ipv6_cidr_block by a ForceNewIf"),
+    "aws:ecs/taskDefinition:TaskDefinition": Rule(
+        replace=(EVERY,), except_=_AWS_TAGS,
+        note="a task definition cannot be changed: every change registers a new revision of the family, and the "
+             "service naming it rolls its tasks onto it (new tasks first, the old drained; the circuit breaker "
+             "rolls back a revision whose tasks never turn healthy)",
+        source=f"{_TF_AWS}ecs/task_definition.go: every argument but tags is ForceNew (container_definitions, cpu, "
+               "memory, family, execution_role_arn, task_role_arn, volume, runtime_platform...)"),
+    "aws:ecs/service:Service": Rule(
+        replace=("name", "cluster", "launchType", "iamRole", "schedulingStrategy", "deploymentController.type"),
+        maybe=_REGION,
+        risk="downtime: a replaced service is a new one; with its fixed name the old is deleted first, and the "
+             "load balancer has no target until the new tasks pass their health checks",
+        removal="downtime: the router stops answering",
+        updates=(("taskDefinition", "a rolling deployment onto the new revision (minimum healthy 100%)"),),
+        source=f"{_TF_AWS}ecs/service.go: cluster, deployment_controller.type, iam_role, launch_type, name and "
+               "scheduling_strategy are ForceNew; the rest (task_definition, network_configuration, load_balancer, "
+               "desired_count...) call UpdateService"),
+    "aws:ecs/cluster:Cluster": Rule(
+        replace=("name",), maybe=_REGION,
+        risk="downtime: the services in it are deleted with it and created in the new one",
+        source=f"{_TF_AWS}ecs/cluster.go: name is ForceNew; settings, configuration and the capacity providers "
+               "update in place"),
 }
 
 PREFIXES: tuple[tuple[str, Rule], ...] = ()

@@ -23,4 +23,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "productionVariants[0].containerStartupHealthCheckTimeoutInSeconds"),
     "aws:sagemaker/endpoint:Endpoint": ("name",),
     "aws:appautoscaling/target:Target": ("minCapacity", "maxCapacity"),
+    "aws:ecs/taskDefinition:TaskDefinition": ("family", "cpu", "memory"),
+    "aws:ecs/service:Service": ("launchType", "platformVersion", "desiredCount",
+                                "networkConfiguration.assignPublicIp"),
 }

@@ -106,6 +106,11 @@ _ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.
                       r"/(?P<repo>[^:@]+)")
 
 
+def is_ecr(image_uri: str) -> bool:
+    """Whether an image reference names an ECR repository (reached through the VPC's endpoints, no NAT needed)."""
+    return _ECR_URI.match(image_uri) is not None
+
+
 def ecr_repository_arn(image_uri: str) -> str:
     """arn:aws:ecr:<region>:<account>:repository/<name> of an ECR image URI (the repository IAM must name)."""
     m = _ECR_URI.match(image_uri)

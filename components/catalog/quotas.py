@@ -11,6 +11,12 @@ keyed by `need`, our name for what a resource draws on:
   Instance quotas" and "Spot Instance quotas" tables name and link them (the console link carries the code). Spot P
   is two quotas now: "All P4, P3 and P2 Spot Instance Requests" (class `P`) and "All P5 Spot Instance Requests"
   (class `P5`); on demand, every P family is one quota.
+- `fargate-vcpus:on-demand`: Service Quotas (service `fargate`) "Fargate On-Demand vCPU resource count", the vCPUs
+  of the running Fargate tasks (ECS and EKS) per region: what the router's ECS service (components/aws/router.py)
+  draws on.
+- `cloud-run-cpu`: Cloud Run's "Total CPU allocation" per project and region (quota id CpuAllocPerProjectRegion,
+  Cloud Quotas metric run.googleapis.com/cpu_allocation, milli-vCPUs): what the router's Cloud Run instances
+  (components/gcp/router.py) draw on.
 - `gce-gpus:<on-demand|spot>:<accelerator>` (Compute Engine accelerator type names) and `gce-gpus-all-regions`: the
   metric `compute.regions.get` (or, for all regions, `projects.get`) reports in `quotas[].metric`, read from the
   Compute Engine API's own `Quota.metric` enum. The H100, H100 Mega and H200 have no on-demand metric there: they
@@ -60,8 +66,8 @@ class QuotaRow:
     def metric(self) -> str | None:
         """Google Cloud's Cloud Quotas metric. Compute Engine names it after the regions.get metric, lower-cased
         (its QUOTA_EXCEEDED error gives both: "Quota 'GPUS_ALL_REGIONS' exceeded ... metric name =
-        compute.googleapis.com/gpus_all_regions"); Vertex AI's is the row's code."""
-        if self.service == "aiplatform.googleapis.com":
+        compute.googleapis.com/gpus_all_regions"); Vertex AI's and Cloud Run's is the row's code."""
+        if self.service in ("aiplatform.googleapis.com", "run.googleapis.com"):
             return self.quota_code
         if self.service != "compute.googleapis.com":
             return None

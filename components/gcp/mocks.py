@@ -110,6 +110,20 @@ def _ssl_certificate(c: Ctx) -> tuple[str, dict]:
                  "creationTimestamp": "2026-11-29T00:00:00.000-08:00"}
 
 
+def _cloud_run_service(c: Ctx) -> tuple[str, dict]:
+    """A Cloud Run service: its deterministic run.app URL (https://SERVICE-PROJECT_NUMBER.REGION.run.app, Cloud Run
+    docs "Service URLs"), also in `urls` beside the older hashed form, and its latest revision."""
+    project, location = c.inputs.get("project", c.project), c.inputs.get("location", c.region)
+    name = c.inputs.get("name") or c.autoname("name")
+    uri = f"https://{name}-{project_number(project)}.{location}.run.app"
+    return f"projects/{project}/locations/{location}/services/{name}", {
+        "name": name, "project": project, "location": location, "uri": uri,
+        "urls": [uri, f"https://{name}-{c.hex(10, 'url')}-uc.a.run.app"], "uid": c.uuid(), "generation": "1",
+        "latestReadyRevision": f"projects/{project}/locations/{location}/services/{name}/revisions/{name}-00001-abc",
+        "latestCreatedRevision": f"projects/{project}/locations/{location}/services/{name}/revisions/{name}-00001-abc",
+        "terminalConditions": [{"type": "Ready", "state": "CONDITION_SUCCEEDED"}], "reconciling": False}
+
+
 RESOURCES: dict[str, MockFn] = {
     "gcp:projects/service:Service": lambda c: (f"{c.inputs.get('project', c.project)}/{c.inputs['service']}", {}),
     "gcp:compute/network:Network": _gcp("projects/{project}/global/networks/{name}", self_link=True,
@@ -203,6 +217,13 @@ RESOURCES: dict[str, MockFn] = {
         "projects/{project}/regions/{region}/forwardingRules/{name}", self_link=True,
         ipAddress=lambda c, _: c.inputs.get("ipAddress")
         or f"10.{int(c.hex(2, 'a'), 16) % 200}.0.{int(c.hex(2, 'b'), 16) % 250 + 2}"),
+    "gcp:cloudrunv2/service:Service": _cloud_run_service,
+    # A project's custom role is named projects/P/roles/ID, its id the same (IAM API projects.roles).
+    "gcp:projects/iAMCustomRole:IAMCustomRole": lambda c: (lambda n: (n, {"name": n, "deleted": False}))(
+        f"projects/{c.inputs.get('project', c.project)}/roles/{c.inputs['roleId']}"),
+    "gcp:vertex/aiEndpointIamMember:AiEndpointIamMember": lambda c: (
+        f"projects/{c.inputs.get('project', c.project)}/locations/{c.inputs.get('location', c.region)}/endpoints/"
+        f"{c.inputs['endpoint']}/{c.inputs['role']}/{c.inputs['member']}", {"etag": f"BwY{c.hex(9, 'etag')}="}),
     "gcp:monitoring/dashboard:Dashboard": lambda c: (
         f"projects/{project_number(c.inputs.get('project', c.project))}/dashboards/{c.uuid()}", {}),
 }

@@ -1,11 +1,13 @@
 """Google Cloud's policy rules: IAM roles, customer-managed encryption (BigQuery, Secret Manager, Artifact
 Registry), Cloud KMS rotation, Compute Engine VMs (external IPs, Shielded VM, OS Login), subnets and firewall rules,
-Application Load Balancers (HTTPS end to end, TLS 1.2 and up, every request logged).
+Application Load Balancers (HTTPS end to end, TLS 1.2 and up, every request logged), Cloud Run services (internal
+ingress, their own identity, egress through the VPC).
 `Gcp.policy_rules` (components/targets/gcp.py) hands them to the registry; components/policies.py runs them after
 the generic rules.
 
-Also what the generic rule `secrets-not-in-user-data` asks of the platform: where its resources carry a boot
-script (`BOOT_SCRIPTS`).
+Also what the generic rules `secrets-not-in-user-data` and `secrets-not-in-container-env` ask of the platform: where
+its resources carry a boot script (`BOOT_SCRIPTS`) and a container's environment (`CONTAINER_ENVIRONMENTS`); and the
+Checkov checks it notes (`SCANNER_NOTES`).
 
 Pure: no provider SDK.
 """
@@ -17,7 +19,7 @@ from typing import Any
 
 from ..catalog.iam import FORBIDDEN_ROLES
 from ..cost_rules import Resource
-from ..policy import OPEN, BootScript, Finding, Plan, Rule, dig, rule_decorator, truthy
+from ..policy import OPEN, BootScript, ContainerEnvironment, Finding, Plan, Rule, dig, rule_decorator, truthy
 
 RULES: list[Rule] = []
 rule = rule_decorator(RULES)
@@ -161,6 +163,56 @@ def _gcp_lb_logging(plan: Plan) -> Iterator[tuple[Resource, str]]:
             yield backend, f"logs a sample of requests only ({config.get('sampleRate')})"
 
 
+CLOUD_RUN = "gcp:cloudrunv2/service:Service"
+INTERNAL_INGRESS = ("INGRESS_TRAFFIC_INTERNAL_ONLY", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER")
+COMPUTE_DEFAULT_ACCOUNT = "-compute@developer.gserviceaccount.com"
+"""How Compute Engine's default service account (Editor on the project, unless an organization policy stops the
+grant) ends: what a Cloud Run revision runs as when it names none."""
+
+
+@rule("gcp-run-internal-ingress", "Cloud Run services take internal traffic only; one whose invoker IAM check is "
+      "off (callers present the router's keys) is reached from the VPC or not at all.", "critical",
+      "Set ingress INGRESS_TRAFFIC_INTERNAL_ONLY (or INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER behind an internal load "
+      "balancer); never grant roles/run.invoker to allUsers.", checkov=("CKV_GCP_102",))
+def _run_ingress(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for service in plan.of(CLOUD_RUN):
+        ingress = service.inputs.get("ingress") or "INGRESS_TRAFFIC_ALL"
+        if ingress not in INTERNAL_INGRESS:
+            open_to = "anyone on the internet, unauthenticated" if truthy(service.inputs.get("invokerIamDisabled")) \
+                else "the internet"
+            yield service, f"ingress {ingress}: reachable from {open_to}"
+    for grant in plan.of("gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+                         "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding"):
+        members = [grant.inputs.get("member"), *(grant.inputs.get("members") or [])]
+        if {"allUsers", "allAuthenticatedUsers"} & set(members):
+            yield grant, "grants the service to allUsers"
+
+
+@rule("gcp-run-dedicated-identity", "Cloud Run services run as a service account of their own: not Compute "
+      "Engine's default one, not the model servers'.", "high",
+      "Create a service account for the service and set template.serviceAccount; grant it only what it calls.")
+def _run_identity(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    serving = plan.outputs.get("servingServiceAccount")
+    for service in plan.of(CLOUD_RUN):
+        account = str(dig(service.inputs, "template", "serviceAccount") or "")
+        if not account or account.endswith(COMPUTE_DEFAULT_ACCOUNT):
+            yield service, "runs as Compute Engine's default service account"
+        elif serving and account == serving:
+            yield service, "runs as the model servers' service account"
+
+
+@rule("gcp-run-vpc-egress", "Cloud Run services send all their traffic into the stack's VPC (Direct VPC egress), "
+      "under its firewall rules and flow logs.", "medium",
+      "Set template.vpcAccess.networkInterfaces to the stack's subnet and egress ALL_TRAFFIC.")
+def _run_egress(plan: Plan) -> Iterator[tuple[Resource, str]]:
+    for service in plan.of(CLOUD_RUN):
+        access = dig(service.inputs, "template", "vpcAccess") or {}
+        if not access.get("networkInterfaces"):
+            yield service, "no Direct VPC egress: its traffic leaves outside the stack's network"
+        elif access.get("egress") != "ALL_TRAFFIC":
+            yield service, f"egress {access.get('egress') or 'PRIVATE_RANGES_ONLY'}: public addresses bypass the VPC"
+
+
 # ---------------------------------------------------------------------------------------------------------
 # What the generic rules read
 
@@ -170,4 +222,20 @@ def _startup_script(inputs: dict[str, Any]) -> Any:
     return dig(inputs, "metadata", "startup-script") or ""
 
 
+def _run_environment(inputs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The plain environment variables of a Cloud Run service's containers (which run.services.get shows); those
+    filled from Secret Manager (`valueSource.secretKeyRef`) hold a reference only."""
+    for container in dig(inputs, "template", "containers") or []:
+        for variable in container.get("envs") or []:
+            if "value" in variable:
+                yield variable.get("name", ""), variable["value"]
+
+
 BOOT_SCRIPTS: dict[str, BootScript] = {"gcp:compute/instanceTemplate:InstanceTemplate": _startup_script}
+CONTAINER_ENVIRONMENTS: dict[str, ContainerEnvironment] = {CLOUD_RUN: _run_environment}
+
+SCANNER_NOTES: dict[str, str] = {}
+"""Checkov's checks no rule of ours adopts or the scanner misreads on Google Cloud (`Platform.scanner_notes`): none
+fails on the shipped Google Cloud stacks or on gcp-prod with the router on Cloud Run (Checkov 3.3.30, 2026-12-07;
+tests/test_gcp_router.py scans it). Checkov has no check of google_cloud_run_v2_service: its one Cloud Run check,
+CKV_GCP_102 (no allUsers invoker), reads the v1 IAM resources; `gcp-run-internal-ingress` checks the same on v2."""

@@ -144,38 +144,46 @@ class PoolMonitoring(pulumi.ComponentResource):
         ]
 
 
+def xy_series(flt: str, aligner: str, reducer: str, legend: str, group_by: list[str] | None = None
+              ) -> dict[str, Any]:
+    """One data set of an xyChart: the series `flt` selects, aligned per minute and reduced across series."""
+    aggregation: dict[str, Any] = {"alignmentPeriod": "60s", "perSeriesAligner": aligner,
+                                   "crossSeriesReducer": reducer}
+    if group_by:
+        aggregation["groupByFields"] = group_by
+    return {"timeSeriesQuery": {"timeSeriesFilter": {"filter": flt, "aggregation": aggregation}},
+            "plotType": "LINE", "legendTemplate": legend, "minAlignmentPeriod": "60s"}
+
+
+def xy_chart(title: str, *data_sets: dict[str, Any], label: str) -> dict[str, Any]:
+    """A dashboard widget: a line chart of `data_sets`, its y axis labelled."""
+    return {"title": title, "xyChart": {"dataSets": list(data_sets), "chartOptions": {"mode": "COLOR"},
+                                        "yAxis": {"label": label, "scale": "LINEAR"}}}
+
+
 def dashboard(pool: str, region: str, forwarding_rule: str, policies: list[str]) -> dict[str, Any]:
     """The Dashboard resource as Monitoring's API takes it (projects.dashboards: displayName, mosaicLayout of
     tiles, each a widget: xyChart of dataSets with a timeSeriesQuery.timeSeriesFilter, alertChart, text)."""
 
     def series(metric: str, aligner: str, reducer: str, legend: str, group_by: list[str] | None = None,
                extra: str = "") -> dict[str, Any]:
-        aggregation: dict[str, Any] = {"alignmentPeriod": "60s", "perSeriesAligner": aligner,
-                                       "crossSeriesReducer": reducer}
-        if group_by:
-            aggregation["groupByFields"] = group_by
         flt = group_filter(pool) if metric == GROUP_SIZE else lb_filter(forwarding_rule, region, metric)
-        return {"timeSeriesQuery": {"timeSeriesFilter": {"filter": flt + extra, "aggregation": aggregation}},
-                "plotType": "LINE", "legendTemplate": legend, "minAlignmentPeriod": "60s"}
-
-    def chart(title: str, *data_sets: dict[str, Any], label: str) -> dict[str, Any]:
-        return {"title": title, "xyChart": {"dataSets": list(data_sets), "chartOptions": {"mode": "COLOR"},
-                                            "yAxis": {"label": label, "scale": "LINEAR"}}}
+        return xy_series(flt + extra, aligner, reducer, legend, group_by)
 
     tiles: list[dict[str, Any]] = [
-        {"xPos": 0, "yPos": 0, "width": 6, "height": 4, "widget": chart(
+        {"xPos": 0, "yPos": 0, "width": 6, "height": 4, "widget": xy_chart(
             "Requests per second, by response class",
             series(REQUESTS, "ALIGN_RATE", "REDUCE_SUM", "${metric.labels.response_code_class}",
                    ["metric.label.response_code_class"]), label="requests/s")},
-        {"xPos": 6, "yPos": 0, "width": 6, "height": 4, "widget": chart(
+        {"xPos": 6, "yPos": 0, "width": 6, "height": 4, "widget": xy_chart(
             "5xx per second (backends, and 503s when none is healthy)",
             series(REQUESTS, "ALIGN_RATE", "REDUCE_SUM", "5xx",
                    extra=SERVER_ERRORS), label="responses/s")},
-        {"xPos": 0, "yPos": 4, "width": 6, "height": 4, "widget": chart(
+        {"xPos": 0, "yPos": 4, "width": 6, "height": 4, "widget": xy_chart(
             "Backend latency to the last byte (ms, p50 / p95)",
             series(BACKEND_LATENCIES, "ALIGN_DELTA", "REDUCE_PERCENTILE_50", "p50"),
             series(BACKEND_LATENCIES, "ALIGN_DELTA", "REDUCE_PERCENTILE_95", "p95"), label="ms")},
-        {"xPos": 6, "yPos": 4, "width": 6, "height": 4, "widget": chart(
+        {"xPos": 6, "yPos": 4, "width": 6, "height": 4, "widget": xy_chart(
             "VMs in the group", series(GROUP_SIZE, "ALIGN_MEAN", "REDUCE_SUM", "VMs"), label="VMs")},
     ]
     width = COLUMNS // max(1, len(policies))

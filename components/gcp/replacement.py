@@ -50,6 +50,22 @@ RULES: dict[str, Rule] = {
         note="certificates are immutable: a new one (a new name from the prefix) is created and attached to the "
              "proxy before the old one is deleted",
         source="magic-modules mmv1/products/compute/RegionSslCertificate.yaml: `immutable: true` (no update_url)"),
+    "gcp:cloudrunv2/service:Service": Rule(
+        replace=("name", "location", "project"),
+        risk="downtime and a new URL: the service is deleted and created again under its new name; callers of the "
+             "old run.app URL fail",
+        removal="downtime: the router stops answering (deletion protection refuses it in production)",
+        note="every other change (image, environment, secrets' versions, scaling) is a new revision, rolled out "
+             "when it is ready",
+        source="magic-modules@0047dd65967f23c0af099e10aac644b506b36ea0 mmv1/products/cloudrunv2/Service.yaml: "
+               "`name` and `location` are `immutable: true` (url_param_only), and project is ForceNew in every "
+               "generated resource"),
+    "gcp:projects/iAMCustomRole:IAMCustomRole": Rule(
+        replace=("roleId", "project"),
+        note="a deleted custom role's id stays taken for 37 days (IAM docs \"Create and manage custom roles\"): a "
+             "replacement under the same id fails until then",
+        source="terraform-provider-google google/services/resourcemanager/resource_google_project_iam_custom_role.go: "
+               "role_id and project are ForceNew (not re-read for this rule: verify)"),
 }
 
 PREFIXES: tuple[tuple[str, Rule], ...] = ()

@@ -57,6 +57,12 @@ TYPES: dict[str, TfType] = {
     "gcp:monitoring/dashboard:Dashboard": TfType("google_monitoring_dashboard"),
     "gcp:networkconnectivity/serviceConnectionPolicy:ServiceConnectionPolicy": TfType(
         "google_network_connectivity_service_connection_policy"),
+    # Its repeatable blocks keep their plural names in Terraform (containers, volumes, volume_mounts,
+    # network_interfaces, ports), but for env and command.
+    "gcp:cloudrunv2/service:Service": TfType("google_cloud_run_v2_service", {"envs": "env", "commands": "command"},
+                                            maps=frozenset({"limits"})),
+    "gcp:projects/iAMCustomRole:IAMCustomRole": TfType("google_project_iam_custom_role"),
+    "gcp:vertex/aiEndpointIamMember:AiEndpointIamMember": TfType("google_vertex_ai_endpoint_iam_member"),
     "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": TfType(
         "google_vertex_ai_endpoint_with_model_garden_deployment", {"envs": "env", "commands": "command"}),
 }

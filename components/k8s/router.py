@@ -9,50 +9,26 @@ proxy reads when it loads its config: neither the ConfigMap nor the pod's enviro
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pulumi
-import pulumi_random as random
-import yaml
 
 from .. import litellm
+from ..keys import api_keys
 from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down, pulled
 from .serving import PORT as SERVING_PORT
 
 CONFIG_DIR = "/etc/litellm"
-IMAGE = "ghcr.io/berriai/litellm-non_root:v1.99.4"
-"""LiteLLM's non-root image (docker/Dockerfile.non_root: user nobody, 65534; entrypoint docker/prod_entrypoint.sh)
-of the version tests/adapter/test_hybrid_router.py runs (`make litellm`). Pin it by digest with `router.image`."""
 NOBODY = 65534
 GRACE_S = 90
 """SIGTERM to SIGKILL (the LiteLLM Helm chart's default): open streams finish."""
 
 
-class RoutedTarget(Protocol):
-    """What the router reads of a target's endpoint record (the stack passes its `Endpoint`s): where to reach it,
-    the model it serves, and the key it takes from the router."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def model(self) -> str: ...
-    @property
-    def openai_base_url(self) -> pulumi.Input[str] | None: ...
-    @property
-    def router_base_url(self) -> pulumi.Input[str] | None:
-        """Where the router reaches it, when not at `openai_base_url` (a Service inside the cluster)."""
-        ...
-    @property
-    def router_key(self) -> pulumi.Output[str] | None: ...
-
-
 class RouterOptions(Protocol):
     """What the router component reads of the stack's `router` section (components/routing.py RouterSpec)."""
 
-    @property
-    def image(self) -> str | None: ...
     @property
     def replicas(self) -> int: ...
     @property
@@ -64,10 +40,6 @@ class RouterOptions(Protocol):
     @property
     def allow_from_namespaces(self) -> Sequence[str]: ...
     @property
-    def retries(self) -> int: ...
-    @property
-    def cooldown_seconds(self) -> float: ...
-    @property
     def timeout_seconds(self) -> float: ...
     def namespace_in(self, environment: str) -> str: ...
 
@@ -77,28 +49,22 @@ class RouterArgs:
     environment: str
     foundation: ClusterFoundation
     spec: RouterOptions
-    model_id: str
-    """The Hugging Face id every routed target serves: the name callers ask for."""
-    aliases: tuple[str, ...]
-    """Our short names for the model (the `models[].name`s), also accepted."""
-    backends: Sequence[RoutedTarget]
-    """The targets, in `order`."""
+    image: str
+    config: pulumi.Input[str]
+    """The proxy's config.yaml (components/router.py renders it), every secret named by its mounted file."""
+    module: str
+    """The proxy's auth and usage module (litellm.ROUTER_MODULE), next to config.yaml."""
+    secrets: Mapping[str, pulumi.Input[str]]
+    """File name -> secret value: the router's Secret, mounted at litellm.SECRETS_DIR."""
+    generated: Sequence[str]
+    """More files of that Secret: keys the component generates (its callers', its admin key)."""
+    route_order: Sequence[str]
+    """The targets' names, in the order the router tries them."""
     labels: dict[str, str]
 
 
-def config_text(args: RouterArgs, base_urls: Sequence[str]) -> str:
-    """The proxy's config.yaml for the targets at `base_urls` (resolved): keys named by file only."""
-    backends = [litellm.Backend(name=e.name, api_base=url, served_model=e.model,
-                                api_key_file=f"{litellm.SECRETS_DIR}/{litellm.key_file(e.name)}", priority=i)
-                for i, (e, url) in enumerate(zip(args.backends, base_urls, strict=True), start=1)]
-    s = args.spec
-    return yaml.safe_dump(litellm.litellm_config(args.model_id, backends, aliases=args.aliases,
-                                                 cooldown_seconds=s.cooldown_seconds, num_retries=s.retries,
-                                                 timeout_seconds=s.timeout_seconds), sort_keys=False)
-
-
-def manifests(args: RouterArgs, config: pulumi.Input[str], secret_data: dict[str, pulumi.Input[str]],
-              config_hash: pulumi.Input[str]) -> list[dict[str, Any]]:
+def manifests(args: RouterArgs, secrets: Mapping[str, pulumi.Input[str]], config_hash: pulumi.Input[str]
+              ) -> list[dict[str, Any]]:
     """Every object of the router, in apply order."""
     s, ns, cluster = args.spec, args.spec.namespace_in(args.environment), args.foundation.config
     name = "router"
@@ -108,9 +74,9 @@ def manifests(args: RouterArgs, config: pulumi.Input[str], secret_data: dict[str
     probe = lambda path, **more: {"httpGet": {"path": path, "port": "http"}, "periodSeconds": 10,  # noqa: E731
                                   "timeoutSeconds": 5, **more}
     container = {
-        "name": "litellm", **pulled(s.image or IMAGE),
+        "name": "litellm", **pulled(args.image),
         # The image's entrypoint passes these to `litellm`.
-        "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--host", "0.0.0.0", "--port", str(litellm.PORT),
+        "args": ["--config", f"{CONFIG_DIR}/{litellm.CONFIG_FILE}", "--host", "0.0.0.0", "--port", str(litellm.PORT),
                  "--telemetry", "False"],
         "ports": [{"name": "http", "containerPort": litellm.PORT, "protocol": "TCP"}],
         "env": [{"name": k, "value": v} for k, v in {
@@ -143,13 +109,12 @@ def manifests(args: RouterArgs, config: pulumi.Input[str], secret_data: dict[str
         "volumes": [
             {"name": "config", "configMap": {"name": "router-config"}},
             {"name": "secrets", "secret": {"secretName": "router-secrets", "defaultMode": 0o440, "items": [
-                {"key": key, "path": key} for key in (litellm.MASTER_KEY_FILE,
-                                                      *(litellm.key_file(e.name) for e in args.backends))]}},
+                {"key": key, "path": key} for key in secrets]}},
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
             {"name": "cache", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
     }
-    order = ",".join(e.name for e in args.backends)
+    order = ",".join(args.route_order)
     out: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
             **args.labels, **MANAGED, "pod-security.kubernetes.io/enforce": "restricted",
@@ -157,8 +122,9 @@ def manifests(args: RouterArgs, config: pulumi.Input[str], secret_data: dict[str
             "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(name), "automountServiceAccountToken": False},
         {"apiVersion": "v1", "kind": "Secret", "metadata": meta("router-secrets"), "type": "Opaque",
-         "stringData": secret_data},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("router-config"), "data": {"config.yaml": config}},
+         "stringData": dict(secrets)},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("router-config"),
+         "data": {"config.yaml": args.config, f"{litellm.ROUTER_MODULE}.py": args.module}},
         *network_policies(args, selector, meta),
         {"apiVersion": "v1", "kind": "Service", "metadata": meta(name),
          "spec": {"type": "ClusterIP", "selector": selector,
@@ -206,30 +172,21 @@ def network_policies(args: RouterArgs, selector: dict[str, str], meta: Any) -> l
 
 
 class Router(pulumi.ComponentResource):
-    """The LiteLLM proxy in a Pod Security `restricted` namespace: a generated master key and each target's key
-    in a Secret mounted as files, the config in a ConfigMap (rolled into the pods by its hash), non-root, read-only
-    root, no capabilities, probes on LiteLLM's health routes, spread over nodes with a disruption budget, a
-    default-deny NetworkPolicy with what routing needs, and by config an Ingress with TLS."""
+    """The LiteLLM proxy in a Pod Security `restricted` namespace: its keys (the callers', the targets', the admin
+    key) in a Secret mounted as files, its config and auth module in a ConfigMap (rolled into the pods by the
+    config's hash), non-root, read-only root, no capabilities, probes on LiteLLM's health routes, spread over nodes
+    with a disruption budget, a default-deny NetworkPolicy with what routing needs, and by config an Ingress with
+    TLS."""
 
     def __init__(self, name: str, args: RouterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:k8s:Router", name, None, opts)
-        missing = [e.name for e in args.backends if e.router_key is None]
-        if missing:
-            raise ValueError(f"routed targets without a key for the router: {missing}")
-        master = random.RandomPassword(f"{name}-master-key", length=48, special=False,
-                                       opts=pulumi.ResourceOptions(parent=self))
-        # LiteLLM's keys start with sk- (its UI and key checks expect it).
-        self.master_key: pulumi.Output[str] = pulumi.Output.secret(master.result.apply(lambda v: f"sk-{v}"))
-        secret_data: dict[str, pulumi.Input[str]] = {litellm.MASTER_KEY_FILE: self.master_key}
-        for e in args.backends:
-            assert e.router_key is not None
-            secret_data[litellm.key_file(e.name)] = pulumi.Output.secret(e.router_key)
-        urls = [e.router_base_url or e.openai_base_url for e in args.backends]
-        config: pulumi.Output[str] = pulumi.Output.all(*urls).apply(lambda resolved: config_text(args, resolved))
-        digest = config.apply(lambda text: hashlib.sha256(text.encode()).hexdigest())
+        self.keys = api_keys(name, args.generated, self)
+        secrets = {**args.secrets, **self.keys}
+        digest = pulumi.Output.from_input(args.config).apply(
+            lambda text: hashlib.sha256((text + args.module).encode()).hexdigest())
         child = pulumi.ResourceOptions(parent=self, provider=args.foundation.provider)
         declared: dict[str, pulumi.CustomResource] = {}
-        for manifest in manifests(args, config, secret_data, digest):
+        for manifest in manifests(args, secrets, digest):
             kind = manifest["kind"]
             role = ROLES.get(kind) or manifest["metadata"]["name"]
             after = list(declared.values()) if kind == "Deployment" else (

@@ -222,7 +222,7 @@ class AwsPool(TargetKind):
     config = AwsPoolTarget
     platform = "aws"
     summary = "EC2 GPU instance pool (mostly spot) behind an internal Application Load Balancer"
-    # An internal load balancer in the stack's VPC: the cluster's router is outside it.
+    # Behind a certificate from the pool's own CA, with no key for a router (TargetKind.reachable_by_router).
     reachable_by_router = False
     needs_egress_for_hub = True
     quota_rules: ClassVar[dict[str, Any]] = {"aws:autoscaling/group:Group": _quota}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..catalog.models import ModelFacts
+from ..router_runtime import RouterEndpoint, RouterRuntime
 from ..schema import (
     PROJECT,
     EnvironmentSpec,
@@ -168,6 +169,8 @@ class Platform(ABC):
     """Resource type -> the rule that prices it, for the foundation's resources that cost money."""
     free_types: ClassVar[frozenset[str]] = frozenset()
     """Resource types of the foundation that cost nothing by themselves."""
+    quota_rules: ClassVar[dict[str, QuotaRule]] = {}
+    """Resource type -> the quotas a resource of the platform's own draws on (its router's service)."""
     nat_modes: ClassVar[tuple[str, ...]] = ("none", "single", "per-az")
     """The `network.nat` values it can build."""
     nat_problem: ClassVar[str] = ""
@@ -190,6 +193,22 @@ class Platform(ABC):
     def validate(self, env: EnvironmentSpec) -> list[Problem]:
         """Problems of the platform's own config, once per stack that has targets on it (or a router on it)."""
         return []
+
+    router_needs: ClassVar[frozenset[str] | None] = None
+    """What its foundation needs for a router (as `TargetKind.platform_needs`); None: it cannot host the router."""
+    router_secrets_as: ClassVar[str] = "environment"
+    """How its router container receives its secrets: `environment` (variables the platform's secret store fills
+    at start: the config names them `os.environ/<NAME>`) or `files` (mounted; the config names their paths)."""
+
+    def router_reaches(self, kind: TargetKind, target: Any) -> str | None:
+        """Why a router on this platform cannot call `target` (of `kind`: its platform, its network, its auth,
+        `kind.auth(target)`); None: it can. Read when the config is checked."""
+        return "this platform does not host a router"
+
+    def declare_router(self, env: EnvironmentSpec, foundation: Any, runtime: RouterRuntime) -> RouterEndpoint:
+        """Declare the router (`runtime`) on the foundation: its service, its identity allowed to invoke exactly
+        `runtime.routes`, its secrets, its HTTPS endpoint inside the stack's network, its logs and monitoring."""
+        raise NotImplementedError(f"platform {self.name!r} does not host a router")
 
     def cost_inputs(self, env: EnvironmentSpec) -> dict[str, Any]:
         """What its cost rules need beside the graph and the list prices (the owner's rates), exported in the
@@ -331,8 +350,9 @@ class TargetKind(ABC):
     engines: ClassVar[tuple[str, ...]] = ("vllm",)
     """The `models[].engine` values it can serve (checked in components/config.py)."""
     reachable_by_router: ClassVar[bool] = True
-    """The router on the stack's cluster can reach its endpoint over the network (False: an internal load balancer
-    in a cloud network the cluster is not part of, as the GPU pools' are), if it speaks the target's `auth`."""
+    """A router can call it, if it reaches the target's network and speaks its `auth` (`Platform.router_reaches`).
+    False for the GPU pools: an internal load balancer whose certificate the pool's own CA issues (LiteLLM trusts
+    one CA bundle for all its backends) and no key generated for a router."""
     needs_egress_for_hub: ClassVar[bool] = False
     """Its containers download `source: hub` weights themselves, from inside the environment's network (so the
     network needs internet egress); False where the platform fetches them (Vertex Model Garden)."""

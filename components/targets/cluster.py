@@ -16,7 +16,7 @@ from pydantic import Field
 from ..catalog import kubernetes as facts_k8s
 from ..catalog.kubernetes import DNS_LABEL
 from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, StackSecrets, Strict
-from .base import Platform
+from .base import Platform, RouterEndpoint, RouterRuntime, TargetKind
 
 
 class OwnerRates(Strict):
@@ -125,6 +125,37 @@ class Cluster(Platform):
         cluster = self.of(env).cluster
         assert cluster is not None  # validated: its targets require it
         return declare_cluster(env.name, cluster, secrets.get("kubeconfig"), gpu="gpu" in needs, tags=env.all_tags)
+
+    router_needs = frozenset()
+    router_secrets_as = "files"  # a Secret mounted read-only: the restricted profile keeps secrets out of env
+
+    def router_reaches(self, kind: TargetKind, target: Any) -> str | None:
+        if not kind.reachable_by_router:
+            return "it answers only inside its cloud network, behind its own CA's certificate"
+        auth = kind.auth(target)
+        # The router presents a key: our adapter's, or a Hugging Face token. IAM-signed calls need the cloud's
+        # credentials, which a pod on the team's cluster does not hold.
+        if auth not in ("api-key", "hf-token"):
+            return f"it authenticates with {auth} (kubernetes targets, and hf-endpoint targets of endpointType " \
+                   "authenticated, take a key)"
+        return None
+
+    def declare_router(self, env: EnvironmentSpec, foundation: Any, runtime: RouterRuntime) -> RouterEndpoint:
+        from ..k8s.cluster import labels_of
+        from ..k8s.router import Router, RouterArgs
+        from ..litellm import CONFIG_FILE, FILE_VARIABLES, ROUTER_MODULE
+
+        # On the cluster the files are a ConfigMap and the secrets a mounted Secret (`router_secrets_as`), not the
+        # environment variables a cloud's command reads.
+        files = {FILE_VARIABLES[variable]: text for variable, text in runtime.files.items()}
+        module = files[f"{ROUTER_MODULE}.py"]
+        assert isinstance(module, str)
+        router = Router(runtime.name, RouterArgs(
+            environment=env.name, foundation=foundation, spec=env.router, image=runtime.image,
+            config=files[CONFIG_FILE], module=module, secrets=runtime.secrets, generated=runtime.generated,
+            route_order=[e.name for e in runtime.routes], labels=labels_of(env.all_tags)))
+        return RouterEndpoint(base_url=router.base_url, keys=router.keys, details={
+            "inClusterUrl": router.in_cluster_url, "namespace": router.namespace})
 
     def tag_field(self, token: str) -> tuple[str, ...] | None:
         # Helm releases carry no labels of their own; random passwords exist only in state.

@@ -167,7 +167,7 @@ class GcpPool(TargetKind):
     config = GcpPoolTarget
     platform = "gcp"
     summary = "Compute Engine GPU VM pool (regional MIG, spot by config) behind an internal Application LB"
-    # An internal load balancer in the stack's VPC: the cluster's router is outside it.
+    # Behind a certificate from the pool's own CA, with no key for a router (TargetKind.reachable_by_router).
     reachable_by_router = False
     needs_egress_for_hub = True
     quota_rules: ClassVar[dict[str, Any]] = {

@@ -105,8 +105,10 @@ def cost_rules() -> dict[str, Any]:
 
 @cache
 def quota_rules() -> dict[str, Any]:
-    """Resource type -> quota rule, from every kind."""
-    return _merge(((k, k.quota_rules) for k in KINDS.values()), "quota rules")
+    """Resource type -> quota rule, from every platform (its foundation's and its router's resources) and every
+    kind."""
+    return _merge([*((p, p.quota_rules) for p in PLATFORMS.values()),
+                   *((k, k.quota_rules) for k in KINDS.values())], "quota rules")
 
 
 @cache

@@ -124,8 +124,12 @@ def _request_log_dataset(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]
     rate = 0.0
     switch = ctx.sibling(r, "command:local:Command")
     body = (switch.inputs.get("environment") or {}).get("BODY") if switch else None
+    triggers = (switch.inputs.get("triggers") or []) if switch else []
     if known(body):
         rate = json.loads(body)["predictRequestResponseLoggingConfig"]["samplingRate"]
+    elif len(triggers) > 1 and isinstance(triggers[1], int | float):
+        # Inside the program the body waits for the dataset's id; the switch's triggers carry the rate as given.
+        rate = float(triggers[1])
     tokens = u.input_tokens_per_request + u.output_tokens_per_request
     gb = u.requests_per_day * 30 * rate * tokens * CAPTURE_BYTES_PER_TOKEN / 1e9
     return [ctx.item(r, "gcp", "bigquery", "active-storage", "GB-month", flat(gb),

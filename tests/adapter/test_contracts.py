@@ -148,6 +148,18 @@ def test_the_served_model_is_named_and_others_are_404() -> None:
         assert len(err.value.message) < 200
 
 
+def test_an_empty_model_name_is_the_served_model() -> None:
+    # Vertex's OpenAI-compatible route sends `model: ""` (the endpoint id in its URL names the model).
+    rules = c.Rules(64, "tiny", frozenset({"gpt-4o-mini"}))
+    for path, body in ((c.CHAT, {"messages": [USER], "model": ""}), (c.COMPLETIONS, {"prompt": "x", "model": ""})):
+        assert rules.check(body, path) is True
+        assert body["model"] == "tiny"
+    for asked in (" ", "tiny "):  # only the empty name: a blank or near miss is still another model
+        with pytest.raises(ApiError) as err:
+            rules.check({"messages": [USER], "model": asked}, c.CHAT)
+        assert (err.value.status, err.value.code) == (404, "model_not_found")
+
+
 @pytest.mark.parametrize("parameters, param", [
     ({"max_new_tokens": 9999}, "parameters.max_new_tokens"),
     ({"max_new_tokens": "8"}, "parameters.max_new_tokens"),
@@ -251,6 +263,26 @@ def test_bad_vertex_requests_are_422_naming_the_instance(body: dict, param: str)
     with pytest.raises(ApiError) as err:
         c.parse_vertex(body, c.Rules(16, "tiny"))
     assert err.value.status == 422 and err.value.param == param
+
+
+def test_the_vertex_predict_route_tells_an_openai_chat_body_from_instances() -> None:
+    chat = {"model": "", "messages": [USER], "stream": True}  # what Vertex's OpenAI route forwards
+    assert c.route_prediction(chat) == c.CHAT
+    assert c.route_prediction({"instances": ["a"]}) is None
+    # With both, it is a Vertex prediction, as it always was; a prompt alone is no OpenAI body Vertex forwards.
+    assert c.route_prediction({"instances": ["a"], "messages": [USER]}) is None
+    assert c.route_prediction({"prompt": "x"}) is None
+    calls = c.parse_vertex({"instances": ["a"], "messages": [USER]}, c.Rules(16, "tiny"))
+    assert [path for path, _ in calls] == [c.COMPLETIONS]
+
+
+@pytest.mark.parametrize("body", [{}, {"prompt": "x"}, {"parameters": {"max_tokens": 2}}])
+def test_a_predict_body_with_neither_instances_nor_messages_is_a_clear_422(body: dict) -> None:
+    assert c.route_prediction(body) is None
+    with pytest.raises(ApiError) as err:
+        c.parse_vertex(body, c.Rules(16, "tiny"))
+    assert (err.value.status, err.value.param) == (422, "instances")
+    assert "'instances'" in err.value.message and "'messages'" in err.value.message
 
 
 def test_error_bodies_are_openai_shaped_for_every_status() -> None:

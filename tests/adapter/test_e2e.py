@@ -147,6 +147,33 @@ def test_vertex_predict_several_instances(llama: Running) -> None:
     assert entry["instances"] == 3 and entry["completion_tokens"] == 9
 
 
+def test_vertex_predict_answers_an_openai_chat_body_plain_and_streamed(llama: Running) -> None:
+    """Vertex's OpenAI-compatible route forwards the chat body as sent, `model` empty, to the predict route."""
+    body = {"model": "", "messages": [{"role": "user", "content": "Say something"}], "max_tokens": 6}
+    r = httpx.post(llama.url + "/predict", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["object"] == "chat.completion" and doc["model"] == "tiny"
+    assert doc["choices"][0]["message"]["content"] and doc["usage"]["completion_tokens"] == 6
+    entry = log_of(llama, r)
+    assert (entry["route"], entry["stream"], entry["completion_tokens"]) == ("vertex_predict", False, 6)
+    with httpx.stream("POST", llama.url + "/predict", json={**body, "stream": True}, timeout=60) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        text = "".join(r.iter_text())
+    data = sse_data(text)
+    assert data[-1] == "[DONE]"
+    pieces = [d["choices"][0]["delta"].get("content") for d in map(json.loads, data[:-1])]
+    assert len([p for p in pieces if p]) == 6
+    entry = log_of(llama, r)
+    assert (entry["route"], entry["stream"], entry["completion_tokens"]) == ("vertex_predict", True, 6)
+    # Vertex's own body still gets predictions; a body of neither kind a 422 naming both.
+    r = httpx.post(llama.url + "/predict", json={"instances": ["one"], "parameters": {"max_tokens": 2}}, timeout=60)
+    assert r.status_code == 200 and len(r.json()["predictions"]) == 1
+    r = httpx.post(llama.url + "/predict", json={"prompt": "x", "max_tokens": 2}, timeout=60)
+    assert r.status_code == 422 and r.json()["error"]["param"] == "instances"
+    assert "'messages'" in r.json()["error"]["message"]
+
+
 def test_vertex_instances_go_to_the_engine_concurrently(gated: Running) -> None:
     body = {"instances": [{"prompt": "sleep:0.4"}] * 4, "parameters": {"max_tokens": 2}}
     started = time.monotonic()

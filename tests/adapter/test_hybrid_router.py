@@ -33,6 +33,7 @@ from components.litellm import (
     ROUTABLE_AUTH,
     SECRETS_DIR,
     Backend,
+    SecretSource,
     backends_from_endpoints,
     key_file,
     litellm_config,
@@ -55,12 +56,12 @@ REQUEST_SECONDS = 30.0
 
 
 def serve(workdir: Path, port: int, key: str, model: Path, *, max_concurrency: int = 32,
-          max_tokens_cap: int = 64) -> Running:
+          max_tokens_cap: int = 64, name: str = SERVED) -> Running:
     """`selfhost serve` on the tiny model at 127.0.0.1:port, taking one API key; waits until it answers /health."""
     workdir.mkdir(parents=True, exist_ok=True)
     keys = workdir / "api-keys"
     keys.write_text(f"router:{key}\n")
-    return start_adapter(workdir, "--model", str(model), "--api-keys-file", str(keys), "--model-name", SERVED,
+    return start_adapter(workdir, "--model", str(model), "--api-keys-file", str(keys), "--model-name", name,
                          "--max-tokens-cap", str(max_tokens_cap), "--max-concurrency-per-key", str(max_concurrency),
                          command=[str(SELFHOST), "serve"], port=port)
 
@@ -166,8 +167,8 @@ def start_hybrid(tmp_path: Path, model: Path, processes: list, *, onprem: dict |
                             "openaiBaseUrl": f"http://127.0.0.1:{onprem_port}/v1"},
                  "cloud": {"kind": "kubernetes", "model": SERVED, "auth": "api-key",
                            "openaiBaseUrl": f"http://127.0.0.1:{cloud_port}/v1"}}
-    backends = backends_from_endpoints(endpoints, ["onprem", "cloud"], secrets_dir=str(secrets_dir))
-    config = litellm_config(MODEL, backends, aliases=aliases, master_key_file=str(secrets_dir / MASTER_KEY_FILE),
+    backends = backends_from_endpoints(endpoints, ["onprem", "cloud"])
+    config = litellm_config(MODEL, backends, aliases=aliases, secrets=SecretSource.files(str(secrets_dir)),
                             cooldown_seconds=COOLDOWN_SECONDS, timeout_seconds=REQUEST_SECONDS)
     router = Router(config, tmp_path, secrets_dir)
     processes.append(router)
@@ -196,9 +197,10 @@ def processes() -> Iterator[list]:
 
 
 def test_the_config_names_its_keys_by_file_only():
-    backends = [Backend("cloud", "http://127.0.0.1:2/v1/", SERVED, "/run/secrets/r/cloud.key", 2),
-                Backend("onprem", "http://127.0.0.1:1/v1", SERVED, "/run/secrets/r/onprem.key", 1)]
-    config = litellm_config(MODEL, backends, cooldown_seconds=COOLDOWN_SECONDS)
+    backends = [Backend("cloud", "http://127.0.0.1:2/v1/", SERVED, "cloud.key", 2),
+                Backend("onprem", "http://127.0.0.1:1/v1", SERVED, "onprem.key", 1)]
+    config = litellm_config(MODEL, backends, cooldown_seconds=COOLDOWN_SECONDS,
+                            secrets=SecretSource.files("/run/secrets/r"))
     text = yaml.safe_dump(config)
     assert not any(secret in text for secret in SECRETS)
     deployments = config["model_list"]
@@ -212,10 +214,10 @@ def test_the_config_names_its_keys_by_file_only():
     # Each key is named by its file, which litellm's get_secret reads (oidc/file/ and an absolute path).
     assert [d["litellm_params"]["api_key"] for d in deployments] == [
         "os.environ/oidc/file//run/secrets/r/onprem.key", "os.environ/oidc/file//run/secrets/r/cloud.key"]
-    assert config["general_settings"]["master_key"] == secret_ref(f"{SECRETS_DIR}/{MASTER_KEY_FILE}") == (
-        "os.environ/oidc/file//run/secrets/selfhost-router/master_key")
-    assert litellm_config(MODEL, backends, master_key_file="/run/secrets/x/mk")["general_settings"] == {
-        "master_key": "os.environ/oidc/file//run/secrets/x/mk"}
+    assert config["general_settings"]["master_key"] == secret_ref(f"/run/secrets/r/{MASTER_KEY_FILE}")
+    assert litellm_config(MODEL, backends)["general_settings"] == {
+        "master_key": "os.environ/oidc/file//run/secrets/selfhost-router/master_key"} == {
+        "master_key": secret_ref(f"{SECRETS_DIR}/{MASTER_KEY_FILE}")}
     with pytest.raises(ValueError, match="not an absolute path"):
         secret_ref("secrets/master_key")
     # The last priority is never cooled down; the others after allowed_fails failures.
@@ -244,11 +246,11 @@ def test_backends_come_from_the_stacks_endpoint_records_in_the_order_given():
     model = "Qwen/Qwen2.5-1.5B-Instruct"
     assert backends_from_endpoints(endpoints, ["onprem-gpu", "hf"]) == [
         Backend("onprem-gpu", "http://serving.ns.svc.cluster.local/v1", model,
-                f"{SECRETS_DIR}/onprem-gpu.key", 1),
-        Backend("hf", "https://abc.endpoints.huggingface.cloud/v1", model, f"{SECRETS_DIR}/hf.key", 2)]
+                "onprem-gpu.key", 1),
+        Backend("hf", "https://abc.endpoints.huggingface.cloud/v1", model, "hf.key", 2)]
     assert key_file("onprem-gpu") == "onprem-gpu.key"
-    assert [b.api_key_file for b in backends_from_endpoints(endpoints, ["hf", "onprem-gpu"], secrets_dir="/s")] == [
-        "/s/hf.key", "/s/onprem-gpu.key"]
+    assert [b.api_key for b in backends_from_endpoints(endpoints, ["hf", "onprem-gpu"])] == [
+        "hf.key", "onprem-gpu.key"]
     assert [b.priority for b in backends_from_endpoints(endpoints, ["hf", "onprem-gpu"])] == [1, 2]
     # Everything the router cannot reach or speak is refused, all problems at once, each with its reason.
     with pytest.raises(ValueError) as problems:
@@ -265,7 +267,8 @@ def test_backends_come_from_the_stacks_endpoint_records_in_the_order_given():
     with pytest.raises(ValueError, match="targets named twice"):
         backends_from_endpoints(endpoints, ["hf", "hf"])
     # The whole chain: records to config, keys named by file.
-    config = litellm_config(MODEL, backends_from_endpoints(endpoints, ["onprem-gpu", "hf"], secrets_dir="/s"))
+    config = litellm_config(MODEL, backends_from_endpoints(endpoints, ["onprem-gpu", "hf"]),
+                            secrets=SecretSource.files("/s"))
     assert [d["litellm_params"]["api_key"] for d in config["model_list"]] == [
         secret_ref("/s/onprem-gpu.key"), secret_ref("/s/hf.key")]
 

@@ -350,6 +350,11 @@ class Adapter:
 
     async def predict(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
         body = c.parse_json_object(scope["body"])
+        if c.route_prediction(body) == c.CHAT:
+            # Vertex's OpenAI-compatible route (and a streamRawPredict) lands here with the chat body as sent:
+            # answered as the OpenAI route answers it, streamed when it asks, as /invocations does for SageMaker.
+            await self._openai_call(reply, call, c.CHAT, scope["body"], body)
+            return
         calls = c.parse_vertex(body, self.rules)
         call.instances = len(calls)
         if self.s.log_prompts:

@@ -237,6 +237,11 @@ class Rules:
         asked = body.get("model", self.model)
         if asked == self.model and "model" in body:
             return False
+        if asked == "":
+            # Vertex's OpenAI-compatible route names the model by the endpoint id in its URL and sends an empty
+            # `model` (litellm's vertex_ai/openai provider does so too). An endpoint, and this server, serves one
+            # model, so an empty name can only mean that one: read so on every route, where it names no other.
+            asked = self.model
         if not isinstance(asked, str):
             raise ApiError(422, f"'{where}model' must be a string", where + "model")
         if asked != self.model and asked not in self.aliases:
@@ -345,9 +350,23 @@ def chunk_text(chunk: dict[str, Any]) -> str:
 # --- Vertex AI: {"instances": [...], "parameters": {...}} -> {"predictions": [...]} ---------------------
 
 
+def route_prediction(body: dict[str, Any]) -> str | None:
+    """CHAT for an OpenAI chat body on the Vertex predict route, None for Vertex's `{"instances": [...]}`.
+
+    Vertex hands the container's predict route the body of its OpenAI-compatible chat route
+    (`.../endpoints/<id>/chat/completions`), and of rawPredict and streamRawPredict, as the caller sent it: a
+    body with `messages` and no `instances` is such a call. Only chat: the OpenAI route litellm's
+    `vertex_ai/openai` provider calls; a body with `prompt` alone keeps its 422. A body with both `instances`
+    and `messages` is a Vertex prediction, as before."""
+    return CHAT if "instances" not in body and "messages" in body else None
+
+
 def parse_vertex(body: dict[str, Any], rules: Rules) -> list[tuple[str, dict[str, Any]]]:
     """One (engine path, OpenAI request) per instance: a chat instance has `messages`, a completion instance
     has `prompt` or is a plain string. `parameters` apply to every instance; an instance's own keys win."""
+    if "instances" not in body:
+        raise ApiError(422, "body must have 'instances' (a Vertex prediction) or 'messages' (an OpenAI chat "
+                            "completion)", "instances")
     instances = body.get("instances")
     if not isinstance(instances, list) or not instances:
         raise ApiError(422, "'instances' must be a non-empty list", "instances")
