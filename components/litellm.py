@@ -212,6 +212,8 @@ def caller_key_file(caller_id: str) -> str:
     return f"caller-{caller_id}.key"
 
 
+ROUTER_KEY_ID = "router"
+"""The caller id of the key a routed target generates for the router (a target's own `apiKeys` entry)."""
 IMAGE = "ghcr.io/berriai/litellm-non_root:v1.99.4"
 """LiteLLM's non-root image (docker/Dockerfile.non_root: user nobody, 65534; entrypoint docker/prod_entrypoint.sh)
 of the version the tests run (`make litellm`). Pin it by digest with `router.image`."""

@@ -27,18 +27,27 @@ from .targets.registry import PLATFORMS
 FILES_DIR = "/tmp/selfhost-router"
 """Where a cloud router's command writes its files: a writable volume the platform provides."""
 ENV_PREFIX = "SELFHOST_ROUTER_"
+"""The environment variables a cloud router's secrets arrive in (litellm.SecretSource.environment)."""
 ADMIN = ":admin"
 """The admin key's place among the callers' in `router_runtime`'s answer: not a slug, so never a caller's id."""
-"""The environment variables a cloud router's secrets arrive in (litellm.SecretSource.environment)."""
+CA_BUNDLE = "ca-bundle.pem"
+CA_VARIABLE = f"{ENV_PREFIX}CAS"
+"""The CA certificates of the routed targets that present their stack's own (the pools'), in PEM."""
 # The files arrive as plain environment variables (not secret: the config names every key by reference); this
-# writes each where the proxy reads it, then becomes the proxy, so signals reach it directly.
+# writes each where the proxy reads it, then becomes the proxy, so signals reach it directly. The CA bundle is the
+# image's public roots (certifi's, which its HTTP clients use) and the targets' CAs: LiteLLM takes one bundle for
+# every backend (components/litellm.py litellm_config), and SageMaker's and Hugging Face's certificates are public.
 _WRITE_FILES = (
     "import json, os, pathlib, sys\n"
     "names = json.loads(sys.argv[1])\n"
     f"folder = pathlib.Path({FILES_DIR!r})\n"
     "folder.mkdir(parents=True, exist_ok=True)\n"
     "for variable, name in names.items():\n"
-    "    (folder / name).write_text(os.environ.pop(variable))\n"
+    "    text = os.environ.pop(variable)\n"
+    f"    if name == {CA_BUNDLE!r}:\n"
+    "        import certifi\n"
+    "        text = pathlib.Path(certifi.where()).read_text() + '\\n' + text\n"
+    "    (folder / name).write_text(text)\n"
     "os.execvp(sys.argv[2], sys.argv[2:])\n"
 )
 PROXY_ENVIRONMENT = {
@@ -95,24 +104,30 @@ def router_runtime(env: Environment, routes: Sequence[Endpoint]) -> tuple[Router
     aliases = tuple(dict.fromkeys(m.name for m in env.models if m.id == model))
     callers = [litellm.Caller(c.id, c.requests_per_minute, c.tokens_per_minute, c.max_concurrent)
                for c in spec.callers]
+    cas = [e.details["caCertificate"] for e in routes if e.details.get("caCertificate") is not None]
 
     def render(resolved: list[dict[str, Any]]) -> str:
         backends = [_backend(e, priority, values)
                     for priority, (e, values) in enumerate(zip(routes, resolved, strict=True), start=1)]
         config = litellm.litellm_config(model, backends, aliases=aliases, secrets=source, callers=callers,
                                         cooldown_seconds=spec.cooldown_seconds, num_retries=spec.retries,
-                                        timeout_seconds=spec.timeout_seconds)
+                                        timeout_seconds=spec.timeout_seconds,
+                                        ca_bundle_file=f"{FILES_DIR}/{CA_BUNDLE}" if cas else None)
         return yaml.safe_dump(config, sort_keys=False)
 
     config = pulumi.Output.all(*[pulumi.Output.from_input(_inputs(e)) for e in routes]).apply(render)
     texts: dict[str, pulumi.Input[str]] = {litellm.CONFIG_FILE: config,
                                             f"{litellm.ROUTER_MODULE}.py": litellm.router_module_text()}
-    files = {variable: texts[name] for variable, name in litellm.FILE_VARIABLES.items()}
+    names = dict(litellm.FILE_VARIABLES)
+    if cas:
+        names[CA_VARIABLE] = CA_BUNDLE
+        texts[CA_BUNDLE] = pulumi.Output.all(*cas).apply(lambda pems: "\n".join(p.strip() for p in pems) + "\n")
+    files = {variable: texts[name] for variable, name in names.items()}
     proxy = ("litellm", "--config", f"{FILES_DIR}/{litellm.CONFIG_FILE}", "--host", "0.0.0.0", "--port",
              str(litellm.PORT), "--telemetry", "False")
     runtime = RouterRuntime(
         name=f"{env.name}-router", image=spec.image or litellm.IMAGE, port=litellm.PORT,
-        command=("python3", "-c", _WRITE_FILES, json.dumps(litellm.FILE_VARIABLES), *proxy),
+        command=("python3", "-c", _WRITE_FILES, json.dumps(names), *proxy),
         files=files, files_dir=FILES_DIR,
         secrets=secrets, generated=tuple(keys.values()),
         environment=PROXY_ENVIRONMENT, liveness_path=litellm.LIVENESS_ROUTE, readiness_path=litellm.READINESS_ROUTE,

@@ -569,7 +569,7 @@ def _target(kind: str, **fields: Any) -> Any:
 
 @pytest.mark.parametrize(("kind", "fields", "reachable"), [
     ("sagemaker", {}, True),
-    ("aws-pool", {}, False),  # not yet: its own CA's certificate, no key for a router
+    ("aws-pool", {}, True),
     ("hf-endpoint", {"endpoint_type": "authenticated"}, True),
     ("hf-endpoint", {"endpoint_type": "private"}, False),
     ("vertex", {}, False),
@@ -580,4 +580,4 @@ def test_what_a_router_on_aws_reaches(kind, fields, reachable):
     why = PLATFORMS["aws"].router_reaches(KINDS[kind], _target(kind, **fields))
     assert (why is None) == reachable, why
     if not reachable:
-        assert why and re.search(r"network|cannot|token|credentials|own CA", why)
+        assert why and re.search(r"network|cannot|token|credentials", why)

@@ -260,8 +260,7 @@ def test_what_a_google_cloud_router_reaches():
         endpoint_type = "authenticated"
 
     assert gcp.router_reaches(KINDS["vertex"], T()) is None
-    # Not yet the pools: their own CA's certificate, and no key for a router.
-    assert "own CA" in (gcp.router_reaches(KINDS["gcp-pool"], T()) or "")
+    assert gcp.router_reaches(KINDS["gcp-pool"], T()) is None
     assert gcp.router_reaches(KINDS["hf-endpoint"], T()) is None
     T.endpoint_type = "private"
     assert "PrivateLink" in (gcp.router_reaches(KINDS["hf-endpoint"], T()) or "")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+from typing import Any
 
 import pytest
 import yaml
@@ -306,3 +308,73 @@ def test_the_break_even_is_the_mixs(previews, share):
         assert r["monthlyUsd"] / est.usage.requests_per_day * below < est.self_hosted_monthly(below)
     chart = est.chart()
     assert chart is not None and all(v is not None for v in chart["series"][0]["monthlyUsd"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A cloud's router in front of the stack's GPU pool: the pool's key for the router, its CA in the router's bundle
+
+
+def _with_router(project, stack: str) -> Any:
+    import runpy
+
+    from selfhost.preview import run_program
+
+    config, secret_keys = stack_config(project, stack)
+    platform = stack.split("-")[0]
+    config["selfhost-llm:router"] = json.dumps({"platform": platform, "order": ["chat"],
+                                                "callers": [{"id": "apps", "requestsPerMinute": 60}]})
+    return run_program(project.name, stack, config, secret_keys,
+                       lambda: runpy.run_path(str(project.root / "__main__.py"), run_name="__main__"))
+
+
+@pytest.mark.parametrize("stack", ["aws-pool", "gcp-pool"])
+def test_a_clouds_router_calls_its_pool_with_a_key_of_its_own_and_trusts_the_pools_ca(project, stack):
+    p = _with_router(project, stack)
+    pool = p.outputs["endpoints"]["chat"]
+    # The pool made a key for the router (its caller id), beside its configured callers' keys.
+    keys = {r.name for r in p.by_type("random:index/randomPassword:RandomPassword")}
+    assert f"{stack}-chat-key-{litellm.ROUTER_KEY_ID}" in keys and f"{stack}-chat-key-default" in keys
+    if stack == "aws-pool":
+        (task,) = p.by_type("aws:ecs/taskDefinition:TaskDefinition")
+        (container,) = [c for c in json.loads(task.inputs["containerDefinitions"]) if c["name"] == "litellm"]
+        env = {e["name"]: e["value"] for e in container["environment"]}
+        secrets = [s["name"] for s in container["secrets"]]
+        argv = container["command"]
+    else:
+        (service,) = p.by_type("gcp:cloudrunv2/service:Service")
+        (container,) = service.inputs["template"]["containers"]
+        env = {e["name"]: e["value"] for e in container["envs"] if "value" in e}
+        secrets = [e["name"] for e in container["envs"] if "valueSource" in e]
+        argv = container["commands"]
+    config = yaml.safe_load(env["SELFHOST_ROUTER_CONFIG"])
+    (deployment,) = config["model_list"]
+    params = deployment["litellm_params"]
+    # The pool's OpenAI routes, over HTTPS, with its key by reference (a secret the platform keeps).
+    assert params["model"] == f"openai/{pool['model']}" and params["api_base"] == pool["openaiBaseUrl"].rstrip("/")
+    variable = params["api_key"].removeprefix("os.environ/")
+    assert variable == "SELFHOST_ROUTER_CHAT_KEY" and variable in secrets
+    # The pool's own CA (the stack issued its certificate) joins the public roots in the proxy's one bundle.
+    assert config["litellm_settings"]["ssl_verify"] == "/tmp/selfhost-router/ca-bundle.pem"
+    assert env["SELFHOST_ROUTER_CAS"].strip() == pool["caCertificate"].strip()
+    assert json.loads(argv[3])["SELFHOST_ROUTER_CAS"] == "ca-bundle.pem"
+
+
+def test_the_routers_command_writes_its_files_and_the_ca_bundle_beside_the_public_roots(tmp_path):
+    """The command a cloud's router runs, with LiteLLM's Python (`make litellm`): each file from its variable, the
+    bundle the image's public roots (certifi's) and the targets' CAs; then it becomes the program named after it."""
+    from components.router import _WRITE_FILES, CA_BUNDLE, FILES_DIR
+
+    folder = tmp_path / "files"
+    script = _WRITE_FILES.replace(FILES_DIR, str(folder))
+    names = {"SELFHOST_ROUTER_CONFIG": "config.yaml", "SELFHOST_ROUTER_CAS": CA_BUNDLE}
+    pem = "-----BEGIN CERTIFICATE-----\nTESTCA\n-----END CERTIFICATE-----\n"
+    python = ROOT / ".tools" / "litellm" / "bin" / "python"
+    run = subprocess.run([str(python), "-c", script, json.dumps(names), "/usr/bin/env"], capture_output=True,
+                         text=True, timeout=60, env={"SELFHOST_ROUTER_CONFIG": "model_list: []\n",
+                                                     "SELFHOST_ROUTER_CAS": pem, "KEEP": "1"})
+    assert run.returncode == 0, run.stderr
+    assert (folder / "config.yaml").read_text() == "model_list: []\n"
+    bundle = (folder / CA_BUNDLE).read_text()
+    assert bundle.endswith(pem) and bundle.count("BEGIN CERTIFICATE") > 100  # Mozilla's roots, then ours
+    # The program it became (env) saw neither file's variable: they were taken out on the way.
+    assert "KEEP=1" in run.stdout and "SELFHOST_ROUTER_CONFIG" not in run.stdout and "TESTCA" not in run.stdout

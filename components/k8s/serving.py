@@ -15,6 +15,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_random as random
 
+from .. import litellm
 from ..catalog import kubernetes as facts
 from ..catalog.engines import ENGINES, vllm_flags
 from ..catalog.gpus import GPUS
@@ -119,7 +120,7 @@ class ModelServingArgs:
     """A PrometheusRule with these thresholds; None: none."""
 
 
-ROUTER_KEY = "router"
+ROUTER_KEY = litellm.ROUTER_KEY_ID
 SERVING_ROLES = {**ROLES, "ConfigMap": "dashboards", "PrometheusRule": "alerts"}
 """Kind -> the role that names its resource here (the one ConfigMap of a target holds its dashboards)."""
 

@@ -246,14 +246,12 @@ class Aws(Platform):
     def router_reaches(self, kind: TargetKind, target: Any) -> str | None:
         """A router on Fargate in the stack's VPC calls SageMaker endpoints of the stack (SigV4, with its task
         role; through the runtime's interface endpoint) and Hugging Face endpoints of type authenticated (a token,
-        through the NAT); not yet the pools (`TargetKind.reachable_by_router`). Not Google Cloud targets: their
+        through the NAT), and the stack's pools (their keys, their load balancers in the same VPC; their own CA's
+        certificate joins the router's CA bundle). Not Google Cloud targets: their
         internal load balancers answer only inside the stack's Google VPC, and Vertex takes Google OAuth tokens this
         router has no identity for; not a cluster's targets: their Services answer inside the cluster (and an
         Ingress would need the cluster's own router)."""
         auth = kind.auth(target)
-        if not kind.reachable_by_router:
-            return ("a router does not call it yet: its certificate comes from its own CA, which the router does not "
-                    "trust, and it generates no key for a router; callers call it directly")
         if kind.platform == "aws" and auth in ("aws-sigv4", "api-key"):
             return None
         if kind.platform == "huggingface" and auth == "hf-token":

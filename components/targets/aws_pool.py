@@ -29,11 +29,12 @@ from ..cost_rules import (
     replica_hours,
     serving_dtypes,
 )
+from ..litellm import ROUTER_KEY_ID
 from ..quotas import CapacityHint, Missing, QuotaCtx, QuotaItem
 from ..schema import EnvironmentSpec, Problem, Slug, Strict, no_fp8
 from ..sizing import Hardware, startup_timeout_seconds
 from .aws import AWS
-from .base import Endpoint, HostShape, TargetKind, target_problem
+from .base import Endpoint, HostShape, TargetKind, target_problem, with_router_key
 
 if TYPE_CHECKING:
     import pulumi
@@ -222,8 +223,6 @@ class AwsPool(TargetKind):
     config = AwsPoolTarget
     platform = "aws"
     summary = "EC2 GPU instance pool (mostly spot) behind an internal Application Load Balancer"
-    # Behind a certificate from the pool's own CA, with no key for a router (TargetKind.reachable_by_router).
-    reachable_by_router = False
     needs_egress_for_hub = True
     quota_rules: ClassVar[dict[str, Any]] = {"aws:autoscaling/group:Group": _quota}
     cost_rules: ClassVar[dict[str, Any]] = {
@@ -311,7 +310,7 @@ class AwsPool(TargetKind):
                 min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas,
                 requests_per_instance_per_minute=t.scaling.target_requests_per_instance_per_minute),
             on_demand_base=t.on_demand_base, spot_share=t.spot_share, warm_pool=t.warm_pool,
-            certificate_arn=t.tls.certificate_arn, api_keys=tuple(t.api_keys),
+            certificate_arn=t.tls.certificate_arn, api_keys=with_router_key(t.api_keys, env.routed(t.name)),
             deletion_protection=env.tier == "production", access_log_bucket=foundation.access_log_bucket,
             idle_timeout_seconds=t.idle_timeout_seconds,
             deregistration_delay_seconds=t.deregistration_delay_seconds,
@@ -336,6 +335,7 @@ class AwsPool(TargetKind):
             host=HostShape(first.instance_type, first.gpu.name, first.gpu_count),
             min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas, image=pool.image,
             startup_timeout_seconds=startup,
+            router_key=pool.api_keys.apply(lambda keys: keys[ROUTER_KEY_ID]) if env.routed(t.name) else None,
             details={"poolName": pool.group.name, "loadBalancerDns": pool.load_balancer.dns_name,
                      "instanceTypes": list(t.instance_types), "apiKeys": pool.api_keys,
                      **({"caCertificate": pool.ca_certificate_pem} if pool.ca_certificate_pem is not None else {})},

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..catalog.models import ModelFacts
+from ..litellm import ROUTER_KEY_ID
 from ..router_runtime import RouterEndpoint, RouterRuntime
 from ..schema import (
     PROJECT,
@@ -57,6 +58,11 @@ class Limitation:
     value: Callable[[Any], Any]
     message: str
     allowed: str
+
+
+def with_router_key(ids: Sequence[str], routed: bool) -> tuple[str, ...]:
+    """A target's caller key ids, with one for the stack's router when it routes to the target."""
+    return (*ids, *((ROUTER_KEY_ID,) if routed and ROUTER_KEY_ID not in ids else ()))
 
 
 @dataclass(frozen=True)
@@ -349,10 +355,6 @@ class TargetKind(ABC):
     capacity."""
     engines: ClassVar[tuple[str, ...]] = ("vllm",)
     """The `models[].engine` values it can serve (checked in components/config.py)."""
-    reachable_by_router: ClassVar[bool] = True
-    """A router can call it, if it reaches the target's network and speaks its `auth` (`Platform.router_reaches`).
-    False for the GPU pools: an internal load balancer whose certificate the pool's own CA issues (LiteLLM trusts
-    one CA bundle for all its backends) and no key generated for a router."""
     needs_egress_for_hub: ClassVar[bool] = False
     """Its containers download `source: hub` weights themselves, from inside the environment's network (so the
     network needs internet egress); False where the platform fetches them (Vertex Model Garden)."""

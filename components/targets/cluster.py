@@ -130,8 +130,8 @@ class Cluster(Platform):
     router_secrets_as = "files"  # a Secret mounted read-only: the restricted profile keeps secrets out of env
 
     def router_reaches(self, kind: TargetKind, target: Any) -> str | None:
-        if not kind.reachable_by_router:
-            return "it answers only inside its cloud network, behind its own CA's certificate"
+        if kind.platform not in (self.name, "huggingface"):
+            return "it answers only inside its cloud network, which the cluster is not part of"
         auth = kind.auth(target)
         # The router presents a key: our adapter's, or a Hugging Face token. IAM-signed calls need the cloud's
         # credentials, which a pod on the team's cluster does not hold.

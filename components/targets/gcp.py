@@ -280,14 +280,12 @@ class Gcp(Platform):
     router_needs: ClassVar[frozenset[str] | None] = frozenset({"api:run.googleapis.com"})
 
     def router_reaches(self, kind: Any, target: Any) -> str | None:
-        """Vertex AI endpoints (IAM: the router's service account gets a token from the metadata server) and
-        Hugging Face endpoints that take a token over the internet; not yet the pools
-        (`TargetKind.reachable_by_router`). Not AWS targets (SigV4 credentials and a VPC
-        in another cloud), not a Kubernetes cluster's (its Services answer inside the cluster's network)."""
+        """Vertex AI endpoints (IAM: the router's service account gets a token from the metadata server), the
+        stack's GPU pools (their keys; their internal load balancers in the VPC the router's egress enters; their
+        own CA's certificate joins the router's CA bundle) and Hugging Face endpoints that take a token over the
+        internet. Not AWS targets (SigV4 credentials and a VPC in another cloud), not a Kubernetes cluster's (its
+        Services answer inside the cluster's network)."""
         auth = kind.auth(target)
-        if not kind.reachable_by_router:
-            return ("a router does not call it yet: its certificate comes from its own CA, which the router does not "
-                    "trust, and it generates no key for a router; callers call it directly")
         if kind.platform == self.name:
             if auth in ("gcp-oauth", "api-key"):
                 return None

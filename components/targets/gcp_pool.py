@@ -19,10 +19,11 @@ from ..catalog.models import model_id_of_label
 from ..catalog.serving import VERTEX_TIMEOUT_BOUNDS_S
 from ..catalog.zones import gce_region_zones, gce_zones
 from ..cost_rules import Ctx, Estimate, LineItem, Resource, hourly, serving_dtypes
+from ..litellm import ROUTER_KEY_ID
 from ..quotas import CapacityHint, QuotaCtx, QuotaItem
 from ..schema import PROJECT, EnvironmentSpec, Problem, Slug, Strict, no_fp8
 from ..sizing import startup_timeout_seconds
-from .base import Endpoint, HostShape, TargetKind, target_problem
+from .base import Endpoint, HostShape, TargetKind, target_problem, with_router_key
 from .gcp import GCP, gcp_gpu_host, gcp_gpu_machine_items
 
 if TYPE_CHECKING:
@@ -167,8 +168,6 @@ class GcpPool(TargetKind):
     config = GcpPoolTarget
     platform = "gcp"
     summary = "Compute Engine GPU VM pool (regional MIG, spot by config) behind an internal Application LB"
-    # Behind a certificate from the pool's own CA, with no key for a router (TargetKind.reachable_by_router).
-    reachable_by_router = False
     needs_egress_for_hub = True
     quota_rules: ClassVar[dict[str, Any]] = {
         "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": _quota}
@@ -247,7 +246,8 @@ class GcpPool(TargetKind):
             scaling=GroupScaling(min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas,
                                  requests_per_second_per_instance=t.scaling.target_requests_per_second_per_instance),
             backend_timeout_seconds=t.backend_timeout_seconds, startup_timeout_seconds=startup, labels=labels,
-            api_keys=tuple(t.api_keys), certificate=t.tls.certificate, tags=env.all_tags))
+            api_keys=with_router_key(t.api_keys, env.routed(t.name)), certificate=t.tls.certificate,
+            tags=env.all_tags))
         import pulumi
 
         from ..gcp.pool_monitoring import PoolAlertThresholds, PoolMonitoring, PoolMonitoringArgs
@@ -264,6 +264,7 @@ class GcpPool(TargetKind):
             invoke_url=pool.invoke_url, openai_base_url=pool.openai_base_url, auth=self.auth(t),
             host=HostShape(t.machine_type, accelerator, count), min_replicas=t.scaling.min_replicas,
             max_replicas=t.scaling.max_replicas, image=pool.image, startup_timeout_seconds=startup,
+            router_key=pool.api_keys.apply(lambda keys: keys[ROUTER_KEY_ID]) if env.routed(t.name) else None,
             details={"poolName": pool.group.name, "spot": t.spot, "apiKeys": pool.api_keys,
                      **({"caCertificate": pool.ca_certificate} if pool.ca_certificate is not None else {})},
         )

@@ -321,8 +321,9 @@ def test_traffic_goes_on_prem_fails_over_to_the_cloud_and_returns(tiny_model: Pa
     streamer.start()
     try:
         wait_until(lambda: len(stream) >= 3, 10, "steady stream started")
-        killed_at = time.monotonic()
         stop_process(onprem.proc, signal.SIGKILL)  # returns once it has exited
+        # Taken once it is dead: a request sent while the kill was on its way may still have been answered there.
+        killed_at = time.monotonic()
         wait_until(lambda: len(sent_after(killed_at)) >= 20, 20, "requests after the kill")
         dead = batch(10, 6)  # beside the stream, concurrent ones too
         onprem = serve(tmp_path / "onprem-2", onprem_port, KEYS["onprem"], tiny_model)
