@@ -101,11 +101,13 @@ def test_aws_prod_by_hand(graphs):
     # 2 metrics).
     assert sum(i.quantity[1] for i in router if i.type.endswith("Secret")) == 4
     assert sum(i.quantity[1] for i in router if i.type.endswith("MetricAlarm")) == 5
-    assert len(router) == 2 + 1 + 4 + 4
+    # Its dashboard ($3 a month, as the endpoint's).
+    assert sum(i.quantity[1] for i in router if i.type.endswith("Dashboard")) == 1
+    assert len(router) == 2 + 1 + 4 + 4 + 1
     fargate_task = 730 * (0.04048 + 2 * 0.004445)  # one task, all month
-    # Key, secrets (the Hub token's and the router's 4), alarms (the endpoint's 3, the router's 5 metrics), one
-    # dashboard.
-    fixed = 1.0 + 5 * 0.40 + (3 + 5) * 0.10 + 3.00
+    # Key, secrets (the Hub token's and the router's 4), alarms (the endpoint's 3, the router's 5 metrics), two
+    # dashboards (the endpoint's and the router's).
+    fixed = 1.0 + 5 * 0.40 + (3 + 5) * 0.10 + 2 * 3.00
     # The staged weights (7.25B parameters in bf16: 14.5 GB) and data capture at 5%: 10,000 x 30 x 0.05 requests
     # x 700 tokens x 8 bytes = 0.084 GB.
     s3 = next(i for i in est.items if i.type.endswith("s3/bucket:Bucket") and i.quantity[1])

@@ -58,7 +58,12 @@ ALB_DIMENSIONS = {
     "UnHealthyHostCount": [{"TargetGroup", "LoadBalancer"}, {"TargetGroup", "LoadBalancer", "AvailabilityZone"}],
 }
 OTHER_DIMENSIONS = {("AWS/AutoScaling", "GroupInServiceInstances"): [{"AutoScalingGroupName"}],
-                    ("AWS/EC2", "CPUUtilization"): [{"AutoScalingGroupName"}]}
+                    ("AWS/EC2", "CPUUtilization"): [{"AutoScalingGroupName"}],
+                    # ECS's service metrics (ECS developer guide, "Amazon ECS CloudWatch metrics": dimensions
+                    # ClusterName, ServiceName) and Container Insights' task count (its ECS metrics table).
+                    ("AWS/ECS", "CPUUtilization"): [{"ClusterName", "ServiceName"}],
+                    ("AWS/ECS", "MemoryUtilization"): [{"ClusterName", "ServiceName"}],
+                    ("ECS/ContainerInsights", "RunningTaskCount"): [{"ClusterName", "ServiceName"}]}
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +92,11 @@ def metric_rows(widget: dict[str, Any]) -> list[tuple[str, str, dict[str, str], 
 def test_the_dashboard_body_has_the_structure_cloudwatch_defines(aws_pool):
     dashboard = only(aws_pool, CW_DASHBOARD)
     assert dashboard.inputs["dashboardName"] == "aws-pool-chat"
+    check_body(dashboard)
+
+
+def check_body(dashboard: Any) -> None:
+    """A Dashboard resource's name and body as PutDashboard and the Dashboard Body Structure take them."""
     assert re.fullmatch(r"[\w-]{1,255}", dashboard.inputs["dashboardName"])  # PutDashboard's name rule
     body = json.loads(dashboard.inputs["dashboardBody"])
     assert set(body) <= BODY_KEYS and body["widgets"]
@@ -380,3 +390,33 @@ def test_monitoring_waits_for_the_monitoring_api(gcp_pool):
               if r.inputs["service"] == "monitoring.googleapis.com"]
     for r in [*under(gcp_pool, "gcp-pool-chat-monitoring", POLICY), only(gcp_pool, GCP_DASHBOARD)]:
         assert api.urn in r.dependencies, r.name
+
+
+def test_the_aws_routers_dashboard_shows_its_load_balancer_tasks_and_alarms(previews):
+    """aws-prod's router (ECS on Fargate behind an internal ALB): its dashboard as CloudWatch takes it, each metric
+    under dimensions CloudWatch publishes it with, naming its own load balancer, cluster and service, and its
+    alarms."""
+    p = previews["aws-prod"]
+    (dashboard,) = under(p, "aws-prod-router", CW_DASHBOARD)
+    assert dashboard.inputs["dashboardName"] == "aws-prod-router"
+    check_body(dashboard)
+    body = json.loads(dashboard.inputs["dashboardBody"])
+    (lb,) = under(p, "aws-prod-router", "aws:lb/loadBalancer:LoadBalancer")
+    (cluster,) = under(p, "aws-prod-router", "aws:ecs/cluster:Cluster")
+    (service,) = under(p, "aws-prod-router", "aws:ecs/service:Service")
+    seen = set()
+    for w in body["widgets"]:
+        if w["type"] != "metric":
+            continue
+        for namespace, metric, dims, _ in metric_rows(w):
+            seen.add((namespace, metric))
+            if namespace == "AWS/ApplicationELB":
+                assert set(dims) in ALB_DIMENSIONS[metric] and dims["LoadBalancer"] == lb.computed["arnSuffix"]
+            else:
+                assert set(dims) in OTHER_DIMENSIONS[(namespace, metric)], (namespace, metric, dims)
+                assert (dims["ClusterName"], dims["ServiceName"]) == (cluster.inputs["name"], service.inputs["name"])
+    assert {("AWS/ECS", "CPUUtilization"), ("AWS/ECS", "MemoryUtilization"),
+            ("ECS/ContainerInsights", "RunningTaskCount"), ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count")} <= seen
+    (widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    alarms = under(p, "aws-prod-router", ALARM)
+    assert len(alarms) == 4 and sorted(widget["properties"]["alarms"]) == sorted(a.computed["arn"] for a in alarms)

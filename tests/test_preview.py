@@ -94,15 +94,16 @@ def test_aws_prod_plan(all_json):
     # callers' keys, its tasks' TLS key).
     assert c["aws:appautoscaling/target:Target"] == 2 and c["aws:appautoscaling/policy:Policy"] == 2
     assert c["aws:secretsmanager/secret:Secret"] == 5 and c["aws:secretsmanager/secretVersion:SecretVersion"] == 5
-    assert len(prod["resources"]) == 119
-    # The router (ECS Fargate behind an internal HTTPS load balancer, with its own CA): 41 of them.
+    assert len(prod["resources"]) == 120
+    # The router (ECS Fargate behind an internal HTTPS load balancer, with its own CA): 42 of them.
     assert router_counts(prod, "selfhost:aws:Router") == {
         "selfhost:aws:Router": 1, "aws:ecs/cluster:Cluster": 1, "aws:ecs/taskDefinition:TaskDefinition": 1,
         "aws:ecs/service:Service": 1, "aws:appautoscaling/target:Target": 1, "aws:appautoscaling/policy:Policy": 1,
         "aws:lb/loadBalancer:LoadBalancer": 1, "aws:lb/listener:Listener": 1, "aws:lb/targetGroup:TargetGroup": 1,
         "aws:acm/certificate:Certificate": 1, "aws:ec2/securityGroup:SecurityGroup": 2,
         "aws:iam/role:Role": 2, "aws:iam/rolePolicy:RolePolicy": 2, "aws:cloudwatch/logGroup:LogGroup": 1,
-        "aws:cloudwatch/metricAlarm:MetricAlarm": 4, "aws:secretsmanager/secret:Secret": 4,
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 4, "aws:cloudwatch/dashboard:Dashboard": 1,
+        "aws:secretsmanager/secret:Secret": 4,
         "aws:secretsmanager/secretVersion:SecretVersion": 4, "random:index/randomPassword:RandomPassword": 3,
         "selfhost:tls:PrivateCa": 1, "tls:index/privateKey:PrivateKey": 3, "tls:index/selfSignedCert:SelfSignedCert": 1,
         "tls:index/certRequest:CertRequest": 2, "tls:index/locallySignedCert:LocallySignedCert": 2,

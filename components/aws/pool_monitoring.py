@@ -18,6 +18,7 @@ count to read.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ import pulumi_aws as aws
 ALB = "AWS/ApplicationELB"
 ASG = "AWS/AutoScaling"
 EC2 = "AWS/EC2"
+ECS = "AWS/ECS"
+ECS_INSIGHTS = "ECS/ContainerInsights"
 GRID_COLUMNS = 24
 """A dashboard's grid is 24 columns wide (Dashboard Body Structure: `x` 0-23, `width` 1-24)."""
 
@@ -145,21 +148,17 @@ def alb_alarms(parent: pulumi.Resource, name: str, pool: str, load_balancer_arn_
     return alarms
 
 
-def dashboard_body(pool: str, region: str, lb: str, tg: str, group: str, log_group: str,
-                   alarm_arns: list[str]) -> dict[str, Any]:
-    """The dashboard body (Dashboard Body Structure): metric widgets whose `metrics` rows are
-    [namespace, metric name, dimension name, value, ..., {rendering options}], or ["."/"..", ...] shorthand never
-    used here; an alarm widget of the pool's alarms; a text widget saying what is not shown."""
-    lb_dims = ["LoadBalancer", lb]
-    tg_dims = ["TargetGroup", tg, "LoadBalancer", lb]
+def metric_widget(region: str, title: str, rows: list[list[Any]], x: int, y: int, stat: str = "Sum",
+                  width: int = 12, height: int = 6) -> dict[str, Any]:
+    """A metric widget: a time series of `rows` ([namespace, metric, dimension name, value, ..., {options}])."""
+    return {"type": "metric", "x": x, "y": y, "width": width, "height": height,
+            "properties": {"title": title, "region": region, "view": "timeSeries", "stacked": False,
+                           "stat": stat, "period": 60, "metrics": rows}}
 
-    def metric(title: str, rows: list[list[Any]], x: int, y: int, stat: str = "Sum",
-               width: int = 12, height: int = 6) -> dict[str, Any]:
-        return {"type": "metric", "x": x, "y": y, "width": width, "height": height,
-                "properties": {"title": title, "region": region, "view": "timeSeries", "stacked": False,
-                               "stat": stat, "period": 60, "metrics": rows}}
 
-    return {"widgets": [
+def _alb_widgets(metric: Any, lb_dims: list[str], tg_dims: list[str]) -> list[dict[str, Any]]:
+    """The load balancer's row: requests, 5xx of the targets and of the load balancer, response time."""
+    return [
         metric("Requests", [[ALB, "RequestCount", *tg_dims, {"label": "to the targets"}]], 0, 0),
         metric("5xx: targets and load balancer",
                [[ALB, "HTTPCode_Target_5XX_Count", *tg_dims, {"label": "targets"}],
@@ -168,6 +167,44 @@ def dashboard_body(pool: str, region: str, lb: str, tg: str, group: str, log_gro
         metric("Target response time (s, to the first response byte)",
                [[ALB, "TargetResponseTime", *tg_dims, {"stat": "p50", "label": "p50"}],
                 [ALB, "TargetResponseTime", *tg_dims, {"stat": "p95", "label": "p95"}]], 0, 6, stat="p50"),
+    ]
+
+
+def router_dashboard_body(router: str, region: str, lb: str, tg: str, cluster: str, service: str, log_group: str,
+                          alarm_arns: list[str]) -> dict[str, Any]:
+    """The router's dashboard: its load balancer's row as a pool's, then its tasks (healthy behind the load
+    balancer, running: Container Insights), their CPU and memory (AWS/ECS per service), its alarms."""
+    lb_dims = ["LoadBalancer", lb]
+    tg_dims = ["TargetGroup", tg, "LoadBalancer", lb]
+    service_dims = ["ClusterName", cluster, "ServiceName", service]
+    metric = functools.partial(metric_widget, region)
+    return {"widgets": [
+        *_alb_widgets(metric, lb_dims, tg_dims),
+        metric("Tasks", [[ALB, "HealthyHostCount", *tg_dims, {"stat": "Minimum", "label": "healthy"}],
+                         [ALB, "UnHealthyHostCount", *tg_dims, {"stat": "Maximum", "label": "unhealthy"}],
+                         [ECS_INSIGHTS, "RunningTaskCount", *service_dims,
+                          {"stat": "Average", "label": "running (Container Insights)"}]], 12, 6, stat="Average"),
+        metric("Task CPU and memory (% of what they reserve)",
+               [[ECS, "CPUUtilization", *service_dims, {"label": "CPU"}],
+                [ECS, "MemoryUtilization", *service_dims, {"label": "memory"}]], 0, 12, stat="Average"),
+        {"type": "alarm", "x": 12, "y": 12, "width": 12, "height": 6,
+         "properties": {"title": f"{router} alarms", "alarms": alarm_arns, "sortBy": "stateUpdatedTimestamp"}},
+        {"type": "text", "x": 0, "y": 18, "width": GRID_COLUMNS, "height": 2, "properties": {"markdown": (
+            f"**{router}**: the proxy's logs and one JSON usage line per request (caller, model, target, tokens) in "
+            f"CloudWatch Logs group `{log_group}`.")}},
+    ]}
+
+
+def dashboard_body(pool: str, region: str, lb: str, tg: str, group: str, log_group: str,
+                   alarm_arns: list[str]) -> dict[str, Any]:
+    """The dashboard body (Dashboard Body Structure): metric widgets whose `metrics` rows are
+    [namespace, metric name, dimension name, value, ..., {rendering options}], or ["."/"..", ...] shorthand never
+    used here; an alarm widget of the pool's alarms; a text widget saying what is not shown."""
+    lb_dims = ["LoadBalancer", lb]
+    tg_dims = ["TargetGroup", tg, "LoadBalancer", lb]
+    metric = functools.partial(metric_widget, region)
+    return {"widgets": [
+        *_alb_widgets(metric, lb_dims, tg_dims),
         metric("Hosts", [[ALB, "HealthyHostCount", *tg_dims, {"stat": "Minimum", "label": "healthy"}],
                          [ALB, "UnHealthyHostCount", *tg_dims, {"stat": "Maximum", "label": "unhealthy"}],
                          [ASG, "GroupInServiceInstances", "AutoScalingGroupName", group,

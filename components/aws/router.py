@@ -39,7 +39,7 @@ from ..router_runtime import Route, RouterEndpoint, RouterRuntime
 from ..tls import PrivateCa, PrivateCaArgs
 from .foundation import AwsFoundation
 from .pool import ALB_LOGS_PREFIX, LISTEN_PORT, SSL_POLICY
-from .pool_monitoring import PoolAlarmThresholds, alb_alarms
+from .pool_monitoring import PoolAlarmThresholds, alb_alarms, router_dashboard_body
 
 PLATFORM_VERSION = "LATEST"
 """Fargate's Linux platform version: LATEST, which AWS keeps patched and resolves at each deployment (1.4.0 since
@@ -210,8 +210,13 @@ class Router(pulumi.ComponentResource):
         self.task_definition = self._task_definition(name, args, tasks_cert.cert_pem)
         self.service = self._service(name, args)
         self._autoscaling(name, args)
-        alb_alarms(self, name, rt.name, self.load_balancer.arn_suffix, self.target_group.arn_suffix, self._tags,
-                   args.alarms, rt.min_replicas)
+        alarms = alb_alarms(self, name, rt.name, self.load_balancer.arn_suffix, self.target_group.arn_suffix,
+                            self._tags, args.alarms, rt.min_replicas)
+        body = pulumi.Output.all(self.load_balancer.arn_suffix, self.target_group.arn_suffix, self.cluster.name,
+                                 self.service.name, self.log_group.name, [a.arn for a in alarms]).apply(
+            lambda v: json.dumps(router_dashboard_body(rt.name, base.region, *v)))
+        self.dashboard = aws.cloudwatch.Dashboard(f"{name}-dashboard", dashboard_name=rt.name, dashboard_body=body,
+                                                  opts=child)
 
         self.base_url = pulumi.Output.concat("https://", self.load_balancer.dns_name, "/v1")
         details: dict[str, Any] = {"loadBalancerArn": self.load_balancer.arn, "serviceName": self.service.name,
