@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +33,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..catalog.images import ecr_repository_arn, is_ecr
-from ..keys import api_keys
+from ..keys import api_keys, slug
 from ..router_runtime import Route, RouterEndpoint, RouterRuntime
 from ..tls import PrivateCa, PrivateCaArgs
 from .foundation import AwsFoundation
@@ -124,11 +123,6 @@ def idle_timeout_seconds(timeout_seconds: float) -> int:
         raise ValueError(f"the router's timeout ({timeout_seconds:g} s) leaves no room under the load balancer's "
                          f"maximum idle timeout ({ALB_IDLE_TIMEOUT_MAX_SECONDS} s)")
     return idle
-
-
-def _variable_slug(variable: str) -> str:
-    """`ONPREM_GPU_KEY` -> `onprem-gpu-key`: a child's name from the variable it fills (stable across runs)."""
-    return re.sub(r"[^a-z0-9]+", "-", variable.lower()).strip("-")
 
 
 @dataclass(frozen=True)
@@ -240,13 +234,13 @@ class Router(pulumi.ComponentResource):
         out: dict[str, aws.secretsmanager.Secret] = {}
         self._versions: dict[str, aws.secretsmanager.SecretVersion] = {}
         for variable in sorted(values):
-            slug = _variable_slug(variable)
+            role = slug(variable)
             secret = aws.secretsmanager.Secret(
-                f"{name}-secret-{slug}", description=f"{rt.name}: {variable}, read by the router's tasks at start",
+                f"{name}-secret-{role}", description=f"{rt.name}: {variable}, read by the router's tasks at start",
                 kms_key_id=base.kms_key_arn, recovery_window_in_days=7, tags=self._tags, opts=child)
             value: pulumi.Output[str] = pulumi.Output.secret(values[variable])
             self._versions[variable] = aws.secretsmanager.SecretVersion(
-                f"{name}-secret-{slug}-version", secret_id=secret.id, secret_string=value, opts=child)
+                f"{name}-secret-{role}-version", secret_id=secret.id, secret_string=value, opts=child)
             out[variable] = secret
         return out
 
@@ -443,7 +437,7 @@ def writable_mounts(files_dir: str) -> list[tuple[str, str]]:
     wanted = dict.fromkeys(["/tmp", "/app/.cache", files_dir.rstrip("/") or "/"])
     # A directory inside another writable one (the router's files under /tmp) needs no volume of its own.
     paths = [p for p in wanted if not any(p != q and p.startswith(q + "/") for q in wanted)]
-    return [(_variable_slug(path) or "root", path) for path in paths]
+    return [(slug(path) or "root", path) for path in paths]
 
 
 def container_definitions(rt: RouterRuntime, plain: Mapping[str, str], secret_refs: Mapping[str, str],

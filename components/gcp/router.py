@@ -43,7 +43,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from ..catalog.iam import PROJECT_ROLES
-from ..keys import api_keys
+from ..keys import api_keys, slug
 from ..router_runtime import RouterEndpoint, RouterRuntime
 from .foundation import GcpFoundation
 from .pool_monitoring import xy_chart, xy_series
@@ -96,10 +96,6 @@ def remote_upstream(image: str) -> tuple[str, str] | None:
         return None  # Artifact Registry, Docker Hub (written out or implied by a host-less name)
     host, path = image.split("/", 1)
     return host, path
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
 
 
 def request_timeout_seconds(attempt_seconds: float) -> int:

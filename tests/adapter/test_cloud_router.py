@@ -788,7 +788,74 @@ def test_vertex_callers_need_their_key(vertex: VertexRouter):
     assert not any(token in output for token in vertex.fake.oauth.issued), "an access token is in the router's output"
 
 
-# --- The router exactly as the aws-prod stack runs it on Fargate ----------------------------------------------------
+# --- The routers exactly as the shipped stacks run them ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AsHost:
+    """A container of a shipped stack, run as a host process: its paths under `root`, LiteLLM's own executables
+    (`make litellm`) for the image's, its port a free one on 127.0.0.1."""
+
+    root: Path
+    port: int
+    container_port: int
+
+    def local(self, arg: str) -> str:
+        # Paths (the writer's folder, the proxy's config, the TLS files) under the temporary directory.
+        arg = arg.replace("/tmp/", f"{self.root}/")
+        return {"litellm": str(LITELLM), "python3": str(LITELLM.with_name("python")), "0.0.0.0": "127.0.0.1",
+                str(self.container_port): str(self.port)}.get(arg, arg)
+
+    def start(self, argv: list[str], env: dict[str, str], url: str, verify: Path | None = None
+              ) -> subprocess.Popen:
+        """The process, once its proxy is ready at `url` (its CA: `verify`); the machine's cloud and TLS settings
+        left out of `env`'s base, so only what the test gives counts."""
+        base = {k: v for k, v in os.environ.items()
+                if not k.startswith(("AWS_", "SSL_", "GOOGLE_", "CLOUDSDK_", "GCE_", "LITELLM_"))}
+        log = self.root.parent / "container.log"
+        proc = subprocess.Popen(argv, cwd=self.root, env={**base, **env, "NO_PROXY": "127.0.0.1",
+                                                          "no_proxy": "127.0.0.1"},
+                                stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+        trust: str | bool = str(verify) if verify else True
+
+        def ready() -> bool:
+            try:
+                return proc.poll() is not None or httpx.get(url + READINESS_ROUTE, verify=trust,
+                                                            timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_until(ready, START_SECONDS, "the container's proxy ready", interval=0.2)
+        except TimeoutError:
+            stop_process(proc, timeout_seconds=10)
+            raise
+        assert proc.poll() is None, log.read_text()[-3000:]
+        return proc
+
+
+def as_host(tmp_path: Path, container_port: int) -> AsHost:
+    root = tmp_path / "task"
+    root.mkdir()
+    return AsHost(root, free_port(), container_port)
+
+
+def a_caller_is_answered_and_no_key_is_refused(url: str, key: str, model: str, alias: str,
+                                               verify: Path | None = None) -> None:
+    """A caller's key: plain and streamed (by the model's alias) answers of 8 tokens; no key: 401."""
+    http = httpx.Client(verify=str(verify)) if verify else None
+    client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0, timeout=REQUEST_SECONDS,
+                           http_client=http)
+    answer = client.chat.completions.create(model=model, max_tokens=8,
+                                            messages=[{"role": "user", "content": "hello"}])
+    assert answer.choices[0].message.content and answer.usage and answer.usage.completion_tokens == 8
+    stream = client.chat.completions.create(model=alias, max_tokens=8, stream=True,
+                                            messages=[{"role": "user", "content": "hello"}])
+    assert len("".join(c.choices[0].delta.content or "" for c in stream if c.choices)) == 8
+    refused = httpx.post(url + "/v1/chat/completions", verify=str(verify) if verify else True, timeout=REQUEST_SECONDS,
+                         json={"model": alias, "messages": [{"role": "user", "content": "x"}]})
+    assert refused.status_code == 401, refused.text
 
 
 @pytest.mark.slow
@@ -824,57 +891,26 @@ def test_the_aws_prod_routers_own_task_runs_and_answers_a_caller(previews, tiny_
         values = {name: f"sk-{name.lower()}-0123456789" for name in secret_names}
         values["SELFHOST_TLS_KEY"] = key.read_text()
         environment["SELFHOST_TLS_CERT"] = cert.read_text()
-        root = tmp_path / "task"
-        root.mkdir()
-        port = free_port()
-
-        def local(arg: str) -> str:
-            # Paths (the writer's folder, the proxy's config, the TLS files) under the temporary directory.
-            arg = arg.replace("/tmp/", f"{root}/")
-            return {"litellm": str(LITELLM), "python3": str(LITELLM.with_name("python")), "0.0.0.0": "127.0.0.1",
-                    "4000": str(port)}.get(arg, arg)
-
+        host = as_host(tmp_path, container["portMappings"][0]["containerPort"])
         for name in ("SSL_CERTFILE_PATH", "SSL_KEYFILE_PATH"):
-            environment[name] = local(environment[name])
-        argv = [*container["entryPoint"], *(local(a) for a in container["command"])]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SSL_", "GOOGLE_", "LITELLM_"))}
-        env |= {**environment, **values, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-                "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-                "AWS_EC2_METADATA_DISABLED": "true", "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
-        log = tmp_path / "task.log"
-        proc = subprocess.Popen(argv, cwd=root, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-        url = f"https://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            try:
-                return proc.poll() is not None or httpx.get(url + READINESS_ROUTE, verify=str(ca),
-                                                            timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, START_SECONDS, "the task's proxy ready", interval=0.2)
-        assert proc.poll() is None, log.read_text()[-3000:]
+            environment[name] = host.local(environment[name])
+        argv = [*container["entryPoint"], *(host.local(a) for a in container["command"])]
+        url = f"https://127.0.0.1:{host.port}"
+        proc = host.start(argv, {**environment, **values, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                                 "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_CONFIG_FILE": "/dev/null",
+                                 "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"},
+                          url, verify=ca)
         # What the proxy runs with: the TLS key and the written files left its environment on the way (the entry
         # point unsets the key, the writer pops the files); the callers' keys are there, as ECS put them.
         proxy_env = dict(item.split("=", 1) for item in
                          Path(f"/proc/{proc.pid}/environ").read_text().split("\0") if "=" in item)
         assert "SELFHOST_TLS_KEY" not in proxy_env and "SELFHOST_ROUTER_CONFIG" not in proxy_env
         assert proxy_env[key_variable] == values[key_variable]
-        client = openai.OpenAI(base_url=url + "/v1", api_key=values[key_variable], max_retries=0,
-                               timeout=REQUEST_SECONDS, http_client=httpx.Client(verify=str(ca)))
-        answer = client.chat.completions.create(model=config["model_list"][0]["model_name"], max_tokens=8,
-                                                messages=[{"role": "user", "content": "hello"}])
-        assert answer.choices[0].message.content and answer.usage and answer.usage.completion_tokens == 8
-        stream = client.chat.completions.create(model="mistral-7b", max_tokens=8, stream=True,  # an alias
-                                                messages=[{"role": "user", "content": "hello"}])
-        assert len("".join(c.choices[0].delta.content or "" for c in stream if c.choices)) == 8
+        a_caller_is_answered_and_no_key_is_refused(url, values[key_variable], deployment["model_name"],
+                                                   "mistral-7b", verify=ca)
         assert [(x["stream"], x["status"]) for x in fake.seen] == [(False, 200), (True, 200)], fake.seen
-        refused = httpx.post(url + "/v1/chat/completions", verify=str(ca), timeout=REQUEST_SECONDS,
-                             json={"model": "mistral-7b", "messages": [{"role": "user", "content": "x"}]})
-        assert refused.status_code == 401, refused.text
         # Files as the command wrote them: the config and the auth module beside it.
-        written = root / "selfhost-router"
+        written = host.root / "selfhost-router"
         assert (written / "selfhost_router.py").read_text() == router_module_text()
     finally:
         if proc is not None:
@@ -922,48 +958,15 @@ def test_the_gcp_prod_routers_own_container_runs_and_answers_a_caller(previews, 
         plain["SELFHOST_ROUTER_CONFIG"] = yaml.safe_dump(config, sort_keys=False)
         values = {name: f"sk-{name.lower()}-0123456789" for name in secret_names}
         credentials = service_account_file(tmp_path / "service-account.json", key, oauth.url)
-        root = tmp_path / "task"
-        root.mkdir()
-        port = free_port()
-
-        def local(arg: str) -> str:
-            # Paths (the writer's folder, the proxy's config) under the temporary directory.
-            arg = arg.replace("/tmp/", f"{root}/")
-            return {"litellm": str(LITELLM), "python3": str(LITELLM.with_name("python")), "0.0.0.0": "127.0.0.1",
-                    str(container["ports"]["containerPort"]): str(port)}.get(arg, arg)
-
-        argv = [local(a) for a in [*container["commands"], *container.get("args", [])]]
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("AWS_", "SSL_", "GOOGLE_", "CLOUDSDK_", "GCE_", "LITELLM_"))}
-        env |= {**plain, **values, "GOOGLE_APPLICATION_CREDENTIALS": str(credentials),
-                "GOOGLE_CLOUD_PROJECT": params["vertex_project"], "NO_GCE_CHECK": "True",
-                "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
-        log = tmp_path / "container.log"
-        proc = subprocess.Popen(argv, cwd=root, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            try:
-                return proc.poll() is not None or httpx.get(url + READINESS_ROUTE, timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, START_SECONDS, "the container's proxy ready", interval=0.2)
-        assert proc.poll() is None, log.read_text()[-3000:]
-        client = openai.OpenAI(base_url=url + "/v1", api_key=values[key_variable], max_retries=0,
-                               timeout=REQUEST_SECONDS)
-        answer = client.chat.completions.create(model=deployment["model_name"], max_tokens=8,
-                                                messages=[{"role": "user", "content": "hello"}])
-        assert answer.choices[0].message.content and answer.usage and answer.usage.completion_tokens == 8
-        stream = client.chat.completions.create(model="llama-3-1-8b", max_tokens=8, stream=True,  # an alias
-                                                messages=[{"role": "user", "content": "hello"}])
-        assert len("".join(c.choices[0].delta.content or "" for c in stream if c.choices)) == 8
+        host = as_host(tmp_path, container["ports"]["containerPort"])
+        argv = [host.local(a) for a in [*container["commands"], *container.get("args", [])]]
+        url = f"http://127.0.0.1:{host.port}"
+        proc = host.start(argv, {**plain, **values, "GOOGLE_APPLICATION_CREDENTIALS": str(credentials),
+                                 "GOOGLE_CLOUD_PROJECT": params["vertex_project"], "NO_GCE_CHECK": "True"}, url)
+        a_caller_is_answered_and_no_key_is_refused(url, values[key_variable], deployment["model_name"],
+                                                   "llama-3-1-8b")
         assert [(x["stream"], x["status"]) for x in fake.seen] == [(False, 200), (True, 200)], fake.seen
         assert oauth.issued and not oauth.refused
-        refused = httpx.post(url + "/v1/chat/completions", timeout=REQUEST_SECONDS,
-                             json={"model": "llama-3-1-8b", "messages": [{"role": "user", "content": "x"}]})
-        assert refused.status_code == 401, refused.text
     finally:
         if proc is not None:
             stop_process(proc, timeout_seconds=10)
