@@ -38,6 +38,8 @@ from .schema import (
     Usage,
 )
 from .targets.registry import KINDS, PLATFORMS, kind_of
+from .weights import allowed as allowed_sources
+from .weights import parse as parse_source
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -299,6 +301,7 @@ _PATTERN_HELP = {
     "name": "lowercase letters, digits and '-', 2-24 characters, starting with a letter",
     "revision": "a 40-character lowercase hex commit SHA from the model's Hugging Face repository",
     "id": "a Hugging Face repository id, 'owner/name'",
+    "source": "hub, s3 (the stack's artifacts bucket), s3://bucket/prefix, gs://bucket/prefix or pvc://claim/path",
     "environment": "lowercase letters, digits and '-', starting with a letter, or empty for the stack name",
 }
 
@@ -313,11 +316,25 @@ def _semantic_problems(env: Environment) -> list[Problem]:
     for i, m in enumerate(env.models):
         if model_names.count(m.name) > 1 and model_names.index(m.name) != i:
             p(f"models[{i}].name", m.name, "duplicate model name")
+        location = m.location
+        if location.scheme in ("hub", "stack") and m.revision is None:
+            p(f"models[{i}].revision", MISSING, f"required with source {location.uri!r}: the Hub commit to serve",
+              _PATTERN_HELP["revision"])
         facts = m.resolved_facts()
+        if facts is None and location.owned:
+            p(f"models[{i}].facts", MISSING, f"a checkpoint of your own (source {m.source!r}) has no Hub card to "
+              "size it by: give its facts {paramsBillion, layers, kvHeads, headDim, maxContext}, or the catalog "
+              "model it was fine-tuned from as models[{i}].base", ", ".join(sorted(MODELS)))
+            continue
+        if m.base is not None and m.base not in MODELS and m.facts is None:
+            p(f"models[{i}].base", m.base, "not a model of the catalog: its facts are unknown; give models[{i}].facts",
+              ", ".join(sorted(MODELS)))
+            continue
         if facts is None:
             p(f"models[{i}].id", m.id, "no facts for this model in the catalog; add models[{i}].facts "
               "{paramsBillion, layers, kvHeads, headDim, maxContext}", ", ".join(sorted(MODELS)))
             continue
+        problems += _adapter_problems(env, i, m, set(model_names) | {x.id for x in env.models})
         if m.max_context > facts.max_context:
             p(f"models[{i}].maxContext", m.max_context, f"longer than {m.id} supports", f"1..{facts.max_context}")
         engine = ENGINES[m.engine]
@@ -335,11 +352,11 @@ def _semantic_problems(env: Environment) -> list[Problem]:
                 if value is not None:
                     p(f"models[{i}].{key}", value, f"only for GGUF files (engine llamacpp); '{m.engine}' serves "
                       "the repository", "unset")
-        if facts.gated and not env.hf_token:
+        if facts.gated and location.scheme in ("hub", "stack") and not env.hf_token:
             problems.append(Problem(f"{PROJECT}:hfToken", MISSING,
                                     f"required secret: models[{i}].id {m.id!r} is a gated repository",
                                     "set it with `pulumi config set --secret hfToken <token>`"))
-        if m.source == "hub" and env.network.nat == "none" and any(
+        if (m.source == "hub" or any(a.source == "hub" for a in m.adapters)) and env.network.nat == "none" and any(
             t.model == m.name and kind_of(t).needs_egress_for_hub for t in env.targets
         ):
             p("network.nat", "none", f"models[{i}] ({m.name}) downloads from the Hugging Face Hub at start, "
@@ -363,6 +380,16 @@ def _semantic_problems(env: Environment) -> list[Problem]:
             continue
         problems += [Problem(f"{PROJECT}:targets[{i}].{limit.key}", limit.value(t), limit.message, limit.allowed)
                      for limit in kind.limitations if limit.applies(t)]
+        at = model_names.index(t.model)
+        for key, source in (("source", model.source),
+                            *((f"adapters[{j}].source", a.source) for j, a in enumerate(model.adapters))):
+            if parse_source(source).scheme not in kind.weight_schemes:
+                p(f"models[{at}].{key}", source, f"{kind.kind} targets (targets[{i}]) cannot read weights there",
+                  allowed_sources(kind.weight_schemes))
+        if model.adapters and (why := kind.adapters_refused(env, t)):
+            p(f"models[{at}].adapters", [a.name for a in model.adapters],
+              f"{kind.kind} targets (targets[{i}]) cannot serve LoRA adapters here: {why}",
+              "no adapters on this target's model")
         problems += kind.validate(env, i, t)
     if env.router is not None:
         problems += router_problems(env, env.router)
@@ -374,6 +401,51 @@ def _semantic_problems(env: Environment) -> list[Problem]:
             p("network.nat", env.network.nat, platform.nat_problem, ", ".join(platform.nat_modes))
     return problems
 
+
+
+def _adapter_problems(env: Environment, i: int, m: ModelSpec, taken: set[str]) -> list[Problem]:
+    """The LoRA adapters of `models[i]`: an engine that serves them, ranks it holds, names of their own, sources
+    that pin what they serve."""
+    problems: list[Problem] = []
+    p = lambda path, *rest: problems.append(Problem(f"{PROJECT}:models[{i}].{path}", *rest))  # noqa: E731
+    if not m.adapters:
+        if m.max_loras is not None:
+            p("maxLoras", m.max_loras, "the model has no adapters", "unset, or add models[].adapters")
+        return problems
+    engine = ENGINES[m.engine]
+    if engine.lora is None:
+        p("adapters", [a.name for a in m.adapters], f"engine '{m.engine}' cannot serve LoRA adapters here: "
+          f"{engine.lora_refused}", ", ".join(n for n, e in ENGINES.items() if e.lora is not None))
+        return problems
+    names = [a.name for a in m.adapters]
+    largest = max(engine.lora.ranks, default=None)
+    for j, a in enumerate(m.adapters):
+        where = f"adapters[{j}]"
+        if a.name in taken:
+            p(f"{where}.name", a.name, "the name of a model: callers could not tell the adapter from it",
+              "a name no model and no other adapter has")
+        elif names.index(a.name) != j:
+            p(f"{where}.name", a.name, "duplicate adapter name", "a name no model and no other adapter has")
+        if largest is not None and a.rank > largest:
+            p(f"{where}.rank", a.rank, f"above the largest LoRA rank engine '{m.engine}' serves ({largest}; "
+              f"{engine.lora.source})", f"1..{largest}")
+        if a.source == "hub":
+            for key, value in (("id", a.id), ("revision", a.revision)):
+                if value is None:
+                    p(f"{where}.{key}", MISSING, "required for an adapter from the Hub (source hub)",
+                      _PATTERN_HELP[key])
+        elif a.revision is not None:
+            p(f"{where}.revision", a.revision, f"only for adapters from the Hub: source {a.source!r} is pinned by "
+              "its path", "unset")
+        if engine.gguf and a.file is None:
+            p(f"{where}.file", MISSING, f"engine '{m.engine}' loads an adapter from one GGUF file",
+              "the adapter's .gguf file (llama.cpp's convert_lora_to_gguf.py writes it)")
+        if not engine.gguf:
+            for key, value in (("file", a.file), ("sha256", a.sha256)):
+                if value is not None:
+                    p(f"{where}.{key}", value, f"only for GGUF adapters (engine llamacpp); '{m.engine}' loads a "
+                      "PEFT folder", "unset")
+    return problems
 
 
 def from_pulumi_config() -> Environment:

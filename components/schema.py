@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 from .catalog.api_prices import DEFAULT_COMPARE_WITH
 from .catalog.models import MODELS, ModelFacts
 from .sizing import Fit, ServiceLevel
+from .weights import SOURCE_PATTERN, Location, parse
 
 PROJECT = "selfhost-llm"
 SECRET_PLACEHOLDER = "[secret]"
@@ -30,6 +31,11 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")]
 HfRepoId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")]
 CommitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
+# What callers send as the OpenAI `model` to reach a LoRA adapter: one path segment, as vLLM's --lora-modules and
+# URLs take it.
+ServedName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+GgufFile = Annotated[str, Field(pattern=r"^[\w.-]+\.gguf$", max_length=205)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API reference).
 LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                            3288, 3653]
@@ -124,15 +130,43 @@ class FactsOverride(Strict):
     max_context: int = Field(gt=0)
     gated: bool = False
     license: str = "unknown"
+    hidden_size: int | None = Field(default=None, gt=0)
+    """config.json's `hidden_size`: sizes LoRA adapters (default: estimated from paramsBillion and layers)."""
+
+
+class AdapterSpec(Strict):
+    """A LoRA adapter served on its model's base weights: callers ask for it by `name`."""
+
+    name: ServedName
+    """What callers send as the OpenAI `model` to be answered with the adapter (listed in /v1/models)."""
+    source: str = Field(default="hub", pattern=SOURCE_PATTERN)
+    """Where its weights are: `hub` (`id` at `revision`), or a bucket or volume of the team's (s3://, gs://,
+    pvc://) holding the adapter's files (a PEFT folder for vLLM; for llama.cpp, the folder of its GGUF `file`)."""
+    id: HfRepoId | None = None
+    """With `source: hub`: the adapter's Hugging Face repository."""
+    revision: CommitSha | None = None
+    """With `source: hub`: the commit to serve, pinned like a model's."""
+    rank: int = Field(ge=1, le=1024)
+    """Its LoRA rank (`r` in its adapter_config.json): sizes the engine's LoRA slots."""
+    file: GgufFile | None = None
+    """For llama.cpp: the adapter's GGUF file (a LoRA converted with llama.cpp's convert_lora_to_gguf.py)."""
+    sha256: Sha256 | None = None
+    """For llama.cpp: the GGUF file's SHA-256, checked after every download."""
+
+    @property
+    def location(self) -> Location:
+        return parse(self.source)
 
 
 class ModelSpec(Strict):
     name: Slug
     """Our key for the model: used in resource names, so renaming it replaces resources."""
     id: HfRepoId
-    """Hugging Face repository id, e.g. mistralai/Mistral-7B-Instruct-v0.3."""
-    revision: CommitSha
-    """The commit to serve, pinned so every deployment serves the same weights."""
+    """Hugging Face repository id, e.g. mistralai/Mistral-7B-Instruct-v0.3; for a checkpoint of your own (a source
+    in your bucket), a name of the same form (acme/llama-3.1-8b-support): what the model is served as."""
+    revision: CommitSha | None = None
+    """The commit to serve, pinned so every deployment serves the same weights. Required with `source: hub` or
+    `s3` (staged from the Hub); a bucket or volume of your own is pinned by its prefix instead."""
     engine: Literal["vllm", "tgi", "lmi", "llamacpp"] = "vllm"
     quantization: Literal["none", "fp8", "int8", "awq", "gptq", "nf4", "q4_k_m", "q5_k_m", "q6_k", "q8_0"] = "none"
     """The weights' quantization; for llama.cpp, the GGUF file's type (q4_k_m, ...)."""
@@ -141,29 +175,57 @@ class ModelSpec(Strict):
     bytes per token, so about twice the concurrent requests fit, at a small accuracy cost)."""
     # The same names as `[\w.-]{1,200}\.gguf`, bounded by length instead: a bounded repetition of the Unicode
     # `\w` costs pydantic-core's regex about 0.1 s to compile, at every start of the CLI.
-    file: str | None = Field(default=None, pattern=r"^[\w.-]+\.gguf$", max_length=205)
-    """For llama.cpp: the GGUF file of the repository to serve."""
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    file: GgufFile | None = None
+    """For llama.cpp: the GGUF file of the repository (or of the source's folder) to serve."""
+    sha256: Sha256 | None = None
     """For llama.cpp: the GGUF file's SHA-256 (the Hub's LFS object id), checked after every download."""
     max_context: int = Field(default=4096, gt=0, le=1_048_576)
     """Longest prompt + completion, in tokens, the engine admits."""
-    source: Literal["hub", "s3"] = "hub"
+    source: str = Field(default="hub", pattern=SOURCE_PATTERN)
     """Where serving hosts fetch weights: `hub` downloads from Hugging Face at start (needs internet egress);
-    `s3` reads the artifacts bucket under models/<id>/<revision>/ (works with network isolation, no token)."""
+    `s3` reads the stack's artifacts bucket under models/<id>/<revision>/ (works with network isolation, no token);
+    `s3://bucket/prefix`, `gs://bucket/prefix` or `pvc://claim/path`: a checkpoint of your own, where you keep it
+    (each target's identity reads exactly that prefix). Which a target can read depends on its kind."""
     stage: bool = True
     """With `source: s3`: copy the pinned revision from the Hub into the bucket at `pulumi up` (`selfhost stage`);
     false when the weights are put there otherwise (a fine-tuned model that is not on the Hub)."""
+    base: HfRepoId | None = None
+    """The catalog model a checkpoint of your own was fine-tuned from: its facts size it when `facts` is unset."""
     facts: FactsOverride | None = None
+    adapters: list[AdapterSpec] = []
+    """LoRA adapters served on these weights, each by its own name (vLLM on GPUs, llama.cpp on CPUs)."""
+    max_loras: int | None = Field(default=None, ge=1, le=256)
+    """Adapters resident on the GPU at once (vLLM's --max-loras; the rest wait in host memory): default all of
+    them, up to 8. Each slot holds an adapter of the largest rank, in GPU memory the fit counts."""
 
     @property
     def kv_bytes(self) -> float:
         """Bytes per KV cache element."""
         return 1.0 if self.kv_cache_dtype == "fp8" else 2.0
 
+    @property
+    def location(self) -> Location:
+        return parse(self.source)
+
+    @property
+    def lora_slots(self) -> int:
+        """LoRA adapters the engine keeps on the GPU at once (0 without adapters)."""
+        return min(len(self.adapters), self.max_loras or DEFAULT_MAX_LORAS) if self.adapters else 0
+
+    @property
+    def max_adapter_rank(self) -> int:
+        return max((a.rank for a in self.adapters), default=0)
+
     def resolved_facts(self) -> ModelFacts | None:
+        """The facts the model is sized with: its own `facts`, else the catalog's for its id, else for its base."""
         if self.facts is not None:
             return ModelFacts(**self.facts.model_dump())
-        return MODELS.get(self.id)
+        return MODELS.get(self.id) or (MODELS.get(self.base) if self.base else None)
+
+
+DEFAULT_MAX_LORAS = 8
+"""Resident adapters when `maxLoras` is unset and there are more: vLLM's own default is 1, which makes every switch
+between more than one adapter a load from host memory; 8 keeps a small set warm at a bounded memory cost."""
 
 
 class Budget(Strict):

@@ -9,7 +9,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog.engines import vllm_flags
+from .catalog.engines import Flag, vllm_flags
 from .schema import ModelSpec
 from .sizing import GPU_MEMORY_UTILIZATION
 
@@ -70,15 +70,29 @@ def _hash_tree(root: Path) -> str:
     return f"src-{digest.hexdigest()[:16]}"
 
 
-def engine_args(flags: list[tuple[str, str]]) -> str:
+def engine_args(flags: list[Flag]) -> str:
     """The engine's flags as our adapter's `--engine-args` takes them (the adapter names the model itself)."""
-    return " ".join(f"{flag} {value}" for flag, value in flags if flag != "--model")
+    def item(flag: str, value: str | tuple[str, ...] | None) -> str:
+        values = (value,) if isinstance(value, str) else value or ()
+        return " ".join((flag, *(shlex.quote(v) for v in values)))
+
+    return " ".join(item(flag, value) for flag, value in flags if flag != "--model")
 
 
-def adapter_environment(model_id: str, flags: list[tuple[str, str]]) -> dict[str, str]:
-    """Environment our adapter reads (containers/adapter settings): the engine, the weights and the engine's
-    flags (from catalog.engines.vllm_flags)."""
-    return {"SELFHOST_ENGINE": "vllm", "HF_MODEL_ID": model_id, "SELFHOST_ENGINE_ARGS": engine_args(flags)}
+def adapters_setting(adapters: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
+    """Our adapter's SELFHOST_ADAPTERS: the LoRA adapters it serves, `name=path` items joined by commas (paths
+    in the container: a PEFT folder for vLLM, a GGUF file for llama.cpp)."""
+    return ",".join(f"{name}={path}" for name, path in adapters)
+
+
+def adapter_environment(model_id: str, flags: list[Flag],
+                        adapters: list[tuple[str, str]] | tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """Environment our adapter reads (containers/adapter settings): the engine, the weights, the engine's flags
+    (from catalog.engines.vllm_flags) and the LoRA adapters it loads and routes to (SELFHOST_ADAPTERS)."""
+    env = {"SELFHOST_ENGINE": "vllm", "HF_MODEL_ID": model_id, "SELFHOST_ENGINE_ARGS": engine_args(flags)}
+    if adapters:
+        env["SELFHOST_ADAPTERS"] = adapters_setting(adapters)
+    return env
 
 
 # What our image listens on, on a VM; Docker's default /dev/shm (64 MB) is too small for vLLM's workers.

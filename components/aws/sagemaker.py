@@ -112,7 +112,7 @@ def container_environment(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input
         return env
     env = dict(names.fixed)
     env[names.model] = MODEL_DIR if from_s3 else args.model.id
-    if not from_s3:
+    if not from_s3 and args.model.revision is not None:
         env[names.revision] = args.model.revision
     env[names.max_context] = str(args.model.max_context)
     if names.max_input:

@@ -21,6 +21,15 @@ class ModelFacts:
     license: str = "unknown"
     # Gated repositories need an accepted licence and a Hugging Face token to download.
     gated: bool = False
+    hidden_size: int | None = None
+    """The model's width (config.json `hidden_size`): what a LoRA adapter's matrices are sized by. None: estimated
+    from the parameter count (`width`)."""
+
+    @property
+    def width(self) -> int:
+        """`hidden_size`, or the width a dense transformer of this size and depth has (about 12 x layers x width^2
+        parameters: Llama-3.1-8B gives 4,570 for its 4,096)."""
+        return self.hidden_size or round((self.params_billion * 1e9 / (12 * self.layers)) ** 0.5)
 
     def kv_bytes_per_token(self, kv_bytes: float = 2.0) -> float:
         """Bytes of KV cache one token holds: K and V, per layer, per KV head, per head dimension (the sizing vLLM's

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_gcp as gcp
 
-from ..catalog.engines import ENGINES, as_arguments, vllm_flags
+from ..catalog.engines import ENGINES, Flag, as_arguments, vllm_flags
 from ..catalog.models import ModelFacts
 from ..catalog.serving import VERTEX_TIMEOUT_BOUNDS_S
 from ..schema import ModelSpec
@@ -89,7 +89,7 @@ class VertexEndpointArgs:
 ROUTES = {"managed": ("/generate", "/ping"), "selfhost": ("/predict", "/health")}
 
 
-def engine_flags(model: ModelSpec, gpus: int) -> list[tuple[str, str]]:
+def engine_flags(model: ModelSpec, gpus: int) -> list[Flag]:
     return vllm_flags(model.id, model.revision, model.max_context, gpus, model.quantization,
                       GPU_MEMORY_UTILIZATION, model.kv_cache_dtype)
 

@@ -222,6 +222,7 @@ class AwsPool(TargetKind):
     kind = "aws-pool"
     config = AwsPoolTarget
     platform = "aws"
+    weight_schemes = ("hub", "s3")
     summary = "EC2 GPU instance pool (mostly spot) behind an internal Application Load Balancer"
     needs_egress_for_hub = True
     quota_rules: ClassVar[dict[str, Any]] = {"aws:autoscaling/group:Group": _quota}

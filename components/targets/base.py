@@ -36,6 +36,7 @@ from ..schema import (
     does_not_fit,
 )
 from ..sizing import memory_fit
+from ..weights import Scheme
 
 if TYPE_CHECKING:
     import pulumi
@@ -358,6 +359,14 @@ class TargetKind(ABC):
     needs_egress_for_hub: ClassVar[bool] = False
     """Its containers download `source: hub` weights themselves, from inside the environment's network (so the
     network needs internet egress); False where the platform fetches them (Vertex Model Garden)."""
+    weight_schemes: ClassVar[tuple[Scheme, ...]] = ("hub",)
+    """Where its hosts can read a model's or an adapter's weights from (components/weights.py): the Hub, and the
+    buckets or volumes its platform's identities can be granted (checked in components/config.py)."""
+
+    def adapters_refused(self, env: EnvironmentSpec, target: Any) -> str | None:
+        """Why the target cannot serve its model's LoRA adapters though the engine can (a managed image that does
+        not load them); None (the default): it serves them."""
+        return None
 
     @abstractmethod
     def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:

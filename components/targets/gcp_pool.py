@@ -167,6 +167,7 @@ class GcpPool(TargetKind):
     kind = "gcp-pool"
     config = GcpPoolTarget
     platform = "gcp"
+    weight_schemes = ("hub", "gs")
     summary = "Compute Engine GPU VM pool (regional MIG, spot by config) behind an internal Application LB"
     needs_egress_for_hub = True
     quota_rules: ClassVar[dict[str, Any]] = {

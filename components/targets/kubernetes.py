@@ -345,6 +345,7 @@ class Kubernetes(TargetKind):
     kind = "kubernetes"
     config = KubernetesTarget
     platform = "kubernetes"
+    weight_schemes = ("hub", "s3", "gs", "pvc")
     summary = "a Kubernetes cluster of your own (GPU nodes with vLLM, or CPU-only with llama.cpp)"
     engines = ("vllm", "llamacpp")
     cost_rules: ClassVar[dict[str, Any]] = {"kubernetes:apps/v1:Deployment": _deployment}
@@ -368,10 +369,6 @@ class Kubernetes(TargetKind):
         cluster: KubernetesCluster | None = CLUSTER.of(env).cluster  # its absence is the platform's problem
         model = env.model(t.model)
         engine = ENGINES[model.engine]
-        if model.source != "hub":
-            problems.append(Problem(f"{PROJECT}:models[{env.models.index(model)}].source", model.source,
-                                    f"a cluster has no artifacts bucket (targets[{index}] is kubernetes): its pods "
-                                    "fetch the pinned revision from the Hub onto the model-cache volume", "hub"))
         if t.gpu is None:
             if t.gpu_count:
                 p("gpuCount", t.gpu_count, "a CPU-only target (no `gpu` set) has no GPUs to ask for",

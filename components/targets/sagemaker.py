@@ -157,6 +157,7 @@ class SageMaker(TargetKind):
     kind = "sagemaker"
     config = SageMakerTarget
     platform = "aws"
+    weight_schemes = ("hub", "stack", "s3")
     summary = "SageMaker real-time endpoint (ml.* GPU instances)"
     engines = ("vllm", "tgi", "lmi")
     needs_egress_for_hub = True

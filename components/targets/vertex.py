@@ -140,6 +140,7 @@ class Vertex(TargetKind):
     kind = "vertex"
     config = VertexTarget
     platform = "gcp"
+    weight_schemes = ("hub", "gs")
     summary = "Vertex AI endpoint with dedicated GPUs (Model Garden deployment)"
     limitations = (
         Limitation("scaling.minReplicas", lambda t: t.scaling.min_replicas == 0, lambda t: 0,
