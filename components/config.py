@@ -291,7 +291,8 @@ def _from_pydantic(err: ErrorDetails, root: type[BaseModel]) -> Problem:
     if kind == "string_pattern_mismatch":
         parent = _model_at(loc[:-1], root)
         field = next((f for f in parent.model_fields.values() if f.alias == loc[-1]), None) if parent else None
-        return Problem(path, err["input"], "has the wrong form", _PATTERN_HELP.get(str(loc[-1])) or (
+        help_key = "adapter name" if loc[-1] == "name" and "adapters" in loc else str(loc[-1])
+        return Problem(path, err["input"], "has the wrong form", _PATTERN_HELP.get(help_key) or (
             field.description if field and field.description else (err.get("ctx") or {}).get("pattern")))
     message = err["msg"].removeprefix("Value error, ")
     return Problem(path, err["input"], message[:1].lower() + message[1:])
@@ -299,6 +300,8 @@ def _from_pydantic(err: ErrorDetails, root: type[BaseModel]) -> Problem:
 
 _PATTERN_HELP = {
     "name": "lowercase letters, digits and '-', 2-24 characters, starting with a letter",
+    "adapter name": "letters, digits, '.', '_' and '-', up to 64 characters, starting with a letter or digit (what "
+                    "callers send as the OpenAI model)",
     "revision": "a 40-character lowercase hex commit SHA from the model's Hugging Face repository",
     "id": "a Hugging Face repository id, 'owner/name'",
     "source": "hub, s3 (the stack's artifacts bucket), s3://bucket/prefix, gs://bucket/prefix or pvc://claim/path",
@@ -321,14 +324,14 @@ def _semantic_problems(env: Environment) -> list[Problem]:
             p(f"models[{i}].revision", MISSING, f"required with source {location.uri!r}: the Hub commit to serve",
               _PATTERN_HELP["revision"])
         facts = m.resolved_facts()
+        if m.base is not None and m.base not in MODELS and m.facts is None:
+            p(f"models[{i}].base", m.base, f"not a model of the catalog: its facts are unknown; give models[{i}].facts",
+              ", ".join(sorted(MODELS)))
+            continue
         if facts is None and location.owned:
             p(f"models[{i}].facts", MISSING, f"a checkpoint of your own (source {m.source!r}) has no Hub card to "
               "size it by: give its facts {paramsBillion, layers, kvHeads, headDim, maxContext}, or the catalog "
-              "model it was fine-tuned from as models[{i}].base", ", ".join(sorted(MODELS)))
-            continue
-        if m.base is not None and m.base not in MODELS and m.facts is None:
-            p(f"models[{i}].base", m.base, "not a model of the catalog: its facts are unknown; give models[{i}].facts",
-              ", ".join(sorted(MODELS)))
+              f"model it was fine-tuned from as models[{i}].base", ", ".join(sorted(MODELS)))
             continue
         if facts is None:
             p(f"models[{i}].id", m.id, "no facts for this model in the catalog; add models[{i}].facts "
