@@ -337,7 +337,7 @@ def _semantic_problems(env: Environment) -> list[Problem]:
             p(f"models[{i}].id", m.id, "no facts for this model in the catalog; add models[{i}].facts "
               "{paramsBillion, layers, kvHeads, headDim, maxContext}", ", ".join(sorted(MODELS)))
             continue
-        problems += _adapter_problems(env, i, m, set(model_names) | {x.id for x in env.models})
+        problems += _adapter_problems(env, i, m, set(model_names))
         if m.max_context > facts.max_context:
             p(f"models[{i}].maxContext", m.max_context, f"longer than {m.id} supports", f"1..{facts.max_context}")
         engine = ENGINES[m.engine]
