@@ -157,6 +157,11 @@ class AdapterSpec(Strict):
     def location(self) -> Location:
         return parse(self.source)
 
+    @property
+    def origin(self) -> str:
+        """Where it comes from, in one string: `hf://<id>@<revision>` or its bucket or volume URI."""
+        return f"hf://{self.id}@{self.revision}" if self.source == "hub" else self.source
+
 
 class ModelSpec(Strict):
     name: Slug
@@ -215,6 +220,20 @@ class ModelSpec(Strict):
     @property
     def max_adapter_rank(self) -> int:
         return max((a.rank for a in self.adapters), default=0)
+
+    @property
+    def origin(self) -> str:
+        """Where its weights come from, in one string: `hf://<id>@<revision>`, the stack's bucket, or a URI."""
+        if self.source == "hub":
+            return f"hf://{self.id}@{self.revision}"
+        return f"s3 (staged hf://{self.id}@{self.revision})" if self.source == "s3" else self.source
+
+    def served(self) -> dict[str, Any]:
+        """What an endpoint record says it serves (`weights`, and `adapters`: name -> origin and rank), which the
+        plan diff compares between two previews."""
+        return {"weights": self.origin,
+                **({"adapters": {a.name: f"{a.origin} (rank {a.rank})" for a in self.adapters}}
+                   if self.adapters else {})}
 
     def resolved_facts(self) -> ModelFacts | None:
         """The facts the model is sized with: its own `facts`, else the catalog's for its id, else for its base."""

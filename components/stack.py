@@ -67,7 +67,9 @@ def declare_environment(env: Environment, secrets: StackSecrets) -> dict[str, ob
         outputs.update(foundation_outputs)
         for target in targets:
             endpoints[target.name] = kind_of(target).declare(env, target, foundations[name], secrets.hf_token)
-    outputs["endpoints"] = {name: endpoint.output() for name, endpoint in endpoints.items()}
+    # What each serves (weights, adapters) beside the kind's record: the same keys for every kind, from the config.
+    outputs["endpoints"] = {t.name: {**endpoints[t.name].output(), **env.model(t.model).served()}
+                            for t in env.targets if t.name in endpoints}
     if env.router is not None and env.router_platform is not None:
         where = env.router_platform
         if where not in foundations:  # a platform that runs only the router

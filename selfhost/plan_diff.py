@@ -98,6 +98,10 @@ class PlanDiff:
     new_stack: bool
     changes: list[ResourceChange]
     warnings: list[str]
+    served: list[str] = field(default_factory=list)
+    """What the targets serve that changed, in words: weights and LoRA adapters added, removed or moved to another
+    source or revision (from the endpoint records' `weights` and `adapters`), so a reviewer need not read it out of
+    an environment variable."""
 
     def count(self, *actions: Action) -> int:
         return sum(c.action in actions for c in self.changes)
@@ -143,7 +147,29 @@ def plan_diff(base: dict[str, Any] | None, head: dict[str, Any], base_ref: str |
     for c in ordered:
         _assess(c, new)
     return PlanDiff(stack=head["stack"], base_ref=base_ref, new_stack=base is None, changes=ordered,
-                    warnings=[w for c in ordered if (w := _warning(c))])
+                    warnings=[w for c in ordered if (w := _warning(c))],
+                    served=served_changes(base.get("outputs") if base else None, head.get("outputs") or {}))
+
+
+def served_changes(base: dict[str, Any] | None, head: dict[str, Any]) -> list[str]:
+    """Each target's weights and adapters that differ between the two previews' stack outputs (`endpoints.<target>.
+    weights`, `.adapters`: name -> where from). A new stack, or a new target, changes nothing here: it is all new."""
+    if base is None:
+        return []
+    old_targets, new_targets = base.get("endpoints") or {}, head.get("endpoints") or {}
+    lines: list[str] = []
+    for target, record in new_targets.items():
+        before = old_targets.get(target)
+        if not isinstance(before, dict) or not isinstance(record, dict):
+            continue
+        if before.get("weights") != record.get("weights") and before.get("weights") and record.get("weights"):
+            lines.append(f"{target}: weights {before['weights']} -> {record['weights']}")
+        old, new = before.get("adapters") or {}, record.get("adapters") or {}
+        lines += [f"{target}: adapter '{name}' added ({new[name]})" for name in new if name not in old]
+        lines += [f"{target}: adapter '{name}' removed (was {old[name]})" for name in old if name not in new]
+        lines += [f"{target}: adapter '{name}' {old[name]} -> {new[name]}" for name in new
+                  if name in old and old[name] != new[name]]
+    return lines
 
 
 def _input_changes(old: dict[str, Any], new: dict[str, Any]) -> list[InputChange]:
@@ -344,6 +370,7 @@ def text(d: PlanDiff) -> str:
         return head + "no changes\n"
     lines = [head + d.summary()]
     lines += [f"warning: {w}" for w in d.warnings]
+    lines += [f"serves: {line}" for line in d.served]
     for c in d.changes:
         follows = f"  (follows {', '.join(c.follows)})" if c.follows else ""
         lines.append(f"  {c.label:11} {c.name}  {c.type}{follows}")
@@ -370,6 +397,8 @@ def markdown(d: PlanDiff) -> str:
     lines += [("New stack: " if d.new_stack else "") + f"**{d.summary()}**", ""]
     if d.warnings:
         lines += ["> [!WARNING]", *(f"> - {_md(w)}" for w in d.warnings), ""]
+    if d.served:
+        lines += ["#### What the targets serve", "", *(f"- {_md(line)}" for line in d.served), ""]
     sections = (("Replaced", ("replace", "may-replace")), ("Updated in place", ("update",)),
                 ("Added", ("create",)), ("Removed", ("delete",)))
     for title, actions in sections:

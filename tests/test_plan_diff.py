@@ -298,3 +298,27 @@ def test_cli_diff_of_every_stack_against_a_commit(tmp_path):
     assert [r["stack"] for r in reports] == stacks and all(r["base"] == "HEAD~1" for r in reports)
     assert [r["stack"] for r in reports if r["diff"]] == ["aws-prod"]
     assert "selfhost-base-" not in git(repo, "worktree", "list").stdout
+
+
+def test_the_plan_says_which_adapter_changed_and_how():
+    def with_served(adapters: dict[str, str], weights: str = "hf://Qwen/Qwen2.5-7B-Instruct@" + "a" * 40) -> dict:
+        d = doc(res("aws:sagemaker/model:Model", "chat-model", {"primaryContainer": {"environment": {
+            "SELFHOST_ADAPTERS": ",".join(f"{n}={s}" for n, s in adapters.items())}}}))
+        d["outputs"] = {"endpoints": {"chat": {"kind": "sagemaker", "weights": weights, "adapters": adapters}}}
+        return d
+
+    old = with_served({"support": "hf://acme/support@" + "1" * 40 + " (rank 16)", "legal": "s3://l/x (rank 8)"})
+    new = with_served({"support": "hf://acme/support@" + "2" * 40 + " (rank 16)", "sales": "s3://l/s (rank 8)"},
+                      weights="s3://acme-models/qwen-support-v2")
+    d = plan_diff(old, new, "main")
+    assert d.served == [
+        "chat: weights hf://Qwen/Qwen2.5-7B-Instruct@" + "a" * 40 + " -> s3://acme-models/qwen-support-v2",
+        "chat: adapter 'sales' added (s3://l/s (rank 8))",
+        "chat: adapter 'legal' removed (was s3://l/x (rank 8))",
+        "chat: adapter 'support' hf://acme/support@" + "1" * 40 + " (rank 16) -> hf://acme/support@" + "2" * 40
+        + " (rank 16)",
+    ]
+    assert "serves: chat: adapter 'sales' added" in text(d)
+    assert "#### What the targets serve" in markdown(d) and "- chat: adapter 'legal' removed" in markdown(d)
+    # A new stack has nothing to compare with: all of it is new.
+    assert plan_diff(None, new).served == []
