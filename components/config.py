@@ -359,8 +359,10 @@ def _semantic_problems(env: Environment) -> list[Problem]:
             problems.append(Problem(f"{PROJECT}:hfToken", MISSING,
                                     f"required secret: models[{i}].id {m.id!r} is a gated repository",
                                     "set it with `pulumi config set --secret hfToken <token>`"))
-        if (m.source == "hub" or any(a.source == "hub" for a in m.adapters)) and env.network.nat == "none" and any(
-            t.model == m.name and kind_of(t).needs_egress_for_hub for t in env.targets
+        hub_adapters = any(a.source == "hub" for a in m.adapters)
+        if env.network.nat == "none" and any(
+            t.model == m.name and kind_of(t).needs_egress_for_hub
+            and (m.source == "hub" or (hub_adapters and not kind_of(t).stages_hub_adapters)) for t in env.targets
         ):
             p("network.nat", "none", f"models[{i}] ({m.name}) downloads from the Hugging Face Hub at start, "
               "which needs internet egress", f"single, per-az; or set models[{i}].source: s3")

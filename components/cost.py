@@ -28,7 +28,7 @@ from .cost_rules import (
     with_owner_rates,
 )
 from .schema import Usage
-from .sizing import Throughput
+from .sizing import LORA_THROUGHPUT_NOTE, Throughput
 from .targets.registry import KINDS, PLATFORMS, cost_rules, free_types
 
 __all__ = ["CAPTURE_BYTES_PER_TOKEN", "DAYS_PER_MONTH", "HOURS_PER_MONTH", "NOT_ESTIMATED", "UNKNOWN", "Estimate",
@@ -45,10 +45,12 @@ NOT_ESTIMATED = ("log ingestion and storage", "per-GB data processing", "DNS que
 
 
 def estimate(resources: Iterable[Resource], regions: dict[str, str], usage: Usage, lookup: Lookup,
-             budget_monthly_usd: float | None = None, routing: dict[str, Any] | None = None) -> Estimate:
+             budget_monthly_usd: float | None = None, routing: dict[str, Any] | None = None,
+             adapters: Mapping[str, list[str]] | None = None) -> Estimate:
     """`routing`: the router's order of target components and the burst share (costInputs.routing), when the
     stack has one: the first routed target is planned for the load (less the burst share, if set), each next
-    for what the ones before cannot serve at their maximum replicas."""
+    for what the ones before cannot serve at their maximum replicas. `adapters`: the LoRA adapters each target
+    component serves (costInputs.adapters), shown with its serving endpoints."""
     route = list((routing or {}).get("order") or [])
     # Routed targets are priced in the router's order, each knowing what the ones before it took.
     resources = sorted(resources, key=lambda r: route.index(r.component) if r.component in route else -1)
@@ -72,6 +74,7 @@ def estimate(resources: Iterable[Resource], regions: dict[str, str], usage: Usag
             est.items += rule(r, rule_ctx, est)
             for s in est.serving[before:]:
                 s.component = r.component
+                s.adapters = tuple((adapters or {}).get(r.component or "", ()))
                 if r.component in route:
                     s.planned_requests_per_day = rule_ctx.usage.requests_per_day
         elif r.type in FREE:
@@ -120,13 +123,13 @@ def estimate_from_outputs(resources: Iterable[Resource], outputs: Mapping[str, A
     """The one estimate of a stack: `resources` (a captured graph: the program's own capture for its
     `costEstimate` output, a preview's graph for `selfhost cost`, `check` and `--base`, the engine's at policy
     time for the policy pack) priced with the inputs the stack exports in `outputs`: each platform's region
-    (`awsRegion`, `gcpRegion`, ...) and `costInputs` (usage profile, budget, owner's rates, routing). Every
+    (`awsRegion`, `gcpRegion`, ...) and `costInputs` (usage profile, budget, owner's rates, routing, adapters). Every
     caller goes through here, so they all price alike. `usage` overrides the profile (to compare two commits at
     the same load)."""
     inputs = outputs.get("costInputs") or {}
     return estimate(resources, regions_of(outputs), Usage.from_wire(usage or inputs.get("usage")),
                     with_owner_rates(lookup, inputs.get("platforms") or {}), inputs.get("budgetMonthlyUsd"),
-                    inputs.get("routing"))
+                    inputs.get("routing"), inputs.get("adapters"))
 
 
 def resources_from_preview(graph: dict[str, Any]) -> list[Resource]:
@@ -198,7 +201,8 @@ def _serving_json(s: Serving, tokens_per_request: int) -> dict[str, Any]:
                 "timeToFirstTokenSeconds": t.ttft_s, "outputTokensPerSecond": t.output_tokens_per_s,
                 "requestsPerSecond": t.requests_per_s, "usdPer1mTokens": per_1m}
 
-    return {"resource": s.resource, "model": s.model,
+    return {"resource": s.resource, "model": s.model, "adapters": list(s.adapters),
+            "adaptersNote": LORA_THROUGHPUT_NOTE if s.adapters else None,
             "replicas": dict(zip(("min", "expected", "max"), s.replicas, strict=True)),
             "replicaRequestsPerSecond": s.replica_requests_per_s, "replicasNeeded": s.needed_replicas,
             "replicaUsdPerHour": s.replica_usd_per_hour, "plannedRequestsPerDay": s.planned_requests_per_day,

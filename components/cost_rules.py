@@ -67,6 +67,8 @@ class Serving:
     """The component (target) it belongs to; the engine sets it."""
     planned_requests_per_day: float | None = None
     """Behind a router: the share of the load it was planned for (the engine sets it)."""
+    adapters: tuple[str, ...] = ()
+    """The LoRA adapters its replicas serve beside the base model (costInputs.adapters; the engine sets it)."""
 
     @property
     def replica_requests_per_s(self) -> float:

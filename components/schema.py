@@ -395,6 +395,5 @@ def no_fp8(gpu: str, model: ModelSpec) -> str:
 
 
 def does_not_fit(model: ModelSpec, concurrency: int, fit: Fit, host: str) -> str:
-    return (f"model '{model.name}' needs {fit.required_gib:.1f} GiB (weights {fit.weights_gib:.1f} + KV cache "
-            f"{fit.kv_cache_gib:.1f} for {model.max_context} tokens x {concurrency} + overhead "
-            f"{fit.overhead_gib:.1f}) but {host} offers {fit.available_gib:.1f} GiB usable")
+    return (f"model '{model.name}' needs {fit.required_gib:.1f} GiB ({fit.terms_text(model.max_context, concurrency)}) "
+            f"but {host} offers {fit.available_gib:.1f} GiB usable")

@@ -9,7 +9,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog.engines import Flag, vllm_flags
+from .catalog.engines import Flag, lora_flags, vllm_flags
 from .schema import ModelSpec
 from .sizing import GPU_MEMORY_UTILIZATION
 
@@ -106,7 +106,8 @@ TLS_KEY_FILE = "/run/selfhost/tls.key"
 
 def boot_script(image: str, model: ModelSpec, gpus: int, cache_dir: str, *, prepare: list[str],
                 fetch_token: str | None, login: str, log_options: list[str], fetch_keys: str | None = None,
-                tls: bool = False, container_uid: int = 0) -> str:
+                tls: bool = False, container_uid: int = 0, weights: str | None = None,
+                adapters: tuple[tuple[str, str], ...] = (), mounts: tuple[tuple[str, str], ...] = ()) -> str:
     """A GPU VM's boot script, the same on every cloud: `prepare` the cache, fetch the Hugging Face token with
     the VM's own identity into a root-only file in memory (`fetch_token` prints it; the token is never in this
     script, the template or the container's environment: the container reads it as a mounted file), `login`
@@ -120,11 +121,18 @@ def boot_script(image: str, model: ModelSpec, gpus: int, cache_dir: str, *, prep
     (openssl, into /run/selfhost, root-only), mounted read-only, so the adapter serves HTTPS
     (SELFHOST_TLS_CERT_FILE / SELFHOST_TLS_KEY_FILE) to a load balancer that does not verify backends: the key
     never leaves the VM. `container_uid`: the user the image runs as (APP_UID; 0: root): the files it reads are
-    handed to it, still unreadable to any other user."""
-    env = {**adapter_environment(model.id, vllm_flags(model.id, model.revision, model.max_context, gpus,
-                                                      model.quantization, GPU_MEMORY_UTILIZATION,
-                                                      model.kv_cache_dtype)),
-           "HF_HOME": "/cache", "SELFHOST_PORT": str(PORT)}
+    handed to it, still unreadable to any other user.
+
+    `weights`: the model's folder in the container when the boot script copies it from the team's own bucket (a
+    `prepare` command does, onto a host folder that `mounts` maps in read-only: (host, container) pairs); served
+    under the model's id. `adapters`: the LoRA adapters, (name, path in the container or `hf://repo@commit`), the
+    adapter's SELFHOST_ADAPTERS; the engine then gets vLLM's LoRA slots and rank."""
+    lora = lora_flags(model.lora_slots, model.max_adapter_rank) if model.adapters else None
+    flags = vllm_flags(weights or model.id, None if weights else model.revision, model.max_context, gpus,
+                       model.quantization, GPU_MEMORY_UTILIZATION, model.kv_cache_dtype, lora=lora)
+    env = {**adapter_environment(model.id, flags, adapters), "HF_HOME": "/cache", "SELFHOST_PORT": str(PORT)}
+    if weights is not None:
+        env |= {"SELFHOST_MODEL": weights, "SELFHOST_MODEL_NAME": model.id}
     lines = ["#!/bin/bash", "set -euo pipefail", *prepare, "install -d -m 700 /run/selfhost"]
     token_mount = []
     if fetch_token is not None or fetch_keys is not None or tls:
@@ -148,7 +156,7 @@ def boot_script(image: str, model: ModelSpec, gpus: int, cache_dir: str, *, prep
         lines.append(f"chown {container_uid}:{container_uid} {' '.join(owned)}")
     lines += [login, " ".join([
         "docker run -d --name selfhost --restart unless-stopped --gpus all", f"--shm-size {SHM}",
-        f"-p {PORT}:{PORT}", f"-v {cache_dir}/hf:/cache", *token_mount,
+        f"-p {PORT}:{PORT}", f"-v {cache_dir}/hf:/cache", *(f"-v {h}:{c}:ro" for h, c in mounts), *token_mount,
         *(f"-e {k}={shlex.quote(v)}" for k, v in env.items()), *log_options, image, "openai",
     ])]
     return "\n".join(lines) + "\n"

@@ -31,16 +31,72 @@ WARMUP_S = 180
 SAFETY_FACTOR = 1.5
 
 
+# LoRA adapters on the GPU. vLLM allocates, at start, `--max-loras` slots at `--max-lora-rank` for every module of
+# every layer it can adapt (vllm/lora/layers, create_lora_weights: per slot an A of max_lora_rank x in and a B of
+# out x max_lora_rank), whatever the ranks of the adapters it then loads; its memory profile counts them before the
+# KV cache takes the rest. Adapters beyond the slots wait in host memory and cost no GPU memory.
+LORA_MODULES_PER_LAYER = 7
+"""q, k, v, o, gate, up and down: what vLLM adapts on Llama-style models, all allocated whatever the adapters
+target."""
+LORA_BYTES_PER_ELEMENT = 2
+"""bf16/fp16: vLLM keeps LoRA weights in the model's dtype (--lora-dtype auto), whatever the weights' quantization."""
+
+
+@dataclass(frozen=True)
+class LoraSlots:
+    """The LoRA adapters an engine keeps on the GPU at once: `slots` of them, each allocated at `rank` (vLLM's
+    --max-loras and --max-lora-rank, the setting that holds the largest adapter).
+
+    Each adapted module is sized as (in + out) x rank with in and out taken as the model's width (hidden_size):
+    exact for q and o, an overcount for k and v under grouped-query attention, an undercount for gate, up and down,
+    whose intermediate side is several times the width (Llama-3.1-8B: 57,344 of the 81,920 in + out a layer, 70%).
+    A mixture-of-experts model's experts count as one (vLLM's FusedMoEWithLoRA allocates for each); LoRA on the
+    vocabulary (embeddings, lm_head) is not counted."""
+
+    slots: int
+    rank: int
+
+    def bytes(self, facts: ModelFacts) -> float:
+        """A and B (2 x width x rank) per module, per layer, per slot."""
+        return (self.slots * self.rank * 2 * facts.width * LORA_MODULES_PER_LAYER * facts.layers
+                * LORA_BYTES_PER_ELEMENT)
+
+    @property
+    def text(self) -> str:
+        return f"{self.slots} slot{'s' * (self.slots != 1)} at rank {self.rank}"
+
+
+# Throughput with adapters: not modelled. Published measurements of vLLM serving an adapter against the base model
+# alone range from a few percent slower (V1 engine, Llama-2-7B on one A100: 10.96 requests/s, vllm#11613,
+# 2024-12-30, against 11.45 for the base model in vllm#11267) through 34% (V0 engine, the same setup: 7.60;
+# vllm#11267, 2024-12-17) to 50% at the peak (Llama-2-7B, A100-40GB; vllm#10062, 2024-11-06), and 8-24% on TPU v6e
+# (Llama-3.1-8B; vllm#15655, 2025): too wide, and too dependent on the engine's version, the rank and the request
+# shape, for one factor; a guess would read as a measurement.
+LORA_THROUGHPUT_NOTE = ("LoRA decode overhead not modelled: throughput is the base model's (published vLLM "
+                        "measurements: a few percent to 50% slower with an adapter)")
+"""What sizing says of adapters' speed wherever it sizes a model served with them."""
+
+
 @dataclass(frozen=True)
 class Fit:
     weights_gib: float
     kv_cache_gib: float
     overhead_gib: float
     available_gib: float
+    adapters_gib: float = 0.0
+    """The LoRA slots' preallocated memory (`lora`); 0 without adapters."""
+    lora: LoraSlots | None = None
 
     @property
     def required_gib(self) -> float:
-        return self.weights_gib + self.kv_cache_gib + self.overhead_gib
+        return self.weights_gib + self.kv_cache_gib + self.adapters_gib + self.overhead_gib
+
+    def terms_text(self, context: int, concurrency: int) -> str:
+        """What `required_gib` adds up, for a does-not-fit message: weights, KV cache for `concurrency` sequences of
+        `context` tokens, the adapters' slots (with any) and the overhead."""
+        adapters = f" + adapters {self.adapters_gib:.1f} ({self.lora.text})" if self.lora else ""
+        return (f"weights {self.weights_gib:.1f} + KV cache {self.kv_cache_gib:.1f} for {context} tokens x "
+                f"{concurrency}{adapters} + overhead {self.overhead_gib:.1f}")
 
     @property
     def fits(self) -> bool:
@@ -57,9 +113,10 @@ def weights_bytes(facts: ModelFacts, quantization: str) -> float:
 
 def memory_fit(
     facts: ModelFacts, quantization: str, context: int, concurrency: int, gpu_count: int, total_gpu_memory_gib: float,
-    kv_bytes: float = 2.0,
+    kv_bytes: float = 2.0, lora: LoraSlots | None = None,
 ) -> Fit:
-    """Weights + KV cache for `concurrency` sequences of `context` tokens + overhead, against usable GPU memory.
+    """Weights + KV cache for `concurrency` sequences of `context` tokens + the LoRA slots (`lora`, with adapters) +
+    overhead, against usable GPU memory.
 
     The KV cache stays in bf16 whatever the weight quantization unless asked for in fp8 (`kv_bytes` 1).
     """
@@ -68,6 +125,8 @@ def memory_fit(
         kv_cache_gib=facts.kv_bytes_per_token(kv_bytes) * context * concurrency / GIB,
         overhead_gib=RUNTIME_OVERHEAD_GIB_PER_GPU * gpu_count,
         available_gib=total_gpu_memory_gib * GPU_MEMORY_UTILIZATION,
+        adapters_gib=lora.bytes(facts) / GIB if lora else 0.0,
+        lora=lora,
     )
 
 
@@ -233,10 +292,11 @@ def throughput(facts: ModelFacts, quantization: str, hw: Hardware, concurrency: 
 
 
 def max_concurrency(facts: ModelFacts, quantization: str, gpu_count: int, total_gpu_memory_gib: float,
-                    tokens_per_request: int, kv_bytes: float = 2.0) -> int:
-    """Requests of `tokens_per_request` whose KV cache fits beside the weights (0: the model does not fit)."""
+                    tokens_per_request: int, kv_bytes: float = 2.0, lora: LoraSlots | None = None) -> int:
+    """Requests of `tokens_per_request` whose KV cache fits beside the weights and the LoRA slots (0: the model
+    does not fit)."""
     free = (total_gpu_memory_gib * GPU_MEMORY_UTILIZATION - RUNTIME_OVERHEAD_GIB_PER_GPU * gpu_count) * GIB \
-        - weights_bytes(facts, quantization)
+        - weights_bytes(facts, quantization) - (lora.bytes(facts) if lora else 0.0)
     return max(0, int(free // (facts.kv_bytes_per_token(kv_bytes) * tokens_per_request)))
 
 
@@ -266,9 +326,12 @@ class Capacity:
 
 
 def capacity(facts: ModelFacts, quantization: str, hw: Hardware, input_tokens: int, output_tokens: int,
-             level: ServiceLevel, limits: EngineLimits, kv_bytes: float = 2.0) -> Capacity | None:
-    """None when the model does not fit the replica's memory."""
-    fits = max_concurrency(facts, quantization, hw.count, hw.memory_gib, input_tokens + output_tokens, kv_bytes)
+             level: ServiceLevel, limits: EngineLimits, kv_bytes: float = 2.0,
+             lora: LoraSlots | None = None) -> Capacity | None:
+    """None when the model does not fit the replica's memory. `lora`: the adapters' slots take memory from the KV
+    cache; their decode overhead is not modelled (LORA_THROUGHPUT_NOTE)."""
+    fits = max_concurrency(facts, quantization, hw.count, hw.memory_gib, input_tokens + output_tokens, kv_bytes,
+                           lora)
     if fits == 0:
         return None
     top = fits if limits.max_seqs is None else min(fits, limits.max_seqs)

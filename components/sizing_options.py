@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 from .catalog.gpus import Gpu
 from .catalog.models import ModelFacts
-from .sizing import Capacity, Fit, Hardware, ServiceLevel, Throughput, capacity, engine_limits, memory_fit
+from .sizing import (
+    Capacity,
+    Fit,
+    Hardware,
+    LoraSlots,
+    ServiceLevel,
+    Throughput,
+    capacity,
+    engine_limits,
+    memory_fit,
+)
 
 if TYPE_CHECKING:
     from .catalog.pricing import Price
@@ -67,19 +77,19 @@ class Option:
 
 def options(facts: ModelFacts, quantization: str, context: int, concurrency: int, candidates: list[Host],
             input_tokens: int = 500, output_tokens: int = 200, level: ServiceLevel | None = None,
-            feasible_only: bool = True) -> list[Option]:
-    """Each host with its memory fit for `concurrency` sequences of `context` tokens and its capacity on
-    requests of the given shape, at the service level and at saturation; cheapest $ per 1M tokens at the
-    service level first, unknown prices last."""
+            feasible_only: bool = True, lora: LoraSlots | None = None) -> list[Option]:
+    """Each host with its memory fit for `concurrency` sequences of `context` tokens (beside the LoRA slots of
+    `lora`, with adapters) and its capacity on requests of the given shape, at the service level and at
+    saturation; cheapest $ per 1M tokens at the service level first, unknown prices last."""
     level = level or ServiceLevel()
     rows = []
     for host in candidates:
-        fit = memory_fit(facts, quantization, context, concurrency, host.gpu_count, host.memory_gib)
+        fit = memory_fit(facts, quantization, context, concurrency, host.gpu_count, host.memory_gib, lora=lora)
         if feasible_only and not fit.fits:
             continue
         hw = host.hardware
         found = capacity(facts, quantization, hw, input_tokens, output_tokens, level,
-                         engine_limits(None, hw))
+                         engine_limits(None, hw), lora=lora)
         rows.append(Option(host, fit, found, input_tokens + output_tokens))
     def key(o: Option) -> tuple[bool, float, str]:
         usd = o.usd_per_1m_tokens(o.at_service_level)

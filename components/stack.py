@@ -12,11 +12,16 @@ from .targets.registry import PLATFORMS, kind_of
 
 
 def cost_inputs(env: Environment) -> dict[str, Any]:
-    """What the cost engine needs beside the resources: the usage profile, the budget and the platforms' own
-    inputs (an owner's rates), as a stack output, so `selfhost cost` reads them from the previewed graph like
-    everything else."""
+    """What the cost engine needs beside the resources: the usage profile, the budget, the platforms' own
+    inputs (an owner's rates) and the LoRA adapters each target serves, as a stack output, so `selfhost cost` reads
+    them from the previewed graph like everything else."""
     platforms = {name: inputs for name, platform in PLATFORMS.items()
                  if name in env.platforms_used and (inputs := platform.cost_inputs(env))}
+    # The adapters each target's replicas serve beside its base model, by the target's component name (what the
+    # engine knows a serving resource by): the report shows ten adapters on one endpoint as such, not as ten
+    # endpoints. Absent without adapters, so stacks without them export what they did.
+    adapters = {f"{env.name}-{t.name}": names for t in env.targets
+                if (names := [a.name for a in env.model(t.model).adapters])}
     routing = {"routing": {
         # The order the router tries the targets in, by their components' names (the cost engine plans the
         # first for the load, the next for what it cannot serve), and the share of requests the user expects
@@ -24,7 +29,8 @@ def cost_inputs(env: Environment) -> dict[str, Any]:
         "order": [f"{env.name}-{name}" for name in env.router.order],
         "burstShare": env.router.burst_share}} if env.router else {}
     return {"usage": env.usage.wire(), "budgetMonthlyUsd": env.budget.monthly_usd,
-            **({"platforms": platforms} if platforms else {}), **routing}
+            **({"platforms": platforms} if platforms else {}), **routing,
+            **({"adapters": adapters} if adapters else {})}
 
 
 def declare_router(env: Environment, foundation: Any, backends: list[Endpoint]) -> dict[str, object]:

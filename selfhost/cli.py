@@ -19,6 +19,7 @@ from rich.tree import Tree
 from typer.core import TyperCommand
 
 from .cost_report import (
+    adapters_text,
     budget_state,
     capacity_rows,
     diff,
@@ -401,7 +402,8 @@ def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
     for s in report["serving"]:
         r = s["replicas"]
         planned = s.get("plannedRequestsPerDay")
-        out.print(f"  {s['resource']}: {s['model']}, replicas {r['min']}..{r['max']} (expected {r['expected']}), "
+        out.print(f"  {s['resource']}: {s['model']}{adapters_text(s)}, replicas {r['min']}..{r['max']} "
+                  f"(expected {r['expected']}), "
                   f"one replica serves {s['replicaRequestsPerSecond']:.2f} req/s"
                   + (f", planned for {planned:,.0f} requests/day" if planned is not None else "")
                   + (f"; [yellow]the load needs {s['replicasNeeded']}[/]" if s["replicasNeeded"] > r["max"] else ""))

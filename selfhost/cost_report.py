@@ -124,6 +124,7 @@ def markdown(report: dict[str, Any], base: dict[str, Any] | None = None, base_re
     if report.get("routing"):
         lines += [routing_text(report), ""]
     lines += _capacity_markdown(report)
+    lines += _adapters_markdown(report)
     if base is not None:
         rows = diff(base, report)
         lines += [f"#### Change against `{base_ref or 'base'}`", ""]
@@ -180,6 +181,13 @@ def routing_text(report: dict[str, Any]) -> str:
     return f"Behind the router, in order {' -> '.join(report['routing']['order'])}: {how}; requests/day: {planned}."
 
 
+def adapters_text(serving: dict[str, Any]) -> str:
+    """What a serving endpoint's line adds for the LoRA adapters its replicas serve beside the base model: the
+    adapters by name, on the same replicas (one endpoint, not one each); empty without adapters."""
+    names = serving.get("adapters") or []
+    return f" + {len(names)} LoRA adapter{'s' * (len(names) != 1)} ({', '.join(names)})" if names else ""
+
+
 def capacity_rows(report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(endpoint, "service level" | "saturation", point) for each serving endpoint with a capacity."""
     rows = []
@@ -208,6 +216,16 @@ def _capacity_markdown(report: dict[str, Any]) -> list[str]:
                      "planned at one stream; a faster GPU, fp8 or a smaller model would meet it.")
     lines.append("")
     return lines
+
+
+def _adapters_markdown(report: dict[str, Any]) -> list[str]:
+    """A line for each serving endpoint with LoRA adapters (several adapters on one endpoint, not an endpoint
+    each), and what sizing leaves out of their speed."""
+    adapted = [s for s in report["serving"] if s.get("adapters")]
+    if not adapted:
+        return []
+    return [*(f"`{s['resource']}` serves {s['model']}{adapters_text(s)} on the same replicas." for s in adapted),
+            "", f"{adapted[0]['adaptersNote']}.", ""]
 
 
 def _signed(value: float | None) -> str:

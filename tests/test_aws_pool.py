@@ -50,7 +50,23 @@ def test_the_launch_template_pins_the_dlami_and_requires_imdsv2(pool):
     assert "keyName" not in inputs  # no SSH key pair
 
 
-def test_the_token_is_read_at_boot_never_written_into_the_template(pool):
+# The aws-pool stack serves a checkpoint of its own bucket (tests/test_aws_own_models.py): the same pool serving a
+# gated Hub model, with the token that takes.
+HUB_MODEL = {"name": "llama-8b", "id": "meta-llama/Llama-3.1-8B-Instruct",
+             "revision": "0e9e39f249a16976918f6564b8830bc894c89659", "engine": "vllm", "maxContext": 8192}
+
+
+def test_the_token_is_read_at_boot_never_written_into_the_template(project):
+    import json
+    import runpy
+
+    from selfhost.preview import run_program
+    from selfhost.project import stack_config
+
+    cfg, secret_keys = stack_config(project, "aws-pool")
+    cfg.update({"selfhost-llm:models": json.dumps([HUB_MODEL]), "selfhost-llm:hfToken": "hf_not_a_real_token"})
+    pool = run_program(project.name, "aws-pool", cfg, {*secret_keys, "selfhost-llm:hfToken"},
+                       lambda: runpy.run_path(str(project.root / "__main__.py"), run_name="__main__"))
     template = only(pool, "aws:ec2/launchTemplate:LaunchTemplate")
     script = base64.b64decode(template.inputs["userData"]).decode()
     secret = named(pool, "aws-pool-hf-token-secret").computed["arn"]
@@ -118,7 +134,7 @@ def test_the_instance_role_names_exactly_what_it_touches(pool):
     by_sid = {s["Sid"]: s for s in policy_doc(policy.inputs["policy"])["Statement"]}
     repo = only(pool, "aws:ecr/repository:Repository").computed["arn"]
     assert by_sid["PullOurImage"]["Resource"] == repo
-    assert by_sid["ReadHfToken"]["Resource"] == named(pool, "aws-pool-hf-token-secret").computed["arn"]
+    assert "ReadHfToken" not in by_sid  # the stack's model comes from its own bucket, not the Hub
     assert by_sid["ReadApiKeys"] == {"Sid": "ReadApiKeys", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
                                      "Resource": named(pool, "aws-pool-chat-api-keys").computed["arn"]}
     logs = next(g for g in pool.by_type("aws:cloudwatch/logGroup:LogGroup") if g.name == "aws-pool-chat-logs")
@@ -401,7 +417,7 @@ def test_the_load_balancer_rules_read_the_plan(pool, project):
     assert finding.exempt is None and "production" in finding.message
     # Secrets rotate by configuration: every secret is reported, with why, never a violation.
     rotation = by_id["aws-secret-rotation"].run(Plan(items, outputs=pool.outputs))
-    assert sorted(f.resource for f in rotation) == ["aws-pool-chat-api-keys", "aws-pool-hf-token-secret"]
+    assert sorted(f.resource for f in rotation) == ["aws-pool-chat-api-keys"]
     assert all(f.exempt for f in rotation)
     # A target group that checks health over HTTP is caught, as is a TLS policy that admits TLS 1.0.
     def changed(token, change):

@@ -193,7 +193,7 @@ def test_the_cli_writes_the_same_export(previews: dict[str, Preview], tmp_path: 
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 0, run.stderr
     assert json.loads(out.read_text()) == terraform_plan(previews["aws-pool"].to_json()).document
-    assert "aws-pool: 76 resources as a Terraform plan" in run.stderr
+    assert "aws-pool: 74 resources as a Terraform plan" in run.stderr
     assert "not written: docker-build:index:Image" in run.stderr
     bad = subprocess.run([SELFHOST, "export", "aws-pool", "--format", "hcl"], capture_output=True, text=True,
                          cwd=ROOT, timeout=300)

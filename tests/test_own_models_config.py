@@ -100,7 +100,9 @@ def test_a_gated_base_asks_for_no_token_when_the_weights_are_your_own():
 
 
 def test_adapters_load_and_size_their_slots():
-    env = load(with_model(adapters=[adapter("a", rank=8), adapter("b", rank=64)]))
+    cfg = with_model(adapters=[adapter("a", rank=8), adapter("b", rank=64)])
+    cfg["selfhost-llm:targets"][0]["image"] = "selfhost"  # SageMaker's managed vLLM image takes one adapter
+    env = load(cfg)
     model = env.models[0]
     assert (model.lora_slots, model.max_adapter_rank) == (2, 64)
 

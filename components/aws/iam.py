@@ -1,11 +1,65 @@
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from ..catalog.iam import ACTIONS_WITHOUT_RESOURCE_LEVEL
+from ..weights import Location
+
+
+@dataclass(frozen=True)
+class PrefixRead:
+    """Read access to weights under key prefixes of one bucket: s3:GetObject on exactly those prefixes and
+    s3:ListBucket only with them as `s3:prefix`, nothing else of the bucket (a team's checkpoint bucket holds
+    more than the one checkpoint a target serves)."""
+
+    name: str
+    """Names its statements, `Read<name>` and `List<name>` (IAM Sids take letters and digits only)."""
+    bucket_arn: pulumi.Input[str]
+    prefixes: tuple[str, ...]
+    """Key prefixes without a trailing '/'; '' grants the whole bucket (a source of s3://bucket)."""
+
+
+def read_statements(reads: Sequence[PrefixRead]) -> list[dict]:
+    """The policy statements of `reads`: objects under each prefix, and listing conditioned on the prefixes (what
+    SageMaker's S3Prefix download and `aws s3 sync` list with: `prefix/`)."""
+    statements: list[dict] = []
+    for read in reads:
+        objects = [pulumi.Output.concat(read.bucket_arn, f"/{p}/*" if p else "/*") for p in read.prefixes]
+        statements.append({"Sid": f"Read{read.name}", "Effect": "Allow", "Action": "s3:GetObject",
+                           "Resource": objects[0] if len(objects) == 1 else objects})
+        listing: dict = {"Sid": f"List{read.name}", "Effect": "Allow", "Action": "s3:ListBucket",
+                         "Resource": read.bucket_arn}
+        if all(read.prefixes):
+            listing["Condition"] = {"StringLike": {"s3:prefix": [v for p in read.prefixes
+                                                                 for v in (f"{p}/*", f"{p}/")]}}
+        statements.append(listing)
+    return statements
+
+
+def owned_reads(locations: Iterable[Location]) -> list[PrefixRead]:
+    """One read per bucket of the team's own (`s3://bucket/prefix` sources), over the prefixes served from it,
+    in bucket order (a stable policy: the same sources give the same document)."""
+    by_bucket: dict[str, list[str]] = {}
+    for location in locations:
+        if location.scheme == "s3":
+            prefixes = by_bucket.setdefault(location.bucket, [])
+            if location.prefix not in prefixes:
+                prefixes.append(location.prefix)
+    names: set[str] = set()
+    reads = []
+    for bucket in sorted(by_bucket):
+        # A Sid from the bucket's name (letters and digits), unique even where two names differ only by '.'/'-'.
+        base = "WeightsIn" + "".join(w.capitalize() for w in re.split(r"[^a-z0-9]+", bucket) if w)
+        name = base if base not in names else f"{base}{len(names)}"
+        names.add(name)
+        # S3 bucket ARNs name no region or account (the `aws` partition: the regions this project deploys to).
+        reads.append(PrefixRead(name, f"arn:aws:s3:::{bucket}", tuple(by_bucket[bucket])))
+    return reads
 
 
 @dataclass(frozen=True)
@@ -13,8 +67,9 @@ class SageMakerExecutionRoleArgs:
     region: str
     account_id: str
     bucket_arn: pulumi.Input[str]
-    read_prefix: str | None
-    """Bucket prefix the model reads weights from (None when it downloads from the Hub)."""
+    reads: tuple[PrefixRead, ...]
+    """The weights it reads from S3 (the model's and its adapters': in the stack's bucket, in the team's own);
+    empty when the container downloads from the Hub."""
     write_prefix: str | None
     """Bucket prefix data capture writes to (None when capture is off)."""
     ecr_repository_arn: pulumi.Input[str]
@@ -58,13 +113,7 @@ class SageMakerExecutionRole(pulumi.ComponentResource):
              "Action": sorted(a for a in ACTIONS_WITHOUT_RESOURCE_LEVEL if a.startswith("ec2:")), "Resource": "*"},
             {"Sid": "LocateBucket", "Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": args.bucket_arn},
         ]
-        if args.read_prefix:
-            statements += [
-                {"Sid": "ReadModelWeights", "Effect": "Allow", "Action": "s3:GetObject",
-                 "Resource": pulumi.Output.concat(args.bucket_arn, f"/{args.read_prefix}/*")},
-                {"Sid": "ListModelWeights", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": args.bucket_arn,
-                 "Condition": {"StringLike": {"s3:prefix": [f"{args.read_prefix}/*", f"{args.read_prefix}/"]}}},
-            ]
+        statements += read_statements(args.reads)
         if args.write_prefix:
             statements.append({"Sid": "WriteDataCapture", "Effect": "Allow", "Action": "s3:PutObject",
                                "Resource": pulumi.Output.concat(args.bucket_arn, f"/{args.write_prefix}/*")})

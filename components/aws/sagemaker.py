@@ -7,7 +7,7 @@ from typing import Literal, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from ..catalog.engines import ENGINES, vllm_flags
+from ..catalog.engines import ENGINES, Flag, lora_flags, vllm_flags
 from ..catalog.images import ami_for_cuda, ecr_repository_arn, inference_ami
 from ..catalog.models import ModelFacts
 from ..catalog.sagemaker_instances import SageMakerInstance
@@ -15,14 +15,20 @@ from ..catalog.serving import SAGEMAKER_TIMEOUT_BOUNDS_S
 from ..schema import ModelSpec
 from ..serving_image import adapter_environment
 from ..sizing import GPU_MEMORY_UTILIZATION, startup_timeout_seconds
+from ..weights import Location
 from .foundation import AwsFoundation
-from .iam import SageMakerExecutionRole, SageMakerExecutionRoleArgs
+from .iam import PrefixRead, SageMakerExecutionRole, SageMakerExecutionRoleArgs, owned_reads
 from .registry import OwnImage
-from .storage import DATA_CAPTURE_PREFIX, MODELS_PREFIX
+from .staging import staged_prefix
+from .storage import DATA_CAPTURE_PREFIX
 
 VARIANT = "AllTraffic"
 # Where SageMaker mounts ModelDataSource content in the container.
 MODEL_DIR = "/opt/ml/model"
+# Where it mounts each AdditionalModelDataSource: <ADAPTERS_DIR>/<ChannelName>/ (pulumi-aws 7.x,
+# ModelPrimaryContainerAdditionalModelDataSource.channel_name, after the CreateModel API; read 2026-12-07). Each LoRA
+# adapter is one channel named after it (ChannelName takes [A-Za-z0-9.-_]{1,64}, which every adapter name is).
+ADAPTERS_DIR = "/opt/ml/additional-model-data-sources"
 TRAFFIC_ROUTING = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
 
 
@@ -87,33 +93,104 @@ class SageMakerEndpointArgs:
     """ContainerStartupHealthCheckTimeoutInSeconds; None: sized from the model, within SageMaker's bounds."""
     log_retention_days: int = 30
     weights_ready: list[pulumi.Resource] = field(default_factory=list)
-    """What puts `source: s3` weights in the bucket (the staging job): the model waits for it."""
+    """What puts weights in the stack's bucket (the staging jobs of a `source: s3` model and of Hub adapters): the
+    model waits for them."""
 
 
 def weights_prefix(model: ModelSpec) -> str:
-    """Bucket prefix holding a model's weights at a revision: models/<owner>/<name>/<revision>."""
-    return f"{MODELS_PREFIX}/{model.id}/{model.revision}"
+    """Bucket prefix holding a `source: s3` model's weights at a revision: models/<owner>/<name>/<revision>."""
+    assert model.revision is not None  # required with source s3 (the config says so)
+    return staged_prefix(model.id, model.revision)
+
+
+def _owned_uri(location: Location) -> str:
+    return f"s3://{location.bucket}/{location.object_prefix}"
+
+
+def model_data_uri(args: SageMakerEndpointArgs) -> pulumi.Input[str] | None:
+    """Where SageMaker copies the model's weights from into /opt/ml/model before the container starts: the stack's
+    bucket (staged from the Hub), or the team's own prefix (a fine-tuned checkpoint); None: the container
+    downloads from the Hub itself."""
+    location = args.model.location
+    if location.scheme == "stack":
+        return pulumi.Output.format("s3://{0}/{1}/", args.foundation.bucket_name, weights_prefix(args.model))
+    return _owned_uri(location) if location.scheme == "s3" else None
+
+
+def adapter_data_uris(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input[str]]:
+    """Each LoRA adapter's S3 folder, by name: the team's own prefix, or, for an adapter from the Hub, the stack's
+    bucket where `selfhost stage` put its pinned revision (SageMaker mounts S3 only: the container needs no
+    network and no token for them)."""
+    uris: dict[str, pulumi.Input[str]] = {}
+    for a in args.model.adapters:
+        if a.location.scheme == "s3":
+            uris[a.name] = _owned_uri(a.location)
+        else:  # hub (the kind refuses the stack's bucket for adapters: it names no prefix)
+            assert a.id is not None and a.revision is not None  # required for Hub adapters
+            uris[a.name] = pulumi.Output.format("s3://{0}/{1}/", args.foundation.bucket_name,
+                                                staged_prefix(a.id, a.revision))
+    return uris
+
+
+def adapter_paths(model: ModelSpec) -> list[tuple[str, str]]:
+    """Each adapter's folder in the container: its channel's mount."""
+    return [(a.name, f"{ADAPTERS_DIR}/{a.name}") for a in model.adapters]
+
+
+def weight_reads(args: SageMakerEndpointArgs) -> tuple[PrefixRead, ...]:
+    """What the execution role reads: the prefixes staged in the stack's bucket (the model's, Hub adapters'), and
+    exactly the model's and adapters' prefixes in the team's own buckets."""
+    model = args.model
+    staged = [weights_prefix(model)] if model.location.scheme == "stack" else []
+    staged += [staged_prefix(a.id, a.revision) for a in model.adapters
+               if a.location.scheme == "hub" and a.id is not None and a.revision is not None]
+    # "ModelWeights": the Sids the stack's bucket has always had, whatever it holds for this endpoint.
+    reads = [PrefixRead("ModelWeights", args.foundation.bucket_arn, tuple(dict.fromkeys(staged)))] if staged else []
+    return (*reads, *owned_reads([model.location, *(a.location for a in model.adapters)]))
+
+
+def sm_vllm_environment(flags: list[Flag]) -> dict[str, str]:
+    """vLLM flags as the HF vLLM DLC's SM_VLLM_<FLAG> variables. Its entrypoint turns each into `--<flag>` followed
+    by the value, unless empty, as one argument (aws/deep-learning-containers huggingface/vllm/build_artifacts/
+    sagemaker_entrypoint.sh, read 2026-12-07): a switch is an empty value, and a flag takes one value at most."""
+    env: dict[str, str] = {}
+    for flag, value in flags:
+        if isinstance(value, tuple):
+            if len(value) != 1:
+                raise ValueError(f"the vLLM DLC passes {flag} one value, not {len(value)}: {value}")
+            value = value[0]
+        env["SM_VLLM_" + flag.removeprefix("--").replace("-", "_").upper()] = value or ""
+    return env
 
 
 def container_environment(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input[str]]:
     """The engine's own variables for model, revision, context, GPUs, quantization and token; with our image,
     our adapter's variables, which pass the same settings to the engine as flags."""
-    engine = ENGINES[args.model.engine]
+    model = args.model
+    engine = ENGINES[model.engine]
     names = engine.env
     assert names is not None  # SageMaker targets serve only engines with a SageMaker image (TargetKind.engines)
-    from_s3 = args.model.source == "s3"
+    # Weights SageMaker put in /opt/ml/model (the stack's bucket, the team's own), or the Hub's.
+    from_s3 = model.location.scheme != "hub"
+    adapters = adapter_paths(model)
     if args.own_image is not None:
-        flags = vllm_flags(args.model.id, None if from_s3 else args.model.revision, args.model.max_context,
-                           args.instance.gpu_count, args.model.quantization, GPU_MEMORY_UTILIZATION,
-                           args.model.kv_cache_dtype)
-        env: dict[str, pulumi.Input[str]] = dict(adapter_environment(MODEL_DIR if from_s3 else args.model.id, flags))
+        # Our adapter adds --enable-lora and --lora-modules itself, from SELFHOST_ADAPTERS.
+        lora = lora_flags(model.lora_slots, model.max_adapter_rank) if adapters else None
+        flags = vllm_flags(model.id, None if from_s3 else model.revision, model.max_context,
+                           args.instance.gpu_count, model.quantization, GPU_MEMORY_UTILIZATION,
+                           model.kv_cache_dtype, lora=lora)
+        env: dict[str, pulumi.Input[str]] = dict(adapter_environment(MODEL_DIR if from_s3 else model.id, flags,
+                                                                     adapters))
+        if model.location.owned:
+            # Served under its name (what the router and callers send), not its folder's ("model").
+            env["SELFHOST_MODEL_NAME"] = model.id
         if args.hf_token is not None and not from_s3:
             env["HF_TOKEN"] = args.hf_token
         return env
     env = dict(names.fixed)
-    env[names.model] = MODEL_DIR if from_s3 else args.model.id
-    if not from_s3 and args.model.revision is not None:
-        env[names.revision] = args.model.revision
+    env[names.model] = MODEL_DIR if from_s3 else model.id
+    if not from_s3 and model.revision is not None:
+        env[names.revision] = model.revision
     env[names.max_context] = str(args.model.max_context)
     if names.max_input:
         env[names.max_input] = str(args.model.max_context - 1)
@@ -123,6 +200,11 @@ def container_environment(args: SageMakerEndpointArgs) -> dict[str, pulumi.Input
     if args.model.kv_cache_dtype != "auto":
         # The vLLM DLC turns SM_VLLM_<FLAG> into --<flag> (the only engine that takes kvCacheDtype).
         env["SM_VLLM_KV_CACHE_DTYPE"] = args.model.kv_cache_dtype
+    if engine.name == "vllm" and model.location.owned:
+        env["SM_VLLM_SERVED_MODEL_NAME"] = model.id  # not "/opt/ml/model": what the router and callers send
+    if adapters:
+        # One adapter at most on the DLC (TargetKind.adapters_refused says why): its --lora-modules takes one.
+        env.update(sm_vllm_environment(lora_flags(model.lora_slots, model.max_adapter_rank, tuple(adapters))))
     # Only a container that downloads from the Hub needs the token; weights from S3 need none.
     if args.hf_token is not None and not from_s3:
         env[names.token] = args.hf_token
@@ -162,7 +244,8 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         self.role = self._execution_role(name, args, capture_prefix)
         self.model = self._model(name, args, image)
         self.startup_timeout_seconds = args.startup_timeout_seconds or startup_timeout_seconds(
-            args.facts, args.model.quantization, args.model.source, SAGEMAKER_TIMEOUT_BOUNDS_S)
+            args.facts, args.model.quantization, "hub" if args.model.location.scheme == "hub" else "s3",
+            SAGEMAKER_TIMEOUT_BOUNDS_S)
         self.config = self._endpoint_config(name, args, capture_prefix)
         self.alarms = self._alarms(name, args)
         self.endpoint = self._endpoint(name, args)
@@ -195,7 +278,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                   aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
                                                   prefix_list_ids=[args.foundation.s3_prefix_list_id],
                                                   description="S3 gateway")]
-        if args.model.source != "s3":
+        if args.model.location.scheme == "hub":
             egress.append(aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443,
                                                           cidr_blocks=["0.0.0.0/0"],
                                                           description="Hugging Face Hub through NAT"))
@@ -207,40 +290,43 @@ class SageMakerEndpoint(pulumi.ComponentResource):
 
     def _execution_role(self, name: str, args: SageMakerEndpointArgs, capture_prefix: str) -> SageMakerExecutionRole:
         """The role SageMaker runs the endpoint as, scoped to exactly what this endpoint reads and writes."""
-        from_s3 = args.model.source == "s3"
+        from_hub = args.model.location.scheme == "hub"
         own = args.own_image
         return SageMakerExecutionRole(
             f"{name}-execution",
             SageMakerExecutionRoleArgs(
                 region=args.foundation.region, account_id=args.foundation.account_id,
-                bucket_arn=args.foundation.bucket_arn,
-                read_prefix=weights_prefix(args.model) if from_s3 else None,
+                bucket_arn=args.foundation.bucket_arn, reads=weight_reads(args),
                 write_prefix=capture_prefix if args.capture_percent is not None else None,
                 ecr_repository_arn=own.repository_arn if own else ecr_repository_arn(args.image_uri),
                 log_group_arn=self.log_group.arn,
                 kms_key_arn=args.foundation.kms_key_arn,
-                secret_arn=args.foundation.hf_token_secret_arn if not from_s3 else None,
+                secret_arn=args.foundation.hf_token_secret_arn if from_hub else None,
                 subnet_ids=args.foundation.subnet_ids, security_group_id=self.security_group.id, tags=args.tags,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _model(self, name: str, args: SageMakerEndpointArgs, image: pulumi.Input[str]) -> aws.sagemaker.Model:
-        """The container (image, engine environment, S3 weights when staged there) in the private subnets."""
+        """The container (image, engine environment, weights from S3: the model's in /opt/ml/model, each LoRA
+        adapter's as a channel of its own) in the private subnets. Uncompressed prefixes: SageMaker copies the files
+        as they are, no archive to build or unpack."""
         model_data = None
-        if args.model.source == "s3":
+        if (uri := model_data_uri(args)) is not None:
             model_data = aws.sagemaker.ModelPrimaryContainerModelDataSourceArgs(s3_data_sources=[
                 aws.sagemaker.ModelPrimaryContainerModelDataSourceS3DataSourceArgs(
-                    s3_uri=pulumi.Output.format("s3://{0}/{1}/", args.foundation.bucket_name,
-                                                weights_prefix(args.model)),
-                    s3_data_type="S3Prefix", compression_type="None",
-                )
-            ])
+                    s3_uri=uri, s3_data_type="S3Prefix", compression_type="None")])
+        channels = [aws.sagemaker.ModelPrimaryContainerAdditionalModelDataSourceArgs(
+            channel_name=adapter, s3_data_sources=[
+                aws.sagemaker.ModelPrimaryContainerAdditionalModelDataSourceS3DataSourceArgs(
+                    s3_uri=uri, s3_data_type="S3Prefix", compression_type="None")])
+            for adapter, uri in adapter_data_uris(args).items()]
         return aws.sagemaker.Model(
             f"{name}-model",
             execution_role_arn=self.role.arn,
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                 image=image, environment=container_environment(args), model_data_source=model_data,
+                additional_model_data_sources=channels or None,
             ),
             vpc_config=aws.sagemaker.ModelVpcConfigArgs(subnets=args.foundation.subnet_ids,
                                                         security_group_ids=[self.security_group.id]),
@@ -254,7 +340,8 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                          capture_prefix: str) -> aws.sagemaker.EndpointConfiguration:
         """One production variant with the sized start-up timeout, data capture, KMS where the instance allows."""
         own = args.own_image
-        from_s3 = args.model.source == "s3"
+        # SageMaker downloads the model's or the adapters' weights before the container starts.
+        from_s3 = args.model.location.scheme != "hub" or bool(args.model.adapters)
         return aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
             production_variants=[aws.sagemaker.EndpointConfigurationProductionVariantArgs(

@@ -150,6 +150,10 @@ RESOURCES: dict[str, MockFn] = {
     "gcp:kms/cryptoKey:CryptoKey": lambda c: (f"{c.inputs['keyRing']}/cryptoKeys/{c.inputs['name']}", {
         "primaries": [{"name": f"{c.inputs['keyRing']}/cryptoKeys/{c.inputs['name']}/cryptoKeyVersions/1",
                        "state": "ENABLED"}]}),
+    # The provider's id: b/<bucket> <role> <member> [<condition title>] (terraform-provider-google's IAM member ids).
+    "gcp:storage/bucketIAMMember:BucketIAMMember": lambda c: (
+        f"b/{c.inputs['bucket']} {c.inputs['role']} {c.inputs['member']} "
+        f"{(c.inputs.get('condition') or {}).get('title', '')}".rstrip(), {"etag": f"CAE{c.hex(9, 'etag')}="}),
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": lambda c: (
         f"{c.inputs['cryptoKeyId']}/{c.inputs['role']}/{c.inputs['member']}", {"etag": f"BwY{c.hex(9, 'etag')}="}),
     # A service agent: service-<project number>@gcp-sa-<service>.iam.gserviceaccount.com.

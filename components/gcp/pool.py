@@ -15,7 +15,9 @@ from ..catalog.zones import gce_zones
 from ..schema import ModelSpec
 from ..serving_image import PORT, boot_script
 from ..tls import PrivateCa, PrivateCaArgs
+from ..weights import Location
 from .foundation import GcpFoundation
+from .iam import grant_model_weights
 from .network import HEALTH_CHECK_RANGES
 
 HEALTH_PATH = "/health"
@@ -73,6 +75,59 @@ def read_secret(secret: str, project: str) -> str:
     return f"gcloud secrets versions access latest --secret={shlex.quote(secret)} --project={project}"
 
 
+# The VM's cache folder (boot_script mounts {CACHE_DIR}/hf at the container's /cache). Weights of your own are
+# copied beside it, into WEIGHTS_DIR, mounted read-only at WEIGHTS_MOUNT: the container reads them and needs no
+# Google credentials; the same layout as the aws-pool kind's (components/aws/pool.py WeightsOnDisk).
+CACHE_DIR = "/var/lib/selfhost"
+WEIGHTS_DIR = f"{CACHE_DIR}/weights"
+WEIGHTS_MOUNT = "/weights"
+
+
+def needs_hub(model: ModelSpec) -> bool:
+    """Whether the VM downloads anything from the Hub (the model, or an adapter): only then does it read the token."""
+    return model.location.scheme == "hub" or any(a.location.scheme == "hub" for a in model.adapters)
+
+
+def copy_prefix(location: Location, folder: str) -> str:
+    """A boot command copying a gs:// prefix's files into `folder` of the VM (the Deep Learning VM's gcloud, with
+    the VM's service account, which reads exactly that prefix: iam.grant_weights_read). --no-clobber: after a
+    reboot onto the same disk only what is missing is copied (gcloud downloads each file under a temporary name and
+    renames it whole). Run as root before `umask 077`: the files are readable by the container's user."""
+    return (f"mkdir -p {folder} && gcloud storage cp --recursive --no-clobber "
+            f"{shlex.quote(location.uri + '/*')} {folder}/")
+
+
+@dataclass(frozen=True)
+class WeightsOnDisk:
+    """gs:// weights the VM copies at boot, before the container starts (a fine-tuned checkpoint, LoRA adapters in
+    the team's bucket), and what the container is told. Hub adapters stay with the Hub: our adapter downloads
+    `hf://owner/repo@<commit>` at start, pinned."""
+
+    copy: tuple[str, ...]
+    """The copy commands, run by the boot script before the container starts."""
+    weights: str | None
+    """The model's folder in the container; None: the Hub's, at the model's revision."""
+    adapters: tuple[tuple[str, str], ...]
+    """(name, source) for SELFHOST_ADAPTERS: a folder in the container, or hf://owner/repo@<commit>."""
+    mounts: tuple[tuple[str, str], ...]
+    """(VM path, container path), mounted read-only."""
+
+
+def weights_on_disk(model: ModelSpec) -> WeightsOnDisk:
+    """Where the boot script puts the model's and adapters' gs:// weights (WEIGHTS_DIR/model,
+    WEIGHTS_DIR/adapters/<name>), and what the container is told."""
+    copy: list[str] = []
+
+    def local(location: Location, to: str) -> str:
+        copy.append(copy_prefix(location, f"{WEIGHTS_DIR}/{to}"))
+        return f"{WEIGHTS_MOUNT}/{to}"
+
+    weights = local(model.location, "model") if model.location.scheme == "gs" else None
+    adapters = tuple((a.name, local(a.location, f"adapters/{a.name}") if a.location.scheme == "gs"
+                      else f"hf://{a.id}@{a.revision}") for a in model.adapters)
+    return WeightsOnDisk(tuple(copy), weights, adapters, ((WEIGHTS_DIR, WEIGHTS_MOUNT),) if copy else ())
+
+
 def startup_script(image: str, project: str, model: ModelSpec, gpus: int, secret: str | None,
                    keys_secret: str | None = None) -> str:
     """The boot script (serving_image.boot_script) with the VM's service account: the token and the callers'
@@ -80,13 +135,16 @@ def startup_script(image: str, project: str, model: ModelSpec, gpus: int, secret
     the metadata or the container's environment), our image from Artifact Registry, logs to Cloud Logging; the
     adapter serves TLS with a certificate made on the VM (the load balancer does not verify backends'
     certificates). Our image runs as APP_UID here (the Artifact Registry build is the non-root default): the
-    cache and those files are its."""
+    cache and those files are its. Weights of your own in gs:// (and gs:// adapters) are copied to the VM
+    before the container starts (weights_on_disk); the token is read only if something comes from the Hub."""
+    on_disk = weights_on_disk(model)
     return boot_script(
-        image, model, gpus, "/var/lib/selfhost", container_uid=APP_UID,
-        prepare=["mkdir -p /var/lib/selfhost/hf", f"chown {APP_UID}:{APP_UID} /var/lib/selfhost/hf"],
-        fetch_token=None if secret is None else read_secret(secret, project),
+        image, model, gpus, CACHE_DIR, container_uid=APP_UID,
+        prepare=[f"mkdir -p {CACHE_DIR}/hf", f"chown {APP_UID}:{APP_UID} {CACHE_DIR}/hf", *on_disk.copy],
+        fetch_token=None if secret is None or not needs_hub(model) else read_secret(secret, project),
         fetch_keys=None if keys_secret is None else read_secret(keys_secret, project), tls=True,
-        login=f"gcloud auth configure-docker {image.split('/')[0]} --quiet", log_options=["--log-driver gcplogs"])
+        login=f"gcloud auth configure-docker {image.split('/')[0]} --quiet", log_options=["--log-driver gcplogs"],
+        weights=on_disk.weights, adapters=on_disk.adapters, mounts=on_disk.mounts)
 
 
 def keys_file(keys: dict[str, pulumi.Output[str]]) -> pulumi.Output[str]:
@@ -122,6 +180,10 @@ class GpuInstancePool(pulumi.ComponentResource):
         image = gcp.compute.get_image_output(family=args.image_family, project=IMAGE_PROJECT,
                                              opts=pulumi.InvokeOutputOptions(parent=self))
         self._declare_keys(name, args)
+        # The VMs' service account reads the model's gs:// prefixes (and its adapters'), nothing else of the buckets.
+        self.weights_grants = grant_model_weights(
+            name, args.pool_name, args.model, pulumi.Output.concat("serviceAccount:", base.service_account_email),
+            pulumi.ResourceOptions(parent=self))
         script = pulumi.Output.all(base.own_image, base.hf_token_secret_id, self.keys_secret.id).apply(
             lambda v: startup_script(v[0], base.project, args.model, args.gpu_count, v[1], v[2]))
         self.template = gcp.compute.InstanceTemplate(
@@ -144,8 +206,8 @@ class GpuInstancePool(pulumi.ComponentResource):
             shielded_instance_config=gcp.compute.InstanceTemplateShieldedInstanceConfigArgs(
                 enable_secure_boot=False, enable_vtpm=True, enable_integrity_monitoring=True),
             metadata={"startup-script": script, "enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"},
-            # The VMs read the keys at boot: the accessor binding first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*needs, *self.keys_ready],
+            # The VMs read the keys and the weights at boot: the grants first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*needs, *self.keys_ready, *self.weights_grants],
                                         delete_before_replace=False))
 
         self.health_check = gcp.compute.RegionHealthCheck(

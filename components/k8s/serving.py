@@ -8,21 +8,24 @@ the same objects.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_random as random
 
 from .. import litellm
 from ..catalog import kubernetes as facts
-from ..catalog.engines import ENGINES, vllm_flags
+from ..catalog.engines import ENGINES, lora_flags, vllm_flags
 from ..catalog.gpus import GPUS
 from ..catalog.serving import PROBE_PERIOD_S, cpus_of
-from ..schema import ModelSpec
-from ..serving_image import IMAGES, PROGRAMS, content_tag, engine_args
+from ..schema import AdapterSpec, ModelSpec
+from ..serving_image import IMAGES, PROGRAMS, adapters_setting, content_tag, engine_args
 from ..sizing import GPU_MEMORY_UTILIZATION, Hardware, engine_limits
+from ..weights import Location
 from .cluster import MANAGED, ROLES, ClusterFoundation, declare_object, locked_down, pulled
 from .observability import AlertThresholds, Observed, dashboard_config_map, prometheus_rule
 
@@ -30,6 +33,14 @@ PORT = 8080
 SECRETS_DIR = "/run/secrets/selfhost"
 CACHE_DIR = "/cache"
 GGUF_DIR = f"{CACHE_DIR}/gguf"
+OBJECTS_DIR = f"{CACHE_DIR}/objects"
+"""Where the init container puts what it fetches from buckets: {OBJECTS_DIR}/{s3|gs}/{bucket}/{key}."""
+VOLUMES_DIR = "/weights"
+"""Where `pvc://claim/path` sources are mounted, read-only: {VOLUMES_DIR}/{claim}/{path}."""
+WEIGHTS_SECRET_DIR = "/run/secrets/weights"
+"""The weights Secret's keys as files (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), in the fetching init containers
+only: the serving container never sees the bucket's key."""
+BUCKETS = ("s3", "gs")
 # SIGTERM to SIGKILL: the adapter drains open requests for DRAIN_S (the last second ends open streams properly).
 GRACE_S = 60
 DRAIN_S = 55
@@ -77,6 +88,23 @@ class IngressRoute:
 
 
 @dataclass(frozen=True)
+class WeightsAccess:
+    """How the init container reads s3:// and gs:// sources: an existing Secret of the namespace holding an
+    S3-compatible access key pair, and the store's endpoint."""
+
+    secret: str
+    """The Secret's name; its keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) are mounted
+    as files."""
+    endpoint: str | None = None
+    """None: AWS S3 in `region` for s3://, https://storage.googleapis.com for gs://."""
+    region: str | None = None
+    """None: us-east-1 for s3://, `auto` for gs://."""
+    egress_cidr: str | None = None
+    """A private store's addresses (MinIO on the site's network): the NetworkPolicy lets the pods reach them on
+    the endpoint's port; public stores are reached as the Hub is (HTTPS to public addresses)."""
+
+
+@dataclass(frozen=True)
 class ModelServingArgs:
     environment: str
     foundation: ClusterFoundation
@@ -118,6 +146,8 @@ class ModelServingArgs:
     """Where the Grafana dashboards' ConfigMap goes (the target's namespace or the monitoring one); None: none."""
     alerts: AlertThresholds | None = None
     """A PrometheusRule with these thresholds; None: none."""
+    weights: WeightsAccess | None = None
+    """Required when the model or an adapter comes from s3:// or gs:// (the config checks it)."""
 
 
 ROUTER_KEY = litellm.ROUTER_KEY_ID
@@ -133,8 +163,77 @@ def image_ref(args: ModelServingArgs, engine: str) -> str:
 
 
 def gguf_path(model: ModelSpec) -> str:
-    """Where the init container (selfhost-fetch) puts the model's GGUF file on the cache volume."""
-    return f"{GGUF_DIR}/{model.id.replace('/', '--')}/{model.revision}/{model.file}"
+    """Where the init container (selfhost-fetch) puts the model's GGUF file from the Hub on the cache volume."""
+    return hub_file_path(model.id, str(model.revision), str(model.file))
+
+
+def hub_file_path(repo: str, revision: str, file: str) -> str:
+    """Where selfhost-fetch puts a Hub file under GGUF_DIR (its --dir)."""
+    return f"{GGUF_DIR}/{repo.replace('/', '--')}/{revision}/{file}"
+
+
+def local_path(location: Location) -> str:
+    """Where a bucket's or a volume's source is inside the pod: the objects the init container fetched onto the
+    cache volume (a bucket's prefix pins them: nothing else names a version), or the claim mounted read-only."""
+    base = f"{OBJECTS_DIR}/{location.scheme}/{location.bucket}" if location.scheme in BUCKETS else \
+        f"{VOLUMES_DIR}/{location.bucket}"
+    return f"{base}/{location.prefix}" if location.prefix else base
+
+
+def _fetch_item(location: Location, file: str | None, sha256: str | None) -> str:
+    """selfhost-fetch's item for a bucket source: the prefix (a checkpoint or PEFT folder), or one GGUF file of it
+    with its hash."""
+    if file is None:
+        return location.uri
+    return f"{location.uri}/{file}" + (f"#sha256={sha256}" if sha256 else "")
+
+
+def model_path(model: ModelSpec) -> str:
+    """What the engine loads: a Hub repository by id (vLLM downloads it), or a local path: the GGUF file the init
+    container fetched, the fetched checkpoint folder, or the folder on the mounted claim."""
+    location, gguf = model.location, ENGINES[model.engine].gguf
+    if location.scheme == "hub":
+        return gguf_path(model) if gguf else model.id
+    return f"{local_path(location)}/{model.file}" if gguf else local_path(location)
+
+
+def adapter_source(model: ModelSpec, adapter: AdapterSpec) -> str:
+    """The adapter's source as our adapter's SELFHOST_ADAPTERS takes it: a Hub PEFT folder for vLLM, which our
+    adapter downloads itself at start (`hf://repo@commit`); else the local path the init container fetched it to
+    or the claim holds (vLLM: a PEFT folder; llama.cpp: the GGUF file)."""
+    location, gguf = adapter.location, ENGINES[model.engine].gguf
+    if location.scheme == "hub":
+        return hub_file_path(str(adapter.id), str(adapter.revision), str(adapter.file)) if gguf else \
+            f"hf://{adapter.id}@{adapter.revision}"
+    return f"{local_path(location)}/{adapter.file}" if gguf else local_path(location)
+
+
+def adapter_fetch_items(model: ModelSpec) -> list[str]:
+    """selfhost-fetch's items for the adapters the init container fetches: llama.cpp's GGUF adapters from the Hub
+    (like the base file: repo, commit, file, hash) and every adapter from a bucket."""
+    gguf, items = ENGINES[model.engine].gguf, []
+    for a in model.adapters:
+        location = a.location
+        if location.scheme == "hub" and gguf:
+            items.append(f"hf://{a.id}@{a.revision}/{a.file}" + (f"#sha256={a.sha256}" if a.sha256 else ""))
+        elif location.scheme in BUCKETS:
+            items.append(_fetch_item(location, a.file if gguf else None, a.sha256))
+    return items
+
+
+def claims(model: ModelSpec) -> list[str]:
+    """The PersistentVolumeClaims the model's and its adapters' pvc:// sources name, each once."""
+    found = [loc.bucket for loc in (model.location, *(a.location for a in model.adapters)) if loc.scheme == "pvc"]
+    return list(dict.fromkeys(found))
+
+
+def claim_volume(claim: str) -> str:
+    """The pod's volume name for a claim: a DNS label (a claim name may hold dots and be 63 long), stable for it."""
+    return f"weights-{hashlib.sha256(claim.encode()).hexdigest()[:12]}"
+
+
+def reads_buckets(model: ModelSpec) -> bool:
+    return any(loc.scheme in BUCKETS for loc in (model.location, *(a.location for a in model.adapters)))
 
 
 def in_flight_limit(args: ModelServingArgs) -> int:
@@ -153,12 +252,16 @@ def serving_args(args: ModelServingArgs) -> list[str]:
     model = args.model
     if ENGINES[model.engine].gguf:
         threads = max(1, math.floor(cpus_of(args.resources.cpu)))
-        engine = ["--engine", "llamacpp", "--model", gguf_path(model),
+        engine = ["--engine", "llamacpp", "--model", model_path(model),
                   f"--engine-args=--n_ctx {model.max_context} --n_threads {threads}"]
     else:
-        flags = vllm_flags(model.id, model.revision, model.max_context, args.gpu_count, model.quantization,
-                           GPU_MEMORY_UTILIZATION, model.kv_cache_dtype)
-        engine = ["--engine", "vllm", "--model", model.id, f"--engine-args={engine_args(flags)}"]
+        # Weights of our own are a local folder, which has no revision; the adapter names the adapters to vLLM
+        # itself (--enable-lora, --lora-modules): the infrastructure sets how many stay on the GPU and their rank.
+        hub = model.location.scheme == "hub"
+        flags = vllm_flags(model_path(model), model.revision if hub else None, model.max_context, args.gpu_count,
+                           model.quantization, GPU_MEMORY_UTILIZATION, model.kv_cache_dtype,
+                           lora_flags(model.lora_slots, model.max_adapter_rank) if model.adapters else None)
+        engine = ["--engine", "vllm", "--model", model_path(model), f"--engine-args={engine_args(flags)}"]
         if args.scaling.metric == "queue-depth":
             limit = str(in_flight_limit(args))
             engine += ["--max-engine-connections", limit, "--max-concurrency-per-key", limit]
@@ -167,7 +270,7 @@ def serving_args(args: ModelServingArgs) -> list[str]:
             "--engine-startup-timeout-seconds", str(args.startup_timeout_seconds)]
 
 
-def _environment(model: ModelSpec, token: bool) -> list[dict[str, str]]:
+def _environment(model: ModelSpec, token: bool, more: dict[str, str] | None = None) -> list[dict[str, str]]:
     env = {"HOME": "/tmp"}
     if not ENGINES[model.engine].gguf:
         env |= {name: f"{CACHE_DIR if volume == 'cache' else '/tmp'}/{path}"
@@ -175,19 +278,60 @@ def _environment(model: ModelSpec, token: bool) -> list[dict[str, str]]:
     if token:
         # A path, read by the Hub client: the token itself stays in the mounted Secret.
         env["HF_TOKEN_PATH"] = f"{SECRETS_DIR}/hf_token"
-    return [{"name": k, "value": v} for k, v in env.items()]
+    return [{"name": k, "value": v} for k, v in {**env, **(more or {})}.items()]
+
+
+def _store_args(weights: WeightsAccess | None) -> list[str]:
+    if weights is None:
+        return []
+    return [*(["--endpoint", weights.endpoint] if weights.endpoint else []),
+            *(["--region", weights.region] if weights.region else [])]
+
+
+def init_containers(args: ModelServingArgs, image: str, token: bool, security: dict[str, Any],
+                    mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What runs before the engine, each a selfhost-fetch onto the cache volume: the model (llama.cpp's GGUF file
+    from the Hub; any model from a bucket), then the adapters the engine loads from local paths (llama.cpp's from
+    the Hub, anyone's from a bucket). Only these containers mount the weights Secret, as files."""
+    model = args.model
+    engine = "llamacpp" if ENGINES[model.engine].gguf else "vllm"
+    location = model.location
+    runs: list[tuple[str, list[str], bool]] = []  # (name, args, reads a bucket)
+    if location.scheme == "hub" and engine == "llamacpp":
+        fetch = ["--repo", model.id, "--revision", str(model.revision), "--file", str(model.file), "--dir", GGUF_DIR]
+        runs.append(("fetch-model", fetch + (["--sha256", model.sha256] if model.sha256 else []), False))
+    elif location.scheme in BUCKETS:
+        item = _fetch_item(location, model.file if engine == "llamacpp" else None, model.sha256)
+        runs.append(("fetch-model", ["--objects-dir", OBJECTS_DIR, *_store_args(args.weights), item], True))
+    items = adapter_fetch_items(model)
+    if items:
+        runs.append(("fetch-adapters", ["--dir", GGUF_DIR, "--objects-dir", OBJECTS_DIR, *_store_args(args.weights),
+                                        *items], any(not i.startswith("hf://") for i in items)))
+    credentials = {"SELFHOST_FETCH_CREDENTIALS_DIR": WEIGHTS_SECRET_DIR}
+    return [{
+        "name": name, **pulled(image),
+        "command": [f"{PROGRAMS[engine]}/selfhost-fetch"],
+        "args": fetch_args,
+        "env": _environment(model, token, credentials if bucket else None),
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "securityContext": security,
+        "volumeMounts": [*mounts, *([{"name": "weights-secret", "mountPath": WEIGHTS_SECRET_DIR, "readOnly": True}]
+                                    if bucket else [])],
+    } for name, fetch_args, bucket in runs]
 
 
 def pod_spec(args: ModelServingArgs, image: str, token: bool, selector: dict[str, str]) -> dict[str, Any]:
     """The serving pod: our image non-root with a read-only root and no capabilities, probes sized from the model,
-    the model cache, the Secret's files and /dev/shm mounted, spread over nodes; for llama.cpp, an init container
-    that fetches the GGUF file first."""
+    the model cache, the Secret's files and /dev/shm mounted (and the team's claims of pvc:// sources, read-only),
+    spread over nodes; init containers fetch first what the engine loads from the cache (`init_containers`)."""
     model, name = args.model, args.name
-    engine = "llamacpp" if ENGINES[model.engine].gguf else "vllm"
     container_security = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
                           "capabilities": {"drop": ["ALL"]}}
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": CACHE_DIR},
-              {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": CACHE_DIR},
+                                    {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True}]
+    # pvc:// sources: the team's claims, read-only (the serving container reads them in place; nothing fetches).
+    volumes = [{"name": claim_volume(c), "mountPath": f"{VOLUMES_DIR}/{c}", "readOnly": True} for c in claims(model)]
+    adapters = {"SELFHOST_ADAPTERS": adapters_setting([(a.name, adapter_source(model, a)) for a in model.adapters])}
     limits: dict[str, Any] = {"cpu": args.resources.cpu, "memory": args.resources.memory}
     if args.gpu:
         limits[facts.GPU_RESOURCE] = str(args.gpu_count)
@@ -197,7 +341,7 @@ def pod_spec(args: ModelServingArgs, image: str, token: bool, selector: dict[str
         "name": "serving", **pulled(image),
         "args": serving_args(args),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
-        "env": _environment(model, token),
+        "env": _environment(model, token, adapters if model.adapters else None),
         "resources": {"requests": {"cpu": args.resources.cpu, "memory": args.resources.memory}, "limits": limits},
         # Start-up gets the whole sized budget (download, load, warm-up); then readiness takes a replica out of
         # the Service while its engine is down or restarting, and liveness restarts only a hung adapter (the
@@ -206,21 +350,11 @@ def pod_spec(args: ModelServingArgs, image: str, token: bool, selector: dict[str
         "readinessProbe": probe("/health", failureThreshold=3),
         "livenessProbe": probe("/livez", failureThreshold=3, periodSeconds=20),
         "securityContext": container_security,
-        "volumeMounts": [*mounts, {"name": "shm", "mountPath": "/dev/shm"}],
+        "volumeMounts": [*mounts, {"name": "shm", "mountPath": "/dev/shm"}, *volumes],
     }
     secret_items = [{"key": "api_keys", "path": "api_keys"}] + ([{"key": "hf_token", "path": "hf_token"}] if token
                                                                  else [])
-    init = []
-    if engine == "llamacpp":
-        fetch = ["--repo", model.id, "--revision", model.revision, "--file", str(model.file), "--dir", GGUF_DIR]
-        init.append({
-            "name": "fetch-model", **pulled(image),
-            "command": [f"{PROGRAMS[engine]}/selfhost-fetch"],
-            "args": fetch + (["--sha256", model.sha256] if model.sha256 else []),
-            "env": _environment(model, token),
-            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-            "securityContext": container_security, "volumeMounts": mounts,
-        })
+    init = init_containers(args, image, token, container_security, mounts)
     return {
         "serviceAccountName": name, "automountServiceAccountToken": False, "enableServiceLinks": False,
         "terminationGracePeriodSeconds": GRACE_S,
@@ -240,6 +374,10 @@ def pod_spec(args: ModelServingArgs, image: str, token: bool, selector: dict[str
             {"name": "cache", "persistentVolumeClaim": {"claimName": f"{name}-model-cache"}},
             {"name": "secrets", "secret": {"secretName": f"{name}-secrets", "defaultMode": 0o440,
                                            "items": secret_items}},
+            *([{"name": "weights-secret", "secret": {"secretName": args.weights.secret, "defaultMode": 0o440}}]
+              if args.weights and reads_buckets(model) else []),
+            *({"name": claim_volume(c), "persistentVolumeClaim": {"claimName": c, "readOnly": True}}
+              for c in claims(model)),
         ],
     }
 
@@ -254,7 +392,9 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
     meta = lambda object_name, **extra: {"name": object_name, "namespace": ns, "labels": labels, **extra}  # noqa: E731
     level = facts.POD_SECURITY[engine]
     pod = pod_spec(args, image_ref(args, engine), "hf_token" in secret_data, selector)
-    annotations = {"selfhost.dev/model": model.id, "selfhost.dev/engine": model.engine,
+    annotations = {"selfhost.dev/model": model.id, **({"selfhost.dev/base": model.base} if model.base else {}),
+                   **({"selfhost.dev/adapters": ",".join(a.name for a in model.adapters)} if model.adapters else {}),
+                   "selfhost.dev/engine": model.engine,
                    "selfhost.dev/quantization": model.quantization,
                    **({"selfhost.dev/kv-cache": model.kv_cache_dtype} if model.kv_cache_dtype != "auto" else {}),
                    **({"selfhost.dev/gpu": args.gpu} if args.gpu else {}),
@@ -311,7 +451,15 @@ def network_policies(args: ModelServingArgs, selector: dict[str, str], meta: Any
     callers = [*args.allow_from_namespaces, *([cluster.ingress_namespace] if args.ingress else []),
                *([cluster.monitoring_namespace] if args.service_monitor else []),
                *([args.router_namespace] if args.router_namespace else [])]
-    return locked_down(meta, "allow-serving", selector, callers, PORT, [])
+    egress = []
+    weights = args.weights
+    if weights and weights.egress_cidr and reads_buckets(args.model):
+        # A private object store (MinIO on the site's network) is outside "public addresses": open exactly it.
+        endpoint = urlsplit(weights.endpoint or "https://")
+        port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+        egress.append({"to": [{"ipBlock": {"cidr": weights.egress_cidr}}],
+                       "ports": [{"protocol": "TCP", "port": port}]})
+    return locked_down(meta, "allow-serving", selector, callers, PORT, egress)
 
 
 def autoscaler(args: ModelServingArgs, meta: Any) -> dict[str, Any]:
@@ -362,7 +510,9 @@ class ModelServing(pulumi.ComponentResource):
     Deployment of our image (non-root, read-only root, no capabilities, seccomp RuntimeDefault, probes sized from
     the model, rolling updates that never drop below the serving replicas), a Service, a PodDisruptionBudget, a
     default-deny NetworkPolicy with the allow rules serving needs, an autoscaler, and by config an Ingress with
-    TLS, a ServiceMonitor, Grafana dashboards (a ConfigMap) and alerts (a PrometheusRule)."""
+    TLS, a ServiceMonitor, Grafana dashboards (a ConfigMap) and alerts (a PrometheusRule). Weights of the team's
+    own (a bucket, fetched by init containers with the key of an existing Secret mounted as files; a claim,
+    mounted read-only) and LoRA adapters (SELFHOST_ADAPTERS) need no object of their own: the pod carries them."""
 
     def __init__(self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:k8s:ModelServing", name, None, opts)

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from ..catalog.ec2_instances import ec2_instances_in, vcpus
 from ..catalog.engines import FP8_ARCHS
-from ..catalog.models import MODELS
+from ..catalog.models import facts_of
 from ..catalog.serving import SAGEMAKER_TIMEOUT_BOUNDS_S
 from ..cost_rules import (
     HOURS_PER_MONTH,
@@ -122,7 +122,7 @@ def _replicas(group: Resource, ctx: Ctx) -> tuple[str, str, tuple[int, int, int]
     quantization, kv_bytes = serving_dtypes(tags)
     host = ec2_instances_in(ctx.regions.get("aws", "")).get(itype)
     plan = Plan(low, low, None) if host is None else plan_replicas(
-        MODELS.get(model_id), Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high,
+        facts_of(tags), Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high,
         ctx.usage, quantization, kv_bytes=kv_bytes)
     return itype, model_id, (low, plan.expected, high), plan
 
@@ -293,7 +293,7 @@ class AwsPool(TargetKind):
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
-        from ..aws.pool import GpuInstancePool, GpuInstancePoolArgs, GroupScaling
+        from ..aws.pool import GpuInstancePool, GpuInstancePoolArgs, GroupScaling, reads_from_hub
 
         t: AwsPoolTarget = target
         model = env.model(t.model)
@@ -301,12 +301,15 @@ class AwsPool(TargetKind):
         assert facts is not None  # validated
         offered = ec2_instances_in(foundation.region)
         instances = [offered[i] for i in t.instance_types]
-        startup = t.startup_timeout_seconds or startup_timeout_seconds(facts, model.quantization, "hub",
-                                                                       SAGEMAKER_TIMEOUT_BOUNDS_S)
+        # The instances download from the Hub, or copy the team's own weights from S3 (`aws s3 sync` at boot).
+        startup = t.startup_timeout_seconds or startup_timeout_seconds(
+            facts, model.quantization, "hub" if model.location.scheme == "hub" else "s3", SAGEMAKER_TIMEOUT_BOUNDS_S)
         pool = GpuInstancePool(f"{env.name}-{t.name}", GpuInstancePoolArgs(
             pool_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
             instances=instances, startup_timeout_seconds=startup,
-            hf_token_secret_arn=foundation.hf_token_secret_arn, tags=self.identity_tags(env, t),
+            # The token only where something comes from the Hub: the role reads nothing it does not use.
+            hf_token_secret_arn=foundation.hf_token_secret_arn if reads_from_hub(model) else None,
+            tags=self.identity_tags(env, t),
             scaling=GroupScaling(
                 min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas,
                 requests_per_instance_per_minute=t.scaling.target_requests_per_instance_per_minute),

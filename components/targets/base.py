@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..catalog.engines import ENGINES
 from ..catalog.models import ModelFacts
 from ..litellm import ROUTER_KEY_ID
 from ..router_runtime import RouterEndpoint, RouterRuntime
@@ -35,7 +36,7 @@ from ..schema import (
     Usage,
     does_not_fit,
 )
-from ..sizing import memory_fit
+from ..sizing import LORA_THROUGHPUT_NOTE, LoraSlots, memory_fit
 from ..weights import Scheme
 
 if TYPE_CHECKING:
@@ -359,6 +360,9 @@ class TargetKind(ABC):
     needs_egress_for_hub: ClassVar[bool] = False
     """Its containers download `source: hub` weights themselves, from inside the environment's network (so the
     network needs internet egress); False where the platform fetches them (Vertex Model Garden)."""
+    stages_hub_adapters: ClassVar[bool] = False
+    """Hub adapters are copied into the platform's storage at `pulumi up` (SageMaker's stack bucket), so its hosts
+    need no egress for them; False: its hosts download them at start."""
     weight_schemes: ClassVar[tuple[Scheme, ...]] = ("hub",)
     """Where its hosts can read a model's or an adapter's weights from (components/weights.py): the Hub, and the
     buckets or volumes its platform's identities can be granted (checked in components/config.py)."""
@@ -410,9 +414,11 @@ class TargetKind(ABC):
         the cost engine plans its capacity with: the weights' quantization and the KV cache's dtype (when not
         the defaults)."""
         model = env.model(target.model)
-        serving = {"selfhost-quantization": model.quantization} if model.quantization != "none" else {}
+        serving: dict[str, str] = {"selfhost-quantization": model.quantization} if model.quantization != "none" else {}
         if model.kv_cache_dtype != "auto":
             serving["selfhost-kv-cache"] = model.kv_cache_dtype
+        if model.base is not None:  # a checkpoint of your own: the cost engine sizes it by its base's facts
+            serving["selfhost-base"] = model.base
         return {**env.all_tags, "selfhost-model": model.id, "selfhost-target": target.name, **serving}
 
     def fit_problems(self, env: EnvironmentSpec, index: int, target: TargetSpec, facts: ModelFacts, key: str,
@@ -421,7 +427,7 @@ class TargetKind(ABC):
         fit `gpu_count` GPUs of `memory_gib` in all (named `host`), with the hosts of this kind that fit."""
         model = env.model(target.model)
         fit = memory_fit(facts, model.quantization, model.max_context, target.concurrency, gpu_count, memory_gib,
-                         kv_bytes=model.kv_bytes)
+                         kv_bytes=model.kv_bytes, lora=lora_slots(model))
         if fit.fits:
             return []
         return [target_problem(index, key, value, does_not_fit(model, target.concurrency, fit, host),
@@ -436,17 +442,37 @@ class TargetKind(ABC):
 
         facts = model.resolved_facts()
         assert facts is not None
+        lora = lora_slots(model)
         rows = options(facts, model.quantization, model.max_context, concurrency,
                        self.hosts(region or "", lookup), usage.input_tokens_per_request,
-                       usage.output_tokens_per_request, usage.service_level)
+                       usage.output_tokens_per_request, usage.service_level, lora=lora)
         if not rows:
-            return "none here: lower maxContext or concurrency, or quantize"
+            return "none here: lower maxContext or concurrency, or quantize" + (", or keep fewer adapters resident "
+                                                                               "(maxLoras)" if lora else "")
         prices = [o.usd_per_1m_tokens(o.at_service_level) for o in rows[:limit]]
         shown = [f"{o.host.name} (${usd:.2f}/1M tokens, " if usd is not None else f"{o.host.name} (price unknown, "
                  for o, usd in zip(rows, prices, strict=False)]
-        return ", ".join(f"{text}{o.fit.margin_gib:.1f} GiB spare)" for text, o in zip(shown, rows, strict=False)) + (
-            f"; {len(rows) - limit} more: `selfhost size {model.id} --context {model.max_context} "
-            f"--concurrency {concurrency}`" if len(rows) > limit else "")
+        more = ""
+        if len(rows) > limit:
+            more = (f"; {len(rows) - limit} more: `selfhost size {model.id} --context {model.max_context} "
+                    f"--concurrency {concurrency}`")
+            if lora:  # `selfhost size` sizes the base model alone
+                more += f" (it leaves the adapters out: a host there needs {rows[0].fit.adapters_gib:.1f} GiB spare)"
+        note = f"; {LORA_THROUGHPUT_NOTE}" if lora else ""
+        hosts = ", ".join(f"{text}{o.fit.margin_gib:.1f} GiB spare)" for text, o in zip(shown, rows, strict=False))
+        return hosts + more + note
+
+
+def lora_slots(model: ModelSpec) -> LoraSlots | None:
+    """The GPU memory a model's adapters take: its engine's resident slots, each at the smallest rank setting that
+    holds the largest adapter (vLLM's --max-lora-rank, as catalog/engines.py lora_rank_setting picks it); at the
+    largest rank itself for an engine with no fixed settings, or above its largest (a problem the config reports on
+    its own); None without adapters."""
+    engine = ENGINES[model.engine]
+    if not model.lora_slots or engine.lora is None:
+        return None
+    rank = model.max_adapter_rank
+    return LoraSlots(model.lora_slots, next((r for r in engine.lora.ranks if r >= rank), rank))
 
 
 def target_problem(index: int, key: str, value: Any, message: str, allowed: str | None = None) -> Problem:

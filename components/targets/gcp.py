@@ -186,6 +186,8 @@ class Gcp(Platform):
         # the vertex kind's word; its remote repository, as every repository here, bills the storage of the images
         # it caches: one proxy image, cents, not estimated).
         "gcp:projects/iAMCustomRole:IAMCustomRole", "gcp:vertex/aiEndpointIamMember:AiEndpointIamMember",
+        # Read access to a team's own weights (a bucket prefix), for the pools' and Vertex's identities.
+        "gcp:storage/bucketIAMMember:BucketIAMMember",
     })
 
     def of(self, env: EnvironmentSpec) -> GcpSettings:

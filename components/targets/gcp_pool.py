@@ -2,6 +2,8 @@
 
 Its config model, its checks against the GPU machine catalog, its hosts for `selfhost size` (standard and spot
 side by side), its cost rules, and its declaration (components/gcp/pool.py, imported only when declared).
+Weights from the Hub or of your own in Cloud Storage (`gs://bucket/prefix`: copied to the VM's disk at boot, the
+VMs' service account granted that prefix only), LoRA adapters from either (weight_schemes).
 """
 
 from __future__ import annotations
@@ -98,7 +100,9 @@ def _autoscaler(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     machine = inputs.get("machineType", "")
     spot = (inputs.get("scheduling") or {}).get("provisioningModel") == "SPOT"
     # Labels hold the Hugging Face id in label characters: the catalog knows which model that is.
-    model_id = model_id_of_label((inputs.get("labels") or {}).get("selfhost-model", ""))
+    # A checkpoint of your own is not in the catalog: it is sized as the model it was fine-tuned from.
+    labels = inputs.get("labels") or {}
+    model_id = model_id_of_label(labels.get("selfhost-model", "")) or model_id_of_label(labels.get("selfhost-base", ""))
     quantization, kv_bytes = serving_dtypes(inputs.get("labels"))
     accelerator, count = gcp_machines.FIXED_GPU_MACHINES.get(machine, ("", 0))
     suffix, label = ("-spot", "spot") if spot else ("", "standard")

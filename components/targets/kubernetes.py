@@ -5,6 +5,10 @@ The cluster is the platform (`kubernetes:` in the stack config: how to reach it,
 the owner, the optional GPU Operator); each target is one model served in its own namespace
 (components/k8s/serving.py, imported only when declared). On-prem hardware has no price list: the owner's rates
 per GPU-hour and node-hour price it, the same way the clouds' list prices do.
+
+Weights come from the Hub, from a bucket of the team's (s3://, gs://: an init container fetches them onto the
+model cache with the key of the Secret `weightsSecret` names) or from a claim of the namespace (pvc://: mounted
+read-only); LoRA adapters are served beside the model (vLLM on GPUs, llama.cpp on CPUs).
 """
 
 from __future__ import annotations
@@ -148,6 +152,26 @@ DIGEST_HELP = ("the digest the push printed (`docker buildx build ... --push --m
                "sha256:<64 hex>")
 
 
+class WeightsSecret(Strict):
+    """The object-store key the pods read s3:// and gs:// sources with: an existing Secret of the target's namespace
+    (create it after the namespace exists, e.g. `kubectl create secret generic team-weights -n <namespace>
+    --from-literal=AWS_ACCESS_KEY_ID=... --from-literal=AWS_SECRET_ACCESS_KEY=...`), mounted as files in the
+    init containers that fetch, never in the stack or an environment variable. An S3-compatible key pair: an AWS
+    access key, a Cloud Storage HMAC key (its XML API), or MinIO's."""
+
+    name: str = Field(pattern=DNS_SUBDOMAIN, max_length=253)
+    """The Secret; its keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN, optional)."""
+    endpoint: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
+    """The S3-compatible endpoint, e.g. https://minio.dc1.example.internal:9000. Default: AWS S3 in `region` for
+    s3://, https://storage.googleapis.com for gs://."""
+    region: str | None = Field(default=None, pattern=r"^[a-z0-9-]{2,32}$")
+    """The region requests are signed for: the bucket's (AWS refuses another). Default: us-east-1 for s3://,
+    `auto` for gs://; MinIO: its configured region (us-east-1 unless set)."""
+    egress_cidr: str | None = Field(default=None, pattern=r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$")
+    """The store's addresses when they are private (MinIO on the site's network): the NetworkPolicy admits HTTPS
+    to public addresses only, so the pods may reach these on the endpoint's port. Unset for a public store."""
+
+
 class KubernetesTarget(Strict):
     kind: Literal["kubernetes"]
     name: Slug
@@ -187,6 +211,9 @@ class KubernetesTarget(Strict):
     startup_timeout_seconds: int | None = Field(default=None, ge=60, le=7200)
     """The startup probe's budget; default sized from the model (download, load, warm-up)."""
     image: Literal["selfhost"] = "selfhost"
+    weights_secret: WeightsSecret | None = None
+    """Required when the model or an adapter comes from s3:// or gs://: the Secret and endpoint they are read with
+    (pvc:// sources are mounted, the Hub needs no key)."""
 
     @model_validator(mode="after")
     def _namespaces(self) -> KubernetesTarget:
@@ -194,6 +221,31 @@ class KubernetesTarget(Strict):
         if bad:
             raise ValueError(f"allowFromNamespaces: {bad[0]!r} is not a namespace name (a DNS label)")
         return self
+
+
+def _weights_problems(env: EnvironmentSpec, index: int, t: KubernetesTarget, model: ModelSpec) -> list[Problem]:
+    """A bucket source needs the Secret its key is in, and one store per target (one key, one endpoint)."""
+    problems: list[Problem] = []
+    at = env.models.index(model)
+    sources = [("source", model.source, model.location),
+               *((f"adapters[{j}].source", a.source, a.location) for j, a in enumerate(model.adapters))]
+    buckets = [(key, source, loc) for key, source, loc in sources if loc.scheme in ("s3", "gs")]
+    if buckets and t.weights_secret is None:
+        key, source, _ = buckets[0]
+        problems.append(target_problem(
+            index, "weightsSecret", MISSING, f"models[{at}].{key} {source!r} is a bucket: the pods read it with an "
+            "access key kept in a Kubernetes Secret of the target's namespace (never in the stack)",
+            "{name: <Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY>, endpoint?, region?, egressCidr?}"))
+    if len({loc.scheme for _, _, loc in buckets}) > 1:
+        problems.append(target_problem(
+            index, "weightsSecret", t.weights_secret.name if t.weights_secret else MISSING,
+            f"models[{at}] reads both s3:// and gs:// sources: a target reads one object store (one key, one "
+            "endpoint)", "sources in one store"))
+    if t.weights_secret is not None and not buckets:
+        problems.append(target_problem(
+            index, "weightsSecret", t.weights_secret.model_dump(by_alias=True, exclude_none=True),
+            f"no source of models[{at}] or its adapters is a bucket (s3:// or gs://): nothing reads it", "unset"))
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -293,7 +345,8 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     limits = (containers[0].get("resources") or {}).get("limits") or {}
     count = int(limits.get(facts_k8s.GPU_RESOURCE, 0))
     low, high = _autoscaler_bounds(r, ctx)
-    facts = MODELS.get(model_id)
+    # A checkpoint of the team's own is sized by the catalog model it was fine-tuned from.
+    facts = MODELS.get(model_id) or MODELS.get(notes.get("selfhost.dev/base", ""))
     engine = ENGINES.get(notes.get("selfhost.dev/engine", ""))
     streams = engine.max_streams if engine and engine.max_streams else None
     if gpu is not None:
@@ -411,6 +464,7 @@ class Kubernetes(TargetKind):
         if t.ingress and not (t.ingress.cluster_issuer or t.ingress.tls_secret):
             p("ingress.clusterIssuer", MISSING, "an Ingress without TLS would carry API keys in clear text",
               "a cert-manager ClusterIssuer, or ingress.tlsSecret")
+        problems += _weights_problems(env, index, t, model)
         if t.model_cache.access_mode == "ReadWriteOnce" and "kubernetes.io/hostname" not in t.node_selector:
             p("modelCache.accessMode", "ReadWriteOnce", "a ReadWriteOnce volume attaches to one node, so replicas "
               "(and the surge replica of a rolling update) on another node would never start",
@@ -454,6 +508,7 @@ class Kubernetes(TargetKind):
             ModelServing,
             ModelServingArgs,
             ServingScaling,
+            WeightsAccess,
         )
 
         t: KubernetesTarget = target
@@ -485,7 +540,10 @@ class Kubernetes(TargetKind):
             alerts=None if t.alerts is None else alert_thresholds(env, t),
             api_keys=tuple(t.api_keys), startup_timeout_seconds=startup,
             labels=labels_of(self.identity_tags(env, t)), hf_token=hf_token,
-            router_namespace=env.router.namespace_in(env.name) if env.routed(t.name) else None))
+            router_namespace=env.router.namespace_in(env.name) if env.routed(t.name) else None,
+            weights=None if t.weights_secret is None else WeightsAccess(
+                secret=t.weights_secret.name, endpoint=t.weights_secret.endpoint, region=t.weights_secret.region,
+                egress_cidr=t.weights_secret.egress_cidr)))
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.name, model=model.id,
             invoke_url=f"{serving.base_url}/chat/completions", openai_base_url=serving.base_url, auth=self.auth(t),

@@ -7,14 +7,15 @@ and its declaration (components/aws/sagemaker.py, imported only when a stack dec
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..catalog.engines import FP8_ARCHS
+from ..catalog.engines import ENGINES, FP8_ARCHS
 from ..catalog.images import image_regions
-from ..catalog.models import MODELS
+from ..catalog.models import MODELS, facts_of
 from ..catalog.sagemaker_instances import instances_in, known_regions
 from ..cost_rules import (
     CAPTURE_BYTES_PER_TOKEN,
@@ -31,7 +32,7 @@ from ..cost_rules import (
     serving_dtypes,
 )
 from ..quotas import QuotaCtx, QuotaItem
-from ..schema import EnvironmentSpec, ModelSpec, Problem, Slug, Strict, Usage, no_fp8
+from ..schema import PROJECT, UNKNOWN, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, Usage, no_fp8
 from ..sizing import Hardware, weights_bytes
 from .aws import AWS
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
@@ -40,6 +41,30 @@ if TYPE_CHECKING:
     import pulumi
 
     from ..sizing_options import Host, Lookup
+
+
+# A model's container takes at most 5 AdditionalModelDataSources (CreateModel API reference, ContainerDefinition
+# "AdditionalModelDataSources: Array Members: Minimum number of 0 items. Maximum number of 5 items", read
+# 2026-12-07): each LoRA adapter is one, so a SageMaker target serves at most 5.
+MAX_ADAPTER_CHANNELS = 5
+# The HF vLLM DLC's entrypoint turns each SM_VLLM_<FLAG> into `--<flag> <value>` with the value as one argument
+# (aws/deep-learning-containers huggingface/vllm/build_artifacts/sagemaker_entrypoint.sh, read 2026-12-07), and
+# vLLM's --lora-modules reads each argument as one `name=path` (vllm/entrypoints/openai/cli_args.py
+# LoRAParserAction: `name, path = item.split("=")`): one adapter passes, two in one value break the parse.
+DLC_MAX_ADAPTERS = 1
+DLC_ADAPTERS_REFUSED = (
+    "the vLLM DLC passes SM_VLLM_LORA_MODULES to vLLM's --lora-modules as one argument, which vLLM reads as one "
+    "`name=path` (its sagemaker_entrypoint.sh; vLLM's LoRAParserAction): one adapter at most; serve more with our "
+    "image (image: selfhost)")
+# The prefix `selfhost stage` writes a pinned Hub revision to in the stack's bucket (aws.staging.staged_prefix): a
+# model whose S3 weights have this layout keeps them in the stack's bucket, which the stack pays for.
+_STAGED_URI = re.compile(r"^s3://[^/]+/models/[^/]+/[^/]+/[0-9a-f]{40}/$")
+
+
+def _in_stack_bucket(uri: object) -> bool:
+    """Whether a model data URI is the stack's bucket's: computed from the bucket, so unknown at declaration (the
+    in-program estimate) and in the staged layout once previewed; a team's own source is a literal of its own."""
+    return uri == UNKNOWN or bool(_STAGED_URI.match(str(uri)))
 
 
 class SageMakerScaling(Strict):
@@ -88,7 +113,8 @@ class SageMakerTarget(Strict):
     deployment: Deployment = Deployment()
     alarms: SageMakerAlarms = SageMakerAlarms()
     network_isolation: bool | None = None
-    """Default: on when the model comes from S3 (the container then needs no network), off for `hub`."""
+    """Default: on when the model comes from S3 (the stack's bucket or the team's own: the container then needs no
+    network; LoRA adapters come from S3 too), off for `hub`."""
     image: Literal["managed", "selfhost"] = "managed"
     """`managed`: the AWS Deep Learning Container for the engine. `selfhost`: our image (containers/vllm: the
     engine behind our adapter, with its usage log and metrics), built and pushed to ECR by `pulumi up`."""
@@ -96,7 +122,7 @@ class SageMakerTarget(Strict):
     """Override the sized ContainerStartupHealthCheckTimeoutInSeconds."""
 
     def isolation(self, model: ModelSpec) -> bool:
-        return self.network_isolation if self.network_isolation is not None else model.source == "s3"
+        return self.network_isolation if self.network_isolation is not None else model.location.scheme != "hub"
 
 
 def _endpoint_config(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
@@ -110,7 +136,7 @@ def _endpoint_config(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
         low, high = (int(scaling.inputs["minCapacity"]), int(scaling.inputs["maxCapacity"])) if scaling \
             else (count, count)
         host = instances_in(ctx.regions.get("aws", "")).get(itype)
-        facts = MODELS.get(model_id or "")
+        facts = facts_of(r.inputs.get("tags"))
         quantization, kv_bytes = serving_dtypes(r.inputs.get("tags"))
         plan = Plan(low, low, None) if host is None else plan_replicas(
             facts, Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high, ctx.usage,
@@ -158,6 +184,7 @@ class SageMaker(TargetKind):
     config = SageMakerTarget
     platform = "aws"
     weight_schemes = ("hub", "stack", "s3")
+    stages_hub_adapters = True
     summary = "SageMaker real-time endpoint (ml.* GPU instances)"
     engines = ("vllm", "tgi", "lmi")
     needs_egress_for_hub = True
@@ -181,6 +208,19 @@ class SageMaker(TargetKind):
         # Callers in the VPC reach the endpoint through the runtime's interface endpoint, without a NAT.
         return super().platform_needs(target) | {"endpoint:sagemaker.runtime"}
 
+    def adapters_refused(self, env: EnvironmentSpec, target: Any) -> str | None:
+        """Each adapter is a model data channel, of which a container has 5; the vLLM DLC loads one adapter."""
+        t: SageMakerTarget = target
+        model = env.model(t.model)
+        if ENGINES[model.engine].lora is None:
+            return None  # the engine's own refusal says it
+        if len(model.adapters) > MAX_ADAPTER_CHANNELS:
+            return (f"{len(model.adapters)} adapters: SageMaker mounts each as an additional model data source, "
+                    f"of which a model has at most {MAX_ADAPTER_CHANNELS} (CreateModel API, ContainerDefinition)")
+        if t.image == "managed" and len(model.adapters) > DLC_MAX_ADAPTERS:
+            return DLC_ADAPTERS_REFUSED
+        return None
+
     def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
         t: SageMakerTarget = target
         problems: list[Problem] = []
@@ -200,6 +240,13 @@ class SageMaker(TargetKind):
         if model.source == "hub" and t.isolation(model):
             p("networkIsolation", True, f"model '{model.name}' downloads from the Hugging Face Hub, which network "
               "isolation blocks", "false, or set the model's source: s3")
+        at = env.models.index(model)
+        for j, a in enumerate(model.adapters):
+            if a.location.scheme == "stack":
+                problems.append(Problem(
+                    f"{PROJECT}:models[{at}].adapters[{j}].source", a.source, f"an adapter in the stack's bucket "
+                    f"names no prefix to mount (targets[{index}] is sagemaker)",
+                    "hub (staged into the stack's bucket at `pulumi up`), or s3://bucket/prefix"))
         instance = offered.get(t.instance_type)
         if instance is None:
             p("instanceType", t.instance_type, f"not a SageMaker GPU instance type in {region}",
@@ -231,12 +278,21 @@ class SageMaker(TargetKind):
         facts = model.resolved_facts()
         assert facts is not None  # validation reports a model without facts
         instance = instances_in(foundation.region)[t.instance_type]
+        # What `pulumi up` copies from the Hub into the stack's bucket first: a `source: s3` model's revision, and
+        # every Hub adapter's (SageMaker mounts S3 only), keyed by what they are (resource names are a contract).
+        to_stage: list[tuple[str, str | None, str | None]] = [
+            (f"{env.name}-{t.name}-weights", model.id, model.revision)] \
+            if model.location.scheme == "stack" and model.stage else []
+        to_stage += [(f"{env.name}-{t.name}-adapter-{a.name}", a.id, a.revision) for a in model.adapters
+                     if a.location.scheme == "hub"]
         staged: list[pulumi.Resource] = []
-        if model.source == "s3" and model.stage:
+        if to_stage:
             from ..aws.staging import ModelStaging, ModelStagingArgs
 
-            staged = [ModelStaging(f"{env.name}-{t.name}-weights", ModelStagingArgs(
-                foundation=foundation, model=model, hf_token=hf_token)).job]
+            for name, repo, revision in to_stage:
+                assert repo is not None and revision is not None  # required for what comes from the Hub
+                staged.append(ModelStaging(name, ModelStagingArgs(
+                    foundation=foundation, repo=repo, revision=revision, hf_token=hf_token)).job)
         scaling, deploy, alarms = t.scaling, t.deployment, t.alarms
         endpoint = SageMakerEndpoint(f"{env.name}-{t.name}", SageMakerEndpointArgs(
             endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
@@ -282,12 +338,13 @@ class SageMaker(TargetKind):
         return out
 
     def stored_bytes(self, resources: Sequence[Resource], usage: Usage) -> float:
-        """Weights staged in the artifacts bucket for S3-sourced models, and 30 days of captured requests (the
-        bucket's lifecycle rule keeps them that long)."""
+        """Weights staged in the artifacts bucket for `source: s3` models (not a team's own bucket's: not this
+        stack's bill), and 30 days of captured requests (the bucket's lifecycle rule keeps them that long)."""
         stored = 0.0
         for r in resources:
-            if r.type == "aws:sagemaker/model:Model" and (r.inputs.get("primaryContainer") or {}).get(
-                    "modelDataSource"):
+            sources = (((r.inputs.get("primaryContainer") or {}).get("modelDataSource") or {}).get("s3DataSources")
+                       or []) if r.type == "aws:sagemaker/model:Model" else []
+            if any(_in_stack_bucket(s.get("s3Uri")) for s in sources):
                 facts = MODELS.get((r.inputs.get("tags") or {}).get("selfhost-model", ""))
                 stored += weights_bytes(facts, "none") if facts else 0
             if r.type == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":

@@ -205,13 +205,15 @@ def guarded(upstream: Running, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def metric(running: Running, name: str, **labels: str) -> float:
+    """The sum of the series of `name` that have these labels (and any others), as PromQL's sum() reads them."""
     text = httpx.get(running.url + "/metrics", timeout=5).text
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    want = {f'{k}="{v}"' for k, v in labels.items()}
+    total = 0.0
     for line in text.splitlines():
         m = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
-        if m and ",".join(sorted((m.group(1) or "").split(","))) == want:
-            return float(m.group(2))
-    return 0.0
+        if m and want <= set((m.group(1) or "").split(",")):
+            total += float(m.group(2))
+    return total
 
 
 def log_of(running: Running, response: httpx.Response) -> dict:

@@ -3,6 +3,7 @@ verification, the token (sent, never printed, never to another host) and the err
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import random
 import re
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 from selfhost_adapter import fetch
@@ -326,4 +328,226 @@ def test_bad_arguments_exit_2(tmp_path: Path, flag: str, value: str) -> None:
         argv += [flag, value]
     with pytest.raises(SystemExit) as exit_info:
         fetch.main(argv)
+    assert exit_info.value.code == 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Buckets: AWS Signature Version 4 by hand, checked against botocore's own signer, and ListObjectsV2 + GET against
+# a local stand-in for an S3-compatible store that verifies every signature with botocore.
+
+ACCESS_KEY = "AKIDEXAMPLE0123456789"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+BUCKET = "team-weights"
+NOW = datetime.datetime(2026, 12, 7, 23, 59, 58, tzinfo=datetime.UTC)
+
+
+def botocore_authorization(method: str, url: str, headers: dict[str, str], region: str, when: datetime.datetime,
+                           token: str | None = None, s3: bool = False) -> str:
+    """The Authorization header botocore's signer writes for the same request at the same moment."""
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, headers=dict(headers))
+    signer = (botocore.auth.S3SigV4Auth if s3 else botocore.auth.SigV4Auth)(
+        Credentials(ACCESS_KEY, SECRET_KEY, token), "s3", region)
+    original = botocore.auth.get_current_datetime
+    botocore.auth.get_current_datetime = lambda: when.replace(tzinfo=None)  # type: ignore[attr-defined]
+    try:
+        signer.add_auth(request)
+    finally:
+        botocore.auth.get_current_datetime = original
+    return request.headers["Authorization"]
+
+
+@pytest.mark.parametrize(("url", "region", "token", "s3"), [
+    ("https://s3.eu-west-1.amazonaws.com/team-weights/adapters/support/adapter_config.json", "eu-west-1", None, False),
+    ("https://s3.us-east-1.amazonaws.com/team-weights?list-type=2&prefix=adapters%2Fsupport&continuation-token="
+     "1%2Fab%2B%3D%3D", "us-east-1", None, False),
+    ("https://storage.googleapis.com/team-weights/ckpt/model-00001-of-00004.safetensors", "auto", "session-token-1",
+     False),
+    ("http://minio.dc1.example.internal:9000/team-weights/ckpt%20v2/tokenizer.json", "us-east-1", None, True),
+], ids=["object", "listing-page", "gcs-with-session-token", "minio-port-and-escaped-key"])
+def test_the_signature_is_botocores(url: str, region: str, token: str | None, s3: bool) -> None:
+    ours = fetch.sign_v4("GET", url, fetch.Credentials(ACCESS_KEY, SECRET_KEY, token), region, NOW)
+    # botocore signs every header it is given: give it ours but the two it writes itself (date, Authorization).
+    given = {k: v for k, v in ours.items() if k not in ("authorization", "x-amz-date", "x-amz-security-token")}
+    assert ours["authorization"] == botocore_authorization("GET", url, given, region, NOW, token, s3)
+    assert ours["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20261207/{region}/s3/")
+    assert SECRET_KEY not in repr(fetch.Credentials(ACCESS_KEY, SECRET_KEY))
+
+
+@dataclass
+class Bucket:
+    """Answers ListObjectsV2 (pages of `page` keys) and GETs of objects (with Range), path-style, for requests whose
+    signature botocore computes the same from the request as sent; anything else is a 403."""
+
+    objects: dict[str, bytes]
+    region: str = "us-east-1"
+    name: str = BUCKET
+    page: int = 2
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    url: str = ""
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        self.requests.append((h.path, dict(h.headers)))
+        auth, stamp = h.headers.get("Authorization"), h.headers.get("x-amz-date")
+        if not auth or not stamp:
+            return self._xml(h, 403, "<Error><Code>AccessDenied</Code></Error>")
+        signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
+        headers = {name: h.headers[name] for name in signed if name not in ("x-amz-date", "x-amz-security-token")}
+        when = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ")
+        if auth != botocore_authorization("GET", self.url + h.path, headers, self.region, when, s3=True):
+            return self._xml(h, 403, "<Error><Code>SignatureDoesNotMatch</Code></Error>")
+        parts = urlsplit(h.path)
+        bucket, _, key = parts.path.lstrip("/").partition("/")
+        if bucket != self.name:
+            return self._xml(h, 404, "<Error><Code>NoSuchBucket</Code></Error>")
+        if not key:
+            query = dict(parse_qsl(parts.query))
+            assert query["list-type"] == "2"
+            keys = sorted(k for k in self.objects if k.startswith(query.get("prefix", "")))
+            start = int(query.get("continuation-token", "0/").split("/")[0])
+            shown, more = keys[start:start + self.page], start + self.page < len(keys)
+            contents = "".join(f"<Contents><Key>{k}</Key><Size>{len(self.objects[k])}</Size>"
+                               f"<ETag>&quot;{hashlib.md5(self.objects[k]).hexdigest()}&quot;</ETag></Contents>"
+                               for k in shown)
+            # A token with the characters that must be escaped in a query (as S3's opaque tokens have).
+            token = f"<NextContinuationToken>{start + self.page}/x+y=</NextContinuationToken>" if more else ""
+            return self._xml(h, 200, f'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                                     f"<Name>{self.name}</Name><IsTruncated>{str(more).lower()}</IsTruncated>"
+                                     f"{token}{contents}</ListBucketResult>")
+        name = unquote(key)
+        if name not in self.objects:
+            return self._xml(h, 404, "<Error><Code>NoSuchKey</Code></Error>")
+        body = self.objects[name]
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    @staticmethod
+    def _xml(h: BaseHTTPRequestHandler, status: int, text: str) -> None:
+        data = text.encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/xml")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
+
+ADAPTER = {"adapters/support/adapter_config.json": b'{"r": 16, "peft_type": "LORA"}',
+           "adapters/support/adapter_model.safetensors": CONTENT[:200_000],
+           "adapters/support/extra dir/notes.txt": b"escaped key",
+           "adapters/support/": b"",  # a folder marker, as consoles create: not a file
+           "adapters/support-old/adapter_config.json": b"a sibling prefix, not under adapters/support/"}
+
+
+@pytest.fixture
+def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bucket]:
+    for name in (*fetch.CREDENTIAL_NAMES, "SELFHOST_FETCH_CREDENTIALS_DIR", "HTTP_PROXY", "http_proxy",
+                 *(f"SELFHOST_FETCH_{n.upper().replace('-', '_')}" for n, _ in (*fetch.FLAGS, *fetch.STORE_FLAGS))):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(fetch, "RETRY_DELAYS_SECONDS", (0.0, 0.01, 0.01))
+    store = Bucket(dict(ADAPTER))
+    yield from serve(store)  # type: ignore[arg-type]
+
+
+def bucket_args(store: Bucket, objects: Path, *items: str) -> list[str]:
+    return ["--objects-dir", str(objects), "--endpoint", store.url, *items]
+
+
+def test_every_object_under_a_prefix_is_fetched_with_signed_requests(bucket: Bucket, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    assert fetch.main(bucket_args(bucket, tmp_path, f"s3://{BUCKET}/adapters/support")) == 0
+    folder = tmp_path / "s3" / BUCKET / "adapters" / "support"
+    assert capsys.readouterr().out == f"{folder}\n"
+    for key in ("adapter_config.json", "adapter_model.safetensors", "extra dir/notes.txt"):
+        assert (folder / key).read_bytes() == ADAPTER[f"adapters/support/{key}"]
+    assert not (tmp_path / "s3" / BUCKET / "adapters" / "support-old").exists()
+    assert not list(folder.rglob("*.part"))
+    paths = [path for path, _ in bucket.requests]
+    # Three keys under the prefix and the sibling's, two to a page: two listing pages, then the three objects.
+    assert sum("list-type=2" in p for p in paths) == 3 and len(paths) == 6
+    assert "continuation-token=2%2Fx%2By%3D" in paths[1]
+    assert all(headers["Authorization"].startswith("AWS4-HMAC-SHA256 ") for _, headers in bucket.requests)
+
+
+def test_a_second_start_lists_again_and_downloads_only_what_changed(bucket: Bucket, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "secret"  # the Secret's keys as mounted files
+    secret.mkdir()
+    (secret / "AWS_ACCESS_KEY_ID").write_text(ACCESS_KEY + "\n")
+    (secret / "AWS_SECRET_ACCESS_KEY").write_text(SECRET_KEY)
+    monkeypatch.setenv("SELFHOST_FETCH_CREDENTIALS_DIR", str(secret))
+    objects = tmp_path / "objects"
+    assert fetch.main(bucket_args(bucket, objects, f"s3://{BUCKET}/adapters/support")) == 0
+    first = len(bucket.requests)
+    assert fetch.main(bucket_args(bucket, objects, f"s3://{BUCKET}/adapters/support")) == 0
+    assert all("list-type=2" in p for p, _ in bucket.requests[first:])  # only listings: every file is current
+    bucket.objects["adapters/support/adapter_config.json"] = b'{"r": 32, "peft_type": "LORA"}'
+    second = len(bucket.requests)
+    assert fetch.main(bucket_args(bucket, objects, f"s3://{BUCKET}/adapters/support")) == 0
+    fetched = [p for p, _ in bucket.requests[second:] if "list-type" not in p]
+    assert fetched == [f"/{BUCKET}/adapters/support/adapter_config.json"]
+    assert (objects / "s3" / BUCKET / "adapters/support/adapter_config.json").read_bytes().startswith(b'{"r": 32')
+
+
+def test_one_object_with_its_sha256_and_gcs_signed_for_region_auto(bucket: Bucket, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    bucket.region = "auto"
+    key = "adapters/support/adapter_model.safetensors"
+    digest = hashlib.sha256(ADAPTER[key]).hexdigest()
+    assert fetch.main(bucket_args(bucket, tmp_path, f"gs://{BUCKET}/{key}#sha256={digest}")) == 0
+    dest = tmp_path / "gs" / BUCKET / key
+    assert capsys.readouterr().out == f"{dest}\n" and dest.read_bytes() == ADAPTER[key]
+    assert "/auto/s3/aws4_request" in bucket.requests[-1][1]["Authorization"]
+    assert fetch.main(bucket_args(bucket, tmp_path / "other", f"gs://{BUCKET}/{key}#sha256={'0' * 64}")) == 1
+    assert "sha256 mismatch" in capsys.readouterr().err
+
+
+def test_a_refused_key_says_why_and_never_prints_the_secret(bucket: Bucket, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-" + SECRET_KEY)
+    assert fetch.main(bucket_args(bucket, tmp_path, f"s3://{BUCKET}/adapters/support")) == 1
+    err = capsys.readouterr().err
+    assert "403 SignatureDoesNotMatch" in err and "secret key does not match" in err
+    assert SECRET_KEY not in err and len(bucket.requests) == 1  # not retried
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    assert fetch.main(bucket_args(bucket, tmp_path, "s3://another-bucket/x")) == 1
+    assert "404 NoSuchBucket: no such bucket: s3://another-bucket/x" in capsys.readouterr().err
+    assert fetch.main(bucket_args(bucket, tmp_path, f"s3://{BUCKET}/nothing/here")) == 1
+    assert "nothing at s3://team-weights/nothing/here" in capsys.readouterr().err
+
+
+def test_a_bucket_without_a_key_is_refused_before_any_request(bucket: Bucket, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert fetch.main(bucket_args(bucket, tmp_path, f"s3://{BUCKET}/adapters/support")) == 1
+    assert "AWS_ACCESS_KEY_ID" in capsys.readouterr().err and not bucket.requests
+
+
+def test_a_peft_folder_on_the_hub_is_two_files_in_one_run(hub: Hub, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    repo, rev = "acme/support-lora", "0123456789abcdef0123456789abcdef01234567"
+    hub.files.update({f"/{repo}/resolve/{rev}/adapter_config.json": b"{}",
+                      f"/{repo}/resolve/{rev}/adapter_model.safetensors": b"weights"})
+    assert fetch.main(["--dir", str(tmp_path), f"hf://{repo}@{rev}", f"hf://{REPO}@{REV}/{FILE}#sha256={SHA256}"]) == 0
+    folder = tmp_path / "acme--support-lora" / rev
+    assert capsys.readouterr().out == f"{folder}\n{dest(tmp_path)}\n"
+    assert (folder / "adapter_model.safetensors").read_bytes() == b"weights" and dest(tmp_path).read_bytes() == CONTENT
+
+
+@pytest.mark.parametrize("item", ["hf://acme/x@main/a.gguf", "hf://acme/x@" + "0" * 40 + "/../a.gguf",
+                                  "s3://Bad_Bucket/x", "s3://team-weights/a/../b", "ftp://x/y"])
+def test_bad_items_exit_2(tmp_path: Path, item: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        fetch.main(["--dir", str(tmp_path), item])
     assert exit_info.value.code == 2

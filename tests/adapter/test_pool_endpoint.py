@@ -42,8 +42,8 @@ PREVIEW_TIMEOUT_SECONDS = 180
 CLIENT_TIMEOUT_SECONDS = 30
 # The variables that pick and configure the engine and its weights (vLLM and a Hugging Face model on the
 # instance): here llama.cpp on the tiny model takes their place. Everything else SELFHOST_* is passed as is.
-ENGINE_VARIABLES = {"SELFHOST_ENGINE", "SELFHOST_ENGINE_ARGS", "SELFHOST_MODEL", "HF_MODEL_ID", "HF_HOME",
-                    "HF_TOKEN_PATH"}
+ENGINE_VARIABLES = {"SELFHOST_ENGINE", "SELFHOST_ENGINE_ARGS", "SELFHOST_MODEL", "SELFHOST_MODEL_NAME", "HF_MODEL_ID",
+                    "HF_HOME", "HF_TOKEN_PATH"}
 # Options of `docker run` that take a value, and those that do not: any other one is a layout this test does
 # not know yet.
 DOCKER_VALUE_OPTIONS = {"--name", "--restart", "--gpus", "--shm-size", "-p", "-v", "-e", "--log-driver", "--log-opt"}

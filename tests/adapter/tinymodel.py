@@ -85,3 +85,29 @@ def write_tiny_llama(path: Path, seed: int = 0, shape: Shape = TINY) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def write_tiny_lora(path: Path, seed: int = 1, shape: Shape = TINY, rank: int = 8, alpha: float = 8.0) -> Path:
+    """A LoRA adapter of `write_tiny_llama`'s model, as llama.cpp loads one (src/llama-adapter.cpp): general.type
+    `adapter`, adapter.type `lora`, and a `.lora_a`/`.lora_b` pair per adapted matrix W, with A (rank, in) and B
+    (out, rank) in numpy's order, so that W + (alpha / rank) B A has W's shape. Large enough weights on every
+    attention and feed-forward matrix that greedy output differs from the base model's."""
+    rng = np.random.default_rng(seed)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+    d, ff = shape.n_embd, shape.n_ff
+    sizes = {"attn_q": (d, d), "attn_k": (d, d), "attn_v": (d, d), "attn_output": (d, d),
+             "ffn_gate": (ff, d), "ffn_up": (ff, d), "ffn_down": (d, ff)}
+    for i in range(shape.n_layers):
+        for name, (out, inp) in sizes.items():
+            writer.add_tensor(f"blk.{i}.{name}.weight.lora_a",
+                              (rng.standard_normal((rank, inp)) * 0.5).astype(np.float32))
+            writer.add_tensor(f"blk.{i}.{name}.weight.lora_b",
+                              (rng.standard_normal((out, rank)) * 0.5).astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -1,14 +1,16 @@
 """`selfhost-adapter [serve|sagemaker|vertex|openai|all] [--flags]`: the container entrypoint.
 
 SageMaker starts a container as `<image> serve`, so `serve` (SageMaker's contract plus the OpenAI routes) is
-the default. Exit codes: 2 for invalid settings; on SIGTERM or SIGINT, once in-flight requests have drained
-and the engine has stopped, uvicorn ends the process with that same signal (status 143 or 130).
+the default. Exit codes: 2 for invalid settings, 1 when an adapter cannot be downloaded; on SIGTERM or SIGINT,
+once in-flight requests have drained and the engine has stopped, uvicorn ends the process with that same signal
+(status 143 or 130).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import resource
 import sys
 from collections.abc import Sequence
@@ -16,6 +18,8 @@ from collections.abc import Sequence
 import uvicorn
 
 from .app import Adapter
+from .engines import fetch_adapters
+from .fetch import FetchError
 from .server import HeadLimits, Server, guarded_protocol
 from .settings import SettingsError, parse_settings, tls_context
 
@@ -30,6 +34,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
+    try:
+        # Before the engine starts, which loads them. A few MB each, and kept in the cache across restarts.
+        settings = fetch_adapters(settings, os.environ)
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     # Every client and engine connection is a file: take all the descriptors the container allows.
     with contextlib.suppress(ValueError, OSError):
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -117,7 +117,7 @@ class Adapter:
         self.engine.on_state = self._engine_state
         self.renames = dict(self.engine.spec.renames)
         self.rules = c.Rules(settings.max_tokens_cap, settings.resolved_model_name(),
-                             frozenset(settings.model_aliases))
+                             frozenset(settings.model_aliases), tuple(lora.name for lora in settings.adapters))
         self.in_flight: dict[str, int] = {}
         self.upstream = self.engine.upstream
         self.open: set[asyncio.Future[ApiError]] = set()
@@ -305,10 +305,13 @@ class Adapter:
         await reply.whole(200, generate_latest(self.usage.registry) + engine, CONTENT_TYPE_LATEST.encode())
 
     async def models(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
-        # Answered here: the list is ours (the served name and its aliases), and llama-cpp-python's own
-        # /v1/models waits behind every running generation.
-        data = [{"id": name, "object": "model", "created": self.created, "owned_by": "selfhost"}
-                for name in self.s.served_names()]
+        # Answered here: the list is ours (the served name, its aliases, its adapters), and llama-cpp-python's
+        # own /v1/models waits behind every running generation. Adapters name their base in `parent`, as vLLM's
+        # list does.
+        data: list[dict[str, Any]] = [{"id": name, "object": "model", "created": self.created,
+                                       "owned_by": "selfhost"} for name in self.s.served_names()]
+        data += [{"id": name, "object": "model", "created": self.created, "owned_by": "selfhost",
+                  "parent": self.rules.model} for name in self.rules.adapters]
         await reply.whole(200, json.dumps({"object": "list", "data": data}).encode())
 
     async def openai(self, scope: Scope, receive: Receive, reply: Reply, call: Call) -> None:
@@ -357,6 +360,8 @@ class Adapter:
             return
         calls = c.parse_vertex(body, self.rules)
         call.instances = len(calls)
+        # Each instance may name its own model (an adapter): the usage line names each, once.
+        call.model = ",".join(dict.fromkeys(request["model"] for _, request in calls))
         if self.s.log_prompts:
             call.prompt = [r.get("messages", r.get("prompt")) for _, r in calls]
         predictions = await self._fan_out(reply, call, calls)
@@ -375,6 +380,8 @@ class Adapter:
             await self._unary(reply, call, path, json.dumps(body).encode() if changed else raw)
 
     def _note(self, call: Call, body: dict[str, Any]) -> None:
+        """Record a checked OpenAI request: its model (the served name or an adapter's) and how it is asked."""
+        call.model = body["model"]
         call.stream = bool(body.get("stream"))
         if self.s.log_prompts:
             call.prompt = body.get("messages", body.get("prompt"))

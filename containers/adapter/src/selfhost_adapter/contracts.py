@@ -199,6 +199,8 @@ class Rules:
     model: str
     """The served model's name: what the engine is asked for, answers with, and the usage log records."""
     aliases: frozenset[str] = frozenset()
+    adapters: tuple[str, ...] = ()
+    """Names of the LoRA adapters served on the model: the engine is asked for them by these names."""
 
     def check_value(self, name: str, value: Any, param: str) -> None:
         """One OpenAI parameter's value, with the error naming `param` (what the client called it)."""
@@ -213,7 +215,7 @@ class Rules:
 
     def check(self, body: dict[str, Any], path: str, where: str = "") -> bool:
         """Check an OpenAI request in place (422 on a bad value, 404 on an unknown model), name the served
-        model in it and cap its tokens. True if the body changed."""
+        model (or the adapter asked for) in it and cap its tokens. True if the body changed."""
         required = REQUIRED[path]
         if body.get(required) is None:
             raise ApiError(422, f"'{where}{required}' is required", where + required)
@@ -244,9 +246,13 @@ class Rules:
             asked = self.model
         if not isinstance(asked, str):
             raise ApiError(422, f"'{where}model' must be a string", where + "model")
+        if asked in self.adapters:
+            return False  # the engine knows its adapters by these names
         if asked != self.model and asked not in self.aliases:
             shown = asked if len(asked) <= 80 else asked[:80] + "..."
-            raise ApiError(404, f"The model {shown!r} does not exist: this server serves {self.model!r}",
+            served = f"{self.model!r}" + (f" and its adapters {', '.join(map(repr, self.adapters))}"
+                                          if self.adapters else "")
+            raise ApiError(404, f"The model {shown!r} does not exist: this server serves {served}",
                            where + "model", code="model_not_found")
         body["model"] = self.model
         return True

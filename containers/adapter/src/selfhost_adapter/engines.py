@@ -25,12 +25,14 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from enum import Enum, StrEnum
+from pathlib import Path
 from typing import Any
 
-from .settings import Settings, gguf_file
+from .fetch import DEFAULT_ENDPOINT, FetchError, Target, fetch, read_token
+from .settings import PEFT_FILES, Lora, Settings, gguf_file, hub_source
 from .upstream import Upstream, UpstreamError
 
 log = logging.getLogger("selfhost_adapter.engine")
@@ -57,16 +59,52 @@ class EngineSpec:
 
 
 def _vllm(s: Settings, python: str, port: int) -> list[str]:
-    return [python, "-m", "vllm.entrypoints.openai.api_server", "--model", s.resolved_model(),
+    argv = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", s.resolved_model(),
             "--served-model-name", s.resolved_model_name(), "--host", "127.0.0.1", "--port", str(port),
             "--disable-uvicorn-access-log"]
+    if s.adapters:
+        # One --lora-modules with every adapter: it takes many values, and a second one would replace the first.
+        # vLLM routes a request to an adapter by its `model` itself; --max-loras and --max-lora-rank, if any,
+        # come with engine_args.
+        argv += ["--enable-lora", "--lora-modules", *(f"{lora.name}={lora.source}" for lora in s.adapters)]
+    return argv
 
 
 def _llamacpp(s: Settings, python: str, port: int) -> list[str]:
     # interrupt_requests would cut a running stream short whenever another request arrives.
     model = gguf_file(s.resolved_model()) or s.resolved_model()
-    return [python, "-m", "llama_cpp.server", "--model", str(model), "--model_alias",
-            s.resolved_model_name(), "--host", "127.0.0.1", "--port", str(port), "--interrupt_requests", "false"]
+    # llama-cpp-python's own server has no adapter per request: with adapters, our entry module runs it.
+    module = ["selfhost_adapter.llamacpp_lora"] if s.adapters else ["llama_cpp.server"]
+    for lora in s.adapters:
+        module += ["--lora_module", f"{lora.name}={lora.source}"]
+    return [python, "-m", *module, "--model", str(model), "--model_alias", s.resolved_model_name(), "--host",
+            "127.0.0.1", "--port", str(port), "--interrupt_requests", "false"]
+
+
+def fetch_adapters(s: Settings, environ: Mapping[str, str]) -> Settings:
+    """The settings with every hf:// adapter downloaded into `adapters_dir` and named by its local path there
+    (vLLM: the folder of its PEFT files; llama.cpp: the file). A download already in the cache is kept. Raises
+    FetchError naming the adapter. An external engine has its adapters where it runs: nothing is fetched."""
+    if s.engine == "external" or not any(lora.source.startswith("hf://") for lora in s.adapters):
+        return s
+    token = read_token(environ)
+    endpoint = environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
+    loras = []
+    for lora in s.adapters:
+        hub = hub_source(lora.source)
+        if hub is None:
+            loras.append(lora)
+            continue
+        files = (hub.file,) if hub.file else PEFT_FILES
+        try:
+            paths = [fetch(Target(hub.repo, hub.revision, file, s.resolved_adapters_dir(), hub.sha256), endpoint,
+                           token) for file in files]
+        except FetchError as exc:
+            raise FetchError(f"adapter {lora.name} ({lora.source}): {exc}") from None
+        local: Path = paths[0] if hub.file else paths[0].parent
+        log.info("adapter %s: %s", lora.name, local)
+        loras.append(Lora(lora.name, str(local)))
+    return replace(s, adapters=tuple(loras))
 
 
 ENGINES: dict[str, EngineSpec] = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,55 @@ from typing import Any
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(name for name in (part.strip() for part in text.split(",")) if name)
+
+
+@dataclass(frozen=True)
+class Lora:
+    """A LoRA adapter served on the base model: a request whose `model` is `name` is answered with it."""
+
+    name: str
+    source: str
+    """A local path (vLLM: a PEFT folder; llama.cpp: a .gguf LoRA file), or `hf://owner/repo@<commit>` (a PEFT
+    folder on the Hub) or `hf://owner/repo@<commit>/file.gguf[#sha256=<hex>]` (one file)."""
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """An adapter on the Hugging Face Hub, pinned to a commit; `file` None is a PEFT folder."""
+
+    repo: str
+    revision: str
+    file: str | None
+    sha256: str | None
+
+
+LORA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+LORA_NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-', the first a letter or digit"
+HUB_FORMS = "hf://owner/repo@<40-hex commit> (a PEFT folder) or hf://owner/repo@<commit>/file.gguf[#sha256=<hex>]"
+_HUB = re.compile(r"hf://(?P<repo>[A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*)@(?P<revision>[0-9a-f]{40})"
+                  r"(?:/(?P<file>[^#]+))?(?:#sha256=(?P<sha256>[0-9a-fA-F]{64}))?")
+PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
+"""The files of a PEFT LoRA folder that vLLM loads."""
+
+
+def hub_source(source: str) -> HubSource | None:
+    """The Hub location an `hf://` source names; None for a local path. Raises ValueError for a malformed one."""
+    if not source.startswith("hf://"):
+        return None
+    m = _HUB.fullmatch(source)
+    if m is None or (m["sha256"] and not m["file"]):
+        raise ValueError(source)
+    # Repo and file become parts of a path under the cache: nothing may climb out of it.
+    parts = m["file"].split("/") if m["file"] else []
+    if ".." in m["repo"] or "--" in m["repo"] or any(p in ("", ".", "..") or "\\" in p for p in parts):
+        raise ValueError(source)
+    return HubSource(m["repo"], m["revision"], m["file"], m["sha256"].lower() if m["sha256"] else None)
+
+
+def _adapters(text: str) -> tuple[Lora, ...]:
+    # Checked in _check, where every bad item is named: an item without `=` has no source.
+    pairs = (item.partition("=") for item in text.split(",") if item.strip())
+    return tuple(Lora(name.strip(), source.strip()) for name, _, source in pairs)
 
 
 def _bool(text: str) -> bool:
@@ -45,6 +95,11 @@ class Settings:
     model_aliases: tuple[str, ...] = ()
     """Other names clients may send in `model` (comma-separated), served by the same model. Any other name is
     a 404, as OpenAI answers."""
+    adapters: tuple[Lora, ...] = ()
+    """LoRA adapters served on the model, `name=source` comma-separated (see `Lora`); clients name one in
+    `model`. hf:// sources are downloaded into `adapters_dir` before the engine starts."""
+    adapters_dir: str = ""
+    """Where hf:// adapters are downloaded. Default: $HF_HOME/selfhost-adapters, else /tmp/selfhost-adapters."""
     host: str = "0.0.0.0"
     port: int = 8080
     engine_port: int = 0
@@ -106,6 +161,12 @@ class Settings:
         name = self.resolved_model_name()
         return (name, *(alias for alias in self.model_aliases if alias != name))
 
+    def resolved_adapters_dir(self) -> Path:
+        if self.adapters_dir:
+            return Path(self.adapters_dir)
+        hf_home = os.environ.get("HF_HOME")
+        return Path(hf_home) / "selfhost-adapters" if hf_home else Path("/tmp/selfhost-adapters")
+
     def resolved_model_name(self) -> str:
         if self.model_name:
             return self.model_name
@@ -134,6 +195,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob("model", ("SELFHOST_MODEL",), str, "model path or Hugging Face id"),
     Knob("model_name", ("SELFHOST_MODEL_NAME",), str, "served model name"),
     Knob("model_aliases", ("SELFHOST_MODEL_ALIASES",), _names, "other accepted model names, comma-separated"),
+    Knob("adapters", ("SELFHOST_ADAPTERS",), _adapters,
+         "LoRA adapters, name=source comma-separated (source: a path or hf://owner/repo@commit[/file.gguf])"),
+    Knob("adapters_dir", ("SELFHOST_ADAPTERS_DIR",), str, "download folder of hf:// adapters"),
     Knob("host", ("SELFHOST_HOST",), str, "listen address"),
     Knob("port", ("SELFHOST_PORT", "AIP_HTTP_PORT", "SAGEMAKER_BIND_TO_PORT"), int, "listen port"),
     Knob("engine_port", ("SELFHOST_ENGINE_PORT",), int, "engine port on 127.0.0.1 (0: any free)"),
@@ -229,6 +293,7 @@ def _check(s: Settings) -> list[str]:
         problems.append("engine external needs --engine-url (SELFHOST_ENGINE_URL)")
     if s.engine == "llamacpp" and gguf_file(s.resolved_model()) is None:
         problems.append(f"model: {s.resolved_model()!r} is neither a .gguf file nor a folder holding one")
+    problems += _check_adapters(s)
     if s.api_keys_file and not Path(s.api_keys_file).is_file():
         problems.append(f"api_keys_file: {s.api_keys_file!r} is not a file")
     if bool(s.tls_cert_file) != bool(s.tls_key_file):
@@ -242,6 +307,48 @@ def _check(s: Settings) -> list[str]:
         except (ssl.SSLError, OSError) as exc:
             problems.append(f"tls_cert_file, tls_key_file: not a certificate and its key: {exc}")
     return problems
+
+
+def _check_adapters(s: Settings) -> list[str]:
+    problems: list[str] = []
+    served = s.served_names()
+    seen: set[str] = set()
+    for lora in s.adapters:
+        name, source = lora.name, lora.source
+        if not source:
+            problems.append(f"adapters: {name!r} has no source; write name=source")
+            continue
+        if not LORA_NAME.fullmatch(name):
+            problems.append(f"adapters: name {name!r} is not allowed; allowed: {LORA_NAME_RULE}")
+        elif name in served:
+            problems.append(f"adapters: name {name!r} is the served model's name or an alias: requests for it "
+                            "would be ambiguous; choose another")
+        elif name in seen:
+            problems.append(f"adapters: name {name!r} is given twice")
+        seen.add(name)
+        if s.engine != "external":  # an external engine has its adapters where it runs
+            problems += [f"adapters: {name}: {problem}" for problem in _source_problems(s.engine, source)]
+    return problems
+
+
+def _source_problems(engine: str, source: str) -> list[str]:
+    try:
+        hub = hub_source(source)
+    except ValueError:
+        return [f"{source!r} is not a Hub source; allowed: {HUB_FORMS}"]
+    if hub is not None:
+        if engine == "llamacpp" and hub.file is None:
+            return [f"{source!r} names a folder; llama.cpp loads one .gguf LoRA file: hf://owner/repo@<commit>/"
+                    "file.gguf"]
+        if engine == "vllm" and hub.file is not None:
+            return [f"{source!r} names one file; vLLM loads a PEFT folder: hf://owner/repo@<commit>"]
+        return []
+    path = Path(source)
+    if engine == "llamacpp" and not path.is_file():
+        return [f"{source!r} is not a file (llama.cpp loads one .gguf LoRA file)"]
+    if engine == "vllm" and not all((path / file).is_file() for file in PEFT_FILES):
+        return [f"{source!r} is not a PEFT folder (with {' and '.join(PEFT_FILES)})"]
+    return []
 
 
 def tls_context(s: Settings) -> ssl.SSLContext:

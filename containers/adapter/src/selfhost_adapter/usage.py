@@ -1,4 +1,4 @@
-"""Usage: Prometheus metrics and one JSON access-log line per request, both per API key id.
+"""Usage: Prometheus metrics and one JSON access-log line per request, both per API key id and model.
 
 The access log goes to stdout and nothing else does (engine and adapter diagnostics go to stderr), so
 `stdout` of the container is the usage log a self-hoster bills or audits from. Prompt text is logged only
@@ -29,6 +29,7 @@ class Call:
     key_id: str = "-"
     status: int = 0
     model: str | None = None
+    """The model asked for: the served model's name or a LoRA adapter's."""
     stream: bool = False
     instances: int | None = None
     prompt_tokens: int | None = None
@@ -54,15 +55,16 @@ class Usage:
         self.out = out or sys.stdout
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("selfhost_requests", "Requests answered, by route, API key id and status.",
-                                ("route", "key_id", "status"), registry=r)
+        # `model`: the served model's name or a LoRA adapter's, as asked for; "-" on routes that name none.
+        self.requests = Counter("selfhost_requests", "Requests answered, by route, API key id, status and model.",
+                                ("route", "key_id", "status", "model"), registry=r)
         self.latency = Histogram("selfhost_request_duration_seconds",
                                  "Time from request to the end of the response.", ("route", "key_id"),
                                  buckets=LATENCY_BUCKETS, registry=r)
-        self.tokens_in = Counter("selfhost_prompt_tokens", "Prompt tokens, by API key id.", ("key_id",),
-                                 registry=r)
-        self.tokens_out = Counter("selfhost_completion_tokens", "Generated tokens, by API key id.", ("key_id",),
-                                  registry=r)
+        self.tokens_in = Counter("selfhost_prompt_tokens", "Prompt tokens, by API key id and model.",
+                                 ("key_id", "model"), registry=r)
+        self.tokens_out = Counter("selfhost_completion_tokens", "Generated tokens, by API key id and model.",
+                                  ("key_id", "model"), registry=r)
         self.in_flight = Gauge("selfhost_requests_in_flight", "Requests being answered, by API key id.",
                                ("key_id",), registry=r)
         self.rejected = Counter("selfhost_rejected_requests", "Requests refused before they reached a route, by "
@@ -76,12 +78,13 @@ class Usage:
     def record(self, call: Call, log_line: bool = True) -> None:
         seconds = time.perf_counter() - call.started
         now = time.time()
-        self.requests.labels(call.route, call.key_id, str(call.status)).inc()
+        model = call.model or "-"
+        self.requests.labels(call.route, call.key_id, str(call.status), model).inc()
         self.latency.labels(call.route, call.key_id).observe(seconds)
         if call.prompt_tokens:
-            self.tokens_in.labels(call.key_id).inc(call.prompt_tokens)
+            self.tokens_in.labels(call.key_id, model).inc(call.prompt_tokens)
         if call.completion_tokens:
-            self.tokens_out.labels(call.key_id).inc(call.completion_tokens)
+            self.tokens_out.labels(call.key_id, model).inc(call.completion_tokens)
         if not log_line:
             return
         line: dict[str, Any] = {
