@@ -213,6 +213,12 @@ class ModelSpec(Strict):
         return parse(self.source)
 
     @property
+    def from_hub(self) -> bool:
+        """Whether a host serving it downloads anything from the Hub at start (the model or an adapter): only then
+        does it need the token and egress."""
+        return self.location.scheme == "hub" or any(a.location.scheme == "hub" for a in self.adapters)
+
+    @property
     def lora_slots(self) -> int:
         """LoRA adapters the engine keeps on the GPU at once (0 without adapters)."""
         return min(len(self.adapters), self.max_loras or DEFAULT_MAX_LORAS) if self.adapters else 0

@@ -6,12 +6,14 @@ import fnmatch
 import functools
 import hashlib
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog.engines import Flag, lora_flags, vllm_flags
 from .schema import ModelSpec
 from .sizing import GPU_MEMORY_UTILIZATION
+from .weights import Location, Scheme
 
 CONTAINERS = Path(__file__).resolve().parents[1] / "containers"
 
@@ -104,10 +106,47 @@ TLS_CERT_FILE = "/run/selfhost/tls.crt"
 TLS_KEY_FILE = "/run/selfhost/tls.key"
 
 
+# Where a GPU VM's copies of a team's own weights are mounted, read-only, in the container: the same layout on every
+# cloud (WEIGHTS_MOUNT/model, WEIGHTS_MOUNT/adapters/<name>).
+WEIGHTS_MOUNT = "/weights"
+
+
+@dataclass(frozen=True)
+class WeightsOnDisk:
+    """Weights a GPU VM copies from the team's own bucket at boot, before the container starts (a fine-tuned
+    checkpoint, LoRA adapters), with the VM's own identity and its cloud's CLI: the container gets them as a
+    read-only folder and needs no cloud credentials. Hub adapters stay with the Hub (our adapter downloads
+    `hf://repo@commit` at start, pinned)."""
+
+    commands: tuple[str, ...]
+    """The copy commands, run by the boot script before the container starts."""
+    weights: str | None
+    """The model's folder in the container; None: the Hub's, at the model's revision."""
+    adapters: tuple[tuple[str, str], ...]
+    """(name, source) for SELFHOST_ADAPTERS: a folder in the container, or hf://repo@commit."""
+    mounts: tuple[tuple[str, str], ...]
+    """(VM path, container path), mounted read-only."""
+
+
+def weights_on_disk(model: ModelSpec, scheme: Scheme, host_dir: str,
+                    copy: Callable[[Location, str], str]) -> WeightsOnDisk:
+    """Where the boot script puts the model's and adapters' weights of `scheme` (the VM's cloud's buckets):
+    `host_dir`/model and `host_dir`/adapters/<name>, each by the command `copy(location, folder)` returns."""
+    commands: list[str] = []
+
+    def local(location: Location, to: str) -> str:
+        commands.append(copy(location, f"{host_dir}/{to}"))
+        return f"{WEIGHTS_MOUNT}/{to}"
+
+    weights = local(model.location, "model") if model.location.scheme == scheme else None
+    adapters = tuple((a.name, local(a.location, f"adapters/{a.name}") if a.location.scheme == scheme
+                      else f"hf://{a.id}@{a.revision}") for a in model.adapters)
+    return WeightsOnDisk(tuple(commands), weights, adapters, ((host_dir, WEIGHTS_MOUNT),) if commands else ())
+
+
 def boot_script(image: str, model: ModelSpec, gpus: int, cache_dir: str, *, prepare: list[str],
                 fetch_token: str | None, login: str, log_options: list[str], fetch_keys: str | None = None,
-                tls: bool = False, container_uid: int = 0, weights: str | None = None,
-                adapters: tuple[tuple[str, str], ...] = (), mounts: tuple[tuple[str, str], ...] = ()) -> str:
+                tls: bool = False, container_uid: int = 0, on_disk: WeightsOnDisk | None = None) -> str:
     """A GPU VM's boot script, the same on every cloud: `prepare` the cache, fetch the Hugging Face token with
     the VM's own identity into a root-only file in memory (`fetch_token` prints it; the token is never in this
     script, the template or the container's environment: the container reads it as a mounted file), `login`
@@ -123,17 +162,18 @@ def boot_script(image: str, model: ModelSpec, gpus: int, cache_dir: str, *, prep
     never leaves the VM. `container_uid`: the user the image runs as (APP_UID; 0: root): the files it reads are
     handed to it, still unreadable to any other user.
 
-    `weights`: the model's folder in the container when the boot script copies it from the team's own bucket (a
-    `prepare` command does, onto a host folder that `mounts` maps in read-only: (host, container) pairs); served
-    under the model's id. `adapters`: the LoRA adapters, (name, path in the container or `hf://repo@commit`), the
-    adapter's SELFHOST_ADAPTERS; the engine then gets vLLM's LoRA slots and rank."""
+    `on_disk`: the team's own weights the boot script copies first (its commands run after `prepare`), mounted
+    read-only; the model's copy is served under the model's id, and the adapters (there, or `hf://repo@commit`)
+    are the adapter's SELFHOST_ADAPTERS, the engine then getting vLLM's LoRA slots and rank."""
+    on_disk = on_disk or WeightsOnDisk((), None, (), ())
+    weights, adapters = on_disk.weights, on_disk.adapters
     lora = lora_flags(model.lora_slots, model.max_adapter_rank) if model.adapters else None
     flags = vllm_flags(weights or model.id, None if weights else model.revision, model.max_context, gpus,
                        model.quantization, GPU_MEMORY_UTILIZATION, model.kv_cache_dtype, lora=lora)
     env = {**adapter_environment(model.id, flags, adapters), "HF_HOME": "/cache", "SELFHOST_PORT": str(PORT)}
     if weights is not None:
         env |= {"SELFHOST_MODEL": weights, "SELFHOST_MODEL_NAME": model.id}
-    lines = ["#!/bin/bash", "set -euo pipefail", *prepare, "install -d -m 700 /run/selfhost"]
+    lines = ["#!/bin/bash", "set -euo pipefail", *prepare, *on_disk.commands, "install -d -m 700 /run/selfhost"]
     token_mount = []
     if fetch_token is not None or fetch_keys is not None or tls:
         lines.append("umask 077")
@@ -156,7 +196,7 @@ def boot_script(image: str, model: ModelSpec, gpus: int, cache_dir: str, *, prep
         lines.append(f"chown {container_uid}:{container_uid} {' '.join(owned)}")
     lines += [login, " ".join([
         "docker run -d --name selfhost --restart unless-stopped --gpus all", f"--shm-size {SHM}",
-        f"-p {PORT}:{PORT}", f"-v {cache_dir}/hf:/cache", *(f"-v {h}:{c}:ro" for h, c in mounts), *token_mount,
+        f"-p {PORT}:{PORT}", f"-v {cache_dir}/hf:/cache", *(f"-v {h}:{c}:ro" for h, c in on_disk.mounts), *token_mount,
         *(f"-e {k}={shlex.quote(v)}" for k, v in env.items()), *log_options, image, "openai",
     ])]
     return "\n".join(lines) + "\n"

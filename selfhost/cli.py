@@ -412,6 +412,8 @@ def _print_cost(report: dict, base: dict | None, base_ref: str | None) -> None:
                       f"per stream, first token {p['timeToFirstTokenSeconds']:.2f} s, "
                       f"{p['outputTokensPerSecond']:,.0f} output tok/s, {usd(p['usdPer1mTokens'])} per 1M tokens "
                       "fully used")
+        if s.get("adapters") and s.get("adaptersNote"):
+            out.print(f"    {escape(s['adaptersNote'])}")
     if report["serving"]:
         out.print(f"  service level: {service_level_text(report)}"
                   + ("" if all(s.get("serviceLevelMet") is not False for s in report["serving"])

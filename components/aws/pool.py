@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -14,7 +15,7 @@ import pulumi_random as random
 from ..catalog.ec2_instances import Ec2GpuInstance
 from ..catalog.models import ModelFacts
 from ..schema import ModelSpec
-from ..serving_image import PORT, boot_script
+from ..serving_image import PORT, boot_script, weights_on_disk
 from ..sizing import weights_bytes
 from ..tls import PrivateCa, PrivateCaArgs
 from ..weights import Location
@@ -34,49 +35,12 @@ SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 LISTEN_PORT = 443
 # Where the load balancers of a stack write their access logs in its access-log bucket (storage.ALB_LOGS_PREFIX).
 ALB_LOGS_PREFIX = "alb"
-# Weights an instance copies from the team's own S3 prefixes: under the cache (local NVMe or the cache volume) on
-# the instance, mounted read-only at this path in the container.
-WEIGHTS_MOUNT = "/weights"
-
-
-@dataclass(frozen=True)
-class WeightsOnDisk:
-    """Weights the instance copies from S3 at boot, before the container starts (a fine-tuned checkpoint, LoRA
-    adapters in the team's own bucket), with the instance role and the DLAMI's AWS CLI: the container gets them as
-    a read-only folder and needs no AWS credentials. Hub adapters stay with the Hub (our adapter downloads
-    `hf://repo@commit` at start)."""
-
-    sync: tuple[str, ...]
-    """The copy commands, run by the boot script after the cache is mounted."""
-    weights: str | None
-    """The model's folder in the container; None: the Hub's, at the model's revision."""
-    adapters: tuple[tuple[str, str], ...]
-    """(name, source) for SELFHOST_ADAPTERS: a folder in the container, or hf://repo@commit."""
-    mounts: tuple[tuple[str, str], ...]
-    """(instance path, container path), mounted read-only."""
-
-
-def weights_on_disk(model: ModelSpec, cache_dir: str, region: str) -> WeightsOnDisk:
-    """Where the boot script puts the model's and adapters' S3 weights (<cache>/weights/model,
-    <cache>/weights/adapters/<name>), and what the container is told."""
-    host = f"{cache_dir}/weights"
-    sync: list[str] = []
-
-    def copy(location: Location, to: str) -> str:
-        # `aws s3 sync` of `s3://bucket/prefix/`: lists with the prefix the role may list (iam.read_statements).
-        sync.append(f"aws s3 sync --only-show-errors --region {region} "
-                    f"{shlex.quote(f's3://{location.bucket}/{location.object_prefix}')} {shlex.quote(f'{host}/{to}')}")
-        return f"{WEIGHTS_MOUNT}/{to}"
-
-    weights = copy(model.location, "model") if model.location.scheme == "s3" else None
-    adapters = tuple((a.name, copy(a.location, f"adapters/{a.name}") if a.location.scheme == "s3"
-                      else f"hf://{a.id}@{a.revision}") for a in model.adapters)
-    return WeightsOnDisk(tuple(sync), weights, adapters, ((host, WEIGHTS_MOUNT),) if sync else ())
-
-
-def reads_from_hub(model: ModelSpec) -> bool:
-    """Whether the instances download anything from the Hub (and so may need the token)."""
-    return model.location.scheme == "hub" or any(a.location.scheme == "hub" for a in model.adapters)
+def sync_prefix(region: str) -> Callable[[Location, str], str]:
+    """The boot command copying an s3:// prefix into a folder of the instance: the DLAMI's AWS CLI with the
+    instance role, listing with the prefix the role may list (iam.read_statements)."""
+    return lambda location, folder: (
+        f"aws s3 sync --only-show-errors --region {region} "
+        f"{shlex.quote(f's3://{location.bucket}/{location.object_prefix}')} {shlex.quote(folder)}")
 
 
 @dataclass(frozen=True)
@@ -142,11 +106,12 @@ def user_data(image: str, region: str, model: ModelSpec, gpus: int, log_group: s
     Secrets Manager, the team's own S3 weights onto the instance's disk (WeightsOnDisk), our image from ECR, logs
     to CloudWatch, and the instance's own certificate for the load balancer's HTTPS to it. The keys are read at
     `keys_version`: new keys make a new launch template version, which the group's instance refresh rolls out."""
-    on_disk = weights_on_disk(model, cache_dir, region)
+    # The team's own S3 weights under the cache (local NVMe or the cache volume), after it is mounted.
+    on_disk = weights_on_disk(model, "s3", f"{cache_dir}/weights", sync_prefix(region))
     return boot_script(
-        image, model, gpus, cache_dir, weights=on_disk.weights, adapters=on_disk.adapters, mounts=on_disk.mounts,
+        image, model, gpus, cache_dir, on_disk=on_disk,
         prepare=[*([f"mkfs -t xfs /dev/nvme1n1 && mkdir -p {cache_dir} && mount /dev/nvme1n1 {cache_dir}"]
-                   if mount_cache else []), f"mkdir -p {cache_dir}/hf && chmod 700 {cache_dir}/hf", *on_disk.sync],
+                   if mount_cache else []), f"mkdir -p {cache_dir}/hf && chmod 700 {cache_dir}/hf"],
         fetch_token=None if secret_arn is None else _get_secret(region, secret_arn),
         fetch_keys=None if keys_secret_arn is None else _get_secret(region, keys_secret_arn, keys_version), tls=True,
         login=f"aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin "

@@ -13,7 +13,7 @@ from ..catalog.gcp_machines import FIXED_GPU_MACHINES, PROXY_SUBNET_CIDR
 from ..catalog.kubernetes import APP_UID
 from ..catalog.zones import gce_zones
 from ..schema import ModelSpec
-from ..serving_image import PORT, boot_script
+from ..serving_image import PORT, boot_script, weights_on_disk
 from ..tls import PrivateCa, PrivateCaArgs
 from ..weights import Location
 from .foundation import GcpFoundation
@@ -76,16 +76,9 @@ def read_secret(secret: str, project: str) -> str:
 
 
 # The VM's cache folder (boot_script mounts {CACHE_DIR}/hf at the container's /cache). Weights of your own are
-# copied beside it, into WEIGHTS_DIR, mounted read-only at WEIGHTS_MOUNT: the container reads them and needs no
-# Google credentials; the same layout as the aws-pool kind's (components/aws/pool.py WeightsOnDisk).
+# copied beside it, into WEIGHTS_DIR (serving_image.WeightsOnDisk): the container needs no Google credentials.
 CACHE_DIR = "/var/lib/selfhost"
 WEIGHTS_DIR = f"{CACHE_DIR}/weights"
-WEIGHTS_MOUNT = "/weights"
-
-
-def needs_hub(model: ModelSpec) -> bool:
-    """Whether the VM downloads anything from the Hub (the model, or an adapter): only then does it read the token."""
-    return model.location.scheme == "hub" or any(a.location.scheme == "hub" for a in model.adapters)
 
 
 def copy_prefix(location: Location, folder: str) -> str:
@@ -97,37 +90,6 @@ def copy_prefix(location: Location, folder: str) -> str:
             f"{shlex.quote(location.uri + '/*')} {folder}/")
 
 
-@dataclass(frozen=True)
-class WeightsOnDisk:
-    """gs:// weights the VM copies at boot, before the container starts (a fine-tuned checkpoint, LoRA adapters in
-    the team's bucket), and what the container is told. Hub adapters stay with the Hub: our adapter downloads
-    `hf://owner/repo@<commit>` at start, pinned."""
-
-    copy: tuple[str, ...]
-    """The copy commands, run by the boot script before the container starts."""
-    weights: str | None
-    """The model's folder in the container; None: the Hub's, at the model's revision."""
-    adapters: tuple[tuple[str, str], ...]
-    """(name, source) for SELFHOST_ADAPTERS: a folder in the container, or hf://owner/repo@<commit>."""
-    mounts: tuple[tuple[str, str], ...]
-    """(VM path, container path), mounted read-only."""
-
-
-def weights_on_disk(model: ModelSpec) -> WeightsOnDisk:
-    """Where the boot script puts the model's and adapters' gs:// weights (WEIGHTS_DIR/model,
-    WEIGHTS_DIR/adapters/<name>), and what the container is told."""
-    copy: list[str] = []
-
-    def local(location: Location, to: str) -> str:
-        copy.append(copy_prefix(location, f"{WEIGHTS_DIR}/{to}"))
-        return f"{WEIGHTS_MOUNT}/{to}"
-
-    weights = local(model.location, "model") if model.location.scheme == "gs" else None
-    adapters = tuple((a.name, local(a.location, f"adapters/{a.name}") if a.location.scheme == "gs"
-                      else f"hf://{a.id}@{a.revision}") for a in model.adapters)
-    return WeightsOnDisk(tuple(copy), weights, adapters, ((WEIGHTS_DIR, WEIGHTS_MOUNT),) if copy else ())
-
-
 def startup_script(image: str, project: str, model: ModelSpec, gpus: int, secret: str | None,
                    keys_secret: str | None = None) -> str:
     """The boot script (serving_image.boot_script) with the VM's service account: the token and the callers'
@@ -137,14 +99,13 @@ def startup_script(image: str, project: str, model: ModelSpec, gpus: int, secret
     certificates). Our image runs as APP_UID here (the Artifact Registry build is the non-root default): the
     cache and those files are its. Weights of your own in gs:// (and gs:// adapters) are copied to the VM
     before the container starts (weights_on_disk); the token is read only if something comes from the Hub."""
-    on_disk = weights_on_disk(model)
+    on_disk = weights_on_disk(model, "gs", WEIGHTS_DIR, copy_prefix)
     return boot_script(
         image, model, gpus, CACHE_DIR, container_uid=APP_UID,
-        prepare=[f"mkdir -p {CACHE_DIR}/hf", f"chown {APP_UID}:{APP_UID} {CACHE_DIR}/hf", *on_disk.copy],
-        fetch_token=None if secret is None or not needs_hub(model) else read_secret(secret, project),
+        prepare=[f"mkdir -p {CACHE_DIR}/hf", f"chown {APP_UID}:{APP_UID} {CACHE_DIR}/hf"], on_disk=on_disk,
+        fetch_token=None if secret is None or not model.from_hub else read_secret(secret, project),
         fetch_keys=None if keys_secret is None else read_secret(keys_secret, project), tls=True,
-        login=f"gcloud auth configure-docker {image.split('/')[0]} --quiet", log_options=["--log-driver gcplogs"],
-        weights=on_disk.weights, adapters=on_disk.adapters, mounts=on_disk.mounts)
+        login=f"gcloud auth configure-docker {image.split('/')[0]} --quiet", log_options=["--log-driver gcplogs"])
 
 
 def keys_file(keys: dict[str, pulumi.Output[str]]) -> pulumi.Output[str]:

@@ -293,7 +293,7 @@ class AwsPool(TargetKind):
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
-        from ..aws.pool import GpuInstancePool, GpuInstancePoolArgs, GroupScaling, reads_from_hub
+        from ..aws.pool import GpuInstancePool, GpuInstancePoolArgs, GroupScaling
 
         t: AwsPoolTarget = target
         model = env.model(t.model)
@@ -308,7 +308,7 @@ class AwsPool(TargetKind):
             pool_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
             instances=instances, startup_timeout_seconds=startup,
             # The token only where something comes from the Hub: the role reads nothing it does not use.
-            hf_token_secret_arn=foundation.hf_token_secret_arn if reads_from_hub(model) else None,
+            hf_token_secret_arn=foundation.hf_token_secret_arn if model.from_hub else None,
             tags=self.identity_tags(env, t),
             scaling=GroupScaling(
                 min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas,
