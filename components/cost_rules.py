@@ -6,6 +6,7 @@ platforms, components/targets/); components/cost.py runs them over a captured gr
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar
@@ -14,7 +15,7 @@ from .catalog.api_prices import api_price
 from .catalog.engines import QUANT_BYTES_PER_PARAM
 from .catalog.models import ModelFacts
 from .schema import DAYS_PER_MONTH, HOURS_PER_MONTH, UNKNOWN, Usage
-from .sizing import Capacity, Hardware, capacity, engine_limits
+from .sizing import Capacity, Hardware, LoraSlots, capacity, engine_limits
 
 # Captured request/response JSON, bytes per token (UTF-8 text plus JSON framing).
 CAPTURE_BYTES_PER_TOKEN = 8
@@ -363,13 +364,21 @@ def serving_dtypes(tags: Mapping[str, Any] | None) -> tuple[str, float]:
             1.0 if tags.get("selfhost-kv-cache") == "fp8" else 2.0)
 
 
+def lora_of(tags: Mapping[str, Any] | None, key: str = "selfhost-lora") -> LoraSlots | None:
+    """The LoRA slots a serving resource's identity tags (or annotations) name (`<slots>x<rank>`), or None."""
+    match = re.fullmatch(r"(\d+)x(\d+)", str((tags or {}).get(key, "")))
+    return LoraSlots(int(match[1]), int(match[2])) if match else None
+
+
 def plan_replicas(facts: ModelFacts | None, hw: Hardware, low: int, high: int, usage: Usage,
-                  quantization: str = "none", max_streams: int | None = None, kv_bytes: float = 2.0) -> Plan:
-    """`max_streams`: where the engine answers fewer requests at once than its defaults (llama.cpp: one)."""
+                  quantization: str = "none", max_streams: int | None = None, kv_bytes: float = 2.0,
+                  lora: LoraSlots | None = None) -> Plan:
+    """`max_streams`: where the engine answers fewer requests at once than its defaults (llama.cpp: one). `lora`:
+    the adapters' slots, whose memory the KV cache does not have."""
     if facts is None:
         return Plan(low, low, None)
     found = capacity(facts, quantization, hw, usage.input_tokens_per_request, usage.output_tokens_per_request,
-                     usage.service_level, engine_limits(max_streams, hw), kv_bytes)
+                     usage.service_level, engine_limits(max_streams, hw), kv_bytes, lora)
     if found is None:
         return Plan(high, high, None)
     rps = found.at_service_level.requests_per_s

@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from .catalog.api_prices import DEFAULT_COMPARE_WITH
+from .catalog.engines import ENGINES
 from .catalog.models import MODELS, ModelFacts
-from .sizing import Fit, ServiceLevel
+from .sizing import Fit, LoraSlots, ServiceLevel
 from .weights import SOURCE_PATTERN, Location, parse
 
 PROJECT = "selfhost-llm"
@@ -226,6 +227,18 @@ class ModelSpec(Strict):
     @property
     def max_adapter_rank(self) -> int:
         return max((a.rank for a in self.adapters), default=0)
+
+    @property
+    def lora(self) -> LoraSlots | None:
+        """The GPU memory its adapters take: the engine's resident slots, each at the smallest rank setting that
+        holds the largest adapter (vLLM's --max-lora-rank, as catalog/engines.py lora_rank_setting picks it); at the
+        largest rank itself for an engine with no fixed settings, or above its largest (a problem the config reports
+        on its own); None without adapters."""
+        engine = ENGINES[self.engine]
+        if not self.lora_slots or engine.lora is None:
+            return None
+        rank = self.max_adapter_rank
+        return LoraSlots(self.lora_slots, next((r for r in engine.lora.ranks if r >= rank), rank))
 
     @property
     def origin(self) -> str:

@@ -146,3 +146,20 @@ def test_ten_adapters_on_one_l40s_show_as_one_endpoint():
     assert (f"`{serving['resource']}` serves Qwen/Qwen2.5-7B-Instruct + 10 LoRA adapters ({', '.join(names)}) on "
             "the same replicas.") in text
     assert LORA_THROUGHPUT_NOTE in text
+
+
+def test_the_cost_plan_leaves_the_adapters_memory_out_of_the_kv_cache():
+    from components.catalog.gpus import GPUS
+    from components.cost_rules import lora_of, plan_replicas
+    from components.schema import Usage
+    from components.sizing import Hardware
+
+    # Qwen2.5-7B on one L4 with no service level: saturation is the KV cache's, which 8 slots at rank 64 shrink.
+    facts = MODELS["Qwen/Qwen2.5-7B-Instruct"]
+    usage = Usage.model_validate({"minTokensPerSecondPerStream": None, "maxTimeToFirstTokenSeconds": None})
+    plain = plan_replicas(facts, Hardware.of_gpu(GPUS["L4"], 1), 1, 4, usage)
+    slots = lora_of({"selfhost-lora": "8x64"})
+    assert slots == LoraSlots(8, 64) and lora_of({}) is None and lora_of({"selfhost-lora": "8"}) is None
+    with_adapters = plan_replicas(facts, Hardware.of_gpu(GPUS["L4"], 1), 1, 4, usage, lora=slots)
+    assert plain.capacity is not None and with_adapters.capacity is not None
+    assert with_adapters.capacity.saturation.concurrency < plain.capacity.saturation.concurrency

@@ -187,3 +187,12 @@ def test_every_flag_of_a_served_model_with_adapters_is_one_vllm_documents():
 @pytest.mark.parametrize(("rank", "setting"), [(1, 1), (2, 8), (8, 8), (9, 16), (300, 320), (512, 512)])
 def test_the_max_lora_rank_setting_is_the_smallest_of_vllms_values_that_holds_the_rank(rank, setting):
     assert lora_rank_setting(rank) == setting
+
+
+def test_an_adapter_on_a_hugging_face_endpoint_is_refused_with_the_reason():
+    raw = yaml.safe_load((ROOT / "stacks" / "Pulumi.hf-dev.yaml").read_text())["config"]
+    cfg = {k: v for k, v in raw.items() if k.startswith("selfhost-llm:") and not k.endswith(":hfToken")}
+    cfg["selfhost-llm:models"][0]["adapters"] = [adapter()]
+    found = {p.path.removeprefix("selfhost-llm:"): p.message
+             for p in problems_of(cfg, secret_keys={"selfhost-llm:hfToken"}).problems}
+    assert "hf-endpoint targets (targets[0]) cannot serve LoRA adapters here" in found["models[0].adapters"]

@@ -392,7 +392,9 @@ def manifests(args: ModelServingArgs, secret_data: dict[str, pulumi.Input[str]])
     meta = lambda object_name, **extra: {"name": object_name, "namespace": ns, "labels": labels, **extra}  # noqa: E731
     level = facts.POD_SECURITY[engine]
     pod = pod_spec(args, image_ref(args, engine), "hf_token" in secret_data, selector)
+    lora = model.lora
     annotations = {"selfhost.dev/model": model.id, **({"selfhost.dev/base": model.base} if model.base else {}),
+                   **({"selfhost.dev/lora": f"{lora.slots}x{lora.rank}"} if lora else {}),
                    **({"selfhost.dev/adapters": ",".join(a.name for a in model.adapters)} if model.adapters else {}),
                    "selfhost.dev/engine": model.engine,
                    "selfhost.dev/quantization": model.quantization,

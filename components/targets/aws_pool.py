@@ -25,6 +25,7 @@ from ..cost_rules import (
     Resource,
     Serving,
     hourly,
+    lora_of,
     plan_replicas,
     replica_hours,
     serving_dtypes,
@@ -123,7 +124,7 @@ def _replicas(group: Resource, ctx: Ctx) -> tuple[str, str, tuple[int, int, int]
     host = ec2_instances_in(ctx.regions.get("aws", "")).get(itype)
     plan = Plan(low, low, None) if host is None else plan_replicas(
         facts_of(tags), Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high,
-        ctx.usage, quantization, kv_bytes=kv_bytes)
+        ctx.usage, quantization, kv_bytes=kv_bytes, lora=lora_of(tags))
     return itype, model_id, (low, plan.expected, high), plan
 
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..catalog.engines import ENGINES
 from ..catalog.models import ModelFacts
 from ..litellm import ROUTER_KEY_ID
 from ..router_runtime import RouterEndpoint, RouterRuntime
@@ -419,6 +418,8 @@ class TargetKind(ABC):
             serving["selfhost-kv-cache"] = model.kv_cache_dtype
         if model.base is not None:  # a checkpoint of your own: the cost engine sizes it by its base's facts
             serving["selfhost-base"] = model.base
+        if (slots := lora_slots(model)) is not None:  # the adapters' memory, which the cost engine's plan leaves out
+            serving["selfhost-lora"] = f"{slots.slots}x{slots.rank}"
         return {**env.all_tags, "selfhost-model": model.id, "selfhost-target": target.name, **serving}
 
     def fit_problems(self, env: EnvironmentSpec, index: int, target: TargetSpec, facts: ModelFacts, key: str,
@@ -464,15 +465,8 @@ class TargetKind(ABC):
 
 
 def lora_slots(model: ModelSpec) -> LoraSlots | None:
-    """The GPU memory a model's adapters take: its engine's resident slots, each at the smallest rank setting that
-    holds the largest adapter (vLLM's --max-lora-rank, as catalog/engines.py lora_rank_setting picks it); at the
-    largest rank itself for an engine with no fixed settings, or above its largest (a problem the config reports on
-    its own); None without adapters."""
-    engine = ENGINES[model.engine]
-    if not model.lora_slots or engine.lora is None:
-        return None
-    rank = model.max_adapter_rank
-    return LoraSlots(model.lora_slots, next((r for r in engine.lora.ranks if r >= rank), rank))
+    """The GPU memory a model's adapters take (ModelSpec.lora); None without adapters."""
+    return model.lora
 
 
 def target_problem(index: int, key: str, value: Any, message: str, allowed: str | None = None) -> Problem:

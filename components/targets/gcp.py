@@ -31,7 +31,7 @@ from ..cost_rules import (
     replica_hours,
 )
 from ..schema import DAYS_PER_MONTH, MISSING, PROJECT, EnvironmentSpec, Problem, StackSecrets, Strict
-from ..sizing import Hardware
+from ..sizing import Hardware, LoraSlots
 from .base import Platform, provider_tag_field
 
 if TYPE_CHECKING:
@@ -41,14 +41,14 @@ if TYPE_CHECKING:
 def gcp_gpu_machine_items(r: Resource, ctx: Ctx, est: Estimate, *, model_id: str, machine: str,
                           accelerator: str | None, count: int, low: int, high: int, services: tuple[str, str],
                           unit: str, description: str, per: str, quantization: str = "none",
-                          kv_bytes: float = 2.0) -> list[LineItem]:
+                          kv_bytes: float = 2.0, lora: LoraSlots | None = None) -> list[LineItem]:
     """Hours of a Google Cloud GPU machine (`services`: the machine's and the GPUs' price rows) at the replicas
     the usage needs between `low` and `high`, its GPUs apart; records the replica as a serving one."""
     plan = Plan(low, low, None)
     if accelerator in gcp_machines.ACCELERATORS:
         host = gcp_machines.host(machine, accelerator, count)
         plan = plan_replicas(MODELS.get(model_id), Hardware.of_gpu(host.gpu, count, host.total_gpu_memory_gib), low,
-                             high, ctx.usage, quantization, kv_bytes=kv_bytes)
+                             high, ctx.usage, quantization, kv_bytes=kv_bytes, lora=lora)
     hours = replica_hours((low, plan.expected, high), ctx.usage)
     items = [ctx.item(r, "gcp", services[0], machine, unit, hours, description)]
     if accelerator:

@@ -20,7 +20,7 @@ from ..catalog.gcp_machines import FIXED_GPU_MACHINES, GCE_ACCELERATOR_TYPES
 from ..catalog.models import model_id_of_label
 from ..catalog.serving import VERTEX_TIMEOUT_BOUNDS_S
 from ..catalog.zones import gce_region_zones, gce_zones
-from ..cost_rules import Ctx, Estimate, LineItem, Resource, hourly, serving_dtypes
+from ..cost_rules import Ctx, Estimate, LineItem, Resource, hourly, lora_of, serving_dtypes
 from ..litellm import ROUTER_KEY_ID
 from ..quotas import CapacityHint, QuotaCtx, QuotaItem
 from ..schema import PROJECT, EnvironmentSpec, Problem, Slug, Strict, no_fp8
@@ -110,7 +110,7 @@ def _autoscaler(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
                                  count=count, low=low, high=high,
                                  services=(f"gce-machine{suffix}", f"gce-gpu{suffix}"), unit="vm-hour",
                                  description=f"{machine} {label} x {low}..{high} ({model_id or 'model'})", per="VM",
-                                 quantization=quantization, kv_bytes=kv_bytes)
+                                 quantization=quantization, kv_bytes=kv_bytes, lora=lora_of(labels))
 
 
 def _boot_disks(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:

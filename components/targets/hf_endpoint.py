@@ -130,6 +130,12 @@ class HfEndpoint(TargetKind):
     cost_rules: ClassVar[dict[str, Any]] = {"pulumi-python:dynamic/hf:InferenceEndpoint": _endpoint}
     quota_rules: ClassVar[dict[str, Any]] = {"pulumi-python:dynamic/hf:InferenceEndpoint": _quota}
 
+    def adapters_refused(self, env: EnvironmentSpec, target: Any) -> str | None:
+        # The endpoint's `model` names one repository its managed image serves; this kind passes that image no LoRA
+        # settings, so an adapter would be declared and never served.
+        return ("an Inference Endpoint serves the one repository its `model` names: this kind gives its managed "
+                "image no adapters (serve them on a vllm target of another kind)")
+
     def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
         t: HfEndpointTarget = target
         problems: list[Problem] = []

@@ -35,6 +35,7 @@ from ..cost_rules import (
     Resource,
     Serving,
     flat,
+    lora_of,
     plan_replicas,
     replica_hours,
 )
@@ -359,7 +360,7 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
         host = None
     kv_bytes = 1.0 if notes.get("selfhost.dev/kv-cache") == "fp8" else 2.0
     plan = Plan(low, low, None) if host is None else plan_replicas(
-        facts, host, low, high, ctx.usage, quantization, streams, kv_bytes)
+        facts, host, low, high, ctx.usage, quantization, streams, kv_bytes, lora_of(notes, "selfhost.dev/lora"))
     hours = replica_hours((low, plan.expected, high), ctx.usage)
     name = ctx.regions.get("kubernetes", "cluster")
     items = []

@@ -26,6 +26,7 @@ from ..cost_rules import (
     Resource,
     Serving,
     flat,
+    lora_of,
     monthly,
     plan_replicas,
     replica_hours,
@@ -140,7 +141,7 @@ def _endpoint_config(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
         quantization, kv_bytes = serving_dtypes(r.inputs.get("tags"))
         plan = Plan(low, low, None) if host is None else plan_replicas(
             facts, Hardware.of_gpu(host.gpu, host.gpu_count, host.total_gpu_memory_gib), low, high, ctx.usage,
-            quantization, kv_bytes=kv_bytes)
+            quantization, kv_bytes=kv_bytes, lora=lora_of(r.inputs.get("tags")))
         item = ctx.item(r, "aws", "sagemaker-hosting", itype, "instance-hour",
                         replica_hours((low, plan.expected, high), ctx.usage),
                         f"{itype} x {low}..{high} ({model_id or 'model'})")

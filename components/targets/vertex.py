@@ -24,6 +24,7 @@ from ..cost_rules import (
     Resource,
     flat,
     known,
+    lora_of,
     monthly,
 )
 from ..quotas import QuotaCtx, QuotaItem
@@ -104,13 +105,15 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     args = dict(a.removeprefix("--").split("=", 1) for a in
                 ((r.inputs.get("modelConfig") or {}).get("containerSpec") or {}).get("args") or [] if "=" in a)
     spelled = {v: k for k, v in ENGINES["vllm"].quantization.items() if v}
+    # Google's image takes the LoRA slots as flags too (--max-loras, --max-lora-rank); our image's are not read here.
     quantization, kv_bytes = spelled.get(args.get("quantization", ""), "none"), (
         1.0 if args.get("kv-cache-dtype") == "fp8" else 2.0)
     items = gcp_gpu_machine_items(r, ctx, est, model_id=model_id, machine=machine, accelerator=accelerator,
                                   count=count, low=low, high=high,
                                   services=("vertex-prediction", "vertex-prediction-gpu"), unit="node-hour",
                                   description=f"{machine} x {low}..{high} ({model_id})", per="node",
-                                  quantization=quantization, kv_bytes=kv_bytes)
+                                  quantization=quantization, kv_bytes=kv_bytes,
+                                  lora=lora_of({"s": f"{args.get('max-loras')}x{args.get('max-lora-rank')}"}, "s"))
     psc = (r.inputs.get("endpointConfig") or {}).get("privateServiceConnectConfig")
     if psc and psc.get("enablePrivateServiceConnect"):
         items.append(ctx.item(r, "gcp", "psc-endpoint", "hour", "hour", flat(HOURS_PER_MONTH),
