@@ -196,3 +196,22 @@ def test_an_adapter_on_a_hugging_face_endpoint_is_refused_with_the_reason():
     found = {p.path.removeprefix("selfhost-llm:"): p.message
              for p in problems_of(cfg, secret_keys={"selfhost-llm:hfToken"}).problems}
     assert "hf-endpoint targets (targets[0]) cannot serve LoRA adapters here" in found["models[0].adapters"]
+
+
+def test_start_up_budgets_follow_where_the_weights_are():
+    from components.catalog.models import MODELS
+    from components.catalog.serving import SAGEMAKER_TIMEOUT_BOUNDS_S
+    from components.schema import ModelSpec
+    from components.sizing import startup_timeout_seconds
+    from components.targets.kubernetes import startup_budget
+
+    facts = MODELS["meta-llama/Llama-3.1-8B-Instruct"]
+    hub = ModelSpec.model_validate({"name": "llama", "id": "meta-llama/Llama-3.1-8B-Instruct", "revision": REV})
+    owned = ModelSpec.model_validate({"name": "llama", "id": "acme/m", "source": "s3://acme-models/m",
+                                      "base": "meta-llama/Llama-3.1-8B-Instruct"})
+    # On a cluster, an init container fetches a bucket's weights before the engine's start-up probe begins.
+    assert startup_budget(owned, facts) < startup_budget(hub, facts)
+    # A bucket in the reader's region downloads faster than the Hub, the stack's bucket and a team's own alike.
+    by_scheme = {scheme: startup_timeout_seconds(facts, "none", scheme, SAGEMAKER_TIMEOUT_BOUNDS_S)
+                 for scheme in ("hub", "stack", "s3", "gs")}
+    assert by_scheme["hub"] > by_scheme["stack"] == by_scheme["s3"] == by_scheme["gs"]

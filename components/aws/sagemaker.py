@@ -244,7 +244,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         self.role = self._execution_role(name, args, capture_prefix)
         self.model = self._model(name, args, image)
         self.startup_timeout_seconds = args.startup_timeout_seconds or startup_timeout_seconds(
-            args.facts, args.model.quantization, "hub" if args.model.location.scheme == "hub" else "s3",
+            args.facts, args.model.quantization, args.model.location.scheme,
             SAGEMAKER_TIMEOUT_BOUNDS_S)
         self.config = self._endpoint_config(name, args, capture_prefix)
         self.alarms = self._alarms(name, args)

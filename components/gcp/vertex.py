@@ -157,7 +157,7 @@ class VertexEndpoint(pulumi.ComponentResource):
         super().__init__("selfhost:gcp:VertexEndpoint", name, None, opts)
         base = args.foundation
         self.startup_timeout_seconds = args.startup_timeout_seconds or startup_timeout_seconds(
-            args.facts, args.model.quantization, "hub", VERTEX_TIMEOUT_BOUNDS_S)
+            args.facts, args.model.quantization, args.model.location.scheme, VERTEX_TIMEOUT_BOUNDS_S)
         private = args.endpoint == "private"
 
         depends = list(args.depends_on)

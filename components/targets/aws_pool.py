@@ -304,7 +304,7 @@ class AwsPool(TargetKind):
         instances = [offered[i] for i in t.instance_types]
         # The instances download from the Hub, or copy the team's own weights from S3 (`aws s3 sync` at boot).
         startup = t.startup_timeout_seconds or startup_timeout_seconds(
-            facts, model.quantization, "hub" if model.location.scheme == "hub" else "s3", SAGEMAKER_TIMEOUT_BOUNDS_S)
+            facts, model.quantization, model.location.scheme, SAGEMAKER_TIMEOUT_BOUNDS_S)
         pool = GpuInstancePool(f"{env.name}-{t.name}", GpuInstancePoolArgs(
             pool_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
             instances=instances, startup_timeout_seconds=startup,

@@ -242,7 +242,7 @@ class GcpPool(TargetKind):
         facts = model.resolved_facts()
         assert facts is not None  # validated
         accelerator, count = gcp_machines.FIXED_GPU_MACHINES[t.machine_type]
-        startup = t.startup_timeout_seconds or startup_timeout_seconds(facts, model.quantization, "hub",
+        startup = t.startup_timeout_seconds or startup_timeout_seconds(facts, model.quantization, model.location.scheme,
                                                                        VERTEX_TIMEOUT_BOUNDS_S)
         labels = labels_of(self.identity_tags(env, t))
         pool = GpuInstancePool(f"{env.name}-{t.name}", GpuInstancePoolArgs(

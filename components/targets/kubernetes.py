@@ -262,12 +262,14 @@ def cpu_fit(model: ModelSpec, facts: Any, concurrency: int, memory_bytes: float,
 
 
 def startup_budget(model: ModelSpec, facts: Any) -> int:
-    """The startup probe's budget: GPU engines download and load in the container; the CPU engine's file is
-    fetched by an init container first, so only loading and warm-up count."""
+    """The startup probe's budget: GPU engines download and load in the container; the CPU engine's file, and
+    weights from a bucket, are fetched by an init container first (and a volume's are there), so only loading and
+    warm-up count."""
     if ENGINES[model.engine].gguf:
         return startup_timeout_seconds(facts, model.quantization, "hub", STARTUP_BOUNDS_S, download=False,
                                        warmup_s=CPU_WARMUP_S)
-    return startup_timeout_seconds(facts, model.quantization, "hub", STARTUP_BOUNDS_S)
+    return startup_timeout_seconds(facts, model.quantization, "hub", STARTUP_BOUNDS_S,
+                                   download=model.location.scheme == "hub")
 
 
 def cache_bytes(model: ModelSpec, facts: Any) -> float:
