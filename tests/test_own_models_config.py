@@ -215,3 +215,15 @@ def test_start_up_budgets_follow_where_the_weights_are():
     by_scheme = {scheme: startup_timeout_seconds(facts, "none", scheme, SAGEMAKER_TIMEOUT_BOUNDS_S)
                  for scheme in ("hub", "stack", "s3", "gs")}
     assert by_scheme["hub"] > by_scheme["stack"] == by_scheme["s3"] == by_scheme["gs"]
+
+
+def test_a_cpu_target_counts_every_gguf_adapter_in_its_memory():
+    cfg = edge_config()
+    model = cfg["selfhost-llm:models"][0]
+    model["adapters"] = [adapter(f"tenant-{i}", rank=512, file=f"t{i}.gguf") for i in range(4)]
+    # Qwen2.5-1.5B: 4 adapters x 512 x 2 x 1,536 wide x 7 projections x 28 layers x 2 bytes = 2.30 GiB beside the
+    # Q4_K_M weights (0.87), their KV cache (0.11) and the runtime (0.5): more than the 3Gi container; one fits.
+    found = messages(cfg)
+    assert "adapters 2.3 (4 slots at rank 512)" in found["targets[0].resources.memory"]
+    model["adapters"] = model["adapters"][:1]
+    load(cfg)

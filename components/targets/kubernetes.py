@@ -40,7 +40,7 @@ from ..cost_rules import (
     replica_hours,
 )
 from ..schema import MISSING, PROJECT, EnvironmentSpec, ModelSpec, Problem, Slug, Strict, does_not_fit, no_fp8
-from ..sizing import GIB, Fit, Hardware, startup_timeout_seconds, weights_bytes
+from ..sizing import GIB, Fit, Hardware, LoraSlots, startup_timeout_seconds, weights_bytes
 from .base import Endpoint, HostShape, TargetKind, target_problem
 from .cluster import CLUSTER, KubernetesCluster
 
@@ -254,11 +254,14 @@ def _weights_problems(env: EnvironmentSpec, index: int, t: KubernetesTarget, mod
 
 
 def cpu_fit(model: ModelSpec, facts: Any, concurrency: int, memory_bytes: float, shm_bytes: float) -> Fit:
-    """llama.cpp on CPU: the weights (mapped from the file), the KV cache of the context it allocates, and the
-    runtime, against the container's memory limit less /dev/shm."""
+    """llama.cpp on CPU: the weights (mapped from the file), the KV cache of the context it allocates, every LoRA
+    adapter (llama.cpp loads them all, no slots: sized as vLLM's, at the largest rank, 16-bit), and the runtime,
+    against the container's memory limit less /dev/shm."""
+    lora = LoraSlots(len(model.adapters), model.max_adapter_rank) if model.adapters else None
     return Fit(weights_gib=weights_bytes(facts, model.quantization) / GIB,
                kv_cache_gib=facts.kv_bytes_per_token() * model.max_context * concurrency / GIB,
-               overhead_gib=0.5, available_gib=(memory_bytes - shm_bytes) / GIB)
+               overhead_gib=0.5, available_gib=(memory_bytes - shm_bytes) / GIB,
+               adapters_gib=lora.bytes(facts) / GIB if lora else 0.0, lora=lora)
 
 
 def startup_budget(model: ModelSpec, facts: Any) -> int:
