@@ -656,14 +656,17 @@ def size(
     max_ttft: Annotated[float | None, typer.Option(
         help="Service level: time to first token at most this many seconds (0: no ceiling).")] = 2.0,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    lora_slots: Annotated[int, typer.Option(
+        help="LoRA adapters resident on the GPU at once (vLLM's --max-loras; 0: none).")] = 0,
+    lora_rank: Annotated[int, typer.Option(help="The largest adapter's rank.")] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="All feasible options as JSON.")] = False,
 ) -> None:
     """Where a model fits: every host option, cheapest $ per 1M tokens at the service level first, with memory
     margin, and each replica's throughput both at the service level (the most concurrent requests that still
-    meet it) and at saturation."""
-    from components.catalog.engines import QUANT_BYTES_PER_PARAM
+    meet it) and at saturation. With --lora-slots, the adapters' slots take their memory first."""
+    from components.catalog.engines import QUANT_BYTES_PER_PARAM, VLLM_LORA, lora_rank_setting
     from components.catalog.models import MODELS
-    from components.sizing import ServiceLevel
+    from components.sizing import LORA_THROUGHPUT_NOTE, LoraSlots, ServiceLevel
     from components.sizing_options import options
     from components.targets.registry import hosts
 
@@ -673,19 +676,26 @@ def size(
               f"known: {', '.join(MODELS)}", EXIT_USAGE)
     if quantization not in QUANT_BYTES_PER_PARAM:
         _fail(f"--quantization {quantization!r}: allowed: {', '.join(QUANT_BYTES_PER_PARAM)}", EXIT_USAGE)
+    if lora_slots < 0 or not 1 <= lora_rank <= VLLM_LORA.ranks[-1]:
+        _fail(f"--lora-slots {lora_slots}, --lora-rank {lora_rank}: allowed: slots 0 or more, rank "
+              f"1..{VLLM_LORA.ranks[-1]} (vLLM's largest)", EXIT_USAGE)
+    lora = LoraSlots(lora_slots, lora_rank_setting(lora_rank)) if lora_slots else None
     rates = {"gpuHourUsd": gpu_hour_usd, "nodeHourUsd": node_hour_usd} if gpu_hour_usd is not None else None
     names, regions = _size_platforms(cloud, region, rates)
     model_id = matches[0]
     candidates = hosts(names, regions, _lookup(), rates)
     level = ServiceLevel(min_tokens_per_second or None, max_ttft or None)
     rows = options(MODELS[model_id], quantization, context, concurrency, candidates, input_tokens, output_tokens,
-                   level)
+                   level, lora=lora)
 
     if as_json:
         _size_json(rows, level)
     else:
-        _size_table(rows, level, f"{model_id}: {context} tokens x {concurrency}, {quantization}; requests of "
-                                 f"{input_tokens} in + {output_tokens} out", limit)
+        adapters = f", LoRA {lora.text}" if lora else ""
+        _size_table(rows, level, f"{model_id}: {context} tokens x {concurrency}, {quantization}{adapters}; requests "
+                                 f"of {input_tokens} in + {output_tokens} out", limit)
+        if lora:
+            out.print(LORA_THROUGHPUT_NOTE)
 
 
 def _size_platforms(cloud: list[str] | None, region: list[str] | None, rates: dict[str, float] | None

@@ -260,3 +260,18 @@ def test_cost_diff_says_none_for_what_does_not_exist_and_unknown_for_no_price(pr
                                                                    lines[rows[removed]["resource"]]}
     # The totals' change is not known while the head's total is a lower bound.
     assert "| **Change** | unknown | unknown | unknown |" in markdown(head, base, "origin/main")
+
+
+def test_size_takes_lora_slots_which_take_memory_before_the_kv_cache():
+    args = ("size", "Qwen2.5-7B-Instruct", "--context", "32768", "--concurrency", "3", "--cloud", "aws", "--json")
+    plain = {(o["target"], o["host"]): o for o in json.loads(selfhost(*args).stdout)["options"]}
+    run = selfhost(*args, "--lora-slots", "8", "--lora-rank", "50")
+    with_adapters = {(o["target"], o["host"]): o for o in json.loads(run.stdout)["options"]}
+    # 8 slots at vLLM's rank 64 (the setting that holds 50): 1.34 GiB more on every host, and the 24 GB hosts that
+    # held the base model at this context (a 20.9 GiB need) no longer do.
+    shared = plain.keys() & with_adapters.keys()
+    assert shared and all(round(with_adapters[k]["requiredGib"] - plain[k]["requiredGib"], 2) == 1.34 for k in shared)
+    assert any(o["availableGib"] < 23 for o in plain.values())
+    assert not any(o["availableGib"] < 23 for o in with_adapters.values())
+    bad = selfhost("size", "Qwen2.5-7B-Instruct", "--lora-slots", "2", "--lora-rank", "1000")
+    assert bad.returncode != 0 and "rank 1..512" in bad.stderr
