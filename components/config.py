@@ -388,12 +388,15 @@ def _semantic_problems(env: Environment) -> list[Problem]:
         at = model_names.index(t.model)
         for key, source in (("source", model.source),
                             *((f"adapters[{j}].source", a.source) for j, a in enumerate(model.adapters))):
-            if parse_source(source).scheme not in kind.weight_schemes:
-                p(f"models[{at}].{key}", source, f"{kind.kind} targets (targets[{i}]) cannot read weights there",
+            scheme = parse_source(source).scheme
+            if scheme not in kind.weight_schemes:
+                reason = f": {kind.weight_refusals[scheme]}" if scheme in kind.weight_refusals else ""
+                p(f"models[{at}].{key}", source,
+                  f"{kind.kind} targets (targets[{i}]) cannot read weights there{reason}",
                   allowed_sources(kind.weight_schemes))
-        if model.adapters and (why := kind.adapters_refused(env, t)):
+        if model.adapters and (refused := kind.adapters_refused(env, t)):
             p(f"models[{at}].adapters", [a.name for a in model.adapters],
-              f"{kind.kind} targets (targets[{i}]) cannot serve LoRA adapters here: {why}",
+              f"{kind.kind} targets (targets[{i}]) cannot serve LoRA adapters here: {refused}",
               "no adapters on this target's model")
         problems += kind.validate(env, i, t)
     if env.router is not None:

@@ -1,6 +1,7 @@
-"""Issue 27 on Google Cloud: weights of your own in Cloud Storage and LoRA adapters, on the `vertex` kind (Google's
-vLLM image reads gs:// itself; the deployment names the Hub model they were tuned from) and the `gcp-pool` kind (the
-boot script copies the prefix to the VM's disk). Each target's identity reads exactly its prefixes."""
+"""Issue 27 on Google Cloud: weights of your own in Cloud Storage and LoRA adapters on the `gcp-pool` kind (the
+boot script copies the prefix to the VM's disk; the VMs' identity reads exactly its prefixes), and on the `vertex`
+kind pinned Hub adapters on our image, while gs:// is refused with the reason (Vertex's serving identity cannot be
+granted a bucket)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import shlex
 import pytest
 
 from components.config import ConfigError
-from components.gcp.iam import CUSTOM_CODE_AGENT, prefix_condition
-from components.gcp.mocks import project_number
+from components.gcp.iam import prefix_condition
 from components.weights import parse
 
 from .test_config import REV, as_pulumi, load_environment
@@ -74,43 +74,6 @@ def test_the_condition_is_the_prefix_and_listings_under_it():
 # vertex
 
 
-@pytest.fixture(scope="module")
-def vertex_own(project):
-    return preview(project, "gcp-prod", {**OWN, "adapters": [GS_ADAPTER]})
-
-
-def test_vertex_deploys_the_base_while_the_container_loads_the_weights_from_gs(vertex_own):
-    deployment = only(vertex_own, GARDEN).inputs
-    assert deployment["huggingFaceModelId"] == BASE
-    container = deployment["modelConfig"]["containerSpec"]
-    args = container["args"]
-    assert "--model=gs://acme-models/llama/support-v3" in args
-    assert not any(a.startswith("--revision") for a in args)  # the prefix pins the weights
-    # The adapter, loaded by Google's image from gs:// too, in one resident slot of rank 16.
-    at = args.index("--lora-modules")
-    assert "--enable-lora" in args and args[at + 1] == "sql=gs://acme-models/adapters/sql"
-    assert "--max-loras=1" in args and "--max-lora-rank=16" in args
-    assert {e["name"]: e["value"] for e in container["envs"]}["MODEL_ID"] == BASE
-    # Nothing comes from the Hub: the stack's token is not handed to the deployment.
-    assert "huggingFaceAccessToken" not in deployment["modelConfig"]
-
-
-def test_vertex_grants_the_custom_code_agent_exactly_the_prefixes(vertex_own):
-    agent = CUSTOM_CODE_AGENT.format(project_number("acme-llm-prod"))
-    found = grants(vertex_own)
-    assert set(found) == {"gs://acme-models/llama/support-v3", "gs://acme-models/adapters/sql"}
-    model = found["gs://acme-models/llama/support-v3"]
-    assert model["bucket"] == "acme-models" and model["role"] == "roles/storage.objectViewer"
-    assert model["member"] == agent == \
-        f"serviceAccount:service-{project_number('acme-llm-prod')}@gcp-sa-aiplatform-cc.iam.gserviceaccount.com"
-    assert model["condition"]["expression"] == prefix_condition(parse(OWN["source"]))
-    assert found["gs://acme-models/adapters/sql"]["condition"]["expression"].startswith(
-        'resource.name.startsWith("projects/_/buckets/acme-models/objects/adapters/sql/")')
-    # The deployment starts once its identity can read them.
-    deployment = only(vertex_own, GARDEN)
-    assert {g.urn for g in vertex_own.by_type(GRANT)} <= set(deployment.dependencies)
-
-
 def test_vertex_own_image_gets_hub_adapters_pinned_and_only_the_lora_sizes(project):
     p = preview(project, "gcp-prod", {"id": BASE, "revision": REV, "maxContext": 8192, "adapters": [HUB_ADAPTER]},
                 image="selfhost")
@@ -136,18 +99,13 @@ def vertex_problems(model: dict, **target) -> list[str]:
 FACTS = {"paramsBillion": 8.0, "layers": 32, "kvHeads": 8, "headDim": 128, "maxContext": 131072}
 
 
-def test_vertex_refuses_gs_weights_without_a_base_model():
-    own = {k: v for k, v in OWN.items() if k not in ("name", "base")}
-    (problem,) = vertex_problems({**own, "facts": FACTS})
-    assert problem.startswith("selfhost-llm:models[0].base: (missing): required for weights in gs:// on Vertex "
-                              "(targets[0]): Model Garden deploys a Hugging Face model id")
-
-
-def test_vertex_refuses_gs_weights_on_our_image():
-    (problem,) = vertex_problems({k: v for k, v in OWN.items() if k != "name"}, image="selfhost")
-    assert problem.startswith("selfhost-llm:targets[0].image: 'selfhost': model 'mine' reads its weights from "
-                              "gs://acme-models/llama/support-v3: our image's adapter reads weights from a local path "
-                              "or the Hugging Face Hub only, not gs://")
+@pytest.mark.parametrize("image", ["managed", "selfhost"])
+def test_vertex_refuses_gs_weights_saying_why(image):
+    (problem,) = vertex_problems({k: v for k, v in OWN.items() if k != "name"}, image=image)
+    assert problem.startswith("selfhost-llm:models[0].source: 'gs://acme-models/llama/support-v3': vertex targets "
+                              "(targets[0]) cannot read weights there: Vertex runs the serving container as a "
+                              "Vertex-managed service account")
+    assert problem.endswith("; allowed: hub")
 
 
 def test_vertex_refuses_hub_adapters_on_googles_image():
@@ -157,17 +115,17 @@ def test_vertex_refuses_hub_adapters_on_googles_image():
                               "at its newest commit, not the pinned revision")
 
 
-def test_vertex_refuses_gs_adapters_on_our_image():
+def test_vertex_refuses_gs_adapters_saying_why():
     (problem,) = vertex_problems({"id": "Qwen/Qwen2.5-7B-Instruct", "revision": REV, "adapters": [GS_ADAPTER]},
                                  image="selfhost")
-    assert problem.startswith('selfhost-llm:models[0].adapters: ["sql"]: vertex targets (targets[0]) cannot serve '
-                              "LoRA adapters here: our image's adapter reads weights from a local path")
+    assert problem.startswith("selfhost-llm:models[0].adapters[0].source: 'gs://acme-models/adapters/sql': vertex "
+                              "targets (targets[0]) cannot read weights there: Vertex runs the serving container")
 
 
 def test_vertex_cannot_read_s3():
     (problem,) = vertex_problems({k: v for k, v in OWN.items() if k != "name"} | {"source": "s3://acme-models/x"})
     assert problem == ("selfhost-llm:models[0].source: 's3://acme-models/x': vertex targets (targets[0]) cannot read "
-                       "weights there; allowed: hub, gs://bucket/prefix")
+                       "weights there; allowed: hub")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -220,14 +178,13 @@ def test_the_pool_service_account_reads_exactly_the_prefixes(pool_own):
     assert {g.urn for g in pool_own.by_type(GRANT)} <= set(template.dependencies)
 
 
-def test_the_grants_cost_nothing(pool_own, vertex_own):
+def test_the_grants_cost_nothing(pool_own):
     from components.catalog.pricing import lookup
     from components.cost import estimate, resources_from_preview
     from components.schema import Usage
 
-    for p in (pool_own, vertex_own):
-        est = estimate(resources_from_preview(p.to_json()), {"gcp": "us-central1"}, Usage.from_wire({}), lookup)
-        assert GRANT not in est.unpriced
+    est = estimate(resources_from_preview(pool_own.to_json()), {"gcp": "us-central1"}, Usage.from_wire({}), lookup)
+    assert GRANT not in est.unpriced
 
 
 def test_a_pool_with_hub_adapters_reads_the_token_and_pins_them(project):

@@ -45,16 +45,12 @@ class ServingIdentity(pulumi.ComponentResource):
         self.register_outputs({"email": self.email})
 
 
-# The Vertex AI Custom Code Service Agent, per project (Google Cloud IAM "Service agents", aiplatform.googleapis.com:
-# service-PROJECT_NUMBER@gcp-sa-aiplatform-cc.iam.gserviceaccount.com, role roles/aiplatform.customCodeServiceAgent;
-# read 2026-12-07).
-CUSTOM_CODE_AGENT = "serviceAccount:service-{0}@gcp-sa-aiplatform-cc.iam.gserviceaccount.com"
 WEIGHTS_READER_ROLE = "roles/storage.objectViewer"
 
 
 def prefix_condition(location: Location) -> str:
     """The IAM condition that narrows a bucket grant to `location`'s prefix: its objects (get), and listings under
-    it (`gcloud storage cp -r` and vLLM's GCS download list the prefix before they read).
+    it (`gcloud storage cp -r` lists the prefix before it reads).
 
     Objects: `resource.name` is projects/_/buckets/<bucket>/objects/<name> (IAM Conditions resource attributes,
     Cloud Storage). Listings are checked against the bucket, whose name has no object part: the request's prefix is

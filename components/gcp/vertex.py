@@ -16,7 +16,6 @@ from ..schema import AdapterSpec, ModelSpec
 from ..serving_image import adapter_environment
 from ..sizing import GPU_MEMORY_UTILIZATION, startup_timeout_seconds
 from .foundation import GcpFoundation
-from .iam import CUSTOM_CODE_AGENT, grant_model_weights
 
 PORT = 8080
 DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"
@@ -90,55 +89,18 @@ class VertexEndpointArgs:
 ROUTES = {"managed": ("/generate", "/ping"), "selfhost": ("/predict", "/health")}
 
 
-# Weights of your own in Cloud Storage: Google's vLLM image takes `--model=gs://bucket/prefix` and downloads the
-# prefix itself before the engine starts. Google's own notebook deploys a fine-tuned model that way, `--model=` the
-# gs:// folder the tuning job wrote, MODEL_ID the Hub id it was tuned from (GoogleCloudPlatform/vertex-ai-samples
-# notebooks/community/model_garden/model_garden_gemma_finetuning_on_vertex.ipynb, "Deploy": deploy_model_vllm(
-# model_id=merged_model_output_dir, base_model_id="google/..."), commit bf2c1226, 2026-02-05); so does
-# nonokangwei/LLM-Tuning-On-GCP Serve/vLLM-on-Vertex/script.sh (`python -m vllm.entrypoints.api_server
-# --model=gs://...`). The same image loads LoRA weights "directly from GCS paths"
-# (model_garden_vllm_text_only_tutorial.ipynb, overview of Vertex's vLLM customizations, commit 0303057f,
-# 2025-08-10), shown there for adapters named per request (`dynamic-lora`); gs:// adapters go to --lora-modules
-# as they are, at start, which no sample shows
-# (unverified: the first deployment confirms it). A Hub adapter it would fetch by repository id alone, at the
-# repository's newest commit (the tutorial's `dynamic-lora` takes "a GCS URI or a HuggingFace repo", no revision): the
-# pinned revision would not be what it serves, so the kind refuses Hub adapters on this image (targets/vertex.py).
-
-
 def hub_adapter(adapter: AdapterSpec) -> str:
     """Our adapter's SELFHOST_ADAPTERS source for an adapter of the Hub: `hf://owner/repo@<commit>`, which it
     downloads at start, pinned."""
     return f"hf://{adapter.id}@{adapter.revision}"
 
 
-def deployed_model_id(model: ModelSpec) -> str:
-    """The Hugging Face id Model Garden deploys: the model's, or for weights of your own the Hub model they were
-    tuned from (`base`, required by the kind): the deploy resource has only hugging_face_model_id and
-    publisher_model_name, no field for weights elsewhere, and the container loads the weights from gs://."""
-    if model.location.owned:
-        assert model.base is not None  # targets/vertex.py refuses a gs:// source without base
-        return model.base
-    return model.id
-
-
-def needs_hub_token(model: ModelSpec, image: Literal["managed", "selfhost"]) -> bool:
-    """Whether anything of the deployment downloads from the Hub: the model from `hub`, or Hub adapters that our
-    adapter fetches (the managed image serves only gs:// adapters)."""
-    return model.location.scheme == "hub" or (
-        image == "selfhost" and any(a.location.scheme == "hub" for a in model.adapters))
-
-
-def engine_flags(model: ModelSpec, gpus: int, image: Literal["managed", "selfhost"] = "managed") -> list[Flag]:
-    """vLLM's flags for the model on Vertex: the Hub id at its revision, or the gs:// prefix of weights of your own
-    (no revision: the prefix pins them); with adapters, LoRA slots and ranks, and for Google's image the adapters
-    themselves (our adapter adds --enable-lora and --lora-modules from SELFHOST_ADAPTERS)."""
-    location = model.location
-    weights, revision = (location.uri, None) if location.owned else (model.id, model.revision)
-    lora = None
-    if model.adapters:
-        modules = tuple((a.name, a.location.uri) for a in model.adapters) if image == "managed" else ()
-        lora = lora_flags(model.lora_slots, model.max_adapter_rank, modules)
-    return vllm_flags(weights, revision, model.max_context, gpus, model.quantization, GPU_MEMORY_UTILIZATION,
+def engine_flags(model: ModelSpec, gpus: int) -> list[Flag]:
+    """vLLM's flags for the model on Vertex: the Hub id at its revision; with adapters (our image only: the kind
+    refuses them on Google's), LoRA slots and ranks (our adapter adds --enable-lora and --lora-modules from
+    SELFHOST_ADAPTERS)."""
+    lora = lora_flags(model.lora_slots, model.max_adapter_rank) if model.adapters else None
+    return vllm_flags(model.id, model.revision, model.max_context, gpus, model.quantization, GPU_MEMORY_UTILIZATION,
                       model.kv_cache_dtype, lora=lora)
 
 
@@ -146,26 +108,20 @@ class VertexEndpoint(pulumi.ComponentResource):
     """One open model on a Vertex AI endpoint with dedicated GPUs, deployed through Model Garden from its Hugging
     Face id with the Vertex vLLM container (revision pinned, probes sized for the model), autoscaled on GPU duty
     cycle, reachable on a dedicated endpoint or privately through Private Service Connect, with latency and
-    error alerts and a dashboard.
-
-    Weights of your own (`source: gs://bucket/prefix`): deployed as the Hub model they were tuned from (`base`),
-    while Google's vLLM image loads them from the prefix, which the container's identity is granted to read (and
-    only that prefix). LoRA adapters: gs:// ones on Google's image (--lora-modules), pinned Hub ones on ours
-    (SELFHOST_ADAPTERS)."""
+    error alerts and a dashboard. LoRA adapters: pinned Hub ones, on our image (SELFHOST_ADAPTERS)."""
 
     def __init__(self, name: str, args: VertexEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:gcp:VertexEndpoint", name, None, opts)
         base = args.foundation
         self.startup_timeout_seconds = args.startup_timeout_seconds or startup_timeout_seconds(
-            args.facts, args.model.quantization, args.model.location.scheme, VERTEX_TIMEOUT_BOUNDS_S)
+            args.facts, args.model.quantization, "hub", VERTEX_TIMEOUT_BOUNDS_S)
         private = args.endpoint == "private"
 
         depends = list(args.depends_on)
         if private:
             depends.append(self._psc_policy(name, args))
         self.image, container = self._container(args)
-        self.weights_grants = self._weights_grants(name, args)
-        self.deployment = self._deployment(name, args, container, [*depends, *self.weights_grants])
+        self.deployment = self._deployment(name, args, container, depends)
 
         self.endpoint_id = self.deployment.endpoint
         self.resource_name = pulumi.Output.format("projects/{0}/locations/{1}/endpoints/{2}", base.project,
@@ -198,25 +154,6 @@ class VertexEndpoint(pulumi.ComponentResource):
             "openaiBaseUrl": self.openai_base_url,
         })
 
-    def _weights_grants(self, name: str, args: VertexEndpointArgs) -> list[gcp.storage.BucketIAMMember]:
-        """Google's image reads gs:// weights and adapters as the identity the container runs as, each prefix and
-        nothing else of its bucket (iam.grant_weights_read), granted before the deployment starts.
-
-        Which identity that is for a Model Garden deployment is not settled by Google's documentation, and the
-        deploy request names none (DeployRequest.DeployConfig: dedicatedResources, fastTryoutEnabled,
-        systemLabels). We grant the project's Vertex AI Custom Code Service Agent, the identity Vertex runs custom
-        code as when none is given (Vertex AI "Use a custom service account", training containers; read
-        2026-12-07). The same page says a deployed model's prediction container runs as "a service account managed
-        by Vertex AI", distinct from the service agents and not customizable, unless the DeployedModel names a
-        custom service account (Google's fine-tuning notebook does: model.deploy(service_account=...)). Confirm on
-        a first deployment that the download succeeds with this grant; if not, a deployment with a custom service
-        account is the way (not expressible through this deploy resource)."""
-        if args.own_image is not None:
-            return []  # the kind refuses gs:// sources on our image
-        member = pulumi.Output.format(CUSTOM_CODE_AGENT, args.foundation.project_number)
-        return grant_model_weights(name, args.endpoint_name, args.model, member,
-                                   pulumi.ResourceOptions(parent=self, depends_on=args.depends_on))
-
     def _psc_policy(self, name: str, args: VertexEndpointArgs) -> gcp.networkconnectivity.ServiceConnectionPolicy:
         """PSC automation creates the endpoint's forwarding rule in our subnet under this policy."""
         base = args.foundation
@@ -239,16 +176,16 @@ class VertexEndpoint(pulumi.ComponentResource):
         image: pulumi.Input[str]
         if args.own_image is not None:
             # Our adapter starts the engine with the same flags Google's image takes as its arguments, and fetches
-            # Hub adapters itself (pinned); the kind refuses gs:// weights on our image (it reads no gs:// yet).
+            # Hub adapters itself (pinned).
             image, commands, container_args = args.own_image, None, ["vertex"]
-            envs = adapter_environment(model.id, engine_flags(model, gpus, "selfhost"),
+            envs = adapter_environment(model.id, engine_flags(model, gpus),
                                        tuple((a.name, hub_adapter(a)) for a in model.adapters))
         else:
             # The config lets only engines with a Vertex image (vllm) onto Vertex targets.
             assert engine.vertex_image is not None
             image, commands, container_args = engine.vertex_image, ["python", "-m", "vllm.entrypoints.api_server"], \
-                ["--host=0.0.0.0", f"--port={PORT}", *as_arguments(engine_flags(model, gpus, "managed"))]
-            envs = {"MODEL_ID": deployed_model_id(model), "DEPLOY_SOURCE": "pulumi"}
+                ["--host=0.0.0.0", f"--port={PORT}", *as_arguments(engine_flags(model, gpus))]
+            envs = {"MODEL_ID": model.id, "DEPLOY_SOURCE": "pulumi"}
         return image, gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecArgs(
             image_uri=image,
             commands=commands,
@@ -278,16 +215,14 @@ class VertexEndpoint(pulumi.ComponentResource):
         a dedicated endpoint or Private Service Connect."""
         base, machines = args.foundation, args.resources
         private = args.endpoint == "private"
-        image: Literal["managed", "selfhost"] = "selfhost" if args.own_image is not None else "managed"
         return gcp.vertex.AiEndpointWithModelGardenDeployment(
             f"{name}-deployment",
             project=base.project,
             location=base.region,
-            hugging_face_model_id=deployed_model_id(args.model),
+            hugging_face_model_id=args.model.id,
             model_config=gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigArgs(
                 model_display_name=args.endpoint_name,
-                # Only where something downloads from the Hub: weights of your own need no token.
-                hugging_face_access_token=args.hf_token if needs_hub_token(args.model, image) else None,
+                hugging_face_access_token=args.hf_token,
                 hugging_face_cache_enabled=True,
                 container_spec=container,
             ),

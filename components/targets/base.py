@@ -363,6 +363,8 @@ class TargetKind(ABC):
     """Hub adapters are copied into the platform's storage at `pulumi up` (SageMaker's stack bucket), so its hosts
     need no egress for them; False: its hosts download them at start."""
     weight_schemes: ClassVar[tuple[Scheme, ...]] = ("hub",)
+    weight_refusals: ClassVar[Mapping[str, str]] = {}
+    """Why it cannot read a scheme one would expect of its platform (scheme -> reason), said with the refusal."""
     """Where its hosts can read a model's or an adapter's weights from (components/weights.py): the Hub, and the
     buckets or volumes its platform's identities can be granted (checked in components/config.py)."""
 

@@ -28,7 +28,7 @@ from ..cost_rules import (
     monthly,
 )
 from ..quotas import QuotaCtx, QuotaItem
-from ..schema import MISSING, PROJECT, EnvironmentSpec, Problem, Slug, Strict, no_fp8
+from ..schema import EnvironmentSpec, Problem, Slug, Strict, no_fp8
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
 from .gcp import GCP, gcp_gpu_host, gcp_gpu_machine_items
 
@@ -139,22 +139,27 @@ def _request_log_dataset(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]
                      f"{gb:.3f} GB: 30 days of logged requests at sampling {rate:g}")]
 
 
-# Why a kind refuses what it refuses (error texts as named constants).
-NEEDS_BASE = ("Model Garden deploys a Hugging Face model id (the deploy resource has no field for weights kept "
-              "elsewhere); the deployment names the Hub model the weights were tuned from, and Google's vLLM image "
-              "loads yours from the gs:// prefix")
-GS_ON_OWN_IMAGE = ("our image's adapter reads weights from a local path or the Hugging Face Hub only, not gs:// "
-                   "(and Vertex mounts nothing of a bucket into the container)")
+# Why the kind refuses what it refuses (error texts as named constants).
+# Vertex runs a deployed model's prediction container as "a service account managed by Vertex AI", which reads only
+# the model artifacts it staged at AIP_STORAGE_URI and whose permissions "you can't customize" (Vertex AI docs, "Use
+# a custom service account", Prediction containers, read 2026-12-07); only a DeployedModel naming a service account
+# of your own reads more, and the Model Garden deploy resource this kind declares takes neither artifacts nor a
+# service account.
+GS_UNREADABLE = ("Vertex runs the serving container as a Vertex-managed service account that reads only the "
+                 "artifacts Vertex staged itself and cannot be granted a bucket (Vertex AI docs, \"Use a custom "
+                 "service account\"); the Model Garden deployment declared here takes no artifacts and no service "
+                 "account: serve gs:// weights on gcp-pool or Kubernetes, or the Hub revision here")
 HUB_ADAPTER_ON_MANAGED = ("Google's vLLM image fetches a Hub adapter by repository id alone, at its newest commit, "
-                          "not the pinned revision; put the adapter in gs:// (`selfhost stage --adapter --to "
-                          "gs://...`) or serve it with `image: selfhost`")
+                          "not the pinned revision (and cannot read gs://): serve adapters with `image: selfhost`, "
+                          "whose adapter downloads them pinned")
 
 
 class Vertex(TargetKind):
     kind = "vertex"
     config = VertexTarget
     platform = "gcp"
-    weight_schemes = ("hub", "gs")
+    weight_schemes = ("hub",)
+    weight_refusals: ClassVar[Mapping[str, str]] = {"gs": GS_UNREADABLE}
     summary = "Vertex AI endpoint with dedicated GPUs (Model Garden deployment)"
     limitations = (
         Limitation("scaling.minReplicas", lambda t: t.scaling.min_replicas == 0, lambda t: 0,
@@ -179,12 +184,7 @@ class Vertex(TargetKind):
 
     def adapters_refused(self, env: EnvironmentSpec, target: Any) -> str | None:
         t: VertexTarget = target
-        sources = {a.location.scheme for a in env.model(t.model).adapters}
-        if t.image == "managed" and "hub" in sources:
-            return HUB_ADAPTER_ON_MANAGED
-        if t.image == "selfhost" and "gs" in sources:
-            return GS_ON_OWN_IMAGE
-        return None
+        return HUB_ADAPTER_ON_MANAGED if t.image == "managed" else None
 
     def validate(self, env: EnvironmentSpec, index: int, target: Any) -> list[Problem]:
         t: VertexTarget = target
@@ -192,14 +192,6 @@ class Vertex(TargetKind):
         p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
         region = GCP.of(env).region  # its absence is the platform's problem
         model = env.model(t.model)
-        if model.location.scheme == "gs":
-            if model.base is None:
-                problems.append(Problem(f"{PROJECT}:models[{env.models.index(model)}].base", MISSING,
-                                        f"required for weights in gs:// on Vertex (targets[{index}]): {NEEDS_BASE}",
-                                        "the Hugging Face id of the model the weights were tuned from"))
-            if t.image == "selfhost":
-                p("image", t.image, f"model {model.name!r} reads its weights from {model.source}: "
-                  f"{GS_ON_OWN_IMAGE}", "managed (Google's vLLM image downloads gs:// weights itself)")
         allowed = gcp_machines.allowed_accelerators(t.machine_type)
         if not allowed:
             p("machineType", t.machine_type, "not a GPU machine type Vertex AI serves on",
