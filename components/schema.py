@@ -160,7 +160,8 @@ class AdapterSpec(Strict):
 
     @property
     def origin(self) -> str:
-        """Where it comes from, in one string: `hf://<id>@<revision>` or its bucket or volume URI."""
+        """Where it comes from, in one string: `hf://<id>@<revision>` (as our adapter's SELFHOST_ADAPTERS takes a
+        PEFT folder of the Hub, downloaded at start, pinned) or its bucket or volume URI."""
         return f"hf://{self.id}@{self.revision}" if self.source == "hub" else self.source
 
 
@@ -238,7 +239,7 @@ class ModelSpec(Strict):
         if not self.lora_slots or engine.lora is None:
             return None
         rank = self.max_adapter_rank
-        return LoraSlots(self.lora_slots, next((r for r in engine.lora.ranks if r >= rank), rank))
+        return LoraSlots(self.lora_slots, engine.lora.setting(rank))
 
     @property
     def origin(self) -> str:

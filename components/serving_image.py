@@ -140,7 +140,7 @@ def weights_on_disk(model: ModelSpec, scheme: Scheme, host_dir: str,
 
     weights = local(model.location, "model") if model.location.scheme == scheme else None
     adapters = tuple((a.name, local(a.location, f"adapters/{a.name}") if a.location.scheme == scheme
-                      else f"hf://{a.id}@{a.revision}") for a in model.adapters)
+                      else a.origin) for a in model.adapters)
     return WeightsOnDisk(tuple(commands), weights, adapters, ((host_dir, WEIGHTS_MOUNT),) if commands else ())
 
 

@@ -52,3 +52,19 @@ def git_project(tmp_path: Path) -> Path:
 def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
                           check=True, capture_output=True, text=True)
+
+
+def in_component(p, component_type: str) -> set[str]:
+    """The URNs of a preview's resources inside the components of `component_type`, at any depth."""
+    urns, size = {r.urn for r in p.resources if r.type == component_type}, -1
+    while size != len(urns):
+        size = len(urns)
+        urns |= {r.urn for r in p.resources if r.parent in urns}
+    return urns
+
+
+def split_by_component(p, token: str, component_type: str) -> tuple[list, list]:
+    """A preview's resources of type `token`: those outside the components of `component_type`, and those inside."""
+    inside = in_component(p, component_type)
+    found = p.by_type(token)
+    return [r for r in found if r.urn not in inside], [r for r in found if r.urn in inside]

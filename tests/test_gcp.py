@@ -14,26 +14,17 @@ from components.schema import SECRET_PLACEHOLDER, ModelSpec
 from components.targets.vertex import VertexTarget
 from selfhost.preview import run_program
 
+from .conftest import split_by_component
+
 GARDEN = "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"
 LABELS = {"environment": "t", "owner": "o", "managed-by": "pulumi", "project": "selfhost-llm"}
 ROUTER = "selfhost:gcp:Router"
 
 
-def in_component(p, component_type: str) -> set[str]:
-    """The URNs of the resources inside the components of `component_type`, at any depth."""
-    urns, size = {r.urn for r in p.resources if r.type == component_type}, -1
-    while size != len(urns):
-        size = len(urns)
-        urns |= {r.urn for r in p.resources if r.parent in urns}
-    return urns
-
-
 def split(p, token: str) -> tuple[list, list]:
     """The resources of type `token`: those of the serving target (and the stack's foundation), and the
     router's (its own account, secrets, alerts, ...)."""
-    router = in_component(p, ROUTER)
-    found = p.by_type(token)
-    return [r for r in found if r.urn not in router], [r for r in found if r.urn in router]
+    return split_by_component(p, token, ROUTER)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from components.sizing import DOWNLOAD_BYTES_PER_S, LOAD_BYTES_PER_S, WARMUP_S, 
 from selfhost.mocks import SECRET_SIG, SPECIAL_SIG
 from selfhost.preview import run_program
 
-from .conftest import policy_doc
+from .conftest import in_component, policy_doc, split_by_component
 
 
 @cache
@@ -48,21 +48,10 @@ def artifacts(p, token: str) -> list:
     return [r for r in p.by_type(token) if "-artifacts-" in r.name and "-access-logs-" not in r.name]
 
 
-def in_component(p, component_type: str) -> set[str]:
-    """The URNs of the resources inside the components of `component_type`, at any depth."""
-    urns, size = {r.urn for r in p.resources if r.type == component_type}, -1
-    while size != len(urns):
-        size = len(urns)
-        urns |= {r.urn for r in p.resources if r.parent in urns}
-    return urns
-
-
-def split(p, token: str, component_type: str = "selfhost:aws:Router") -> tuple[list, list]:
+def split(p, token: str) -> tuple[list, list]:
     """The resources of type `token`: those outside the router (the serving target, the stack's foundation),
     and the router's own."""
-    router = in_component(p, component_type)
-    found = p.by_type(token)
-    return [r for r in found if r.urn not in router], [r for r in found if r.urn in router]
+    return split_by_component(p, token, "selfhost:aws:Router")
 
 
 def stacks(previews):

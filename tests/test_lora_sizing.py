@@ -14,7 +14,6 @@ from components.config import ConfigError, load_environment
 from components.cost import Resource, estimate_from_outputs, to_json
 from components.sizing import GIB, LORA_THROUGHPUT_NOTE, LoraSlots, memory_fit
 from components.stack import cost_inputs
-from components.targets.base import lora_slots
 from selfhost.cost_report import adapters_text, markdown, price_preview
 from selfhost.preview import run_program
 
@@ -81,17 +80,17 @@ def test_the_slots_are_the_engines():
                                           {"instanceTypes": ["g6e.xlarge"]}), set())
     model = env.model("qwen-7b")
     # Ten adapters, eight resident (the default maxLoras), each at vLLM's --max-lora-rank 16 that holds rank 12.
-    assert lora_slots(model) == LoraSlots(8, 16)
+    assert model.lora == LoraSlots(8, 16)
     few = load_environment("test", config({"maxContext": 8192, "adapters": adapters(10, rank=12), "maxLoras": 2},
                                           {"instanceTypes": ["g6e.xlarge"]}), set())
-    assert lora_slots(few.model("qwen-7b")) == LoraSlots(2, 16)
+    assert few.model("qwen-7b").lora == LoraSlots(2, 16)
     plain = load_environment("test", config({"maxContext": 8192}, {"instanceTypes": ["g6e.xlarge"]}), set())
-    assert lora_slots(plain.model("qwen-7b")) is None
+    assert plain.model("qwen-7b").lora is None
     # The rank the slots are sized at is the --max-lora-rank the deployment passes (catalog/engines.py lora_flags).
     for rank in (1, 24, 320):
         env = load_environment("test", config({"maxContext": 8192, "adapters": adapters(1, rank)},
                                               {"instanceTypes": ["g6e.xlarge"]}), set())
-        assert lora_slots(env.model("qwen-7b")) == LoraSlots(1, lora_rank_setting(rank))
+        assert env.model("qwen-7b").lora == LoraSlots(1, lora_rank_setting(rank))
 
 
 def test_a_target_that_fits_only_without_its_adapters_is_refused():

@@ -54,6 +54,11 @@ class Lora:
     """The values its largest-rank setting takes (an adapter's rank must be at most the largest); () : any rank."""
     source: str
 
+    def setting(self, rank: int) -> int:
+        """The smallest of its rank settings that holds an adapter of `rank`; the rank itself where it has no
+        settings, or none that holds it (a rank the config refuses)."""
+        return next((r for r in self.ranks if r >= rank), rank)
+
 
 # vLLM: `--enable-lora`, `--lora-modules name=path ...`, `--max-loras`, `--max-lora-rank` (vllm/config/lora.py,
 # `MaxLoRARanks = Literal[1, 8, 16, 32, 64, 128, 256, 320, 512]`, v0.11-v0.26; docs "LoRA Adapters",
@@ -128,7 +133,7 @@ Flag = tuple[str, str | tuple[str, ...] | None]
 
 def lora_rank_setting(rank: int) -> int:
     """The smallest of vLLM's --max-lora-rank values that holds an adapter of `rank` (the config refuses more)."""
-    return next(r for r in VLLM_LORA.ranks if r >= rank)
+    return VLLM_LORA.setting(rank)
 
 
 def lora_flags(slots: int, max_rank: int, modules: tuple[tuple[str, str], ...] = ()) -> list[Flag]:

@@ -12,7 +12,7 @@ import pulumi_gcp as gcp
 from ..catalog.engines import ENGINES, Flag, as_arguments, lora_flags, vllm_flags
 from ..catalog.models import ModelFacts
 from ..catalog.serving import VERTEX_TIMEOUT_BOUNDS_S
-from ..schema import AdapterSpec, ModelSpec
+from ..schema import ModelSpec
 from ..serving_image import adapter_environment
 from ..sizing import GPU_MEMORY_UTILIZATION, startup_timeout_seconds
 from .foundation import GcpFoundation
@@ -87,12 +87,6 @@ class VertexEndpointArgs:
 # Routes of the container: Google's vLLM image, or our adapter (which serves whatever AIP_PREDICT_ROUTE and
 # AIP_HEALTH_ROUTE Vertex sets from these).
 ROUTES = {"managed": ("/generate", "/ping"), "selfhost": ("/predict", "/health")}
-
-
-def hub_adapter(adapter: AdapterSpec) -> str:
-    """Our adapter's SELFHOST_ADAPTERS source for an adapter of the Hub: `hf://owner/repo@<commit>`, which it
-    downloads at start, pinned."""
-    return f"hf://{adapter.id}@{adapter.revision}"
 
 
 def engine_flags(model: ModelSpec, gpus: int) -> list[Flag]:
@@ -179,7 +173,7 @@ class VertexEndpoint(pulumi.ComponentResource):
             # Hub adapters itself (pinned).
             image, commands, container_args = args.own_image, None, ["vertex"]
             envs = adapter_environment(model.id, engine_flags(model, gpus),
-                                       tuple((a.name, hub_adapter(a)) for a in model.adapters))
+                                       tuple((a.name, a.origin) for a in model.adapters))
         else:
             # The config lets only engines with a Vertex image (vllm) onto Vertex targets.
             assert engine.vertex_image is not None

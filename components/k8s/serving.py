@@ -203,8 +203,7 @@ def adapter_source(model: ModelSpec, adapter: AdapterSpec) -> str:
     or the claim holds (vLLM: a PEFT folder; llama.cpp: the GGUF file)."""
     location, gguf = adapter.location, ENGINES[model.engine].gguf
     if location.scheme == "hub":
-        return hub_file_path(str(adapter.id), str(adapter.revision), str(adapter.file)) if gguf else \
-            f"hf://{adapter.id}@{adapter.revision}"
+        return hub_file_path(str(adapter.id), str(adapter.revision), str(adapter.file)) if gguf else adapter.origin
     return f"{local_path(location)}/{adapter.file}" if gguf else local_path(location)
 
 

@@ -35,7 +35,7 @@ from ..schema import (
     Usage,
     does_not_fit,
 )
-from ..sizing import LORA_THROUGHPUT_NOTE, LoraSlots, memory_fit
+from ..sizing import LORA_THROUGHPUT_NOTE, memory_fit
 from ..weights import Scheme
 
 if TYPE_CHECKING:
@@ -420,7 +420,7 @@ class TargetKind(ABC):
             serving["selfhost-kv-cache"] = model.kv_cache_dtype
         if model.base is not None:  # a checkpoint of your own: the cost engine sizes it by its base's facts
             serving["selfhost-base"] = model.base
-        if (slots := lora_slots(model)) is not None:  # the adapters' memory, which the cost engine's plan leaves out
+        if (slots := model.lora) is not None:  # the adapters' memory, which the cost engine's plan leaves out
             serving["selfhost-lora"] = f"{slots.slots}x{slots.rank}"
         return {**env.all_tags, "selfhost-model": model.id, "selfhost-target": target.name, **serving}
 
@@ -430,7 +430,7 @@ class TargetKind(ABC):
         fit `gpu_count` GPUs of `memory_gib` in all (named `host`), with the hosts of this kind that fit."""
         model = env.model(target.model)
         fit = memory_fit(facts, model.quantization, model.max_context, target.concurrency, gpu_count, memory_gib,
-                         kv_bytes=model.kv_bytes, lora=lora_slots(model))
+                         kv_bytes=model.kv_bytes, lora=model.lora)
         if fit.fits:
             return []
         return [target_problem(index, key, value, does_not_fit(model, target.concurrency, fit, host),
@@ -445,7 +445,7 @@ class TargetKind(ABC):
 
         facts = model.resolved_facts()
         assert facts is not None
-        lora = lora_slots(model)
+        lora = model.lora
         rows = options(facts, model.quantization, model.max_context, concurrency,
                        self.hosts(region or "", lookup), usage.input_tokens_per_request,
                        usage.output_tokens_per_request, usage.service_level, lora=lora)
@@ -464,11 +464,6 @@ class TargetKind(ABC):
         note = f"; {LORA_THROUGHPUT_NOTE}" if lora else ""
         hosts = ", ".join(f"{text}{o.fit.margin_gib:.1f} GiB spare)" for text, o in zip(shown, rows, strict=False))
         return hosts + more + note
-
-
-def lora_slots(model: ModelSpec) -> LoraSlots | None:
-    """The GPU memory a model's adapters take (ModelSpec.lora); None without adapters."""
-    return model.lora
 
 
 def target_problem(index: int, key: str, value: Any, message: str, allowed: str | None = None) -> Problem:

@@ -223,21 +223,27 @@ def start_proxy(config: dict, workdir: Path, secrets_dir: Path, **env: str) -> t
                              "--port", str(port), "--telemetry", "False"], cwd=workdir,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=clean)
     url = f"http://127.0.0.1:{port}"
+    until_ready(proc, url, log, "LiteLLM proxy")
+    return proc, url, log
 
+
+def until_ready(proc: subprocess.Popen, url: str, log: Path, what: str, verify: str | bool = True) -> None:
+    """Wait for the proxy of `proc` to answer its readiness route at `url` (its TLS trusted with `verify`); stop it
+    when it does not in time, and say why (its log's end) when it exited instead."""
     def ready() -> bool:
         try:
-            return proc.poll() is not None or httpx.get(url + READINESS_ROUTE, timeout=2).status_code == 200
+            return proc.poll() is not None or httpx.get(url + READINESS_ROUTE, verify=verify,
+                                                        timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
     try:
-        wait_until(ready, START_SECONDS, "LiteLLM proxy ready", interval=0.2)
+        wait_until(ready, START_SECONDS, f"{what} ready", interval=0.2)
     except TimeoutError:
         stop_process(proc, timeout_seconds=10)
         raise
     if proc.poll() is not None:
-        raise RuntimeError(f"LiteLLM proxy exited:\n{log.read_text()[-3000:]}")
-    return proc, url, log
+        raise RuntimeError(f"{what} exited:\n{log.read_text()[-3000:]}")
 
 
 @dataclass
@@ -817,21 +823,7 @@ class AsHost:
                                                           "no_proxy": "127.0.0.1"},
                                 stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
-        trust: str | bool = str(verify) if verify else True
-
-        def ready() -> bool:
-            try:
-                return proc.poll() is not None or httpx.get(url + READINESS_ROUTE, verify=trust,
-                                                            timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        try:
-            wait_until(ready, START_SECONDS, "the container's proxy ready", interval=0.2)
-        except TimeoutError:
-            stop_process(proc, timeout_seconds=10)
-            raise
-        assert proc.poll() is None, log.read_text()[-3000:]
+        until_ready(proc, url, log, "the container's proxy", str(verify) if verify else True)
         return proc
 
 
