@@ -70,7 +70,7 @@ CASES = [
      "selfhost-llm:netwrok",
      # The platforms' sections of the project's namespace are keys too; provider keys (aws:region) are not.
      "unknown key; allowed: environment, owner, tier, logRetentionDays, allowedGpus, network, models, targets, "
-     "router, budget, usage, tags, hfToken, kubernetes, huggingface"),
+     "router, budget, usage, tags, hfToken, azure, kubernetes, huggingface"),
     ("unknown-nested-key", mutate(**{"selfhost-llm:models/0/quantisation": "awq"}), (),
      "selfhost-llm:models[0].quantisation", "allowed: name, id, revision, engine, quantization"),
     ("kv-cache-on-tgi", mutate(**{"selfhost-llm:models/0/engine": "tgi", "selfhost-llm:models/0/kvCacheDtype": "fp8"}),

@@ -93,8 +93,10 @@ def test_size_prices_each_platform_in_its_region_and_lists_the_platforms():
 
     assert regions() == {"us-east-1"} and regions("--region", "aws=eu-west-1") == {"eu-west-1"}
     default = {r["cloud"] for r in json.loads(selfhost("size", "Llama-3.1-8B", "--json").stdout)["options"]}
-    assert default == {"aws", "gcp", "huggingface"}  # every platform with list prices; not the owner-rated cluster
-    for args, said in ((("--cloud", "azure"), "--cloud 'azure': allowed: aws, gcp, kubernetes, huggingface, onprem"),
+    # Every platform with list prices; not the owner-rated cluster.
+    assert default == {"aws", "gcp", "azure", "huggingface"}
+    for args, said in ((("--cloud", "oracle"),
+                        "--cloud 'oracle': allowed: aws, gcp, azure, kubernetes, huggingface, onprem"),
                        (("--region", "mars=1"), "--region 'mars=1': PLATFORM=REGION"),
                        (("--region", "aws"), "--region 'aws': PLATFORM=REGION")):
         run = selfhost("size", "Llama-3.1-8B", *args)

@@ -36,7 +36,7 @@ from .conftest import ROOT
 
 CHECKOV = ROOT / ".tools" / "checkov" / "bin" / "checkov"
 SELFHOST = str(Path(sys.executable).with_name("selfhost"))
-SCANNED = ("aws-dev", "aws-prod", "aws-pool", "gcp-pool", "gcp-prod", "onprem", "edge", "hybrid")
+SCANNED = ("aws-dev", "aws-prod", "aws-pool", "gcp-pool", "gcp-prod", "azure-prod", "onprem", "edge", "hybrid")
 """Every shipped stack but hf-dev, whose one resource (a Hugging Face endpoint) has no Terraform type
 (test_every_stack_with_a_terraform_resource_is_scanned)."""
 
@@ -258,7 +258,19 @@ def _onprem(graph: dict[str, Any]) -> None:
     _mutate(graph, "onprem-chat-deployment", deployment)
 
 
-MUTATIONS = {"aws-prod": _aws_prod, "aws-pool": _aws_pool, "gcp-pool": _gcp_pool, "onprem": _onprem}
+def _azure_prod(graph: dict[str, Any]) -> None:
+    def vault(i: dict[str, Any]) -> None:
+        i["properties"].update(enablePurgeProtection=False, publicNetworkAccess="Enabled")
+        i["properties"]["networkAcls"]["defaultAction"] = "Allow"
+
+    _mutate(graph, "azure-prod-keys-vault", vault)
+    _mutate(graph, "azure-prod-storage-account", lambda i: i.update(publicNetworkAccess="Enabled",
+                                                                   minimumTlsVersion="TLS1_0"))
+    _mutate(graph, "azure-prod-images-registry", lambda i: i.update(adminUserEnabled=True))
+
+
+MUTATIONS = {"aws-prod": _aws_prod, "aws-pool": _aws_pool, "gcp-pool": _gcp_pool, "azure-prod": _azure_prod,
+             "onprem": _onprem}
 # What each mutation breaks: (check, resource) that passes on the shipped stack and fails on the broken one.
 BROKEN = {
     "aws-prod": {("CKV_AWS_145", "aws_s3_bucket.aws-prod-artifacts-bucket"),
@@ -277,6 +289,11 @@ BROKEN = {
                  ("CKV_GCP_32", "google_compute_instance_template.gcp-pool-chat-template"),
                  ("CKV_GCP_43", "google_kms_crypto_key.gcp-pool-cmek-key"),
                  ("CKV_GCP_2", "google_compute_firewall.gcp-pool-chat-allow-lb")},
+    "azure-prod": {("CKV_AZURE_42", "azurerm_key_vault.azure-prod-keys-vault"),
+                   ("CKV_AZURE_189", "azurerm_key_vault.azure-prod-keys-vault"),
+                   ("CKV_AZURE_59", "azurerm_storage_account.azure-prod-storage-account"),
+                   ("CKV_AZURE_44", "azurerm_storage_account.azure-prod-storage-account"),
+                   ("CKV_AZURE_137", "azurerm_container_registry.azure-prod-images-registry")},
     "onprem": {("CKV_K8S_22", "kubernetes_deployment_v1.onprem-chat-deployment"),
                ("CKV_K8S_20", "kubernetes_deployment_v1.onprem-chat-deployment"),
                ("CKV_K8S_11", "kubernetes_deployment_v1.onprem-chat-deployment"),
@@ -285,6 +302,18 @@ BROKEN = {
 }
 # Checks that must pass on the shipped stacks: our rules' settings, read from the export's nested blocks.
 PASSES = {
+    "azure-prod": {("CKV_AZURE_42", "azurerm_key_vault.azure-prod-keys-vault"),
+                   ("CKV_AZURE_110", "azurerm_key_vault.azure-prod-keys-vault"),
+                   ("CKV_AZURE_189", "azurerm_key_vault.azure-prod-keys-vault"),
+                   ("CKV_AZURE_109", "azurerm_key_vault.azure-prod-keys-vault"),
+                   ("CKV_AZURE_59", "azurerm_storage_account.azure-prod-storage-account"),
+                   ("CKV_AZURE_44", "azurerm_storage_account.azure-prod-storage-account"),
+                   ("CKV2_AZURE_1", "azurerm_storage_account.azure-prod-storage-account"),
+                   ("CKV2_AZURE_40", "azurerm_storage_account.azure-prod-storage-account"),
+                   ("CKV_AZURE_137", "azurerm_container_registry.azure-prod-images-registry"),
+                   ("CKV_AZURE_138", "azurerm_container_registry.azure-prod-images-registry"),
+                   ("CKV_AZURE_144", "azurerm_machine_learning_workspace.azure-prod-ml-workspace"),
+                   ("CKV2_AZURE_31", "azurerm_subnet.azure-prod-network-private-endpoints")},
     "aws-prod": {("CKV_AWS_145", "aws_s3_bucket.aws-prod-artifacts-bucket"),
                  ("CKV_AWS_21", "aws_s3_bucket.aws-prod-artifacts-bucket"),
                  ("CKV_AWS_18", "aws_s3_bucket.aws-prod-artifacts-bucket"),

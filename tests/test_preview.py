@@ -176,7 +176,8 @@ def test_every_kind_writes_the_same_endpoint_keys(all_json):
                                                        "requestLogDataset", "poolName", "loadBalancerDns",
                                                        "instanceTypes", "spot", "namespace", "service", "inClusterUrl",
                                                        "apiKeys", "endpointType", "scaleToZeroAfterMinutes",
-                                                       "routerBaseUrl", "caCertificate", "adapters"))
+                                                       "routerBaseUrl", "caCertificate", "adapters", "deployments",
+                                                       "workspace", "publicAccess"))
             for stack in all_json["stacks"] for endpoint in stack["outputs"]["endpoints"].values()}
     assert keys == {frozenset({"kind", "platform", "region", "model", "invokeUrl", "openaiBaseUrl", "auth", "host",
                                "replicas", "image", "startupTimeoutSeconds", "weights"})}

@@ -25,6 +25,10 @@ KINDS = {
     "vertex-gpus": ("aiplatform.googleapis.com", "GPUs", "region"),
     "vertex-gpus-spot": ("aiplatform.googleapis.com", "GPUs", "region"),
     "cloud-run-cpu": ("run.googleapis.com", "milli-vCPUs", "region"),
+    "azure-ml-cores": ("Microsoft.MachineLearningServices", "vCPUs", "region"),
+    "azure-ml-total-cores": ("Microsoft.MachineLearningServices", "vCPUs", "region"),
+    "azure-ml-computes": ("Microsoft.MachineLearningServices", "computes", "region"),
+    "azure-ml-endpoints": ("Microsoft.MachineLearningServices", "endpoints", "region"),
 }
 
 
@@ -96,6 +100,9 @@ def test_row_is_well_formed(row: QuotaRow):
     elif row.service == "compute.googleapis.com":
         assert GCE_METRIC.match(row.quota_code), row.quota_code
         assert row.metric == f"compute.googleapis.com/{row.quota_code.lower()}"
+    elif row.platform == "azure":
+        # The Azure ML usages API keys a family's quota by the family's name, which the need carries.
+        assert row.quota_code == row.need.split(":", 1)[1], row.quota_code
     elif row.service == "run.googleapis.com":
         assert row.quota_code == "run.googleapis.com/cpu_allocation" and row.metric == row.quota_code
     else:

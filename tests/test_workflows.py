@@ -328,7 +328,7 @@ def test_plan_comment_fits_in_a_comment(checkout: Path, tmp_path: Path) -> None:
     _, body, _ = _build(checkout, tmp_path, PAD="9000")
     summary = (tmp_path / "runner" / "summary").read_text()
     assert len(body) <= 65536 < len(summary), "the job summary has everything, the comment what fits"
-    assert "Too long for one comment, left out here:" in body and "2-plan-09-onprem" in body
+    assert "Too long for one comment, left out here:" in body and "2-plan-10-onprem" in body
     assert "### Policy checks" in body, "the policy checks come first and always fit"
 
 

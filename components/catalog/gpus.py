@@ -4,6 +4,13 @@ Source: NVIDIA's data sheets (nvidia.com product pages of the T4, L4, L40S, A100
 A10G, the AWS EC2 G5 instance page (aws.amazon.com/ec2/instance-types/g5); read 2026-11-29. TFLOP/s are dense (no
 sparsity); fp16 where the part has no bf16. GPU-to-GPU links from the same data sheets (NVLink generation and
 bandwidth of the SXM parts; PCIe generation of the others).
+
+Added for Azure ML (2026-12-08): the A10 (NVIDIA A10 data sheet, nvidia.com/en-us/data-center/products/a10-gpu:
+24 GB GDDR6, 600 GB/s, BF16 tensor 125 TFLOP/s dense, 250 with sparsity; PCIe Gen4) and the H100 NVL (NVIDIA H100
+data sheet, nvidia.com/en-us/data-center/h100, H100 NVL column: 94 GB HBM3, 3.9 TB/s, BF16 1,671 and FP8 3,341
+TFLOP/s with sparsity, so 835.5 and 1,670.5 dense; NVLink bridge 600 GB/s between a pair). Those pages could not be
+fetched here: the figures are as NVIDIA publishes them, cross-checked against a public GPU table in the code index
+(H100 NVL "94 GB HBM3 | 3.9 TB/s | ~835 | ~1670 | NVLink bridge (600 GB/s)").
 """
 
 from __future__ import annotations
@@ -40,5 +47,9 @@ GPUS: dict[str, Gpu] = {
         # On-prem workstations: dense FP16/FP8 tensor rates with FP32 accumulate (NVIDIA Ada GPU architecture
         # whitepaper, appendix table of the GeForce RTX 4090).
         Gpu("RTX-4090", 24, 1008, 165.2, 330.3, "ada"),
+        # Azure NVadsA10_v5 (whole-GPU sizes): PCIe Gen4, no NVLink.
+        Gpu("A10", 24, 600, 125, None, "ampere"),
+        # Azure NCads H100 v5: PCIe cards; the two of an NC80adis are joined by an NVLink bridge (600 GB/s both ways).
+        Gpu("H100-NVL", 94, 3900, 835.5, 1670.5, "hopper", 300),
     )
 }

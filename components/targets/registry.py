@@ -20,6 +20,8 @@ from ..catalog import quotas as quota_table
 from ..sizing_options import Host, Lookup
 from .aws import AWS
 from .aws_pool import AwsPool
+from .azure import AZURE
+from .azure_ml import AzureMl
 from .base import Platform, TargetKind
 from .cluster import CLUSTER
 from .gcp import GCP
@@ -268,5 +270,6 @@ def _load_plugins() -> None:
                               "module names, comma-separated") from exc
 
 
-register(AWS, GCP, CLUSTER, HUGGINGFACE, SageMaker(), Vertex(), AwsPool(), GcpPool(), Kubernetes(), HfEndpoint())
+register(AWS, GCP, AZURE, CLUSTER, HUGGINGFACE, SageMaker(), Vertex(), AwsPool(), GcpPool(), Kubernetes(), HfEndpoint(),
+         AzureMl())
 _load_plugins()

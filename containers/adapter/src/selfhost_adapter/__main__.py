@@ -1,9 +1,9 @@
 """`selfhost-adapter [serve|sagemaker|vertex|openai|all] [--flags]`: the container entrypoint.
 
 SageMaker starts a container as `<image> serve`, so `serve` (SageMaker's contract plus the OpenAI routes) is
-the default. Exit codes: 2 for invalid settings, 1 when an adapter cannot be downloaded; on SIGTERM or SIGINT,
-once in-flight requests have drained and the engine has stopped, uvicorn ends the process with that same signal
-(status 143 or 130).
+the default. Exit codes: 2 for invalid settings, 1 when an adapter (or the Hugging Face token from Key Vault)
+cannot be downloaded; on SIGTERM or SIGINT, once in-flight requests have drained and the engine has stopped,
+uvicorn ends the process with that same signal (status 143 or 130).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from .app import Adapter
+from .azure_identity import install_hf_token
 from .engines import fetch_adapters
 from .fetch import FetchError
 from .server import HeadLimits, Server, guarded_protocol
@@ -35,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
     try:
+        if settings.hf_token_keyvault_url:  # Azure ML: the Hub token from Key Vault, into HF_TOKEN_PATH
+            install_hf_token(settings.hf_token_keyvault_url, os.environ)
         # Before the engine starts, which loads them. A few MB each, and kept in the cache across restarts.
         settings = fetch_adapters(settings, os.environ)
     except FetchError as exc:

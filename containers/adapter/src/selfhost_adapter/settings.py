@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .azure_identity import settings_problems as keyvault_problems
+
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(name for name in (part.strip() for part in text.split(",")) if name)
@@ -146,6 +148,9 @@ class Settings:
     """PEM certificate (chain) to serve HTTPS with, TLS 1.2 at least; with `tls_key_file`. Unset: plain HTTP."""
     tls_key_file: str = ""
     """PEM private key of `tls_cert_file`."""
+    hf_token_keyvault_url: str = ""
+    """A Key Vault secret holding the Hugging Face token, `https://<vault>.vault.azure.net/secrets/<name>[/<version>]`,
+    read at start with Azure ML's managed identity into a private file HF_TOKEN_PATH names (azure_identity.py)."""
     log_prompts: bool = False
     """Write prompt text to the access log (off: only counts and ids are logged)."""
     drain_seconds: float = 25.0
@@ -222,6 +227,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("max_concurrency_per_key", ("SELFHOST_MAX_CONCURRENCY_PER_KEY",), int, "in-flight limit per key (429)"),
     Knob("tls_cert_file", ("SELFHOST_TLS_CERT_FILE",), str, "serve HTTPS with this PEM certificate"),
     Knob("tls_key_file", ("SELFHOST_TLS_KEY_FILE",), str, "PEM private key of --tls-cert-file"),
+    Knob("hf_token_keyvault_url", ("SELFHOST_HF_TOKEN_KEYVAULT_URL",), str,
+         "Key Vault secret URL of the Hugging Face token, read with Azure ML's managed identity"),
     Knob("log_prompts", ("SELFHOST_LOG_PROMPTS",), _bool, "log prompt text"),
     Knob("drain_seconds", ("SELFHOST_DRAIN_SECONDS",), float, "graceful drain on SIGTERM"),
     Knob("health_route", ("AIP_HEALTH_ROUTE",), str, "Vertex health route"),
@@ -275,6 +282,7 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
             problems.append(f"{source}: {raw!r}; allowed: {', '.join(knob.choices)}")
     settings = Settings(**values)
     problems += _check(settings)
+    problems += keyvault_problems(settings.hf_token_keyvault_url, environ)
     if problems:
         raise SettingsError("invalid adapter settings:\n  - " + "\n  - ".join(problems))
     return settings
