@@ -14,7 +14,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from .cost_rules import Resource
 
@@ -198,6 +198,23 @@ def _whole(need: QuotaNeed, amount: float) -> float:
 
 def _num(x: float) -> str:
     return f"{x:g}"
+
+
+class HttpResponse(Protocol):
+    """What a quota reader reads of an HTTP response (httpx's)."""
+
+    status_code: int
+    text: str
+
+    def json(self) -> Any: ...
+
+
+class Http(Protocol):
+    """What a platform's quota reader needs of an HTTP client: httpx.Client's `get` (requests.Session's has the same
+    shape), injected by tests."""
+
+    def get(self, url: str, *, params: Mapping[str, str] | None = ..., headers: Mapping[str, str] | None = ...
+            ) -> HttpResponse: ...
 
 
 class QuotaReader(ABC):

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +71,19 @@ def split_by_component(p, token: str, component_type: str) -> tuple[list, list]:
     inside = in_component(p, component_type)
     found = p.by_type(token)
     return [r for r in found if r.urn not in inside], [r for r in found if r.urn in inside]
+
+
+def mutate_plan(items: list[Any], token: str, change: Callable[[dict[str, Any]], Any], name: str = "") -> list[Any]:
+    """A copy of a plan (components.cost Resources) where the first resource of type `token` (whose name contains
+    `name`) is changed: what a policy rule is broken against."""
+    from components.cost import Resource
+
+    out, done = [], False
+    for r in items:
+        if not done and r.type == token and name in r.name:
+            inputs = copy.deepcopy(r.inputs)
+            change(inputs)
+            r, done = Resource(r.type, r.name, r.component, inputs), True
+        out.append(r)
+    assert done, f"no {token} {name} in the plan"
+    return out

@@ -5,7 +5,6 @@ tier, ids that are unknown before apply, and the shipped stack azure-prod."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ from components.azure.policies import (
 from components.cost_rules import Resource
 from components.policy import Finding, Plan
 from components.schema import UNKNOWN
+
+from .conftest import mutate_plan as mutate
 
 ROOT = Path(__file__).resolve().parents[1]
 BY_ID = {r.id: r for r in RULES}
@@ -149,18 +150,6 @@ def compliant() -> list[Resource]:
     ]
 
 
-def mutate(items: list[Resource], token: str, change: Callable[[dict[str, Any]], Any], name: str = ""
-           ) -> list[Resource]:
-    """A copy of the plan where the first resource of type `token` (whose name contains `name`) is changed."""
-    out, done = [], False
-    for r in items:
-        if not done and r.type == token and name in r.name:
-            inputs = copy.deepcopy(r.inputs)
-            change(inputs)
-            r, done = Resource(r.type, r.name, r.component, inputs), True
-        out.append(r)
-    assert done, f"no {token} {name} in the plan"
-    return out
 
 
 def drop(items: list[Resource], token: str, name: str = "") -> list[Resource]:

@@ -3,7 +3,6 @@ resource with the one setting the rule is about changed), plus the exemptions pl
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ from components.cost import Resource, resources_from_preview
 from components.policies import BY_ID, RULES, Plan, check
 from selfhost.cost_report import price_preview
 
+from .conftest import mutate_plan as mutate
 from .test_azure_policies import CASES as AZURE_CASES
 
 
@@ -22,19 +22,6 @@ def resources(previews, stack: str) -> list[Resource]:
     return resources_from_preview(previews[stack].to_json())
 
 
-def mutate(
-    items: list[Resource], token: str, change: Callable[[dict[str, Any]], Any], name: str = ""
-) -> list[Resource]:
-    """A copy of the plan where the first resource of type `token` (whose name contains `name`) is changed."""
-    out, done = [], False
-    for r in items:
-        if not done and r.type == token and name in r.name:
-            inputs = copy.deepcopy(r.inputs)
-            change(inputs)
-            r, done = Resource(r.type, r.name, r.component, inputs), True
-        out.append(r)
-    assert done, f"no {token} {name} in the plan"
-    return out
 
 
 def drop(items: list[Resource], token: str) -> list[Resource]:

@@ -26,9 +26,9 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
-from ...quotas import QuotaNeed, QuotaReader, QuotaStatus, desired, evaluate, unknown
+from ...quotas import Http, HttpResponse, QuotaNeed, QuotaReader, QuotaStatus, desired, evaluate, unknown
 
 ARM = "https://management.azure.com"
 USAGES_API_VERSION = "2025-09-01"
@@ -49,20 +49,6 @@ class AzureClient(NamedTuple):
     """A bearer token for https://management.azure.com/; None: the Azure CLI's."""
     subscription: str | None = None
     """The subscription of needs that name none; None: the Azure CLI's current one."""
-
-
-class _Response(Protocol):
-    status_code: int
-    text: str
-
-    def json(self) -> Any: ...
-
-
-class Http(Protocol):
-    """What the reader needs of an HTTP client: httpx.Client's `get`."""
-
-    def get(self, url: str, *, params: Mapping[str, str] | None = ..., headers: Mapping[str, str] | None = ...
-            ) -> _Response: ...
 
 
 # (argv) -> stdout, or None where the command is missing or failed; injected by tests.
@@ -225,7 +211,7 @@ def _azure_increase(need: QuotaNeed, subscription: str | None, usage: float | No
     return "\n".join(lines)
 
 
-def _arm_error(r: _Response) -> str:
+def _arm_error(r: HttpResponse) -> str:
     """ARM's error body ({"error": {"code", "message"}}) as one line."""
     try:
         err = r.json().get("error") or {}

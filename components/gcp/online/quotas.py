@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
-from ...quotas import QuotaNeed, QuotaReader, QuotaStatus, desired, evaluate, unknown
+from ...quotas import Http, HttpResponse, QuotaNeed, QuotaReader, QuotaStatus, desired, evaluate, unknown
 
 NO_GCP_CREDENTIALS = "no credentials: run `gcloud auth application-default login` (or set a service account)"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -56,20 +56,6 @@ class GcpQuotaReader(QuotaReader):
             return check_gcp(needs, credentials, http)
         finally:
             http.close()
-
-
-class _Response(Protocol):
-    status_code: int
-    text: str
-
-    def json(self) -> Any: ...
-
-
-class Http(Protocol):
-    """What check_gcp needs of an HTTP client: httpx.Client's `get` (requests.Session's has the same shape)."""
-
-    def get(self, url: str, *, params: Mapping[str, str] | None = ..., headers: Mapping[str, str] | None = ...
-            ) -> _Response: ...
 
 
 class _GcpError(Exception):
@@ -274,7 +260,7 @@ def _gcp_increase(need: QuotaNeed, quota_id: str | None, usage: float | None) ->
     return "\n".join(lines)
 
 
-def _google_error(r: _Response) -> str:
+def _google_error(r: HttpResponse) -> str:
     """Google's error body ({"error": {"code", "message", "status", "errors": [{"reason"}]}}) as one line."""
     try:
         err = r.json().get("error") or {}
