@@ -259,7 +259,7 @@ GCP_CASES = [
                   "NVIDIA_TESLA_T4", "selfhost-llm:targets/0/acceleratorCount": 3},
      "selfhost-llm:targets[0].acceleratorCount", "allowed: 1, 2, 4"),
     ("unknown-machine", {"selfhost-llm:targets/0/machineType": "e2-standard-4"},
-     "selfhost-llm:targets[0].machineType", "not a GPU machine type Vertex AI serves on"),
+     "selfhost-llm:targets[0].machineType", "not a GPU or TPU machine type Vertex AI serves on"),
     ("accelerator-not-in-region", {"gcp:region": "us-east4", "selfhost-llm:targets/0/machineType": "a2-highgpu-1g",
                                    "selfhost-llm:targets/0/acceleratorType": "NVIDIA_TESLA_A100"},
      "selfhost-llm:targets[0].acceleratorType", "Vertex AI offers no NVIDIA_TESLA_A100 in us-east4"),
@@ -270,8 +270,9 @@ GCP_CASES = [
      "has the wrong form; allowed: a Google Cloud project id"),
     ("does-not-fit-l4", {"selfhost-llm:models/0/id": "Qwen/Qwen2.5-14B-Instruct"},
      "selfhost-llm:targets[0].machineType",
-     "but 1 x NVIDIA_L4 offers 21.6 GiB usable; allowed: a3-highgpu-1g (1 x NVIDIA_H100_80GB) "
-     "($0.22/1M tokens, 41.4 GiB spare)"),
+     # TPU and GPU hosts of the kind, cheapest per token first.
+     "but 1 x NVIDIA_L4 offers 21.6 GiB usable; allowed: ct6e-standard-4t (4 x TPU-v6e) ($0.12/1M tokens, 80.1 GiB "
+     "spare), ct5lp-hightpu-4t (4 x TPU-v5e)"),
     ("engine-not-on-vertex", {"selfhost-llm:models/0/engine": "tgi"}, "selfhost-llm:models[0].engine",
      "vertex targets (targets[0]) do not serve it; allowed: vllm"),
     ("vertex-scale-to-zero", {"selfhost-llm:targets/0/scaling": {"minReplicas": 0, "maxReplicas": 2}},

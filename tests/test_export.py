@@ -36,7 +36,8 @@ from .conftest import ROOT
 
 CHECKOV = ROOT / ".tools" / "checkov" / "bin" / "checkov"
 SELFHOST = str(Path(sys.executable).with_name("selfhost"))
-SCANNED = ("aws-dev", "aws-prod", "aws-pool", "gcp-pool", "gcp-prod", "azure-prod", "onprem", "edge", "hybrid")
+SCANNED = ("aws-dev", "aws-prod", "aws-pool", "gcp-pool", "gcp-prod", "gcp-tpu", "azure-prod", "onprem", "edge",
+           "hybrid")
 """Every shipped stack but hf-dev, whose one resource (a Hugging Face endpoint) has no Terraform type
 (test_every_stack_with_a_terraform_resource_is_scanned)."""
 

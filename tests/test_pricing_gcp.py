@@ -118,7 +118,7 @@ def test_vertex_derived_rows_match_their_stated_figures():
         assert abs(spread - Decimal(ratio[3])) < Decimal("0.01"), r.key
         assert r.usd == pytest.approx(float(Decimal(base[1]) * Decimal(ratio[1])), rel=1e-12), r.key
         # the figure it starts from is the table's own Compute Engine row; a derived one passes its confidence on
-        service = "gce-gpu" if r.service == "vertex-prediction-gpu" else "gce-machine"
+        service = {"vertex-prediction-gpu": "gce-gpu", "vertex-prediction-tpu": "gce-tpu"}.get(r.service, "gce-machine")
         start = price(service, r.region, r.sku)
         assert start.usd == float(base[1]), r.key
         assert r.confidence == least_confident("medium" if spread < 10 else "low", start.confidence), r.key

@@ -12,8 +12,9 @@ from components.catalog.sagemaker_instances import _SUPPLEMENT_REGIONS, instance
 from components.targets.registry import PLATFORMS, check_quota_table
 
 AWS_CODE = re.compile(r"^L-[0-9A-F]{8}$")
-GCE_METRIC = re.compile(r"^[A-Z][A-Z0-9_]*_GPUS$|^GPUS_ALL_REGIONS$")
-VERTEX_METRIC = re.compile(r"^aiplatform\.googleapis\.com/custom_model_serving_[a-z0-9_]+_gpus$")
+GCE_METRIC = re.compile(r"^[A-Z][A-Z0-9_]*_GPUS$|^(PREEMPTIBLE_)?TPU_[A-Z0-9_]+$|^GPUS_ALL_REGIONS$")
+VERTEX_METRIC = re.compile(
+    r"^aiplatform\.googleapis\.com/custom_model_serving_([a-z0-9_]+_gpus|(preemptible_)?tpu_v[0-9a-z]+)$")
 
 # need kind -> (service, unit, scope); the platform is the registered one whose quota_services name the service
 KINDS = {
@@ -25,6 +26,10 @@ KINDS = {
     "vertex-gpus": ("aiplatform.googleapis.com", "GPUs", "region"),
     "vertex-gpus-spot": ("aiplatform.googleapis.com", "GPUs", "region"),
     "cloud-run-cpu": ("run.googleapis.com", "milli-vCPUs", "region"),
+    "gce-tpus": ("compute.googleapis.com", "TPUs", "region"),
+    "gce-tpus-spot": ("compute.googleapis.com", "TPUs", "region"),
+    "vertex-tpus": ("aiplatform.googleapis.com", "TPUs", "region"),
+    "vertex-tpus-spot": ("aiplatform.googleapis.com", "TPUs", "region"),
     "azure-ml-cores": ("Microsoft.MachineLearningServices", "vCPUs", "region"),
     "azure-ml-total-cores": ("Microsoft.MachineLearningServices", "vCPUs", "region"),
     "azure-ml-computes": ("Microsoft.MachineLearningServices", "computes", "region"),

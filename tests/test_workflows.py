@@ -328,7 +328,7 @@ def test_plan_comment_fits_in_a_comment(checkout: Path, tmp_path: Path) -> None:
     _, body, _ = _build(checkout, tmp_path, PAD="9000")
     summary = (tmp_path / "runner" / "summary").read_text()
     assert len(body) <= 65536 < len(summary), "the job summary has everything, the comment what fits"
-    assert "Too long for one comment, left out here:" in body and "2-plan-10-onprem" in body
+    assert "Too long for one comment, left out here:" in body and "2-plan-11-onprem" in body
     assert "### Policy checks" in body, "the policy checks come first and always fit"
 
 
@@ -372,7 +372,7 @@ needs_jq = pytest.mark.skipif(shutil.which("jq") is None, reason="the stack pick
 @pytest.mark.parametrize(("env", "picked"), [
     ({"AWS_ROLE_ARN": "arn:aws:iam::1:role/preview"}, ["aws-dev", "aws-pool", "aws-prod"]),
     ({"GCP_WORKLOAD_IDENTITY_PROVIDER": "projects/1/locations/global/workloadIdentityPools/gh/providers/gh"},
-     ["gcp-pool", "gcp-prod"]),
+     ["gcp-pool", "gcp-prod", "gcp-tpu"]),
     ({"KUBERNETES_STACKS": "onprem, edge"}, ["edge", "onprem"]),
     ({"AWS_ROLE_ARN": "arn:aws:iam::1:role/preview", "HAS_BACKEND": "false"}, []),
 ], ids=["aws", "gcp", "kubernetes", "no-backend"])

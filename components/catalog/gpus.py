@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .tpus import CHIPS as TPU_CHIPS
+
 
 @dataclass(frozen=True)
 class Gpu:
@@ -53,3 +55,11 @@ GPUS: dict[str, Gpu] = {
         Gpu("H100-NVL", 94, 3900, 835.5, 1670.5, "hopper", 300),
     )
 }
+
+NVIDIA_GPUS: dict[str, Gpu] = dict(GPUS)
+"""The NVIDIA parts alone: what a Kubernetes node's `nvidia.com/gpu` and our CUDA images run on."""
+
+# Cloud TPU chips are sized and priced as accelerators too, each chip one device of its host (their facts, sources
+# and which are derived: components/catalog/tpus.py). Arch `tpu`: no fp8 matrix unit on v5e or v6e.
+GPUS.update({c.name: Gpu(c.name, c.hbm_gib, c.bandwidth_gb_s, c.bf16_tflops, c.fp8_tflops, "tpu", c.ici_gb_s)
+             for c in TPU_CHIPS.values()})

@@ -20,6 +20,10 @@ from __future__ import annotations
 
 SAGEMAKER_TIMEOUT_BOUNDS_S = (60, 3600)
 VERTEX_TIMEOUT_BOUNDS_S = (60, 7200)
+# vLLM on TPU compiles the model's graphs with XLA before serving, "anywhere from a few minutes to an hour" with an
+# empty cache (vllm-project/vllm docs/configuration/tpu.md, read 2026-12-08): a start-up budget takes the hour, the
+# upper end, in place of the GPUs' warm-up.
+XLA_COMPILE_S = 3600
 
 PROBE_PERIOD_S = 10
 

@@ -11,10 +11,11 @@ import pulumi_gcp as gcp
 
 from ..catalog.engines import ENGINES, Flag, as_arguments, lora_flags, vllm_flags
 from ..catalog.models import ModelFacts
-from ..catalog.serving import VERTEX_TIMEOUT_BOUNDS_S
+from ..catalog.serving import VERTEX_TIMEOUT_BOUNDS_S, XLA_COMPILE_S
+from ..catalog.tpus import VLLM_TPU
 from ..schema import ModelSpec
 from ..serving_image import adapter_environment
-from ..sizing import GPU_MEMORY_UTILIZATION, startup_timeout_seconds
+from ..sizing import GPU_MEMORY_UTILIZATION, WARMUP_S, startup_timeout_seconds
 from .foundation import GcpFoundation
 
 PORT = 8080
@@ -41,15 +42,17 @@ class DedicatedResources:
     """The machines the model is deployed on, and how many (the deployment's dedicatedResources)."""
 
     machine_type: str
-    accelerator_type: str
-    """Vertex's accelerator enum, e.g. NVIDIA_L4."""
+    accelerator_type: str | None
+    """Vertex's accelerator enum, e.g. NVIDIA_L4; None on a TPU machine type, which carries its chips."""
     accelerator_count: int
-    """GPUs per replica: the engine's tensor-parallel size."""
+    """GPUs (or TPU chips) per replica: the engine's tensor-parallel size."""
     min_replicas: int
     max_replicas: int
     target_duty_cycle_percent: int
     """Autoscaling goal: GPU duty cycle (DUTY_CYCLE_METRIC)."""
     spot: bool
+    tpu_topology: str | None = None
+    """A TPU machine's chip topology (`2x2`), as the machine spec takes it; None on GPUs."""
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,12 @@ class VertexEndpoint(pulumi.ComponentResource):
     def __init__(self, name: str, args: VertexEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("selfhost:gcp:VertexEndpoint", name, None, opts)
         base = args.foundation
+        tpu = args.resources.tpu_topology is not None
+        # On TPU, vLLM compiles the model's graphs with XLA before it serves, into a cache on the container's disk
+        # (VLLM_XLA_CACHE_PATH; Vertex keeps no disk across replicas, so every replica compiles afresh).
         self.startup_timeout_seconds = args.startup_timeout_seconds or startup_timeout_seconds(
-            args.facts, args.model.quantization, "hub", VERTEX_TIMEOUT_BOUNDS_S)
+            args.facts, args.model.quantization, "hub", VERTEX_TIMEOUT_BOUNDS_S,
+            warmup_s=XLA_COMPILE_S if tpu else WARMUP_S)
         private = args.endpoint == "private"
 
         depends = list(args.depends_on)
@@ -177,7 +184,9 @@ class VertexEndpoint(pulumi.ComponentResource):
         else:
             # The config lets only engines with a Vertex image (vllm) onto Vertex targets.
             assert engine.vertex_image is not None
-            image, commands, container_args = engine.vertex_image, ["python", "-m", "vllm.entrypoints.api_server"], \
+            tpu = args.resources.tpu_topology is not None
+            image, commands, container_args = (VLLM_TPU.vertex_image if tpu else engine.vertex_image), \
+                ["python", "-m", "vllm.entrypoints.api_server"], \
                 ["--host=0.0.0.0", f"--port={PORT}", *as_arguments(engine_flags(model, gpus))]
             envs = {"MODEL_ID": model.id, "DEPLOY_SOURCE": "pulumi"}
         return image, gcp.vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecArgs(
@@ -224,7 +233,9 @@ class VertexEndpoint(pulumi.ComponentResource):
                 dedicated_resources=gcp.vertex.AiEndpointWithModelGardenDeploymentDeployConfigDedicatedResourcesArgs(
                     machine_spec=gcp.vertex.AiEndpointWithModelGardenDeploymentDeployConfigDedicatedResourcesMachineSpecArgs(
                         machine_type=machines.machine_type, accelerator_type=machines.accelerator_type,
-                        accelerator_count=machines.accelerator_count),
+                        # A TPU machine's chips come with it: the spec names its topology instead.
+                        accelerator_count=None if machines.tpu_topology else machines.accelerator_count,
+                        tpu_topology=machines.tpu_topology),
                     min_replica_count=machines.min_replicas,
                     max_replica_count=machines.max_replicas,
                     autoscaling_metric_specs=[

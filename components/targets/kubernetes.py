@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from ..catalog import kubernetes as facts_k8s
 from ..catalog.cpus import CPUS
 from ..catalog.engines import ENGINES, FP8_ARCHS
-from ..catalog.gpus import GPUS
+from ..catalog.gpus import GPUS, NVIDIA_GPUS
 from ..catalog.kubernetes import BYTES_QUANTITY, CPU_QUANTITY, DNS_LABEL, DNS_SUBDOMAIN
 from ..catalog.models import MODELS
 from ..catalog.serving import cpus_of
@@ -397,7 +397,7 @@ def owned_hosts(region: str, lookup: Lookup) -> list[Host]:
                  gpu.memory_gib * count,
                  None if gpu_hour is None else Price(gpu_hour.usd * count + (node_hour.usd if node_hour else 0.0),
                                                      "hour", gpu_hour.source, gpu_hour.as_of))
-            for gpu in GPUS.values() for count in GPU_COUNTS]
+            for gpu in NVIDIA_GPUS.values() for count in GPU_COUNTS]
 
 
 class Kubernetes(TargetKind):
@@ -434,14 +434,16 @@ class Kubernetes(TargetKind):
                   "0, or set gpu to the nodes' GPU")
             if not engine.gguf:
                 p("gpu", MISSING, f"engine '{model.engine}' (our vLLM image) needs NVIDIA GPUs",
-                  ", ".join(GPUS) + "; or serve a GGUF model with engine llamacpp on CPUs")
+                  ", ".join(NVIDIA_GPUS) + "; or serve a GGUF model with engine llamacpp on CPUs")
             if t.cpu_type is not None and t.cpu_type not in CPUS:
                 p("cpuType", t.cpu_type, "unknown CPU", ", ".join(CPUS))
             if t.scaling.metric == "queue-depth":
                 p("scaling.metric", "queue-depth", "llama.cpp's server exports no queue metric", "cpu")
         else:
-            if t.gpu not in GPUS:
-                p("gpu", t.gpu, "unknown GPU", ", ".join(GPUS))
+            if t.gpu not in NVIDIA_GPUS:
+                why = ("a Cloud TPU chip: our images and the cluster's `nvidia.com/gpu` resource are NVIDIA's (GKE TPU "
+                       "slices are not a Kubernetes target yet)") if t.gpu in GPUS else "unknown GPU"
+                p("gpu", t.gpu, why, ", ".join(NVIDIA_GPUS))
                 return problems
             if t.gpu_count not in GPU_COUNTS:
                 p("gpuCount", t.gpu_count, f"a GPU target needs GPUs per replica ({t.gpu} nodes)",
@@ -485,7 +487,7 @@ class Kubernetes(TargetKind):
         if t.gpu is not None and t.gpu_count in GPU_COUNTS:
             gpu = GPUS[t.gpu]
             if model.quantization == "fp8" and gpu.arch not in FP8_ARCHS:
-                p("gpu", t.gpu, no_fp8(gpu.name, model), ", ".join(g.name for g in GPUS.values()
+                p("gpu", t.gpu, no_fp8(gpu.name, model), ", ".join(g.name for g in NVIDIA_GPUS.values()
                                                                    if g.arch in FP8_ARCHS))
             problems += self.fit_problems(env, index, t, facts, "gpuCount", t.gpu_count, t.gpu_count,
                                           gpu.memory_gib * t.gpu_count, f"{t.gpu_count} x {t.gpu}", None)

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..catalog import gcp_machines
+from ..catalog import gcp_machines, tpus
 from ..catalog.engines import ENGINES, FP8_ARCHS
 from ..catalog.gpus import GPUS
+from ..catalog.models import MODELS
 from ..cost_rules import (
     CAPTURE_BYTES_PER_TOKEN,
     HOURS_PER_MONTH,
@@ -22,13 +23,17 @@ from ..cost_rules import (
     Estimate,
     LineItem,
     Resource,
+    Serving,
     flat,
     known,
     lora_of,
     monthly,
+    plan_replicas,
+    replica_hours,
 )
 from ..quotas import QuotaCtx, QuotaItem
-from ..schema import EnvironmentSpec, Problem, Slug, Strict, no_fp8
+from ..schema import MISSING, EnvironmentSpec, Problem, Slug, Strict, no_fp8
+from ..sizing import Hardware
 from .base import Endpoint, HostShape, Limitation, TargetKind, target_problem
 from .gcp import GCP, gcp_gpu_host, gcp_gpu_machine_items
 
@@ -62,10 +67,15 @@ class VertexTarget(Strict):
     model: str
     """The `name` of an entry in `models`."""
     machine_type: str
-    """e.g. g2-standard-12 (L4), a2-highgpu-1g (A100 40GB), a3-highgpu-1g (H100), n1-standard-8 (T4, V100)."""
-    accelerator_type: str
-    """Vertex's accelerator enum, e.g. NVIDIA_L4; must be the one the machine family takes."""
-    accelerator_count: int = Field(default=1, ge=1, le=16)
+    """e.g. g2-standard-12 (L4), a2-highgpu-1g (A100 40GB), a3-highgpu-1g (H100), n1-standard-8 (T4, V100); or a
+    single-host TPU machine type: ct5lp-hightpu-1t/4t/8t (TPU v5e), ct6e-standard-1t/4t/8t (TPU v6e)."""
+    accelerator_type: str | None = None
+    """Vertex's accelerator enum, e.g. NVIDIA_L4; must be the one the machine family takes. Unset on a TPU machine
+    type, which carries its chips."""
+    accelerator_count: int | None = Field(default=None, ge=1, le=16)
+    """GPUs (1 unless set); on a TPU machine type, its chips (they come with it: leave it unset)."""
+    tpu_topology: str | None = None
+    """A TPU machine type's chip topology as the machine spec takes it (`2x2`); default: the machine's own."""
     concurrency: int = Field(default=1, ge=1, le=1024)
     scaling: VertexScaling = VertexScaling()
     endpoint: Literal["dedicated", "private"] = "dedicated"
@@ -85,12 +95,17 @@ def _quota(r: Resource, ctx: QuotaCtx) -> list[QuotaItem]:
     nodes), at the deployment's replica bounds. (A changed deployment is replaced, not rolled: no surge.)"""
     resources = r.inputs["deployConfig"]["dedicatedResources"]
     spec = resources["machineSpec"]
+    low, high = int(resources.get("minReplicaCount", 1)), int(resources.get("maxReplicaCount", 1))
+    spot = "-spot" if resources.get("spot") else ""
+    if (tpu := tpus.machine(spec.get("machineType", ""))) is not None:
+        # Vertex's TPU serving quota is per generation, in chips.
+        chips, generation = tpu.chips, tpus.CHIPS[tpu.chip].generation
+        return [ctx.need(f"vertex-tpus{spot}:{generation}", r, low * chips, high * chips,
+                         region=r.inputs.get("location"), project=r.inputs.get("project"))]
     if not spec.get("acceleratorType"):
         return []
     per_node = int(spec.get("acceleratorCount", 1))
-    low, high = int(resources.get("minReplicaCount", 1)), int(resources.get("maxReplicaCount", 1))
-    kind = "vertex-gpus-spot" if resources.get("spot") else "vertex-gpus"
-    return [ctx.need(f"{kind}:{spec['acceleratorType']}", r, low * per_node, high * per_node,
+    return [ctx.need(f"vertex-gpus{spot}:{spec['acceleratorType']}", r, low * per_node, high * per_node,
                      region=r.inputs.get("location"), project=r.inputs.get("project"))]
 
 
@@ -108,17 +123,36 @@ def _deployment(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
     # Google's image takes the LoRA slots as flags too (--max-loras, --max-lora-rank); our image's are not read here.
     quantization, kv_bytes = spelled.get(args.get("quantization", ""), "none"), (
         1.0 if args.get("kv-cache-dtype") == "fp8" else 2.0)
-    items = gcp_gpu_machine_items(r, ctx, est, model_id=model_id, machine=machine, accelerator=accelerator,
+    lora = lora_of({"s": f"{args.get('max-loras')}x{args.get('max-lora-rank')}"}, "s")
+    tpu = tpus.machine(machine)
+    items = _tpu_items(r, ctx, est, tpu, model_id, low, high, bool(resources.get("spot")), quantization, kv_bytes) \
+        if tpu is not None else \
+        gcp_gpu_machine_items(r, ctx, est, model_id=model_id, machine=machine, accelerator=accelerator,
                                   count=count, low=low, high=high,
                                   services=("vertex-prediction", "vertex-prediction-gpu"), unit="node-hour",
                                   description=f"{machine} x {low}..{high} ({model_id})", per="node",
-                                  quantization=quantization, kv_bytes=kv_bytes,
-                                  lora=lora_of({"s": f"{args.get('max-loras')}x{args.get('max-lora-rank')}"}, "s"))
+                                  quantization=quantization, kv_bytes=kv_bytes, lora=lora)
     psc = (r.inputs.get("endpointConfig") or {}).get("privateServiceConnectConfig")
     if psc and psc.get("enablePrivateServiceConnect"):
         items.append(ctx.item(r, "gcp", "psc-endpoint", "hour", "hour", flat(HOURS_PER_MONTH),
                               "Private Service Connect endpoint (forwarding rule)"))
     return items
+
+
+def _tpu_items(r: Resource, ctx: Ctx, est: Estimate, tpu: tpus.TpuMachine, model_id: str, low: int, high: int,
+               spot: bool, quantization: str, kv_bytes: float) -> list[LineItem]:
+    """Chip-hours of a TPU deployment (Vertex prices TPU prediction per chip-hour) at the replicas the usage needs:
+    each replica is one host of the machine's chips, tensor parallel over them."""
+    chip = tpus.CHIPS[tpu.chip]
+    plan = plan_replicas(MODELS.get(model_id), Hardware.of_gpu(GPUS[chip.name], tpu.chips), low, high, ctx.usage,
+                         quantization, kv_bytes=kv_bytes)
+    hours = replica_hours((low, plan.expected, high), ctx.usage)
+    item = ctx.item(r, "gcp", "vertex-prediction-tpu", chip.generation + ("-spot" if spot else ""), "hour",
+                    (hours[0] * tpu.chips, hours[1] * tpu.chips, hours[2] * tpu.chips),
+                    f"{tpu.name} x {low}..{high} ({tpu.chips} x {chip.name}, {model_id})", "per chip-hour")
+    est.serving.append(Serving(r.name, model_id or "?", (low, plan.expected, high), plan,
+                               None if item.unit_usd is None else item.unit_usd * tpu.chips))
+    return [item]
 
 
 def _request_log_dataset(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]:
@@ -138,6 +172,10 @@ def _request_log_dataset(r: Resource, ctx: Ctx, est: Estimate) -> list[LineItem]
     return [ctx.item(r, "gcp", "bigquery", "active-storage", "GB-month", flat(gb),
                      f"{gb:.3f} GB: 30 days of logged requests at sampling {rate:g}")]
 
+
+# The weight formats vLLM TPU runs on v5e and v6e (components/catalog/tpus.py VLLM_TPU: bf16, int8 W8A8/W8A16, AWQ
+# int4), in our quantization names.
+TPU_QUANTIZATIONS = ("none", "int8", "awq")
 
 # Why the kind refuses what it refuses (error texts as named constants).
 # Vertex runs a deployed model's prediction container as "a service account managed by Vertex AI", which reads only
@@ -192,10 +230,18 @@ class Vertex(TargetKind):
         p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
         region = GCP.of(env).region  # its absence is the platform's problem
         model = env.model(t.model)
+        if (tpu := tpus.machine(t.machine_type)) is not None:
+            return problems + self._tpu_problems(env, index, t, tpu, region)
+        if t.accelerator_type is None:
+            p("acceleratorType", MISSING, f"{t.machine_type} is a GPU machine type: name its accelerator",
+              ", ".join(gcp_machines.allowed_accelerators(t.machine_type)) or "a Vertex accelerator enum")
+            return problems
+        if t.tpu_topology is not None:
+            p("tpuTopology", t.tpu_topology, f"{t.machine_type} is not a TPU machine type", "leave it unset")
         allowed = gcp_machines.allowed_accelerators(t.machine_type)
         if not allowed:
-            p("machineType", t.machine_type, "not a GPU machine type Vertex AI serves on",
-              ", ".join(gcp_machines.gpu_machine_types()))
+            p("machineType", t.machine_type, "not a GPU or TPU machine type Vertex AI serves on",
+              ", ".join([*gcp_machines.gpu_machine_types(), *tpus.VERTEX_MACHINES]))
             return problems
         if t.accelerator_type not in allowed:
             other = (f" (or for {t.accelerator_type}: {', '.join(gcp_machines.machines_for(t.accelerator_type))})"
@@ -203,8 +249,9 @@ class Vertex(TargetKind):
             p("acceleratorType", t.accelerator_type, f"{t.machine_type} does not take this accelerator",
               ", ".join(allowed) + other)
             return problems
-        if t.accelerator_count not in allowed[t.accelerator_type]:
-            p("acceleratorCount", t.accelerator_count,
+        count = t.accelerator_count or 1
+        if count not in allowed[t.accelerator_type]:
+            p("acceleratorCount", count,
               f"{t.machine_type} takes {t.accelerator_type} only in these counts",
               ", ".join(map(str, allowed[t.accelerator_type])))
             return problems
@@ -223,13 +270,53 @@ class Vertex(TargetKind):
         facts = model.resolved_facts()
         if facts is None:
             return problems
-        gpu_host = gcp_machines.host(t.machine_type, t.accelerator_type, t.accelerator_count)
+        gpu_host = gcp_machines.host(t.machine_type, t.accelerator_type, count)
         if model.quantization == "fp8" and gpu_host.gpu.arch not in FP8_ARCHS:
             p("acceleratorType", t.accelerator_type, no_fp8(gpu_host.gpu.name, model),
               ", ".join(a for a, g in gcp_machines.ACCELERATORS.items() if GPUS[g].arch in FP8_ARCHS))
-        return problems + self.fit_problems(env, index, t, facts, "machineType", t.machine_type, t.accelerator_count,
-                                            gpu_host.total_gpu_memory_gib,
-                                            f"{t.accelerator_count} x {t.accelerator_type}", region)
+        return problems + self.fit_problems(env, index, t, facts, "machineType", t.machine_type, count,
+                                            gpu_host.total_gpu_memory_gib, f"{count} x {t.accelerator_type}", region)
+
+    def _tpu_problems(self, env: EnvironmentSpec, index: int, t: VertexTarget, tpu: tpus.TpuMachine,
+                      region: str | None) -> list[Problem]:
+        """A TPU machine type: its chips come with it, in its one topology, in the regions that serve its
+        generation, with Google's vLLM TPU image, bf16 or the weight formats vLLM TPU runs there."""
+        problems: list[Problem] = []
+        p = lambda key, *rest: problems.append(target_problem(index, key, *rest))  # noqa: E731
+        chip = tpus.CHIPS[tpu.chip]
+        model = env.model(t.model)
+        if t.accelerator_type is not None:
+            p("acceleratorType", t.accelerator_type, f"{t.machine_type} is a TPU machine type: its {tpu.chips} "
+              f"{chip.name} chips come with it", "leave it unset")
+        if t.accelerator_count not in (None, tpu.chips):
+            p("acceleratorCount", t.accelerator_count, f"{t.machine_type} has {tpu.chips} chips",
+              f"{tpu.chips}, or leave it unset")
+        if t.tpu_topology not in (None, tpu.topology):
+            same = [m.name for m in tpus.VERTEX_MACHINES.values()
+                    if m.chip == tpu.chip and m.topology == t.tpu_topology]
+            p("tpuTopology", t.tpu_topology, f"{t.machine_type} is a {tpu.topology} host",
+              f"{tpu.topology}" + (f"; or machineType {', '.join(same)}" if same else ""))
+        if t.image == "selfhost":
+            p("image", t.image, "our image runs vLLM on CUDA: a TPU host runs Google's vLLM TPU image", "managed")
+        if model.quantization not in TPU_QUANTIZATIONS:
+            why = no_fp8(chip.name, model) if model.quantization == "fp8" else (
+                f"vLLM TPU runs bf16, int8 and AWQ int4 weights on {chip.generation} ({model.quantization} is not "
+                "among them)")
+            p("machineType", t.machine_type, why, "a GPU machine type, or quantization " + ", ".join(TPU_QUANTIZATIONS))
+        if model.adapters:
+            p("machineType", t.machine_type, "LoRA adapters are not checked on vLLM TPU here: serve them on a GPU "
+              "machine type", ", ".join(gcp_machines.gpu_machine_types()))
+        if region is not None:
+            offered = [m for m, gens in tpus.VERTEX_TPU_REGIONS.items() if chip.generation in gens]
+            if chip.generation not in tpus.VERTEX_TPU_REGIONS.get(region, frozenset()):
+                p("machineType", t.machine_type, f"no TPU {chip.generation} for Vertex AI prediction known in {region}",
+                  f"regions {', '.join(offered)}")
+        facts = model.resolved_facts()
+        if facts is None:
+            return problems
+        return problems + self.fit_problems(env, index, t, facts, "machineType", t.machine_type, tpu.chips,
+                                            GPUS[chip.name].memory_gib * tpu.chips, f"{tpu.chips} x {chip.name}",
+                                            region)
 
     def declare(self, env: EnvironmentSpec, target: Any, foundation: Any,
                 hf_token: pulumi.Output[str] | None) -> Endpoint:
@@ -240,14 +327,15 @@ class Vertex(TargetKind):
         model = env.model(t.model)
         facts = model.resolved_facts()
         assert facts is not None  # validation reports a model without facts
+        tpu = tpus.machine(t.machine_type)
         endpoint = VertexEndpoint(f"{env.name}-{t.name}", VertexEndpointArgs(
             endpoint_name=f"{env.name}-{t.name}", foundation=foundation, model=model, facts=facts,
             hf_token=hf_token, labels=labels_of(self.identity_tags(env, t)),
             resources=DedicatedResources(
                 machine_type=t.machine_type, accelerator_type=t.accelerator_type,
-                accelerator_count=t.accelerator_count, min_replicas=t.scaling.min_replicas,
+                accelerator_count=tpu.chips if tpu else (t.accelerator_count or 1), min_replicas=t.scaling.min_replicas,
                 max_replicas=t.scaling.max_replicas, target_duty_cycle_percent=t.scaling.target_duty_cycle_percent,
-                spot=t.spot),
+                spot=t.spot, tpu_topology=tpu.topology if tpu else None),
             endpoint=t.endpoint,
             alerts=AlertThresholds(p99_latency_ms=t.alarms.p99_latency_ms,
                                    errors_per_minute=t.alarms.errors_per_minute),
@@ -264,7 +352,8 @@ class Vertex(TargetKind):
         return Endpoint(
             name=t.name, kind=self.kind, platform=self.platform, region=foundation.region, model=model.id,
             invoke_url=endpoint.predict_url, openai_base_url=endpoint.openai_base_url, auth=self.auth(t),
-            host=HostShape(t.machine_type, t.accelerator_type, t.accelerator_count),
+            host=HostShape(t.machine_type, tpu.chip if tpu else t.accelerator_type,
+                           tpu.chips if tpu else (t.accelerator_count or 1)),
             min_replicas=t.scaling.min_replicas, max_replicas=t.scaling.max_replicas, image=endpoint.image,
             startup_timeout_seconds=endpoint.startup_timeout_seconds, details=details,
         )
@@ -285,7 +374,20 @@ class Vertex(TargetKind):
                 # The smallest N1 shape that takes the GPUs: memory for the weights' host copy.
                 out += [self._host(f"n1-standard-{max(8, 8 * count)}", accelerator, count, region, lookup)
                         for count in counts]
-        return out
+        return out + [self._tpu_host(m, region, lookup) for m in tpus.VERTEX_MACHINES.values()
+                      if tpus.CHIPS[m.chip].generation in tpus.VERTEX_TPU_REGIONS.get(region, frozenset())]
+
+    def _tpu_host(self, machine: tpus.TpuMachine, region: str, lookup: Lookup) -> Host:
+        """A TPU machine as a `selfhost size` host: its chips, priced per chip-hour."""
+        from ..catalog.pricing import Price
+        from ..sizing_options import Host
+
+        chip = tpus.CHIPS[machine.chip]
+        per_chip = lookup("gcp", "vertex-prediction-tpu", region, chip.generation)
+        price = Price(per_chip.usd * machine.chips, "hour", per_chip.source, per_chip.as_of,
+                      getattr(per_chip, "confidence", "list")) if per_chip else None
+        return Host("gcp", self.kind, f"{machine.name} ({machine.chips} x {chip.name})", region, GPUS[chip.name],
+                    machine.chips, GPUS[chip.name].memory_gib * machine.chips, price)
 
     def _host(self, machine: str, accelerator: str, count: int, region: str, lookup: Lookup) -> Host:
         return gcp_gpu_host(self.kind, f"{machine} ({count} x {accelerator})", machine, accelerator, count, region,
