@@ -217,6 +217,26 @@ class Http(Protocol):
             ) -> HttpResponse: ...
 
 
+def get_json(http: Http, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str],
+             error: type[Exception], explain: Callable[[HttpResponse], str]) -> dict[str, Any]:
+    """A quota API's JSON object at `url`: any failure (the transport, an HTTP error with `explain`'s reading of the
+    provider's error body, a body that is not a JSON object) is an `error` naming the URL, for the reader to turn
+    into an `unknown` status."""
+    try:
+        r = http.get(url, params=params, headers=headers)
+    except Exception as exc:  # noqa: BLE001 - the client is injected: whatever its transport raises
+        raise error(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+    if r.status_code >= 400:
+        raise error(f"GET {url}: HTTP {r.status_code} {explain(r)}")
+    try:
+        body = r.json()
+    except ValueError as exc:
+        raise error(f"GET {url}: not JSON: {r.text[:200]}") from exc
+    if not isinstance(body, dict):
+        raise error(f"GET {url}: unexpected answer: {r.text[:200]}")
+    return body
+
+
 class QuotaReader(ABC):
     """One platform's reader of quotas and their usage (components/quota_check.py asks it)."""
 

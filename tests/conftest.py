@@ -87,3 +87,12 @@ def mutate_plan(items: list[Any], token: str, change: Callable[[dict[str, Any]],
         out.append(r)
     assert done, f"no {token} {name} in the plan"
     return out
+
+
+def platform_types(platform: str) -> set[str]:
+    """The resource types a platform and its kinds declare, as the registry knows them: each is priced or said to
+    be free by its owner (components/targets/registry.py), in the platform's packages."""
+    from components.targets.registry import PLATFORMS, cost_rules, free_types
+
+    packages = tuple(f"{p}:" for p in PLATFORMS[platform].packages)
+    return {t for t in (*cost_rules(), *free_types()) if t.startswith(packages)}

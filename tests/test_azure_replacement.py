@@ -15,16 +15,10 @@ from components.azure import replacement
 from components.azure.replacement import NOTE, PREFIXES, RULES
 from selfhost.plan_diff import plan_diff
 
-DECLARED = (
-    "resources:ResourceGroup", "network:VirtualNetwork", "network:Subnet", "network:NetworkSecurityGroup",
-    "network:PrivateEndpoint", "network:PrivateDnsZoneGroup", "privatedns:PrivateZone",
-    "privatedns:VirtualNetworkLink", "keyvault:Vault", "keyvault:Secret", "keyvault:Key",
-    "managedidentity:UserAssignedIdentity", "authorization:RoleAssignment", "storage:StorageAccount",
-    "containerregistry:Registry", "operationalinsights:Workspace", "applicationinsights:Component",
-    "machinelearningservices:Workspace", "machinelearningservices:OnlineEndpoint",
-    "machinelearningservices:OnlineDeployment", "machinelearningservices:EnvironmentContainer",
-    "machinelearningservices:EnvironmentVersion", "monitor:AutoscaleSetting", "monitor:DiagnosticSetting",
-    "monitor:MetricAlert", "storage:BlobServiceProperties")
+from .conftest import platform_types
+
+# The types the platform and its kind declare, without the package (the registry's list: tests/conftest.py).
+DECLARED = tuple(sorted(t.removeprefix("azure-native:") for t in platform_types("azure")))
 
 
 def _camel(snake: str) -> str:

@@ -28,7 +28,7 @@ import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ...quotas import Http, HttpResponse, QuotaNeed, QuotaReader, QuotaStatus, desired, evaluate, unknown
+from ...quotas import Http, HttpResponse, QuotaNeed, QuotaReader, QuotaStatus, desired, evaluate, get_json, unknown
 
 ARM = "https://management.azure.com"
 USAGES_API_VERSION = "2025-09-01"
@@ -161,19 +161,7 @@ class _AzureReader:
         raise _AzureError(f"GET usages in {region}: still paginating after {MAX_PAGES} pages")
 
     def _get(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
-        try:
-            r = self.http.get(url, params=dict(params) if params else None, headers=self.headers)
-        except Exception as exc:  # noqa: BLE001 - the client is injected: whatever its transport raises
-            raise _AzureError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
-        if r.status_code >= 400:
-            raise _AzureError(f"GET {url}: HTTP {r.status_code} {_arm_error(r)}")
-        try:
-            body = r.json()
-        except ValueError as exc:
-            raise _AzureError(f"GET {url}: not JSON: {r.text[:200]}") from exc
-        if not isinstance(body, dict):
-            raise _AzureError(f"GET {url}: unexpected answer: {r.text[:200]}")
-        return body
+        return get_json(self.http, url, dict(params) if params else None, self.headers, _AzureError, _arm_error)
 
 
 def _norm(name: str) -> str:

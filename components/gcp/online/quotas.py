@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ...quotas import Http, HttpResponse, QuotaNeed, QuotaReader, QuotaStatus, desired, evaluate, unknown
+from ...quotas import Http, HttpResponse, QuotaNeed, QuotaReader, QuotaStatus, desired, evaluate, get_json, unknown
 
 NO_GCP_CREDENTIALS = "no credentials: run `gcloud auth application-default login` (or set a service account)"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -98,19 +98,7 @@ class _GcpReader:
             return unknown(need, str(exc), _gcp_increase(need, None, None))
 
     def get(self, url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        try:
-            r = self.http.get(url, params=dict(params or {}), headers=self.headers)
-        except Exception as exc:  # noqa: BLE001 - the client is injected: whatever its transport raises
-            raise _GcpError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
-        if r.status_code >= 400:
-            raise _GcpError(f"GET {url}: HTTP {r.status_code} {_google_error(r)}")
-        try:
-            body = r.json()
-        except ValueError as exc:
-            raise _GcpError(f"GET {url}: not JSON: {r.text[:200]}") from exc
-        if not isinstance(body, dict):
-            raise _GcpError(f"GET {url}: unexpected answer: {r.text[:200]}")
-        return body
+        return get_json(self.http, url, dict(params or {}), self.headers, _GcpError, _google_error)
 
     def doc(self, url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
         if url not in self.docs:
